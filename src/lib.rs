@@ -1,0 +1,9 @@
+//! snnlab: batched training of rate (and spiking) RNNs with BPTT and e-prop on WGSL kernels, with
+//! a CPU twin of every kernel, and similarity of trained networks to neural recordings.
+
+pub mod batch;
+pub mod error;
+pub mod model;
+pub mod optim;
+pub mod reference;
+pub mod rules;

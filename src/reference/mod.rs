@@ -1,0 +1,2 @@
+//! CPU implementation of every kernel: the oracle for the GPU tests and the `--device cpu` backend.
+pub mod rate;

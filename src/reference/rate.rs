@@ -1,0 +1,305 @@
+//! CPU implementation of the rate network (SPEC §1, §3, §4), generic over f32/f64.
+//!
+//! Everything is time-major: `x [T, B, n_in]`, `ah`, `h [T+1, B, N]` where slot `s` holds step
+//! `s - 1` (slot 0 is the initial state `ah0`, `f(ah0)`), `y [T, B, n_out]`. Time-major storage
+//! turns every whole-sequence product (input drive, readout, weight gradients) into one GEMM.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, Array3, ArrayView2, Axis, Zip};
+
+use crate::batch::{Batch, LossKind};
+use crate::model::{chain_w_rec_grad, effective_w_rec, RateConfig, RateModel, RateParams, Real};
+use crate::rules::Rule;
+
+/// A batch converted to the engine's scalar type and time-major layout.
+#[derive(Clone, Debug)]
+pub struct Prepared<F> {
+    pub x: Array3<F>,
+    pub targets: Array3<F>,
+    pub mask: Array3<F>,
+    pub loss: LossKind,
+    /// 1 / sum(mask): the loss is a masked mean (SPEC §3).
+    pub inv_mask_sum: F,
+}
+
+impl<F: Real> Prepared<F> {
+    pub fn new(b: &Batch) -> Self {
+        let cast = |a: &Array3<f64>| Batch::time_major(a).mapv(F::c);
+        Self {
+            x: cast(&b.inputs),
+            targets: cast(&b.targets),
+            mask: cast(&b.mask),
+            loss: b.loss,
+            inv_mask_sum: F::c(1.0 / b.mask.sum()),
+        }
+    }
+    pub fn n_steps(&self) -> usize {
+        self.x.dim().0
+    }
+    pub fn n_trials(&self) -> usize {
+        self.x.dim().1
+    }
+}
+
+/// The fixed parts of a network in scalar type F, with the effective recurrent weight.
+#[derive(Clone, Debug)]
+pub struct Net<F> {
+    pub cfg: RateConfig,
+    pub p: RateParams<F>,
+    pub mask: Option<Array2<F>>,
+    pub feedback: Option<Array2<F>>,
+    pub w_eff: Array2<F>,
+}
+
+impl<F: Real> Net<F> {
+    pub fn new(model: &RateModel) -> Self {
+        Self::from_parts(
+            &model.config,
+            model.params.cast(),
+            model.mask_rec.as_ref().map(|m| m.mapv(|v| F::c(v as f64))),
+            model.feedback.as_ref().map(|m| m.mapv(|v| F::c(v as f64))),
+        )
+    }
+    pub fn from_parts(cfg: &RateConfig, p: RateParams<F>, mask: Option<Array2<F>>, feedback: Option<Array2<F>>) -> Self {
+        let w_eff = effective_w_rec(p.w_rec.view(), mask.as_ref().map(|m| m.view()), cfg.dale);
+        Self { cfg: cfg.clone(), p, mask, feedback, w_eff }
+    }
+    /// Recompute the effective weight after the parameters changed.
+    pub fn refresh(&mut self) {
+        self.w_eff = effective_w_rec(self.p.w_rec.view(), self.mask.as_ref().map(|m| m.view()), self.cfg.dale);
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Trajectory<F> {
+    pub ah: Array3<F>,
+    pub h: Array3<F>,
+    pub y: Array3<F>,
+}
+
+fn flat<F: Real>(a: &Array3<F>) -> ArrayView2<'_, F> {
+    let (t, b, n) = a.dim();
+    a.view().into_shape_with_order((t * b, n)).expect("contiguous")
+}
+
+/// `ah[t] = ah[t-1] + alpha (-ah[t-1] + w_rec h[t-1] + w_in x[t] + b_in)`, `h = f(ah)`, `y = w_out h + b_out`.
+pub fn forward<F: Real>(net: &Net<F>, x: &Array3<F>) -> Trajectory<F> {
+    let (t_n, b, _) = x.dim();
+    let n = net.cfg.n_rec;
+    let alpha = F::c(net.cfg.alpha);
+    let act = net.cfg.activation;
+    let mut ah = Array3::<F>::zeros((t_n + 1, b, n));
+    let mut h = Array3::<F>::zeros((t_n + 1, b, n));
+    ah.index_axis_mut(Axis(0), 0).assign(&net.p.ah0.broadcast((b, n)).unwrap());
+    h.index_axis_mut(Axis(0), 0).assign(&ah.index_axis(Axis(0), 0).mapv(|v| act.f(v)));
+
+    // Input drive of every step in one product: u = x w_in^T + b_in.
+    let mut u = flat(x).dot(&net.p.w_in.t());
+    u += &net.p.b_in;
+    let u = u.into_shape_with_order((t_n, b, n)).unwrap();
+
+    let mut pre = Array2::<F>::zeros((b, n));
+    for t in 0..t_n {
+        pre.assign(&u.index_axis(Axis(0), t));
+        general_mat_mul(F::one(), &h.index_axis(Axis(0), t), &net.w_eff.t(), F::one(), &mut pre);
+        let (prev, mut next) = ah.view_mut().split_at(Axis(0), t + 1);
+        let prev = prev.index_axis(Axis(0), t);
+        let mut next = next.index_axis_mut(Axis(0), 0);
+        Zip::from(&mut next).and(&prev).and(&pre).for_each(|a, &p, &q| *a = p + alpha * (q - p));
+        let mut hn = h.index_axis_mut(Axis(0), t + 1);
+        Zip::from(&mut hn).and(&next).for_each(|hv, &a| *hv = act.f(a));
+    }
+    let hs = h.slice(s![1.., .., ..]);
+    let hs = hs.to_shape((t_n * b, n)).unwrap();
+    let mut y = hs.dot(&net.p.w_out.t());
+    y += &net.p.b_out;
+    let y = y.into_shape_with_order((t_n, b, net.cfg.n_out)).unwrap();
+    Trajectory { ah, h, y }
+}
+
+#[derive(Clone, Debug)]
+pub struct LossOut<F> {
+    /// Task loss (mse or ce), SPEC §3.
+    pub task: F,
+    /// mean(h^2) over [b, t, j] (the regulariser before lambda).
+    pub mean_h2: F,
+    /// task + lambda * mean_h2
+    pub total: F,
+    /// dE/dy `[T, B, n_out]`.
+    pub dy: Array3<F>,
+}
+
+pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<F> {
+    let (t_n, b, k) = tr.y.dim();
+    let mut dy = Array3::<F>::zeros((t_n, b, k));
+    let mut task = F::zero();
+    let inv = d.inv_mask_sum;
+    match d.loss {
+        LossKind::Mse => {
+            Zip::from(&mut dy).and(&tr.y).and(&d.targets).and(&d.mask).for_each(|g, &y, &tg, &m| {
+                let e = y - tg;
+                task += m * e * e;
+                *g = F::c(2.0) * m * e * inv;
+            });
+        }
+        LossKind::Ce => {
+            for t in 0..t_n {
+                for bi in 0..b {
+                    let logits = tr.y.slice(s![t, bi, ..]);
+                    let mx = logits.fold(F::neg_infinity(), |a, &v| a.max(v));
+                    let z: F = logits.iter().map(|&v| (v - mx).exp()).sum();
+                    let lse = mx + z.ln();
+                    let c = d.targets[[t, bi, 0]].to_usize().unwrap();
+                    let m = d.mask[[t, bi, 0]];
+                    task += m * (lse - logits[c]);
+                    for kk in 0..k {
+                        let p = (logits[kk] - lse).exp();
+                        let onehot = if kk == c { F::one() } else { F::zero() };
+                        dy[[t, bi, kk]] = m * inv * (p - onehot);
+                    }
+                }
+            }
+        }
+    }
+    task = task * inv;
+    let hs = tr.h.slice(s![1.., .., ..]);
+    let mean_h2 = hs.iter().map(|&v| v * v).sum::<F>() / F::c(hs.len() as f64);
+    LossOut { task, mean_h2, total: task + lambda * mean_h2, dy }
+}
+
+/// Normalised error (SPEC §3): mean over outputs of masked SSE / masked variance of the target.
+pub fn normalised_error<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> F {
+    let k = y.dim().2;
+    let mut total = F::zero();
+    for kk in 0..k {
+        let (yk, tk, mk) = (y.slice(s![.., .., kk]), d.targets.slice(s![.., .., kk]), d.mask.slice(s![.., .., kk]));
+        let msum: F = mk.iter().copied().sum();
+        let mean = Zip::from(&tk).and(&mk).fold(F::zero(), |a, &t, &m| a + t * m) / msum;
+        let (mut sse, mut var) = (F::zero(), F::zero());
+        Zip::from(&yk).and(&tk).and(&mk).for_each(|&y, &t, &m| {
+            sse += m * (y - t) * (y - t);
+            var += m * (t - mean) * (t - mean);
+        });
+        total += sse / var;
+    }
+    total / F::c(k as f64)
+}
+
+/// Direct learning signal `L[t] = S dE/dy[t] + dE_reg/dh[t]` for every step, `[T, B, N]`, with
+/// `S = w_out^T` or the fixed feedback matrix (SPEC §4).
+fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> Array3<F> {
+    let (t_n, b, _) = lo.dy.dim();
+    let n = net.cfg.n_rec;
+    let dyf = flat(&lo.dy);
+    let l = if rule.uses_feedback() {
+        let fb = net.feedback.as_ref().expect("rule needs the feedback matrix");
+        dyf.dot(&fb.t())
+    } else {
+        dyf.dot(&net.p.w_out)
+    };
+    let mut l = l.into_shape_with_order((t_n, b, n)).unwrap();
+    if lambda != F::zero() {
+        let c = F::c(2.0) * lambda / F::c((t_n * b * n) as f64);
+        Zip::from(&mut l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
+    }
+    l
+}
+
+/// The gradient of one rule by the backward recurrence over `delta[t] = dE/dah[t]` in the graph
+/// where the rule's recurrent inputs are cut (for e-prop this is the stop-gradient form, and the
+/// backward recurrence is per unit: no product with w_rec). Returns the parameter gradients.
+pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> RateParams<F> {
+    let (t_n, b, n) = (d.n_steps(), d.n_trials(), net.cfg.n_rec);
+    let alpha = F::c(net.cfg.alpha);
+    let act = net.cfg.activation;
+    let l = learning_signal(net, rule, tr, lo, lambda);
+    let mut delta = Array3::<F>::zeros((t_n, b, n));
+    let mut gh = Array2::<F>::zeros((b, n));
+    for t in (0..t_n).rev() {
+        gh.assign(&l.index_axis(Axis(0), t));
+        let has_next = t + 1 < t_n;
+        if has_next && !rule.cuts(t + 1, t_n) {
+            general_mat_mul(alpha, &delta.index_axis(Axis(0), t + 1), &net.w_eff, F::one(), &mut gh);
+        }
+        let (mut cur, next) = delta.view_mut().split_at(Axis(0), t + 1);
+        let mut cur = cur.index_axis_mut(Axis(0), t);
+        let ahs = tr.ah.index_axis(Axis(0), t + 1);
+        if has_next {
+            let nx = next.index_axis(Axis(0), 0);
+            Zip::from(&mut cur).and(&gh).and(&ahs).and(&nx).for_each(|dl, &g, &a, &dn| {
+                *dl = g * act.df(a) + (F::one() - alpha) * dn
+            });
+        } else {
+            Zip::from(&mut cur).and(&gh).and(&ahs).for_each(|dl, &g, &a| *dl = g * act.df(a));
+        }
+    }
+    let df = flat(&delta);
+    let mut g = RateParams::zeros(&net.cfg);
+    let hprev = tr.h.slice(s![..t_n, .., ..]);
+    let hprev = hprev.to_shape((t_n * b, n)).unwrap();
+    general_mat_mul(alpha, &df.t(), &hprev, F::zero(), &mut g.w_rec);
+    chain_w_rec_grad(&mut g.w_rec, net.p.w_rec.view(), net.mask.as_ref().map(|m| m.view()), net.cfg.dale);
+    general_mat_mul(alpha, &df.t(), &flat(&d.x), F::zero(), &mut g.w_in);
+    g.b_in = df.sum_axis(Axis(0)) * alpha;
+    readout_grads(&mut g, tr, lo);
+    // ah0 drives step 0 through the leak and (unless cut) through w_rec f(ah0).
+    let d0 = delta.index_axis(Axis(0), 0);
+    g.ah0 = d0.sum_axis(Axis(0)) * (F::one() - alpha);
+    if !rule.cuts(0, t_n) {
+        let back = d0.dot(&net.w_eff).sum_axis(Axis(0));
+        Zip::from(&mut g.ah0).and(&back).and(&net.p.ah0).for_each(|g, &bk, &a0| *g += alpha * act.df(a0) * bk);
+    }
+    g
+}
+
+/// Exact readout gradients (every rule): `dE/dw_out = sum dy h^T`, `dE/db_out = sum dy`.
+fn readout_grads<F: Real>(g: &mut RateParams<F>, tr: &Trajectory<F>, lo: &LossOut<F>) {
+    let (t_n, b, _) = lo.dy.dim();
+    let n = tr.h.dim().2;
+    let hs = tr.h.slice(s![1.., .., ..]);
+    let hs = hs.to_shape((t_n * b, n)).unwrap();
+    let dyf = flat(&lo.dy);
+    general_mat_mul(F::one(), &dyf.t(), &hs, F::zero(), &mut g.w_out);
+    g.b_out = dyf.sum_axis(Axis(0));
+}
+
+/// e-prop in its online eligibility-trace form (SPEC §4), running forward in time:
+/// `eps[t] = (1-alpha) eps[t-1] + alpha h[t-1]`, `e[t][j,i] = f'(ah[t][j]) eps[t][i]`,
+/// `grad w[j,i] = sum_t L[t][j] e[t][j,i]`. Only valid for e-prop rules.
+pub fn grad_eprop_traces<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> RateParams<F> {
+    assert!(rule.is_eprop(), "trace form exists only for e-prop rules");
+    let (t_n, b, n, ni) = (d.n_steps(), d.n_trials(), net.cfg.n_rec, net.cfg.n_in);
+    let alpha = F::c(net.cfg.alpha);
+    let leak = F::one() - alpha;
+    let act = net.cfg.activation;
+    let l = learning_signal(net, rule, tr, lo, lambda);
+    let mut g = RateParams::zeros(&net.cfg);
+    let mut eps_h = Array2::<F>::zeros((b, n));
+    let mut eps_x = Array2::<F>::zeros((b, ni));
+    let (mut eps_b, mut eps_0) = (F::zero(), F::one());
+    let mut post = Array2::<F>::zeros((b, n));
+    for t in 0..t_n {
+        Zip::from(&mut eps_h).and(tr.h.index_axis(Axis(0), t)).for_each(|e, &h| *e = leak * *e + alpha * h);
+        Zip::from(&mut eps_x).and(d.x.index_axis(Axis(0), t)).for_each(|e, &x| *e = leak * *e + alpha * x);
+        eps_b = leak * eps_b + alpha;
+        eps_0 = leak * eps_0; // d ah[t] / d ah0 along the leak: (1-alpha)^(t+1)
+        Zip::from(&mut post).and(l.index_axis(Axis(0), t)).and(tr.ah.index_axis(Axis(0), t + 1))
+            .for_each(|p, &lt, &a| *p = lt * act.df(a));
+        general_mat_mul(F::one(), &post.t(), &eps_h, F::one(), &mut g.w_rec);
+        general_mat_mul(F::one(), &post.t(), &eps_x, F::one(), &mut g.w_in);
+        let ps = post.sum_axis(Axis(0));
+        g.b_in.scaled_add(eps_b, &ps);
+        g.ah0.scaled_add(eps_0, &ps);
+    }
+    chain_w_rec_grad(&mut g.w_rec, net.p.w_rec.view(), net.mask.as_ref().map(|m| m.view()), net.cfg.dale);
+    readout_grads(&mut g, tr, lo);
+    g
+}
+
+/// Forward, loss and gradient in one call: what `grad` and one training update compute.
+pub fn loss_and_grad<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, lambda: F) -> (LossOut<F>, RateParams<F>, Trajectory<F>) {
+    let tr = forward(net, &d.x);
+    let lo = loss(&tr, d, lambda);
+    let g = grad_backward(net, rule, d, &tr, &lo, lambda);
+    (lo, g, tr)
+}
