@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod io;
 pub mod model;
 pub mod optim;
 pub mod reference;

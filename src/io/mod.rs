@@ -1,0 +1,105 @@
+//! File formats of SPEC §6: models (`.safetensors`), batches, gradients and arrays (`.npz`), the
+//! paper's checkpoints, and atomic writes (no partial output file, ever).
+//!
+//! Every error about a user-supplied file is an [`Error::Input`] with a single-line message that
+//! names the file and the array or tensor at fault. Nothing here panics on bad input.
+
+mod batch;
+mod model;
+mod npz;
+mod paper;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+pub use batch::load_batch;
+pub use model::{load_model, save_model};
+pub use npz::{npz_names, read_npy_f64, read_npz_f64, save_grads, write_npz};
+pub use paper::{import_paper_npz, paper_lambda, paper_prefixes};
+
+/// Collapse a message onto one line (library error texts occasionally hold newlines).
+pub(crate) fn one_line(s: impl std::fmt::Display) -> String {
+    s.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `Error::Input("{path}: {what}")`, on one line.
+pub(crate) fn bad(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Input(format!("{}: {}", path.display(), one_line(what)))
+}
+
+pub(crate) fn write_err(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!("{}: cannot write: {}", path.display(), one_line(what)))
+}
+
+/// Creating the output failed: a missing directory or a forbidden one is the user's `--out`
+/// (exit status 2); anything else is the machine's (exit status 1).
+pub(crate) fn create_err(path: &Path, e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            Error::Input(format!("{}: cannot create output file: {}", path.display(), one_line(e)))
+        }
+        _ => write_err(path, e),
+    }
+}
+
+/// Create the temp file `tmp` (which must not exist yet) standing in for `path`.
+pub(crate) fn create_temp(tmp: &Path, path: &Path) -> Result<File> {
+    OpenOptions::new().write(true).create_new(true).open(tmp).map_err(|e| create_err(path, e))
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The temporary sibling `.{name}.tmp-{pid}-{n}` that an atomic write of `path` goes through.
+fn temp_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| bad(path, "output path has no file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = format!(".{name}.tmp-{}-{n}", std::process::id());
+    Ok(match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(tmp),
+        _ => PathBuf::from(tmp),
+    })
+}
+
+/// Flush the temp file to disk, move it over `path`, and (best effort) sync the directory.
+fn commit(tmp: &Path, path: &Path) -> Result<()> {
+    File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| write_err(path, e))?;
+    fs::rename(tmp, path).map_err(|e| write_err(path, e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename. On any
+/// failure the temp file is removed and `path` is left as it was.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |tmp| {
+        let mut f = create_temp(tmp, path)?;
+        f.write_all(bytes).map_err(|e| write_err(path, e))?;
+        f.sync_all().map_err(|e| write_err(path, e))
+    })
+}
+
+/// Let `f` write the whole output to the temp path it is given, then move it over `path`
+/// atomically. If `f` (or the move) fails, the temp file is removed and `path` is untouched.
+pub fn write_atomic_with(path: &Path, f: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    if path.is_dir() {
+        return Err(bad(path, "output path is a directory"));
+    }
+    let tmp = temp_path(path)?;
+    let out = f(&tmp).and_then(|()| commit(&tmp, path));
+    if out.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    out
+}
