@@ -1,0 +1,35 @@
+// outer_grad.wgsl — weight gradients as sums of outer products over every (step, trial) sample s:
+//   grads[m, dst + r*C + c] = scale * sum_s a[m, s, r] * p[m, s, c]      (p = 1 when job.ones != 0)
+// Jobs: w_rec (a = delta, p = h[t-1], scale alpha), w_in (delta, x, alpha), b_in (delta, 1, alpha),
+// w_out (dy, h[t], 1), b_out (dy, 1, 1). Row s of a network starts at base + s*stride.
+// Bindings: 0 dims (uniform Dims) | 1 job (uniform OuterJob, dynamic offset) | 2 a (read)
+//           3 p (read) | 4 grads (read_write)
+// Dispatch: x = ceil(R*C / 64), y = M.
+
+struct OuterJob {
+    rows: u32, cols: u32, samples: u32, ones: u32,
+    a_net: u32, a_off: u32, a_stride: u32, p_net: u32,
+    p_off: u32, p_stride: u32, dst: u32, scale: f32,
+};
+
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<uniform> job: OuterJob;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> p: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grads: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let e = gid.x; let m = gid.y;
+    if (e >= job.rows * job.cols || m >= dims.m) { return; }
+    let r = e / job.cols; let c = e % job.cols;
+    var acc = 0.0;
+    let ab = m * job.a_net + job.a_off + r;
+    let pb = m * job.p_net + job.p_off + c;
+    if (job.ones != 0u) {
+        for (var s = 0u; s < job.samples; s++) { acc += a[ab + s * job.a_stride]; }
+    } else {
+        for (var s = 0u; s < job.samples; s++) { acc += a[ab + s * job.a_stride] * p[pb + s * job.p_stride]; }
+    }
+    grads[m * dims.p_len + job.dst + e] = job.scale * acc;
+}

@@ -1,0 +1,113 @@
+//! Adapter discovery and device creation. The best adapter wins (discrete > integrated > virtual >
+//! software), Vulkan/Metal/DX12 before GL at equal type; `WGPU_ADAPTER_NAME` (or `--adapter`)
+//! picks by name and `WGPU_BACKEND` restricts backends. The device gets the adapter's own limits,
+//! not wgpu's small defaults.
+
+use crate::error::{Error, Result};
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+}
+
+/// One adapter as `snnlab devices` shows it.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+}
+
+fn instance() -> wgpu::Instance {
+    let mut d = wgpu::InstanceDescriptor::new_without_display_handle();
+    d.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    wgpu::Instance::new(d)
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    }
+}
+
+/// Every adapter wgpu can see, best first.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let inst = instance();
+    let mut v: Vec<AdapterSummary> = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .map(|a| AdapterSummary { info: a.get_info(), limits: a.limits(), features: a.features() })
+        .collect();
+    v.sort_by_key(|a| (type_rank(a.info.device_type), backend_rank(a.info.backend)));
+    v
+}
+
+/// The name filter in force: the explicit override, else `WGPU_ADAPTER_NAME`.
+pub fn name_filter(explicit: Option<&str>) -> Option<String> {
+    explicit
+        .map(str::to_owned)
+        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+        .filter(|s| !s.is_empty())
+}
+
+impl GpuContext {
+    /// Open the best adapter (or the one whose name contains `adapter_name`, case-insensitive).
+    pub fn new(adapter_name: Option<&str>) -> Result<Self> {
+        let inst = instance();
+        let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+        adapters.sort_by_key(|a| {
+            let i = a.get_info();
+            (type_rank(i.device_type), backend_rank(i.backend))
+        });
+        let filter = name_filter(adapter_name);
+        let adapter = match &filter {
+            Some(f) => {
+                let fl = f.to_lowercase();
+                adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&fl)).ok_or_else(|| {
+                    Error::Input(format!("--adapter / WGPU_ADAPTER_NAME: no adapter named like '{f}' (see `snnlab devices`)"))
+                })?
+            }
+            None => adapters.into_iter().next().ok_or_else(|| {
+                Error::Runtime(
+                    "no GPU adapter found (install a Vulkan driver, e.g. mesa-vulkan-drivers for lavapipe, or use --device cpu)".into(),
+                )
+            })?,
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("snnlab device"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Runtime(format!("could not open GPU device '{}': {e}", info.name)))?;
+        Ok(Self { device, queue, info, limits, features })
+    }
+
+    /// Largest buffer one storage binding may hold, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+}
