@@ -3,8 +3,10 @@
 
 pub mod batch;
 pub mod error;
+pub mod gpu;
 pub mod io;
 pub mod model;
 pub mod optim;
 pub mod reference;
 pub mod rules;
+pub mod tasks;
