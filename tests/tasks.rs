@@ -244,3 +244,42 @@ fn mante_fixed_batch() {
     let cfg = snnlab::model::RateConfig::new(9, 10, 3);
     b.validate(&cfg, "mante").unwrap();
 }
+
+/// The authors' trained reach network (BPTT, update 1000) fits the analysis batch only with the
+/// target placed where this crate puts it (0-based `tendhold - 10`): one step either way is
+/// several times worse. Confirms the reading of the README's "step tendhold + 1 - 10".
+#[test]
+fn reach_target_placement_matches_the_authors_trained_network() {
+    use snnlab::model::{RateConfig, RateParams};
+    use snnlab::reference::rate::{forward, normalised_error, Net, Prepared};
+    let path = data_dir().join("paper/reach_bptt_lr1e-3.npz");
+    let mut z = NpzReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut m2 = |n: &str| -> Array2<f64> { z.by_name::<ndarray::OwnedRepr<f32>, _>(n).unwrap().mapv(|v| v as f64) };
+    let (w_in, w_rec, w_out) = (m2("p1000_w_in"), m2("p1000_w_rec"), m2("p1000_w_out"));
+    let mut v1 = |n: &str| -> Array1<f64> { z.by_name::<ndarray::OwnedRepr<f32>, _>(n).unwrap().mapv(|v| v as f64) };
+    let (b_in, b_out, ah0) = (v1("p1000_b_in"), v1("p1000_b_out"), v1("p1000_ah0"));
+    let cfg = RateConfig::new(3, 200, 2); // retanh, alpha = 0.1
+    let net = Net::from_parts(&cfg, RateParams { w_in, b_in, w_rec, w_out, b_out, ah0 }, None, None);
+
+    let r = reach::Reach::load_default().unwrap();
+    let batch = r.analysis_batch();
+    let d = Prepared::<f64>::new(&batch);
+    let err = normalised_error(&forward(&net, &d.x).y, &d);
+    assert!(err < 2e-3, "normalised error {err}");
+
+    // The same trials with the target shifted by one step either way.
+    for shift in [-1i64, 1] {
+        let mut b = batch.clone();
+        b.targets.fill(0.0);
+        b.mask.fill(1.0);
+        let start = (143 + shift) as usize;
+        for c in 0..8 {
+            b.targets.slice_mut(s![c, start..start + 51, 0]).assign(&r.shoulder().row(c));
+            b.targets.slice_mut(s![c, start..start + 51, 1]).assign(&r.elbow().row(c));
+            b.mask.slice_mut(s![c, start + 51.., ..]).fill(0.0);
+        }
+        let d = Prepared::<f64>::new(&b);
+        let shifted = normalised_error(&forward(&net, &d.x).y, &d);
+        assert!(shifted > 2.0 * err, "shift {shift}: {shifted} vs {err}");
+    }
+}
