@@ -1,1 +1,288 @@
-fn main(){}
+//! The `snnlab` command line (SPEC §7). Every failure is one line on stderr naming the file, array
+//! or flag at fault; exit status 2 for bad input, 1 for anything else.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use ndarray::{Axis, IxDyn};
+
+use snnlab::backend::Device;
+use snnlab::batch::{Batch, LossKind};
+use snnlab::error::{Error, Result};
+use snnlab::gpu::{GpuContext, RateEngine};
+use snnlab::model::RateModel;
+use snnlab::reference::rate::{forward, grad_backward, grad_eprop_traces, loss, Net, Prepared};
+use snnlab::rules::Rule;
+
+#[derive(Parser)]
+#[command(name = "snnlab", version, about = "Train rate and spiking RNNs with BPTT and e-prop on the GPU or CPU, and compare them with neural recordings")]
+struct Cli {
+    /// GPU adapter to use (substring of its name; overrides WGPU_ADAPTER_NAME).
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the GPU adapters found and say which one is used.
+    Devices,
+    /// Run a model on a batch; write y and h (trajectories) to an .npz.
+    Forward {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        batch: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: Device,
+    },
+    /// Gradient of a learning rule on a batch; write one array per parameter plus `loss`.
+    Grad {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        batch: PathBuf,
+        /// bptt | eprop | eprop-random | tbptt:K | readout-fa
+        #[arg(long)]
+        rule: String,
+        /// mse | ce
+        #[arg(long)]
+        loss: String,
+        #[arg(long, default_value_t = 0.0)]
+        activity_l2: f64,
+        /// Target rate of the spiking regulariser (spiking models only).
+        #[arg(long)]
+        rate_target: Option<f64>,
+        /// Seed of the random feedback matrix when the model has none (eprop-random, readout-fa).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: Device,
+    },
+    /// Convert one checkpoint of the paper's released .npz files into a model file.
+    ImportNpz {
+        #[arg(long)]
+        npz: PathBuf,
+        /// Key prefix of the checkpoint, e.g. p508_
+        #[arg(long)]
+        prefix: String,
+        #[arg(long, default_value = "rate")]
+        kind: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train networks on a task from a TOML config (see configs/).
+    Train {
+        config: PathBuf,
+        /// Output directory (overrides the config's `out`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        device: Option<Device>,
+        /// Number of updates (overrides the config).
+        #[arg(long)]
+        updates: Option<usize>,
+        /// No progress bar or log lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Seconds per training update of a rate network, CPU and GPU, for several pack sizes M.
+    Bench {
+        #[arg(long, default_value_t = 200)]
+        n: usize,
+        #[arg(long, default_value_t = 100)]
+        b: usize,
+        #[arg(long, default_value_t = 300)]
+        t: usize,
+        /// Pack sizes (networks trained together).
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+        m: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "bptt,eprop")]
+        rules: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "cpu,gpu")]
+        devices: Vec<String>,
+        /// Timed updates per point (after one warm-up update); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Also write the table as CSV here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind::*;
+            if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return ExitCode::from(if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+            }
+            let first = e.render().to_string();
+            let first = first.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("snnlab: {first} (see snnlab --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("snnlab: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let adapter = cli.adapter.as_deref();
+    match cli.cmd {
+        Cmd::Devices => devices(adapter),
+        Cmd::Forward { model, batch, out, device } => cmd_forward(&model, &batch, &out, device, adapter),
+        Cmd::Grad { model, batch, rule, loss, activity_l2, rate_target, seed, out, device } => {
+            let rule = Rule::parse(&rule)?;
+            let loss = LossKind::parse(&loss)?;
+            if !activity_l2.is_finite() || activity_l2 < 0.0 {
+                return Err(Error::Input(format!("--activity-l2: {activity_l2} must be a finite number >= 0")));
+            }
+            if rate_target.is_some() {
+                eprintln!("snnlab: note: --rate-target applies to spiking models only; ignored for a rate model");
+            }
+            cmd_grad(&model, &batch, rule, loss, activity_l2, seed, &out, device, adapter)
+        }
+        Cmd::ImportNpz { npz, prefix, kind, out } => {
+            if kind != "rate" {
+                return Err(Error::Input(format!("--kind: the paper's checkpoints are rate networks; '{kind}' is not supported")));
+            }
+            let m = snnlab::io::import_paper_npz(&npz, &prefix)?;
+            snnlab::io::save_model(&out, &m)?;
+            println!("{}: rate network n_in {} n_rec {} n_out {}", out.display(), m.config.n_in, m.config.n_rec, m.config.n_out);
+            Ok(())
+        }
+        Cmd::Train { config, out, device, updates, quiet } => {
+            let mut cfg = snnlab::train::TrainConfig::load(&config)?;
+            if let Some(o) = out {
+                cfg.out = o;
+            }
+            if let Some(d) = device {
+                cfg.device = d;
+            }
+            if let Some(u) = updates {
+                cfg.updates = u;
+            }
+            let t0 = std::time::Instant::now();
+            let res = snnlab::train::train(&cfg, adapter, quiet)?;
+            for r in &res {
+                println!("seed {}: final loss {:.5}, eval error {:.5}", r.seed, r.final_loss, r.final_eval_error);
+            }
+            println!("trained {} network(s) in {:.1} s; results in {}", res.len(), t0.elapsed().as_secs_f64(), cfg.out.display());
+            Ok(())
+        }
+        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv } => snnlab::bench::run(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv }, adapter),
+    }
+}
+
+fn devices(adapter: Option<&str>) -> Result<()> {
+    let list = snnlab::gpu::context::list_adapters();
+    if list.is_empty() {
+        println!("no GPU adapters found; --device gpu is unavailable, --device cpu works");
+        return Ok(());
+    }
+    let chosen = GpuContext::new(adapter).ok().map(|c| c.info.clone());
+    for a in &list {
+        let used = chosen.as_ref().is_some_and(|c| c.name == a.info.name && c.backend == a.info.backend);
+        println!(
+            "{} {} | backend {:?} | type {:?} | driver {} {} | max binding {} MiB | max buffer {} MiB | max workgroup invocations {} | f64 {}",
+            if used { "*" } else { " " },
+            a.info.name,
+            a.info.backend,
+            a.info.device_type,
+            a.info.driver,
+            a.info.driver_info,
+            a.limits.max_storage_buffer_binding_size >> 20,
+            a.limits.max_buffer_size >> 20,
+            a.limits.max_compute_invocations_per_workgroup,
+            a.features.contains(wgpu::Features::SHADER_F64)
+        );
+    }
+    match chosen {
+        Some(c) => println!("used: {} ({:?}); --device auto picks {}", c.name, c.backend, if c.device_type == wgpu::DeviceType::Cpu { "cpu (software adapter only)" } else { "gpu" }),
+        None => println!("used: none (no adapter matches the name filter)"),
+    }
+    Ok(())
+}
+
+/// Infer the loss of a batch from its targets (class indices [B, T] → ce) for `forward`.
+fn infer_loss(path: &Path) -> Result<LossKind> {
+    let t = snnlab::io::read_npz_f64(path, "targets")?;
+    Ok(if t.ndim() == 2 { LossKind::Ce } else { LossKind::Mse })
+}
+
+fn gpu_engine(adapter: Option<&str>, model: &RateModel, batch: &Batch) -> Result<RateEngine> {
+    let ctx = Arc::new(GpuContext::new(adapter)?);
+    let mut e = RateEngine::new(ctx, &model.config, 1, batch.n_trials(), batch.n_steps(), batch.loss)?;
+    e.set_networks(&[model])?;
+    e.set_batches(&[batch])?;
+    Ok(e)
+}
+
+fn cmd_forward(model_p: &Path, batch_p: &Path, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
+    let model = snnlab::io::load_model(model_p)?;
+    let batch = snnlab::io::load_batch(batch_p, &model.config, infer_loss(batch_p)?)?;
+    let (y, h) = match device.resolve(adapter) {
+        Device::Gpu => {
+            let mut e = gpu_engine(adapter, &model, &batch)?;
+            e.forward()?;
+            let (y, h) = e.read_trajectories()?;
+            let y = y.index_axis(Axis(0), 0).permuted_axes([1, 0, 2]).to_owned();
+            let h = h.index_axis(Axis(0), 0).slice(ndarray::s![1.., .., ..]).permuted_axes([1, 0, 2]).to_owned();
+            (y, h)
+        }
+        _ => {
+            let net = Net::<f64>::new(&model);
+            let d = Prepared::<f64>::new(&batch);
+            let tr = forward(&net, &d.x);
+            let y = tr.y.permuted_axes([1, 0, 2]).mapv(|v| v as f32);
+            let h = tr.h.slice(ndarray::s![1.., .., ..]).permuted_axes([1, 0, 2]).mapv(|v| v as f32);
+            (y, h)
+        }
+    };
+    let dyn_ = |a: ndarray::Array3<f32>| a.as_standard_layout().into_owned().into_dimensionality::<IxDyn>().unwrap();
+    snnlab::io::write_npz(out, &[("y", dyn_(y)), ("h", dyn_(h))])
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_grad(model_p: &Path, batch_p: &Path, rule: Rule, loss_kind: LossKind, lambda: f64, seed: u64, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
+    let mut model = snnlab::io::load_model(model_p)?;
+    let batch = snnlab::io::load_batch(batch_p, &model.config, loss_kind)?;
+    if rule.uses_feedback() {
+        model.ensure_feedback(seed);
+    }
+    let (g, total) = match device.resolve(adapter) {
+        Device::Gpu => {
+            let mut e = gpu_engine(adapter, &model, &batch)?;
+            e.set_hyper(&[lambda], &[0.0]);
+            let l = e.gradient(rule)?[0];
+            (e.read_grads()?.remove(0), l.task + lambda as f32 * l.mean_h2)
+        }
+        _ => {
+            let net = Net::<f64>::new(&model);
+            let d = Prepared::<f64>::new(&batch);
+            let tr = forward(&net, &d.x);
+            let lo = loss(&tr, &d, lambda);
+            let g = if rule.is_eprop() { grad_eprop_traces(&net, rule, &d, &tr, &lo, lambda) } else { grad_backward(&net, rule, &d, &tr, &lo, lambda) };
+            (g.cast::<f32>(), lo.total as f32)
+        }
+    };
+    if let Some(name) = g.first_non_finite() {
+        return Err(Error::Runtime(format!("gradient of {name} is not finite (the model or batch drives the network to overflow)")));
+    }
+    snnlab::io::save_grads(out, &g, total)
+}

@@ -1,0 +1,150 @@
+//! Where a pack of networks trains: the CPU implementation (threads over networks, GEMMs for the
+//! products) or the GPU engine (networks packed into as few dispatches as the device allows).
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::batch::{Batch, LossKind};
+use crate::error::{Error, Result};
+use crate::gpu::{GpuContext, NetLoss, RateEngine};
+use crate::model::{RateModel, RateParams};
+use crate::optim::Adam;
+use crate::reference::rate::{forward, grad_backward, grad_eprop_traces, loss, Net, Prepared};
+use crate::rules::Rule;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// A hardware GPU when there is one, else the CPU implementation.
+    Auto,
+    /// The CPU implementation.
+    Cpu,
+    /// The wgpu engine on the best adapter (a software Vulkan adapter where there is no GPU).
+    Gpu,
+}
+
+impl Device {
+    /// Resolve `auto`: a real (non-software) adapter means gpu.
+    pub fn resolve(self, adapter: Option<&str>) -> Device {
+        match self {
+            Device::Auto => {
+                let found = crate::gpu::context::list_adapters().into_iter().any(|a| {
+                    a.info.device_type != wgpu::DeviceType::Cpu
+                        && crate::gpu::context::name_filter(adapter)
+                            .is_none_or(|f| a.info.name.to_lowercase().contains(&f.to_lowercase()))
+                });
+                if found { Device::Gpu } else { Device::Cpu }
+            }
+            d => d,
+        }
+    }
+}
+
+/// One network on the CPU with its optimiser state.
+pub struct CpuNet {
+    net: Net<f32>,
+    adam: Adam<f32>,
+}
+
+pub enum Backend {
+    Cpu(Vec<CpuNet>),
+    /// Packs of networks; the networks of pack i are the next `n_networks()` in order.
+    Gpu(Vec<RateEngine>),
+}
+
+/// One update of one network on the CPU: losses before the step, then Adam.
+fn cpu_update(c: &mut CpuNet, rule: Rule, batch: &Batch, lambda: f64) -> NetLoss {
+    let d = Prepared::<f32>::new(batch);
+    let tr = forward(&c.net, &d.x);
+    let lo = loss(&tr, &d, lambda as f32);
+    let g = if rule.is_eprop() {
+        grad_eprop_traces(&c.net, rule, &d, &tr, &lo, lambda as f32)
+    } else {
+        grad_backward(&c.net, rule, &d, &tr, &lo, lambda as f32)
+    };
+    c.adam.update(&mut c.net.p, &g);
+    c.net.refresh();
+    NetLoss { task: lo.task, mean_h2: lo.mean_h2 }
+}
+
+impl Backend {
+    /// Build a backend holding `models` (all of one configuration), trials of `b` × `t` steps.
+    pub fn new(device: Device, adapter: Option<&str>, models: &[RateModel], lrs: &[f64], b: usize, t: usize, loss_kind: LossKind) -> Result<Self> {
+        let cfg = &models.first().ok_or_else(|| Error::Input("no networks to train".into()))?.config;
+        match device.resolve(adapter) {
+            Device::Cpu | Device::Auto => Ok(Backend::Cpu(
+                models
+                    .iter()
+                    .zip(lrs)
+                    .map(|(m, &lr)| CpuNet { net: Net::new(m), adam: Adam::new(cfg, lr) })
+                    .collect(),
+            )),
+            Device::Gpu => {
+                let ctx = Arc::new(GpuContext::new(adapter)?);
+                let per = RateEngine::max_networks(&ctx, cfg, b, t).min(models.len());
+                if per == 0 {
+                    return Err(Error::Runtime(format!(
+                        "one network of N = {} with B = {b}, T = {t} exceeds the binding limit of {}",
+                        cfg.n_rec, ctx.info.name
+                    )));
+                }
+                let mut packs = Vec::new();
+                for (chunk, lr) in models.chunks(per).zip(lrs.chunks(per)) {
+                    let mut e = RateEngine::new(ctx.clone(), cfg, chunk.len(), b, t, loss_kind)?;
+                    e.set_networks(&chunk.iter().collect::<Vec<_>>())?;
+                    e.set_hyper(&[0.0], lr);
+                    packs.push(e);
+                }
+                Ok(Backend::Gpu(packs))
+            }
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Cpu(_) => "cpu",
+            Backend::Gpu(_) => "gpu",
+        }
+    }
+
+    /// One update of every network on its own batch (or one shared batch) with its own lambda.
+    pub fn update(&mut self, rule: Rule, batches: &[&Batch], lambdas: &[f64]) -> Result<Vec<NetLoss>> {
+        let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
+        match self {
+            Backend::Cpu(nets) => {
+                if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
+                    return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
+                }
+                Ok(nets.par_iter_mut().enumerate().map(|(i, c)| cpu_update(c, rule, pick(i), lambdas[i])).collect())
+            }
+            Backend::Gpu(packs) => {
+                let mut out = Vec::new();
+                let mut at = 0;
+                for e in packs.iter_mut() {
+                    let m = e.n_networks();
+                    let bs: Vec<&Batch> = if batches.len() == 1 { vec![batches[0]] } else { batches[at..at + m].to_vec() };
+                    e.set_batches(&bs)?;
+                    e.set_lambdas(&lambdas[at..at + m]);
+                    out.extend(e.update(rule)?);
+                    at += m;
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Current parameters of every network (a device readback on the GPU).
+    pub fn params(&self) -> Result<Vec<RateParams<f32>>> {
+        match self {
+            Backend::Cpu(nets) => Ok(nets.iter().map(|c| c.net.p.clone()).collect()),
+            Backend::Gpu(packs) => {
+                let mut v = Vec::new();
+                for e in packs {
+                    v.extend(e.read_params()?);
+                }
+                Ok(v)
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! `snnlab train CONFIG.toml`: trains M networks (one per seed) on a task with Adam and the
+//! paper's adaptive activity regulariser, writing a loss log (CSV, appended every update so a
+//! crash loses nothing already done), checkpoints (safetensors) and an evaluation log.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, Device};
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+use crate::model::{Activation, RateConfig, RateModel};
+use crate::reference::rate::{forward, loss, normalised_error, Net, Prepared};
+use crate::rules::Rule;
+use crate::tasks::{mante, reach::Reach};
+
+fn d_rule() -> String { "bptt".into() }
+fn d_n() -> usize { 200 }
+fn d_alpha() -> f64 { 0.1 }
+fn d_act() -> Activation { Activation::Retanh }
+fn d_one() -> f64 { 1.0 }
+fn d_seeds() -> Vec<u64> { vec![1] }
+fn d_updates() -> usize { 1000 }
+fn d_batch() -> usize { 100 }
+fn d_steps() -> usize { 300 }
+fn d_l2() -> f64 { 10.0 }
+fn d_true() -> bool { true }
+fn d_lr() -> f64 { 1e-3 }
+fn d_device() -> Device { Device::Auto }
+fn d_out() -> PathBuf { PathBuf::from("runs/train") }
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// "reach" (Hatsopoulos 2007 centre-out, mse) or "mante" (fixed 72-condition batch, ce).
+    pub task: String,
+    /// bptt | eprop | eprop-random | tbptt:K | readout-fa
+    #[serde(default = "d_rule")]
+    pub rule: String,
+    #[serde(default = "d_n")]
+    pub n_rec: usize,
+    #[serde(default = "d_alpha")]
+    pub alpha: f64,
+    #[serde(default = "d_act")]
+    pub activation: Activation,
+    #[serde(default)]
+    pub dale: bool,
+    #[serde(default = "d_one")]
+    pub connectivity: f64,
+    /// Initial recurrent gain g0.
+    #[serde(default = "d_one")]
+    pub g0: f64,
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// One network per seed; all are trained together (one pack on the GPU).
+    #[serde(default = "d_seeds")]
+    pub seeds: Vec<u64>,
+    #[serde(default = "d_updates")]
+    pub updates: usize,
+    /// Trials per update (reach; the Mante batch is fixed at 72).
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Steps per training trial (reach; Mante is fixed at 113).
+    #[serde(default = "d_steps")]
+    pub n_steps: usize,
+    /// Initial activity-L2 weight lambda.
+    #[serde(default = "d_l2")]
+    pub activity_l2: f64,
+    /// The paper's schedule: lambda × 2/3 after an update where lambda·mean(h²) ≥ task loss / 2.
+    #[serde(default = "d_true")]
+    pub adaptive_l2: bool,
+    /// Update indices at which to save a checkpoint; default: the paper's 115-point schedule
+    /// (clipped to `updates`).
+    #[serde(default)]
+    pub checkpoints: Option<Vec<usize>>,
+    #[serde(default = "d_device")]
+    pub device: Device,
+    #[serde(default = "d_out")]
+    pub out: PathBuf,
+}
+
+impl TrainConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        let c: TrainConfig = toml::from_str(&text)
+            .map_err(|e| Error::Input(format!("{}: {}", path.display(), e.message().lines().next().unwrap_or("invalid TOML"))))?;
+        c.validate().map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        Ok(c)
+    }
+    pub fn validate(&self) -> Result<()> {
+        if self.task != "reach" && self.task != "mante" {
+            return Err(Error::Input(format!("task '{}' is not one of reach, mante", self.task)));
+        }
+        Rule::parse(&self.rule)?;
+        if self.seeds.is_empty() {
+            return Err(Error::Input("seeds is empty: give at least one".into()));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::Input(format!("lr = {} must be positive", self.lr)));
+        }
+        if self.batch_size == 0 || self.n_steps == 0 {
+            return Err(Error::Input("batch_size and n_steps must be positive".into()));
+        }
+        self.model_config().validate()
+    }
+    pub fn model_config(&self) -> RateConfig {
+        let (ni, no) = if self.task == "mante" { (mante::N_INPUTS, mante::N_CLASSES) } else { (3, 2) };
+        RateConfig {
+            kind: "rate".into(),
+            n_in: ni,
+            n_rec: self.n_rec,
+            n_out: no,
+            alpha: self.alpha,
+            activation: self.activation,
+            dale: self.dale,
+            connectivity: self.connectivity,
+        }
+    }
+}
+
+/// numpy's `np.round(np.linspace(a, b, n))` (round half to even).
+fn linspace_round(a: f64, b: f64, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |i| (a + (b - a) * i as f64 / (n - 1) as f64).round_ties_even() as usize)
+}
+
+/// The authors' 115 checkpoint indices: 0…5, {50, 100, 150, 200} and rounded linspaces
+/// 25→150 ×20, 0→1000 ×20, 200→700 ×40, 700→1000 ×30 (data/paper/README.md).
+pub fn paper_checkpoints() -> Vec<usize> {
+    let mut v: Vec<usize> = (0..=5).chain([50, 100, 150, 200]).collect();
+    v.extend(linspace_round(25.0, 150.0, 20));
+    v.extend(linspace_round(0.0, 1000.0, 20));
+    v.extend(linspace_round(200.0, 700.0, 40));
+    v.extend(linspace_round(700.0, 1000.0, 30));
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The paper's lambda rule, applied after an update with losses (task, mean h²).
+pub fn adapt_lambda(lambda: f64, task: f64, mean_h2: f64) -> f64 {
+    if lambda * mean_h2 >= task / 2.0 { lambda * 2.0 / 3.0 } else { lambda }
+}
+
+enum Task {
+    Reach(Reach),
+    Mante(Batch),
+}
+
+impl Task {
+    fn load(name: &str) -> Result<Task> {
+        Ok(match name {
+            "reach" => Task::Reach(Reach::load_default()?),
+            _ => Task::Mante(mante::load_default()?.0),
+        })
+    }
+    /// Held-out evaluation batch: reach — 100 random trials (fixed seed); mante — the fixed batch.
+    fn eval_batch(&self, cfg: &TrainConfig) -> Batch {
+        match self {
+            Task::Reach(r) => r.training_batch(100, cfg.n_steps, &mut ChaCha8Rng::seed_from_u64(0x7e57)),
+            Task::Mante(b) => b.clone(),
+        }
+    }
+}
+
+/// What a training run ends with, per network.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub seed: u64,
+    pub final_loss: f64,
+    /// Reach: normalised error on the evaluation batch; Mante: cross-entropy.
+    pub final_eval_error: f64,
+    pub seconds: f64,
+}
+
+fn eval_error(task: &Task, model: &RateModel, b: &Batch) -> f64 {
+    let net = Net::<f32>::new(model);
+    let d = Prepared::<f32>::new(b);
+    let tr = forward(&net, &d.x);
+    match task {
+        Task::Reach(_) => normalised_error(&tr.y, &d) as f64,
+        Task::Mante(_) => loss(&tr, &d, 0.0).task as f64,
+    }
+}
+
+fn append_line(f: &mut std::fs::File, line: &str) -> Result<()> {
+    writeln!(f, "{line}").and_then(|_| f.flush()).map_err(|e| Error::Runtime(format!("cannot write log: {e}")))
+}
+
+pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Vec<RunSummary>> {
+    cfg.validate()?;
+    let rule = Rule::parse(&cfg.rule)?;
+    let mcfg = cfg.model_config();
+    let task = Task::load(&cfg.task)?;
+    let (b, t) = match &task {
+        Task::Reach(_) => (cfg.batch_size, cfg.n_steps),
+        Task::Mante(bt) => (bt.n_trials(), bt.n_steps()),
+    };
+    let mut models = Vec::new();
+    for &s in &cfg.seeds {
+        let mut m = RateModel::init(mcfg.clone(), cfg.g0, s)?;
+        if rule.uses_feedback() {
+            m.ensure_feedback(s);
+        }
+        models.push(m);
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::Input(format!("{}: cannot create output directory: {e}", cfg.out.display())))?;
+    crate::io::write_atomic(&cfg.out.join("config.toml"), toml::to_string(cfg).map_err(|e| Error::Runtime(e.to_string()))?.as_bytes())?;
+    let lrs = vec![cfg.lr; models.len()];
+    let loss_kind = match &task {
+        Task::Reach(_) => crate::batch::LossKind::Mse,
+        Task::Mante(_) => crate::batch::LossKind::Ce,
+    };
+    let mut backend = Backend::new(cfg.device, adapter, &models, &lrs, b, t, loss_kind)?;
+    let checkpoints: Vec<usize> = cfg.checkpoints.clone().unwrap_or_else(paper_checkpoints).into_iter().filter(|&u| u <= cfg.updates).collect();
+    let eval = task.eval_batch(cfg);
+
+    let mut log = std::fs::File::create(cfg.out.join("loss.csv")).map_err(|e| Error::Runtime(format!("cannot create loss.csv: {e}")))?;
+    append_line(&mut log, "update,seed,loss,task_loss,mean_h2,lambda")?;
+    let mut evlog = std::fs::File::create(cfg.out.join("checkpoints.csv")).map_err(|e| Error::Runtime(format!("cannot create checkpoints.csv: {e}")))?;
+    append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
+
+    let mut rngs: Vec<ChaCha8Rng> = cfg.seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s.wrapping_mul(0x9e37_79b9) ^ 0xda7a)).collect();
+    let mut lambdas = vec![cfg.activity_l2; models.len()];
+    let mut last = vec![f64::NAN; models.len()];
+    let bar = progress_bar(cfg.updates as u64, quiet);
+    let start = Instant::now();
+    let save = |u: usize, params: Vec<crate::model::RateParams<f32>>, models: &mut Vec<RateModel>, evlog: &mut std::fs::File| -> Result<()> {
+        for (i, p) in params.into_iter().enumerate() {
+            models[i].params = p;
+            let dir = cfg.out.join(format!("seed{}", cfg.seeds[i]));
+            std::fs::create_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
+            let path = dir.join(format!("update{u:04}.safetensors"));
+            crate::io::save_model(&path, &models[i])?;
+            let err = eval_error(&task, &models[i], &eval);
+            append_line(evlog, &format!("{u},{},{err},{}", cfg.seeds[i], path.display()))?;
+        }
+        Ok(())
+    };
+    for u in 0..=cfg.updates {
+        // Checkpoint index U = parameters after U updates (U = 0: the initialisation).
+        if checkpoints.contains(&u) || u == cfg.updates {
+            save(u, backend.params()?, &mut models, &mut evlog)?;
+        }
+        if u == cfg.updates {
+            break;
+        }
+        let batches: Vec<Batch> = match &task {
+            Task::Reach(r) => rngs.iter_mut().map(|g| r.training_batch(b, t, g)).collect(),
+            Task::Mante(bt) => vec![bt.clone()],
+        };
+        let losses = backend.update(rule, &batches.iter().collect::<Vec<_>>(), &lambdas)?;
+        for (i, l) in losses.iter().enumerate() {
+            let (task_l, h2) = (l.task as f64, l.mean_h2 as f64);
+            append_line(&mut log, &format!("{u},{},{},{task_l},{h2},{}", cfg.seeds[i], task_l + lambdas[i] * h2, lambdas[i]))?;
+            if !task_l.is_finite() {
+                return Err(Error::Runtime(format!("seed {}: loss diverged to {task_l} at update {u} (try a smaller lr)", cfg.seeds[i])));
+            }
+            last[i] = task_l + lambdas[i] * h2;
+            if cfg.adaptive_l2 {
+                lambdas[i] = adapt_lambda(lambdas[i], task_l, h2);
+            }
+        }
+        bar.set_message(format!("loss {:.4}", losses.iter().map(|l| l.task as f64).sum::<f64>() / losses.len() as f64));
+        bar.inc(1);
+        if bar.is_hidden() && !quiet && (u + 1) % 50 == 0 {
+            eprintln!("update {}/{}: mean task loss {:.5}", u + 1, cfg.updates, losses.iter().map(|l| l.task as f64).sum::<f64>() / losses.len() as f64);
+        }
+    }
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    Ok(models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| RunSummary { seed: cfg.seeds[i], final_loss: last[i], final_eval_error: eval_error(&task, m, &eval), seconds: secs })
+        .collect())
+}
+
+pub fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} updates ({per_sec}, ETA {eta}) {msg}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar
+}
