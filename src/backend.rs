@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, NetLoss, RateEngine};
 use crate::model::{RateModel, RateParams};
 use crate::optim::Adam;
-use crate::reference::rate::{forward, grad_backward, grad_eprop_traces, loss, Net, Prepared};
+use crate::reference::rate::{forward, grad_backward, loss, Net, Prepared};
 use crate::rules::Rule;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
@@ -53,19 +53,53 @@ pub enum Backend {
     Gpu(Vec<RateEngine>),
 }
 
-/// One update of one network on the CPU: losses before the step, then Adam.
-fn cpu_update(c: &mut CpuNet, rule: Rule, batch: &Batch, lambda: f64) -> NetLoss {
-    let d = Prepared::<f32>::new(batch);
-    let tr = forward(&c.net, &d.x);
-    let lo = loss(&tr, &d, lambda as f32);
-    let g = if rule.is_eprop() {
-        grad_eprop_traces(&c.net, rule, &d, &tr, &lo, lambda as f32)
-    } else {
-        grad_backward(&c.net, rule, &d, &tr, &lo, lambda as f32)
-    };
-    c.adam.update(&mut c.net.p, &g);
-    c.net.refresh();
-    NetLoss { task: lo.task, mean_h2: lo.mean_h2 }
+/// Trials per CPU work item. Fixed (not derived from the thread count or the number of networks)
+/// so that results are bit-identical however networks are packed and whatever the machine.
+pub const TRIAL_CHUNK: usize = 25;
+
+/// One update of every network on the CPU. Work items are (network, chunk of trials) so that
+/// even one network keeps several threads busy; chunk gradients are summed in chunk order. e-prop
+/// uses its factorised (stop-gradient) form here: the same numbers as the trace form (tested to
+/// 1e-9) without a product per step.
+fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepared<f32> + Sync, lambdas: &[f64]) -> Vec<NetLoss> {
+    let work: Vec<(usize, Prepared<f32>)> = (0..nets.len())
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let d = batch_of(i);
+            let k = d.n_trials().div_ceil(TRIAL_CHUNK);
+            d.split(k).into_iter().map(move |p| (i, p))
+        })
+        .collect();
+    let done: Vec<(usize, NetLoss, RateParams<f32>)> = work
+        .par_iter()
+        .map(|(i, d)| {
+            let (net, lambda) = (&nets[*i].net, lambdas[*i] as f32);
+            let tr = forward(net, &d.x);
+            let lo = loss(&tr, d, lambda);
+            let g = grad_backward(net, rule, d, &tr, &lo, lambda);
+            (*i, NetLoss { task: lo.task, mean_h2: lo.mean_h2 }, g)
+        })
+        .collect();
+    let mut sums: Vec<Option<(NetLoss, RateParams<f32>)>> = (0..nets.len()).map(|_| None).collect();
+    for (i, l, g) in done {
+        match &mut sums[i] {
+            None => sums[i] = Some((l, g)),
+            Some((acc_l, acc_g)) => {
+                acc_l.task += l.task;
+                acc_l.mean_h2 += l.mean_h2;
+                acc_g.add_assign(&g);
+            }
+        }
+    }
+    nets.par_iter_mut()
+        .zip(sums)
+        .map(|(c, s)| {
+            let (l, g) = s.expect("every network has at least one chunk");
+            c.adam.update(&mut c.net.p, &g);
+            c.net.refresh();
+            l
+        })
+        .collect()
 }
 
 impl Backend {
@@ -116,7 +150,7 @@ impl Backend {
                 if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
                     return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
                 }
-                Ok(nets.par_iter_mut().enumerate().map(|(i, c)| cpu_update(c, rule, pick(i), lambdas[i])).collect())
+                Ok(cpu_update(nets, rule, |i| Prepared::new(pick(i)), lambdas))
             }
             Backend::Gpu(packs) => {
                 let mut out = Vec::new();

@@ -573,3 +573,15 @@ fn adam_f32_matches_f64() {
         assert!((x[i] - y[i]).abs() < 1e-6, "param {i}: f64 {} vs f32 {}", x[i], y[i]);
     }
 }
+
+#[test]
+fn fast_f32_tanh_matches_libm() {
+    use snnlab::model::Real;
+    let mut worst = 0.0f64;
+    for i in -200_000..=200_000 {
+        let x = i as f32 * 5e-5; // [-10, 10]
+        let err = ((x.tanh_act() as f64) - (x as f64).tanh()).abs();
+        worst = worst.max(err);
+    }
+    assert!(worst < 1e-6, "fast tanh max abs error {worst:e}");
+}

@@ -18,8 +18,11 @@ pub struct Prepared<F> {
     pub targets: Array3<F>,
     pub mask: Array3<F>,
     pub loss: LossKind,
-    /// 1 / sum(mask): the loss is a masked mean (SPEC §3).
+    /// 1 / sum(mask) over the whole batch: the loss is a masked mean (SPEC §3).
     pub inv_mask_sum: F,
+    /// Trials in the whole batch (the regulariser is a mean over all of them). Differs from
+    /// `n_trials()` only for a chunk made by [`Prepared::split`].
+    pub batch_trials: usize,
 }
 
 impl<F: Real> Prepared<F> {
@@ -31,7 +34,30 @@ impl<F: Real> Prepared<F> {
             mask: cast(&b.mask),
             loss: b.loss,
             inv_mask_sum: F::c(1.0 / b.mask.sum()),
+            batch_trials: b.n_trials(),
         }
+    }
+    /// Split into at most `k` chunks of trials whose losses and gradients add up to the whole
+    /// batch's (normalisers stay those of the whole batch), so trials can run on several threads.
+    pub fn split(&self, k: usize) -> Vec<Prepared<F>> {
+        let b = self.n_trials();
+        let k = k.clamp(1, b);
+        let per = b.div_ceil(k);
+        (0..b)
+            .step_by(per)
+            .map(|lo| {
+                let hi = (lo + per).min(b);
+                let cut = |a: &Array3<F>| a.slice(s![.., lo..hi, ..]).to_owned();
+                Prepared {
+                    x: cut(&self.x),
+                    targets: cut(&self.targets),
+                    mask: cut(&self.mask),
+                    loss: self.loss,
+                    inv_mask_sum: self.inv_mask_sum,
+                    batch_trials: self.batch_trials,
+                }
+            })
+            .collect()
     }
     pub fn n_steps(&self) -> usize {
         self.x.dim().0
@@ -131,6 +157,7 @@ pub struct LossOut<F> {
 
 pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<F> {
     let (t_n, b, k) = tr.y.dim();
+    let n = tr.h.dim().2;
     let mut dy = Array3::<F>::zeros((t_n, b, k));
     let mut task = F::zero();
     let inv = d.inv_mask_sum;
@@ -163,7 +190,7 @@ pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<
     }
     task = task * inv;
     let hs = tr.h.slice(s![1.., .., ..]);
-    let mean_h2 = hs.iter().map(|&v| v * v).sum::<F>() / F::c(hs.len() as f64);
+    let mean_h2 = hs.iter().map(|&v| v * v).sum::<F>() / F::c((t_n * d.batch_trials * n) as f64);
     LossOut { task, mean_h2, total: task + lambda * mean_h2, dy }
 }
 
@@ -187,7 +214,7 @@ pub fn normalised_error<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> F {
 
 /// Direct learning signal `L[t] = S dE/dy[t] + dE_reg/dh[t]` for every step, `[T, B, N]`, with
 /// `S = w_out^T` or the fixed feedback matrix (SPEC §4).
-fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> Array3<F> {
+fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> Array3<F> {
     let (t_n, b, _) = lo.dy.dim();
     let n = net.cfg.n_rec;
     let dyf = flat(&lo.dy);
@@ -199,7 +226,7 @@ fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, tr: &Trajectory<F>, lo: &L
     };
     let mut l = l.into_shape_with_order((t_n, b, n)).unwrap();
     if lambda != F::zero() {
-        let c = F::c(2.0) * lambda / F::c((t_n * b * n) as f64);
+        let c = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
         Zip::from(&mut l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
     }
     l
@@ -212,7 +239,7 @@ pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Tr
     let (t_n, b, n) = (d.n_steps(), d.n_trials(), net.cfg.n_rec);
     let alpha = F::c(net.cfg.alpha);
     let act = net.cfg.activation;
-    let l = learning_signal(net, rule, tr, lo, lambda);
+    let l = learning_signal(net, rule, d, tr, lo, lambda);
     let mut delta = Array3::<F>::zeros((t_n, b, n));
     let mut gh = Array2::<F>::zeros((b, n));
     for t in (0..t_n).rev() {
@@ -224,13 +251,14 @@ pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Tr
         let (mut cur, next) = delta.view_mut().split_at(Axis(0), t + 1);
         let mut cur = cur.index_axis_mut(Axis(0), t);
         let ahs = tr.ah.index_axis(Axis(0), t + 1);
+        let hs = tr.h.index_axis(Axis(0), t + 1);
         if has_next {
             let nx = next.index_axis(Axis(0), 0);
-            Zip::from(&mut cur).and(&gh).and(&ahs).and(&nx).for_each(|dl, &g, &a, &dn| {
-                *dl = g * act.df(a) + (F::one() - alpha) * dn
+            Zip::from(&mut cur).and(&gh).and(&ahs).and(&hs).and(&nx).for_each(|dl, &g, &a, &h, &dn| {
+                *dl = g * act.df_given(a, h) + (F::one() - alpha) * dn
             });
         } else {
-            Zip::from(&mut cur).and(&gh).and(&ahs).for_each(|dl, &g, &a| *dl = g * act.df(a));
+            Zip::from(&mut cur).and(&gh).and(&ahs).and(&hs).for_each(|dl, &g, &a, &h| *dl = g * act.df_given(a, h));
         }
     }
     let df = flat(&delta);
@@ -272,7 +300,7 @@ pub fn grad_eprop_traces<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr:
     let alpha = F::c(net.cfg.alpha);
     let leak = F::one() - alpha;
     let act = net.cfg.activation;
-    let l = learning_signal(net, rule, tr, lo, lambda);
+    let l = learning_signal(net, rule, d, tr, lo, lambda);
     let mut g = RateParams::zeros(&net.cfg);
     let mut eps_h = Array2::<F>::zeros((b, n));
     let mut eps_x = Array2::<F>::zeros((b, ni));
@@ -283,8 +311,8 @@ pub fn grad_eprop_traces<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr:
         Zip::from(&mut eps_x).and(d.x.index_axis(Axis(0), t)).for_each(|e, &x| *e = leak * *e + alpha * x);
         eps_b = leak * eps_b + alpha;
         eps_0 = leak * eps_0; // d ah[t] / d ah0 along the leak: (1-alpha)^(t+1)
-        Zip::from(&mut post).and(l.index_axis(Axis(0), t)).and(tr.ah.index_axis(Axis(0), t + 1))
-            .for_each(|p, &lt, &a| *p = lt * act.df(a));
+        Zip::from(&mut post).and(l.index_axis(Axis(0), t)).and(tr.ah.index_axis(Axis(0), t + 1)).and(tr.h.index_axis(Axis(0), t + 1))
+            .for_each(|p, &lt, &a, &h| *p = lt * act.df_given(a, h));
         general_mat_mul(F::one(), &post.t(), &eps_h, F::one(), &mut g.w_rec);
         general_mat_mul(F::one(), &post.t(), &eps_x, F::one(), &mut g.w_in);
         let ps = post.sum_axis(Axis(0));
