@@ -32,14 +32,20 @@ fn models(cfg: &RateConfig, seed: u64) -> Vec<RateModel> {
 }
 
 fn batch(cfg: &RateConfig, loss: LossKind, seed: u64) -> Batch {
+    batch_bt(cfg, loss, seed, B, T)
+}
+
+fn batch_bt(cfg: &RateConfig, loss: LossKind, seed: u64, b: usize, t: usize) -> Batch {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
-    let inputs = Array3::from_shape_simple_fn((B, T, cfg.n_in), || r.random_range(-1.0..1.0));
+    let inputs = Array3::from_shape_simple_fn((b, t, cfg.n_in), || r.random_range(-1.0..1.0));
     let k = if loss == LossKind::Mse { cfg.n_out } else { 1 };
-    let targets = Array3::from_shape_simple_fn((B, T, k), || match loss {
+    let targets = Array3::from_shape_simple_fn((b, t, k), || match loss {
         LossKind::Mse => r.random_range(-1.0..1.0),
         LossKind::Ce => r.random_range(0..cfg.n_out) as f64,
     });
-    let mask = Array3::from_shape_simple_fn((B, T, k), || (r.random::<f64>() < 0.7) as u8 as f64);
+    // Mostly on, never all off (the loss would be undefined).
+    let mut mask = Array3::from_shape_simple_fn((b, t, k), || (r.random::<f64>() < 0.7) as u8 as f64);
+    mask[[0, 0, 0]] = 1.0;
     Batch { inputs, targets, mask, loss }
 }
 
@@ -51,6 +57,8 @@ struct Case {
     cfg: RateConfig,
     loss: LossKind,
     lambda: f64,
+    b: usize,
+    t: usize,
 }
 
 fn cases() -> Vec<Case> {
@@ -64,11 +72,17 @@ fn cases() -> Vec<Case> {
     dale.activation = Activation::Softplus;
     let mut relu = RateConfig::new(2, 16, 2);
     relu.activation = Activation::Relu;
+    // Sizes are not multiples of the workgroup size (64); the last cases are the degenerate
+    // shapes: one unit, one step, one trial; and more units than one workgroup.
+    let mut wide = RateConfig::new(5, 70, 2);
+    wide.activation = Activation::Tanh;
     vec![
-        Case { cfg: base, loss: LossKind::Mse, lambda: 0.5 },
-        Case { cfg: tanh_ce, loss: LossKind::Ce, lambda: 0.2 },
-        Case { cfg: dale, loss: LossKind::Mse, lambda: 0.1 },
-        Case { cfg: relu, loss: LossKind::Mse, lambda: 0.0 },
+        Case { cfg: base, loss: LossKind::Mse, lambda: 0.5, b: B, t: T },
+        Case { cfg: tanh_ce, loss: LossKind::Ce, lambda: 0.2, b: B, t: T },
+        Case { cfg: dale, loss: LossKind::Mse, lambda: 0.1, b: B, t: T },
+        Case { cfg: relu, loss: LossKind::Mse, lambda: 0.0, b: B, t: T },
+        Case { cfg: RateConfig::new(1, 1, 1), loss: LossKind::Mse, lambda: 0.3, b: 1, t: 1 },
+        Case { cfg: wide, loss: LossKind::Mse, lambda: 0.2, b: 3, t: 5 },
     ]
 }
 
@@ -78,8 +92,8 @@ fn forward_losses_and_every_rule_match_cpu() {
     let rules = [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(5), Rule::ReadoutFa];
     for (ci, case) in cases().iter().enumerate() {
         let mds = models(&case.cfg, 10 * ci as u64 + 1);
-        let batches: Vec<Batch> = (0..M).map(|i| batch(&case.cfg, case.loss, 100 + i as u64)).collect();
-        let mut eng = RateEngine::new(ctx.clone(), &case.cfg, M, B, T, case.loss).unwrap();
+        let batches: Vec<Batch> = (0..M).map(|i| batch_bt(&case.cfg, case.loss, 100 + i as u64, case.b, case.t)).collect();
+        let mut eng = RateEngine::new(ctx.clone(), &case.cfg, M, case.b, case.t, case.loss).unwrap();
         eng.set_networks(&mds.iter().collect::<Vec<_>>()).unwrap();
         eng.set_batches(&batches.iter().collect::<Vec<_>>()).unwrap();
         let lambdas: Vec<f64> = (0..M).map(|i| case.lambda * (1.0 + i as f64)).collect();
