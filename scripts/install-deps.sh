@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # System packages snnlab needs on Debian/Ubuntu: the Vulkan loader and Mesa's software Vulkan
-# (lavapipe), so the GPU engine runs where there is no GPU; plus a C toolchain for -sys crates.
+# (lavapipe), so the GPU engine runs where there is no GPU; OpenBLAS (LAPACK for the SVDs of the
+# similarity metrics); and a C toolchain for -sys crates.
 # Installs a Rust toolchain with rustup only when cargo is missing.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
-for p in libvulkan1 mesa-vulkan-drivers gcc pkg-config ca-certificates curl; do
+for p in libvulkan1 mesa-vulkan-drivers libopenblas-dev gcc pkg-config ca-certificates curl; do
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

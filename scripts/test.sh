@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export REQUIRE_GPU=1 NODEVICE_SELECT=1
-cargo test --locked
+cargo test --locked --lib --bins --tests

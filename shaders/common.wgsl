@@ -5,14 +5,19 @@
 //   ah, h, delta [M, T+1, B, N]    slot s of ah/h holds step s-1 (slot 0 = initial state);
 //                                  slot t of delta holds dE/dah[t] (slot T stays 0)
 //   y, dy [M, T, B, n_out]         w_eff, mask_rec [M, N, N]    feedback_t [M, n_out, N]
-//   net_f [M, 4]                   (1/sum(mask), lambda, learning rate, unused)
+//   net_f [M, 4]                   (1/sum(mask) of the whole batch, lambda, learning rate, unused)
+// A batch too large for one binding runs as chunks of b trials: loss parts and gradients are
+// normalised by the whole batch (b_total trials, sum(mask)) and summed over chunks.
 
 struct Dims {
     m: u32, b: u32, t: u32, n: u32,
     n_in: u32, n_out: u32, k_t: u32, act: u32,
     loss: u32, p_len: u32, dale: u32, use_feedback: u32,
     off_w_in: u32, off_b_in: u32, off_w_rec: u32, off_w_out: u32,
-    off_b_out: u32, off_ah0: u32, alpha: f32, _pad: u32,
+    off_b_out: u32, off_ah0: u32, alpha: f32,
+    b_total: u32,     // trials in the whole batch (> b when the batch is split into chunks)
+    accumulate: u32,  // 1: add this chunk's weight gradients to grads instead of overwriting
+    _pad0: u32, _pad1: u32, _pad2: u32,
 };
 
 // One entry per time step (bound with a dynamic offset).

@@ -1,7 +1,7 @@
 // eprop_trace.wgsl — online e-prop, step t (SPEC §4): presynaptic eligibility traces and the
 // postsynaptic factor, for every network and trial:
 //   eps_h[i] = (1-alpha) eps_h[i] + alpha h[t-1]_i        eps_x[i] = (1-alpha) eps_x[i] + alpha x[t]_i
-//   post[j]  = L[t]_j f'(ah[t]_j),   L[t] = S^T dy[t] + (2 lambda / (T B N)) h[t]
+//   post[j]  = L[t]_j f'(ah[t]_j),   L[t] = S^T dy[t] + (2 lambda / (T B_total N)) h[t]
 // so that e[t][j, i] = f'(ah[t]_j) eps[t]_i and grad w[j, i] += sum_b post[j] eps[i] (eprop_accum.wgsl).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 feedback_t (read) | 4 dy (read) | 5 ah (read) | 6 h (read) | 7 x (read) | 8 net_f (read)
@@ -39,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         var l = 0.0;
         for (var k = 0u; k < dims.n_out; k++) { l += signal_w(m, k, n) * dy[yb + k]; }
         let s = state_idx(dims, m, t + 1u, b, n);
-        l += 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b * dims.n) * h[s];
+        l += 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * dims.n) * h[s];
         post[e] = l * act_df(dims.act, ah[s]);
     }
     if (n < dims.n_in) {

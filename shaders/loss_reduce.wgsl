@@ -1,6 +1,6 @@
 // loss_reduce.wgsl — per-network totals from the per-(step, trial) parts of rate_readout_loss:
 //   loss_out[m] = ( sum_{t,b} part[m,t,b,0] / sum(mask),   sum_{t,b} part[m,t,b,1] / (T*B*N) )
-//               = ( task loss, mean(h^2) )
+//   (sum(mask) and T*B_total*N are those of the whole batch: chunks' values add up)
 // One workgroup of 256 per network: strided partial sums, then a tree reduction in workgroup memory.
 // Bindings: 0 dims (uniform Dims) | 1 part (read) | 2 net_f (read) | 3 loss_out (read_write)
 // Dispatch: x = M.
@@ -30,6 +30,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     if (li == 0u) {
         loss_out[m * 2u] = acc_l[0] * net_f[m * 4u];
-        loss_out[m * 2u + 1u] = acc_h[0] / f32(count * dims.n);
+        loss_out[m * 2u + 1u] = acc_h[0] / f32(dims.t * dims.b_total * dims.n);
     }
 }

@@ -1,5 +1,6 @@
 // outer_grad.wgsl — weight gradients as sums of outer products over every (step, trial) sample s:
-//   grads[m, dst + r*C + c] = scale * sum_s a[m, s, r] * p[m, s, c]      (p = 1 when job.ones != 0)
+//   grads[m, dst + r*C + c] (+)= scale * sum_s a[m, s, r] * p[m, s, c]   (p = 1 when job.ones != 0;
+//   += when dims.accumulate, for the second and later chunks of a split batch)
 // Jobs: w_rec (a = delta, p = h[t-1], scale alpha), w_in (delta, x, alpha), b_in (delta, 1, alpha),
 // w_out (dy, h[t], 1), b_out (dy, 1, 1). Row s of a network starts at base + s*stride.
 // Bindings: 0 dims (uniform Dims) | 1 job (uniform OuterJob, dynamic offset) | 2 a (read)
@@ -31,5 +32,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         for (var s = 0u; s < job.samples; s++) { acc += a[ab + s * job.a_stride] * p[pb + s * job.p_stride]; }
     }
-    grads[m * dims.p_len + job.dst + e] = job.scale * acc;
+    let at = m * dims.p_len + job.dst + e;
+    if (dims.accumulate != 0u) { grads[at] += job.scale * acc; } else { grads[at] = job.scale * acc; }
 }

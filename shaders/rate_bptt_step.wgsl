@@ -1,5 +1,5 @@
 // rate_bptt_step.wgsl — one reverse step t of the backward recurrence over delta[t] = dE/dah[t]:
-//   g[t]     = S^T dy[t] + (2 lambda / (T B N)) h[t] + (cut_next ? 0 : alpha * w_eff^T delta[t+1])
+//   g[t]     = S^T dy[t] + (2 lambda / (T B_total N)) h[t] + (cut_next ? 0 : alpha * w_eff^T delta[t+1])
 //   delta[t] = g[t] * f'(ah[t]) + (1 - alpha) * delta[t+1]
 // S = w_out (exact) or the fixed feedback (eprop-random, readout-fa). With every step cut this is
 // e-prop in its stop-gradient form; slot T of delta is zero.
@@ -33,7 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var g = 0.0;
     for (var k = 0u; k < dims.n_out; k++) { g += signal_w(m, k, j) * dy[yb + k]; }
     let s = state_idx(dims, m, t + 1u, b, j);
-    let reg = 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b * dims.n);
+    let reg = 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * dims.n);
     g += reg * h[s];
     let next = state_idx(dims, m, t + 1u, b, 0u);   // delta slot t+1 (same indexing as state slots)
     if (step.cut_next == 0u) {

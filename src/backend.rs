@@ -49,8 +49,9 @@ pub struct CpuNet {
 
 pub enum Backend {
     Cpu(Vec<CpuNet>),
-    /// Packs of networks; the networks of pack i are the next `n_networks()` in order.
-    Gpu(Vec<RateEngine>),
+    /// Packs of networks (the networks of pack i are the next `n_networks()` in order), each run on
+    /// chunks of `chunk` trials when a whole batch does not fit one storage binding.
+    Gpu { packs: Vec<RateEngine>, chunk: usize },
 }
 
 /// Trials per CPU work item. Fixed (not derived from the thread count or the number of networks)
@@ -116,21 +117,27 @@ impl Backend {
             )),
             Device::Gpu => {
                 let ctx = Arc::new(GpuContext::new(adapter)?);
-                let per = RateEngine::max_networks(&ctx, cfg, b, t).min(models.len());
-                if per == 0 {
-                    return Err(Error::Runtime(format!(
-                        "one network of N = {} with B = {b}, T = {t} exceeds the binding limit of {}",
-                        cfg.n_rec, ctx.info.name
-                    )));
-                }
+                // Whole batches when one network's fit a binding; else the smallest number of
+                // equal trial chunks that fits (equal, so every chunk runs on the same pack).
+                let chunk = (1..=b)
+                    .filter(|k| b % k == 0)
+                    .map(|k| b / k)
+                    .find(|&c| RateEngine::max_networks(&ctx, cfg, c, t) >= 1)
+                    .ok_or_else(|| {
+                        Error::Runtime(format!(
+                            "one trial of N = {} and T = {t} exceeds the storage-binding limit of {}",
+                            cfg.n_rec, ctx.info.name
+                        ))
+                    })?;
+                let per = RateEngine::max_networks(&ctx, cfg, chunk, t).min(models.len());
                 let mut packs = Vec::new();
-                for (chunk, lr) in models.chunks(per).zip(lrs.chunks(per)) {
-                    let mut e = RateEngine::new(ctx.clone(), cfg, chunk.len(), b, t, loss_kind)?;
-                    e.set_networks(&chunk.iter().collect::<Vec<_>>())?;
+                for (nets, lr) in models.chunks(per).zip(lrs.chunks(per)) {
+                    let mut e = RateEngine::new(ctx.clone(), cfg, nets.len(), chunk, t, loss_kind)?;
+                    e.set_networks(&nets.iter().collect::<Vec<_>>())?;
                     e.set_hyper(&[0.0], lr);
                     packs.push(e);
                 }
-                Ok(Backend::Gpu(packs))
+                Ok(Backend::Gpu { packs, chunk })
             }
         }
     }
@@ -138,7 +145,7 @@ impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Cpu(_) => "cpu",
-            Backend::Gpu(_) => "gpu",
+            Backend::Gpu { .. } => "gpu",
         }
     }
 
@@ -152,15 +159,30 @@ impl Backend {
                 }
                 Ok(cpu_update(nets, rule, |i| Prepared::new(pick(i)), lambdas))
             }
-            Backend::Gpu(packs) => {
+            Backend::Gpu { packs, chunk } => {
                 let mut out = Vec::new();
                 let mut at = 0;
                 for e in packs.iter_mut() {
                     let m = e.n_networks();
                     let bs: Vec<&Batch> = if batches.len() == 1 { vec![batches[0]] } else { batches[at..at + m].to_vec() };
-                    e.set_batches(&bs)?;
                     e.set_lambdas(&lambdas[at..at + m]);
-                    out.extend(e.update(rule)?);
+                    let b = bs[0].n_trials();
+                    if *chunk >= b {
+                        e.set_batches(&bs)?;
+                        out.extend(e.update(rule)?);
+                    } else {
+                        // Chunk losses are shares of the whole batch's: they add up.
+                        let mut sum = vec![NetLoss { task: 0.0, mean_h2: 0.0 }; m];
+                        for (ci, first) in (0..b).step_by(*chunk).enumerate() {
+                            e.set_batch_chunk(&bs, first)?;
+                            for (s, l) in sum.iter_mut().zip(e.gradient_chunk(rule, ci == 0)?) {
+                                s.task += l.task;
+                                s.mean_h2 += l.mean_h2;
+                            }
+                        }
+                        e.adam_step()?;
+                        out.extend(sum);
+                    }
                     at += m;
                 }
                 Ok(out)
@@ -172,7 +194,7 @@ impl Backend {
     pub fn params(&self) -> Result<Vec<RateParams<f32>>> {
         match self {
             Backend::Cpu(nets) => Ok(nets.iter().map(|c| c.net.p.clone()).collect()),
-            Backend::Gpu(packs) => {
+            Backend::Gpu { packs, .. } => {
                 let mut v = Vec::new();
                 for e in packs {
                     v.extend(e.read_params()?);

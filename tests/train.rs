@@ -54,3 +54,17 @@ fn lambda_schedule_is_the_papers() {
     assert_eq!(adapt_lambda(10.0, 1.0, 0.05), 10.0 * 2.0 / 3.0); // 10 × 0.05 = 0.5 ≥ 1/2
     assert_eq!(adapt_lambda(10.0, 1.0, 0.049), 10.0);
 }
+
+#[test]
+fn every_shipped_config_is_valid() {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/configs"));
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "toml") {
+            let c = TrainConfig::load(&e.path()).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+            assert!(c.updates > 0);
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "expected the paper's 7 run configs, found {n}");
+}

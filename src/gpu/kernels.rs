@@ -153,7 +153,9 @@ pub struct Dims {
     pub off_b_out: u32,
     pub off_ah0: u32,
     pub alpha: f32,
-    pub _pad: u32,
+    pub b_total: u32,
+    pub accumulate: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Uniform `Step` of `shaders/common.wgsl`; one per time step, 256-byte aligned.

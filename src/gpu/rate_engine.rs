@@ -159,7 +159,9 @@ impl RateEngine {
             off_b_out: off[4] as u32,
             off_ah0: off[5] as u32,
             alpha: cfg.alpha as f32,
-            _pad: 0,
+            b_total: b as u32,
+            accumulate: 0,
+            _pad: [0; 3],
         };
         let a = ctx.limits.min_uniform_buffer_offset_alignment as u64;
         let step_stride = align(std::mem::size_of::<Step>() as u64, a);
@@ -327,6 +329,13 @@ impl RateEngine {
 
     /// One batch per network, or a single batch shared by all. Shapes must match the pack.
     pub fn set_batches(&mut self, batches: &[&Batch]) -> Result<()> {
+        self.set_batch_chunk(batches, 0)
+    }
+
+    /// Trials `first .. first + B` of each batch (B = the pack's trials) when a batch is larger than
+    /// one binding holds: the loss and regulariser stay normalised by the whole batch, so the
+    /// gradients of the chunks (see `gradient_chunk`) add up to the whole batch's.
+    pub fn set_batch_chunk(&mut self, batches: &[&Batch], first: usize) -> Result<()> {
         let m = self.n_networks();
         if batches.len() != m && batches.len() != 1 {
             return Err(Error::Runtime(format!("need 1 or {m} batches, got {}", batches.len())));
@@ -335,20 +344,31 @@ impl RateEngine {
         let mut x = Vec::with_capacity(m * t * b * self.cfg.n_in);
         let mut tg = Vec::new();
         let mut mk = Vec::new();
+        let mut b_total = None;
         for i in 0..m {
-            let bt = batches[if batches.len() == 1 { 0 } else { i }];
-            if bt.n_trials() != b || bt.n_steps() != t || bt.loss.gpu_code() != self.dims.loss {
+            let whole = batches[if batches.len() == 1 { 0 } else { i }];
+            if first + b > whole.n_trials() || whole.n_steps() != t || whole.loss.gpu_code() != self.dims.loss {
                 return Err(Error::Runtime(format!(
-                    "batch {i} has B = {}, T = {} but the pack was built for B = {b}, T = {t}",
-                    bt.n_trials(),
-                    bt.n_steps()
+                    "batch {i} has B = {}, T = {} but the pack was built for chunks of B = {b} (from trial {first}), T = {t}",
+                    whole.n_trials(),
+                    whole.n_steps()
                 )));
             }
+            if whole.n_trials() != b_total.unwrap_or(whole.n_trials()) {
+                return Err(Error::Runtime("batches of one pack must have the same number of trials".into()));
+            }
+            b_total = Some(whole.n_trials());
+            let chunk = if whole.n_trials() == b { whole.clone() } else { whole.slice_trials(first, first + b) };
             let tm = |a: &Array3<f64>| Batch::time_major(a).into_iter().map(|v| v as f32);
-            x.extend(tm(&bt.inputs));
-            tg.extend(tm(&bt.targets));
-            mk.extend(tm(&bt.mask));
-            self.net_f[i * 4] = (1.0 / bt.mask.sum()) as f32;
+            x.extend(tm(&chunk.inputs));
+            tg.extend(tm(&chunk.targets));
+            mk.extend(tm(&chunk.mask));
+            self.net_f[i * 4] = (1.0 / whole.mask.sum()) as f32;
+        }
+        let b_total = b_total.unwrap_or(b) as u32;
+        if b_total != self.dims.b_total {
+            self.dims.b_total = b_total;
+            self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         }
         self.write(&self.buf.x, &x);
         self.write(&self.buf.targets, &tg);
@@ -424,10 +444,12 @@ impl RateEngine {
         self.k.outer.encode(pass, &self.g.outer[which], &self.dims, &self.jobs[which], (which as u64 * self.job_stride) as u32);
     }
 
-    fn encode_grad(&self, enc: &mut wgpu::CommandEncoder, rule: Rule) {
+    fn encode_grad(&self, enc: &mut wgpu::CommandEncoder, rule: Rule, accumulate: bool) {
         let (k, g, d) = (&self.k, &self.g, &self.dims);
         if rule.is_eprop() {
-            enc.clear_buffer(&self.buf.grads, 0, None);
+            if !accumulate {
+                enc.clear_buffer(&self.buf.grads, 0, None);
+            }
             enc.clear_buffer(&self.buf.eps_h, 0, None);
             enc.clear_buffer(&self.buf.eps_x, 0, None);
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("e-prop traces"), timestamp_writes: None });
@@ -453,10 +475,15 @@ impl RateEngine {
         }
     }
 
-    /// Record and submit forward (+ gradient, + Adam step); return every network's losses.
-    fn run(&mut self, rule: Option<Rule>, adam: bool) -> Result<Vec<NetLoss>> {
+    /// Record and submit: forward (unless this is an Adam step alone), gradient (when a rule is
+    /// given; added to grads when `accumulate`), Adam (when `adam`). Returns the losses.
+    fn run(&mut self, rule: Option<Rule>, adam: bool, accumulate: bool) -> Result<Vec<NetLoss>> {
         if let Some(r) = rule {
             self.set_rule(r)?;
+        }
+        if self.dims.accumulate != accumulate as u32 {
+            self.dims.accumulate = accumulate as u32;
+            self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         }
         if adam {
             self.adam_steps += 1;
@@ -465,12 +492,12 @@ impl RateEngine {
             self.ctx.queue.write_buffer(&self.buf.adam, 0, bytemuck::bytes_of(&h));
         }
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rate update") });
-        {
+        if rule.is_some() || !adam {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
             self.encode_forward(&mut pass);
         }
         if let Some(r) = rule {
-            self.encode_grad(&mut enc, r);
+            self.encode_grad(&mut enc, r, accumulate);
         }
         if adam {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("adam"), timestamp_writes: None });
@@ -484,15 +511,24 @@ impl RateEngine {
 
     /// Forward pass only.
     pub fn forward(&mut self) -> Result<Vec<NetLoss>> {
-        self.run(None, false)
+        self.run(None, false, false)
     }
     /// Forward and gradient (left in the grads buffer; see `read_grads`).
     pub fn gradient(&mut self, rule: Rule) -> Result<Vec<NetLoss>> {
-        self.run(Some(rule), false)
+        self.run(Some(rule), false, false)
+    }
+    /// Gradient of the chunk uploaded by `set_batch_chunk`, added to the grads buffer unless
+    /// `first`. The losses returned are this chunk's share of the whole batch's.
+    pub fn gradient_chunk(&mut self, rule: Rule, first: bool) -> Result<Vec<NetLoss>> {
+        self.run(Some(rule), false, !first)
+    }
+    /// One Adam step with the gradients in the grads buffer (after the chunks of a split batch).
+    pub fn adam_step(&mut self) -> Result<()> {
+        self.run(None, true, false).map(|_| ())
     }
     /// One training update: forward, gradient, Adam. Returns the losses before the step.
     pub fn update(&mut self, rule: Rule) -> Result<Vec<NetLoss>> {
-        self.run(Some(rule), true)
+        self.run(Some(rule), true, false)
     }
 
     fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
