@@ -178,34 +178,36 @@ fn oversized_pack_is_refused_with_a_clear_error() {
 #[test]
 fn trial_chunks_add_up_to_the_whole_batch() {
     let Some(ctx) = gpu() else { return };
-    let case = &cases()[0];
-    let mds = models(&case.cfg, 3);
-    let batches: Vec<Batch> = (0..M).map(|i| batch(&case.cfg, case.loss, 300 + i as u64)).collect();
-    let refs: Vec<&Batch> = batches.iter().collect();
-    let half = B / 2;
-    for rule in [Rule::Bptt, Rule::Eprop] {
-        let mut eng = RateEngine::new(ctx.clone(), &case.cfg, M, half, T, case.loss).unwrap();
-        eng.set_networks(&mds.iter().collect::<Vec<_>>()).unwrap();
-        eng.set_hyper(&[0.4], &[1e-2]);
-        eng.set_batch_chunk(&refs, 0).unwrap();
-        let l0 = eng.gradient_chunk(rule, true).unwrap();
-        eng.set_batch_chunk(&refs, half).unwrap();
-        let l1 = eng.gradient_chunk(rule, false).unwrap();
-        let g = eng.read_grads().unwrap();
-        eng.adam_step().unwrap();
-        let p = eng.read_params().unwrap();
-        for i in 0..M {
-            let mut net = Net::<f64>::new(&mds[i]);
-            let d = Prepared::<f64>::new(&batches[i]);
-            let tr = forward(&net, &d.x);
-            let lo = loss(&tr, &d, 0.4);
-            let cpu = grad_backward(&net, rule, &d, &tr, &lo, 0.4);
-            assert_close("chunked task loss", &[l0[i].task + l1[i].task], &[lo.task]);
-            assert_close("chunked mean h^2", &[l0[i].mean_h2 + l1[i].mean_h2], &[lo.mean_h2]);
-            assert_close(&format!("chunked {} gradient", rule.name()), &g[i].flatten(), &flat64(&cpu));
-            let mut opt = Adam::<f64>::new(&case.cfg, 1e-2);
-            opt.update(&mut net.p, &cpu);
-            assert_close("params after the chunked update", &p[i].flatten(), &flat64(&net.p));
+    // Unconstrained and Dale + sparse (whose chain rule must be applied once, after all chunks).
+    for case in [&cases()[0], &cases()[2]] {
+        let mds = models(&case.cfg, 3);
+        let batches: Vec<Batch> = (0..M).map(|i| batch(&case.cfg, case.loss, 300 + i as u64)).collect();
+        let refs: Vec<&Batch> = batches.iter().collect();
+        let half = B / 2;
+        for rule in [Rule::Bptt, Rule::Eprop] {
+            let mut eng = RateEngine::new(ctx.clone(), &case.cfg, M, half, T, case.loss).unwrap();
+            eng.set_networks(&mds.iter().collect::<Vec<_>>()).unwrap();
+            eng.set_hyper(&[0.4], &[1e-2]);
+            eng.set_batch_chunk(&refs, 0).unwrap();
+            let l0 = eng.gradient_chunk(rule, true).unwrap();
+            eng.set_batch_chunk(&refs, half).unwrap();
+            let l1 = eng.gradient_chunk(rule, false).unwrap();
+            let g = eng.read_grads().unwrap();
+            eng.adam_step().unwrap();
+            let p = eng.read_params().unwrap();
+            for i in 0..M {
+                let mut net = Net::<f64>::new(&mds[i]);
+                let d = Prepared::<f64>::new(&batches[i]);
+                let tr = forward(&net, &d.x);
+                let lo = loss(&tr, &d, 0.4);
+                let cpu = grad_backward(&net, rule, &d, &tr, &lo, 0.4);
+                assert_close("chunked task loss", &[l0[i].task + l1[i].task], &[lo.task]);
+                assert_close("chunked mean h^2", &[l0[i].mean_h2 + l1[i].mean_h2], &[lo.mean_h2]);
+                assert_close(&format!("chunked {} gradient", rule.name()), &g[i].flatten(), &flat64(&cpu));
+                let mut opt = Adam::<f64>::new(&case.cfg, 1e-2);
+                opt.update(&mut net.p, &cpu);
+                assert_close("params after the chunked update", &p[i].flatten(), &flat64(&net.p));
+            }
         }
     }
 }

@@ -97,6 +97,8 @@ pub struct RateEngine {
     has_feedback: bool,
     rule: Option<Rule>,
     adam_steps: u64,
+    /// Gradients were accumulated over chunks and still lack the w_rec chain rule.
+    chain_pending: bool,
 }
 
 fn align(x: u64, a: u64) -> u64 {
@@ -275,6 +277,7 @@ impl RateEngine {
             has_feedback: false,
             rule: None,
             adam_steps: 0,
+            chain_pending: false,
         };
         // The step table also carries t for the forward kernels: fill it before any pass.
         eng.set_rule(Rule::Bptt)?;
@@ -460,7 +463,6 @@ impl RateEngine {
             }
             self.encode_outer(&mut pass, 3);
             self.encode_outer(&mut pass, 4);
-            k.rec_grad_chain.encode(&mut pass, &g.rec_grad_chain, d);
         } else {
             enc.clear_buffer(&self.buf.delta, 0, None);
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bptt"), timestamp_writes: None });
@@ -471,13 +473,15 @@ impl RateEngine {
                 self.encode_outer(&mut pass, j);
             }
             k.ah0.encode(&mut pass, &g.ah0, d);
-            k.rec_grad_chain.encode(&mut pass, &g.rec_grad_chain, d);
         }
     }
 
     /// Record and submit: forward (unless this is an Adam step alone), gradient (when a rule is
-    /// given; added to grads when `accumulate`), Adam (when `adam`). Returns the losses.
-    fn run(&mut self, rule: Option<Rule>, adam: bool, accumulate: bool) -> Result<Vec<NetLoss>> {
+    /// given), Adam (when `adam`). `chunk = Some(first)` marks one chunk of a split batch: its
+    /// gradient is added to grads unless `first`, and the w_rec chain rule (Dale/sparsity), which
+    /// is not additive over repeated application, waits until the Adam step.
+    fn run(&mut self, rule: Option<Rule>, adam: bool, chunk: Option<bool>) -> Result<Vec<NetLoss>> {
+        let accumulate = chunk == Some(false);
         if let Some(r) = rule {
             self.set_rule(r)?;
         }
@@ -498,6 +502,12 @@ impl RateEngine {
         }
         if let Some(r) = rule {
             self.encode_grad(&mut enc, r, accumulate);
+            self.chain_pending = true;
+        }
+        if self.chain_pending && (chunk.is_none() || adam) {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("w_rec chain rule"), timestamp_writes: None });
+            self.k.rec_grad_chain.encode(&mut pass, &self.g.rec_grad_chain, &self.dims);
+            self.chain_pending = false;
         }
         if adam {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("adam"), timestamp_writes: None });
@@ -511,24 +521,24 @@ impl RateEngine {
 
     /// Forward pass only.
     pub fn forward(&mut self) -> Result<Vec<NetLoss>> {
-        self.run(None, false, false)
+        self.run(None, false, None)
     }
     /// Forward and gradient (left in the grads buffer; see `read_grads`).
     pub fn gradient(&mut self, rule: Rule) -> Result<Vec<NetLoss>> {
-        self.run(Some(rule), false, false)
+        self.run(Some(rule), false, None)
     }
     /// Gradient of the chunk uploaded by `set_batch_chunk`, added to the grads buffer unless
     /// `first`. The losses returned are this chunk's share of the whole batch's.
     pub fn gradient_chunk(&mut self, rule: Rule, first: bool) -> Result<Vec<NetLoss>> {
-        self.run(Some(rule), false, !first)
+        self.run(Some(rule), false, Some(first))
     }
     /// One Adam step with the gradients in the grads buffer (after the chunks of a split batch).
     pub fn adam_step(&mut self) -> Result<()> {
-        self.run(None, true, false).map(|_| ())
+        self.run(None, true, Some(false)).map(|_| ())
     }
     /// One training update: forward, gradient, Adam. Returns the losses before the step.
     pub fn update(&mut self, rule: Rule) -> Result<Vec<NetLoss>> {
-        self.run(Some(rule), true, false)
+        self.run(Some(rule), true, None)
     }
 
     fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
@@ -566,7 +576,18 @@ impl RateEngine {
     pub fn read_params(&self) -> Result<Vec<RateParams<f32>>> {
         Ok(self.split_params(&self.read(&self.buf.params)?))
     }
-    pub fn read_grads(&self) -> Result<Vec<RateParams<f32>>> {
+    /// The gradient in the grads buffer (after the chunks of a split batch: their sum, with the
+    /// w_rec chain rule applied now if it was still pending).
+    pub fn read_grads(&mut self) -> Result<Vec<RateParams<f32>>> {
+        if self.chain_pending {
+            let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("w_rec chain rule") });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("w_rec chain rule"), timestamp_writes: None });
+                self.k.rec_grad_chain.encode(&mut pass, &self.g.rec_grad_chain, &self.dims);
+            }
+            self.ctx.queue.submit([enc.finish()]);
+            self.chain_pending = false;
+        }
         Ok(self.split_params(&self.read(&self.buf.grads)?))
     }
     /// `y [M, T, B, n_out]` and `h [M, T+1, B, N]` (slot 0 = f(ah0)) of the last forward pass.
