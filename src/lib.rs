@@ -1,15 +1,21 @@
 //! snnlab: batched training of rate (and spiking) RNNs with BPTT and e-prop on WGSL kernels, with
 //! a CPU twin of every kernel, and similarity of trained networks to neural recordings.
 
+pub mod analysis;
 pub mod backend;
 pub mod batch;
 pub mod bench;
 pub mod error;
+pub mod evaluate;
 pub mod gpu;
 pub mod io;
 pub mod model;
+pub mod neural;
 pub mod optim;
+pub mod plot;
 pub mod reference;
+pub mod reproduce;
 pub mod rules;
+pub mod similarity;
 pub mod tasks;
 pub mod train;

@@ -11,6 +11,7 @@ use ndarray::{Axis, IxDyn};
 use snnlab::backend::Device;
 use snnlab::batch::{Batch, LossKind};
 use snnlab::error::{Error, Result};
+use snnlab::evaluate::{AnalysisTask, TaskName};
 use snnlab::gpu::{GpuContext, RateEngine};
 use snnlab::model::RateModel;
 use snnlab::reference::rate::{forward, grad_backward, grad_eprop_traces, loss, Net, Prepared};
@@ -115,6 +116,65 @@ enum Cmd {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Shape distance (SPEC §5) between two activity arrays [units, T, C]; prints a bare number.
+    Procrustes {
+        #[arg(long)]
+        x: PathBuf,
+        #[arg(long)]
+        y: PathBuf,
+        /// angular (in [0, 1]) | euclidean
+        #[arg(long, default_value = "angular")]
+        metric: String,
+        /// Partial whitening: 1 = Procrustes, 0 = CCA-like.
+        #[arg(long, default_value_t = 1.0)]
+        alpha: f64,
+    },
+    /// Score a model on a task's analysis trials (accuracy, loss; distance to --data); JSON out.
+    Evaluate {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, value_enum)]
+        task: TaskName,
+        /// Neural data [neurons, T, C] (.npy, .npz[:array], .mat[:variable]).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Score every checkpoint of training runs against neural data: RUN/analysis.csv, best checkpoint.
+    Analyze {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// HTML report with plots (distance vs accuracy with baseline and floor, learning curves, PCA).
+    Report {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The paper's reach comparison end to end: train BPTT and e-prop, analyse, write the report.
+    Reproduce {
+        /// The paper's settings: three runs (BPTT lr 1e-3 and 3e-4, e-prop 3e-4), 3 seeds, 1000 updates.
+        #[arg(long)]
+        full: bool,
+        #[arg(long, default_value = "runs/reproduce")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: Device,
+        /// Updates per run (default: 1000 with --full, else 300).
+        #[arg(long)]
+        updates: Option<usize>,
+        /// Neural data (default: the bundled Hatsopoulos 2007 firing rates).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -186,6 +246,60 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Bench { n, b, t, m, rules, devices, repeats, csv } => snnlab::bench::run(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv }, adapter),
+        Cmd::Procrustes { x, y, metric, alpha } => {
+            let score: snnlab::similarity::Score = metric.parse().map_err(|e| Error::Input(format!("--metric: {e}")))?;
+            if !(0.0..=1.0).contains(&alpha) {
+                return Err(Error::Input(format!("--alpha: {alpha} is not in [0, 1]")));
+            }
+            let xa = snnlab::neural::load_neural(&x)?;
+            let ya = snnlab::neural::load_neural(&y)?;
+            let (_, tx, cx) = xa.dim();
+            let (_, ty, cy) = ya.dim();
+            if (tx, cx) != (ty, cy) {
+                return Err(Error::Input(format!("{}: [units, T, C] has T = {ty}, C = {cy} but {} has T = {tx}, C = {cx}", y.display(), x.display())));
+            }
+            println!("{}", snnlab::similarity::shape_distance(xa.view(), ya.view(), alpha, score)?);
+            Ok(())
+        }
+        Cmd::Evaluate { model, task, data, out } => {
+            let m = snnlab::io::load_model(&model)?;
+            let t = AnalysisTask::load(task)?;
+            let d = data.as_deref().map(|p| snnlab::evaluate::load_data(p, &t)).transpose()?;
+            let e = snnlab::evaluate::evaluate(&t, &m, d.as_ref())?;
+            let json = serde_json::to_string_pretty(&e).map_err(|e| Error::Runtime(e.to_string()))?;
+            snnlab::io::write_atomic(&out, json.as_bytes())?;
+            println!("{json}");
+            Ok(())
+        }
+        Cmd::Analyze { runs, data } => {
+            for r in snnlab::analysis::analyze(&runs, &data)? {
+                match r.best() {
+                    Some(b) => println!(
+                        "{}: {} checkpoints; closest to data: seed {} update {} (accuracy {:.4}, distance {:.4}); table {}",
+                        r.dir.display(), r.scores.len(), b.seed, b.update, b.accuracy, b.distance, r.dir.join("analysis.csv").display()
+                    ),
+                    None => println!("{}: {} checkpoints, none with a finite distance", r.dir.display(), r.scores.len()),
+                }
+            }
+            Ok(())
+        }
+        Cmd::Report { runs, data, out } => {
+            let analysed = snnlab::analysis::analyze(&runs, &data)?;
+            snnlab::analysis::report(&analysed, &data, &out)?;
+            println!("report: {}", out.display());
+            Ok(())
+        }
+        Cmd::Reproduce { full, out, device, updates, data, quiet } => {
+            let o = snnlab::reproduce::Options {
+                full,
+                out,
+                device,
+                updates: updates.unwrap_or(if full { 1000 } else { snnlab::reproduce::DEFAULT_UPDATES }),
+                data: data.unwrap_or_else(snnlab::reproduce::default_data),
+                quiet,
+            };
+            snnlab::reproduce::reproduce(&o, adapter).map(|_| ())
+        }
     }
 }
 

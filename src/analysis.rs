@@ -1,0 +1,203 @@
+//! `snnlab analyze` and `snnlab report`: score every checkpoint of training runs against neural
+//! data, and draw what a scientist would show (the paper's distance-vs-accuracy figure with the
+//! baseline and the split-half floor, learning curves, dimensionality, PCA trajectories).
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Array3, Axis};
+use ndarray_linalg::{Eigh, UPLO};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::evaluate::{load_data, run_model, AnalysisTask, TaskName};
+use crate::plot::{Chart, Mark};
+use crate::similarity;
+use crate::train::TrainConfig;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckpointScore {
+    pub seed: u64,
+    pub update: usize,
+    pub accuracy: f64,
+    pub loss: f64,
+    pub distance: f64,
+    pub participation_ratio: f64,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunAnalysis {
+    pub dir: PathBuf,
+    pub config: TrainConfig,
+    /// e.g. "bptt lr=0.001"
+    pub label: String,
+    pub scores: Vec<CheckpointScore>,
+}
+
+impl RunAnalysis {
+    /// The checkpoint with the smallest distance to the data.
+    pub fn best(&self) -> Option<&CheckpointScore> {
+        self.scores.iter().filter(|s| s.distance.is_finite()).min_by(|a, b| a.distance.total_cmp(&b.distance))
+    }
+}
+
+/// Every `seed*/update*.safetensors` under a run directory, sorted by (seed, update).
+pub fn checkpoints(dir: &Path) -> Result<Vec<(u64, usize, PathBuf)>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(seed) = name.strip_prefix("seed").and_then(|s| s.parse::<u64>().ok()) else { continue };
+        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            let fname = f.file_name().to_string_lossy().into_owned();
+            if let Some(u) = fname.strip_prefix("update").and_then(|s| s.strip_suffix(".safetensors")).and_then(|s| s.parse::<usize>().ok()) {
+                out.push((seed, u, f.path()));
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(Error::Input(format!("{}: no checkpoints (seed*/update*.safetensors) found; is this a `snnlab train` output directory?", dir.display())));
+    }
+    Ok(out)
+}
+
+fn task_of(cfg: &TrainConfig) -> TaskName {
+    if cfg.task == "mante" { TaskName::Mante } else { TaskName::Reach }
+}
+
+/// Score every checkpoint of each run against `data` and write `analysis.csv` into each run.
+pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
+    let mut out = Vec::new();
+    let mut tasks: Vec<(TaskName, AnalysisTask, Array3<f64>)> = Vec::new();
+    for dir in runs {
+        let config = TrainConfig::load(&dir.join("config.toml"))?;
+        let tn = task_of(&config);
+        if !tasks.iter().any(|(n, _, _)| *n == tn) {
+            let task = AnalysisTask::load(tn)?;
+            let data = load_data(data_path, &task)?;
+            tasks.push((tn, task, data));
+        }
+        let (_, task, data) = tasks.iter().find(|(n, _, _)| *n == tn).unwrap();
+        let cks = checkpoints(dir)?;
+        let scores: Vec<CheckpointScore> = cks
+            .par_iter()
+            .map(|(seed, update, path)| -> Result<CheckpointScore> {
+                let model = crate::io::load_model(path)?;
+                let (accuracy, loss, act) = run_model(task, &model)?;
+                let distance = similarity::angular_procrustes(act.view(), data.view()).unwrap_or(f64::NAN);
+                let participation_ratio = similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
+                Ok(CheckpointScore { seed: *seed, update: *update, accuracy, loss, distance, participation_ratio, path: path.clone() })
+            })
+            .collect::<Result<_>>()?;
+        let mut csv = String::from("seed,update,accuracy,loss,distance,participation_ratio\n");
+        for s in &scores {
+            csv.push_str(&format!("{},{},{},{},{},{}\n", s.seed, s.update, s.accuracy, s.loss, s.distance, s.participation_ratio));
+        }
+        crate::io::write_atomic(&dir.join("analysis.csv"), csv.as_bytes())?;
+        let label = format!("{} lr={}{}", config.rule, config.lr, if config.seeds.len() > 1 { format!(" ({} seeds)", config.seeds.len()) } else { String::new() });
+        out.push(RunAnalysis { dir: dir.clone(), config, label, scores });
+    }
+    Ok(out)
+}
+
+/// Top-`k` principal-component projection of activity `[units, bins, C]` → `[k, bins, C]`.
+pub fn pca_project(act: &Array3<f64>, k: usize) -> Result<Array3<f64>> {
+    let (n, t, c) = act.dim();
+    let x = similarity::flatten(act.view()); // [t*c, n]
+    let mean = x.mean_axis(Axis(0)).unwrap();
+    let xc = &x - &mean;
+    let cov: Array2<f64> = xc.t().dot(&xc) / (t * c) as f64;
+    let (_, vecs) = cov.eigh(UPLO::Upper).map_err(|e| Error::Runtime(format!("PCA eigendecomposition failed: {e}")))?;
+    let k = k.min(n);
+    let top = vecs.slice(ndarray::s![.., n - k..]).to_owned(); // ascending eigenvalues: last k
+    let proj = xc.dot(&top); // [t*c, k], sample s = t + T*c
+    let mut out = Array3::zeros((k, t, c));
+    for ci in 0..c {
+        for ti in 0..t {
+            for j in 0..k {
+                out[[j, ti, ci]] = proj[[ti + t * ci, k - 1 - j]];
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_loss_curve(dir: &Path) -> Vec<(f64, f64)> {
+    let Ok(text) = std::fs::read_to_string(dir.join("loss.csv")) else { return vec![] };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.first()?.parse::<f64>().ok()? + 1.0, f.get(3)?.parse().ok()?))
+        })
+        .collect()
+}
+
+fn trajectories_chart(title: &str, pcs: &Array3<f64>, max_conditions: usize) -> Chart {
+    let mut ch = Chart::new(title, "PC 1", "PC 2");
+    for c in 0..pcs.dim().2.min(max_conditions) {
+        let pts: Vec<(f64, f64)> = (0..pcs.dim().1).map(|t| (pcs[[0, t, c]], pcs[[1.min(pcs.dim().0 - 1), t, c]])).collect();
+        ch.add(&format!("condition {c}"), pts, Mark::Line);
+    }
+    ch
+}
+
+/// Write the HTML report (charts inline as SVG) for analysed runs.
+pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> {
+    let first = runs.first().ok_or_else(|| Error::Input("report: no runs given".into()))?;
+    let task = AnalysisTask::load(task_of(&first.config))?;
+    let data = load_data(data_path, &task)?;
+    let baseline = similarity::cross_condition_baseline(data.view())?;
+    let floor = similarity::split_half_floor(data.view(), 100, 0)?;
+
+    let mut main = Chart::new("Distance to neural data vs task accuracy", "accuracy", "angular Procrustes distance");
+    main.hlines = vec![(baseline, "cross-condition baseline".into()), (floor, "split-half floor".into())];
+    let mut curves = Chart::new("Learning curves", "update", "task loss (training batch)");
+    curves.log_x = true;
+    curves.log_y = true;
+    let mut dims = Chart::new("Dimensionality during learning", "update", "participation ratio");
+    let mut dist_t = Chart::new("Distance to neural data during learning", "update", "angular Procrustes distance");
+    dist_t.hlines = main.hlines.clone();
+    let mut rows = String::new();
+    for r in runs {
+        main.add(&r.label, r.scores.iter().map(|s| (s.accuracy, s.distance)).collect(), Mark::Points);
+        curves.add(&r.label, read_loss_curve(&r.dir), Mark::Line);
+        dims.add(&r.label, r.scores.iter().map(|s| (s.update as f64, s.participation_ratio)).collect(), Mark::LinePoints);
+        dist_t.add(&r.label, r.scores.iter().map(|s| (s.update as f64, s.distance)).collect(), Mark::LinePoints);
+        let last = r.scores.iter().max_by_key(|s| s.update);
+        if let (Some(b), Some(l)) = (r.best(), last) {
+            rows.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                r.label, l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance
+            ));
+        }
+    }
+    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>");
+    html.push_str(&format!(
+        "<h1>snnlab report: {:?} task vs {}</h1><p>Cross-condition-average baseline {baseline:.4}; split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings.</p>",
+        task.name,
+        data_path.display()
+    ));
+    html.push_str("<table><tr><th>run</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint</th><th>its accuracy</th><th>its distance</th></tr>");
+    html.push_str(&rows);
+    html.push_str("</table>");
+    for ch in [&main, &dist_t, &curves, &dims] {
+        html.push_str(&format!("<div>{}</div>", ch.svg(900.0, 420.0)));
+    }
+    let data_pcs = pca_project(&data, 2)?;
+    html.push_str(&format!("<h2>PCA trajectories</h2><div>{}</div>", trajectories_chart("Neural data (top 2 PCs)", &data_pcs, 8).svg(900.0, 420.0)));
+    for r in runs {
+        if let Some(b) = r.best() {
+            let model = crate::io::load_model(&b.path)?;
+            let (_, _, act) = run_model(&task, &model)?;
+            let pcs = pca_project(&act, 2)?;
+            let title = format!("{} (update {}, top 2 PCs)", r.label, b.update);
+            html.push_str(&format!("<div>{}</div>", trajectories_chart(&title, &pcs, 8).svg(900.0, 420.0)));
+        }
+    }
+    html.push_str("</body></html>\n");
+    crate::io::write_atomic(out, html.as_bytes())
+}
