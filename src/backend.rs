@@ -29,7 +29,7 @@ impl Device {
     pub fn resolve(self, adapter: Option<&str>) -> Device {
         match self {
             Device::Auto => {
-                let found = crate::gpu::context::list_adapters().into_iter().any(|a| {
+                let found = crate::gpu::context::usable_adapters().into_iter().any(|a| {
                     a.info.device_type != wgpu::DeviceType::Cpu
                         && crate::gpu::context::name_filter(adapter)
                             .is_none_or(|f| a.info.name.to_lowercase().contains(&f.to_lowercase()))

@@ -166,7 +166,7 @@ enum Cmd {
         out: PathBuf,
         #[arg(long, value_enum, default_value = "auto")]
         device: Device,
-        /// Updates per run (default: 1000 with --full, else 300).
+        /// Updates per run (default 1000, the paper's schedule).
         #[arg(long)]
         updates: Option<usize>,
         /// Neural data (default: the bundled Hatsopoulos 2007 firing rates).
@@ -178,6 +178,14 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // Headless machines (clusters, CI): Mesa's Vulkan drivers probe Wayland at start-up, and
+    // libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" to stderr for each probe.
+    // Pointing it at the temp directory (where no compositor socket exists) makes the probe fail
+    // quietly. Done first, before any thread exists, which is what makes set_var sound.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: single-threaded here; nothing reads the environment concurrently.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

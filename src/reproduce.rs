@@ -21,7 +21,7 @@ pub struct Options {
 }
 
 /// Updates per run without `--full`: keeps `snnlab reproduce` under 15 minutes on 2 CPU cores.
-pub const DEFAULT_UPDATES: usize = 300;
+pub const DEFAULT_UPDATES: usize = 1000;
 
 pub fn default_data() -> PathBuf {
     crate::tasks::data_dir().join("neural/hatsopoulos2007/firing_rate_n141_t121_c8.npy")

@@ -208,6 +208,15 @@ pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Ve
         models.push(m);
     }
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::Input(format!("{}: cannot create output directory: {e}", cfg.out.display())))?;
+    // A new run replaces an earlier one in the same directory: drop its checkpoints and analysis,
+    // so that nothing stale is mixed into `analyze` or `report`.
+    for &s in &cfg.seeds {
+        let dir = cfg.out.join(format!("seed{s}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: cannot remove the earlier run: {e}", dir.display())))?;
+        }
+    }
+    let _ = std::fs::remove_file(cfg.out.join("analysis.csv"));
     crate::io::write_atomic(&cfg.out.join("config.toml"), toml::to_string(cfg).map_err(|e| Error::Runtime(e.to_string()))?.as_bytes())?;
     let lrs = vec![cfg.lr; models.len()];
     let loss_kind = match &task {

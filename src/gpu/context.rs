@@ -21,10 +21,31 @@ pub struct AdapterSummary {
     pub features: wgpu::Features,
 }
 
-fn instance() -> wgpu::Instance {
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut d = wgpu::InstanceDescriptor::new_without_display_handle();
-    d.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    d.backends = backends;
     wgpu::Instance::new(d)
+}
+
+/// Adapters of the given backends, best first.
+fn adapters(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    let mut v = pollster::block_on(instance(backends).enumerate_adapters(backends));
+    v.sort_by_key(|a| {
+        let i = a.get_info();
+        (type_rank(i.device_type), backend_rank(i.backend))
+    });
+    v
+}
+
+/// Adapters to choose from: those of `WGPU_BACKEND` when set; else Vulkan/Metal/DX12, and GL
+/// only when those find nothing (probing GL through EGL is slow and prints warnings on headless
+/// machines, and GL is never preferred anyway).
+fn candidate_adapters() -> Vec<wgpu::Adapter> {
+    if let Some(b) = wgpu::Backends::from_env() {
+        return adapters(b);
+    }
+    let primary = adapters(wgpu::Backends::PRIMARY);
+    if primary.is_empty() { adapters(wgpu::Backends::GL) } else { primary }
 }
 
 fn type_rank(t: wgpu::DeviceType) -> u32 {
@@ -44,15 +65,17 @@ fn backend_rank(b: wgpu::Backend) -> u32 {
     }
 }
 
-/// Every adapter wgpu can see, best first.
+/// Every adapter wgpu can see (all backends, or those of `WGPU_BACKEND`), best first.
 pub fn list_adapters() -> Vec<AdapterSummary> {
-    let inst = instance();
-    let mut v: Vec<AdapterSummary> = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()))
+    adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()))
         .into_iter()
         .map(|a| AdapterSummary { info: a.get_info(), limits: a.limits(), features: a.features() })
-        .collect();
-    v.sort_by_key(|a| (type_rank(a.info.device_type), backend_rank(a.info.backend)));
-    v
+        .collect()
+}
+
+/// The adapters `GpuContext::new` chooses from, best first.
+pub fn usable_adapters() -> Vec<AdapterSummary> {
+    candidate_adapters().into_iter().map(|a| AdapterSummary { info: a.get_info(), limits: a.limits(), features: a.features() }).collect()
 }
 
 /// The name filter in force: the explicit override, else `WGPU_ADAPTER_NAME`.
@@ -66,12 +89,7 @@ pub fn name_filter(explicit: Option<&str>) -> Option<String> {
 impl GpuContext {
     /// Open the best adapter (or the one whose name contains `adapter_name`, case-insensitive).
     pub fn new(adapter_name: Option<&str>) -> Result<Self> {
-        let inst = instance();
-        let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-        adapters.sort_by_key(|a| {
-            let i = a.get_info();
-            (type_rank(i.device_type), backend_rank(i.backend))
-        });
+        let adapters = candidate_adapters();
         let filter = name_filter(adapter_name);
         let adapter = match &filter {
             Some(f) => {
