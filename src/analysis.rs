@@ -15,6 +15,10 @@ use crate::plot::{Chart, Mark};
 use crate::similarity;
 use crate::train::TrainConfig;
 
+/// Draws and seed of the split-half floor (SPEC §5: n/2 neurons, 100 draws, seeded).
+pub const SPLIT_HALF_DRAWS: usize = 100;
+pub const SPLIT_HALF_SEED: u64 = 0;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckpointScore {
     pub seed: u64,
@@ -22,6 +26,9 @@ pub struct CheckpointScore {
     pub accuracy: f64,
     pub loss: f64,
     pub distance: f64,
+    /// Split-half normalised distance `(d - floor) / (1 - floor)` (SPEC §5): 0 at the data's
+    /// own split-half floor.
+    pub normalised_distance: f64,
     pub participation_ratio: f64,
     #[serde(skip)]
     pub path: PathBuf,
@@ -71,16 +78,17 @@ fn task_of(cfg: &TrainConfig) -> TaskName {
 /// Score every checkpoint of each run against `data` and write `analysis.csv` into each run.
 pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
     let mut out = Vec::new();
-    let mut tasks: Vec<(TaskName, AnalysisTask, Array3<f64>)> = Vec::new();
+    let mut tasks: Vec<(TaskName, AnalysisTask, Array3<f64>, f64)> = Vec::new();
     for dir in runs {
         let config = TrainConfig::load(&dir.join("config.toml"))?;
         let tn = task_of(&config);
-        if !tasks.iter().any(|(n, _, _)| *n == tn) {
+        if !tasks.iter().any(|(n, ..)| *n == tn) {
             let task = AnalysisTask::load(tn)?;
             let data = load_data(data_path, &task)?;
-            tasks.push((tn, task, data));
+            let floor = similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
+            tasks.push((tn, task, data, floor));
         }
-        let (_, task, data) = tasks.iter().find(|(n, _, _)| *n == tn).unwrap();
+        let (_, task, data, floor) = tasks.iter().find(|(n, ..)| *n == tn).unwrap();
         let cks = checkpoints(dir)?;
         let scores: Vec<CheckpointScore> = cks
             .par_iter()
@@ -89,12 +97,13 @@ pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
                 let (accuracy, loss, act) = run_model(task, &model)?;
                 let distance = similarity::angular_procrustes(act.view(), data.view()).unwrap_or(f64::NAN);
                 let participation_ratio = similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
-                Ok(CheckpointScore { seed: *seed, update: *update, accuracy, loss, distance, participation_ratio, path: path.clone() })
+                let normalised_distance = similarity::split_half_normalised(distance, *floor);
+                Ok(CheckpointScore { seed: *seed, update: *update, accuracy, loss, distance, normalised_distance, participation_ratio, path: path.clone() })
             })
             .collect::<Result<_>>()?;
-        let mut csv = String::from("seed,update,accuracy,loss,distance,participation_ratio\n");
+        let mut csv = String::from("seed,update,accuracy,loss,distance,normalised_distance,participation_ratio\n");
         for s in &scores {
-            csv.push_str(&format!("{},{},{},{},{},{}\n", s.seed, s.update, s.accuracy, s.loss, s.distance, s.participation_ratio));
+            csv.push_str(&format!("{},{},{},{},{},{},{}\n", s.seed, s.update, s.accuracy, s.loss, s.distance, s.normalised_distance, s.participation_ratio));
         }
         crate::io::write_atomic(&dir.join("analysis.csv"), csv.as_bytes())?;
         let label = format!("{} lr={}{}", config.rule, config.lr, if config.seeds.len() > 1 { format!(" ({} seeds)", config.seeds.len()) } else { String::new() });
@@ -151,9 +160,9 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
     let task = AnalysisTask::load(task_of(&first.config))?;
     let data = load_data(data_path, &task)?;
     let baseline = similarity::cross_condition_baseline(data.view())?;
-    let floor = similarity::split_half_floor(data.view(), 100, 0)?;
+    let floor = similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
 
-    let mut main = Chart::new("Distance to neural data vs task accuracy", "accuracy", "angular Procrustes distance");
+    let mut main = Chart::new("Distance to neural data vs task accuracy (checkpoints with accuracy >= 0)", "accuracy", "angular Procrustes distance");
     main.hlines = vec![(baseline, "cross-condition baseline".into()), (floor, "split-half floor".into())];
     let mut curves = Chart::new("Learning curves", "update", "task loss (training batch)");
     curves.log_x = true;
@@ -163,15 +172,17 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
     dist_t.hlines = main.hlines.clone();
     let mut rows = String::new();
     for r in runs {
-        main.add(&r.label, r.scores.iter().map(|s| (s.accuracy, s.distance)).collect(), Mark::Points);
+        // Below accuracy 0 a network does worse than the targets' mean; those early checkpoints
+        // would squash the range that matters (the paper's figure starts there too).
+        main.add(&r.label, r.scores.iter().filter(|s| s.accuracy >= 0.0).map(|s| (s.accuracy, s.distance)).collect(), Mark::Points);
         curves.add(&r.label, read_loss_curve(&r.dir), Mark::Line);
         dims.add(&r.label, r.scores.iter().map(|s| (s.update as f64, s.participation_ratio)).collect(), Mark::LinePoints);
         dist_t.add(&r.label, r.scores.iter().map(|s| (s.update as f64, s.distance)).collect(), Mark::LinePoints);
         let last = r.scores.iter().max_by_key(|s| s.update);
         if let (Some(b), Some(l)) = (r.best(), last) {
             rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-                r.label, l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance
+                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                r.label, l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance, b.normalised_distance
             ));
         }
     }
@@ -181,7 +192,7 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
         task.name,
         data_path.display()
     ));
-    html.push_str("<table><tr><th>run</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint</th><th>its accuracy</th><th>its distance</th></tr>");
+    html.push_str("<table><tr><th>run</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint</th><th>its accuracy</th><th>its distance</th><th>normalised (split-half)</th></tr>");
     html.push_str(&rows);
     html.push_str("</table>");
     for ch in [&main, &dist_t, &curves, &dims] {

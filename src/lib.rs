@@ -17,5 +17,6 @@ pub mod reference;
 pub mod reproduce;
 pub mod rules;
 pub mod similarity;
+pub mod sweep;
 pub mod tasks;
 pub mod train;

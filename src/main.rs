@@ -157,6 +157,11 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Parameter sweeps: train every run of a grid (resumable, shardable, on Slurm), merge results.
+    Sweep {
+        #[command(subcommand)]
+        cmd: SweepCmd,
+    },
     /// The paper's reach comparison end to end: train BPTT and e-prop, analyse, write the report.
     Reproduce {
         /// The paper's settings: three runs (BPTT lr 1e-3 and 3e-4, e-prop 3e-4), 3 seeds, 1000 updates.
@@ -175,6 +180,132 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct SweepTarget {
+    /// Sweep file (TOML: base config + [grid] / [zip] axes; see configs/sweeps/).
+    config: PathBuf,
+    /// Results directory (overrides the sweep file's `results`).
+    #[arg(long)]
+    results: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SweepCmd {
+    /// Train and analyse every run not complete yet (of this shard).
+    Run {
+        #[command(flatten)]
+        target: SweepTarget,
+        /// I/N: take every N-th run from the I-th; default from SLURM_ARRAY_TASK_ID/COUNT, else all.
+        #[arg(long)]
+        shard: Option<String>,
+        #[arg(long, value_enum)]
+        device: Option<Device>,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write an sbatch job-array script for the sweep and submit it; prints the job id.
+    Submit {
+        #[command(flatten)]
+        target: SweepTarget,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per array task (Slurm format).
+        #[arg(long, default_value = "04:00:00")]
+        time: String,
+        #[arg(long, default_value_t = 0)]
+        gpus_per_task: usize,
+        #[arg(long, default_value_t = 2)]
+        cpus_per_task: usize,
+        /// Runs per array task (the array has ceil(runs / this) tasks).
+        #[arg(long, default_value_t = 8)]
+        runs_per_task: usize,
+        /// Only write the script.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Done / running / failed / diverged / pending counts, and the sweep's Slurm jobs.
+    Status {
+        #[command(flatten)]
+        target: SweepTarget,
+    },
+    /// One CSV row per (run, checkpoint) with every axis value, and a sweep report.
+    Merge {
+        #[command(flatten)]
+        target: SweepTarget,
+        /// CSV path (default RESULTS/merged.csv).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Report path (default RESULTS/report.html).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+fn load_sweep(t: &SweepTarget) -> Result<snnlab::sweep::Sweep> {
+    let mut s = snnlab::sweep::Sweep::load(&t.config)?;
+    if let Some(r) = &t.results {
+        s.results = r.clone();
+    }
+    Ok(s)
+}
+
+fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
+    use snnlab::sweep;
+    match cmd {
+        SweepCmd::Run { target, shard, device, quiet } => {
+            let mut s = load_sweep(&target)?;
+            if let Some(d) = device {
+                for r in &mut s.runs {
+                    r.config.device = d;
+                }
+            }
+            let shard = match shard {
+                Some(x) => sweep::Shard::parse(&x)?,
+                None => sweep::Shard::from_slurm_env()?.unwrap_or(sweep::Shard::ALL),
+            };
+            let rep = sweep::run(&s, &sweep::RunOptions { shard, quiet }, adapter)?;
+            if rep.failed > 0 {
+                return Err(Error::Runtime(format!("{} run(s) failed; see {}", rep.failed, s.results.join("failed").display())));
+            }
+            Ok(())
+        }
+        SweepCmd::Submit { target, partition, time, gpus_per_task, cpus_per_task, runs_per_task, dry_run } => {
+            let s = load_sweep(&target)?;
+            let o = sweep::SubmitOptions { partition, time, gpus_per_task, cpus_per_task, runs_per_task, dry_run };
+            let (path, tasks, id) = sweep::submit(&s, &o)?;
+            match id {
+                Some(id) => println!("submitted job {id}: {tasks} array task(s) for {} runs; script {}", s.runs.len(), path.display()),
+                None => println!("wrote {} ({tasks} array task(s) for {} runs); not submitted (--dry-run)", path.display(), s.runs.len()),
+            }
+            Ok(())
+        }
+        SweepCmd::Status { target } => {
+            let s = load_sweep(&target)?;
+            let st = sweep::status(&s);
+            println!(
+                "sweep {}: {} runs | done {} | diverged {} | failed {} | running {} | stale {} | pending {}",
+                s.name, st.total, st.done, st.diverged, st.failed, st.running, st.stale, st.pending
+            );
+            match sweep::slurm_jobs(&s) {
+                Some(jobs) => {
+                    for (id, counts) in jobs {
+                        let c: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                        println!("slurm job {id}: {}", if c.is_empty() { "no tasks in the queue".into() } else { c.join(", ") });
+                    }
+                }
+                None => {}
+            }
+            Ok(())
+        }
+        SweepCmd::Merge { target, out, report } => {
+            let s = load_sweep(&target)?;
+            let m = sweep::merge(&s, out.as_deref(), report.as_deref())?;
+            println!("{} rows from {} of {} runs ({} missing): {}; report {}", m.rows, m.runs, s.runs.len(), m.missing, m.csv.display(), m.report.display());
+            Ok(())
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -297,6 +428,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("report: {}", out.display());
             Ok(())
         }
+        Cmd::Sweep { cmd } => cmd_sweep(cmd, adapter),
         Cmd::Reproduce { full, out, device, updates, data, quiet } => {
             let o = snnlab::reproduce::Options {
                 full,

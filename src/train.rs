@@ -190,71 +190,144 @@ fn append_line(f: &mut std::fs::File, line: &str) -> Result<()> {
     writeln!(f, "{line}").and_then(|_| f.flush()).map_err(|e| Error::Runtime(format!("cannot write log: {e}")))
 }
 
+/// One network of a pack: what may differ between networks trained in one dispatch.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub seed: u64,
+    pub lr: f64,
+    pub g0: f64,
+    /// Initial activity-L2 weight.
+    pub activity_l2: f64,
+    /// Output directory: `config.toml`, `loss.csv`, `checkpoints.csv`, `seedS/updateUUUU.safetensors`
+    /// (members sharing a directory share its logs, one row per seed).
+    pub dir: PathBuf,
+}
+
+/// How one member's training ended.
+#[derive(Clone, Debug)]
+pub struct MemberOutcome {
+    pub summary: RunSummary,
+    /// The update at which its loss became NaN or infinite; it was not trained or saved after.
+    pub diverged_at: Option<usize>,
+}
+
+/// The settings every network of a pack must share (the members' own are in [`Member`]).
+pub fn pack_key(cfg: &TrainConfig) -> String {
+    format!(
+        "{}|{}|{:?}|{}|{}|{}|{}|{:?}|{:?}",
+        cfg.task, cfg.rule, cfg.model_config(), cfg.updates, cfg.batch_size, cfg.n_steps, cfg.adaptive_l2, cfg.checkpoints, cfg.device
+    )
+}
+
 pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Vec<RunSummary>> {
     cfg.validate()?;
-    let rule = Rule::parse(&cfg.rule)?;
-    let mcfg = cfg.model_config();
-    let task = Task::load(&cfg.task)?;
+    let members: Vec<Member> =
+        cfg.seeds.iter().map(|&seed| Member { seed, lr: cfg.lr, g0: cfg.g0, activity_l2: cfg.activity_l2, dir: cfg.out.clone() }).collect();
+    let mut out = Vec::new();
+    let bar = progress_bar(cfg.updates as u64, quiet);
+    let outcomes = train_members(cfg, &members, adapter, &bar, quiet)?;
+    bar.finish_and_clear();
+    for o in outcomes {
+        if let Some(u) = o.diverged_at {
+            return Err(Error::Runtime(format!("seed {}: loss diverged at update {u} (try a smaller lr); the other seeds' results are in {}", o.summary.seed, cfg.out.display())));
+        }
+        out.push(o.summary);
+    }
+    Ok(out)
+}
+
+/// Train `members` together (one pack on the GPU, threads over networks on the CPU) with the
+/// shared settings of `shared` (its `seeds`, `lr`, `g0`, `activity_l2` and `out` are ignored).
+/// Advances `bar` by one per update. Each member's directory gets its config, logs and
+/// checkpoints; a diverged member stops being logged and saved, the others go on.
+pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&str>, bar: &indicatif::ProgressBar, quiet: bool) -> Result<Vec<MemberOutcome>> {
+    shared.validate()?;
+    if members.is_empty() {
+        return Err(Error::Input("no networks to train".into()));
+    }
+    let rule = Rule::parse(&shared.rule)?;
+    let mcfg = shared.model_config();
+    let task = Task::load(&shared.task)?;
     let (b, t) = match &task {
-        Task::Reach(_) => (cfg.batch_size, cfg.n_steps),
+        Task::Reach(_) => (shared.batch_size, shared.n_steps),
         Task::Mante(bt) => (bt.n_trials(), bt.n_steps()),
     };
     let mut models = Vec::new();
-    for &s in &cfg.seeds {
-        let mut m = RateModel::init(mcfg.clone(), cfg.g0, s)?;
+    for m in members {
+        if !(m.lr > 0.0 && m.lr.is_finite()) || !m.g0.is_finite() || !(m.activity_l2 >= 0.0 && m.activity_l2.is_finite()) {
+            return Err(Error::Input(format!("seed {}: lr = {}, g0 = {}, activity_l2 = {} are not all valid", m.seed, m.lr, m.g0, m.activity_l2)));
+        }
+        let mut model = RateModel::init(mcfg.clone(), m.g0, m.seed)?;
         if rule.uses_feedback() {
-            m.ensure_feedback(s);
+            model.ensure_feedback(m.seed);
         }
-        models.push(m);
+        models.push(model);
     }
-    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::Input(format!("{}: cannot create output directory: {e}", cfg.out.display())))?;
-    // A new run replaces an earlier one in the same directory: drop its checkpoints and analysis,
-    // so that nothing stale is mixed into `analyze` or `report`.
-    for &s in &cfg.seeds {
-        let dir = cfg.out.join(format!("seed{s}"));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: cannot remove the earlier run: {e}", dir.display())))?;
+    // Logs, one pair per distinct directory (in members' order).
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for m in members {
+        if !dirs.contains(&m.dir) {
+            dirs.push(m.dir.clone());
         }
     }
-    let _ = std::fs::remove_file(cfg.out.join("analysis.csv"));
-    crate::io::write_atomic(&cfg.out.join("config.toml"), toml::to_string(cfg).map_err(|e| Error::Runtime(e.to_string()))?.as_bytes())?;
-    let lrs = vec![cfg.lr; models.len()];
+    let mut logs = Vec::new();
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("{}: cannot create output directory: {e}", dir.display())))?;
+        // The directory's own config: the shared settings with its members' seeds and values.
+        let mine: Vec<&Member> = members.iter().filter(|m| &m.dir == dir).collect();
+        let mut c = shared.clone();
+        c.seeds = mine.iter().map(|m| m.seed).collect();
+        (c.lr, c.g0, c.activity_l2, c.out) = (mine[0].lr, mine[0].g0, mine[0].activity_l2, dir.clone());
+        crate::io::write_atomic(&dir.join("config.toml"), toml::to_string(&c).map_err(|e| Error::Runtime(e.to_string()))?.as_bytes())?;
+        // A new run replaces an earlier one in the same directory: drop its checkpoints and
+        // analysis, so that nothing stale is mixed into `analyze` or `report`.
+        for m in &mine {
+            let sd = dir.join(format!("seed{}", m.seed));
+            if sd.exists() {
+                std::fs::remove_dir_all(&sd).map_err(|e| Error::Runtime(format!("{}: cannot remove the earlier run: {e}", sd.display())))?;
+            }
+        }
+        let _ = std::fs::remove_file(dir.join("analysis.csv"));
+        let mut log = std::fs::File::create(dir.join("loss.csv")).map_err(|e| Error::Runtime(format!("cannot create loss.csv: {e}")))?;
+        append_line(&mut log, "update,seed,loss,task_loss,mean_h2,lambda")?;
+        let mut evlog = std::fs::File::create(dir.join("checkpoints.csv")).map_err(|e| Error::Runtime(format!("cannot create checkpoints.csv: {e}")))?;
+        append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
+        logs.push((log, evlog));
+    }
+    let log_of: Vec<usize> = members.iter().map(|m| dirs.iter().position(|d| d == &m.dir).unwrap()).collect();
+
+    let lrs: Vec<f64> = members.iter().map(|m| m.lr).collect();
     let loss_kind = match &task {
         Task::Reach(_) => crate::batch::LossKind::Mse,
         Task::Mante(_) => crate::batch::LossKind::Ce,
     };
-    let mut backend = Backend::new(cfg.device, adapter, &models, &lrs, b, t, loss_kind)?;
-    let checkpoints: Vec<usize> = cfg.checkpoints.clone().unwrap_or_else(paper_checkpoints).into_iter().filter(|&u| u <= cfg.updates).collect();
-    let eval = task.eval_batch(cfg);
+    let mut backend = Backend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?;
+    let checkpoints: Vec<usize> = shared.checkpoints.clone().unwrap_or_else(paper_checkpoints).into_iter().filter(|&u| u <= shared.updates).collect();
+    let eval = task.eval_batch(shared);
 
-    let mut log = std::fs::File::create(cfg.out.join("loss.csv")).map_err(|e| Error::Runtime(format!("cannot create loss.csv: {e}")))?;
-    append_line(&mut log, "update,seed,loss,task_loss,mean_h2,lambda")?;
-    let mut evlog = std::fs::File::create(cfg.out.join("checkpoints.csv")).map_err(|e| Error::Runtime(format!("cannot create checkpoints.csv: {e}")))?;
-    append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
-
-    let mut rngs: Vec<ChaCha8Rng> = cfg.seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s.wrapping_mul(0x9e37_79b9) ^ 0xda7a)).collect();
-    let mut lambdas = vec![cfg.activity_l2; models.len()];
+    let mut rngs: Vec<ChaCha8Rng> = members.iter().map(|m| ChaCha8Rng::seed_from_u64(m.seed.wrapping_mul(0x9e37_79b9) ^ 0xda7a)).collect();
+    let mut lambdas: Vec<f64> = members.iter().map(|m| m.activity_l2).collect();
     let mut last = vec![f64::NAN; models.len()];
-    let bar = progress_bar(cfg.updates as u64, quiet);
+    let mut diverged: Vec<Option<usize>> = vec![None; models.len()];
     let start = Instant::now();
-    let save = |u: usize, params: Vec<crate::model::RateParams<f32>>, models: &mut Vec<RateModel>, evlog: &mut std::fs::File| -> Result<()> {
-        for (i, p) in params.into_iter().enumerate() {
-            models[i].params = p;
-            let dir = cfg.out.join(format!("seed{}", cfg.seeds[i]));
-            std::fs::create_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
-            let path = dir.join(format!("update{u:04}.safetensors"));
-            crate::io::save_model(&path, &models[i])?;
-            let err = eval_error(&task, &models[i], &eval);
-            append_line(evlog, &format!("{u},{},{err},{}", cfg.seeds[i], path.display()))?;
-        }
-        Ok(())
-    };
-    for u in 0..=cfg.updates {
+    for u in 0..=shared.updates {
         // Checkpoint index U = parameters after U updates (U = 0: the initialisation).
-        if checkpoints.contains(&u) || u == cfg.updates {
-            save(u, backend.params()?, &mut models, &mut evlog)?;
+        if checkpoints.contains(&u) || u == shared.updates {
+            for (i, p) in backend.params()?.into_iter().enumerate() {
+                if diverged[i].is_some() {
+                    continue;
+                }
+                models[i].params = p;
+                let dir = members[i].dir.join(format!("seed{}", members[i].seed));
+                std::fs::create_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
+                let path = dir.join(format!("update{u:04}.safetensors"));
+                crate::io::save_model(&path, &models[i])?;
+                let err = eval_error(&task, &models[i], &eval);
+                // Relative to the run directory, so that the log stays right when the directory moves.
+                append_line(&mut logs[log_of[i]].1, &format!("{u},{},{err},seed{}/update{u:04}.safetensors", members[i].seed, members[i].seed))?;
+            }
         }
-        if u == cfg.updates {
+        if u == shared.updates {
             break;
         }
         let batches: Vec<Batch> = match &task {
@@ -263,28 +336,44 @@ pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Ve
         };
         let losses = backend.update(rule, &batches.iter().collect::<Vec<_>>(), &lambdas)?;
         for (i, l) in losses.iter().enumerate() {
-            let (task_l, h2) = (l.task as f64, l.mean_h2 as f64);
-            append_line(&mut log, &format!("{u},{},{},{task_l},{h2},{}", cfg.seeds[i], task_l + lambdas[i] * h2, lambdas[i]))?;
-            if !task_l.is_finite() {
-                return Err(Error::Runtime(format!("seed {}: loss diverged to {task_l} at update {u} (try a smaller lr)", cfg.seeds[i])));
+            if diverged[i].is_some() {
+                continue;
             }
+            let (task_l, h2) = (l.task as f64, l.mean_h2 as f64);
+            if !task_l.is_finite() || !h2.is_finite() {
+                diverged[i] = Some(u);
+                if !quiet {
+                    bar.suspend(|| eprintln!("seed {} in {}: loss diverged to {task_l} at update {u}; not trained further", members[i].seed, members[i].dir.display()));
+                }
+                continue;
+            }
+            append_line(&mut logs[log_of[i]].0, &format!("{u},{},{},{task_l},{h2},{}", members[i].seed, task_l + lambdas[i] * h2, lambdas[i]))?;
             last[i] = task_l + lambdas[i] * h2;
-            if cfg.adaptive_l2 {
+            if shared.adaptive_l2 {
                 lambdas[i] = adapt_lambda(lambdas[i], task_l, h2);
             }
         }
-        bar.set_message(format!("loss {:.4}", losses.iter().map(|l| l.task as f64).sum::<f64>() / losses.len() as f64));
+        let live: Vec<f64> = losses.iter().zip(&diverged).filter(|(_, d)| d.is_none()).map(|(l, _)| l.task as f64).collect();
+        let mean = live.iter().sum::<f64>() / live.len().max(1) as f64;
+        bar.set_message(format!("loss {mean:.4}"));
         bar.inc(1);
         if bar.is_hidden() && !quiet && (u + 1) % 50 == 0 {
-            eprintln!("update {}/{}: mean task loss {:.5}", u + 1, cfg.updates, losses.iter().map(|l| l.task as f64).sum::<f64>() / losses.len() as f64);
+            eprintln!("update {}/{}: mean task loss {mean:.5}", u + 1, shared.updates);
         }
     }
-    bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     Ok(models
         .iter()
         .enumerate()
-        .map(|(i, m)| RunSummary { seed: cfg.seeds[i], final_loss: last[i], final_eval_error: eval_error(&task, m, &eval), seconds: secs })
+        .map(|(i, m)| MemberOutcome {
+            summary: RunSummary {
+                seed: members[i].seed,
+                final_loss: last[i],
+                final_eval_error: if diverged[i].is_some() { f64::NAN } else { eval_error(&task, m, &eval) },
+                seconds: secs,
+            },
+            diverged_at: diverged[i],
+        })
         .collect())
 }
 

@@ -160,6 +160,8 @@ fn analyze_and_report_score_every_checkpoint() {
     let row: Vec<f64> = rows[1].split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!(row[1], 2.0);
     assert!((row[2] - e.accuracy).abs() < 1e-12 && (row[4] - e.procrustes.unwrap()).abs() < 1e-12, "{row:?} vs {e:?}");
+    let floor = snnlab::similarity::split_half_floor(data.view(), 100, 0).unwrap();
+    assert!((row[5] - (row[4] - floor) / (1.0 - floor)).abs() < 1e-12, "normalised distance {row:?}, floor {floor}");
 
     let html = d.join("report.html");
     run_ok(&["report", run.to_str().unwrap(), "--data", h.to_str().unwrap(), "--out", html.to_str().unwrap()]);

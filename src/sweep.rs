@@ -1,0 +1,787 @@
+//! Parameter sweeps: a base run config plus axes, expanded into runs with stable ids, trained in
+//! packs (runs of one shape share a dispatch), analysed against neural data, resumable after any
+//! crash, shardable (`--shard I/N`, Slurm job arrays), merged into one table and one report.
+//!
+//! Sweep file (TOML):
+//! ```toml
+//! name = "gain-by-rule"           # optional; default: the file's stem
+//! results = "runs/sweeps/gain"    # optional; default: runs/sweeps/<name>
+//! data = "neural.npy"             # optional; default: the bundled Hatsopoulos data for reach,
+//!                                 # none (no analysis) for mante; "none" turns analysis off
+//! pack_max = 64                   # optional; most runs trained together in one pack
+//! [base]                          # a `train` config (configs/*.toml keys) without seeds/out
+//! task = "reach"
+//! updates = 300
+//! [grid]                          # cartesian product of these axes
+//! rule = ["bptt", "eprop"]
+//! seed = [1, 2, 3]                # `seed` is the axis of network seeds
+//! [zip]                           # lists of one length, stepped together (one more axis)
+//! lr = [1e-3, 3e-4]
+//! g0 = [1.0, 1.5]
+//! ```
+//!
+//! A run's id is a hash of its complete, resolved settings (defaults filled in; `out` and
+//! `device` left out): adding a value to an axis, or an axis whose value equals the default,
+//! leaves every other run's id — and so its results folder — as it was.
+//!
+//! Results directory:
+//! - `runs/<id>/` — a complete run: `run.json` (id, axis values, status `done` or `diverged`),
+//!   `config.toml`, `loss.csv`, `checkpoints.csv`, `seed<S>/update<U>.safetensors`, `analysis.csv`.
+//!   A run is trained in `tmp/<id>.<host>.<pid>/` and renamed into place when finished, so a run is
+//!   either complete or absent; `sweep run` skips complete runs.
+//! - `failed/<id>.txt` — the error of a run whose pack failed (retried by the next `sweep run`).
+//! - `slurm/` — the sbatch script, its logs, and `jobs.txt` (submitted job ids).
+//! - `merged.csv`, `report.html` — from `sweep merge`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::CheckpointScore;
+use crate::error::{Error, Result};
+use crate::plot::{Chart, Mark};
+use crate::train::{Member, TrainConfig};
+
+fn d_pack_max() -> usize {
+    64
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    name: Option<String>,
+    results: Option<PathBuf>,
+    data: Option<String>,
+    #[serde(default = "d_pack_max")]
+    pack_max: usize,
+    base: toml::Table,
+    #[serde(default)]
+    grid: BTreeMap<String, Vec<toml::Value>>,
+    #[serde(default)]
+    zip: BTreeMap<String, Vec<toml::Value>>,
+}
+
+/// A loaded sweep.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub name: String,
+    pub path: PathBuf,
+    pub results: PathBuf,
+    /// Neural data for the analysis of every run; `None`: no analysis.
+    pub data: Option<PathBuf>,
+    pub pack_max: usize,
+    /// Axis names, in the order of the merged table's columns.
+    pub axes: Vec<String>,
+    /// Every run, sorted by id.
+    pub runs: Vec<Run>,
+}
+
+/// One expanded run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub id: String,
+    /// (axis, value as written in TOML), in axis order.
+    pub values: Vec<(String, String)>,
+    pub config: TrainConfig,
+}
+
+impl Run {
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+    pub fn seed(&self) -> u64 {
+        self.config().seeds[0]
+    }
+}
+
+/// What `run.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub values: Vec<(String, String)>,
+    /// "done" or "diverged".
+    pub status: String,
+    pub diverged_at: Option<usize>,
+    pub final_loss: Option<f64>,
+    pub final_eval_error: Option<f64>,
+    pub seconds: f64,
+    /// Error of the analysis, when it failed (the run's training results stand).
+    pub analysis_error: Option<String>,
+}
+
+/// 64-bit FNV-1a: a hash that is the same on every platform and Rust version (std's is not).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The id of a run: a hash of its resolved settings without `out` and `device`.
+pub fn run_id(cfg: &TrainConfig) -> String {
+    let mut v = serde_json::to_value(cfg).expect("configs serialise");
+    if let Some(m) = v.as_object_mut() {
+        m.remove("out");
+        m.remove("device");
+    }
+    // serde_json's map is ordered by key: the text is canonical.
+    format!("{:016x}", fnv1a(v.to_string().as_bytes()))
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Sweep {
+    pub fn load(path: &Path) -> Result<Sweep> {
+        let bad = |m: String| Error::Input(format!("{}: {m}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let f: SweepFile = toml::from_str(&text).map_err(|e| bad(e.message().lines().next().unwrap_or("invalid TOML").to_string()))?;
+        let name = f.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sweep".into()));
+        if name.is_empty() || name.contains(['/', '\\']) {
+            return Err(bad(format!("name '{name}' must be a non-empty file name")));
+        }
+        if f.pack_max == 0 {
+            return Err(bad("pack_max must be at least 1".into()));
+        }
+        for k in ["seeds", "out"] {
+            if f.base.contains_key(k) {
+                return Err(bad(format!("[base] may not set '{k}' (seeds are the `seed` axis; the results directory is `results`)")));
+            }
+        }
+        for (k, vals) in f.grid.iter().chain(&f.zip) {
+            if vals.is_empty() {
+                return Err(bad(format!("axis '{k}' has no values")));
+            }
+            if k == "seeds" || k == "out" {
+                return Err(bad(format!("'{k}' cannot be an axis (use `seed` for seeds)")));
+            }
+        }
+        if let Some(k) = f.grid.keys().find(|k| f.zip.contains_key(*k)) {
+            return Err(bad(format!("axis '{k}' is in both [grid] and [zip]")));
+        }
+        let zip_len = f.zip.values().map(Vec::len).max().unwrap_or(0);
+        if let Some((k, v)) = f.zip.iter().find(|(_, v)| v.len() != zip_len) {
+            return Err(bad(format!("[zip] lists must have one length: '{k}' has {} values, another has {zip_len}", v.len())));
+        }
+        // Axes: the grid's (sorted by name), then the zip group's; the zip group is one factor.
+        let mut factors: Vec<Vec<Vec<(String, toml::Value)>>> =
+            f.grid.iter().map(|(k, vals)| vals.iter().map(|v| vec![(k.clone(), v.clone())]).collect()).collect();
+        if zip_len > 0 {
+            factors.push((0..zip_len).map(|i| f.zip.iter().map(|(k, v)| (k.clone(), v[i].clone())).collect()).collect());
+        }
+        let axes: Vec<String> = f.grid.keys().chain(f.zip.keys()).cloned().collect();
+        let mut combos: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
+        for fac in &factors {
+            combos = combos.iter().flat_map(|c| fac.iter().map(move |choice| c.iter().cloned().chain(choice.iter().cloned()).collect())).collect();
+        }
+        let results = f.results.clone().unwrap_or_else(|| PathBuf::from("runs/sweeps").join(&name));
+        let mut runs = Vec::with_capacity(combos.len());
+        for combo in combos {
+            let mut t = f.base.clone();
+            let mut seed = toml::Value::Integer(1);
+            for (k, v) in &combo {
+                if k == "seed" {
+                    seed = v.clone();
+                } else {
+                    t.insert(k.clone(), v.clone());
+                }
+            }
+            let label: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+            let Some(s) = seed.as_integer().filter(|s| *s >= 0) else {
+                return Err(bad(format!("seed {seed} is not a non-negative integer")));
+            };
+            t.insert("seeds".into(), toml::Value::Array(vec![toml::Value::Integer(s)]));
+            t.insert("out".into(), toml::Value::String(String::new()));
+            let cfg: TrainConfig = toml::Value::Table(t)
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(format!("run {}: {}", label.join(" "), e.message().lines().next().unwrap_or("invalid setting"))))?;
+            cfg.validate().map_err(|e| bad(format!("run {}: {e}", label.join(" "))))?;
+            let id = run_id(&cfg);
+            let values = combo.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
+            runs.push(Run { id, values, config: cfg });
+        }
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(w) = runs.windows(2).find(|w| w[0].id == w[1].id) {
+            return Err(bad(format!("two runs have the same settings ({}): an axis repeats a value", w[0].values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))));
+        }
+        let task = runs.first().map(|r| r.config().task.clone()).unwrap_or_default();
+        let data = match f.data.as_deref() {
+            Some("none") => None,
+            Some(p) => Some(PathBuf::from(p)),
+            None if task == "reach" => Some(crate::reproduce::default_data()),
+            None => None,
+        };
+        Ok(Sweep { name, path: path.to_path_buf(), results, data, pack_max: f.pack_max, axes, runs })
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.results.join("runs")
+    }
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runs_dir().join(id)
+    }
+    fn tmp_dir(&self) -> PathBuf {
+        self.results.join("tmp")
+    }
+    fn failed_dir(&self) -> PathBuf {
+        self.results.join("failed")
+    }
+    pub fn is_complete(&self, id: &str) -> bool {
+        self.run_dir(id).join("run.json").is_file()
+    }
+    pub fn record(&self, id: &str) -> Option<RunRecord> {
+        serde_json::from_str(&std::fs::read_to_string(self.run_dir(id).join("run.json")).ok()?).ok()
+    }
+}
+
+/// `I/N` (0 <= I < N).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || Error::Input(format!("--shard '{s}': expected I/N with 0 <= I < N, e.g. 0/4"));
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard of a Slurm array task: `SLURM_ARRAY_TASK_ID` (less `SLURM_ARRAY_TASK_MIN`) of
+    /// `SLURM_ARRAY_TASK_COUNT`; `None` outside an array job.
+    pub fn from_slurm_env() -> Result<Option<Shard>> {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let (Some(id), Some(count)) = (get("SLURM_ARRAY_TASK_ID"), get("SLURM_ARRAY_TASK_COUNT")) else { return Ok(None) };
+        let num = |k: &str, v: &str| v.parse::<usize>().map_err(|_| Error::Input(format!("{k} = '{v}' is not a number")));
+        let (id, count) = (num("SLURM_ARRAY_TASK_ID", &id)?, num("SLURM_ARRAY_TASK_COUNT", &count)?);
+        let min = match get("SLURM_ARRAY_TASK_MIN") {
+            Some(m) => num("SLURM_ARRAY_TASK_MIN", &m)?,
+            None => 0,
+        };
+        Shard::parse(&format!("{}/{count}", id.saturating_sub(min))).map(Some)
+    }
+
+    /// The runs of this shard: every `count`-th of the id-sorted list, from `index`.
+    pub fn select<'a>(&self, runs: &'a [Run]) -> Vec<&'a Run> {
+        runs.iter().enumerate().filter(|(k, _)| k % self.count == self.index).map(|(_, r)| r).collect()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty() && !s.contains(['/', '.']))
+        .unwrap_or_else(|| "host".into())
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A temporary run directory's (id, host, pid) from its name `<id>.<host>.<pid>`.
+fn parse_tmp(name: &str) -> Option<(String, String, u32)> {
+    let mut it = name.rsplitn(3, '.');
+    let pid = it.next()?.parse().ok()?;
+    let host = it.next()?.to_string();
+    Some((it.next()?.to_string(), host, pid))
+}
+
+fn io_err(p: &Path, e: std::io::Error) -> Error {
+    Error::Runtime(format!("{}: {e}", p.display()))
+}
+
+/// Remove temporary run directories left by dead processes on this host, and any whose run is
+/// complete. Returns how many were removed.
+fn clean_stale(sweep: &Sweep) -> Result<usize> {
+    let (host, me) = (hostname(), std::process::id());
+    let mut n = 0;
+    let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) else { return Ok(0) };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((id, h, pid)) = parse_tmp(&name) else { continue };
+        let dead_here = h == host && pid != me && !pid_alive(pid);
+        if dead_here || sweep.is_complete(&id) {
+            std::fs::remove_dir_all(e.path()).map_err(|er| io_err(&e.path(), er))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Options of `sweep run`.
+pub struct RunOptions {
+    pub shard: Shard,
+    pub quiet: bool,
+}
+
+/// What `sweep run` did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub selected: usize,
+    pub skipped: usize,
+    pub done: usize,
+    pub diverged: usize,
+    pub failed: usize,
+}
+
+/// Group runs into packs: runs of one shape (same `pack_key`), at most `pack_max` per pack, in
+/// the order of the id-sorted list.
+pub fn packs<'a>(runs: &[&'a Run], pack_max: usize) -> Vec<Vec<&'a Run>> {
+    let mut groups: Vec<(String, Vec<&Run>)> = Vec::new();
+    for r in runs {
+        let k = crate::train::pack_key(r.config());
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(r),
+            None => groups.push((k, vec![r])),
+        }
+    }
+    groups.into_iter().flat_map(|(_, v)| v.chunks(pack_max).map(<[&Run]>::to_vec).collect::<Vec<_>>()).collect()
+}
+
+/// Train (and analyse) every run of the shard that is not complete yet.
+pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<RunReport> {
+    for d in [sweep.runs_dir(), sweep.tmp_dir()] {
+        std::fs::create_dir_all(&d).map_err(|e| Error::Input(format!("{}: cannot create the results directory: {e}", d.display())))?;
+    }
+    if let Some(d) = &sweep.data {
+        // Check the data before spending any time on training.
+        let task = crate::evaluate::AnalysisTask::load(task_name(&sweep.runs[0].config().task))?;
+        crate::evaluate::load_data(d, &task)?;
+    }
+    let removed = clean_stale(sweep)?;
+    let mine = opts.shard.select(&sweep.runs);
+    let todo: Vec<&Run> = mine.iter().copied().filter(|r| !sweep.is_complete(&r.id)).collect();
+    let mut rep = RunReport { selected: mine.len(), skipped: mine.len() - todo.len(), ..Default::default() };
+    let packed = packs(&todo, sweep.pack_max);
+    let total_updates: u64 = packed.iter().map(|p| p[0].config().updates as u64).sum();
+    if !opts.quiet {
+        eprintln!(
+            "sweep {}: {} runs, shard {}/{} has {}: {} complete, {} to train in {} pack(s){}",
+            sweep.name,
+            sweep.runs.len(),
+            opts.shard.index,
+            opts.shard.count,
+            mine.len(),
+            rep.skipped,
+            todo.len(),
+            packed.len(),
+            if removed > 0 { format!(" ({removed} stale partial run(s) removed)") } else { String::new() }
+        );
+    }
+    let bar = sweep_bar(total_updates, opts.quiet);
+    let t0 = Instant::now();
+    let (host, pid) = (hostname(), std::process::id());
+    for pack in &packed {
+        bar.set_prefix(format!("runs {}/{}", rep.skipped + rep.done + rep.diverged + rep.failed, mine.len()));
+        let tmp: Vec<PathBuf> = pack.iter().map(|r| sweep.tmp_dir().join(format!("{}.{host}.{pid}", r.id))).collect();
+        let members: Vec<Member> = pack
+            .iter()
+            .zip(&tmp)
+            .map(|(r, d)| {
+                let c = r.config();
+                Member { seed: c.seeds[0], lr: c.lr, g0: c.g0, activity_l2: c.activity_l2, dir: d.clone() }
+            })
+            .collect();
+        let outcome = crate::train::train_members(pack[0].config(), &members, adapter, &bar, true);
+        let outcomes = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                std::fs::create_dir_all(sweep.failed_dir()).map_err(|er| io_err(&sweep.failed_dir(), er))?;
+                for (r, d) in pack.iter().zip(&tmp) {
+                    let _ = std::fs::remove_dir_all(d);
+                    crate::io::write_atomic(&sweep.failed_dir().join(format!("{}.txt", r.id)), format!("{e}\n").as_bytes())?;
+                }
+                rep.failed += pack.len();
+                bar.suspend(|| eprintln!("pack of {} run(s) failed: {e}", pack.len()));
+                continue;
+            }
+        };
+        for ((r, d), o) in pack.iter().zip(&tmp).zip(outcomes) {
+            let analysis_error = match &sweep.data {
+                Some(data) => crate::analysis::analyze(std::slice::from_ref(d), data).err().map(|e| e.to_string()),
+                None => None,
+            };
+            let rec = RunRecord {
+                id: r.id.clone(),
+                values: r.values.clone(),
+                status: if o.diverged_at.is_some() { "diverged".into() } else { "done".into() },
+                diverged_at: o.diverged_at,
+                final_loss: Some(o.summary.final_loss).filter(|v| v.is_finite()),
+                final_eval_error: Some(o.summary.final_eval_error).filter(|v| v.is_finite()),
+                seconds: o.summary.seconds,
+                analysis_error,
+            };
+            let json = serde_json::to_string_pretty(&rec).map_err(|e| Error::Runtime(e.to_string()))?;
+            crate::io::write_atomic(&d.join("run.json"), json.as_bytes())?;
+            // The rename is the commit point: before it the run is absent, after it complete.
+            let dest = sweep.run_dir(&r.id);
+            let mut c = r.config.clone();
+            c.out = dest.clone();
+            crate::io::write_atomic(&d.join("config.toml"), toml::to_string(&c).map_err(|e| Error::Runtime(e.to_string()))?.as_bytes())?;
+            if dest.exists() {
+                std::fs::remove_dir_all(d).map_err(|e| io_err(d, e))?; // finished elsewhere meanwhile
+            } else {
+                std::fs::rename(d, &dest).map_err(|e| io_err(&dest, e))?;
+            }
+            let _ = std::fs::remove_file(sweep.failed_dir().join(format!("{}.txt", r.id)));
+            if o.diverged_at.is_some() {
+                rep.diverged += 1;
+            } else {
+                rep.done += 1;
+            }
+            let line = format!(
+                "run {} ({}) {}: eval error {}",
+                r.id,
+                r.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+                rec.status,
+                rec.final_eval_error.map(|v| format!("{v:.5}")).unwrap_or_else(|| "-".into())
+            );
+            if bar.is_hidden() {
+                if !opts.quiet {
+                    eprintln!("{line}");
+                }
+            } else {
+                bar.println(line);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if !opts.quiet {
+        eprintln!(
+            "shard {}/{}: {} trained, {} diverged, {} failed, {} already complete, in {:.1} s",
+            opts.shard.index,
+            opts.shard.count,
+            rep.done,
+            rep.diverged,
+            rep.failed,
+            rep.skipped,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(rep)
+}
+
+fn sweep_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} {elapsed_precise} [{bar:30}] {pos}/{len} pack-updates ({per_sec}, ETA {eta}) {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn task_name(task: &str) -> crate::evaluate::TaskName {
+    if task == "mante" { crate::evaluate::TaskName::Mante } else { crate::evaluate::TaskName::Reach }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status, Slurm submission
+// ---------------------------------------------------------------------------------------------
+
+/// Counts of `sweep status`.
+#[derive(Debug, Default, Serialize)]
+pub struct Status {
+    pub total: usize,
+    pub done: usize,
+    pub diverged: usize,
+    pub failed: usize,
+    /// Partial runs being trained now (live process here, or on another host).
+    pub running: usize,
+    /// Partial runs whose process on this host is gone (removed by the next `sweep run`).
+    pub stale: usize,
+    pub pending: usize,
+}
+
+pub fn status(sweep: &Sweep) -> Status {
+    let mut s = Status { total: sweep.runs.len(), ..Default::default() };
+    let mut in_progress: BTreeMap<String, bool> = BTreeMap::new();
+    let (host, me) = (hostname(), std::process::id());
+    if let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) {
+        for e in rd.flatten() {
+            if let Some((id, h, pid)) = parse_tmp(&e.file_name().to_string_lossy()) {
+                let live = h != host || (pid != me && pid_alive(pid));
+                *in_progress.entry(id).or_insert(false) |= live;
+            }
+        }
+    }
+    for r in &sweep.runs {
+        match sweep.record(&r.id) {
+            Some(rec) if rec.status == "diverged" => s.diverged += 1,
+            Some(_) => s.done += 1,
+            None => match in_progress.get(&r.id) {
+                Some(true) => s.running += 1,
+                Some(false) => s.stale += 1,
+                None if sweep.failed_dir().join(format!("{}.txt", r.id)).exists() => s.failed += 1,
+                None => s.pending += 1,
+            },
+        }
+    }
+    s
+}
+
+/// Options of `sweep submit`.
+pub struct SubmitOptions {
+    pub partition: Option<String>,
+    pub time: String,
+    pub gpus_per_task: usize,
+    pub cpus_per_task: usize,
+    pub runs_per_task: usize,
+    /// Write the script but do not call sbatch.
+    pub dry_run: bool,
+}
+
+/// Write the sbatch array script; returns (its path, number of array tasks).
+pub fn write_sbatch(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize)> {
+    if o.runs_per_task == 0 || o.cpus_per_task == 0 {
+        return Err(Error::Input("--runs-per-task and --cpus-per-task must be at least 1".into()));
+    }
+    let abs = |p: &Path| std::path::absolute(p).map_err(|e| io_err(p, e));
+    let results = abs(&sweep.results)?;
+    let slurm = results.join("slurm");
+    std::fs::create_dir_all(&slurm).map_err(|e| io_err(&slurm, e))?;
+    let tasks = sweep.runs.len().div_ceil(o.runs_per_task).max(1);
+    let exe = std::env::current_exe().map_err(|e| Error::Runtime(format!("cannot find the snnlab executable: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::Runtime(format!("no working directory: {e}")))?;
+    let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let mut s = String::from("#!/bin/bash\n");
+    s.push_str(&format!("# snnlab sweep '{}': {} runs in {tasks} array tasks (written by `snnlab sweep submit`)\n", sweep.name, sweep.runs.len()));
+    s.push_str(&format!("#SBATCH --job-name=snnlab-{}\n#SBATCH --array=0-{}\n", sweep.name, tasks - 1));
+    s.push_str(&format!("#SBATCH --time={}\n#SBATCH --cpus-per-task={}\n#SBATCH --ntasks=1\n", o.time, o.cpus_per_task));
+    if let Some(p) = &o.partition {
+        s.push_str(&format!("#SBATCH --partition={p}\n"));
+    }
+    if o.gpus_per_task > 0 {
+        s.push_str(&format!("#SBATCH --gpus-per-task={}\n", o.gpus_per_task));
+    }
+    s.push_str(&format!("#SBATCH --output={}/%A_%a.out\n#SBATCH --chdir={}\n", slurm.display(), cwd.display()));
+    s.push_str("set -euo pipefail\n");
+    s.push_str(&format!(
+        "exec {} sweep run {} --results {} --shard \"$((SLURM_ARRAY_TASK_ID - ${{SLURM_ARRAY_TASK_MIN:-0}}))/{tasks}\"\n",
+        q(&exe),
+        q(&abs(&sweep.path)?),
+        q(&results)
+    ));
+    let path = slurm.join("sweep.sbatch");
+    crate::io::write_atomic(&path, s.as_bytes())?;
+    Ok((path, tasks))
+}
+
+/// Write the script and submit it; returns the job id.
+pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize, Option<String>)> {
+    let (path, tasks) = write_sbatch(sweep, o)?;
+    if o.dry_run {
+        return Ok((path, tasks, None));
+    }
+    let out = std::process::Command::new("sbatch")
+        .arg("--parsable")
+        .arg(&path)
+        .output()
+        .map_err(|e| Error::Runtime(format!("cannot run sbatch (is Slurm installed and on PATH?): {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::Runtime(format!("sbatch failed: {}", err.lines().next().unwrap_or("no message"))));
+    }
+    let id = String::from_utf8_lossy(&out.stdout).trim().split(';').next().unwrap_or("").to_string();
+    let jobs = path.with_file_name("jobs.txt");
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&jobs).map_err(|e| io_err(&jobs, e))?;
+    writeln!(f, "{id}").map_err(|e| io_err(&jobs, e))?;
+    Ok((path, tasks, Some(id)))
+}
+
+/// (job id, task state counts) from `squeue` for the jobs this sweep submitted; `None` when
+/// squeue is not available.
+pub fn slurm_jobs(sweep: &Sweep) -> Option<Vec<(String, BTreeMap<String, usize>)>> {
+    let text = std::fs::read_to_string(sweep.results.join("slurm/jobs.txt")).ok()?;
+    let mut out = Vec::new();
+    for id in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let o = std::process::Command::new("squeue").args(["-h", "-r", "-j", id, "-o", "%T"]).output().ok()?;
+        let mut counts = BTreeMap::new();
+        for st in String::from_utf8_lossy(&o.stdout).lines().map(str::trim).filter(|l| !l.is_empty()) {
+            *counts.entry(st.to_string()).or_insert(0) += 1;
+        }
+        out.push((id.to_string(), counts));
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merge and report
+// ---------------------------------------------------------------------------------------------
+
+fn read_scores(dir: &Path) -> Vec<CheckpointScore> {
+    let Ok(text) = std::fs::read_to_string(dir.join("analysis.csv")) else { return vec![] };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+            Some(CheckpointScore {
+                seed: f.first()?.parse().ok()?,
+                update: f.get(1)?.parse().ok()?,
+                accuracy: n(2)?,
+                loss: n(3)?,
+                distance: n(4)?,
+                normalised_distance: n(5)?,
+                participation_ratio: n(6)?,
+                path: PathBuf::new(),
+            })
+        })
+        .collect()
+}
+
+/// (update, eval_error) of every checkpoint from `checkpoints.csv`.
+fn read_eval(dir: &Path) -> Vec<(usize, f64)> {
+    let Ok(text) = std::fs::read_to_string(dir.join("checkpoints.csv")) else { return vec![] };
+    text.lines().skip(1).filter_map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        Some((f.first()?.parse().ok()?, f.get(2)?.parse().ok()?))
+    }).collect()
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// What `merge` found.
+pub struct Merged {
+    pub csv: PathBuf,
+    pub report: PathBuf,
+    pub runs: usize,
+    pub rows: usize,
+    pub missing: usize,
+}
+
+/// One CSV row per (run, checkpoint) of every complete run, and the sweep report.
+pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -> Result<Merged> {
+    let mut head: Vec<String> = vec!["run".into()];
+    head.extend(sweep.axes.iter().cloned());
+    // The network seed is a column of its own unless it is an axis already.
+    let seed_col = !sweep.axes.iter().any(|a| a == "seed");
+    head.push("status".into());
+    if seed_col {
+        head.push("seed".into());
+    }
+    head.extend(["update", "eval_error", "accuracy", "loss", "distance", "normalised_distance", "participation_ratio"].map(String::from));
+    let mut csv = head.join(",") + "\n";
+    let (mut rows, mut runs, mut missing) = (0, 0, 0);
+    // Per axis: value → (accuracy, distance) points.
+    let mut groups: Vec<BTreeMap<String, Vec<(f64, f64)>>> = vec![BTreeMap::new(); sweep.axes.len()];
+    let mut best: Vec<(String, Vec<(String, String)>, f64, f64)> = Vec::new();
+    for r in &sweep.runs {
+        let Some(rec) = sweep.record(&r.id) else {
+            missing += 1;
+            continue;
+        };
+        runs += 1;
+        let dir = sweep.run_dir(&r.id);
+        let scores = read_scores(&dir);
+        let evals = read_eval(&dir);
+        let axis_vals: Vec<String> = sweep.axes.iter().map(|a| r.values.iter().find(|(k, _)| k == a).map(|(_, v)| csv_field(v)).unwrap_or_default()).collect();
+        let mut emit = |update: usize, ev: Option<f64>, s: Option<&CheckpointScore>| {
+            let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+            let seed = if seed_col { format!("{},", r.seed()) } else { String::new() };
+            let axes = if axis_vals.is_empty() { String::new() } else { format!("{},", axis_vals.join(",")) };
+            csv.push_str(&format!(
+                "{},{axes}{},{seed}{},{},{},{},{},{},{}\n",
+                r.id,
+                rec.status,
+                update,
+                f(ev),
+                f(s.map(|s| s.accuracy)),
+                f(s.map(|s| s.loss)),
+                f(s.map(|s| s.distance)),
+                f(s.map(|s| s.normalised_distance)),
+                f(s.map(|s| s.participation_ratio)),
+            ));
+            rows += 1;
+        };
+        if scores.is_empty() {
+            for (u, e) in &evals {
+                emit(*u, Some(*e), None);
+            }
+        } else {
+            for s in &scores {
+                emit(s.update, evals.iter().find(|(u, _)| *u == s.update).map(|(_, e)| *e), Some(s));
+            }
+        }
+        for (ai, a) in sweep.axes.iter().enumerate() {
+            let v = r.values.iter().find(|(k, _)| k == a).map(|(_, v)| v.clone()).unwrap_or_default();
+            groups[ai].entry(format!("{a}={v}")).or_default().extend(scores.iter().filter(|s| s.accuracy >= 0.0).map(|s| (s.accuracy, s.distance)));
+        }
+        if let Some(b) = scores.iter().filter(|s| s.distance.is_finite()).min_by(|a, b| a.distance.total_cmp(&b.distance)) {
+            best.push((r.id.clone(), r.values.clone(), b.accuracy, b.distance));
+        }
+    }
+    let csv_path = csv_out.map(Path::to_path_buf).unwrap_or_else(|| sweep.results.join("merged.csv"));
+    crate::io::write_atomic(&csv_path, csv.as_bytes())?;
+
+    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab sweep report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>");
+    html.push_str(&format!("<h1>Sweep {}</h1><p>{runs} of {} runs complete ({missing} missing); table: {}.</p>", sweep.name, sweep.runs.len(), csv_path.display()));
+    let (baseline, floor) = match &sweep.data {
+        Some(d) => {
+            let task = crate::evaluate::AnalysisTask::load(task_name(&sweep.runs[0].config().task))?;
+            let data = crate::evaluate::load_data(d, &task)?;
+            (
+                Some(crate::similarity::cross_condition_baseline(data.view())?),
+                Some(crate::similarity::split_half_floor(data.view(), crate::analysis::SPLIT_HALF_DRAWS, crate::analysis::SPLIT_HALF_SEED)?),
+            )
+        }
+        None => (None, None),
+    };
+    if baseline.is_none() {
+        html.push_str("<p>No neural data configured: no distances to show.</p>");
+    }
+    for (ai, a) in sweep.axes.iter().enumerate() {
+        if baseline.is_none() {
+            break;
+        }
+        let mut ch = Chart::new(&format!("Distance to neural data vs accuracy, by {a}"), "accuracy", "angular Procrustes distance");
+        ch.hlines = vec![(baseline.unwrap_or(f64::NAN), "cross-condition baseline".into()), (floor.unwrap_or(f64::NAN), "split-half floor".into())];
+        for (label, pts) in &groups[ai] {
+            ch.add(label, pts.clone(), Mark::Points);
+        }
+        html.push_str(&format!("<div>{}</div>", ch.svg(900.0, 420.0)));
+    }
+    if !best.is_empty() {
+        html.push_str("<h2>Closest checkpoint of each run</h2><table><tr><th>run</th>");
+        for a in &sweep.axes {
+            html.push_str(&format!("<th>{a}</th>"));
+        }
+        html.push_str("<th>accuracy</th><th>distance</th></tr>");
+        best.sort_by(|a, b| a.3.total_cmp(&b.3));
+        for (id, vals, acc, dist) in &best {
+            html.push_str(&format!("<tr><td>{id}</td>"));
+            for a in &sweep.axes {
+                html.push_str(&format!("<td>{}</td>", vals.iter().find(|(k, _)| k == a).map(|(_, v)| v.as_str()).unwrap_or("")));
+            }
+            html.push_str(&format!("<td>{acc:.4}</td><td>{dist:.4}</td></tr>"));
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>\n");
+    let report_path = report_out.map(Path::to_path_buf).unwrap_or_else(|| sweep.results.join("report.html"));
+    crate::io::write_atomic(&report_path, html.as_bytes())?;
+    Ok(Merged { csv: csv_path, report: report_path, runs, rows, missing })
+}
