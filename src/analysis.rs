@@ -44,9 +44,32 @@ pub struct RunAnalysis {
 }
 
 impl RunAnalysis {
-    /// The checkpoint with the smallest distance to the data.
+    /// The checkpoint with the smallest distance to the data (over every seed).
     pub fn best(&self) -> Option<&CheckpointScore> {
         self.scores.iter().filter(|s| s.distance.is_finite()).min_by(|a, b| a.distance.total_cmp(&b.distance))
+    }
+    /// The seeds of the run, ascending.
+    pub fn seeds(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self.scores.iter().map(|s| s.seed).collect();
+        v.dedup();
+        v
+    }
+    /// (last checkpoint, closest checkpoint to the data) of one seed.
+    pub fn last_and_best(&self, seed: u64) -> Option<(&CheckpointScore, &CheckpointScore)> {
+        let mine = || self.scores.iter().filter(move |s| s.seed == seed);
+        let last = mine().max_by_key(|s| s.update)?;
+        let best = mine().filter(|s| s.distance.is_finite()).min_by(|a, b| a.distance.total_cmp(&b.distance))?;
+        Some((last, best))
+    }
+    /// Mean over seeds of `f` at every checkpoint update (for line charts).
+    pub fn mean_by_update(&self, f: impl Fn(&CheckpointScore) -> f64) -> Vec<(f64, f64)> {
+        let mut acc: std::collections::BTreeMap<usize, (f64, usize)> = std::collections::BTreeMap::new();
+        for s in &self.scores {
+            let e = acc.entry(s.update).or_insert((0.0, 0));
+            e.0 += f(s);
+            e.1 += 1;
+        }
+        acc.into_iter().map(|(u, (sum, n))| (u as f64, sum / n as f64)).collect()
     }
 }
 
@@ -134,15 +157,19 @@ pub fn pca_project(act: &Array3<f64>, k: usize) -> Result<Array3<f64>> {
     Ok(out)
 }
 
+/// Task loss per update (mean over the seeds logged), x = update + 1 for the log axis.
 fn read_loss_curve(dir: &Path) -> Vec<(f64, f64)> {
     let Ok(text) = std::fs::read_to_string(dir.join("loss.csv")) else { return vec![] };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            Some((f.first()?.parse::<f64>().ok()? + 1.0, f.get(3)?.parse().ok()?))
-        })
-        .collect()
+    let mut acc: std::collections::BTreeMap<usize, (f64, usize)> = std::collections::BTreeMap::new();
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if let (Some(u), Some(v)) = (f.first().and_then(|v| v.parse::<usize>().ok()), f.get(3).and_then(|v| v.parse::<f64>().ok())) {
+            let e = acc.entry(u).or_insert((0.0, 0));
+            e.0 += v;
+            e.1 += 1;
+        }
+    }
+    acc.into_iter().map(|(u, (s, n))| (u as f64 + 1.0, s / n as f64)).collect()
 }
 
 fn trajectories_chart(title: &str, pcs: &Array3<f64>, max_conditions: usize) -> Chart {
@@ -164,11 +191,11 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
 
     let mut main = Chart::new("Distance to neural data vs task accuracy (checkpoints with accuracy >= 0)", "accuracy", "angular Procrustes distance");
     main.hlines = vec![(baseline, "cross-condition baseline".into()), (floor, "split-half floor".into())];
-    let mut curves = Chart::new("Learning curves", "update", "task loss (training batch)");
+    let mut curves = Chart::new("Learning curves (mean over seeds)", "update", "task loss (training batch)");
     curves.log_x = true;
     curves.log_y = true;
-    let mut dims = Chart::new("Dimensionality during learning", "update", "participation ratio");
-    let mut dist_t = Chart::new("Distance to neural data during learning", "update", "angular Procrustes distance");
+    let mut dims = Chart::new("Dimensionality during learning (mean over seeds)", "update", "participation ratio");
+    let mut dist_t = Chart::new("Distance to neural data during learning (mean over seeds)", "update", "angular Procrustes distance");
     dist_t.hlines = main.hlines.clone();
     let mut rows = String::new();
     for r in runs {
@@ -176,14 +203,15 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
         // would squash the range that matters (the paper's figure starts there too).
         main.add(&r.label, r.scores.iter().filter(|s| s.accuracy >= 0.0).map(|s| (s.accuracy, s.distance)).collect(), Mark::Points);
         curves.add(&r.label, read_loss_curve(&r.dir), Mark::Line);
-        dims.add(&r.label, r.scores.iter().map(|s| (s.update as f64, s.participation_ratio)).collect(), Mark::LinePoints);
-        dist_t.add(&r.label, r.scores.iter().map(|s| (s.update as f64, s.distance)).collect(), Mark::LinePoints);
-        let last = r.scores.iter().max_by_key(|s| s.update);
-        if let (Some(b), Some(l)) = (r.best(), last) {
-            rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-                r.label, l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance, b.normalised_distance
-            ));
+        dims.add(&r.label, r.mean_by_update(|s| s.participation_ratio), Mark::LinePoints);
+        dist_t.add(&r.label, r.mean_by_update(|s| s.distance), Mark::LinePoints);
+        for seed in r.seeds() {
+            if let Some((l, b)) = r.last_and_best(seed) {
+                rows.push_str(&format!(
+                    "<tr><td>{}</td><td>{seed}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+                    r.label, l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance, b.normalised_distance
+                ));
+            }
         }
     }
     let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>");
@@ -192,7 +220,7 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
         task.name,
         data_path.display()
     ));
-    html.push_str("<table><tr><th>run</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint</th><th>its accuracy</th><th>its distance</th><th>normalised (split-half)</th></tr>");
+    html.push_str("<table><tr><th>run</th><th>seed</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint</th><th>its accuracy</th><th>its distance</th><th>normalised (split-half)</th></tr>");
     html.push_str(&rows);
     html.push_str("</table>");
     for ch in [&main, &dist_t, &curves, &dims] {

@@ -17,6 +17,7 @@ pub mod reference;
 pub mod reproduce;
 pub mod rules;
 pub mod similarity;
+pub mod spiking;
 pub mod sweep;
 pub mod tasks;
 pub mod train;

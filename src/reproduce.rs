@@ -62,13 +62,21 @@ pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
     let out = o.out.join("report.html");
     report(&analysed, &o.data, &out)?;
     for r in &analysed {
-        if let (Some(b), Some(l)) = (r.best(), r.scores.iter().max_by_key(|s| s.update)) {
-            println!(
-                "{:<28} final accuracy {:.4} distance {:.4} | closest to data: update {} accuracy {:.4} distance {:.4}",
-                r.label, l.accuracy, l.distance, b.update, b.accuracy, b.distance
-            );
+        for seed in r.seeds() {
+            if let Some((l, b)) = r.last_and_best(seed) {
+                println!(
+                    "{:<20} seed {seed}: update {} accuracy {:.4} distance {:.4} | closest to data: update {} accuracy {:.4} distance {:.4}",
+                    r.label, l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance
+                );
+            }
         }
     }
+    let data = crate::evaluate::load_data(&o.data, &task)?;
+    println!(
+        "data {}: cross-condition-average baseline {:.4} (a model below it is closer to the recordings than their condition average)",
+        o.data.display(),
+        crate::similarity::cross_condition_baseline(data.view())?
+    );
     println!("done in {:.1} min; report: {}", t0.elapsed().as_secs_f64() / 60.0, out.display());
     Ok(out)
 }

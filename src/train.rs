@@ -77,6 +77,11 @@ pub struct TrainConfig {
     /// (clipped to `updates`).
     #[serde(default)]
     pub checkpoints: Option<Vec<usize>>,
+    /// Start every network from this model file (.safetensors) instead of the seeded
+    /// initialisation (the seed still draws the training trials), e.g. a paper checkpoint made
+    /// with `import-npz`. Its configuration must match the run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
     #[serde(default = "d_device")]
     pub device: Device,
     #[serde(default = "d_out")]
@@ -257,7 +262,16 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
         if !(m.lr > 0.0 && m.lr.is_finite()) || !m.g0.is_finite() || !(m.activity_l2 >= 0.0 && m.activity_l2.is_finite()) {
             return Err(Error::Input(format!("seed {}: lr = {}, g0 = {}, activity_l2 = {} are not all valid", m.seed, m.lr, m.g0, m.activity_l2)));
         }
-        let mut model = RateModel::init(mcfg.clone(), m.g0, m.seed)?;
+        let mut model = match &shared.init {
+            Some(p) => {
+                let m0 = crate::io::load_model(p)?;
+                if m0.config != mcfg {
+                    return Err(Error::Input(format!("{}: init model is {:?}, but the run needs {:?}", p.display(), m0.config, mcfg)));
+                }
+                m0
+            }
+            None => RateModel::init(mcfg.clone(), m.g0, m.seed)?,
+        };
         if rule.uses_feedback() {
             model.ensure_feedback(m.seed);
         }

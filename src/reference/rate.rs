@@ -156,14 +156,24 @@ pub struct LossOut<F> {
 }
 
 pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<F> {
-    let (t_n, b, k) = tr.y.dim();
+    let (t_n, _, _) = tr.y.dim();
     let n = tr.h.dim().2;
+    let (task, dy) = task_loss(&tr.y, d);
+    let hs = tr.h.slice(s![1.., .., ..]);
+    let mean_h2 = hs.iter().map(|&v| v * v).sum::<F>() / F::c((t_n * d.batch_trials * n) as f64);
+    LossOut { task, mean_h2, total: task + lambda * mean_h2, dy }
+}
+
+/// The task loss of SPEC §3 (masked mse, or masked softmax cross-entropy with class-index
+/// targets) of outputs `y [T, B, n_out]`, and its gradient dE/dy. Shared by every network kind.
+pub fn task_loss<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> (F, Array3<F>) {
+    let (t_n, b, k) = y.dim();
     let mut dy = Array3::<F>::zeros((t_n, b, k));
     let mut task = F::zero();
     let inv = d.inv_mask_sum;
     match d.loss {
         LossKind::Mse => {
-            Zip::from(&mut dy).and(&tr.y).and(&d.targets).and(&d.mask).for_each(|g, &y, &tg, &m| {
+            Zip::from(&mut dy).and(y).and(&d.targets).and(&d.mask).for_each(|g, &y, &tg, &m| {
                 let e = y - tg;
                 task += m * e * e;
                 *g = F::c(2.0) * m * e * inv;
@@ -172,7 +182,7 @@ pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<
         LossKind::Ce => {
             for t in 0..t_n {
                 for bi in 0..b {
-                    let logits = tr.y.slice(s![t, bi, ..]);
+                    let logits = y.slice(s![t, bi, ..]);
                     let mx = logits.fold(F::neg_infinity(), |a, &v| a.max(v));
                     let z: F = logits.iter().map(|&v| (v - mx).exp()).sum();
                     let lse = mx + z.ln();
@@ -188,10 +198,7 @@ pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<
             }
         }
     }
-    task = task * inv;
-    let hs = tr.h.slice(s![1.., .., ..]);
-    let mean_h2 = hs.iter().map(|&v| v * v).sum::<F>() / F::c((t_n * d.batch_trials * n) as f64);
-    LossOut { task, mean_h2, total: task + lambda * mean_h2, dy }
+    (task * inv, dy)
 }
 
 /// Normalised error (SPEC §3): mean over outputs of masked SSE / masked variance of the target.
