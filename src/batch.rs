@@ -4,6 +4,31 @@ use ndarray::{Array3, Axis};
 
 use crate::error::{Error, Result};
 use crate::model::RateConfig;
+use crate::spiking::SpikingConfig;
+
+/// What a batch is checked against: the model's input and output widths, whatever its kind.
+pub trait IoDims {
+    fn n_in(&self) -> usize;
+    fn n_out(&self) -> usize;
+}
+
+impl IoDims for RateConfig {
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.n_out
+    }
+}
+
+impl IoDims for SpikingConfig {
+    fn n_in(&self) -> usize {
+        self.n_in
+    }
+    fn n_out(&self) -> usize {
+        self.n_out
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,19 +72,19 @@ impl Batch {
     }
     /// Checks shapes against the model, finiteness, class range and mask sum. `name` names the
     /// file in messages.
-    pub fn validate(&self, cfg: &RateConfig, name: &str) -> Result<()> {
+    pub fn validate<C: IoDims + ?Sized>(&self, cfg: &C, name: &str) -> Result<()> {
+        let (n_in, n_out) = (cfg.n_in(), cfg.n_out());
         let (b, t, ni) = self.inputs.dim();
         if b == 0 || t == 0 {
             return Err(Error::Input(format!("{name}: inputs has an empty axis {:?}", self.inputs.shape())));
         }
-        if ni != cfg.n_in {
+        if ni != n_in {
             return Err(Error::Input(format!(
-                "{name}: inputs has {ni} input channels [B, T, n_in] but the model has n_in = {}",
-                cfg.n_in
+                "{name}: inputs has {ni} input channels [B, T, n_in] but the model has n_in = {n_in}"
             )));
         }
         let k = match self.loss {
-            LossKind::Mse => cfg.n_out,
+            LossKind::Mse => n_out,
             LossKind::Ce => 1,
         };
         let want = [b, t, k];
@@ -89,12 +114,8 @@ impl Batch {
             }
         }
         if self.loss == LossKind::Ce {
-            let n_out = cfg.n_out as f64;
-            if let Some(c) = self.targets.iter().find(|&&c| c < 0.0 || c >= n_out || c.fract() != 0.0) {
-                return Err(Error::Input(format!(
-                    "{name}: targets holds class {c}, not an integer in 0..{}",
-                    cfg.n_out
-                )));
+            if let Some(c) = self.targets.iter().find(|&&c| c < 0.0 || c >= n_out as f64 || c.fract() != 0.0) {
+                return Err(Error::Input(format!("{name}: targets holds class {c}, not an integer in 0..{n_out}")));
             }
         }
         if self.mask.sum() <= 0.0 {

@@ -14,6 +14,7 @@ use snnlab::batch::LossKind;
 use snnlab::error::Error;
 use snnlab::io::*;
 use snnlab::model::{RateConfig, RateModel, RateParams};
+use snnlab::spiking::{SpikingConfig, SpikingModel};
 
 /// A fresh, empty directory for one test, removed afterwards unless the test failed.
 struct TmpDir(PathBuf);
@@ -253,6 +254,131 @@ fn model_missing_or_garbage_file_is_input_error() {
     let p = d.join("junk.safetensors");
     std::fs::write(&p, b"not a model at all").unwrap();
     assert!(input_msg(load_model(&p)).contains("junk.safetensors"));
+}
+
+// ---------------------------------------------------------------- spiking model files
+
+fn spiking(kind: &str, feedback: bool) -> SpikingModel {
+    let mut cfg = SpikingConfig::new(kind, 3, 6, 2);
+    cfg.n_ref = 3;
+    cfg.tau_out_ms = 15.0;
+    let mut m = SpikingModel::init(cfg, 11).unwrap();
+    m.params.b_out.iter_mut().enumerate().for_each(|(i, x)| *x = 0.1 * i as f32 + 0.05);
+    if feedback {
+        m.ensure_feedback(2);
+    }
+    m
+}
+
+fn spiking_raw(m: &SpikingModel) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
+    let p = &m.params;
+    let mut out = Vec::new();
+    for (n, a) in [("w_in", p.w_in.view().into_dyn()), ("w_rec", p.w_rec.view().into_dyn()), ("w_out", p.w_out.view().into_dyn()), ("b_out", p.b_out.view().into_dyn())] {
+        out.push((n.to_string(), Dtype::F32, a.shape().to_vec(), a.iter().flat_map(|x| x.to_le_bytes()).collect()));
+    }
+    out
+}
+
+#[test]
+fn spiking_model_round_trip_lif_alif_with_and_without_feedback() {
+    let d = tmpdir("spk");
+    for kind in ["lif", "alif"] {
+        for fb in [false, true] {
+            let m = spiking(kind, fb);
+            let p = d.join(format!("{kind}-{fb}.safetensors"));
+            save_spiking_model(&p, &m).unwrap();
+            let back = load_spiking_model(&p).unwrap();
+            assert_eq!(back.config, m.config);
+            assert_eq!(back.params, m.params);
+            assert_eq!(back.feedback, m.feedback);
+            assert_eq!(back.feedback.is_some(), fb);
+            match load_any_model(&p).unwrap() {
+                AnyModel::Spiking(a) => assert_eq!(a.params, m.params),
+                AnyModel::Rate(_) => panic!("{kind} loaded as a rate model"),
+            }
+            // the config JSON carries every constant of SPEC §2
+            let bytes = std::fs::read(&p).unwrap();
+            let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
+            for key in ["kind", "n_in", "n_rec", "n_out", "dt_ms", "tau_m_ms", "tau_a_ms", "tau_out_ms", "v_th", "beta", "n_ref", "gamma"] {
+                assert!(v.get(key).is_some(), "config lacks {key}: {v}");
+            }
+            assert_eq!(v["kind"], kind);
+        }
+    }
+    // a rate model through load_any_model; a spiking one refused by the rate loader, by name
+    let r = d.join("rate.safetensors");
+    save_model(&r, &model(false)).unwrap();
+    assert!(matches!(load_any_model(&r).unwrap(), AnyModel::Rate(_)));
+    let msg = input_msg(load_model(&d.join("lif-false.safetensors")));
+    assert!(msg.contains("lif-false.safetensors") && msg.contains("spiking"), "{msg}");
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 5, "no temp files left behind");
+}
+
+#[test]
+fn spiking_model_rejects_bad_tensors_naming_file_and_tensor() {
+    let d = tmpdir("spkbad");
+    let m = spiking("alif", false);
+    let cfg = serde_json::to_string(&m.config).unwrap();
+    let p = d.join("S.safetensors");
+    let check = |t: &[(String, Dtype, Vec<usize>, Vec<u8>)], cfg: &str, want: &[&str]| {
+        raw_model(&p, Some(cfg), t);
+        for r in [load_spiking_model(&p).map(|_| ()), load_any_model(&p).map(|_| ())] {
+            let msg = input_msg(r);
+            assert!(msg.contains("S.safetensors"), "{msg}");
+            for w in want {
+                assert!(msg.contains(w), "'{msg}' should contain '{w}'");
+            }
+        }
+    };
+    let mut t = spiking_raw(&m);
+    t[2] = ("w_out".into(), Dtype::F32, vec![6, 2], t[2].3.clone());
+    check(&t, &cfg, &["w_out", "[6, 2]", "[2, 6]"]);
+    let mut t = spiking_raw(&m);
+    t[3] = ("b_out".into(), Dtype::I32, vec![2], vec![0u8; 8]);
+    check(&t, &cfg, &["b_out", "I32"]);
+    let mut bad = m.clone();
+    bad.params.w_in[[4, 1]] = f32::NAN;
+    check(&spiking_raw(&bad), &cfg, &["w_in", "NaN"]);
+    let mut bad = m.clone();
+    bad.params.w_rec[[3, 3]] = 0.25;
+    check(&spiking_raw(&bad), &cfg, &["w_rec", "diagonal"]);
+    let mut t = spiking_raw(&m);
+    t.retain(|e| e.0 != "w_rec");
+    check(&t, &cfg, &["w_rec", "missing"]);
+    let mut t = spiking_raw(&m);
+    t.push(("ah0".into(), Dtype::F32, vec![6], vec![0u8; 24]));
+    check(&t, &cfg, &["ah0"]);
+    let mut t = spiking_raw(&m);
+    t.push(("feedback".into(), Dtype::F32, vec![2, 6], vec![0u8; 48]));
+    check(&t, &cfg, &["feedback", "[6, 2]"]);
+    let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    v["tau_m_ms"] = serde_json::json!(-1.0);
+    check(&spiking_raw(&m), &v.to_string(), &["tau_m_ms"]);
+    v = serde_json::from_str(&cfg).unwrap();
+    v["alpha"] = serde_json::json!(0.1);
+    check(&spiking_raw(&m), &v.to_string(), &["alpha"]);
+
+    // an unknown kind: load_any_model names the file and the kind
+    v = serde_json::from_str(&cfg).unwrap();
+    v["kind"] = serde_json::json!("izhikevich");
+    raw_model(&p, Some(&v.to_string()), &spiking_raw(&m));
+    let msg = input_msg(load_any_model(&p));
+    assert!(msg.contains("S.safetensors") && msg.contains("izhikevich"), "{msg}");
+}
+
+#[test]
+fn batch_validates_against_a_spiking_config() {
+    let d = tmpdir("spkbatch");
+    let cfg = SpikingConfig::new("lif", 3, 6, 2);
+    let p = d.join("B.npz");
+    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4, 3]))), ("targets", A::F64(ramp(&[2, 4, 2])))]);
+    assert_eq!(load_batch(&p, &cfg, LossKind::Mse).unwrap().inputs.dim(), (2, 4, 3));
+    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4, 5]))), ("targets", A::F64(ramp(&[2, 4, 2])))]);
+    let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
+    assert!(msg.contains("B.npz") && msg.contains("n_in = 3"), "{msg}");
+    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4, 3]))), ("targets", A::I64(ArrayD::from_elem(IxDyn(&[2, 4]), 2)))]);
+    assert!(input_msg(load_batch(&p, &cfg, LossKind::Ce)).contains("class 2"));
 }
 
 // ---------------------------------------------------------------- batches

@@ -6,9 +6,8 @@ use ndarray::{Array3, ArrayD, Axis, Ix3};
 
 use super::bad;
 use super::npz::Npz;
-use crate::batch::{Batch, LossKind};
+use crate::batch::{Batch, IoDims, LossKind};
 use crate::error::Result;
-use crate::model::RateConfig;
 
 /// Bring `a` to three axes: as is when it has three, with a trailing axis of 1 when it has two
 /// and `two_ok`; anything else is an error naming the array and its shape.
@@ -22,7 +21,7 @@ fn to3(path: &Path, name: &str, a: ArrayD<f64>, two_ok: bool, expected: &str) ->
         .map_err(|e| bad(path, format!("{name}: {e}")))
 }
 
-/// Load and validate a batch for a model with config `cfg` and loss `loss`.
+/// Load and validate a batch for a model with config `cfg` (rate or spiking) and loss `loss`.
 ///
 /// - `inputs [B, T, n_in]`, f32 or f64 (any numeric dtype is accepted and converted).
 /// - `targets`: `[B, T, n_out]` floats for mse; class indices `[B, T]` (or `[B, T, 1]`) for ce,
@@ -30,7 +29,7 @@ fn to3(path: &Path, name: &str, a: ArrayD<f64>, two_ok: bool, expected: &str) ->
 /// - `mask` (optional, default all ones): `[B, T, n_out]` for mse, `[B, T]` for ce; float,
 ///   integer or bool. When `mask` is absent, `output_mask` (the name the paper's task file uses)
 ///   is taken instead.
-pub fn load_batch(path: &Path, cfg: &RateConfig, loss: LossKind) -> Result<Batch> {
+pub fn load_batch<C: IoDims + ?Sized>(path: &Path, cfg: &C, loss: LossKind) -> Result<Batch> {
     let mut npz = Npz::open(path)?;
     for required in ["inputs", "targets"] {
         if !npz.has(required) {

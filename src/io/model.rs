@@ -1,6 +1,8 @@
-//! Model files (SPEC §6): `.safetensors` with the f32 tensors of SPEC §1, the optional fixed
-//! tensors `mask_rec [N, N]` and `feedback [N, n_out]`, and `__metadata__["config"]` holding the
-//! JSON of [`RateConfig`].
+//! Model files (SPEC §6): `.safetensors` with f32 tensors and `__metadata__["config"]` holding the
+//! JSON of the model's configuration. Rate models ([`RateConfig`]): the tensors of SPEC §1 plus the
+//! optional fixed `mask_rec [N, N]` and `feedback [N, n_out]`. Spiking models ([`SpikingConfig`],
+//! kind `lif` / `alif`): `w_in`, `w_rec` (zero diagonal), `w_out`, `b_out` of SPEC §2 plus the
+//! optional `feedback [N, n_out]`. [`load_any_model`] reads either, by the config's `kind`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,24 +10,59 @@ use std::path::Path;
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::{bad, write_atomic};
 use crate::error::{Error, Result};
 use crate::model::{RateConfig, RateModel, RateParams, PARAM_NAMES};
+use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams, SPIKING_PARAM_NAMES};
 
 const MASK_REC: &str = "mask_rec";
 const FEEDBACK: &str = "feedback";
 
-fn f32_bytes<'a>(values: impl Iterator<Item = &'a f32>) -> Vec<u8> {
-    values.flat_map(|x| x.to_le_bytes()).collect()
+/// A model of either kind, as [`load_any_model`] returns it.
+#[derive(Clone, Debug)]
+pub enum AnyModel {
+    Rate(RateModel),
+    Spiking(SpikingModel),
 }
 
-/// Save a model atomically. Shapes are checked against the config first, so that whatever this
-/// writes, [`load_model`] reads back.
+/// One tensor ready to serialise: name, shape, little-endian f32 bytes.
+type Entry = (String, Vec<usize>, Vec<u8>);
+
+/// The tensor `name` as an entry, after checking its shape is the one the config needs (so that
+/// whatever a save writes, the matching load reads back).
+fn entry<'a>(path: &Path, name: &str, shape: &[usize], want: &[usize], values: impl Iterator<Item = &'a f32>) -> Result<Entry> {
+    if shape != want {
+        return Err(Error::Runtime(format!(
+            "{}: cannot save: tensor {name} has shape {shape:?}, the config needs {want:?}",
+            path.display()
+        )));
+    }
+    Ok((name.to_string(), shape.to_vec(), values.flat_map(|x| x.to_le_bytes()).collect()))
+}
+
+/// Serialise `entries` with `config` as `__metadata__["config"]` and write the file atomically.
+fn write_model(path: &Path, config: &impl Serialize, entries: &[Entry]) -> Result<()> {
+    let config = serde_json::to_string(config)
+        .map_err(|e| Error::Runtime(format!("{}: cannot encode config: {e}", path.display())))?;
+    let mut views = Vec::with_capacity(entries.len());
+    for (name, shape, bytes) in entries {
+        let v = TensorView::new(Dtype::F32, shape.clone(), bytes)
+            .map_err(|e| Error::Runtime(format!("{}: tensor {name}: {e}", path.display())))?;
+        views.push((name.clone(), v));
+    }
+    let meta = HashMap::from([("config".to_string(), config)]);
+    let bytes = safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::Runtime(format!("{}: cannot encode safetensors: {e}", path.display())))?;
+    write_atomic(path, &bytes)
+}
+
+/// Save a rate model atomically. Shapes are checked against the config first.
 pub fn save_model(path: &Path, m: &RateModel) -> Result<()> {
     let cfg = &m.config;
     let n = cfg.n_rec;
-    let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let shapes = RateParams::<f32>::shapes(cfg);
     let p = &m.params;
     let views: [(&[usize], Box<dyn Iterator<Item = &f32>>); 6] = [
@@ -36,39 +73,38 @@ pub fn save_model(path: &Path, m: &RateModel) -> Result<()> {
         (p.b_out.shape(), Box::new(p.b_out.iter())),
         (p.ah0.shape(), Box::new(p.ah0.iter())),
     ];
+    let mut entries = Vec::new();
     for ((name, want), (shape, it)) in PARAM_NAMES.iter().zip(shapes.iter()).zip(views) {
-        if shape != want.as_slice() {
-            return Err(Error::Runtime(format!(
-                "{}: cannot save: tensor {name} has shape {shape:?}, the config needs {want:?}",
-                path.display()
-            )));
-        }
-        entries.push((name.to_string(), shape.to_vec(), f32_bytes(it)));
+        entries.push(entry(path, name, shape, want, it)?);
     }
     for (name, t, want) in [(MASK_REC, &m.mask_rec, [n, n]), (FEEDBACK, &m.feedback, [n, cfg.n_out])] {
         if let Some(a) = t {
-            if a.shape() != want {
-                return Err(Error::Runtime(format!(
-                    "{}: cannot save: tensor {name} has shape {:?}, the config needs {want:?}",
-                    path.display(),
-                    a.shape()
-                )));
-            }
-            entries.push((name.to_string(), a.shape().to_vec(), f32_bytes(a.iter())));
+            entries.push(entry(path, name, a.shape(), &want, a.iter())?);
         }
     }
-    let config = serde_json::to_string(cfg)
-        .map_err(|e| Error::Runtime(format!("{}: cannot encode config: {e}", path.display())))?;
-    let mut views = Vec::with_capacity(entries.len());
-    for (name, shape, bytes) in &entries {
-        let v = TensorView::new(Dtype::F32, shape.clone(), bytes)
-            .map_err(|e| Error::Runtime(format!("{}: tensor {name}: {e}", path.display())))?;
-        views.push((name.clone(), v));
+    write_model(path, cfg, &entries)
+}
+
+/// Save a spiking model atomically. Shapes are checked against the config first; values are
+/// not (a file with NaN or self-connections is refused when loaded).
+pub fn save_spiking_model(path: &Path, m: &SpikingModel) -> Result<()> {
+    let cfg = &m.config;
+    let shapes = SpikingParams::<f32>::shapes(cfg);
+    let p = &m.params;
+    let views: [(&[usize], Box<dyn Iterator<Item = &f32>>); 4] = [
+        (p.w_in.shape(), Box::new(p.w_in.iter())),
+        (p.w_rec.shape(), Box::new(p.w_rec.iter())),
+        (p.w_out.shape(), Box::new(p.w_out.iter())),
+        (p.b_out.shape(), Box::new(p.b_out.iter())),
+    ];
+    let mut entries = Vec::new();
+    for ((name, want), (shape, it)) in SPIKING_PARAM_NAMES.iter().zip(shapes.iter()).zip(views) {
+        entries.push(entry(path, name, shape, want, it)?);
     }
-    let meta = HashMap::from([("config".to_string(), config)]);
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Runtime(format!("{}: cannot encode safetensors: {e}", path.display())))?;
-    write_atomic(path, &bytes)
+    if let Some(a) = &m.feedback {
+        entries.push(entry(path, FEEDBACK, a.shape(), &[cfg.n_rec, cfg.n_out], a.iter())?);
+    }
+    write_model(path, cfg, &entries)
 }
 
 /// A tensor's values as f32: F32 as is, F64 converted; any other dtype is an input error.
@@ -105,70 +141,124 @@ fn as1(path: &Path, name: &str, a: ArrayD<f32>) -> Result<Array1<f32>> {
     a.into_dimensionality().map_err(|e| bad(path, format!("tensor {name}: {e}")))
 }
 
-/// Load and validate a model: config parses (no unknown keys) and validates; every tensor of
+fn read2(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) -> Result<Array2<f32>> {
+    as2(path, name, read_tensor(path, st, name, want)?)
+}
+
+fn read1(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) -> Result<Array1<f32>> {
+    as1(path, name, read_tensor(path, st, name, want)?)
+}
+
+/// An optional fixed `[r, c]` tensor: None when the file does not hold it.
+fn read_optional(path: &Path, st: &SafeTensors<'_>, name: &str, want: [usize; 2]) -> Result<Option<Array2<f32>>> {
+    if st.names().contains(&name) {
+        Ok(Some(read2(path, st, name, &want)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// A model file's bytes and its config JSON, read once whatever the kind.
+struct ModelFile {
+    bytes: Vec<u8>,
+    config: String,
+}
+
+impl ModelFile {
+    fn read(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(bad(path, "is a directory, expected a .safetensors model file"));
+        }
+        let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+        let config = meta
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("config"))
+            .ok_or_else(|| bad(path, "__metadata__ has no \"config\" entry (the model's configuration JSON)"))?
+            .clone();
+        Ok(Self { bytes, config })
+    }
+
+    /// The config's `kind`; a config without one is a rate model (the rate config's default).
+    fn kind(&self, path: &Path) -> Result<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.config).map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
+        match v.get("kind") {
+            None => Ok("rate".into()),
+            Some(serde_json::Value::String(k)) => Ok(k.clone()),
+            Some(other) => Err(bad(path, format!("__metadata__ config: kind {other} is not a string"))),
+        }
+    }
+
+    /// Parse (no unknown keys) and validate the config; `validate`'s message gets the file name.
+    fn config<C: DeserializeOwned>(&self, path: &Path, validate: impl FnOnce(&C) -> Result<()>) -> Result<C> {
+        let cfg: C = serde_json::from_str(&self.config).map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
+        validate(&cfg).map_err(|e| match e {
+            Error::Input(m) => bad(path, format!("__metadata__ {m}")),
+            other => other,
+        })?;
+        Ok(cfg)
+    }
+
+    fn tensors(&self, path: &Path) -> Result<SafeTensors<'_>> {
+        SafeTensors::deserialize(&self.bytes).map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))
+    }
+}
+
+/// Refuse tensors that are neither `required` nor `optional` for the model's kind.
+fn reject_unknown(path: &Path, st: &SafeTensors<'_>, required: &[&str], optional: &[&str]) -> Result<()> {
+    let mut unknown: Vec<&str> = st.names().into_iter().filter(|n| !required.contains(n) && !optional.contains(n)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort_unstable();
+    Err(bad(
+        path,
+        format!(
+            "unknown tensor{} {} (expected {}, optional {})",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.join(", "),
+            required.join(", "),
+            optional.join(", ")
+        ),
+    ))
+}
+
+fn is_spiking_kind(kind: &str) -> bool {
+    kind == "lif" || kind == "alif"
+}
+
+/// Load and validate a rate model: config parses (no unknown keys) and validates; every tensor of
 /// SPEC §1 is present with the exact shape, dtype F32 (F64 converted), finite; `mask_rec` is
-/// present when the config constrains `w_rec`; no other tensors.
+/// present when the config constrains `w_rec`; no other tensors. A spiking model file is refused
+/// by name (the commands that call this run rate networks only).
 pub fn load_model(path: &Path) -> Result<RateModel> {
-    if path.is_dir() {
-        return Err(bad(path, "is a directory, expected a .safetensors model file"));
+    let file = ModelFile::read(path)?;
+    let kind = file.kind(path)?;
+    if is_spiking_kind(&kind) {
+        return Err(bad(path, format!("is a spiking model (kind \"{kind}\"); this command needs a rate model")));
     }
-    let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
-    let config_json = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("config"))
-        .ok_or_else(|| bad(path, "__metadata__ has no \"config\" entry (the model's configuration JSON)"))?;
-    let cfg: RateConfig = serde_json::from_str(config_json)
-        .map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
-    cfg.validate().map_err(|e| match e {
-        Error::Input(m) => bad(path, format!("__metadata__ {m}")),
-        other => other,
-    })?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+    rate_from(path, &file)
+}
 
-    let mut unknown: Vec<&str> = st
-        .names()
-        .into_iter()
-        .filter(|n| !PARAM_NAMES.contains(n) && *n != MASK_REC && *n != FEEDBACK)
-        .collect();
-    if !unknown.is_empty() {
-        unknown.sort_unstable();
-        return Err(bad(
-            path,
-            format!(
-                "unknown tensor{} {} (expected {}, optional {MASK_REC}, {FEEDBACK})",
-                if unknown.len() > 1 { "s" } else { "" },
-                unknown.join(", "),
-                PARAM_NAMES.join(", ")
-            ),
-        ));
-    }
-
+fn rate_from(path: &Path, file: &ModelFile) -> Result<RateModel> {
+    let cfg: RateConfig = file.config(path, RateConfig::validate)?;
+    let st = file.tensors(path)?;
+    reject_unknown(path, &st, &PARAM_NAMES, &[MASK_REC, FEEDBACK])?;
     let shapes = RateParams::<f32>::shapes(&cfg);
-    let get = |i: usize| read_tensor(path, &st, PARAM_NAMES[i], &shapes[i]);
     let params = RateParams {
-        w_in: as2(path, PARAM_NAMES[0], get(0)?)?,
-        b_in: as1(path, PARAM_NAMES[1], get(1)?)?,
-        w_rec: as2(path, PARAM_NAMES[2], get(2)?)?,
-        w_out: as2(path, PARAM_NAMES[3], get(3)?)?,
-        b_out: as1(path, PARAM_NAMES[4], get(4)?)?,
-        ah0: as1(path, PARAM_NAMES[5], get(5)?)?,
+        w_in: read2(path, &st, PARAM_NAMES[0], &shapes[0])?,
+        b_in: read1(path, &st, PARAM_NAMES[1], &shapes[1])?,
+        w_rec: read2(path, &st, PARAM_NAMES[2], &shapes[2])?,
+        w_out: read2(path, &st, PARAM_NAMES[3], &shapes[3])?,
+        b_out: read1(path, &st, PARAM_NAMES[4], &shapes[4])?,
+        ah0: read1(path, &st, PARAM_NAMES[5], &shapes[5])?,
     };
     let n = cfg.n_rec;
-    let names = st.names();
-    let optional = |name: &str, want: [usize; 2]| -> Result<Option<Array2<f32>>> {
-        if names.contains(&name) {
-            let a = read_tensor(path, &st, name, &want)?;
-            Ok(Some(as2(path, name, a)?))
-        } else {
-            Ok(None)
-        }
-    };
-    let mask_rec = optional(MASK_REC, [n, n])?;
-    let feedback = optional(FEEDBACK, [n, cfg.n_out])?;
+    let mask_rec = read_optional(path, &st, MASK_REC, [n, n])?;
+    let feedback = read_optional(path, &st, FEEDBACK, [n, cfg.n_out])?;
     if cfg.constrained() && mask_rec.is_none() {
         return Err(bad(
             path,
@@ -179,4 +269,43 @@ pub fn load_model(path: &Path) -> Result<RateModel> {
         ));
     }
     Ok(RateModel { config: cfg, params, mask_rec, feedback })
+}
+
+/// Load and validate a spiking model (kind `lif` / `alif`): config parses and validates; `w_in`,
+/// `w_rec`, `w_out`, `b_out` present with the exact shapes, F32 (F64 converted), finite; `w_rec`
+/// has a zero diagonal (SPEC §2: no self-connections); optional `feedback [N, n_out]`; no other
+/// tensors.
+pub fn load_spiking_model(path: &Path) -> Result<SpikingModel> {
+    spiking_from(path, &ModelFile::read(path)?)
+}
+
+fn spiking_from(path: &Path, file: &ModelFile) -> Result<SpikingModel> {
+    let cfg: SpikingConfig = file.config(path, SpikingConfig::validate)?;
+    let st = file.tensors(path)?;
+    reject_unknown(path, &st, &SPIKING_PARAM_NAMES, &[FEEDBACK])?;
+    let shapes = SpikingParams::<f32>::shapes(&cfg);
+    let params = SpikingParams {
+        w_in: read2(path, &st, SPIKING_PARAM_NAMES[0], &shapes[0])?,
+        w_rec: read2(path, &st, SPIKING_PARAM_NAMES[1], &shapes[1])?,
+        w_out: read2(path, &st, SPIKING_PARAM_NAMES[2], &shapes[2])?,
+        b_out: read1(path, &st, SPIKING_PARAM_NAMES[3], &shapes[3])?,
+    };
+    if let Some((j, w)) = params.w_rec.diag().iter().enumerate().find(|(_, w)| **w != 0.0) {
+        return Err(bad(
+            path,
+            format!("tensor w_rec has w_rec[{j}, {j}] = {w}; a spiking model's w_rec must have a zero diagonal (no self-connections)"),
+        ));
+    }
+    let feedback = read_optional(path, &st, FEEDBACK, [cfg.n_rec, cfg.n_out])?;
+    Ok(SpikingModel { config: cfg, params, feedback })
+}
+
+/// Load a model of any kind, dispatching on the config's `kind` (`rate`, `lif`, `alif`).
+pub fn load_any_model(path: &Path) -> Result<AnyModel> {
+    let file = ModelFile::read(path)?;
+    match file.kind(path)?.as_str() {
+        "rate" => Ok(AnyModel::Rate(rate_from(path, &file)?)),
+        k if is_spiking_kind(k) => Ok(AnyModel::Spiking(spiking_from(path, &file)?)),
+        k => Err(bad(path, format!("__metadata__ config: unknown model kind \"{k}\" (expected rate, lif or alif)"))),
+    }
 }

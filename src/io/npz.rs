@@ -10,6 +10,7 @@ use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
 use super::{bad, one_line, write_atomic_with, write_err};
 use crate::error::Result;
 use crate::model::{RateParams, PARAM_NAMES};
+use crate::spiking::{SpikingParams, SPIKING_PARAM_NAMES};
 
 /// An open `.npz` archive that remembers its path (for messages) and its array names (with
 /// numpy's `.npy` suffix stripped, so `inputs` finds `inputs.npy` as `np.savez` stores it).
@@ -202,7 +203,18 @@ pub fn save_grads(path: &Path, g: &RateParams<f32>, loss: f32) -> Result<()> {
         g.b_out.clone().into_dyn(),
         g.ah0.clone().into_dyn(),
     ];
-    let mut arrays: Vec<(&str, ArrayD<f32>)> = PARAM_NAMES.iter().copied().zip(tensors).collect();
+    write_grads(path, &PARAM_NAMES, tensors, loss)
+}
+
+/// The gradient file of a spiking model: `w_in`, `w_rec`, `w_out`, `b_out` and `loss`.
+pub fn save_spiking_grads(path: &Path, g: &SpikingParams<f32>, loss: f32) -> Result<()> {
+    let tensors: [ArrayD<f32>; 4] =
+        [g.w_in.clone().into_dyn(), g.w_rec.clone().into_dyn(), g.w_out.clone().into_dyn(), g.b_out.clone().into_dyn()];
+    write_grads(path, &SPIKING_PARAM_NAMES, tensors, loss)
+}
+
+fn write_grads<const K: usize>(path: &Path, names: &[&str; K], tensors: [ArrayD<f32>; K], loss: f32) -> Result<()> {
+    let mut arrays: Vec<(&str, ArrayD<f32>)> = names.iter().copied().zip(tensors).collect();
     arrays.push(("loss", arr0(loss).into_dyn()));
     write_npz(path, &arrays)
 }
