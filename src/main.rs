@@ -13,9 +13,12 @@ use snnlab::batch::{Batch, LossKind};
 use snnlab::error::{Error, Result};
 use snnlab::evaluate::{AnalysisTask, TaskName};
 use snnlab::gpu::{GpuContext, RateEngine};
+use snnlab::io::AnyModel;
 use snnlab::model::RateModel;
 use snnlab::reference::rate::{forward, grad_backward, grad_eprop_traces, loss, Net, Prepared};
+use snnlab::reference::spiking as spk;
 use snnlab::rules::Rule;
+use snnlab::spiking::SpikingModel;
 
 #[derive(Parser)]
 #[command(name = "snnlab", version, about = "Train rate and spiking RNNs with BPTT and e-prop on the GPU or CPU, and compare them with neural recordings")]
@@ -31,7 +34,7 @@ struct Cli {
 enum Cmd {
     /// List the GPU adapters found and say which one is used.
     Devices,
-    /// Run a model on a batch; write y and h (trajectories) to an .npz.
+    /// Run a model on a batch; write y and h (rate) or z, v, a (spiking) trajectories to an .npz.
     Forward {
         #[arg(long)]
         model: PathBuf,
@@ -56,7 +59,7 @@ enum Cmd {
         loss: String,
         #[arg(long, default_value_t = 0.0)]
         activity_l2: f64,
-        /// Target rate of the spiking regulariser (spiking models only).
+        /// Target firing rate per step of the spiking regulariser (spiking models only; default 0.01).
         #[arg(long)]
         rate_target: Option<f64>,
         /// Seed of the random feedback matrix when the model has none (eprop-random, readout-fa).
@@ -351,10 +354,11 @@ fn run(cli: Cli) -> Result<()> {
             if !activity_l2.is_finite() || activity_l2 < 0.0 {
                 return Err(Error::Input(format!("--activity-l2: {activity_l2} must be a finite number >= 0")));
             }
-            if rate_target.is_some() {
-                eprintln!("snnlab: note: --rate-target applies to spiking models only; ignored for a rate model");
+            if let Some(r) = rate_target.filter(|r| !(r.is_finite() && *r >= 0.0)) {
+                return Err(Error::Input(format!("--rate-target: {r} must be a finite number >= 0")));
             }
-            cmd_grad(&model, &batch, rule, loss, activity_l2, seed, &out, device, adapter)
+            let opts = GradOpts { rule, loss, lambda: activity_l2, rate_target, seed };
+            cmd_grad(&model, &batch, &opts, &out, device, adapter)
         }
         Cmd::ImportNpz { npz, prefix, kind, out } => {
             if kind != "rate" {
@@ -487,8 +491,26 @@ fn gpu_engine(adapter: Option<&str>, model: &RateModel, batch: &Batch) -> Result
     Ok(e)
 }
 
+/// Spiking models run on the CPU reference only for now: `auto` means cpu, `gpu` is refused.
+fn spiking_device(device: Device) -> Result<()> {
+    if device == Device::Gpu {
+        return Err(Error::Input(
+            "--device gpu: the GPU engine for spiking models is not available yet; use --device cpu".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `[T, B, C]` (time-major, as the engines compute) to the files' `[B, T, C]` f32.
+fn batch_major(a: &ndarray::Array3<f64>) -> ndarray::ArrayD<f32> {
+    a.view().permuted_axes([1, 0, 2]).mapv(|v| v as f32).as_standard_layout().into_owned().into_dyn()
+}
+
 fn cmd_forward(model_p: &Path, batch_p: &Path, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
-    let model = snnlab::io::load_model(model_p)?;
+    let model = match snnlab::io::load_any_model(model_p)? {
+        AnyModel::Rate(m) => m,
+        AnyModel::Spiking(m) => return forward_spiking(&m, batch_p, out, device),
+    };
     let batch = snnlab::io::load_batch(batch_p, &model.config, infer_loss(batch_p)?)?;
     let (y, h) = match device.resolve(adapter) {
         Device::Gpu => {
@@ -512,10 +534,28 @@ fn cmd_forward(model_p: &Path, batch_p: &Path, out: &Path, device: Device, adapt
     snnlab::io::write_npz(out, &[("y", dyn_(y)), ("h", dyn_(h))])
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cmd_grad(model_p: &Path, batch_p: &Path, rule: Rule, loss_kind: LossKind, lambda: f64, seed: u64, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
-    let mut model = snnlab::io::load_model(model_p)?;
-    let batch = snnlab::io::load_batch(batch_p, &model.config, loss_kind)?;
+/// `grad`'s flags, checked.
+struct GradOpts {
+    rule: Rule,
+    loss: LossKind,
+    /// `--activity-l2`.
+    lambda: f64,
+    /// `--rate-target` (spiking models; None = the default 0.01).
+    rate_target: Option<f64>,
+    /// Seed of the feedback matrix when the model file has none.
+    seed: u64,
+}
+
+fn cmd_grad(model_p: &Path, batch_p: &Path, o: &GradOpts, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
+    let mut model = match snnlab::io::load_any_model(model_p)? {
+        AnyModel::Rate(m) => m,
+        AnyModel::Spiking(m) => return grad_spiking(m, batch_p, o, out, device),
+    };
+    if o.rate_target.is_some() {
+        eprintln!("snnlab: note: --rate-target applies to spiking models only; ignored for a rate model");
+    }
+    let (rule, lambda, seed) = (o.rule, o.lambda, o.seed);
+    let batch = snnlab::io::load_batch(batch_p, &model.config, o.loss)?;
     if rule.uses_feedback() {
         model.ensure_feedback(seed);
     }
@@ -539,4 +579,44 @@ fn cmd_grad(model_p: &Path, batch_p: &Path, rule: Rule, loss_kind: LossKind, lam
         return Err(Error::Runtime(format!("gradient of {name} is not finite (the model or batch drives the network to overflow)")));
     }
     snnlab::io::save_grads(out, &g, total)
+}
+
+fn forward_spiking(model: &SpikingModel, batch_p: &Path, out: &Path, device: Device) -> Result<()> {
+    spiking_device(device)?;
+    let batch = snnlab::io::load_batch(batch_p, &model.config, infer_loss(batch_p)?)?;
+    let net = spk::SpikingNet::<f64>::new(model);
+    let tr = spk::forward(&net, &Prepared::<f64>::new(&batch).x);
+    let mut arrays = vec![("y", batch_major(&tr.y)), ("z", batch_major(&tr.z)), ("v", batch_major(&tr.v))];
+    if model.config.is_alif() {
+        arrays.push(("a", batch_major(&tr.a)));
+    }
+    snnlab::io::write_npz(out, &arrays)
+}
+
+/// Above this many trace updates (B·T·N·(N + n_in)) e-prop's gradient comes from the factorised
+/// form instead of the online traces: the two are equal (tested), the factorised one is GEMMs.
+const ONLINE_TRACE_WORK: usize = 200_000_000;
+
+fn grad_spiking(mut model: SpikingModel, batch_p: &Path, o: &GradOpts, out: &Path, device: Device) -> Result<()> {
+    spiking_device(device)?;
+    let batch = snnlab::io::load_batch(batch_p, &model.config, o.loss)?;
+    if o.rule.uses_feedback() {
+        model.ensure_feedback(o.seed);
+    }
+    let net = spk::SpikingNet::<f64>::new(&model);
+    let d = Prepared::<f64>::new(&batch);
+    let tr = spk::forward(&net, &d.x);
+    let lo = spk::loss(&tr, &d, o.lambda, o.rate_target.unwrap_or(0.01));
+    let c = &model.config;
+    let work = batch.n_trials() * batch.n_steps() * c.n_rec * (c.n_rec + c.n_in);
+    let g = if o.rule.is_eprop() && work <= ONLINE_TRACE_WORK {
+        spk::grad_eprop_online(&net, o.rule, &d, &tr, &lo)
+    } else {
+        spk::grad_backward(&net, o.rule, &d, &tr, &lo)
+    };
+    let g = g.cast::<f32>();
+    if let Some(name) = g.first_non_finite() {
+        return Err(Error::Runtime(format!("gradient of {name} is not finite (the model or batch drives the network to overflow)")));
+    }
+    snnlab::io::save_spiking_grads(out, &g, lo.total as f32)
 }
