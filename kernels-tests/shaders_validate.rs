@@ -1,6 +1,6 @@
 //! Every WGSL kernel (with the shared prelude) parses and validates with naga; no device needed.
 
-use snnlab::gpu::kernels::{full_source, SHADERS};
+use snnlab::gpu::kernels::{full_source, full_source_with, prelude_of, SHADERS, SHARED_KERNELS, SPIKE_PRELUDE};
 
 fn validate(src: &str) -> Result<naga::valid::ModuleInfo, String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
@@ -16,15 +16,18 @@ fn every_kernel_validates_with_naga() {
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".wgsl") && n != "common.wgsl")
+        .filter(|n| n.ends_with(".wgsl") && n != "common.wgsl" && n != "spike_common.wgsl")
         .collect();
     on_disk.sort();
     let mut registered: Vec<String> = SHADERS.iter().map(|(n, _)| format!("{n}.wgsl")).collect();
     registered.sort();
     assert_eq!(on_disk, registered, "every shaders/*.wgsl must be registered in gpu::kernels::SHADERS");
     for (name, src) in SHADERS {
-        let info = validate(&full_source(src)).unwrap_or_else(|e| panic!("{name}.wgsl failed validation:\n{e}"));
+        let info = validate(&full_source_with(prelude_of(name), src)).unwrap_or_else(|e| panic!("{name}.wgsl failed validation:\n{e}"));
         drop(info);
+        if SHARED_KERNELS.contains(name) {
+            validate(&full_source_with(SPIKE_PRELUDE, src)).unwrap_or_else(|e| panic!("{name}.wgsl with the spiking prelude:\n{e}"));
+        }
         assert!(src.starts_with(&format!("// {name}.wgsl")), "{name}.wgsl must open with its header comment");
         assert!(src.contains("Bindings:"), "{name}.wgsl header must give its binding table");
     }

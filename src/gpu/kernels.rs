@@ -5,8 +5,11 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 
-/// Every kernel's source as compiled: the shared prelude followed by the kernel file.
+/// Every kernel's source as compiled: the shared prelude followed by the kernel file. Rate
+/// kernels get `common.wgsl`, spiking kernels (`spike_*`) `spike_common.wgsl`; `adam` and
+/// `outer_grad` only read fields both preludes' `Dims` share, and are built with either.
 pub const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
+pub const SPIKE_PRELUDE: &str = include_str!("../../shaders/spike_common.wgsl");
 
 macro_rules! shader {
     ($name:literal) => {
@@ -28,18 +31,39 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("eprop_trace"),
     shader!("eprop_accum"),
     shader!("adam"),
+    shader!("spike_step"),
+    shader!("spike_readout"),
+    shader!("spike_loss"),
+    shader!("spike_rates"),
+    shader!("spike_loss_reduce"),
+    shader!("spike_bptt_step"),
+    shader!("spike_zero_diag"),
+    shader!("spike_eprop_pre"),
+    shader!("spike_eprop_trace"),
 ];
+
+/// Kernels compiled with both preludes.
+pub const SHARED_KERNELS: &[&str] = &["adam", "outer_grad"];
+
+/// The prelude a kernel is built with by default.
+pub fn prelude_of(name: &str) -> &'static str {
+    if name.starts_with("spike_") { SPIKE_PRELUDE } else { PRELUDE }
+}
 
 pub fn full_source(kernel_src: &str) -> String {
     format!("{PRELUDE}\n{kernel_src}")
 }
 
-fn source_of(name: &str) -> &'static str {
+pub fn full_source_with(prelude: &str, kernel_src: &str) -> String {
+    format!("{prelude}\n{kernel_src}")
+}
+
+pub(crate) fn source_of(name: &str) -> &'static str {
     SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).expect("kernel registered in SHADERS")
 }
 
 #[derive(Clone, Copy)]
-enum Slot {
+pub(crate) enum Slot {
     Uniform,
     UniformDyn,
     Read,
@@ -55,11 +79,15 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    fn new(ctx: &GpuContext, name: &'static str, slots: &[Slot]) -> Self {
+    pub(crate) fn new(ctx: &GpuContext, name: &'static str, slots: &[Slot]) -> Self {
+        Self::with_prelude(ctx, name, prelude_of(name), slots)
+    }
+
+    pub(crate) fn with_prelude(ctx: &GpuContext, name: &'static str, prelude: &str, slots: &[Slot]) -> Self {
         let dev = &ctx.device;
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(full_source(source_of(name)).into()),
+            source: wgpu::ShaderSource::Wgsl(full_source_with(prelude, source_of(name)).into()),
         });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
             .iter()
@@ -97,7 +125,7 @@ impl Kernel {
     }
 
     /// Bind buffers in binding order; a dynamic uniform binds one `size`-byte entry.
-    fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer], dyn_size: u64) -> wgpu::BindGroup {
+    pub(crate) fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer], dyn_size: u64) -> wgpu::BindGroup {
         assert_eq!(buffers.len(), self.slots.len(), "kernel {} binds {} buffers", self.name, self.slots.len());
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
@@ -118,7 +146,7 @@ impl Kernel {
         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.name), layout: &self.layout, entries: &entries })
     }
 
-    fn dispatch(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, offsets: &[u32], x: u32, y: u32, z: u32) {
+    pub(crate) fn dispatch(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, offsets: &[u32], x: u32, y: u32, z: u32) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, bg, offsets);
         pass.dispatch_workgroups(x, y, z);

@@ -1,0 +1,216 @@
+//! The spiking GPU kernels against the CPU implementation (f64) on small packs (lavapipe in CI):
+//! spike trains identical, trajectories, losses and every rule's gradient within the one
+//! tolerance of `common.rs`, online e-prop traces equal to the factorised sweep, the Adam step,
+//! and the memory formula (online e-prop's traces do not grow with T).
+
+mod common;
+
+use common::{assert_close, gpu};
+use ndarray::Array3;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use snnlab::batch::{Batch, LossKind};
+use snnlab::gpu::{EpropForm, SpikingEngine};
+use snnlab::optim::Adam;
+use snnlab::reference::rate::Prepared;
+use snnlab::reference::spiking::{forward, grad_backward, loss, SpikingNet};
+use snnlab::rules::Rule;
+use snnlab::spiking::{SpikingConfig, SpikingModel};
+
+const M: usize = 3;
+const B: usize = 3;
+const T: usize = 40;
+const LAMBDA: f64 = 0.5;
+const TARGET: f64 = 0.05;
+
+fn config(kind: &str, n_out: usize) -> SpikingConfig {
+    let mut c = SpikingConfig::new(kind, 3, 10, n_out);
+    c.tau_a_ms = 60.0;
+    c
+}
+
+fn batch(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> Batch {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    let inputs = Array3::from_shape_simple_fn((B, T, cfg.n_in), || r.random_range(0.0..1.2));
+    let k = if loss == LossKind::Mse { cfg.n_out } else { 1 };
+    let targets = Array3::from_shape_simple_fn((B, T, k), || match loss {
+        LossKind::Mse => r.random_range(-1.0..1.0),
+        LossKind::Ce => r.random_range(0..cfg.n_out) as f64,
+    });
+    let mut mask = Array3::from_shape_simple_fn((B, T, k), || (r.random::<f64>() < 0.8) as u8 as f64);
+    mask[[0, 0, 0]] = 1.0;
+    Batch { inputs, targets, mask, loss }
+}
+
+/// The smallest |v - threshold| over every step of the f64 reference: spikes can only be
+/// compared exactly when no neuron sits on its threshold (f32 rounding could flip it).
+fn margin(net: &SpikingNet<f64>, d: &Prepared<f64>) -> f64 {
+    let tr = forward(net, &d.x);
+    let c = &net.cfg;
+    let mut m = f64::INFINITY;
+    for ((v, a), p) in tr.v.iter().zip(&tr.a).zip(&tr.psi) {
+        if *p > 0.0 || (v - c.v_th - c.beta_eff() * a).abs() < c.v_th {
+            m = m.min((v - c.v_th - c.beta_eff() * a).abs());
+        }
+    }
+    m
+}
+
+/// Networks and batches (one per network) resampled until every spike is clear of its threshold.
+fn pack(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> (Vec<SpikingModel>, Vec<Batch>) {
+    let mut models = Vec::new();
+    let mut batches = Vec::new();
+    let mut s = seed * 1000;
+    while models.len() < M {
+        s += 1;
+        let mut md = SpikingModel::init(cfg.clone(), s).unwrap();
+        md.params.w_in.mapv_inplace(|w| 1.5 * w);
+        md.params.b_out.mapv_inplace(|_| 0.1);
+        md.ensure_feedback(s);
+        let b = batch(cfg, loss, s);
+        let net = SpikingNet::<f64>::new(&md);
+        let d = Prepared::<f64>::new(&b);
+        let spikes = forward(&net, &d.x).z.sum();
+        if margin(&net, &d) > 1e-4 && spikes > 20.0 {
+            models.push(md);
+            batches.push(b);
+        }
+    }
+    (models, batches)
+}
+
+fn engine(cfg: &SpikingConfig, loss: LossKind, form: EpropForm, models: &[SpikingModel], batches: &[Batch]) -> Option<SpikingEngine> {
+    let ctx = gpu()?;
+    let mut e = SpikingEngine::new(ctx, cfg, M, B, T, loss, form).unwrap();
+    e.set_networks(&models.iter().collect::<Vec<_>>()).unwrap();
+    e.set_batches(&batches.iter().collect::<Vec<_>>()).unwrap();
+    e.set_hyper(&[LAMBDA], &[1e-2], TARGET);
+    Some(e)
+}
+
+const CASES: [(&str, LossKind); 4] = [("lif", LossKind::Mse), ("alif", LossKind::Mse), ("lif", LossKind::Ce), ("alif", LossKind::Ce)];
+
+#[test]
+fn forward_spikes_identical_and_losses_close() {
+    for (kind, lk) in CASES {
+        let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
+        let (models, batches) = pack(&cfg, lk, 1);
+        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, &models, &batches) else { return };
+        let losses = e.forward().unwrap();
+        let ([v, a, z, psi], y) = e.read_trajectories().unwrap();
+        for i in 0..M {
+            let net = SpikingNet::<f64>::new(&models[i]);
+            let d = Prepared::<f64>::new(&batches[i]);
+            let tr = forward(&net, &d.x);
+            let lo = loss(&tr, &d, LAMBDA, TARGET);
+            let zi: Vec<f64> = z.index_axis(ndarray::Axis(0), i).iter().map(|&x| x as f64).collect();
+            assert_eq!(zi, tr.z.iter().copied().collect::<Vec<_>>(), "{kind} {lk:?} network {i}: spike trains differ");
+            for (name, g, c) in [("v", &v, &tr.v), ("a", &a, &tr.a), ("psi", &psi, &tr.psi)] {
+                let gi: Vec<f32> = g.index_axis(ndarray::Axis(0), i).iter().copied().collect();
+                assert_close(&format!("{kind} {name}"), &gi, c.as_slice().unwrap());
+            }
+            let yi: Vec<f32> = y.index_axis(ndarray::Axis(0), i).iter().copied().collect();
+            assert_close(&format!("{kind} y"), &yi, tr.y.as_slice().unwrap());
+            assert_close(&format!("{kind} {lk:?} task loss"), &[losses[i].task], &[lo.task]);
+            assert_close(&format!("{kind} rate regulariser"), &[losses[i].rate_reg], &[lo.rate_reg]);
+        }
+    }
+}
+
+#[test]
+fn every_rule_gradient_matches_cpu() {
+    for (kind, lk) in CASES {
+        let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
+        let (models, batches) = pack(&cfg, lk, 2);
+        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, &models, &batches) else { return };
+        for rule in [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(9), Rule::ReadoutFa] {
+            e.gradient(rule).unwrap();
+            let g = e.read_grads().unwrap();
+            for i in 0..M {
+                let net = SpikingNet::<f64>::new(&models[i]);
+                let d = Prepared::<f64>::new(&batches[i]);
+                let tr = forward(&net, &d.x);
+                let lo = loss(&tr, &d, LAMBDA, TARGET);
+                let c = grad_backward(&net, rule, &d, &tr, &lo);
+                for (name, gs, cs) in [("w_in", g[i].w_in.as_slice().unwrap(), c.w_in.as_slice().unwrap()), ("w_rec", g[i].w_rec.as_slice().unwrap(), c.w_rec.as_slice().unwrap()), ("w_out", g[i].w_out.as_slice().unwrap(), c.w_out.as_slice().unwrap()), ("b_out", g[i].b_out.as_slice().unwrap(), c.b_out.as_slice().unwrap())] {
+                    assert_close(&format!("{kind} {lk:?} {} {name}", rule.name()), gs, cs);
+                }
+                assert!(g[i].w_rec.diag().iter().all(|&v| v == 0.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
+    for (kind, lk) in CASES {
+        let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
+        let (models, batches) = pack(&cfg, lk, 3);
+        let Some(mut on) = engine(&cfg, lk, EpropForm::Online, &models, &batches) else { return };
+        let mut fa = engine(&cfg, lk, EpropForm::Factorised, &models, &batches).unwrap();
+        for rule in [Rule::Eprop, Rule::EpropRandom] {
+            on.gradient(rule).unwrap();
+            fa.gradient(rule).unwrap();
+            let (go, gf) = (on.read_grads().unwrap(), fa.read_grads().unwrap());
+            for i in 0..M {
+                let net = SpikingNet::<f64>::new(&models[i]);
+                let d = Prepared::<f64>::new(&batches[i]);
+                let tr = forward(&net, &d.x);
+                let lo = loss(&tr, &d, LAMBDA, TARGET);
+                let c = snnlab::reference::spiking::grad_eprop_online(&net, rule, &d, &tr, &lo);
+                assert_close(&format!("{kind} {lk:?} online {} vs cpu", rule.name()), &go[i].flatten(), &c.flatten());
+                let f: Vec<f64> = gf[i].flatten().iter().map(|&v| v as f64).collect();
+                assert_close(&format!("{kind} {lk:?} online vs factorised {}", rule.name()), &go[i].flatten(), &f);
+            }
+        }
+        // An online pack computes e-prop rules only.
+        assert!(on.gradient(Rule::Bptt).is_err());
+    }
+}
+
+#[test]
+fn adam_update_matches_cpu() {
+    let cfg = config("alif", 2);
+    let (models, batches) = pack(&cfg, LossKind::Mse, 4);
+    let Some(mut e) = engine(&cfg, LossKind::Mse, EpropForm::Factorised, &models, &batches) else { return };
+    e.update(Rule::Bptt).unwrap();
+    let p = e.read_params().unwrap();
+    for i in 0..M {
+        let net = SpikingNet::<f64>::new(&models[i]);
+        let d = Prepared::<f64>::new(&batches[i]);
+        let tr = forward(&net, &d.x);
+        let lo = loss(&tr, &d, LAMBDA, TARGET);
+        let g = grad_backward(&net, Rule::Bptt, &d, &tr, &lo);
+        // Adam on the flat parameter vector (the optimiser is elementwise).
+        let mut flat = net.p.flatten();
+        let gf = g.flatten();
+        let (bc1, bc2) = Adam::<f64>::bias_corrections(1);
+        for (w, gr) in flat.iter_mut().zip(&gf) {
+            let (mo, ve) = (0.1 * gr, 0.001 * gr * gr);
+            *w -= 1e-2 / bc1 * mo / ((ve).sqrt() / bc2.sqrt() + 1e-8);
+        }
+        assert_close("spiking params after one Adam step", &p[i].flatten(), &flat);
+        assert!(p[i].w_rec.diag().iter().all(|&v| v == 0.0), "the w_rec diagonal stays 0");
+    }
+}
+
+#[test]
+fn memory_formula_online_traces_flat_in_t_bptt_linear() {
+    let cfg = SpikingConfig::new("alif", 20, 512, 3);
+    let at = |t: usize, online: bool| SpikingEngine::memory_bytes(&cfg, 1, 64, t, LossKind::Mse, online).total as f64;
+    // BPTT: linear in T (an affine function: equal increments).
+    let (b1, b2, b3) = (at(100, false), at(1100, false), at(2100, false));
+    assert!(((b3 - b2) - (b2 - b1)).abs() < 1.0 && b2 > b1);
+    // Online: traces (independent of T) dominate; the T-dependent part is BPTT's minus dv.
+    let traces = at(100, true) - (at(100, false) - (64 * 100 * 512 * 4) as f64);
+    assert_eq!(traces, (2 * 64 * (512 + 20) + 2 * 64 * 512 * (512 + 20)) as f64 * 4.0);
+    let per_step_online = (at(1100, true) - at(100, true)) / 1000.0;
+    let per_step_bptt = (at(1100, false) - at(100, false)) / 1000.0;
+    assert!(per_step_online < per_step_bptt, "online stores no dv: {per_step_online} vs {per_step_bptt} bytes per step");
+    // An engine's own report agrees with the formula.
+    if let Some(ctx) = gpu() {
+        let small = config("alif", 2);
+        let e = SpikingEngine::new(ctx, &small, 2, 3, 17, LossKind::Mse, EpropForm::Online).unwrap();
+        assert_eq!(e.memory(), SpikingEngine::memory_bytes(&small, 2, 3, 17, LossKind::Mse, true));
+    }
+}

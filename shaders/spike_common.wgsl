@@ -1,0 +1,35 @@
+// spike_common.wgsl — prelude prepended to every spiking-network kernel (not a kernel itself),
+// and to the shared adam.wgsl / outer_grad.wgsl when they run on a spiking pack.
+// Layouts (per pack of M networks, all f32, row-major, time-major within a network):
+//   params/grads [M, P]        flat w_in | w_rec | w_out | b_out (offsets in Dims)
+//   x [M, T, B, n_in]          targets, mask [M, T, B, k_t]   (k_t = n_out for mse, 1 for ce)
+//   v, a, z, psi, dv [M, T, B, N]   slot t holds step t (the state before step 0 is zero)
+//   y, dy, gy [M, T, B, n_out]      gy = leaky-readout adjoint: gy[t] = dy[t] + kappa gy[t+1]
+//   refr, da [M, B, N]         refractory steps left; dE/da of the step being swept back
+//   feedback [M, N, n_out]     rate, dreg [M, N]      net_f [M, 4] = (1/sum(mask), lambda, lr, rate target)
+
+struct Dims {
+    m: u32, b: u32, t: u32, n: u32,
+    n_in: u32, n_out: u32, k_t: u32, loss: u32,
+    p_len: u32, use_feedback: u32, alif: u32, n_ref: u32,
+    off_w_in: u32, off_w_rec: u32, off_w_out: u32, off_b_out: u32,
+    a_v: f32, rho: f32, kappa: f32, v_th: f32,
+    beta: f32, gamma: f32,
+    accumulate: u32,  // read by the shared outer_grad.wgsl: 1 = add to grads
+    _pad0: u32,
+};
+
+// One entry per time step (bound with a dynamic offset).
+struct Step {
+    t: u32,
+    cut_next: u32,   // recurrent input of step t+1 cut from the gradient (BPTT sweep)
+    parity: u32,     // t % 2: which e-prop presynaptic trace slot is step t's
+    _pad: u32,
+};
+
+fn traj_idx(d: Dims, m: u32, t: u32, b: u32, j: u32) -> u32 {
+    return ((m * d.t + t) * d.b + b) * d.n + j;
+}
+fn out_idx(d: Dims, m: u32, t: u32, b: u32, k: u32) -> u32 {
+    return ((m * d.t + t) * d.b + b) * d.n_out + k;
+}
