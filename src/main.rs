@@ -491,14 +491,18 @@ fn gpu_engine(adapter: Option<&str>, model: &RateModel, batch: &Batch) -> Result
     Ok(e)
 }
 
-/// Spiking models run on the CPU reference only for now: `auto` means cpu, `gpu` is refused.
-fn spiking_device(device: Device) -> Result<()> {
-    if device == Device::Gpu {
-        return Err(Error::Input(
-            "--device gpu: the GPU engine for spiking models is not available yet; use --device cpu".into(),
-        ));
-    }
-    Ok(())
+/// A one-network spiking pack on the GPU for `forward` / `grad`. e-prop rules use the online
+/// traces when they fit one storage binding, else the (equal) factorised sweep.
+fn spiking_gpu_engine(adapter: Option<&str>, model: &SpikingModel, batch: &Batch, rule: Option<Rule>) -> Result<snnlab::gpu::SpikingEngine> {
+    use snnlab::gpu::{EpropForm, SpikingEngine};
+    let ctx = Arc::new(GpuContext::new(adapter)?);
+    let (b, t) = (batch.n_trials(), batch.n_steps());
+    let online_fits = SpikingEngine::memory_bytes(&model.config, 1, b, t, batch.loss, true).largest <= ctx.max_binding_bytes();
+    let form = if rule.is_some_and(|r| r.is_eprop()) && online_fits { EpropForm::Online } else { EpropForm::Factorised };
+    let mut e = SpikingEngine::new(ctx, &model.config, 1, b, t, batch.loss, form)?;
+    e.set_networks(&[model])?;
+    e.set_batches(&[batch])?;
+    Ok(e)
 }
 
 /// `[T, B, C]` (time-major, as the engines compute) to the files' `[B, T, C]` f32.
@@ -509,7 +513,7 @@ fn batch_major(a: &ndarray::Array3<f64>) -> ndarray::ArrayD<f32> {
 fn cmd_forward(model_p: &Path, batch_p: &Path, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
     let model = match snnlab::io::load_any_model(model_p)? {
         AnyModel::Rate(m) => m,
-        AnyModel::Spiking(m) => return forward_spiking(&m, batch_p, out, device),
+        AnyModel::Spiking(m) => return forward_spiking(&m, batch_p, out, device, adapter),
     };
     let batch = snnlab::io::load_batch(batch_p, &model.config, infer_loss(batch_p)?)?;
     let (y, h) = match device.resolve(adapter) {
@@ -549,7 +553,7 @@ struct GradOpts {
 fn cmd_grad(model_p: &Path, batch_p: &Path, o: &GradOpts, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
     let mut model = match snnlab::io::load_any_model(model_p)? {
         AnyModel::Rate(m) => m,
-        AnyModel::Spiking(m) => return grad_spiking(m, batch_p, o, out, device),
+        AnyModel::Spiking(m) => return grad_spiking(m, batch_p, o, out, device, adapter),
     };
     if o.rate_target.is_some() {
         eprintln!("snnlab: note: --rate-target applies to spiking models only; ignored for a rate model");
@@ -581,14 +585,25 @@ fn cmd_grad(model_p: &Path, batch_p: &Path, o: &GradOpts, out: &Path, device: De
     snnlab::io::save_grads(out, &g, total)
 }
 
-fn forward_spiking(model: &SpikingModel, batch_p: &Path, out: &Path, device: Device) -> Result<()> {
-    spiking_device(device)?;
+fn forward_spiking(model: &SpikingModel, batch_p: &Path, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
     let batch = snnlab::io::load_batch(batch_p, &model.config, infer_loss(batch_p)?)?;
-    let net = spk::SpikingNet::<f64>::new(model);
-    let tr = spk::forward(&net, &Prepared::<f64>::new(&batch).x);
-    let mut arrays = vec![("y", batch_major(&tr.y)), ("z", batch_major(&tr.z)), ("v", batch_major(&tr.v))];
+    let (y, z, v, a) = match device.resolve(adapter) {
+        Device::Gpu => {
+            let mut e = spiking_gpu_engine(adapter, model, &batch, None)?;
+            e.forward()?;
+            let ([v, a, z, _], y) = e.read_trajectories()?;
+            let first = |x: ndarray::Array4<f32>| x.index_axis(Axis(0), 0).mapv(f64::from);
+            (first(y), first(z), first(v), first(a))
+        }
+        _ => {
+            let net = spk::SpikingNet::<f64>::new(model);
+            let tr = spk::forward(&net, &Prepared::<f64>::new(&batch).x);
+            (tr.y, tr.z, tr.v, tr.a)
+        }
+    };
+    let mut arrays = vec![("y", batch_major(&y)), ("z", batch_major(&z)), ("v", batch_major(&v))];
     if model.config.is_alif() {
-        arrays.push(("a", batch_major(&tr.a)));
+        arrays.push(("a", batch_major(&a)));
     }
     snnlab::io::write_npz(out, &arrays)
 }
@@ -597,11 +612,20 @@ fn forward_spiking(model: &SpikingModel, batch_p: &Path, out: &Path, device: Dev
 /// form instead of the online traces: the two are equal (tested), the factorised one is GEMMs.
 const ONLINE_TRACE_WORK: usize = 200_000_000;
 
-fn grad_spiking(mut model: SpikingModel, batch_p: &Path, o: &GradOpts, out: &Path, device: Device) -> Result<()> {
-    spiking_device(device)?;
+fn grad_spiking(mut model: SpikingModel, batch_p: &Path, o: &GradOpts, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
     let batch = snnlab::io::load_batch(batch_p, &model.config, o.loss)?;
     if o.rule.uses_feedback() {
         model.ensure_feedback(o.seed);
+    }
+    if device.resolve(adapter) == Device::Gpu {
+        let mut e = spiking_gpu_engine(adapter, &model, &batch, Some(o.rule))?;
+        e.set_hyper(&[o.lambda], &[0.0], o.rate_target.unwrap_or(0.01));
+        let l = e.gradient(o.rule)?[0];
+        let g = e.read_grads()?.remove(0);
+        if let Some(name) = g.first_non_finite() {
+            return Err(Error::Runtime(format!("gradient of {name} is not finite (the model or batch drives the network to overflow)")));
+        }
+        return snnlab::io::save_spiking_grads(out, &g, l.task + o.lambda as f32 * l.rate_reg);
     }
     let net = spk::SpikingNet::<f64>::new(&model);
     let d = Prepared::<f64>::new(&batch);

@@ -87,7 +87,7 @@ fn forward_writes_y_z_v_and_a_for_alif_matching_the_reference() {
     for kind in ["lif", "alif"] {
         let mp = save(&d, &format!("{kind}.safetensors"), &spiking_model(kind));
         let out = d.join(format!("fwd-{kind}.npz"));
-        // --device auto picks the CPU for spiking models, whatever adapters exist
+        // --device auto: the CPU here (no hardware GPU), or the GPU engine where there is one
         for dev in ["cpu", "auto"] {
             run_ok(&["forward", "--model", s(&mp), "--batch", s(&bp), "--out", s(&out), "--device", dev]);
         }
@@ -243,15 +243,45 @@ fn bad_spiking_input_gives_one_line_exit_2_and_no_output() {
     check(fwd(&good_m, &wrong_b), &["wrong.npz", "inputs", "n_in"]);
     check(grad(&good_m, &wrong_b), &["wrong.npz", "inputs", "n_in"]);
 
-    // no GPU engine for spiking models yet: a clear refusal, whatever adapters exist
-    let mut g = grad(&good_m, &good_b);
-    *g.last_mut().unwrap() = "gpu".into();
-    check(g, &["--device", "spiking", "--device cpu"]);
-    let mut f = fwd(&good_m, &good_b);
-    *f.last_mut().unwrap() = "gpu".into();
-    check(f, &["--device", "spiking"]);
-
     let mut g = grad(&good_m, &good_b);
     g.push("--rate-target=-0.5".into());
     check(g, &["--rate-target"]);
+}
+
+/// `--device gpu` (lavapipe without a GPU; REQUIRE_GPU=1 makes a missing adapter a failure):
+/// the same spikes as the CPU, and every rule's gradient within the GPU tolerance.
+#[test]
+fn gpu_forward_and_grad_agree_with_cpu() {
+    let d = tmpdir("gpu");
+    let bp = batch(&d, "b.npz", N_IN);
+    let probe = d.join("probe.npz");
+    let mp0 = save(&d, "probe.safetensors", &spiking_model("lif"));
+    let o = bin().args(["forward", "--model", s(&mp0), "--batch", s(&bp), "--out", s(&probe), "--device", "gpu"]).output().unwrap();
+    if !o.status.success() {
+        assert!(std::env::var("REQUIRE_GPU").as_deref() != Ok("1"), "REQUIRE_GPU=1 but --device gpu failed: {}", String::from_utf8_lossy(&o.stderr));
+        eprintln!("skipping: {}", String::from_utf8_lossy(&o.stderr));
+        return;
+    }
+    for kind in ["lif", "alif"] {
+        let mp = save(&d, &format!("{kind}.safetensors"), &spiking_model(kind));
+        let (fc, fg) = (d.join(format!("{kind}-cpu.npz")), d.join(format!("{kind}-gpu.npz")));
+        run_ok(&["forward", "--model", s(&mp), "--batch", s(&bp), "--out", s(&fc), "--device", "cpu"]);
+        run_ok(&["forward", "--model", s(&mp), "--batch", s(&bp), "--out", s(&fg), "--device", "gpu"]);
+        assert_eq!(read(&fc, "z"), read(&fg, "z"), "{kind}: GPU spikes differ from the CPU's");
+        let (yc, yg) = (read(&fc, "y"), read(&fg, "y"));
+        assert!(max_abs(&(&yc - &yg)) <= 1e-4 * max_abs(&yc).max(1.0), "{kind}: y differs");
+        for rule in ["bptt", "eprop", "eprop-random", "tbptt:5", "readout-fa"] {
+            let (gc, gg) = (d.join(format!("{kind}-{rule}-cpu.npz")), d.join(format!("{kind}-{rule}-gpu.npz")));
+            for (dev, out) in [("cpu", &gc), ("gpu", &gg)] {
+                run_ok(&["grad", "--model", s(&mp), "--batch", s(&bp), "--rule", rule, "--loss", "mse", "--activity-l2", "0.3", "--out", s(out), "--device", dev]);
+            }
+            for name in ["w_in", "w_rec", "w_out", "b_out"] {
+                let (c, g) = (read(&gc, name), read(&gg, name));
+                let err = max_abs(&(&c - &g));
+                assert!(err <= 1e-3 * max_abs(&c).max(1e-6), "{kind} {rule} {name}: gpu vs cpu {err} (scale {})", max_abs(&c));
+            }
+            let (lc, lg) = (read(&gc, "loss")[[]], read(&gg, "loss")[[]]);
+            assert!((lc - lg).abs() <= 1e-4 * lc.abs().max(1.0), "{kind} {rule}: loss {lc} vs {lg}");
+        }
+    }
 }
