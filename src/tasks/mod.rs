@@ -1,9 +1,11 @@
 //! The paper's two tasks (data/paper/README.md): the Hatsopoulos 2007 centre-out reach, generated
 //! trial by trial from the recorded kinematics ([`reach`]), and the fixed 72-condition Mante 2013
-//! batch ([`mante`]). Both produce a [`crate::batch::Batch`].
+//! batch ([`mante`]); and the evidence-accumulation task of Bellec et al. 2020 ([`cue`]), the
+//! e-prop check for spiking LIF/ALIF networks. All produce a [`crate::batch::Batch`].
 //!
 //! Data files are read at run time, never embedded: see [`data_dir`].
 
+pub mod cue;
 pub mod mante;
 pub mod reach;
 
