@@ -1,8 +1,16 @@
 //! `snnlab bench`: seconds per training update (forward + gradient + Adam, batch upload included)
 //! of packs of M rate networks, per rule and device. Timing is synchronised (every update reads its
 //! losses back), one warm-up update is excluded, and the median of the repeats is reported.
+//!
+//! `--peer` ([`run_with_peer`]) also times a PyTorch implementation of the same update
+//! (`benches/peers/torch_rate.py`: SPEC §1 network, mse + lambda·mean(h²), autograd BPTT or the
+//! stop-gradient e-prop form, torch.optim.Adam) for every CPU row, with the same N, B, T, rule,
+//! repeats and thread count, and reports its seconds per network-update and the ratio
+//! peer / snnlab. The Python used is `$SNNLAB_PYTHON` (default `python3`); without Python or
+//! PyTorch the peer is skipped with one line and the bench goes on.
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Instant;
 
 use ndarray::Array3;
@@ -42,13 +50,148 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// One JSON line of the PyTorch peer (`benches/peers/torch_rate.py`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerLine {
+    pub rule: String,
+    pub n: usize,
+    pub b: usize,
+    pub t: usize,
+    pub m: usize,
+    pub device: String,
+    pub threads: usize,
+    /// Median seconds of one network's update.
+    pub seconds_per_update: f64,
+    pub torch: String,
+}
+
+/// Parses one line the peer prints; an error names what is wrong with it.
+pub fn parse_peer_line(line: &str) -> std::result::Result<PeerLine, String> {
+    let v: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    let o = v.as_object().ok_or("not a JSON object")?;
+    let str_of = |k: &str| -> std::result::Result<String, String> {
+        o.get(k).and_then(|x| x.as_str()).map(str::to_owned).ok_or(format!("field '{k}' missing or not a string"))
+    };
+    let int_of = |k: &str| -> std::result::Result<usize, String> {
+        o.get(k).and_then(|x| x.as_u64()).map(|x| x as usize).ok_or(format!("field '{k}' missing or not a non-negative integer"))
+    };
+    let secs = o.get("seconds_per_update").and_then(|x| x.as_f64()).ok_or("field 'seconds_per_update' missing or not a number")?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("seconds_per_update {secs} is not a positive number"));
+    }
+    Ok(PeerLine {
+        rule: str_of("rule")?,
+        n: int_of("n")?,
+        b: int_of("b")?,
+        t: int_of("t")?,
+        m: int_of("m")?,
+        device: str_of("device")?,
+        threads: int_of("threads")?,
+        seconds_per_update: secs,
+        torch: str_of("torch")?,
+    })
+}
+
+/// The Python the peer runs with: `$SNNLAB_PYTHON`, else `python3`.
+pub fn peer_python() -> String {
+    std::env::var("SNNLAB_PYTHON").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "python3".into())
+}
+
+const PEER_SCRIPT: &str = "benches/peers/torch_rate.py";
+
+/// The peer script: under the source tree snnlab was built from, else under the current directory.
+pub fn peer_script() -> std::result::Result<PathBuf, String> {
+    let candidates = [PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(PEER_SCRIPT), PathBuf::from(PEER_SCRIPT)];
+    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+        format!("peer skipped: peer script not found (looked for {} and ./{PEER_SCRIPT})", candidates[0].display())
+    })
+}
+
+/// A ready peer: the Python, the script and the torch version it imports.
+pub struct Peer {
+    pub python: String,
+    pub script: PathBuf,
+    pub torch: String,
+}
+
+/// Checks that the peer can run; the error is the one line to print ("peer skipped: …").
+pub fn peer_probe() -> std::result::Result<Peer, String> {
+    let python = peer_python();
+    let script = peer_script()?;
+    let out = Command::new(&python).args(["-c", "import sys, torch; sys.stdout.write(torch.__version__)"]).output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!("peer skipped: Python executable '{python}' not found (install python3 and `pip install torch`, or set SNNLAB_PYTHON)"));
+        }
+        Err(e) => return Err(format!("peer skipped: cannot run '{python}': {e}")),
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("No module named") && err.contains("torch") {
+            return Err(format!("peer skipped: PyTorch is not installed for '{python}' (pip install torch)"));
+        }
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        return Err(format!("peer skipped: '{python}' cannot import torch: {}", last.trim()));
+    }
+    Ok(Peer { python, script, torch: String::from_utf8_lossy(&out.stdout).trim().to_owned() })
+}
+
+/// Runs the peer for one (rule, m) point and returns its seconds per network-update.
+fn peer_point(peer: &Peer, spec: &BenchSpec, rule: &str, m: usize, threads: usize) -> std::result::Result<PeerLine, String> {
+    let out = Command::new(&peer.python)
+        .arg(&peer.script)
+        .args(["--n", &spec.n.to_string(), "--b", &spec.b.to_string(), "--t", &spec.t.to_string()])
+        .args(["--rules", rule, "--m", &m.to_string(), "--repeats", &spec.repeats.to_string()])
+        .args(["--threads", &threads.to_string(), "--device", "cpu"])
+        .output()
+        .map_err(|e| format!("cannot run '{}': {e}", peer.python))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        return Err(format!("exited with {}: {}", out.status, last.trim()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<PeerLine> = text.lines().filter(|l| l.trim_start().starts_with('{')).map(parse_peer_line).collect::<std::result::Result<_, _>>()?;
+    lines.into_iter().find(|p| p.rule == rule && p.m == m && p.n == spec.n && p.b == spec.b && p.t == spec.t).ok_or_else(|| format!("no line for rule {rule}, m {m} in its output"))
+}
+
 pub fn run(spec: &BenchSpec, adapter: Option<&str>) -> Result<()> {
+    run_with_peer(spec, adapter, false)
+}
+
+/// [`run`], plus the PyTorch peer on every CPU row when `peer` is set (never fails because of it).
+pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Result<()> {
     if spec.repeats == 0 {
         return Err(Error::Input("--repeats must be at least 1".into()));
     }
     let cfg = RateConfig::new(3, spec.n, 2);
-    let mut rows = vec!["device,adapter,rule,n,b,t,m,seconds_per_update,network_updates_per_second".to_string()];
-    println!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12} {:>14}", "dev", "rule", "N", "B", "T", "M", "s/update", "net-updates/s");
+    let threads = rayon::current_num_threads();
+    let ready = if peer && spec.devices.iter().any(|d| d == "cpu") {
+        match peer_probe() {
+            Ok(p) => {
+                println!("peer: PyTorch {} ({} {}), {threads} threads on cpu rows", p.torch, p.python, p.script.display());
+                Some(p)
+            }
+            Err(msg) => {
+                println!("{msg}");
+                None
+            }
+        }
+    } else {
+        if peer {
+            println!("peer skipped: the peer runs on cpu rows only (--devices has no cpu)");
+        }
+        None
+    };
+    let mut header = "device,adapter,rule,n,b,t,m,seconds_per_update,network_updates_per_second".to_string();
+    let mut title = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12} {:>14}", "dev", "rule", "N", "B", "T", "M", "s/update", "net-updates/s");
+    if peer {
+        header.push_str(",peer_seconds_per_network_update,peer_ratio");
+        title.push_str(&format!(" {:>13} {:>13}", "torch s/net", "torch/snnlab"));
+    }
+    let mut rows = vec![header];
+    println!("{title}");
     for dev in &spec.devices {
         let device = match dev.as_str() {
             "cpu" => Device::Cpu,
@@ -72,8 +215,33 @@ pub fn run(spec: &BenchSpec, adapter: Option<&str>) -> Result<()> {
                     times.push(t0.elapsed().as_secs_f64());
                 }
                 let s = median(times);
-                println!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12.4} {:>14.2}", dev, rule.name(), spec.n, spec.b, spec.t, m, s, m as f64 / s);
-                rows.push(format!("{dev},{adapter_name},{},{},{},{},{m},{s},{}", rule.name(), spec.n, spec.b, spec.t, m as f64 / s));
+                let mut line = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12.4} {:>14.2}", dev, rule.name(), spec.n, spec.b, spec.t, m, s, m as f64 / s);
+                let mut row = format!("{dev},{adapter_name},{},{},{},{},{m},{s},{}", rule.name(), spec.n, spec.b, spec.t, m as f64 / s);
+                if peer {
+                    let got = match (&ready, device, rule.name().as_str()) {
+                        (Some(p), Device::Cpu, r @ ("bptt" | "eprop")) => match peer_point(p, spec, r, m, threads) {
+                            Ok(pl) => Some(pl.seconds_per_update),
+                            Err(e) => {
+                                eprintln!("peer failed for {r}, m = {m}: {e}");
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    match got {
+                        Some(ps) => {
+                            let ratio = ps / (s / m as f64);
+                            line.push_str(&format!(" {ps:>13.4} {ratio:>13.2}"));
+                            row.push_str(&format!(",{ps},{ratio}"));
+                        }
+                        None => {
+                            line.push_str(&format!(" {:>13} {:>13}", "-", "-"));
+                            row.push_str(",,");
+                        }
+                    }
+                }
+                println!("{line}");
+                rows.push(row);
             }
         }
     }

@@ -118,6 +118,11 @@ enum Cmd {
         /// Also write the table as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Also time the PyTorch peer (benches/peers/torch_rate.py, Python from $SNNLAB_PYTHON or
+        /// python3) on every cpu row with the same N, B, T, rule, repeats and threads; skipped with
+        /// one line when Python or PyTorch is missing.
+        #[arg(long)]
+        peer: bool,
     },
     /// Shape distance (SPEC §5) between two activity arrays [units, T, C]; prints a bare number.
     Procrustes {
@@ -388,7 +393,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("trained {} network(s) in {:.1} s; results in {}", res.len(), t0.elapsed().as_secs_f64(), cfg.out.display());
             Ok(())
         }
-        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv } => snnlab::bench::run(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv }, adapter),
+        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv, peer } => snnlab::bench::run_with_peer(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv }, adapter, peer),
         Cmd::Procrustes { x, y, metric, alpha } => {
             let score: snnlab::similarity::Score = metric.parse().map_err(|e| Error::Input(format!("--metric: {e}")))?;
             if !(0.0..=1.0).contains(&alpha) {
