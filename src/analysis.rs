@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::evaluate::{load_data, run_model, AnalysisTask, TaskName};
+use crate::evaluate::{load_data, run_any, AnalysisTask, TaskName};
 use crate::plot::{Chart, Mark};
 use crate::similarity;
 use crate::train::TrainConfig;
@@ -94,8 +94,12 @@ pub fn checkpoints(dir: &Path) -> Result<Vec<(u64, usize, PathBuf)>> {
     Ok(out)
 }
 
-fn task_of(cfg: &TrainConfig) -> TaskName {
-    if cfg.task == "mante" { TaskName::Mante } else { TaskName::Reach }
+fn task_of(cfg: &TrainConfig) -> Result<TaskName> {
+    match cfg.task.as_str() {
+        "reach" => Ok(TaskName::Reach),
+        "mante" => Ok(TaskName::Mante),
+        other => Err(Error::Input(format!("task '{other}' has no analysis trials to compare with neural data (reach and mante do)"))),
+    }
 }
 
 /// Score every checkpoint of each run against `data` and write `analysis.csv` into each run.
@@ -104,7 +108,7 @@ pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
     let mut tasks: Vec<(TaskName, AnalysisTask, Array3<f64>, f64)> = Vec::new();
     for dir in runs {
         let config = TrainConfig::load(&dir.join("config.toml"))?;
-        let tn = task_of(&config);
+        let tn = task_of(&config)?;
         if !tasks.iter().any(|(n, ..)| *n == tn) {
             let task = AnalysisTask::load(tn)?;
             let data = load_data(data_path, &task)?;
@@ -112,12 +116,13 @@ pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
             tasks.push((tn, task, data, floor));
         }
         let (_, task, data, floor) = tasks.iter().find(|(n, ..)| *n == tn).unwrap();
+        let tau_filter = config.spiking_settings().tau_filter_ms;
         let cks = checkpoints(dir)?;
         let scores: Vec<CheckpointScore> = cks
             .par_iter()
             .map(|(seed, update, path)| -> Result<CheckpointScore> {
-                let model = crate::io::load_model(path)?;
-                let (accuracy, loss, act) = run_model(task, &model)?;
+                let model = crate::io::load_any_model(path)?;
+                let (accuracy, loss, act) = run_any(task, &model, tau_filter)?;
                 let distance = similarity::angular_procrustes(act.view(), data.view()).unwrap_or(f64::NAN);
                 let participation_ratio = similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
                 let normalised_distance = similarity::split_half_normalised(distance, *floor);
@@ -129,7 +134,7 @@ pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
             csv.push_str(&format!("{},{},{},{},{},{},{}\n", s.seed, s.update, s.accuracy, s.loss, s.distance, s.normalised_distance, s.participation_ratio));
         }
         crate::io::write_atomic(&dir.join("analysis.csv"), csv.as_bytes())?;
-        let label = format!("{} lr={}{}", config.rule, config.lr, if config.seeds.len() > 1 { format!(" ({} seeds)", config.seeds.len()) } else { String::new() });
+        let label = format!("{}{} lr={}{}", if config.is_spiking() { format!("{} ", config.kind) } else { String::new() }, config.rule, config.lr, if config.seeds.len() > 1 { format!(" ({} seeds)", config.seeds.len()) } else { String::new() });
         out.push(RunAnalysis { dir: dir.clone(), config, label, scores });
     }
     Ok(out)
@@ -184,7 +189,7 @@ fn trajectories_chart(title: &str, pcs: &Array3<f64>, max_conditions: usize) -> 
 /// Write the HTML report (charts inline as SVG) for analysed runs.
 pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> {
     let first = runs.first().ok_or_else(|| Error::Input("report: no runs given".into()))?;
-    let task = AnalysisTask::load(task_of(&first.config))?;
+    let task = AnalysisTask::load(task_of(&first.config)?)?;
     let data = load_data(data_path, &task)?;
     let baseline = similarity::cross_condition_baseline(data.view())?;
     let floor = similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
@@ -230,8 +235,8 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
     html.push_str(&format!("<h2>PCA trajectories</h2><div>{}</div>", trajectories_chart("Neural data (top 2 PCs)", &data_pcs, 8).svg(900.0, 420.0)));
     for r in runs {
         if let Some(b) = r.best() {
-            let model = crate::io::load_model(&b.path)?;
-            let (_, _, act) = run_model(&task, &model)?;
+            let model = crate::io::load_any_model(&b.path)?;
+            let (_, _, act) = run_any(&task, &model, r.config.spiking_settings().tau_filter_ms)?;
             let pcs = pca_project(&act, 2)?;
             let title = format!("{} (update {}, top 2 PCs)", r.label, b.update);
             html.push_str(&format!("<div>{}</div>", trajectories_chart(&title, &pcs, 8).svg(900.0, 420.0)));

@@ -204,3 +204,101 @@ impl Backend {
         }
     }
 }
+
+/// One spiking network on the CPU with its optimiser state.
+pub struct CpuSpikingNet {
+    net: crate::reference::spiking::SpikingNet<f32>,
+    adam: crate::optim::SpikingAdam<f32>,
+}
+
+/// Where a pack of spiking networks trains: threads over networks on the CPU (each update's
+/// products are whole-batch GEMMs), or packs of the GPU engine sized to the binding limit. e-prop
+/// runs in its factorised form on both (the same numbers as the online traces, far cheaper).
+pub enum SpikingBackend {
+    Cpu(Vec<CpuSpikingNet>),
+    Gpu(Vec<crate::gpu::SpikingEngine>),
+}
+
+impl SpikingBackend {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(device: Device, adapter: Option<&str>, models: &[crate::spiking::SpikingModel], lrs: &[f64], b: usize, t: usize, loss_kind: LossKind, rate_target: f64) -> Result<Self> {
+        use crate::gpu::{EpropForm, SpikingEngine};
+        let cfg = &models.first().ok_or_else(|| Error::Input("no networks to train".into()))?.config;
+        match device.resolve(adapter) {
+            Device::Cpu | Device::Auto => Ok(SpikingBackend::Cpu(
+                models
+                    .iter()
+                    .zip(lrs)
+                    .map(|(m, &lr)| CpuSpikingNet { net: crate::reference::spiking::SpikingNet::new(m), adam: crate::optim::SpikingAdam::new(cfg, lr) })
+                    .collect(),
+            )),
+            Device::Gpu => {
+                let ctx = Arc::new(GpuContext::new(adapter)?);
+                let one = SpikingEngine::memory_bytes(cfg, 1, b, t, loss_kind, false).largest.max(1);
+                let per = ((ctx.max_binding_bytes() / one) as usize).min(models.len());
+                if per == 0 {
+                    return Err(Error::Runtime(format!("one spiking network of N = {} with B = {b}, T = {t} exceeds the storage-binding limit of {}", cfg.n_rec, ctx.info.name)));
+                }
+                let mut packs = Vec::new();
+                for (nets, lr) in models.chunks(per).zip(lrs.chunks(per)) {
+                    let mut e = SpikingEngine::new(ctx.clone(), cfg, nets.len(), b, t, loss_kind, EpropForm::Factorised)?;
+                    e.set_networks(&nets.iter().collect::<Vec<_>>())?;
+                    e.set_hyper(&[0.0], lr, rate_target);
+                    packs.push(e);
+                }
+                Ok(SpikingBackend::Gpu(packs))
+            }
+        }
+    }
+
+    /// One update of every network on its own batch (or one shared batch) with its own lambda.
+    pub fn update(&mut self, rule: Rule, batches: &[&Batch], lambdas: &[f64], rate_target: f64) -> Result<Vec<crate::gpu::SpikeNetLoss>> {
+        use crate::reference::spiking as spk;
+        let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
+        match self {
+            SpikingBackend::Cpu(nets) => {
+                if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
+                    return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
+                }
+                Ok(nets
+                    .par_iter_mut()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let d = Prepared::<f32>::new(pick(i));
+                        let tr = spk::forward(&c.net, &d.x);
+                        let lo = spk::loss(&tr, &d, lambdas[i] as f32, rate_target as f32);
+                        let g = spk::grad_backward(&c.net, rule, &d, &tr, &lo);
+                        c.adam.update(&mut c.net.p, &g);
+                        crate::gpu::SpikeNetLoss { task: lo.task, rate_reg: lo.rate_reg }
+                    })
+                    .collect())
+            }
+            SpikingBackend::Gpu(packs) => {
+                let mut out = Vec::new();
+                let mut at = 0;
+                for e in packs.iter_mut() {
+                    let m = e.n_networks();
+                    let bs: Vec<&Batch> = if batches.len() == 1 { vec![batches[0]] } else { batches[at..at + m].to_vec() };
+                    e.set_lambdas(&lambdas[at..at + m]);
+                    e.set_batches(&bs)?;
+                    out.extend(e.update(rule)?);
+                    at += m;
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    pub fn params(&self) -> Result<Vec<crate::spiking::SpikingParams<f32>>> {
+        match self {
+            SpikingBackend::Cpu(nets) => Ok(nets.iter().map(|c| c.net.p.clone()).collect()),
+            SpikingBackend::Gpu(packs) => {
+                let mut v = Vec::new();
+                for e in packs {
+                    v.extend(e.read_params()?);
+                }
+                Ok(v)
+            }
+        }
+    }
+}

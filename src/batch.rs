@@ -132,4 +132,17 @@ impl Batch {
         let s = |a: &Array3<f64>| a.slice_axis(Axis(0), (lo..hi).into()).to_owned();
         Batch { inputs: s(&self.inputs), targets: s(&self.targets), mask: s(&self.mask), loss: self.loss }
     }
+
+    /// The same trials at a `k` times finer time step: every step repeated `k` times (inputs,
+    /// targets and mask), as a spiking network at dt = bin / k sees a task defined in bins.
+    pub fn upsample(&self, k: usize) -> Batch {
+        if k <= 1 {
+            return self.clone();
+        }
+        let rep = |a: &Array3<f64>| {
+            let (b, t, c) = a.dim();
+            Array3::from_shape_fn((b, t * k, c), |(bi, ti, ci)| a[[bi, ti / k, ci]])
+        };
+        Batch { inputs: rep(&self.inputs), targets: rep(&self.targets), mask: rep(&self.mask), loss: self.loss }
+    }
 }

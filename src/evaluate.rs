@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::batch::Batch;
 use crate::error::{Error, Result};
+use crate::io::AnyModel;
 use crate::model::RateModel;
+use crate::spiking::SpikingModel;
 use crate::reference::rate::{forward, loss, normalised_error, Net, Prepared};
 use crate::similarity;
 use crate::tasks::{mante, reach};
@@ -87,6 +89,61 @@ pub fn run_model(task: &AnalysisTask, model: &RateModel) -> Result<(f64, f64, Ar
     Ok((accuracy, lo.task, act))
 }
 
+/// A spiking network on the analysis trials, at its own dt (each task bin is `k` steps):
+/// (accuracy, loss, activity `[units, bins, conditions]`), the activity being the spikes
+/// low-pass filtered with `tau_filter_ms` (`r[t] = exp(-dt/tau) r[t-1] + z[t] / tau`, in spikes
+/// per ms) read at the last step of every bin.
+pub fn run_spiking(task: &AnalysisTask, model: &SpikingModel, tau_filter_ms: f64) -> Result<(f64, f64, Array3<f64>)> {
+    use crate::reference::spiking as spk;
+    if !(tau_filter_ms > 0.0 && tau_filter_ms.is_finite()) {
+        return Err(Error::Input(format!("tau_filter_ms = {tau_filter_ms} must be positive")));
+    }
+    let c = &model.config;
+    if c.n_in != task.batch.inputs.dim().2 {
+        return Err(Error::Input(format!("the model has n_in = {} but the {:?} task gives {} inputs", c.n_in, task.name, task.batch.inputs.dim().2)));
+    }
+    task.batch.validate(c, &format!("{:?} task", task.name).to_lowercase())?;
+    let task_name = match task.name {
+        TaskName::Reach => "reach",
+        TaskName::Mante => "mante",
+    };
+    let k = crate::train::task_steps_per_bin(task_name, c.dt_ms)?;
+    let batch = task.batch.upsample(k);
+    let net = spk::SpikingNet::<f64>::new(model);
+    let d = Prepared::<f64>::new(&batch);
+    let tr = spk::forward(&net, &d.x);
+    let (task_loss, _) = crate::reference::rate::task_loss(&tr.y, &d);
+    let accuracy = match task.name {
+        TaskName::Reach => 1.0 - normalised_error(&tr.y, &d),
+        TaskName::Mante => 1.0 - task_loss,
+    };
+    let (t_n, b, n) = tr.z.dim();
+    let decay = (-c.dt_ms / tau_filter_ms).exp();
+    let (lo, hi) = (*task.steps.start(), *task.steps.end());
+    let mut act = Array3::<f64>::zeros((n, hi - lo + 1, b));
+    let mut r = ndarray::Array2::<f64>::zeros((b, n));
+    for t in 0..t_n {
+        r.zip_mut_with(&tr.z.index_axis(Axis(0), t), |rv, &z| *rv = decay * *rv + z / tau_filter_ms);
+        let bin = t / k;
+        if t % k == k - 1 && (lo..=hi).contains(&bin) {
+            for bi in 0..b {
+                for j in 0..n {
+                    act[[j, bin - lo, bi]] = r[[bi, j]];
+                }
+            }
+        }
+    }
+    Ok((accuracy, task_loss, act))
+}
+
+/// Either kind of network on the analysis trials (see [`run_model`], [`run_spiking`]).
+pub fn run_any(task: &AnalysisTask, model: &AnyModel, tau_filter_ms: f64) -> Result<(f64, f64, Array3<f64>)> {
+    match model {
+        AnyModel::Rate(m) => run_model(task, m),
+        AnyModel::Spiking(m) => run_spiking(task, m, tau_filter_ms),
+    }
+}
+
 /// Neural data `[neurons, bins, conditions]` checked against the task.
 pub fn load_data(path: &Path, task: &AnalysisTask) -> Result<Array3<f64>> {
     let d = crate::neural::load_neural(path)?;
@@ -95,7 +152,16 @@ pub fn load_data(path: &Path, task: &AnalysisTask) -> Result<Array3<f64>> {
 }
 
 pub fn evaluate(task: &AnalysisTask, model: &RateModel, data: Option<&Array3<f64>>) -> Result<Evaluation> {
-    let (accuracy, loss, act) = run_model(task, model)?;
+    evaluate_activity(task, run_model(task, model)?, data)
+}
+
+/// [`evaluate`] for either kind (`tau_filter_ms`: spikes to rates, spiking models only).
+pub fn evaluate_any(task: &AnalysisTask, model: &AnyModel, data: Option<&Array3<f64>>, tau_filter_ms: f64) -> Result<Evaluation> {
+    evaluate_activity(task, run_any(task, model, tau_filter_ms)?, data)
+}
+
+fn evaluate_activity(task: &AnalysisTask, run: (f64, f64, Array3<f64>), data: Option<&Array3<f64>>) -> Result<Evaluation> {
+    let (accuracy, loss, act) = run;
     let participation_ratio = similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
     let (procrustes, cka, baseline) = match data {
         Some(d) => (

@@ -148,6 +148,9 @@ enum Cmd {
         data: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+        /// Spiking models: time constant (ms) of the filter turning spikes into rates.
+        #[arg(long, default_value_t = 20.0)]
+        tau_filter_ms: f64,
     },
     /// Score every checkpoint of training runs against neural data: RUN/analysis.csv, best checkpoint.
     Analyze {
@@ -409,11 +412,11 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", snnlab::similarity::shape_distance(xa.view(), ya.view(), alpha, score)?);
             Ok(())
         }
-        Cmd::Evaluate { model, task, data, out } => {
-            let m = snnlab::io::load_model(&model)?;
+        Cmd::Evaluate { model, task, data, out, tau_filter_ms } => {
+            let m = snnlab::io::load_any_model(&model)?;
             let t = AnalysisTask::load(task)?;
             let d = data.as_deref().map(|p| snnlab::evaluate::load_data(p, &t)).transpose()?;
-            let e = snnlab::evaluate::evaluate(&t, &m, d.as_ref())?;
+            let e = snnlab::evaluate::evaluate_any(&t, &m, d.as_ref(), tau_filter_ms)?;
             let json = serde_json::to_string_pretty(&e).map_err(|e| Error::Runtime(e.to_string()))?;
             snnlab::io::write_atomic(&out, json.as_bytes())?;
             println!("{json}");

@@ -14,6 +14,7 @@ use crate::backend::{Backend, Device};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::model::{Activation, RateConfig, RateModel};
+use crate::spiking::{SpikingConfig, SpikingModel};
 use crate::reference::rate::{forward, loss, normalised_error, Net, Prepared};
 use crate::rules::Rule;
 use crate::tasks::{mante, reach::Reach};
@@ -33,11 +34,66 @@ fn d_lr() -> f64 { 1e-3 }
 fn d_device() -> Device { Device::Auto }
 fn d_out() -> PathBuf { PathBuf::from("runs/train") }
 
+fn d_rate() -> String { "rate".into() }
+fn is_rate(k: &String) -> bool { k == "rate" }
+fn d_sdt() -> f64 { 1.0 }
+fn d_tau_m() -> f64 { 20.0 }
+fn d_tau_a() -> f64 { 2000.0 }
+fn d_tau_out() -> f64 { 20.0 }
+fn d_v_th() -> f64 { 0.6 }
+fn d_beta() -> f64 { 1.8 }
+fn d_n_ref() -> usize { 2 }
+fn d_gamma() -> f64 { 0.3 }
+fn d_rate_target() -> f64 { 0.01 }
+fn d_tau_filter() -> f64 { 20.0 }
+
+/// The `[spiking]` table of a config for `kind = "lif"` / `"alif"` (SPEC §2 defaults).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpikingSettings {
+    /// Simulation step; the tasks' bins (reach 10 ms, Mante 15 ms) must be whole multiples.
+    #[serde(default = "d_sdt")]
+    pub dt_ms: f64,
+    #[serde(default = "d_tau_m")]
+    pub tau_m_ms: f64,
+    #[serde(default = "d_tau_a")]
+    pub tau_a_ms: f64,
+    #[serde(default = "d_tau_out")]
+    pub tau_out_ms: f64,
+    #[serde(default = "d_v_th")]
+    pub v_th: f64,
+    #[serde(default = "d_beta")]
+    pub beta: f64,
+    #[serde(default = "d_n_ref")]
+    pub n_ref: usize,
+    #[serde(default = "d_gamma")]
+    pub gamma: f64,
+    /// Target rate per step of the firing-rate regulariser (SPEC §3).
+    #[serde(default = "d_rate_target")]
+    pub rate_target: f64,
+    /// Time constant of the exponential filter turning spikes into rates for the comparison with
+    /// neural data.
+    #[serde(default = "d_tau_filter")]
+    pub tau_filter_ms: f64,
+}
+
+impl Default for SpikingSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// "reach" (Hatsopoulos 2007 centre-out, mse) or "mante" (fixed 72-condition batch, ce).
     pub task: String,
+    /// Network kind: "rate" (SPEC §1), "lif" or "alif" (SPEC §2; settings in `[spiking]`).
+    #[serde(default = "d_rate", skip_serializing_if = "is_rate")]
+    pub kind: String,
+    /// Spiking settings (kind lif/alif); defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spiking: Option<SpikingSettings>,
     /// bptt | eprop | eprop-random | tbptt:K | readout-fa
     #[serde(default = "d_rule")]
     pub rule: String,
@@ -97,8 +153,20 @@ impl TrainConfig {
         Ok(c)
     }
     pub fn validate(&self) -> Result<()> {
-        if self.task != "reach" && self.task != "mante" {
-            return Err(Error::Input(format!("task '{}' is not one of reach, mante", self.task)));
+        if !["reach", "mante", "cue"].contains(&self.task.as_str()) {
+            return Err(Error::Input(format!("task '{}' is not one of reach, mante, cue", self.task)));
+        }
+        if !["rate", "lif", "alif"].contains(&self.kind.as_str()) {
+            return Err(Error::Input(format!("kind '{}' is not one of rate, lif, alif", self.kind)));
+        }
+        if self.is_spiking() {
+            if self.dale || self.connectivity < 1.0 {
+                return Err(Error::Input("dale and connectivity apply to rate networks only".into()));
+            }
+            self.spiking_config().validate()?;
+            self.steps_per_bin()?;
+        } else if self.spiking.is_some() {
+            return Err(Error::Input("a [spiking] table needs kind = \"lif\" or \"alif\"".into()));
         }
         Rule::parse(&self.rule)?;
         if self.seeds.is_empty() {
@@ -112,8 +180,41 @@ impl TrainConfig {
         }
         self.model_config().validate()
     }
+    pub fn is_spiking(&self) -> bool {
+        self.kind == "lif" || self.kind == "alif"
+    }
+    pub fn spiking_settings(&self) -> SpikingSettings {
+        self.spiking.clone().unwrap_or_default()
+    }
+    /// The spiking network of this config (kind lif/alif).
+    pub fn spiking_config(&self) -> SpikingConfig {
+        let (ni, no) = task_io(&self.task);
+        let s = self.spiking_settings();
+        SpikingConfig {
+            kind: self.kind.clone(),
+            n_in: ni,
+            n_rec: self.n_rec,
+            n_out: no,
+            dt_ms: s.dt_ms,
+            tau_m_ms: s.tau_m_ms,
+            tau_a_ms: s.tau_a_ms,
+            tau_out_ms: s.tau_out_ms,
+            v_th: s.v_th,
+            beta: s.beta,
+            n_ref: s.n_ref,
+            gamma: s.gamma,
+        }
+    }
+    /// Simulation steps per task bin (1 for rate networks): the task's bin (reach 10 ms, Mante
+    /// 15 ms) over the spiking dt, which must divide it.
+    pub fn steps_per_bin(&self) -> Result<usize> {
+        if !self.is_spiking() {
+            return Ok(1);
+        }
+        task_steps_per_bin(&self.task, self.spiking_settings().dt_ms)
+    }
     pub fn model_config(&self) -> RateConfig {
-        let (ni, no) = if self.task == "mante" { (mante::N_INPUTS, mante::N_CLASSES) } else { (3, 2) };
+        let (ni, no) = task_io(&self.task);
         RateConfig {
             kind: "rate".into(),
             n_in: ni,
@@ -125,6 +226,34 @@ impl TrainConfig {
             connectivity: self.connectivity,
         }
     }
+}
+
+/// Bin width of a task in ms (one rate-network step).
+pub fn task_bin_ms(task: &str) -> f64 {
+    match task {
+        "mante" => mante::DT_MS,
+        "cue" => crate::tasks::cue::DT_MS,
+        _ => crate::tasks::reach::DT_MS,
+    }
+}
+
+/// (inputs, outputs) of a task's networks.
+pub fn task_io(task: &str) -> (usize, usize) {
+    match task {
+        "mante" => (mante::N_INPUTS, mante::N_CLASSES),
+        "cue" => (crate::tasks::cue::N_INPUTS, crate::tasks::cue::N_CLASSES),
+        _ => (3, 2),
+    }
+}
+
+/// Steps of `dt_ms` per bin of `task`; the bin must be a whole multiple of dt.
+pub fn task_steps_per_bin(task: &str, dt_ms: f64) -> Result<usize> {
+    let bin = task_bin_ms(task);
+    let k = (bin / dt_ms).round();
+    if !(k >= 1.0 && (k * dt_ms - bin).abs() < 1e-9 * bin) {
+        return Err(Error::Input(format!("spiking dt_ms = {dt_ms} must divide the {task} task's {bin} ms bins")));
+    }
+    Ok(k as usize)
 }
 
 /// numpy's `np.round(np.linspace(a, b, n))` (round half to even).
@@ -153,12 +282,15 @@ pub fn adapt_lambda(lambda: f64, task: f64, mean_h2: f64) -> f64 {
 enum Task {
     Reach(Reach),
     Mante(Batch),
+    /// Bellec et al.'s evidence accumulation (fresh random trials every update).
+    Cue(crate::tasks::cue::CueTask),
 }
 
 impl Task {
     fn load(name: &str) -> Result<Task> {
         Ok(match name {
             "reach" => Task::Reach(Reach::load_default()?),
+            "cue" => Task::Cue(crate::tasks::cue::CueTask::paper()),
             _ => Task::Mante(mante::load_default()?.0),
         })
     }
@@ -167,6 +299,7 @@ impl Task {
         match self {
             Task::Reach(r) => r.training_batch(100, cfg.n_steps, &mut ChaCha8Rng::seed_from_u64(0x7e57)),
             Task::Mante(b) => b.clone(),
+            Task::Cue(c) => c.batch(100, &mut ChaCha8Rng::seed_from_u64(0x7e57)),
         }
     }
 }
@@ -188,6 +321,65 @@ fn eval_error(task: &Task, model: &RateModel, b: &Batch) -> f64 {
     match task {
         Task::Reach(_) => normalised_error(&tr.y, &d) as f64,
         Task::Mante(_) => loss(&tr, &d, 0.0).task as f64,
+        Task::Cue(_) => 1.0 - crate::tasks::cue::accuracy(&tr.y.mapv(f64::from), b),
+    }
+}
+
+fn eval_error_spiking(task: &Task, model: &SpikingModel, b: &Batch) -> f64 {
+    use crate::reference::spiking as spk;
+    let net = spk::SpikingNet::<f32>::new(model);
+    let d = Prepared::<f32>::new(b);
+    let tr = spk::forward(&net, &d.x);
+    match task {
+        Task::Reach(_) => normalised_error(&tr.y, &d) as f64,
+        Task::Mante(_) => crate::reference::rate::task_loss(&tr.y, &d).0 as f64,
+        Task::Cue(_) => 1.0 - crate::tasks::cue::accuracy(&tr.y.mapv(f64::from), b),
+    }
+}
+
+/// The networks being trained, of either kind, with their backend.
+enum Pack {
+    Rate { backend: Backend, models: Vec<RateModel> },
+    Spiking { backend: crate::backend::SpikingBackend, models: Vec<SpikingModel>, rate_target: f64 },
+}
+
+impl Pack {
+    /// One update; (task loss, regulariser before lambda) per network.
+    fn update(&mut self, rule: Rule, batches: &[&Batch], lambdas: &[f64]) -> Result<Vec<(f64, f64)>> {
+        Ok(match self {
+            Pack::Rate { backend, .. } => backend.update(rule, batches, lambdas)?.iter().map(|l| (l.task as f64, l.mean_h2 as f64)).collect(),
+            Pack::Spiking { backend, rate_target, .. } => {
+                backend.update(rule, batches, lambdas, *rate_target)?.iter().map(|l| (l.task as f64, l.rate_reg as f64)).collect()
+            }
+        })
+    }
+    /// Copy the current parameters of network `i` from the backend, save it, return its
+    /// evaluation error.
+    fn checkpoint(&mut self, params_rate: &mut Option<Vec<crate::model::RateParams<f32>>>, params_spk: &mut Option<Vec<crate::spiking::SpikingParams<f32>>>, i: usize, path: &Path, task: &Task, eval: &Batch) -> Result<f64> {
+        match self {
+            Pack::Rate { backend, models } => {
+                if params_rate.is_none() {
+                    *params_rate = Some(backend.params()?);
+                }
+                models[i].params = params_rate.as_ref().unwrap()[i].clone();
+                crate::io::save_model(path, &models[i])?;
+                Ok(eval_error(task, &models[i], eval))
+            }
+            Pack::Spiking { backend, models, .. } => {
+                if params_spk.is_none() {
+                    *params_spk = Some(backend.params()?);
+                }
+                models[i].params = params_spk.as_ref().unwrap()[i].clone();
+                crate::io::save_spiking_model(path, &models[i])?;
+                Ok(eval_error_spiking(task, &models[i], eval))
+            }
+        }
+    }
+    fn final_eval(&self, i: usize, task: &Task, eval: &Batch) -> f64 {
+        match self {
+            Pack::Rate { models, .. } => eval_error(task, &models[i], eval),
+            Pack::Spiking { models, .. } => eval_error_spiking(task, &models[i], eval),
+        }
     }
 }
 
@@ -256,27 +448,16 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
     let (b, t) = match &task {
         Task::Reach(_) => (shared.batch_size, shared.n_steps),
         Task::Mante(bt) => (bt.n_trials(), bt.n_steps()),
+        Task::Cue(c) => (shared.batch_size, c.n_steps()),
     };
-    let mut models = Vec::new();
     for m in members {
         if !(m.lr > 0.0 && m.lr.is_finite()) || !m.g0.is_finite() || !(m.activity_l2 >= 0.0 && m.activity_l2.is_finite()) {
             return Err(Error::Input(format!("seed {}: lr = {}, g0 = {}, activity_l2 = {} are not all valid", m.seed, m.lr, m.g0, m.activity_l2)));
         }
-        let mut model = match &shared.init {
-            Some(p) => {
-                let m0 = crate::io::load_model(p)?;
-                if m0.config != mcfg {
-                    return Err(Error::Input(format!("{}: init model is {:?}, but the run needs {:?}", p.display(), m0.config, mcfg)));
-                }
-                m0
-            }
-            None => RateModel::init(mcfg.clone(), m.g0, m.seed)?,
-        };
-        if rule.uses_feedback() {
-            model.ensure_feedback(m.seed);
-        }
-        models.push(model);
     }
+    let spiking = shared.is_spiking();
+    let k = shared.steps_per_bin()?;
+    let (b, t) = (b, t * k);
     // Logs, one pair per distinct directory (in members' order).
     let mut dirs: Vec<PathBuf> = Vec::new();
     for m in members {
@@ -303,7 +484,7 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
         }
         let _ = std::fs::remove_file(dir.join("analysis.csv"));
         let mut log = std::fs::File::create(dir.join("loss.csv")).map_err(|e| Error::Runtime(format!("cannot create loss.csv: {e}")))?;
-        append_line(&mut log, "update,seed,loss,task_loss,mean_h2,lambda")?;
+        append_line(&mut log, if spiking { "update,seed,loss,task_loss,rate_reg,lambda" } else { "update,seed,loss,task_loss,mean_h2,lambda" })?;
         let mut evlog = std::fs::File::create(dir.join("checkpoints.csv")).map_err(|e| Error::Runtime(format!("cannot create checkpoints.csv: {e}")))?;
         append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
         logs.push((log, evlog));
@@ -313,30 +494,74 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
     let lrs: Vec<f64> = members.iter().map(|m| m.lr).collect();
     let loss_kind = match &task {
         Task::Reach(_) => crate::batch::LossKind::Mse,
-        Task::Mante(_) => crate::batch::LossKind::Ce,
+        Task::Mante(_) | Task::Cue(_) => crate::batch::LossKind::Ce,
     };
-    let mut backend = Backend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?;
+    let mut pack = if spiking {
+        let scfg = shared.spiking_config();
+        let mut models = Vec::new();
+        for m in members {
+            let mut model = match &shared.init {
+                Some(p) => {
+                    let m0 = crate::io::load_spiking_model(p)?;
+                    if m0.config != scfg {
+                        return Err(Error::Input(format!("{}: init model is {:?}, but the run needs {:?}", p.display(), m0.config, scfg)));
+                    }
+                    m0
+                }
+                None => {
+                    let mut m0 = SpikingModel::init(scfg.clone(), m.seed)?;
+                    // g0 scales the recurrent weights, as for rate networks.
+                    m0.params.w_rec.mapv_inplace(|w| w * m.g0 as f32);
+                    m0
+                }
+            };
+            if rule.uses_feedback() {
+                model.ensure_feedback(m.seed);
+            }
+            models.push(model);
+        }
+        let rate_target = shared.spiking_settings().rate_target;
+        Pack::Spiking { backend: crate::backend::SpikingBackend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind, rate_target)?, models, rate_target }
+    } else {
+        let mut models = Vec::new();
+        for m in members {
+            let mut model = match &shared.init {
+                Some(p) => {
+                    let m0 = crate::io::load_model(p)?;
+                    if m0.config != mcfg {
+                        return Err(Error::Input(format!("{}: init model is {:?}, but the run needs {:?}", p.display(), m0.config, mcfg)));
+                    }
+                    m0
+                }
+                None => RateModel::init(mcfg.clone(), m.g0, m.seed)?,
+            };
+            if rule.uses_feedback() {
+                model.ensure_feedback(m.seed);
+            }
+            models.push(model);
+        }
+        Pack::Rate { backend: Backend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?, models }
+    };
     let checkpoints: Vec<usize> = shared.checkpoints.clone().unwrap_or_else(paper_checkpoints).into_iter().filter(|&u| u <= shared.updates).collect();
-    let eval = task.eval_batch(shared);
+    let eval = task.eval_batch(shared).upsample(k);
 
     let mut rngs: Vec<ChaCha8Rng> = members.iter().map(|m| ChaCha8Rng::seed_from_u64(m.seed.wrapping_mul(0x9e37_79b9) ^ 0xda7a)).collect();
     let mut lambdas: Vec<f64> = members.iter().map(|m| m.activity_l2).collect();
-    let mut last = vec![f64::NAN; models.len()];
-    let mut diverged: Vec<Option<usize>> = vec![None; models.len()];
+    let mut last = vec![f64::NAN; members.len()];
+    let mut diverged: Vec<Option<usize>> = vec![None; members.len()];
     let start = Instant::now();
     for u in 0..=shared.updates {
         // Checkpoint index U = parameters after U updates (U = 0: the initialisation).
         if checkpoints.contains(&u) || u == shared.updates {
-            for (i, p) in backend.params()?.into_iter().enumerate() {
+            let (mut pr, mut ps) = (None, None);
+            for i in 0..members.len() {
                 if diverged[i].is_some() {
                     continue;
                 }
-                models[i].params = p;
                 let dir = members[i].dir.join(format!("seed{}", members[i].seed));
                 std::fs::create_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(format!("update{u:04}.safetensors"));
-                crate::io::save_model(&path, &models[i])?;
-                let err = eval_error(&task, &models[i], &eval);
+                let err = pack.checkpoint(&mut pr, &mut ps, i, &path, &task, &eval)?;
                 // Relative to the run directory, so that the log stays right when the directory moves.
                 append_line(&mut logs[log_of[i]].1, &format!("{u},{},{err},seed{}/update{u:04}.safetensors", members[i].seed, members[i].seed))?;
             }
@@ -345,15 +570,15 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
             break;
         }
         let batches: Vec<Batch> = match &task {
-            Task::Reach(r) => rngs.iter_mut().map(|g| r.training_batch(b, t, g)).collect(),
-            Task::Mante(bt) => vec![bt.clone()],
+            Task::Reach(r) => rngs.iter_mut().map(|g| r.training_batch(b, t / k, g).upsample(k)).collect(),
+            Task::Mante(bt) => vec![bt.upsample(k)],
+            Task::Cue(c) => rngs.iter_mut().map(|g| c.batch(b, g).upsample(k)).collect(),
         };
-        let losses = backend.update(rule, &batches.iter().collect::<Vec<_>>(), &lambdas)?;
-        for (i, l) in losses.iter().enumerate() {
+        let losses = pack.update(rule, &batches.iter().collect::<Vec<_>>(), &lambdas)?;
+        for (i, &(task_l, h2)) in losses.iter().enumerate() {
             if diverged[i].is_some() {
                 continue;
             }
-            let (task_l, h2) = (l.task as f64, l.mean_h2 as f64);
             if !task_l.is_finite() || !h2.is_finite() {
                 diverged[i] = Some(u);
                 if !quiet {
@@ -367,7 +592,7 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                 lambdas[i] = adapt_lambda(lambdas[i], task_l, h2);
             }
         }
-        let live: Vec<f64> = losses.iter().zip(&diverged).filter(|(_, d)| d.is_none()).map(|(l, _)| l.task as f64).collect();
+        let live: Vec<f64> = losses.iter().zip(&diverged).filter(|(_, d)| d.is_none()).map(|(l, _)| l.0).collect();
         let mean = live.iter().sum::<f64>() / live.len().max(1) as f64;
         bar.set_message(format!("loss {mean:.4}"));
         bar.inc(1);
@@ -376,14 +601,12 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    Ok(models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| MemberOutcome {
+    Ok((0..members.len())
+        .map(|i| MemberOutcome {
             summary: RunSummary {
                 seed: members[i].seed,
                 final_loss: last[i],
-                final_eval_error: if diverged[i].is_some() { f64::NAN } else { eval_error(&task, m, &eval) },
+                final_eval_error: if diverged[i].is_some() { f64::NAN } else { pack.final_eval(i, &task, &eval) },
                 seconds: secs,
             },
             diverged_at: diverged[i],

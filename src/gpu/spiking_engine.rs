@@ -388,6 +388,14 @@ impl SpikingEngine {
         self.write(&self.buf.net_f, &self.net_f);
     }
 
+    /// Regulariser weight lambda of every network (learning rates and target unchanged).
+    pub fn set_lambdas(&mut self, lambdas: &[f64]) {
+        for (i, l) in lambdas.iter().enumerate().take(self.n_networks()) {
+            self.net_f[i * 4 + 1] = *l as f32;
+        }
+        self.write(&self.buf.net_f, &self.net_f);
+    }
+
     fn set_rule(&mut self, rule: Rule) -> Result<()> {
         if self.rule == Some(rule) {
             return Ok(());

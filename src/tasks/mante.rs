@@ -17,6 +17,8 @@ use ndarray::{Array0, Array1, Array2, Array3, Axis};
 use crate::batch::{Batch, LossKind};
 use crate::error::{input_err, Result};
 
+/// One step (bin) of the task, ms.
+pub const DT_MS: f64 = 15.0;
 pub const N_CONDITIONS: usize = 72;
 pub const N_STEPS: usize = 113;
 pub const N_INPUTS: usize = 9;

@@ -39,6 +39,8 @@ use crate::batch::{Batch, LossKind};
 use crate::error::{input_err, Result};
 
 /// Number of reach conditions (targets at 45° steps).
+/// One step (bin) of the task, ms.
+pub const DT_MS: f64 = 10.0;
 pub const N_CONDITIONS: usize = 8;
 /// Inputs: sin(theta)·bump, cos(theta)·bump, hold cue.
 pub const N_INPUTS: usize = 3;
