@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod backend;
 pub mod batch;
 pub mod bench;
+pub mod bench_spiking;
 pub mod error;
 pub mod evaluate;
 pub mod gpu;

@@ -124,6 +124,32 @@ enum Cmd {
         #[arg(long)]
         peer: bool,
     },
+    /// Seconds per update and device bytes of spiking networks: kind × form × N × T, cpu and gpu.
+    BenchSpiking {
+        #[arg(long, value_delimiter = ',', default_value = "lif,alif")]
+        kinds: Vec<String>,
+        /// bptt | eprop-online | eprop-factorised
+        #[arg(long, value_delimiter = ',', default_value = "bptt,eprop-online,eprop-factorised")]
+        forms: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "128,512,2048")]
+        n: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+        t: Vec<usize>,
+        #[arg(long, default_value_t = 64)]
+        b: usize,
+        #[arg(long, value_delimiter = ',', default_value = "cpu,gpu")]
+        devices: Vec<String>,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Skip CPU points above this estimated work per update.
+        #[arg(long, default_value_t = 200.0)]
+        max_gflop_cpu: f64,
+        /// Skip GPU points above this estimated work per update (raise it on a real GPU).
+        #[arg(long, default_value_t = 5.0)]
+        max_gflop_gpu: f64,
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
     /// Shape distance (SPEC §5) between two activity arrays [units, T, C]; prints a bare number.
     Procrustes {
         #[arg(long)]
@@ -397,6 +423,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Bench { n, b, t, m, rules, devices, repeats, csv, peer } => snnlab::bench::run_with_peer(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv }, adapter, peer),
+        Cmd::BenchSpiking { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv } => snnlab::bench_spiking::run(
+            &snnlab::bench_spiking::SpikeBenchSpec { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv },
+            adapter,
+        ),
         Cmd::Procrustes { x, y, metric, alpha } => {
             let score: snnlab::similarity::Score = metric.parse().map_err(|e| Error::Input(format!("--metric: {e}")))?;
             if !(0.0..=1.0).contains(&alpha) {

@@ -1,0 +1,169 @@
+//! `snnlab bench-spiking`: seconds per training update and bytes of device memory of spiking
+//! networks, for kind × form × N × T at batch B, on the CPU and the GPU engine. Forms: `bptt`,
+//! `eprop-online` (per-synapse traces every step; on the CPU the reference's scalar loops) and
+//! `eprop-factorised` (the backward recurrence per neuron plus one product per weight matrix).
+//! Timing is synchronised (each update reads its losses back), one warm-up update is excluded and
+//! the median of the repeats reported. Points whose estimated work exceeds the device's budget
+//! (`--max-gflop`) or whose largest buffer exceeds one storage binding are listed as skipped, with
+//! the reason, so the same grid runs on a laptop and on an H200.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ndarray::Array3;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::batch::{Batch, LossKind};
+use crate::error::{Error, Result};
+use crate::gpu::{EpropForm, GpuContext, SpikingEngine};
+use crate::optim::SpikingAdam;
+use crate::reference::rate::Prepared;
+use crate::reference::spiking as spk;
+use crate::rules::Rule;
+use crate::spiking::{SpikingConfig, SpikingModel};
+
+pub struct SpikeBenchSpec {
+    pub kinds: Vec<String>,
+    pub forms: Vec<String>,
+    pub n: Vec<usize>,
+    pub t: Vec<usize>,
+    pub b: usize,
+    pub devices: Vec<String>,
+    pub repeats: usize,
+    /// Skip points above this many GFLOP per update (estimated), per device kind.
+    pub max_gflop_cpu: f64,
+    pub max_gflop_gpu: f64,
+    pub csv: Option<PathBuf>,
+}
+
+const N_IN: usize = 20;
+const N_OUT: usize = 3;
+
+/// Estimated GFLOP of one update: forward and readout, plus the gradient of the form.
+pub fn estimated_gflop(form: &str, n: usize, t: usize, b: usize) -> f64 {
+    let (n, t, b, ni) = (n as f64, t as f64, b as f64, N_IN as f64);
+    let fwd = 2.0 * t * b * n * (n + ni + N_OUT as f64);
+    let grad = match form {
+        // reverse sweep (w_rec^T products) + weight-gradient products
+        "bptt" => 2.0 * t * b * n * n + 2.0 * t * b * n * (n + ni),
+        "eprop-factorised" => 2.0 * t * b * n * (n + ni),
+        // per synapse and step: eps_a, e, ebar, accumulate (~10 flops)
+        _ => 10.0 * t * b * n * (n + ni),
+    };
+    (fwd + grad) / 1e9
+}
+
+fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    Batch {
+        inputs: Array3::from_shape_simple_fn((b, t, N_IN), || (r.random::<f64>() < 0.05) as u8 as f64),
+        targets: Array3::from_shape_simple_fn((b, t, N_OUT), || r.random_range(-1.0..1.0)),
+        mask: Array3::ones((b, t, N_OUT)),
+        loss: LossKind::Mse,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn rule_of(form: &str) -> Result<Rule> {
+    match form {
+        "bptt" => Ok(Rule::Bptt),
+        "eprop-online" | "eprop-factorised" => Ok(Rule::Eprop),
+        other => Err(Error::Input(format!("--forms: unknown form '{other}' (bptt, eprop-online, eprop-factorised)"))),
+    }
+}
+
+/// One CPU update of the given form (forward, loss, gradient, Adam).
+fn cpu_update(net: &mut spk::SpikingNet<f32>, adam: &mut SpikingAdam<f32>, form: &str, d: &Prepared<f32>) {
+    let tr = spk::forward(net, &d.x);
+    let lo = spk::loss(&tr, d, 0.1, 0.01);
+    let g = if form == "eprop-online" { spk::grad_eprop_online(net, Rule::Eprop, d, &tr, &lo) } else { spk::grad_backward(net, rule_of(form).unwrap(), d, &tr, &lo) };
+    adam.update(&mut net.p, &g);
+}
+
+pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
+    if spec.repeats == 0 || spec.b == 0 {
+        return Err(Error::Input("--repeats and --b must be at least 1".into()));
+    }
+    for f in &spec.forms {
+        rule_of(f)?;
+    }
+    let ctx = if spec.devices.iter().any(|d| d == "gpu") { Some(Arc::new(GpuContext::new(adapter)?)) } else { None };
+    let mut rows = vec!["device,adapter,kind,form,n,b,t,seconds_per_update,gflop_estimate,device_bytes,note".to_string()];
+    println!("{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>13}  note", "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "device bytes");
+    for dev in &spec.devices {
+        let (budget, adapter_name) = match dev.as_str() {
+            "cpu" => (spec.max_gflop_cpu, format!("{} threads", rayon::current_num_threads())),
+            "gpu" => (spec.max_gflop_gpu, ctx.as_ref().expect("gpu context").info.name.clone()),
+            other => return Err(Error::Input(format!("--devices: unknown device '{other}' (cpu or gpu)"))),
+        };
+        for kind in &spec.kinds {
+            for &n in &spec.n {
+                for &t in &spec.t {
+                    for form in &spec.forms {
+                        let cfg = SpikingConfig::new(kind, N_IN, n, N_OUT);
+                        cfg.validate()?;
+                        let gflop = estimated_gflop(form, n, t, spec.b);
+                        let online = form == "eprop-online";
+                        let mem = SpikingEngine::memory_bytes(&cfg, 1, spec.b, t, LossKind::Mse, online);
+                        let bytes = if dev == "gpu" { mem.total.to_string() } else { "-".into() };
+                        let mut note = String::new();
+                        if gflop > budget {
+                            note = format!("skipped: ~{gflop:.0} GFLOP > --max-gflop {budget} for {dev}");
+                        } else if dev == "gpu" && mem.largest > ctx.as_ref().unwrap().max_binding_bytes() {
+                            note = format!("skipped: a {} MiB buffer exceeds the {} MiB binding limit", mem.largest >> 20, ctx.as_ref().unwrap().max_binding_bytes() >> 20);
+                        }
+                        let secs = if note.is_empty() {
+                            let model = SpikingModel::init(cfg.clone(), 1)?;
+                            let batch = random_batch(spec.b, t, 2);
+                            let mut times = Vec::new();
+                            if dev == "cpu" {
+                                let mut net = spk::SpikingNet::<f32>::new(&model);
+                                let mut adam = SpikingAdam::new(&cfg, 1e-3);
+                                let d = Prepared::<f32>::new(&batch);
+                                for i in 0..=spec.repeats {
+                                    let t0 = Instant::now();
+                                    cpu_update(&mut net, &mut adam, form, &d);
+                                    if i > 0 {
+                                        times.push(t0.elapsed().as_secs_f64());
+                                    }
+                                }
+                            } else {
+                                let form_e = if online { EpropForm::Online } else { EpropForm::Factorised };
+                                let mut e = SpikingEngine::new(ctx.clone().unwrap(), &cfg, 1, spec.b, t, LossKind::Mse, form_e)?;
+                                e.set_networks(&[&model])?;
+                                e.set_batches(&[&batch])?;
+                                e.set_hyper(&[0.1], &[1e-3], 0.01);
+                                for i in 0..=spec.repeats {
+                                    let t0 = Instant::now();
+                                    e.update(rule_of(form)?)?;
+                                    if i > 0 {
+                                        times.push(t0.elapsed().as_secs_f64());
+                                    }
+                                }
+                            }
+                            Some(median(times))
+                        } else {
+                            None
+                        };
+                        let (s_txt, rate_txt) = match secs {
+                            Some(s) => (format!("{s:.4}"), format!("{:.2}", gflop / s)),
+                            None => ("-".into(), "-".into()),
+                        };
+                        println!("{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {bytes:>13}  {note}", spec.b);
+                        rows.push(format!("{dev},{adapter_name},{kind},{form},{n},{},{t},{},{gflop},{},{}", spec.b, secs.map(|s| s.to_string()).unwrap_or_default(), if dev == "gpu" { mem.total.to_string() } else { String::new() }, note.replace(',', ";")));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(p) = &spec.csv {
+        crate::io::write_atomic(p, (rows.join("\n") + "\n").as_bytes())?;
+    }
+    Ok(())
+}

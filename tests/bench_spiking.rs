@@ -1,0 +1,33 @@
+//! `bench-spiking` writes one CSV row per grid point with a time or a stated skip reason.
+
+use std::process::Command;
+
+#[test]
+fn grid_rows_are_timed_or_skipped_with_a_reason() {
+    let d = std::env::temp_dir().join(format!("snnlab-bench-spiking-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let csv = d.join("b.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_snnlab"))
+        .env("NODEVICE_SELECT", "1")
+        .args(["bench-spiking", "--kinds", "lif,alif", "--n", "8,64", "--t", "5", "--b", "2", "--repeats", "1", "--devices", "cpu", "--max-gflop-cpu", "0.0002", "--csv"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2 * 2 * 3, "kinds × N × forms");
+    for r in &rows {
+        let (n, secs, gflop, note) = (r[4].parse::<usize>().unwrap(), r[7], r[8].parse::<f64>().unwrap(), r[10]);
+        assert_eq!(gflop, snnlab::bench_spiking::estimated_gflop(r[3], n, 5, 2));
+        if gflop > 0.0002 {
+            assert!(secs.is_empty() && note.contains("skipped"), "{r:?}");
+        } else {
+            assert!(secs.parse::<f64>().unwrap() > 0.0 && note.is_empty(), "{r:?}");
+        }
+    }
+    assert!(rows.iter().any(|r| r[10].contains("skipped")) && rows.iter().any(|r| r[10].is_empty()), "both kinds of rows");
+    let bad = Command::new(env!("CARGO_BIN_EXE_snnlab")).args(["bench-spiking", "--forms", "rtrl", "--devices", "cpu"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--forms"));
+}
