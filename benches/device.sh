@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# benches/device.sh — the whole GPU-machine check in one command (prepare with
+# benches/prepare-device.sh): the GPU kernel tests on the real GPU, then the benchmarks, with
+# every result written under $OUT (CSV + logs). Each step has its own time limit so that one slow
+# step cannot eat the lease; a failing step is logged and the script goes on.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-runs/device}
+mkdir -p "$OUT"
+if ! ldconfig -p | grep -q libvulkan && ls .gl/*.deb >/dev/null 2>&1; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+BIN=.devbin/snnlab
+[ -x "$BIN" ] || BIN=target/release/snnlab
+export REQUIRE_GPU=1 NODEVICE_SELECT=1
+step() { # step NAME SECONDS COMMAND...
+    local name=$1 secs=$2; shift 2
+    echo "== $name (limit ${secs}s)" | tee -a "$OUT/log.txt"
+    local t0=$SECONDS
+    timeout "$secs" "$@" >>"$OUT/log.txt" 2>&1; local rc=$?
+    echo "== $name: exit $rc after $((SECONDS - t0))s" | tee -a "$OUT/log.txt"
+}
+{ nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1; "$BIN" devices 2>&1; } >"$OUT/devices.txt"
+step "gpu kernel tests (rate)" 60 .devbin/gpu_kernels --test-threads 1
+step "gpu kernel tests (spiking)" 60 .devbin/gpu_spiking --test-threads 1
+step "rate bench (paper reach setting)" 150 "$BIN" bench --n 200 --b 100 --t 300 --m 1,16,64 --rules bptt,eprop --devices gpu,cpu --repeats 3 --peer --csv "$OUT/bench_rate.csv"
+step "rate bench (large N)" 90 "$BIN" bench --n 1024 --b 64 --t 300 --m 1,16 --rules bptt,eprop --devices gpu --repeats 3 --csv "$OUT/bench_rate_n1024.csv"
+step "spiking bench" 150 "$BIN" bench-spiking --n 128,512,2048 --t 100,1000 --b 64 --devices gpu --repeats 3 --max-gflop-gpu 100000 --csv "$OUT/bench_spiking.csv"
+echo "done; results in $OUT" | tee -a "$OUT/log.txt"
