@@ -18,31 +18,31 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::Real;
 
-fn d_kind() -> String {
+pub(crate) fn d_kind() -> String {
     "alif".into()
 }
-fn d_dt() -> f64 {
+pub(crate) fn d_dt() -> f64 {
     1.0
 }
-fn d_tau_m() -> f64 {
+pub(crate) fn d_tau_m() -> f64 {
     20.0
 }
-fn d_tau_a() -> f64 {
+pub(crate) fn d_tau_a() -> f64 {
     2000.0
 }
-fn d_tau_out() -> f64 {
+pub(crate) fn d_tau_out() -> f64 {
     20.0
 }
-fn d_v_th() -> f64 {
+pub(crate) fn d_v_th() -> f64 {
     0.6
 }
-fn d_beta() -> f64 {
+pub(crate) fn d_beta() -> f64 {
     1.8
 }
-fn d_n_ref() -> usize {
+pub(crate) fn d_n_ref() -> usize {
     2
 }
-fn d_gamma() -> f64 {
+pub(crate) fn d_gamma() -> f64 {
     0.3
 }
 

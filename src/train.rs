@@ -36,14 +36,7 @@ fn d_out() -> PathBuf { PathBuf::from("runs/train") }
 
 fn d_rate() -> String { "rate".into() }
 fn is_rate(k: &String) -> bool { k == "rate" }
-fn d_sdt() -> f64 { 1.0 }
-fn d_tau_m() -> f64 { 20.0 }
-fn d_tau_a() -> f64 { 2000.0 }
-fn d_tau_out() -> f64 { 20.0 }
-fn d_v_th() -> f64 { 0.6 }
-fn d_beta() -> f64 { 1.8 }
-fn d_n_ref() -> usize { 2 }
-fn d_gamma() -> f64 { 0.3 }
+use crate::spiking::{d_beta, d_dt as d_sdt, d_gamma, d_n_ref, d_tau_a, d_tau_m, d_tau_out, d_v_th};
 fn d_rate_target() -> f64 { 0.01 }
 fn d_tau_filter() -> f64 { 20.0 }
 

@@ -120,6 +120,34 @@ impl GpuContext {
         Ok(Self { device, queue, info, limits, features })
     }
 
+    /// Map a MAP_READ staging buffer (after its copy was submitted) and return it as f32s.
+    pub fn map_read_f32(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
+        let slice = staging.slice(..);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Runtime(format!("GPU wait failed: {e}")))?;
+        let v = {
+            let view = slice.get_mapped_range().map_err(|e| Error::Runtime(format!("GPU readback failed: {e:?}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(v)
+    }
+
+    /// Copy a whole device buffer back through a temporary staging buffer (rare: parameters,
+    /// gradients, trajectories).
+    pub fn read_f32(&self, src: &wgpu::Buffer) -> Result<Vec<f32>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: src.size(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, None);
+        self.queue.submit([enc.finish()]);
+        self.map_read_f32(&staging)
+    }
+
     /// Largest buffer one storage binding may hold, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)

@@ -505,28 +505,11 @@ impl SpikingEngine {
     }
 
     fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
-        let slice = staging.slice(..);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Runtime(format!("GPU wait failed: {e}")))?;
-        let v = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Runtime(format!("GPU readback failed: {e:?}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        staging.unmap();
-        Ok(v)
+        self.ctx.map_read_f32(staging)
     }
 
     fn read(&self, src: &wgpu::Buffer) -> Result<Vec<f32>> {
-        let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("spike readback"),
-            size: src.size(),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("spike readback") });
-        enc.copy_buffer_to_buffer(src, 0, &staging, 0, None);
-        self.ctx.queue.submit([enc.finish()]);
-        self.map_read(&staging)
+        self.ctx.read_f32(src)
     }
 
     fn split(&self, flat: &[f32]) -> Vec<SpikingParams<f32>> {
