@@ -201,7 +201,8 @@ enum Cmd {
     },
     /// The paper's reach comparison end to end: train BPTT and e-prop, analyse, write the report.
     Reproduce {
-        /// The paper's settings: three runs (BPTT lr 1e-3 and 3e-4, e-prop 3e-4), 3 seeds, 1000 updates.
+        /// The paper's settings: three runs (BPTT lr 1e-3 and 3e-4, e-prop 3e-4), 3 seeds of snnlab's
+        /// own initialisation (default: BPTT and e-prop from the paper's released initial network).
         #[arg(long)]
         full: bool,
         #[arg(long, default_value = "runs/reproduce")]
