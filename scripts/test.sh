@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite. GPU tests run on whatever adapter exists (lavapipe without a GPU) and
-# fail, never skip, when none is found (REQUIRE_GPU=1). As root, a real single-node Slurm is
-# brought up on localhost (scripts/slurm-local.sh) and the Slurm test must pass
-# (SNNLAB_SLURM=1); without root that one test is skipped with a message.
+# fail, never skip, when none is found (REQUIRE_GPU=1). As root (or with passwordless sudo), a
+# real single-node Slurm is brought up on localhost (scripts/slurm-local.sh) and the Slurm test
+# must pass (SNNLAB_SLURM=1); otherwise that one test is skipped with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export REQUIRE_GPU=1 NODEVICE_SELECT=1
-if [ "$(id -u)" -eq 0 ]; then
+# Root, or passwordless sudo: bring up a real single-node Slurm for the job-array test.
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+if [ -z "$SUDO" ] || sudo -n true 2>/dev/null; then
     started=0
     scontrol ping 2>/dev/null | grep -q UP || started=1
-    bash scripts/slurm-local.sh up
+    $SUDO bash scripts/slurm-local.sh up
     # Stop the daemons afterwards only if this script started them.
-    [ "$started" = 1 ] && trap 'bash scripts/slurm-local.sh down >/dev/null 2>&1 || true' EXIT
+    [ "$started" = 1 ] && trap '$SUDO bash scripts/slurm-local.sh down >/dev/null 2>&1 || true' EXIT
     export SNNLAB_SLURM=1
 else
-    echo "note: not root, so no local Slurm is started; the Slurm test will be skipped"
+    echo "note: neither root nor passwordless sudo, so no local Slurm is started; the Slurm test will be skipped"
 fi
 cargo test --locked --lib --bins --tests
