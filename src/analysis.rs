@@ -238,7 +238,7 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
             let model = crate::io::load_any_model(&b.path)?;
             let (_, _, act) = run_any(&task, &model, r.config.spiking_settings().tau_filter_ms)?;
             let pcs = pca_project(&act, 2)?;
-            let title = format!("{} (update {}, top 2 PCs)", r.label, b.update);
+            let title = format!("{} (seed {}, update {}, top 2 PCs)", r.label, b.seed, b.update);
             html.push_str(&format!("<div>{}</div>", trajectories_chart(&title, &pcs, 8).svg(900.0, 420.0)));
         }
     }

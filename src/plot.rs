@@ -67,7 +67,9 @@ impl Chart {
 
     /// Render as a standalone SVG document of the given pixel size.
     pub fn svg(&self, w: f64, h: f64) -> String {
-        let (ml, mr, mt, mb) = (70.0, 170.0, 34.0, 48.0);
+        // Room on the right for the legend and the reference-line labels (~7 px a character).
+        let longest = self.series.iter().map(|x| x.name.chars().count() + 3).chain(self.hlines.iter().map(|(_, l)| l.chars().count())).max().unwrap_or(0);
+        let (ml, mr, mt, mb) = (70.0, (7.0 * longest as f64 + 24.0).max(120.0), 34.0, 48.0);
         let (pw, ph) = (w - ml - mr, h - mt - mb);
         let tx = |v: f64| if self.log_x { v.max(1e-300).log10() } else { v };
         let ty = |v: f64| if self.log_y { v.max(1e-300).log10() } else { v };
