@@ -403,9 +403,10 @@ pub struct MemberOutcome {
 
 /// The settings every network of a pack must share (the members' own are in [`Member`]).
 pub fn pack_key(cfg: &TrainConfig) -> String {
+    let model = if cfg.is_spiking() { format!("{:?}|{:?}", cfg.spiking_config(), cfg.spiking_settings()) } else { format!("{:?}", cfg.model_config()) };
     format!(
-        "{}|{}|{:?}|{}|{}|{}|{}|{:?}|{:?}",
-        cfg.task, cfg.rule, cfg.model_config(), cfg.updates, cfg.batch_size, cfg.n_steps, cfg.adaptive_l2, cfg.checkpoints, cfg.device
+        "{}|{}|{model}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
+        cfg.task, cfg.rule, cfg.updates, cfg.batch_size, cfg.n_steps, cfg.adaptive_l2, cfg.checkpoints, cfg.device, cfg.init
     )
 }
 

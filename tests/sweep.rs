@@ -246,3 +246,18 @@ fn packing_on_the_gpu_matches_training_each_network_alone() {
         assert!(err <= 1e-5 * scale, "run {}: packed vs alone differ by {err} (scale {scale})", r.id);
     }
 }
+
+#[test]
+fn packs_group_runs_of_one_shape_only() {
+    let d = tmpdir("packs");
+    let s = Sweep::load(&sweep_file(&d, "p", &format!("{BASE}[grid]\nseed = [1, 2, 3]\nlr = [1e-3, 3e-4]\nkind = [\"rate\", \"lif\", \"alif\"]\n"))).unwrap();
+    let all: Vec<&snnlab::sweep::Run> = s.runs.iter().collect();
+    let packs = snnlab::sweep::packs(&all, 4);
+    // Seeds and learning rates share a pack; network kinds never do. 6 runs per kind, at most 4 a pack.
+    assert_eq!(packs.len(), 3 * 2);
+    for p in &packs {
+        assert!(p.len() <= 4);
+        assert!(p.iter().all(|r| r.config.kind == p[0].config.kind), "one kind per pack");
+    }
+    assert_eq!(packs.iter().map(Vec::len).sum::<usize>(), s.runs.len());
+}
