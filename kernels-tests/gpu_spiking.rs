@@ -1,7 +1,8 @@
 //! The spiking GPU kernels against the CPU implementation (f64) on small packs (lavapipe in CI):
 //! spike trains identical, trajectories, losses and every rule's gradient within the one
-//! tolerance of `common.rs`, online e-prop traces equal to the factorised sweep, the Adam step,
-//! and the memory formula (online e-prop's traces do not grow with T).
+//! tolerance of `common.rs`, online e-prop (traces advanced with the forward pass, trajectories
+//! in a 2-step ring) equal to the factorised sweep, the Adam step, and the memory formula
+//! (online e-prop's memory does not grow with T; the backward sweep's grows linearly).
 
 mod common;
 
@@ -195,22 +196,26 @@ fn adam_update_matches_cpu() {
 }
 
 #[test]
-fn memory_formula_online_traces_flat_in_t_bptt_linear() {
+fn memory_online_flat_in_t_backward_sweep_linear() {
     let cfg = SpikingConfig::new("alif", 20, 512, 3);
-    let at = |t: usize, online: bool| SpikingEngine::memory_bytes(&cfg, 1, 64, t, LossKind::Mse, online).total as f64;
-    // BPTT: linear in T (an affine function: equal increments).
-    let (b1, b2, b3) = (at(100, false), at(1100, false), at(2100, false));
-    assert!(((b3 - b2) - (b2 - b1)).abs() < 1.0 && b2 > b1);
-    // Online: traces (independent of T) dominate; the T-dependent part is BPTT's minus dv.
-    let traces = at(100, true) - (at(100, false) - (64 * 100 * 512 * 4) as f64);
-    assert_eq!(traces, (2 * 64 * (512 + 20) + 2 * 64 * 512 * (512 + 20)) as f64 * 4.0);
-    let per_step_online = (at(1100, true) - at(100, true)) / 1000.0;
-    let per_step_bptt = (at(1100, false) - at(100, false)) / 1000.0;
-    assert!(per_step_online < per_step_bptt, "online stores no dv: {per_step_online} vs {per_step_bptt} bytes per step");
+    let (b, kt) = (64u64, 3u64);
+    let at = |t: usize, online: bool| SpikingEngine::memory_bytes(&cfg, 1, b as usize, t, LossKind::Mse, online).total;
+    // The batch itself (inputs, targets, mask) is the only part of an online pack that grows with T.
+    let batch_per_step = 4 * b * (20 + 2 * kt);
+    for (t1, t2) in [(100, 1000), (1000, 10000)] {
+        assert_eq!(at(t2, true) - at(t1, true), (t2 - t1) as u64 * batch_per_step, "online: state independent of T");
+    }
+    // The backward sweep keeps whole trajectories (v, a, z, psi, dv; y, dy, gy): linear in T.
+    let per_step = batch_per_step + 4 * (5 * b * 512 + 3 * b * 3);
+    assert_eq!(at(1000, false) - at(100, false), 900 * per_step);
+    // The traces (O(B N^2)) outweigh short trajectories (T = 100) and are outweighed by long
+    // ones (T = 1000): here the cross-over is near T = 2 (N + n_in) / 5.
+    assert!(at(100, true) > at(100, false) && at(1000, true) < at(1000, false));
     // An engine's own report agrees with the formula.
     if let Some(ctx) = gpu() {
         let small = config("alif", 2);
         let e = SpikingEngine::new(ctx, &small, 2, 3, 17, LossKind::Mse, EpropForm::Online).unwrap();
         assert_eq!(e.memory(), SpikingEngine::memory_bytes(&small, 2, 3, 17, LossKind::Mse, true));
+        assert!(e.read_trajectories().is_err(), "an online pack keeps no whole trajectories");
     }
 }

@@ -3,8 +3,9 @@
 // Layouts (per pack of M networks, all f32, row-major, time-major within a network):
 //   params/grads [M, P]        flat w_in | w_rec | w_out | b_out (offsets in Dims)
 //   x [M, T, B, n_in]          targets, mask [M, T, B, k_t]   (k_t = n_out for mse, 1 for ce)
-//   v, a, z, psi, dv [M, T, B, N]   slot t holds step t (the state before step 0 is zero)
-//   y, dy, gy [M, T, B, n_out]      gy = leaky-readout adjoint: gy[t] = dy[t] + kappa gy[t+1]
+//   v, a, z, psi, dv [M, S, B, N]   step t in slot t % S: S = T (whole trajectories, for the
+//   y, dy, gy [M, S, B, n_out]      backward sweep), or S = 2 (online e-prop: a ring, flat in T)
+//                                   gy = leaky-readout adjoint: gy[t] = dy[t] + kappa gy[t+1]
 //   refr, da [M, B, N]         refractory steps left; dE/da of the step being swept back
 //   feedback [M, N, n_out]     rate, dreg [M, N]      net_f [M, 4] = (1/sum(mask), lambda, lr, rate target)
 
@@ -16,7 +17,7 @@ struct Dims {
     a_v: f32, rho: f32, kappa: f32, v_th: f32,
     beta: f32, gamma: f32,
     accumulate: u32,  // read by the shared outer_grad.wgsl: 1 = add to grads
-    _pad0: u32,
+    slots: u32,       // S: time slots of the trajectory buffers (T, or 2 for online e-prop)
 };
 
 // One entry per time step (bound with a dynamic offset).
@@ -28,8 +29,8 @@ struct Step {
 };
 
 fn traj_idx(d: Dims, m: u32, t: u32, b: u32, j: u32) -> u32 {
-    return ((m * d.t + t) * d.b + b) * d.n + j;
+    return ((m * d.slots + t % d.slots) * d.b + b) * d.n + j;
 }
 fn out_idx(d: Dims, m: u32, t: u32, b: u32, k: u32) -> u32 {
-    return ((m * d.t + t) * d.b + b) * d.n_out + k;
+    return ((m * d.slots + t % d.slots) * d.b + b) * d.n_out + k;
 }

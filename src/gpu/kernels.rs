@@ -40,6 +40,10 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("spike_zero_diag"),
     shader!("spike_eprop_pre"),
     shader!("spike_eprop_trace"),
+    shader!("spike_online_out"),
+    shader!("spike_online_readout_grad"),
+    shader!("spike_online_rates"),
+    shader!("spike_online_reg_grad"),
 ];
 
 /// Kernels compiled with both preludes.

@@ -8,10 +8,14 @@
 //! online by per-synapse traces (`spike_eprop_pre`, `spike_eprop_trace`) updated every step.
 //!
 //! Device memory (f32 words), see [`SpikingEngine::memory_bytes`]:
-//! - always: params, grads, Adam m and v `4·M·P`; batch `M·T·B·(n_in + 2·k_t)`; trajectories
-//!   v, a, z, psi `4·M·T·B·N`; y, dy, gy `3·M·T·B·n_out`; small per-network state;
-//! - BPTT / factorised e-prop: + dv `M·T·B·N` (grows with T);
-//! - online e-prop: + eps_v `2·M·B·(N + n_in)` and eps_a, ebar `2·M·B·N·(N + n_in)` (independent of T).
+//! - always: params, grads, Adam m and v `4·M·P`; the batch `M·T·B·(n_in + 2·k_t)`; small
+//!   per-network state;
+//! - BPTT / factorised e-prop: whole trajectories v, a, z, psi, dv `5·M·T·B·N` and y, dy, gy
+//!   `3·M·T·B·n_out` — linear in T;
+//! - online e-prop: the forward pass and the traces advance together, step by step, so the
+//!   trajectories are a ring of 2 steps (`4·M·2·B·N`, `2·M·2·B·n_out`), plus eps_v
+//!   `2·M·B·(N + n_in)`, eps_a and ebar `2·M·B·N·(N + n_in)`, esum `M·N·(N + n_in)` and the
+//!   readout's running sums `2·M·B·N + M·B` — independent of T (only the batch itself grows).
 
 use std::sync::Arc;
 
@@ -83,6 +87,16 @@ struct Buffers {
     da: wgpu::Buffer,
     /// eps_v, eps_a, ebar (online e-prop only)
     traces: Option<[wgpu::Buffer; 3]>,
+    online: Option<OnlineBuffers>,
+}
+
+/// The running sums of online e-prop (filtered spikes for the readout gradient, spike counts
+/// for the rates, summed eligibilities for the regulariser).
+struct OnlineBuffers {
+    zbar: wgpu::Buffer,
+    zsum: wgpu::Buffer,
+    cbar: wgpu::Buffer,
+    esum: wgpu::Buffer,
 }
 
 struct Kernels {
@@ -97,6 +111,10 @@ struct Kernels {
     trace: SpikeEpropTrace,
     outer: SpikeOuterGrad,
     adam: SpikeAdam,
+    online_out: SpikeOnlineOut,
+    online_readout: SpikeOnlineReadoutGrad,
+    online_rates: SpikeOnlineRates,
+    online_reg: SpikeOnlineRegGrad,
 }
 
 struct Groups {
@@ -112,6 +130,8 @@ struct Groups {
     /// w_rec, w_in (from dv; BPTT only), w_out, b_out (from gy)
     outer: [Option<wgpu::BindGroup>; 4],
     adam: wgpu::BindGroup,
+    /// online_out, online_readout, online_rates, online_reg (online packs)
+    online: Option<[wgpu::BindGroup; 4]>,
 }
 
 pub struct SpikingEngine {
@@ -142,16 +162,16 @@ impl SpikingEngine {
         let (m, b, t) = (m as u64, b as u64, t as u64);
         let kt = if loss == LossKind::Mse { no } else { 1 };
         let p = SpikingParams::<f32>::len(cfg) as u64;
-        let traj = m * t * b * n;
-        let mut words = vec![4 * m * p, m * t * b * ni, 2 * m * t * b * kt, 4 * traj, 3 * m * t * b * no, 4 * m * b * n + 3 * m * n + m * b];
-        let mut largest = [traj, m * t * b * ni, m * t * b * no, m * p].into_iter().max().unwrap_or(0);
-        if online {
-            let tr = m * b * n * (n + ni);
-            words.push(2 * m * b * (n + ni) + 2 * tr);
-            largest = largest.max(tr);
+        let batch = [m * t * b * ni, 2 * m * t * b * kt];
+        let fixed = 4 * m * p + 2 * m * b * n + 3 * m * n + m * b + 2 * m;
+        let (words, largest): (Vec<u64>, u64) = if online {
+            let (traj, outs, tr) = (m * 2 * b * n, m * 2 * b * no, m * b * n * (n + ni));
+            let w = vec![batch[0], batch[1], fixed, 4 * traj, 2 * outs, 2 * m * b * (n + ni), 2 * tr, m * n * (n + ni), 2 * m * b * n + m * b];
+            (w, [tr, batch[0], batch[1], m * p].into_iter().max().unwrap_or(0))
         } else {
-            words.push(traj);
-        }
+            let (traj, outs) = (m * t * b * n, m * t * b * no);
+            (vec![batch[0], batch[1], fixed, 5 * traj, 3 * outs], [traj, batch[0], batch[1], m * p].into_iter().max().unwrap_or(0))
+        };
         SpikeMemory { total: 4 * words.iter().sum::<u64>(), largest: 4 * largest }
     }
 
@@ -205,7 +225,7 @@ impl SpikingEngine {
             beta: cfg.beta_eff() as f32,
             gamma: cfg.gamma as f32,
             accumulate: 0,
-            _pad0: 0,
+            slots: if online { 2 } else { t as u32 },
         };
         let al = ctx.limits.min_uniform_buffer_offset_alignment as u64;
         let step_stride = align(std::mem::size_of::<SpikeStep>() as u64, al);
@@ -219,7 +239,9 @@ impl SpikingEngine {
                 mapped_at_creation: false,
             })
         };
-        let traj = m * t * b * n;
+        let slots = dims.slots as usize;
+        let traj = m * slots * b * n;
+        let outs = m * slots * b * no;
         // Outer-product jobs over samples s = (t, b): w_rec pairs dv[t] with z[t-1] (t >= 1).
         let tb = (t * b) as u32;
         let jobs = [
@@ -251,9 +273,9 @@ impl SpikingEngine {
             z: storage("z", traj),
             psi: storage("psi", traj),
             refr: storage("refractory", m * b * n),
-            y: storage("spike y", m * t * b * no),
-            dy: storage("spike dy", m * t * b * no),
-            gy: storage("spike gy", m * t * b * no),
+            y: storage("spike y", outs),
+            dy: storage("spike dy", outs),
+            gy: storage("spike gy", if online { 1 } else { outs }),
             part: storage("spike loss parts", m * b),
             rate: storage("rates", m * n),
             dreg: storage("dreg", m * n),
@@ -267,6 +289,7 @@ impl SpikingEngine {
             dv: (!online).then(|| storage("dv", traj)),
             da: storage("da", m * b * n),
             traces: online.then(|| [storage("eps_v", 2 * m * b * (n + ni)), storage("eps_a", m * b * n * (n + ni)), storage("ebar", m * b * n * (n + ni))]),
+            online: online.then(|| OnlineBuffers { zbar: storage("zbar", m * b * n), zsum: storage("zsum", m * b * n), cbar: storage("cbar", m * b), esum: storage("esum", m * n * (n + ni)) }),
         };
         let k = Kernels {
             step: SpikeStepKernel::new(&ctx),
@@ -280,6 +303,10 @@ impl SpikingEngine {
             trace: SpikeEpropTrace::new(&ctx),
             outer: SpikeOuterGrad::new(&ctx),
             adam: SpikeAdam::new(&ctx),
+            online_out: SpikeOnlineOut::new(&ctx),
+            online_readout: SpikeOnlineReadoutGrad::new(&ctx),
+            online_rates: SpikeOnlineRates::new(&ctx),
+            online_reg: SpikeOnlineRegGrad::new(&ctx),
         };
         let c = &*ctx;
         let bf = &buf;
@@ -292,7 +319,7 @@ impl SpikingEngine {
             bptt: bf.dv.as_ref().map(|dv| k.bptt.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.feedback, &bf.gy, &bf.psi, &bf.dreg, dv, &bf.da)),
             zero_diag: k.zero_diag.bind(c, &bf.dims, &bf.grads),
             pre: bf.traces.as_ref().map(|tr| k.pre.bind(c, &bf.dims, &bf.steps, &bf.z, &bf.x, &tr[0])),
-            trace: bf.traces.as_ref().map(|tr| k.trace.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.feedback, &bf.dy, &bf.psi, &bf.dreg, &tr[0], &tr[1], &tr[2], &bf.grads)),
+            trace: bf.traces.as_ref().zip(bf.online.as_ref()).map(|(tr, on)| k.trace.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.feedback, &bf.dy, &bf.psi, &on.esum, &tr[0], &tr[1], &tr[2], &bf.grads)),
             outer: [
                 bf.dv.as_ref().map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.z, &bf.grads)),
                 bf.dv.as_ref().map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.x, &bf.grads)),
@@ -300,6 +327,14 @@ impl SpikingEngine {
                 Some(k.outer.bind(c, &bf.dims, &bf.jobs, &bf.gy, &bf.z, &bf.grads)),
             ],
             adam: k.adam.bind(c, &bf.dims, &bf.adam, &bf.grads, &bf.net_f, &bf.params, &bf.adam_m, &bf.adam_v),
+            online: bf.online.as_ref().map(|on| {
+                [
+                    k.online_out.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.z, &bf.targets, &bf.mask, &bf.net_f, &bf.y, &bf.dy, &bf.part, &on.zbar, &on.zsum, &on.cbar),
+                    k.online_readout.bind(c, &bf.dims, &bf.steps, &bf.dy, &on.zbar, &on.cbar, &bf.grads),
+                    k.online_rates.bind(c, &bf.dims, &on.zsum, &bf.net_f, &bf.rate, &bf.dreg),
+                    k.online_reg.bind(c, &bf.dims, &bf.dreg, &on.esum, &bf.grads),
+                ]
+            }),
         };
         let mut net_f = vec![0f32; m * 4];
         for i in 0..m {
@@ -414,8 +449,34 @@ impl SpikingEngine {
         Ok(())
     }
 
-    fn encode_forward(&self, enc: &mut wgpu::CommandEncoder) {
+    /// The forward pass (and, for an online pack with `rule`, the e-prop traces step by step
+    /// alongside it), the losses, and everything of the gradient that needs no backward sweep.
+    fn encode_forward(&self, enc: &mut wgpu::CommandEncoder, online_rule: bool) {
         let (k, g, d) = (&self.k, &self.g, &self.dims);
+        if let Some(on) = &g.online {
+            if online_rule {
+                enc.clear_buffer(&self.buf.grads, 0, None);
+            }
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking online forward"), timestamp_writes: None });
+            let (pre, trace) = (g.pre.as_ref().expect("online pack"), g.trace.as_ref().expect("online pack"));
+            for t in 0..d.t {
+                let o = t * self.step_stride as u32;
+                k.step.encode(&mut pass, &g.step, d, o);
+                k.online_out.encode(&mut pass, &on[0], d, o);
+                if online_rule {
+                    k.online_readout.encode(&mut pass, &on[1], d, o);
+                    k.pre.encode(&mut pass, pre, d, o);
+                    k.trace.encode(&mut pass, trace, d, o);
+                }
+            }
+            k.online_rates.encode(&mut pass, &on[2], d);
+            if online_rule {
+                k.online_reg.encode(&mut pass, &on[3], d);
+                k.zero_diag.encode(&mut pass, &g.zero_diag, d);
+            }
+            k.reduce.encode(&mut pass, &g.reduce, d);
+            return;
+        }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking forward"), timestamp_writes: None });
         for t in 0..d.t {
             k.step.encode(&mut pass, &g.step, d, t * self.step_stride as u32);
@@ -432,35 +493,19 @@ impl SpikingEngine {
         }
     }
 
-    fn encode_grad(&self, enc: &mut wgpu::CommandEncoder, rule: Rule) -> Result<()> {
+    /// The backward sweep and weight gradients of a pack that keeps whole trajectories (online
+    /// packs compute their gradient inside `encode_forward`).
+    fn encode_grad(&self, enc: &mut wgpu::CommandEncoder) {
         let (k, g, d) = (&self.k, &self.g, &self.dims);
-        if self.online {
-            if !rule.is_eprop() {
-                return Err(Error::Runtime(format!("this pack keeps online e-prop traces; rule {} needs a pack built for the backward sweep", rule.name())));
-            }
-            enc.clear_buffer(&self.buf.grads, 0, None);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking e-prop online"), timestamp_writes: None });
-            let (pre, trace) = (g.pre.as_ref().expect("online pack"), g.trace.as_ref().expect("online pack"));
-            for t in 0..d.t {
-                let o = t * self.step_stride as u32;
-                k.pre.encode(&mut pass, pre, d, o);
-                k.trace.encode(&mut pass, trace, d, o);
-            }
-            self.encode_outer(&mut pass, 2);
-            self.encode_outer(&mut pass, 3);
-            k.zero_diag.encode(&mut pass, &g.zero_diag, d);
-        } else {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking backward sweep"), timestamp_writes: None });
-            let bptt = g.bptt.as_ref().expect("backward pack");
-            for t in (0..d.t).rev() {
-                k.bptt.encode(&mut pass, bptt, d, t * self.step_stride as u32);
-            }
-            for w in 0..4 {
-                self.encode_outer(&mut pass, w);
-            }
-            k.zero_diag.encode(&mut pass, &g.zero_diag, d);
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking backward sweep"), timestamp_writes: None });
+        let bptt = g.bptt.as_ref().expect("backward pack");
+        for t in (0..d.t).rev() {
+            k.bptt.encode(&mut pass, bptt, d, t * self.step_stride as u32);
         }
-        Ok(())
+        for w in 0..4 {
+            self.encode_outer(&mut pass, w);
+        }
+        k.zero_diag.encode(&mut pass, &g.zero_diag, d);
     }
 
     fn run(&mut self, rule: Option<Rule>, adam: bool) -> Result<Vec<SpikeNetLoss>> {
@@ -476,10 +521,15 @@ impl SpikingEngine {
             let h = AdamStep { bc1: bc1 as f32, sqrt_bc2: bc2.sqrt() as f32, beta1: BETA1 as f32, beta2: BETA2 as f32, eps: EPS as f32, _pad: [0.0; 3] };
             self.ctx.queue.write_buffer(&self.buf.adam, 0, bytemuck::bytes_of(&h));
         }
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("spiking update") });
-        self.encode_forward(&mut enc);
         if let Some(r) = rule {
-            self.encode_grad(&mut enc, r)?;
+            if self.online && !r.is_eprop() {
+                return Err(Error::Runtime(format!("this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep", r.name())));
+            }
+        }
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("spiking update") });
+        self.encode_forward(&mut enc, self.online && rule.is_some());
+        if rule.is_some() && !self.online {
+            self.encode_grad(&mut enc);
         }
         if adam {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking adam"), timestamp_writes: None });
@@ -521,8 +571,12 @@ impl SpikingEngine {
     pub fn read_grads(&self) -> Result<Vec<SpikingParams<f32>>> {
         Ok(self.split(&self.read(&self.buf.grads)?))
     }
-    /// `(v, a, z, psi)` each `[M, T, B, N]` and `y [M, T, B, n_out]` of the last forward pass.
+    /// `(v, a, z, psi)` each `[M, T, B, N]` and `y [M, T, B, n_out]` of the last forward pass
+    /// (packs that keep whole trajectories only).
     pub fn read_trajectories(&self) -> Result<([Array4<f32>; 4], Array4<f32>)> {
+        if self.online {
+            return Err(Error::Runtime("an online e-prop pack keeps only the last two steps of its trajectories".into()));
+        }
         let (m, b, t, n) = (self.dims.m as usize, self.dims.b as usize, self.dims.t as usize, self.cfg.n_rec);
         let st = |buf: &wgpu::Buffer| -> Result<Array4<f32>> { Array4::from_shape_vec((m, t, b, n), self.read(buf)?).map_err(|e| Error::Runtime(e.to_string())) };
         let y = Array4::from_shape_vec((m, t, b, self.cfg.n_out), self.read(&self.buf.y)?).map_err(|e| Error::Runtime(e.to_string()))?;

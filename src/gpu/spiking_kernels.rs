@@ -33,7 +33,8 @@ pub struct SpikeDims {
     pub beta: f32,
     pub gamma: f32,
     pub accumulate: u32,
-    pub _pad0: u32,
+    /// Time slots of the trajectory buffers: T, or 2 for online e-prop (a ring).
+    pub slots: u32,
 }
 
 /// Uniform `Step` of `shaders/spike_common.wgsl`; one per time step, aligned for dynamic offsets.
@@ -169,15 +170,69 @@ impl SpikeEpropPre {
 
 wrapper!(
     /// `spike_eprop_trace.wgsl`: per-synapse traces of step t and their gradient contribution.
-    SpikeEpropTrace, "spike_eprop_trace", [Uniform, UniformDyn, Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite]
+    SpikeEpropTrace, "spike_eprop_trace", [Uniform, UniformDyn, Read, Read, Read, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite]
 );
 impl SpikeEpropTrace {
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, feedback: &wgpu::Buffer, dy: &wgpu::Buffer, psi: &wgpu::Buffer, dreg: &wgpu::Buffer, eps_v: &wgpu::Buffer, eps_a: &wgpu::Buffer, ebar: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, feedback, dy, psi, dreg, eps_v, eps_a, ebar, grads], STEP)
+    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, feedback: &wgpu::Buffer, dy: &wgpu::Buffer, psi: &wgpu::Buffer, esum: &wgpu::Buffer, eps_v: &wgpu::Buffer, eps_a: &wgpu::Buffer, ebar: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
+        self.0.bind(ctx, &[dims, steps, params, feedback, dy, psi, esum, eps_v, eps_a, ebar, grads], STEP)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
         self.0.dispatch(pass, bg, &[step_offset], groups((d.n + d.n_in) as usize), d.n, d.m);
+    }
+}
+
+wrapper!(
+    /// `spike_online_out.wgsl`: readout, loss, dE/dy and running sums of step t (online e-prop).
+    SpikeOnlineOut, "spike_online_out", [Uniform, UniformDyn, Read, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite]
+);
+impl SpikeOnlineOut {
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, z: &wgpu::Buffer, targets: &wgpu::Buffer, mask: &wgpu::Buffer, net_f: &wgpu::Buffer, y: &wgpu::Buffer, dy: &wgpu::Buffer, part: &wgpu::Buffer, zbar: &wgpu::Buffer, zsum: &wgpu::Buffer, cbar: &wgpu::Buffer) -> wgpu::BindGroup {
+        self.0.bind(ctx, &[dims, steps, params, z, targets, mask, net_f, y, dy, part, zbar, zsum, cbar], STEP)
+    }
+    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
+        self.0.dispatch(pass, bg, &[step_offset], groups(d.b as usize), d.m, 1);
+    }
+}
+
+wrapper!(
+    /// `spike_online_readout_grad.wgsl`: readout gradients of step t from the filtered spikes.
+    SpikeOnlineReadoutGrad, "spike_online_readout_grad", [Uniform, UniformDyn, Read, Read, Read, ReadWrite]
+);
+impl SpikeOnlineReadoutGrad {
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, dy: &wgpu::Buffer, zbar: &wgpu::Buffer, cbar: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
+        self.0.bind(ctx, &[dims, steps, dy, zbar, cbar, grads], STEP)
+    }
+    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
+        self.0.dispatch(pass, bg, &[step_offset], groups((d.n_out * (d.n + 1)) as usize), d.m, 1);
+    }
+}
+
+wrapper!(
+    /// `spike_online_rates.wgsl`: rates and dE_reg/dz from the running spike counts.
+    SpikeOnlineRates, "spike_online_rates", [Uniform, Read, Read, ReadWrite, ReadWrite]
+);
+impl SpikeOnlineRates {
+    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, zsum: &wgpu::Buffer, net_f: &wgpu::Buffer, rate: &wgpu::Buffer, dreg: &wgpu::Buffer) -> wgpu::BindGroup {
+        self.0.bind(ctx, &[dims, zsum, net_f, rate, dreg], 0)
+    }
+    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
+        self.0.dispatch(pass, bg, &[], groups(d.n as usize), d.m, 1);
+    }
+}
+
+wrapper!(
+    /// `spike_online_reg_grad.wgsl`: the regulariser's part of the e-prop weight gradients.
+    SpikeOnlineRegGrad, "spike_online_reg_grad", [Uniform, Read, Read, ReadWrite]
+);
+impl SpikeOnlineRegGrad {
+    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, dreg: &wgpu::Buffer, esum: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
+        self.0.bind(ctx, &[dims, dreg, esum, grads], 0)
+    }
+    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
+        self.0.dispatch(pass, bg, &[], groups((d.n + d.n_in) as usize), d.n, d.m);
     }
 }
 
