@@ -142,6 +142,14 @@ impl Backend {
         }
     }
 
+    /// Device memory held by the GPU packs (None on the CPU).
+    pub fn device_bytes(&self) -> Option<u64> {
+        match self {
+            Backend::Cpu(_) => None,
+            Backend::Gpu { packs, .. } => Some(packs.iter().map(RateEngine::device_bytes).sum()),
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Cpu(_) => "cpu",

@@ -45,6 +45,17 @@ fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
     }
 }
 
+/// Estimated GFLOP of one rate-network update (the dominant products; elementwise work aside):
+/// forward `2TBN(N + n_in + n_out)`, weight gradients `2TBN(N + n_in + n_out)`, and for rules
+/// with a backward sweep through w_rec another `2TBN²` (BPTT at the paper's reach setting
+/// N = 200, B = 100, T = 300: 7.3 GFLOP).
+pub fn rate_update_gflop(rule: Rule, n: usize, b: usize, t: usize) -> f64 {
+    let (n, b, t) = (n as f64, b as f64, t as f64);
+    let dense = 2.0 * t * b * n * (n + 3.0 + 2.0);
+    let sweep = if rule.is_eprop() { 0.0 } else { 2.0 * t * b * n * n };
+    (2.0 * dense + sweep) / 1e9
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -184,8 +195,8 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
         }
         None
     };
-    let mut header = "device,adapter,rule,n,b,t,m,seconds_per_update,network_updates_per_second".to_string();
-    let mut title = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12} {:>14}", "dev", "rule", "N", "B", "T", "M", "s/update", "net-updates/s");
+    let mut header = "device,adapter,rule,n,b,t,m,seconds_per_update,network_updates_per_second,gflop_per_update,gflop_per_second,device_bytes".to_string();
+    let mut title = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12} {:>14} {:>9} {:>13}", "dev", "rule", "N", "B", "T", "M", "s/update", "net-updates/s", "GFLOP/s", "device bytes");
     if peer {
         header.push_str(",peer_seconds_per_network_update,peer_ratio");
         title.push_str(&format!(" {:>13} {:>13}", "torch s/net", "torch/snnlab"));
@@ -215,8 +226,10 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                     times.push(t0.elapsed().as_secs_f64());
                 }
                 let s = median(times);
-                let mut line = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12.4} {:>14.2}", dev, rule.name(), spec.n, spec.b, spec.t, m, s, m as f64 / s);
-                let mut row = format!("{dev},{adapter_name},{},{},{},{},{m},{s},{}", rule.name(), spec.n, spec.b, spec.t, m as f64 / s);
+                let gflop = m as f64 * rate_update_gflop(rule, spec.n, spec.b, spec.t);
+                let bytes = be.device_bytes().map(|b| b.to_string()).unwrap_or_else(|| "-".into());
+                let mut line = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12.4} {:>14.2} {:>9.1} {:>13}", dev, rule.name(), spec.n, spec.b, spec.t, m, s, m as f64 / s, gflop / s, bytes);
+                let mut row = format!("{dev},{adapter_name},{},{},{},{},{m},{s},{},{gflop},{},{}", rule.name(), spec.n, spec.b, spec.t, m as f64 / s, gflop / s, be.device_bytes().map(|b| b.to_string()).unwrap_or_default());
                 if peer {
                     let got = match (&ready, device, rule.name().as_str()) {
                         (Some(p), Device::Cpu, r @ ("bptt" | "eprop")) => match peer_point(p, spec, r, m, threads) {

@@ -99,6 +99,8 @@ pub struct RateEngine {
     adam_steps: u64,
     /// Gradients were accumulated over chunks and still lack the w_rec chain rule.
     chain_pending: bool,
+    /// Bytes of the pack's storage buffers (the device memory it holds, uniforms aside).
+    device_bytes: u64,
 }
 
 fn align(x: u64, a: u64) -> u64 {
@@ -170,7 +172,9 @@ impl RateEngine {
         let job_stride = align(std::mem::size_of::<OuterJob>() as u64, a);
 
         let dev = &ctx.device;
+        let device_bytes = std::cell::Cell::new(0u64);
         let storage = |label: &str, floats: usize| {
+            device_bytes.set(device_bytes.get() + (floats.max(1) * 4) as u64);
             dev.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size: (floats.max(1) * 4) as u64,
@@ -278,6 +282,7 @@ impl RateEngine {
             rule: None,
             adam_steps: 0,
             chain_pending: false,
+            device_bytes: device_bytes.get(),
         };
         // The step table also carries t for the forward kernels: fill it before any pass.
         eng.set_rule(Rule::Bptt)?;
@@ -286,6 +291,11 @@ impl RateEngine {
 
     pub fn n_networks(&self) -> usize {
         self.dims.m as usize
+    }
+
+    /// Bytes of device memory the pack's storage buffers hold.
+    pub fn device_bytes(&self) -> u64 {
+        self.device_bytes
     }
 
     fn write(&self, b: &wgpu::Buffer, data: &[f32]) {
