@@ -165,6 +165,11 @@ impl TrainConfig {
         if self.seeds.is_empty() {
             return Err(Error::Input("seeds is empty: give at least one".into()));
         }
+        let mut sorted = self.seeds.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::Input(format!("seeds lists {} twice (each seed is one network)", w[0])));
+        }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Input(format!("lr = {} must be positive", self.lr)));
         }

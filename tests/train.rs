@@ -68,3 +68,11 @@ fn every_shipped_config_is_valid() {
     }
     assert!(n >= 7, "expected the paper's 7 run configs, found {n}");
 }
+
+#[test]
+fn a_seed_listed_twice_is_refused() {
+    let p = std::env::temp_dir().join(format!("snnlab-train-dupseed-{}.toml", std::process::id()));
+    std::fs::write(&p, "task = \"reach\"\nseeds = [3, 1, 3]\n").unwrap();
+    let e = TrainConfig::load(&p).unwrap_err().to_string();
+    assert!(e.contains("3 twice") && e.contains("dupseed"), "{e}");
+}
