@@ -102,20 +102,57 @@ fn task_of(cfg: &TrainConfig) -> Result<TaskName> {
     }
 }
 
+/// Neural data checked against a task's analysis trials, with the two reference distances every
+/// report draws: the cross-condition-average baseline and the split-half floor.
+pub struct Reference {
+    pub task: AnalysisTask,
+    pub data: Array3<f64>,
+    pub baseline: f64,
+    pub floor: f64,
+}
+
+/// The data of one file prepared once per task and kept (loading, checking and the floor's 100
+/// Procrustes draws are done once however many runs are scored against it).
+pub struct References {
+    path: PathBuf,
+    by_task: Vec<(TaskName, Reference)>,
+}
+
+impl References {
+    pub fn new(data_path: &Path) -> Self {
+        Self { path: data_path.to_path_buf(), by_task: Vec::new() }
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The reference for `task`, loaded and checked on first use.
+    pub fn get(&mut self, task: TaskName) -> Result<&Reference> {
+        if !self.by_task.iter().any(|(n, _)| *n == task) {
+            let t = AnalysisTask::load(task)?;
+            let data = load_data(&self.path, &t)?;
+            let baseline = similarity::cross_condition_baseline(data.view())?;
+            let floor = similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
+            self.by_task.push((task, Reference { task: t, data, baseline, floor }));
+        }
+        Ok(&self.by_task.iter().find(|(n, _)| *n == task).expect("just inserted").1)
+    }
+    /// The reference for a training run's task.
+    pub fn for_config(&mut self, cfg: &TrainConfig) -> Result<&Reference> {
+        self.get(task_of(cfg)?)
+    }
+}
+
 /// Score every checkpoint of each run against `data` and write `analysis.csv` into each run.
 pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
+    analyze_with(runs, &mut References::new(data_path))
+}
+
+/// [`analyze`] against already prepared references.
+pub fn analyze_with(runs: &[PathBuf], refs: &mut References) -> Result<Vec<RunAnalysis>> {
     let mut out = Vec::new();
-    let mut tasks: Vec<(TaskName, AnalysisTask, Array3<f64>, f64)> = Vec::new();
     for dir in runs {
         let config = TrainConfig::load(&dir.join("config.toml"))?;
-        let tn = task_of(&config)?;
-        if !tasks.iter().any(|(n, ..)| *n == tn) {
-            let task = AnalysisTask::load(tn)?;
-            let data = load_data(data_path, &task)?;
-            let floor = similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
-            tasks.push((tn, task, data, floor));
-        }
-        let (_, task, data, floor) = tasks.iter().find(|(n, ..)| *n == tn).unwrap();
+        let Reference { task, data, floor, .. } = refs.for_config(&config)?;
         let tau_filter = config.spiking_settings().tau_filter_ms;
         let cks = checkpoints(dir)?;
         let scores: Vec<CheckpointScore> = cks
@@ -188,11 +225,15 @@ fn trajectories_chart(title: &str, pcs: &Array3<f64>, max_conditions: usize) -> 
 
 /// Write the HTML report (charts inline as SVG) for analysed runs.
 pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> {
+    report_with(runs, &mut References::new(data_path), out)
+}
+
+/// [`report`] against already prepared references.
+pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> Result<()> {
     let first = runs.first().ok_or_else(|| Error::Input("report: no runs given".into()))?;
-    let task = AnalysisTask::load(task_of(&first.config)?)?;
-    let data = load_data(data_path, &task)?;
-    let baseline = similarity::cross_condition_baseline(data.view())?;
-    let floor = similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
+    let data_path = refs.path().to_path_buf();
+    let Reference { task, data, baseline, floor } = refs.for_config(&first.config)?;
+    let (baseline, floor) = (*baseline, *floor);
 
     let mut main = Chart::new("Distance to neural data vs task accuracy (checkpoints with accuracy >= 0)", "accuracy", "angular Procrustes distance");
     main.hlines = vec![(baseline, "cross-condition baseline".into()), (floor, "split-half floor".into())];

@@ -466,8 +466,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Report { runs, data, out } => {
-            let analysed = snnlab::analysis::analyze(&runs, &data)?;
-            snnlab::analysis::report(&analysed, &data, &out)?;
+            let mut refs = snnlab::analysis::References::new(&data);
+            let analysed = snnlab::analysis::analyze_with(&runs, &mut refs)?;
+            snnlab::analysis::report_with(&analysed, &mut refs, &out)?;
             println!("report: {}", out.display());
             Ok(())
         }

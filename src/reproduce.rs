@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::analysis::{analyze, report, RunAnalysis};
+use crate::analysis::{analyze_with, report_with, References, RunAnalysis};
 use crate::backend::Device;
 use crate::error::Result;
 use crate::train::{train, TrainConfig};
@@ -40,8 +40,8 @@ fn runs(full: bool) -> Vec<(&'static str, &'static str, f64)> {
 pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
     let t0 = Instant::now();
     // Check the data before spending minutes on training.
-    let task = crate::evaluate::AnalysisTask::load(crate::evaluate::TaskName::Reach)?;
-    crate::evaluate::load_data(&o.data, &task)?;
+    let mut refs = References::new(&o.data);
+    let baseline = refs.get(crate::evaluate::TaskName::Reach)?.baseline;
     let seeds: Vec<u64> = if o.full { vec![1, 2, 3] } else { vec![1] };
     // Without --full both rules start from the authors' own initial network (update 0 of their
     // released runs, the same for every rule), as in the paper; only the random training trials
@@ -72,9 +72,9 @@ pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
         train(&cfg, adapter, o.quiet)?;
         dirs.push(dir);
     }
-    let analysed: Vec<RunAnalysis> = analyze(&dirs, &o.data)?;
+    let analysed: Vec<RunAnalysis> = analyze_with(&dirs, &mut refs)?;
     let out = o.out.join("report.html");
-    report(&analysed, &o.data, &out)?;
+    report_with(&analysed, &mut refs, &out)?;
     for r in &analysed {
         for seed in r.seeds() {
             if let Some((l, b)) = r.last_and_best(seed) {
@@ -85,11 +85,9 @@ pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
             }
         }
     }
-    let data = crate::evaluate::load_data(&o.data, &task)?;
     println!(
-        "data {}: cross-condition-average baseline {:.4} (a model below it is closer to the recordings than their condition average)",
-        o.data.display(),
-        crate::similarity::cross_condition_baseline(data.view())?
+        "data {}: cross-condition-average baseline {baseline:.4} (a model below it is closer to the recordings than their condition average)",
+        o.data.display()
     );
     println!("done in {:.1} min; report: {}", t0.elapsed().as_secs_f64() / 60.0, out.display());
     Ok(out)

@@ -360,10 +360,10 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
     for d in [sweep.runs_dir(), sweep.tmp_dir()] {
         std::fs::create_dir_all(&d).map_err(|e| Error::Input(format!("{}: cannot create the results directory: {e}", d.display())))?;
     }
-    if let Some(d) = &sweep.data {
-        // Check the data before spending any time on training.
-        let task = crate::evaluate::AnalysisTask::load(task_name(&sweep.runs[0].config().task))?;
-        crate::evaluate::load_data(d, &task)?;
+    // The data, checked before spending any time on training and prepared once for every run.
+    let mut refs = sweep.data.as_deref().map(crate::analysis::References::new);
+    if let Some(r) = &mut refs {
+        r.get(task_name(&sweep.runs[0].config().task))?;
     }
     let removed = clean_stale(sweep)?;
     let mine = opts.shard.select(&sweep.runs);
@@ -414,8 +414,8 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
             }
         };
         for ((r, d), o) in pack.iter().zip(&tmp).zip(outcomes) {
-            let analysis_error = match &sweep.data {
-                Some(data) => crate::analysis::analyze(std::slice::from_ref(d), data).err().map(|e| e.to_string()),
+            let analysis_error = match &mut refs {
+                Some(r) => crate::analysis::analyze_with(std::slice::from_ref(d), r).err().map(|e| e.to_string()),
                 None => None,
             };
             let rec = RunRecord {
@@ -741,12 +741,9 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
     html.push_str(&format!("<h1>Sweep {}</h1><p>{runs} of {} runs complete ({missing} missing); table: {}.</p>", sweep.name, sweep.runs.len(), csv_path.display()));
     let (baseline, floor) = match &sweep.data {
         Some(d) => {
-            let task = crate::evaluate::AnalysisTask::load(task_name(&sweep.runs[0].config().task))?;
-            let data = crate::evaluate::load_data(d, &task)?;
-            (
-                Some(crate::similarity::cross_condition_baseline(data.view())?),
-                Some(crate::similarity::split_half_floor(data.view(), crate::analysis::SPLIT_HALF_DRAWS, crate::analysis::SPLIT_HALF_SEED)?),
-            )
+            let mut refs = crate::analysis::References::new(d);
+            let r = refs.get(task_name(&sweep.runs[0].config().task))?;
+            (Some(r.baseline), Some(r.floor))
         }
         None => (None, None),
     };
