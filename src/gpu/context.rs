@@ -120,6 +120,17 @@ impl GpuContext {
         Ok(Self { device, queue, info, limits, features })
     }
 
+    /// A storage buffer of `floats` f32 words (at least one), readable back and writable by
+    /// the queue.
+    pub fn storage_buffer(&self, label: &str, floats: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (floats.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
     /// Map a MAP_READ staging buffer (after its copy was submitted) and return it as f32s.
     pub fn map_read_f32(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
         let slice = staging.slice(..);

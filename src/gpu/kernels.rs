@@ -235,17 +235,27 @@ pub struct AdamStep {
 
 /// Pack records into a uniform buffer with one `stride`-byte slot each (for dynamic offsets).
 pub fn uniform_table<T: bytemuck::Pod>(ctx: &GpuContext, label: &str, items: &[T], stride: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: &table_bytes(items, stride),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+/// The bytes of a uniform table: one `stride`-byte slot per record (at least one slot).
+pub fn table_bytes<T: bytemuck::Pod>(items: &[T], stride: u64) -> Vec<u8> {
     let mut bytes = vec![0u8; (items.len().max(1) as u64 * stride) as usize];
     for (i, it) in items.iter().enumerate() {
         let b = bytemuck::bytes_of(it);
         let at = i * stride as usize;
         bytes[at..at + b.len()].copy_from_slice(b);
     }
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: &bytes,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    })
+    bytes
+}
+
+/// `x` rounded up to a multiple of `a` (uniform offsets must be aligned).
+pub fn align(x: u64, a: u64) -> u64 {
+    x.div_ceil(a) * a
 }
 
 // ---- typed wrappers -------------------------------------------------------------------------

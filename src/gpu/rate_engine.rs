@@ -103,10 +103,6 @@ pub struct RateEngine {
     device_bytes: u64,
 }
 
-fn align(x: u64, a: u64) -> u64 {
-    x.div_ceil(a) * a
-}
-
 /// Bytes of the largest single buffer for a pack of `m` networks (the state buffers).
 fn largest_buffer_bytes(cfg: &RateConfig, m: usize, b: usize, t: usize) -> u64 {
     let state = (m * (t + 1) * b * cfg.n_rec) as u64 * 4;
@@ -175,12 +171,7 @@ impl RateEngine {
         let device_bytes = std::cell::Cell::new(0u64);
         let storage = |label: &str, floats: usize| {
             device_bytes.set(device_bytes.get() + (floats.max(1) * 4) as u64);
-            dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: (floats.max(1) * 4) as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
+            ctx.storage_buffer(label, floats)
         };
         let state = m * (t + 1) * b * n;
         let samples = (t * b) as u32;
@@ -430,12 +421,7 @@ impl RateEngine {
                 }
             })
             .collect();
-        let mut bytes = vec![0u8; (t as u64 * self.step_stride) as usize];
-        for (i, s) in steps.iter().enumerate() {
-            let at = i * self.step_stride as usize;
-            bytes[at..at + std::mem::size_of::<Step>()].copy_from_slice(bytemuck::bytes_of(s));
-        }
-        self.ctx.queue.write_buffer(&self.buf.steps, 0, &bytes);
+        self.ctx.queue.write_buffer(&self.buf.steps, 0, &table_bytes(&steps, self.step_stride));
         self.dims.use_feedback = rule.uses_feedback() as u32;
         self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         self.rule = Some(rule);

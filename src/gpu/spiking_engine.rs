@@ -23,7 +23,7 @@ use ndarray::{Array3, Array4};
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::{uniform_table, AdamStep, OuterJob};
+use super::kernels::{align, table_bytes, uniform_table, AdamStep, OuterJob};
 use super::spiking_kernels::*;
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
@@ -151,10 +151,6 @@ pub struct SpikingEngine {
     adam_steps: u64,
 }
 
-fn align(x: u64, a: u64) -> u64 {
-    x.div_ceil(a) * a
-}
-
 impl SpikingEngine {
     /// Device memory of a pack: with `online`, the trace buffers of online e-prop instead of dv.
     pub fn memory_bytes(cfg: &SpikingConfig, m: usize, b: usize, t: usize, loss: LossKind, online: bool) -> SpikeMemory {
@@ -231,14 +227,7 @@ impl SpikingEngine {
         let step_stride = align(std::mem::size_of::<SpikeStep>() as u64, al);
         let job_stride = align(std::mem::size_of::<OuterJob>() as u64, al);
         let dev = &ctx.device;
-        let storage = |label: &str, len: usize| {
-            dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: (len.max(1) * 4) as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        };
+        let storage = |label: &str, floats: usize| ctx.storage_buffer(label, floats);
         let slots = dims.slots as usize;
         let traj = m * slots * b * n;
         let outs = m * slots * b * no;
@@ -437,12 +426,7 @@ impl SpikingEngine {
         }
         let t = self.dims.t as usize;
         let steps: Vec<SpikeStep> = (0..t).map(|s| SpikeStep { t: s as u32, cut_next: (s + 1 < t && rule.cuts(s + 1, t)) as u32, parity: (s % 2) as u32, _pad: 0 }).collect();
-        let mut bytes = vec![0u8; (t as u64 * self.step_stride) as usize];
-        for (i, s) in steps.iter().enumerate() {
-            let at = i * self.step_stride as usize;
-            bytes[at..at + std::mem::size_of::<SpikeStep>()].copy_from_slice(bytemuck::bytes_of(s));
-        }
-        self.ctx.queue.write_buffer(&self.buf.steps, 0, &bytes);
+        self.ctx.queue.write_buffer(&self.buf.steps, 0, &table_bytes(&steps, self.step_stride));
         self.dims.use_feedback = rule.uses_feedback() as u32;
         self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         self.rule = Some(rule);
