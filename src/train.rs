@@ -351,28 +351,31 @@ impl Pack {
             }
         })
     }
-    /// Copy the current parameters of network `i` from the backend, save it, return its
-    /// evaluation error.
-    fn checkpoint(&mut self, params_rate: &mut Option<Vec<crate::model::RateParams<f32>>>, params_spk: &mut Option<Vec<crate::spiking::SpikingParams<f32>>>, i: usize, path: &Path, task: &Task, eval: &Batch) -> Result<f64> {
+    /// Copy the backend's current parameters into the models of the networks still training.
+    fn snapshot(&mut self, live: impl Fn(usize) -> bool) -> Result<()> {
         match self {
             Pack::Rate { backend, models } => {
-                if params_rate.is_none() {
-                    *params_rate = Some(backend.params()?);
+                for (i, p) in backend.params()?.into_iter().enumerate().filter(|(i, _)| live(*i)) {
+                    models[i].params = p;
                 }
-                models[i].params = params_rate.as_ref().unwrap()[i].clone();
-                crate::io::save_model(path, &models[i])?;
-                Ok(eval_error(task, &models[i], eval))
             }
             Pack::Spiking { backend, models, .. } => {
-                if params_spk.is_none() {
-                    *params_spk = Some(backend.params()?);
+                for (i, p) in backend.params()?.into_iter().enumerate().filter(|(i, _)| live(*i)) {
+                    models[i].params = p;
                 }
-                models[i].params = params_spk.as_ref().unwrap()[i].clone();
-                crate::io::save_spiking_model(path, &models[i])?;
-                Ok(eval_error_spiking(task, &models[i], eval))
             }
         }
+        Ok(())
     }
+    /// Save network `i` (as of the last snapshot) and return its evaluation error.
+    fn save(&self, i: usize, path: &Path, task: &Task, eval: &Batch) -> Result<f64> {
+        match self {
+            Pack::Rate { models, .. } => crate::io::save_model(path, &models[i])?,
+            Pack::Spiking { models, .. } => crate::io::save_spiking_model(path, &models[i])?,
+        }
+        Ok(self.final_eval(i, task, eval))
+    }
+    /// Evaluation error of network `i` as of the last snapshot.
     fn final_eval(&self, i: usize, task: &Task, eval: &Batch) -> f64 {
         match self {
             Pack::Rate { models, .. } => eval_error(task, &models[i], eval),
@@ -552,7 +555,9 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
     for u in 0..=shared.updates {
         // Checkpoint index U = parameters after U updates (U = 0: the initialisation).
         if checkpoints.contains(&u) || u == shared.updates {
-            let (mut pr, mut ps) = (None, None);
+            if diverged.iter().any(Option::is_none) {
+                pack.snapshot(|i| diverged[i].is_none())?;
+            }
             for i in 0..members.len() {
                 if diverged[i].is_some() {
                     continue;
@@ -560,7 +565,7 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                 let dir = members[i].dir.join(format!("seed{}", members[i].seed));
                 std::fs::create_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(format!("update{u:04}.safetensors"));
-                let err = pack.checkpoint(&mut pr, &mut ps, i, &path, &task, &eval)?;
+                let err = pack.save(i, &path, &task, &eval)?;
                 // Relative to the run directory, so that the log stays right when the directory moves.
                 append_line(&mut logs[log_of[i]].1, &format!("{u},{},{err},seed{}/update{u:04}.safetensors", members[i].seed, members[i].seed))?;
             }
