@@ -286,15 +286,11 @@ impl<F: Real> RateParams<F> {
         ]
     }
     pub fn flatten(&self) -> Vec<F> {
-        self.slices().iter().flat_map(|s| s.iter().copied()).collect()
+        tensors::flatten(&self.slices())
     }
     pub fn from_flat(c: &RateConfig, flat: &[F]) -> Self {
         let mut p = Self::zeros(c);
-        let mut at = 0;
-        for s in p.slices_mut() {
-            s.copy_from_slice(&flat[at..at + s.len()]);
-            at += s.len();
-        }
+        tensors::fill(p.slices_mut(), flat);
         p
     }
     pub fn cast<G: Real>(&self) -> RateParams<G> {
@@ -310,17 +306,40 @@ impl<F: Real> RateParams<F> {
     }
     /// `self += other`, tensor by tensor (summing gradients of trial chunks).
     pub fn add_assign(&mut self, other: &Self) {
-        for (a, b) in self.slices_mut().into_iter().zip(other.slices()) {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += *y);
-        }
+        tensors::add(self.slices_mut(), &other.slices());
     }
     /// Name of the first tensor holding a NaN or infinity, if any.
     pub fn first_non_finite(&self) -> Option<&'static str> {
-        PARAM_NAMES
-            .iter()
-            .zip(self.slices())
-            .find(|(_, s)| s.iter().any(|x| !x.is_finite()))
-            .map(|(n, _)| *n)
+        tensors::first_non_finite(&PARAM_NAMES, &self.slices())
+    }
+}
+
+/// What every parameter set (rate or spiking; also gradients and Adam moments) does with its
+/// tensors, given them as slices in the set's fixed order.
+pub(crate) mod tensors {
+    use super::Real;
+
+    /// All tensors, one after the other (the flat layout of the GPU engines).
+    pub fn flatten<F: Real>(ts: &[&[F]]) -> Vec<F> {
+        ts.iter().flat_map(|s| s.iter().copied()).collect()
+    }
+    /// Fill the tensors from the flat layout.
+    pub fn fill<'a, F: Real>(ts: impl IntoIterator<Item = &'a mut [F]>, flat: &[F]) {
+        let mut at = 0;
+        for s in ts {
+            s.copy_from_slice(&flat[at..at + s.len()]);
+            at += s.len();
+        }
+    }
+    /// `a += b`, tensor by tensor.
+    pub fn add<'a, F: Real>(a: impl IntoIterator<Item = &'a mut [F]>, b: &[&[F]]) {
+        for (x, y) in a.into_iter().zip(b) {
+            x.iter_mut().zip(y.iter()).for_each(|(x, y)| *x += *y);
+        }
+    }
+    /// Name of the first tensor holding a NaN or infinity.
+    pub fn first_non_finite<F: Real>(names: &[&'static str], ts: &[&[F]]) -> Option<&'static str> {
+        names.iter().zip(ts).find(|(_, s)| s.iter().any(|x| !x.is_finite())).map(|(n, _)| *n)
     }
 }
 

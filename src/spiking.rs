@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::Real;
+use crate::model::{tensors, Real};
 
 pub(crate) fn d_kind() -> String {
     "alif".into()
@@ -166,15 +166,11 @@ impl<F: Real> SpikingParams<F> {
         [self.w_in.as_slice_mut().unwrap(), self.w_rec.as_slice_mut().unwrap(), self.w_out.as_slice_mut().unwrap(), self.b_out.as_slice_mut().unwrap()]
     }
     pub fn flatten(&self) -> Vec<F> {
-        self.slices().iter().flat_map(|s| s.iter().copied()).collect()
+        tensors::flatten(&self.slices())
     }
     pub fn from_flat(c: &SpikingConfig, flat: &[F]) -> Self {
         let mut p = Self::zeros(c);
-        let mut at = 0;
-        for s in p.slices_mut() {
-            s.copy_from_slice(&flat[at..at + s.len()]);
-            at += s.len();
-        }
+        tensors::fill(p.slices_mut(), flat);
         p
     }
     pub fn cast<G: Real>(&self) -> SpikingParams<G> {
@@ -182,12 +178,10 @@ impl<F: Real> SpikingParams<F> {
         SpikingParams { w_in: self.w_in.map(f), w_rec: self.w_rec.map(f), w_out: self.w_out.map(f), b_out: self.b_out.map(f) }
     }
     pub fn add_assign(&mut self, other: &Self) {
-        for (a, b) in self.slices_mut().into_iter().zip(other.slices()) {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += *y);
-        }
+        tensors::add(self.slices_mut(), &other.slices());
     }
     pub fn first_non_finite(&self) -> Option<&'static str> {
-        SPIKING_PARAM_NAMES.iter().zip(self.slices()).find(|(_, s)| s.iter().any(|x| !x.is_finite())).map(|(n, _)| *n)
+        tensors::first_non_finite(&SPIKING_PARAM_NAMES, &self.slices())
     }
 }
 
