@@ -7,14 +7,17 @@ fn main() {
         std::env::var(var).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_owned()).collect()
     };
     let spec = snnlab::bench::BenchSpec {
-        n: 200,
-        b: 100,
-        t: 300,
+        n: vec![200],
+        b: vec![100],
+        t: vec![300],
         m: list("SNNLAB_BENCH_M", "1").iter().map(|s| s.parse().expect("SNNLAB_BENCH_M: integers")).collect(),
         rules: vec!["bptt".into(), "eprop".into()],
         devices: list("SNNLAB_BENCH_DEVICES", "cpu,gpu"),
         repeats: 3,
         csv: None,
+        plot: None,
+        peak_gflops: None,
+        peak_gbps: None,
     };
     if let Err(e) = snnlab::bench::run(&spec, None) {
         eprintln!("bench: {e}");

@@ -2,6 +2,7 @@
 //! products) or the GPU engine (networks packed into as few dispatches as the device allows).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rayon::prelude::*;
 
@@ -45,7 +46,12 @@ impl Device {
 pub struct CpuNet {
     net: Net<f32>,
     adam: Adam<f32>,
+    /// Thread-seconds spent in forward (+ loss), gradient and Adam since the last take.
+    phases: [f64; 3],
 }
+
+/// The CPU phases of one update, as the bench reports them.
+pub const CPU_PHASES: [&str; 3] = ["forward", "gradient", "adam"];
 
 pub enum Backend {
     Cpu(Vec<CpuNet>),
@@ -72,18 +78,22 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
             d.split(k).into_iter().map(move |p| (i, p))
         })
         .collect();
-    let done: Vec<(usize, NetLoss, RateParams<f32>)> = work
+    let done: Vec<(usize, NetLoss, RateParams<f32>, [f64; 2])> = work
         .par_iter()
         .map(|(i, d)| {
             let (net, lambda) = (&nets[*i].net, lambdas[*i] as f32);
+            let t0 = Instant::now();
             let tr = forward(net, &d.x);
             let lo = loss(&tr, d, lambda);
+            let t1 = Instant::now();
             let g = grad_backward(net, rule, d, &tr, &lo, lambda);
-            (*i, NetLoss { task: lo.task, mean_h2: lo.mean_h2 }, g)
+            (*i, NetLoss { task: lo.task, mean_h2: lo.mean_h2 }, g, [(t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()])
         })
         .collect();
     let mut sums: Vec<Option<(NetLoss, RateParams<f32>)>> = (0..nets.len()).map(|_| None).collect();
-    for (i, l, g) in done {
+    for (i, l, g, secs) in done {
+        nets[i].phases[0] += secs[0];
+        nets[i].phases[1] += secs[1];
         match &mut sums[i] {
             None => sums[i] = Some((l, g)),
             Some((acc_l, acc_g)) => {
@@ -97,8 +107,10 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
         .zip(sums)
         .map(|(c, s)| {
             let (l, g) = s.expect("every network has at least one chunk");
+            let t0 = Instant::now();
             c.adam.update(&mut c.net.p, &g);
             c.net.refresh();
+            c.phases[2] += t0.elapsed().as_secs_f64();
             l
         })
         .collect()
@@ -113,7 +125,7 @@ impl Backend {
                 models
                     .iter()
                     .zip(lrs)
-                    .map(|(m, &lr)| CpuNet { net: Net::new(m), adam: Adam::new(cfg, lr) })
+                    .map(|(m, &lr)| CpuNet { net: Net::new(m), adam: Adam::new(cfg, lr), phases: [0.0; 3] })
                     .collect(),
             )),
             Device::Gpu => {
@@ -148,6 +160,42 @@ impl Backend {
         match self {
             Backend::Cpu(_) => None,
             Backend::Gpu { packs, .. } => Some(packs.iter().map(RateEngine::device_bytes).sum()),
+        }
+    }
+
+    /// Time per phase since the last call: on the GPU, device seconds per pass from timestamp
+    /// queries (`enable_pass_timing`; empty where the adapter has none); on the CPU,
+    /// thread-seconds per phase summed over the worker threads.
+    pub fn take_phase_seconds(&mut self) -> Vec<(&'static str, f64)> {
+        let mut out: Vec<(&'static str, f64)> = Vec::new();
+        let mut add = |name: &'static str, s: f64| match out.iter_mut().find(|(n, _)| *n == name) {
+            Some(e) => e.1 += s,
+            None => out.push((name, s)),
+        };
+        match self {
+            Backend::Cpu(nets) => {
+                for c in nets.iter_mut() {
+                    for (name, s) in CPU_PHASES.iter().zip(std::mem::take(&mut c.phases)) {
+                        add(name, s);
+                    }
+                }
+            }
+            Backend::Gpu { packs, .. } => {
+                for e in packs.iter_mut() {
+                    for (name, s) in e.take_pass_seconds() {
+                        add(name, s);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Turn on per-pass GPU timestamps (true when every pack has them; the CPU always times).
+    pub fn enable_phase_timing(&mut self) -> bool {
+        match self {
+            Backend::Cpu(_) => true,
+            Backend::Gpu { packs, .. } => packs.iter_mut().map(RateEngine::enable_pass_timing).fold(true, |a, b| a && b),
         }
     }
 

@@ -21,17 +21,33 @@ use crate::backend::{Backend, Device};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::model::{RateConfig, RateModel};
+use crate::plot::{Chart, Mark};
 use crate::rules::Rule;
 
 pub struct BenchSpec {
-    pub n: usize,
-    pub b: usize,
-    pub t: usize,
+    pub n: Vec<usize>,
+    pub b: Vec<usize>,
+    pub t: Vec<usize>,
     pub m: Vec<usize>,
     pub rules: Vec<String>,
     pub devices: Vec<String>,
     pub repeats: usize,
     pub csv: Option<PathBuf>,
+    /// An SVG of the cost of each rule against N and against T, when given.
+    pub plot: Option<PathBuf>,
+    /// Nominal peaks the achieved rates are reported against (GFLOP/s, GB/s); for known GPUs
+    /// they default from [`nominal_gpu_peaks`].
+    pub peak_gflops: Option<f64>,
+    pub peak_gbps: Option<f64>,
+}
+
+/// One grid point of the rate bench.
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    n: usize,
+    b: usize,
+    t: usize,
+    m: usize,
 }
 
 /// A reach-shaped random batch (3 inputs, 2 outputs, mask on).
@@ -148,13 +164,14 @@ pub fn peer_probe() -> std::result::Result<Peer, String> {
     Ok(Peer { python, script, torch: String::from_utf8_lossy(&out.stdout).trim().to_owned() })
 }
 
-/// Runs the peer for one (rule, m) point and returns its seconds per network-update.
-fn peer_point(peer: &Peer, spec: &BenchSpec, rule: &str, m: usize, threads: usize) -> std::result::Result<PeerLine, String> {
+/// Runs the peer for one point and rule on `device` (cpu or cuda) and returns its line.
+fn peer_point(peer: &Peer, p: Point, repeats: usize, rule: &str, threads: usize, device: &str) -> std::result::Result<PeerLine, String> {
+    let (m, spec) = (p.m, p);
     let out = Command::new(&peer.python)
         .arg(&peer.script)
         .args(["--n", &spec.n.to_string(), "--b", &spec.b.to_string(), "--t", &spec.t.to_string()])
-        .args(["--rules", rule, "--m", &m.to_string(), "--repeats", &spec.repeats.to_string()])
-        .args(["--threads", &threads.to_string(), "--device", "cpu"])
+        .args(["--rules", rule, "--m", &m.to_string(), "--repeats", &repeats.to_string()])
+        .args(["--threads", &threads.to_string(), "--device", device])
         .output()
         .map_err(|e| format!("cannot run '{}': {e}", peer.python))?;
     if !out.status.success() {
@@ -167,18 +184,54 @@ fn peer_point(peer: &Peer, spec: &BenchSpec, rule: &str, m: usize, threads: usiz
     lines.into_iter().find(|p| p.rule == rule && p.m == m && p.n == spec.n && p.b == spec.b && p.t == spec.t).ok_or_else(|| format!("no line for rule {rule}, m {m} in its output"))
 }
 
+/// Estimated compulsory memory traffic of one rate-network update, bytes: the batch read once
+/// (inputs, targets, mask), the trajectories written by the forward pass and read back by the
+/// gradient (`ah`, `h`; BPTT also writes and reads `delta`), and Adam reading parameter,
+/// gradient and both moments and writing three of them. Caches make the real traffic larger
+/// only where the state does not fit them; this is the floor bytes/s is measured against.
+pub fn rate_update_bytes(rule: Rule, n: usize, b: usize, t: usize) -> f64 {
+    let (nf, bf, tf) = (n as f64, b as f64, t as f64);
+    let (ni, no) = (3.0, 2.0);
+    let batch = tf * bf * (ni + 2.0 * no);
+    let traj = tf * bf * nf * if rule.is_eprop() { 4.0 } else { 6.0 };
+    let params = nf * nf + nf * ni + nf * no + 2.0 * nf + no;
+    4.0 * (batch + traj + 7.0 * params)
+}
+
+/// Nominal FP32 peak (GFLOP/s, non-tensor-core) and memory bandwidth (GB/s) of GPUs whose name
+/// the adapter reports, from the vendors' data sheets; None for others (give --peak-gflops and
+/// --peak-gbps).
+pub fn nominal_gpu_peaks(adapter: &str) -> Option<(f64, f64)> {
+    let a = adapter.to_lowercase();
+    [("h200", 66_900.0, 4_800.0), ("h100", 66_900.0, 3_350.0), ("a100", 19_500.0, 2_039.0), ("l40s", 91_600.0, 864.0), ("rtx 4090", 82_600.0, 1_008.0)]
+        .iter()
+        .find(|(k, _, _)| a.contains(k))
+        .map(|&(_, f, b)| (f, b))
+}
+
 pub fn run(spec: &BenchSpec, adapter: Option<&str>) -> Result<()> {
     run_with_peer(spec, adapter, false)
 }
 
-/// [`run`], plus the PyTorch peer on every CPU row when `peer` is set (never fails because of it).
+/// One measured row.
+struct Row {
+    dev: String,
+    rule: String,
+    p: Point,
+    seconds: f64,
+}
+
+/// [`run`], plus the PyTorch peer (same N, B, T, rule, M, repeats and threads; cuda on gpu rows
+/// when PyTorch sees one) when `peer` is set (never fails because of it).
 pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Result<()> {
     if spec.repeats == 0 {
         return Err(Error::Input("--repeats must be at least 1".into()));
     }
-    let cfg = RateConfig::new(3, spec.n, 2);
+    if [&spec.n, &spec.b, &spec.t, &spec.m].iter().any(|v| v.is_empty() || v.contains(&0)) {
+        return Err(Error::Input("--n, --b, --t and --m need values of at least 1".into()));
+    }
     let threads = rayon::current_num_threads();
-    let ready = if peer && spec.devices.iter().any(|d| d == "cpu") {
+    let ready = if peer {
         match peer_probe() {
             Ok(p) => {
                 println!("peer: PyTorch {} ({} {}), {threads} threads on cpu rows", p.torch, p.python, p.script.display());
@@ -190,76 +243,216 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
             }
         }
     } else {
-        if peer {
-            println!("peer skipped: the peer runs on cpu rows only (--devices has no cpu)");
-        }
         None
     };
-    let mut header = "device,adapter,rule,n,b,t,m,seconds_per_update,network_updates_per_second,gflop_per_update,gflop_per_second,device_bytes".to_string();
-    let mut title = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12} {:>14} {:>9} {:>13}", "dev", "rule", "N", "B", "T", "M", "s/update", "net-updates/s", "GFLOP/s", "device bytes");
+    let mut header = "device,adapter,rule,n,b,t,m,seconds_per_update,network_updates_per_second,gflop_per_update,gflop_per_second,pct_peak_flops,gb_per_second,pct_peak_bandwidth,device_bytes,forward_s,gradient_s,optimiser_s,phase_source".to_string();
+    let mut title = format!(
+        "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3} {:>10} {:>9} {:>8} {:>6} {:>7} {:>11} {:>8} {:>8} {:>8}",
+        "dev", "rule", "N", "B", "T", "M", "s/update", "net-upd/s", "GFLOP/s", "%peak", "GB/s", "dev bytes", "fwd s", "grad s", "opt s"
+    );
     if peer {
         header.push_str(",peer_seconds_per_network_update,peer_ratio");
-        title.push_str(&format!(" {:>13} {:>13}", "torch s/net", "torch/snnlab"));
+        title.push_str(&format!(" {:>11} {:>12}", "torch s/net", "torch/snnlab"));
     }
-    let mut rows = vec![header];
+    let mut csv = vec![header];
+    let mut rows: Vec<Row> = Vec::new();
     println!("{title}");
+    let mut cuda_skip_said = false;
     for dev in &spec.devices {
         let device = match dev.as_str() {
             "cpu" => Device::Cpu,
             "gpu" => Device::Gpu,
             other => return Err(Error::Input(format!("--devices: unknown device '{other}' (cpu or gpu)"))),
         };
-        let adapter_name = if device == Device::Gpu { crate::gpu::GpuContext::new(adapter)?.info.name } else { format!("{} threads", rayon::current_num_threads()) };
+        let adapter_name = if device == Device::Gpu { crate::gpu::GpuContext::new(adapter)?.info.name } else { format!("{threads} threads") };
+        let peaks = match (spec.peak_gflops, spec.peak_gbps) {
+            (Some(f), Some(b)) => Some((f, b)),
+            (f, b) => {
+                let known = if device == Device::Gpu { nominal_gpu_peaks(&adapter_name) } else { None };
+                match (f.or(known.map(|k| k.0)), b.or(known.map(|k| k.1))) {
+                    (Some(f), Some(b)) => Some((f, b)),
+                    _ => None,
+                }
+            }
+        };
+        let peer_device = match (device, &ready) {
+            (Device::Cpu, Some(_)) => Some("cpu"),
+            (_, Some(p)) => {
+                if cuda_available(p) {
+                    Some("cuda")
+                } else {
+                    if !cuda_skip_said {
+                        println!("peer skipped on gpu rows: PyTorch sees no CUDA device here");
+                        cuda_skip_said = true;
+                    }
+                    None
+                }
+            }
+            _ => None,
+        };
         for rule_s in &spec.rules {
             let rule = Rule::parse(rule_s)?;
-            for &m in &spec.m {
-                let models: Vec<RateModel> = (0..m as u64).map(|s| RateModel::init(cfg.clone(), 1.0, s)).collect::<Result<_>>()?;
-                let batches: Vec<Batch> = (0..m as u64).map(|s| random_batch(spec.b, spec.t, s)).collect();
-                let refs: Vec<&Batch> = batches.iter().collect();
-                let lambdas = vec![0.1; m];
-                let mut be = Backend::new(device, adapter, &models, &vec![1e-3; m], spec.b, spec.t, LossKind::Mse)?;
-                be.update(rule, &refs, &lambdas)?; // warm-up (pipeline JIT, allocations)
-                let mut times = Vec::new();
-                for _ in 0..spec.repeats {
-                    let t0 = Instant::now();
-                    be.update(rule, &refs, &lambdas)?;
-                    times.push(t0.elapsed().as_secs_f64());
-                }
-                let s = median(times);
-                let gflop = m as f64 * rate_update_gflop(rule, spec.n, spec.b, spec.t);
-                let bytes = be.device_bytes().map(|b| b.to_string()).unwrap_or_else(|| "-".into());
-                let mut line = format!("{:<5} {:<10} {:>5} {:>5} {:>5} {:>4} {:>12.4} {:>14.2} {:>9.1} {:>13}", dev, rule.name(), spec.n, spec.b, spec.t, m, s, m as f64 / s, gflop / s, bytes);
-                let mut row = format!("{dev},{adapter_name},{},{},{},{},{m},{s},{},{gflop},{},{}", rule.name(), spec.n, spec.b, spec.t, m as f64 / s, gflop / s, be.device_bytes().map(|b| b.to_string()).unwrap_or_default());
-                if peer {
-                    let got = match (&ready, device, rule.name().as_str()) {
-                        (Some(p), Device::Cpu, r @ ("bptt" | "eprop")) => match peer_point(p, spec, r, m, threads) {
-                            Ok(pl) => Some(pl.seconds_per_update),
-                            Err(e) => {
-                                eprintln!("peer failed for {r}, m = {m}: {e}");
-                                None
+            for &n in &spec.n {
+                for &b in &spec.b {
+                    for &t in &spec.t {
+                        for &m in &spec.m {
+                            let p = Point { n, b, t, m };
+                            let cfg = RateConfig::new(3, n, 2);
+                            let models: Vec<RateModel> = (0..m as u64).map(|s| RateModel::init(cfg.clone(), 1.0, s)).collect::<Result<_>>()?;
+                            let batches: Vec<Batch> = (0..m as u64).map(|s| random_batch(b, t, s)).collect();
+                            let refs: Vec<&Batch> = batches.iter().collect();
+                            let lambdas = vec![0.1; m];
+                            let mut be = Backend::new(device, adapter, &models, &vec![1e-3; m], b, t, LossKind::Mse)?;
+                            let timed = be.enable_phase_timing();
+                            be.update(rule, &refs, &lambdas)?; // warm-up (pipeline JIT, allocations)
+                            be.take_phase_seconds();
+                            let mut times = Vec::new();
+                            for _ in 0..spec.repeats {
+                                let t0 = Instant::now();
+                                be.update(rule, &refs, &lambdas)?;
+                                times.push(t0.elapsed().as_secs_f64());
                             }
-                        },
-                        _ => None,
-                    };
-                    match got {
-                        Some(ps) => {
-                            let ratio = ps / (s / m as f64);
-                            line.push_str(&format!(" {ps:>13.4} {ratio:>13.2}"));
-                            row.push_str(&format!(",{ps},{ratio}"));
-                        }
-                        None => {
-                            line.push_str(&format!(" {:>13} {:>13}", "-", "-"));
-                            row.push_str(",,");
+                            let s = median(times.clone());
+                            let phases = be.take_phase_seconds();
+                            // CPU: thread-seconds, shown as shares of the median update; GPU:
+                            // device seconds per pass from timestamps, per update.
+                            let phase = |names: &[&str]| -> Option<f64> {
+                                if !timed || phases.is_empty() {
+                                    return None;
+                                }
+                                let sum: f64 = phases.iter().filter(|(k, _)| names.contains(k)).map(|(_, v)| v).sum();
+                                Some(if device == Device::Cpu {
+                                    let all: f64 = phases.iter().map(|(_, v)| v).sum();
+                                    s * sum / all.max(1e-300)
+                                } else {
+                                    sum / spec.repeats as f64
+                                })
+                            };
+                            let (fwd, grad, opt) = (phase(&["forward"]), phase(&["gradient", "chain"]), phase(&["adam"]));
+                            let gflop = m as f64 * rate_update_gflop(rule, n, b, t);
+                            let gbs = m as f64 * rate_update_bytes(rule, n, b, t) / 1e9 / s;
+                            let pct = |v: f64, peak: f64| 100.0 * v / peak;
+                            let f3 = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+                            let bytes = be.device_bytes();
+                            let mut line = format!(
+                                "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3} {:>10.4} {:>9.2} {:>8.1} {:>6} {:>7.1} {:>11} {:>8} {:>8} {:>8}",
+                                dev,
+                                rule.name(),
+                                n,
+                                b,
+                                t,
+                                m,
+                                s,
+                                m as f64 / s,
+                                gflop / s,
+                                peaks.map(|(f, _)| format!("{:.1}", pct(gflop / s, f))).unwrap_or_else(|| "-".into()),
+                                gbs,
+                                bytes.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
+                                f3(fwd),
+                                f3(grad),
+                                f3(opt)
+                            );
+                            let opt_csv = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+                            let mut row = format!(
+                                "{dev},{},{},{n},{b},{t},{m},{s},{},{gflop},{},{},{gbs},{},{},{},{},{},{}",
+                                adapter_name.replace(',', ";"), // "llvmpipe (LLVM 15, 256 bits)"
+                                rule.name(),
+                                m as f64 / s,
+                                gflop / s,
+                                opt_csv(peaks.map(|(f, _)| pct(gflop / s, f))),
+                                opt_csv(peaks.map(|(_, bw)| pct(gbs, bw))),
+                                bytes.map(|b| b.to_string()).unwrap_or_default(),
+                                opt_csv(fwd),
+                                opt_csv(grad),
+                                opt_csv(opt),
+                                if fwd.is_none() { "" } else if device == Device::Cpu { "cpu-thread-share" } else { "gpu-timestamps" }
+                            );
+                            if peer {
+                                let got = match (&ready, peer_device, rule.name().as_str()) {
+                                    (Some(pr), Some(pd), r @ ("bptt" | "eprop")) => match peer_point(pr, p, spec.repeats, r, threads, pd) {
+                                        Ok(pl) => Some(pl.seconds_per_update),
+                                        Err(e) => {
+                                            eprintln!("peer failed for {r}, m = {m}: {e}");
+                                            None
+                                        }
+                                    },
+                                    _ => None,
+                                };
+                                match got {
+                                    Some(ps) => {
+                                        let ratio = ps / (s / m as f64);
+                                        line.push_str(&format!(" {ps:>11.4} {ratio:>12.2}"));
+                                        row.push_str(&format!(",{ps},{ratio}"));
+                                    }
+                                    None => {
+                                        line.push_str(&format!(" {:>11} {:>12}", "-", "-"));
+                                        row.push_str(",,");
+                                    }
+                                }
+                            }
+                            println!("{line}");
+                            csv.push(row);
+                            rows.push(Row { dev: dev.clone(), rule: rule.name(), p, seconds: s });
                         }
                     }
                 }
-                println!("{line}");
-                rows.push(row);
             }
         }
     }
     if let Some(p) = &spec.csv {
-        crate::io::write_atomic(p, (rows.join("\n") + "\n").as_bytes())?;
+        crate::io::write_atomic(p, (csv.join("\n") + "\n").as_bytes())?;
+    }
+    if let Some(p) = &spec.plot {
+        crate::io::write_atomic(p, cost_plot(&rows).as_bytes())?;
     }
     Ok(())
+}
+
+/// Whether the peer's PyTorch sees a CUDA device.
+fn cuda_available(peer: &Peer) -> bool {
+    Command::new(&peer.python)
+        .args(["-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// "The cost of a learning rule": seconds per network-update against N (at the first T, B, M
+/// measured) and against T (at the first N, B, M), one line per device × rule, log-log.
+fn cost_plot(rows: &[Row]) -> String {
+    let Some(first) = rows.first() else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>".into() };
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in rows {
+        let k = (r.dev.clone(), r.rule.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let chart = |x_of: &dyn Fn(&Point) -> usize, same: &dyn Fn(&Point) -> bool, title: &str, x_label: &str| {
+        let mut c = Chart::new(title, x_label, "seconds per network-update");
+        (c.log_x, c.log_y) = (true, true);
+        for (dev, rule) in &keys {
+            let mut pts: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| &r.dev == dev && &r.rule == rule && same(&r.p))
+                .map(|r| (x_of(&r.p) as f64, r.seconds / r.p.m as f64))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            pts.dedup_by(|a, b| a.0 == b.0);
+            if !pts.is_empty() {
+                c.add(&format!("{dev} {rule}"), pts, Mark::LinePoints);
+            }
+        }
+        c.svg(560.0, 380.0)
+    };
+    let f = first.p;
+    let by_n = chart(&|p| p.n, &|p| p.t == f.t && p.b == f.b && p.m == f.m, &format!("cost vs N (B = {}, T = {}, M = {})", f.b, f.t, f.m), "N (recurrent units)");
+    let by_t = chart(&|p| p.t, &|p| p.n == f.n && p.b == f.b && p.m == f.m, &format!("cost vs T (N = {}, B = {}, M = {})", f.n, f.b, f.m), "T (steps)");
+    // Two charts side by side in one SVG document.
+    let strip = |s: &str| s.trim_start_matches(|c| c != '>').trim_start_matches('>').trim_end().trim_end_matches("</svg>").to_owned();
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1120\" height=\"380\"><g>{}</g><g transform=\"translate(560,0)\">{}</g></svg>\n",
+        strip(&by_n),
+        strip(&by_t)
+    )
 }

@@ -97,14 +97,15 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Seconds per training update of a rate network, CPU and GPU, for several pack sizes M.
+    /// Seconds per training update of rate networks (and per phase), CPU and GPU, over a grid of
+    /// rule × N × B × T × pack size M; FLOP/s and bytes/s against nominal peaks; CSV and a plot.
     Bench {
-        #[arg(long, default_value_t = 200)]
-        n: usize,
-        #[arg(long, default_value_t = 100)]
-        b: usize,
-        #[arg(long, default_value_t = 300)]
-        t: usize,
+        #[arg(long, value_delimiter = ',', default_value = "200")]
+        n: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "100")]
+        b: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_value = "300")]
+        t: Vec<usize>,
         /// Pack sizes (networks trained together).
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
         m: Vec<usize>,
@@ -118,9 +119,18 @@ enum Cmd {
         /// Also write the table as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Also write an SVG of seconds per network-update against N and against T, per rule.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Nominal FP32 peak of the device, GFLOP/s (known GPUs default from their data sheets).
+        #[arg(long)]
+        peak_gflops: Option<f64>,
+        /// Nominal memory bandwidth of the device, GB/s.
+        #[arg(long)]
+        peak_gbps: Option<f64>,
         /// Also time the PyTorch peer (benches/peers/torch_rate.py, Python from $SNNLAB_PYTHON or
-        /// python3) on every cpu row with the same N, B, T, rule, repeats and threads; skipped with
-        /// one line when Python or PyTorch is missing.
+        /// python3) with the same N, B, T, M, rule, repeats and threads: on cpu rows on the CPU,
+        /// on gpu rows with CUDA when PyTorch has it; skipped with one line when it cannot run.
         #[arg(long)]
         peer: bool,
     },
@@ -346,6 +356,12 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
     }
 }
 
+// mimalloc keeps freed blocks for reuse: the CPU backends allocate trajectories of tens of MB every
+// update, which glibc returns to the kernel and faults back in (measured: ~45 % of a spiking
+// update spent in the kernel).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Headless machines (clusters, CI): Mesa's Vulkan drivers probe Wayland at start-up, and
     // libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" to stderr for each probe.
@@ -423,7 +439,9 @@ fn run(cli: Cli) -> Result<()> {
             println!("trained {} network(s) in {:.1} s; results in {}", res.len(), t0.elapsed().as_secs_f64(), cfg.out.display());
             Ok(())
         }
-        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv, peer } => snnlab::bench::run_with_peer(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv }, adapter, peer),
+        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps, peer } => {
+            snnlab::bench::run_with_peer(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps }, adapter, peer)
+        }
         Cmd::BenchSpiking { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv } => snnlab::bench_spiking::run(
             &snnlab::bench_spiking::SpikeBenchSpec { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv },
             adapter,

@@ -51,6 +51,13 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     v
 }
 
+/// A log-axis tick (10^t): three significant digits, so that 10^1.6 reads 39.8, not 39.810717.
+fn fmt_log_tick(t: f64) -> String {
+    let v = 10f64.powf(t);
+    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    if v.abs() >= 1e4 || v.abs() < 1e-3 { format!("{v:.2e}") } else { format!("{v:.digits$}") }
+}
+
 fn fmt_tick(v: f64) -> String {
     if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) { format!("{v:.0e}") } else { format!("{}", (v * 1e6).round() / 1e6) }
 }
@@ -109,12 +116,12 @@ impl Chart {
         let _ = write!(o, r##"<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>"##);
         for t in ticks(x0, x1) {
             let x = ml + (t - x0) / (x1 - x0) * pw;
-            let lab = if self.log_x { fmt_tick(10f64.powf(t)) } else { fmt_tick(t) };
+            let lab = if self.log_x { fmt_log_tick(t) } else { fmt_tick(t) };
             let _ = write!(o, r##"<line x1="{x}" y1="{}" x2="{x}" y2="{}" stroke="#eee"/><text x="{x}" y="{}" text-anchor="middle">{lab}</text>"##, mt, mt + ph, mt + ph + 16.0);
         }
         for t in ticks(y0, y1) {
             let y = mt + ph - (t - y0) / (y1 - y0) * ph;
-            let lab = if self.log_y { fmt_tick(10f64.powf(t)) } else { fmt_tick(t) };
+            let lab = if self.log_y { fmt_log_tick(t) } else { fmt_tick(t) };
             let _ = write!(o, r##"<line x1="{ml}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/><text x="{}" y="{}" text-anchor="end">{lab}</text>"##, ml + pw, ml - 6.0, y + 4.0);
         }
         let _ = write!(o, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, ml + pw / 2.0, h - 10.0, esc(&self.x_label));

@@ -5,6 +5,7 @@ pub mod kernels;
 pub mod rate_engine;
 pub mod spiking_engine;
 pub mod spiking_kernels;
+pub mod timer;
 
 pub use context::GpuContext;
 pub use rate_engine::{NetLoss, RateEngine};

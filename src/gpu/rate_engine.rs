@@ -10,6 +10,7 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::kernels::*;
+use crate::gpu::timer::PassTimer;
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::model::{RateConfig, RateModel, RateParams};
@@ -101,7 +102,14 @@ pub struct RateEngine {
     chain_pending: bool,
     /// Bytes of the pack's storage buffers (the device memory it holds, uniforms aside).
     device_bytes: u64,
+    /// Per-pass GPU times of each submission, when profiling is on and the device has timestamps.
+    timer: Option<PassTimer>,
+    /// Seconds per pass summed since the last [`RateEngine::take_pass_seconds`].
+    pass_seconds: Vec<(&'static str, f64)>,
 }
+
+/// The passes of one update, as the bench reports them.
+pub const PASSES: [&str; 4] = ["forward", "gradient", "chain", "adam"];
 
 /// Bytes of the largest single buffer for a pack of `m` networks (the state buffers).
 fn largest_buffer_bytes(cfg: &RateConfig, m: usize, b: usize, t: usize) -> u64 {
@@ -274,6 +282,8 @@ impl RateEngine {
             adam_steps: 0,
             chain_pending: false,
             device_bytes: device_bytes.get(),
+            timer: None,
+            pass_seconds: Vec::new(),
         };
         // The step table also carries t for the forward kernels: fill it before any pass.
         eng.set_rule(Rule::Bptt)?;
@@ -282,6 +292,35 @@ impl RateEngine {
 
     pub fn n_networks(&self) -> usize {
         self.dims.m as usize
+    }
+
+    /// Time every pass with timestamp queries from now on; false when the device has none.
+    pub fn enable_pass_timing(&mut self) -> bool {
+        if self.timer.is_none() {
+            self.timer = PassTimer::new(&self.ctx, &PASSES);
+        }
+        self.timer.is_some()
+    }
+
+    /// GPU seconds per pass ([`PASSES`]) summed over the submissions since the last call.
+    pub fn take_pass_seconds(&mut self) -> Vec<(&'static str, f64)> {
+        std::mem::take(&mut self.pass_seconds)
+    }
+
+    fn record_pass_seconds(&mut self) -> Result<()> {
+        if let Some(t) = &self.timer {
+            for (name, s) in t.read(&self.ctx)? {
+                match self.pass_seconds.iter_mut().find(|(n, _)| *n == name) {
+                    Some(e) => e.1 += s,
+                    None => self.pass_seconds.push((name, s)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn timestamps(&self, pass: &str) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        self.timer.as_ref().and_then(|t| t.writes(pass))
     }
 
     /// Bytes of device memory the pack's storage buffers hold.
@@ -451,7 +490,7 @@ impl RateEngine {
             }
             enc.clear_buffer(&self.buf.eps_h, 0, None);
             enc.clear_buffer(&self.buf.eps_x, 0, None);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("e-prop traces"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("e-prop traces"), timestamp_writes: self.timestamps("gradient") });
             for t in 0..d.t {
                 let o = t * self.step_stride as u32;
                 k.trace.encode(&mut pass, &g.trace, d, o);
@@ -461,7 +500,7 @@ impl RateEngine {
             self.encode_outer(&mut pass, 4);
         } else {
             enc.clear_buffer(&self.buf.delta, 0, None);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bptt"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bptt"), timestamp_writes: self.timestamps("gradient") });
             for t in (0..d.t).rev() {
                 k.bptt.encode(&mut pass, &g.bptt, d, t * self.step_stride as u32);
             }
@@ -493,7 +532,7 @@ impl RateEngine {
         }
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rate update") });
         if rule.is_some() || !adam {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: self.timestamps("forward") });
             self.encode_forward(&mut pass);
         }
         if let Some(r) = rule {
@@ -501,17 +540,22 @@ impl RateEngine {
             self.chain_pending = true;
         }
         if self.chain_pending && (chunk.is_none() || adam) {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("w_rec chain rule"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("w_rec chain rule"), timestamp_writes: self.timestamps("chain") });
             self.k.rec_grad_chain.encode(&mut pass, &self.g.rec_grad_chain, &self.dims);
+            drop(pass);
             self.chain_pending = false;
         }
         if adam {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("adam"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("adam"), timestamp_writes: self.timestamps("adam") });
             self.k.adam.encode(&mut pass, &self.g.adam, &self.dims);
+        }
+        if let Some(t) = &self.timer {
+            t.resolve(&mut enc);
         }
         enc.copy_buffer_to_buffer(&self.buf.loss_out, 0, &self.buf.loss_staging, 0, None);
         self.ctx.queue.submit([enc.finish()]);
         let v = self.map_read(&self.buf.loss_staging)?;
+        self.record_pass_seconds()?;
         Ok(v.chunks(2).map(|c| NetLoss { task: c[0], mean_h2: c[1] }).collect())
     }
 
