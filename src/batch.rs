@@ -145,4 +145,13 @@ impl Batch {
         };
         Batch { inputs: rep(&self.inputs), targets: rep(&self.targets), mask: rep(&self.mask), loss: self.loss }
     }
+
+    /// The same trials with one more input, constant 1 (the tonic input of a spiking network:
+    /// SPEC §2 has no bias, and without a drive of its own a network whose task inputs all go
+    /// to 0 — the reach task after the go cue — falls silent for good).
+    pub fn with_tonic_input(&self) -> Batch {
+        let (b, t, c) = self.inputs.dim();
+        let inputs = Array3::from_shape_fn((b, t, c + 1), |(bi, ti, ci)| if ci < c { self.inputs[[bi, ti, ci]] } else { 1.0 });
+        Batch { inputs, ..self.clone() }
+    }
 }

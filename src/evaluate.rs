@@ -99,16 +99,20 @@ pub fn run_spiking(task: &AnalysisTask, model: &SpikingModel, tau_filter_ms: f64
         return Err(Error::Input(format!("tau_filter_ms = {tau_filter_ms} must be positive")));
     }
     let c = &model.config;
-    if c.n_in != task.batch.inputs.dim().2 {
-        return Err(Error::Input(format!("the model has n_in = {} but the {:?} task gives {} inputs", c.n_in, task.name, task.batch.inputs.dim().2)));
+    let task_inputs = task.batch.inputs.dim().2;
+    // One input more than the task: the constant tonic input it was trained with.
+    let tonic = c.n_in == task_inputs + 1;
+    if c.n_in != task_inputs && !tonic {
+        return Err(Error::Input(format!("the model has n_in = {} but the {:?} task gives {} inputs (or {} with the tonic input)", c.n_in, task.name, task_inputs, task_inputs + 1)));
     }
-    task.batch.validate(c, &format!("{:?} task", task.name).to_lowercase())?;
+    let input = if tonic { task.batch.with_tonic_input() } else { task.batch.clone() };
+    input.validate(c, &format!("{:?} task", task.name).to_lowercase())?;
     let task_name = match task.name {
         TaskName::Reach => "reach",
         TaskName::Mante => "mante",
     };
     let k = crate::train::task_steps_per_bin(task_name, c.dt_ms)?;
-    let batch = task.batch.upsample(k);
+    let batch = input.upsample(k);
     let net = spk::SpikingNet::<f64>::new(model);
     let d = Prepared::<f64>::new(&batch);
     let tr = spk::forward(&net, &d.x);

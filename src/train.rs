@@ -39,6 +39,7 @@ fn is_rate(k: &String) -> bool { k == "rate" }
 use crate::spiking::{d_beta, d_dt as d_sdt, d_gamma, d_n_ref, d_tau_a, d_tau_m, d_tau_out, d_v_th};
 fn d_rate_target() -> f64 { 0.01 }
 fn d_tau_filter() -> f64 { 20.0 }
+fn is_one(x: &f64) -> bool { *x == 1.0 }
 
 /// The `[spiking]` table of a config for `kind = "lif"` / `"alif"` (SPEC §2 defaults).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -68,6 +69,20 @@ pub struct SpikingSettings {
     /// neural data.
     #[serde(default = "d_tau_filter")]
     pub tau_filter_ms: f64,
+    /// Multiplies the initial input weights (g0 does the same for the recurrent ones). Analog
+    /// inputs held for seconds (the reach task's hold cue) drive `v` to `|w_in x| / (1 - a_v)`,
+    /// about 10 thresholds at SPEC §2's defaults, saturating the network; `1 - a_v` here gives the
+    /// drive of Bellec et al.'s LSNN code, whose input current carries that factor.
+    #[serde(default = "d_one", skip_serializing_if = "is_one")]
+    pub in_gain: f64,
+    /// Append a constant-1 input to the task's inputs (the model gets `n_in + 1` inputs; its last
+    /// column of `w_in` acts as a learned bias current). Without it, spiking networks fall
+    /// silent once a task's inputs end (reach: after the go cue) and cannot produce the movement.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tonic_input: bool,
+    /// Multiplies the initial readout weights.
+    #[serde(default = "d_one", skip_serializing_if = "is_one")]
+    pub out_gain: f64,
 }
 
 impl Default for SpikingSettings {
@@ -158,6 +173,10 @@ impl TrainConfig {
             }
             self.spiking_config().validate()?;
             self.steps_per_bin()?;
+            let s = self.spiking_settings();
+            if !(s.in_gain.is_finite() && s.out_gain.is_finite()) {
+                return Err(Error::Input(format!("[spiking] in_gain = {} and out_gain = {} must be finite", s.in_gain, s.out_gain)));
+            }
         } else if self.spiking.is_some() {
             return Err(Error::Input("a [spiking] table needs kind = \"lif\" or \"alif\"".into()));
         }
@@ -190,7 +209,7 @@ impl TrainConfig {
         let s = self.spiking_settings();
         SpikingConfig {
             kind: self.kind.clone(),
-            n_in: ni,
+            n_in: ni + usize::from(s.tonic_input),
             n_rec: self.n_rec,
             n_out: no,
             dt_ms: s.dt_ms,
@@ -513,7 +532,10 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                 None => {
                     let mut m0 = SpikingModel::init(scfg.clone(), m.seed)?;
                     // g0 scales the recurrent weights, as for rate networks.
+                    let s = shared.spiking_settings();
                     m0.params.w_rec.mapv_inplace(|w| w * m.g0 as f32);
+                    m0.params.w_in.mapv_inplace(|w| w * s.in_gain as f32);
+                    m0.params.w_out.mapv_inplace(|w| w * s.out_gain as f32);
                     m0
                 }
             };
@@ -545,7 +567,13 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
         Pack::Rate { backend: Backend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?, models }
     };
     let checkpoints: Vec<usize> = shared.checkpoints.clone().unwrap_or_else(paper_checkpoints).into_iter().filter(|&u| u <= shared.updates).collect();
-    let eval = task.eval_batch(shared).upsample(k);
+    // What a network sees of a task batch: spiking networks at their dt, with the tonic input.
+    let tonic = shared.is_spiking() && shared.spiking_settings().tonic_input;
+    let prep = |b: Batch| -> Batch {
+        let b = b.upsample(k);
+        if tonic { b.with_tonic_input() } else { b }
+    };
+    let eval = prep(task.eval_batch(shared));
 
     let mut rngs: Vec<ChaCha8Rng> = members.iter().map(|m| ChaCha8Rng::seed_from_u64(m.seed.wrapping_mul(0x9e37_79b9) ^ 0xda7a)).collect();
     let mut lambdas: Vec<f64> = members.iter().map(|m| m.activity_l2).collect();
@@ -574,9 +602,9 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
             break;
         }
         let batches: Vec<Batch> = match &task {
-            Task::Reach(r) => rngs.iter_mut().map(|g| r.training_batch(b, t / k, g).upsample(k)).collect(),
-            Task::Mante(bt) => vec![bt.upsample(k)],
-            Task::Cue(c) => rngs.iter_mut().map(|g| c.batch(b, g).upsample(k)).collect(),
+            Task::Reach(r) => rngs.iter_mut().map(|g| prep(r.training_batch(b, t / k, g))).collect(),
+            Task::Mante(bt) => vec![prep(bt.clone())],
+            Task::Cue(c) => rngs.iter_mut().map(|g| prep(c.batch(b, g))).collect(),
         };
         let losses = pack.update(rule, &batches.iter().collect::<Vec<_>>(), &lambdas)?;
         for (i, &(task_l, h2)) in losses.iter().enumerate() {

@@ -110,3 +110,52 @@ fn bad_spiking_configs_are_refused() {
         assert!(e.contains(culprit), "{e} should name {culprit}");
     }
 }
+
+/// `[spiking] tonic_input` gives the network one more input, constant 1, in training and in
+/// `evaluate`; `in_gain` / `out_gain` scale the seeded initial weights and nothing else.
+#[test]
+fn tonic_input_and_initial_gains() {
+    let body = |extra: &str| format!("seeds = [4]\n{}{extra}", REACH.replace("updates = 30", "updates = 0"));
+    let plain = cfg("gain1", &body(""));
+    let scaled = cfg("gain2", &body("in_gain = 0.25\nout_gain = 2.0\n"));
+    let tonic = cfg("tonic", &body("tonic_input = true\n"));
+    assert_eq!(plain.spiking_config().n_in, 3);
+    assert_eq!(tonic.spiking_config().n_in, 4);
+    for c in [&plain, &scaled, &tonic] {
+        train(c, None, true).unwrap();
+    }
+    let load = |c: &TrainConfig| snnlab::io::load_spiking_model(&c.out.join("seed4/update0000.safetensors")).unwrap();
+    let (p, s, t) = (load(&plain), load(&scaled), load(&tonic));
+    assert_eq!(s.params.w_in, p.params.w_in.mapv(|w| w * 0.25));
+    assert_eq!(s.params.w_out, p.params.w_out.mapv(|w| w * 2.0));
+    assert_eq!(s.params.w_rec, p.params.w_rec);
+    assert_eq!(t.params.w_in.dim(), (24, 4));
+    // The run's own config reloads with the tonic input (and without the default gains).
+    let again = TrainConfig::load(&tonic.out.join("config.toml")).unwrap();
+    assert_eq!(again.spiking_config().n_in, 4);
+    let written = std::fs::read_to_string(plain.out.join("config.toml")).unwrap();
+    assert!(!written.contains("in_gain") && !written.contains("out_gain") && !written.contains("tonic"), "{written}");
+
+    // evaluate feeds the constant input: the same as the task batch with a column of ones.
+    let task = AnalysisTask::load(TaskName::Reach).unwrap();
+    let (acc, _, act) = run_spiking(&task, &t, 20.0).unwrap();
+    let by_hand = task.batch.with_tonic_input();
+    assert!(by_hand.inputs.iter().skip(3).step_by(4).all(|&v| v == 1.0));
+    assert_eq!(by_hand.inputs.slice(ndarray::s![.., .., ..3]), task.batch.inputs);
+    let mut t3 = t.clone();
+    let net = snnlab::reference::spiking::SpikingNet::<f64>::new(&t3);
+    let tr = snnlab::reference::spiking::forward(&net, &snnlab::reference::rate::Prepared::<f64>::new(&by_hand.upsample(5)).x);
+    let (j, cond) = (5, 2);
+    let decay = (-2.0f64 / 20.0).exp();
+    let mut r = 0.0;
+    for tt in 0..(150 + 1) * 5 {
+        r = decay * r + tr.z[[tt, cond, j]] / 20.0;
+    }
+    assert!((act[[j, 150 - 105, cond]] - r).abs() < 1e-12);
+    assert!(acc.is_finite());
+    // Two inputs more than the task is no tonic input: refused with a line naming both counts.
+    t3.config.n_in = 5;
+    t3.params.w_in = ndarray::Array2::zeros((24, 5));
+    let e = run_spiking(&task, &t3, 20.0).unwrap_err().to_string();
+    assert!(e.contains("n_in = 5") && e.contains("3 inputs"), "{e}");
+}
