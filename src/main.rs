@@ -363,6 +363,19 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // OpenBLAS sizes its thread pool from OPENBLAS_NUM_THREADS when the library loads, before
+    // main. The CPU backends call it from one rayon worker per core, so its own threads only
+    // oversubscribe the cores; turning them off at run time (backend.rs) still leaves the pool's
+    // per-call overhead (BPTT update 0.084 s vs 0.079 s started with the variable set), so the
+    // binary restarts itself once with the variable set unless the user chose a value.
+    #[cfg(unix)]
+    if std::env::var_os("OPENBLAS_NUM_THREADS").is_none() {
+        use std::os::unix::process::CommandExt;
+        if let Ok(me) = std::env::current_exe() {
+            let err = std::process::Command::new(me).args(std::env::args_os().skip(1)).env("OPENBLAS_NUM_THREADS", "1").exec();
+            eprintln!("snnlab: note: could not restart with OPENBLAS_NUM_THREADS=1 ({err}); going on");
+        }
+    }
     // Headless machines (clusters, CI): Mesa's Vulkan drivers probe Wayland at start-up, and
     // libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" to stderr for each probe.
     // Pointing it at the temp directory (where no compositor socket exists) makes the probe fail

@@ -30,7 +30,7 @@ pub trait Real:
     }
     /// tanh as the activations use it: exact in f64 (gradient checks), a fast rational
     /// approximation in f32 (libm's tanhf was a third of a CPU training update).
-    #[inline]
+    #[inline(always)]
     fn tanh_act(self) -> Self {
         self.tanh()
     }
@@ -38,7 +38,7 @@ pub trait Real:
 impl Real for f32 {
     /// Rational (13/6) minimax approximation of tanh on [-7.9, 7.9] (Eigen's float tanh),
     /// absolute error below 1e-6 (tested); saturates to ±1 beyond.
-    #[inline]
+    #[inline(always)]
     fn tanh_act(self) -> f32 {
         const A: [f32; 7] = [4.893_524_6e-3, 6.372_619_3e-4, 1.485_722_4e-5, 5.122_297e-8, -8.604_672e-11, 2.000_188e-13, -2.760_768_5e-16];
         const B: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347e-4, 1.198_258_4e-6];
@@ -84,7 +84,7 @@ impl Activation {
             Self::Softplus => 3,
         }
     }
-    #[inline]
+    #[inline(always)]
     pub fn f<F: Real>(self, x: F) -> F {
         match self {
             Self::Retanh => x.tanh_act().max(F::zero()),
@@ -94,7 +94,7 @@ impl Activation {
             Self::Softplus => x.max(F::zero()) + (-x.abs()).exp().ln_1p(),
         }
     }
-    #[inline]
+    #[inline(always)]
     pub fn df<F: Real>(self, x: F) -> F {
         match self {
             Self::Retanh => {
@@ -121,7 +121,7 @@ impl Activation {
     }
     /// `f'(x)` from `x` and the already computed `h = f(x)`: no second tanh (the backward pass
     /// is dominated by these element-wise calls otherwise).
-    #[inline]
+    #[inline(always)]
     pub fn df_given<F: Real>(self, x: F, h: F) -> F {
         match self {
             Self::Retanh => {

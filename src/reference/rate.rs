@@ -110,28 +110,73 @@ fn flat<F: Real>(a: &Array3<F>) -> ArrayView2<'_, F> {
 
 /// `ah[t] = ah[t-1] + alpha (-ah[t-1] + w_rec h[t-1] + w_in x[t] + b_in)`, `h = f(ah)`, `y = w_out h + b_out`.
 pub fn forward<F: Real>(net: &Net<F>, x: &Array3<F>) -> Trajectory<F> {
+    let mut tr = Trajectory::empty();
+    forward_with(net, x, &mut tr, &mut Scratch::default());
+    tr
+}
+
+/// Buffers of one forward + gradient that the CPU backend keeps between updates, so that an
+/// update allocates (and the kernel zeroes) no trajectory-sized memory; every element is
+/// overwritten before it is read, so reused buffers need no clearing.
+#[derive(Clone, Debug)]
+pub struct Scratch<F> {
+    /// Input drive `[T, B, N]`.
+    u: Array3<F>,
+    /// Learning signal `[T, B, N]`.
+    l: Array3<F>,
+    /// `dE/dah` `[T, B, N]`.
+    delta: Array3<F>,
+}
+
+impl<F: Real> Default for Scratch<F> {
+    fn default() -> Self {
+        Self { u: Array3::zeros((0, 0, 0)), l: Array3::zeros((0, 0, 0)), delta: Array3::zeros((0, 0, 0)) }
+    }
+}
+
+/// `a` with shape `dim`: kept when it already has it (contents stale), else reallocated.
+fn fit<F: Real>(a: &mut Array3<F>, dim: (usize, usize, usize)) {
+    if a.dim() != dim {
+        *a = Array3::zeros(dim);
+    }
+}
+
+impl<F: Real> Trajectory<F> {
+    /// No steps yet: [`forward_with`] sizes it.
+    pub fn empty() -> Self {
+        Self { ah: Array3::zeros((0, 0, 0)), h: Array3::zeros((0, 0, 0)), y: Array3::zeros((0, 0, 0)) }
+    }
+}
+
+/// [`forward`] into `tr`, reusing its buffers and those of `s` when their shapes fit.
+pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>, s: &mut Scratch<F>) {
     let (t_n, b, _) = x.dim();
     let n = net.cfg.n_rec;
     let alpha = F::c(net.cfg.alpha);
     let act = net.cfg.activation;
-    let mut ah = Array3::<F>::zeros((t_n + 1, b, n));
-    let mut h = Array3::<F>::zeros((t_n + 1, b, n));
+    fit(&mut tr.ah, (t_n + 1, b, n));
+    fit(&mut tr.h, (t_n + 1, b, n));
+    fit(&mut s.u, (t_n, b, n));
+    let (ah, h) = (&mut tr.ah, &mut tr.h);
     ah.index_axis_mut(Axis(0), 0).assign(&net.p.ah0.broadcast((b, n)).unwrap());
-    h.index_axis_mut(Axis(0), 0).assign(&ah.index_axis(Axis(0), 0).mapv(|v| act.f(v)));
+    let a0 = ah.index_axis(Axis(0), 0);
+    Zip::from(h.index_axis_mut(Axis(0), 0)).and(&a0).for_each(|hv, &a| *hv = act.f(a));
 
     // Input drive of every step in one product: u = x w_in^T + b_in.
-    let mut u = flat(x).dot(&net.p.w_in.t());
-    u += &net.p.b_in;
-    let u = u.into_shape_with_order((t_n, b, n)).unwrap();
+    {
+        let mut uf = s.u.view_mut().into_shape_with_order((t_n * b, n)).expect("contiguous");
+        general_mat_mul(F::one(), &flat(x), &net.p.w_in.t(), F::zero(), &mut uf);
+        uf += &net.p.b_in;
+    }
 
-    let mut pre = Array2::<F>::zeros((b, n));
     for t in 0..t_n {
-        pre.assign(&u.index_axis(Axis(0), t));
-        general_mat_mul(F::one(), &h.index_axis(Axis(0), t), &net.w_eff.t(), F::one(), &mut pre);
         let (prev, mut next) = ah.view_mut().split_at(Axis(0), t + 1);
         let prev = prev.index_axis(Axis(0), t);
         let mut next = next.index_axis_mut(Axis(0), 0);
-        Zip::from(&mut next).and(&prev).and(&pre).for_each(|a, &p, &q| *a = p + alpha * (q - p));
+        // next = u[t] + w_eff h[t], then the leaky update in place.
+        next.assign(&s.u.index_axis(Axis(0), t));
+        general_mat_mul(F::one(), &h.index_axis(Axis(0), t), &net.w_eff.t(), F::one(), &mut next);
+        Zip::from(&mut next).and(&prev).for_each(|a, &p| *a = p + alpha * (*a - p));
         let mut hn = h.index_axis_mut(Axis(0), t + 1);
         Zip::from(&mut hn).and(&next).for_each(|hv, &a| *hv = act.f(a));
     }
@@ -139,8 +184,7 @@ pub fn forward<F: Real>(net: &Net<F>, x: &Array3<F>) -> Trajectory<F> {
     let hs = hs.to_shape((t_n * b, n)).unwrap();
     let mut y = hs.dot(&net.p.w_out.t());
     y += &net.p.b_out;
-    let y = y.into_shape_with_order((t_n, b, net.cfg.n_out)).unwrap();
-    Trajectory { ah, h, y }
+    tr.y = y.into_shape_with_order((t_n, b, net.cfg.n_out)).unwrap();
 }
 
 #[derive(Clone, Debug)]
@@ -222,32 +266,48 @@ pub fn normalised_error<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> F {
 /// Direct learning signal `L[t] = S dE/dy[t] + dE_reg/dh[t]` for every step, `[T, B, N]`, with
 /// `S = w_out^T` or the fixed feedback matrix (SPEC §4).
 fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> Array3<F> {
+    let mut l = Array3::zeros((0, 0, 0));
+    learning_signal_into(net, rule, d, tr, lo, lambda, &mut l);
+    l
+}
+
+/// [`learning_signal`] into `l` (resized when its shape differs).
+fn learning_signal_into<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F, l: &mut Array3<F>) {
     let (t_n, b, _) = lo.dy.dim();
     let n = net.cfg.n_rec;
+    fit(l, (t_n, b, n));
     let dyf = flat(&lo.dy);
-    let l = if rule.uses_feedback() {
-        let fb = net.feedback.as_ref().expect("rule needs the feedback matrix");
-        dyf.dot(&fb.t())
-    } else {
-        dyf.dot(&net.p.w_out)
-    };
-    let mut l = l.into_shape_with_order((t_n, b, n)).unwrap();
+    {
+        let mut lf = l.view_mut().into_shape_with_order((t_n * b, n)).expect("contiguous");
+        if rule.uses_feedback() {
+            let fb = net.feedback.as_ref().expect("rule needs the feedback matrix");
+            general_mat_mul(F::one(), &dyf, &fb.t(), F::zero(), &mut lf);
+        } else {
+            general_mat_mul(F::one(), &dyf, &net.p.w_out, F::zero(), &mut lf);
+        }
+    }
     if lambda != F::zero() {
         let c = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
-        Zip::from(&mut l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
+        Zip::from(&mut *l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
     }
-    l
 }
 
 /// The gradient of one rule by the backward recurrence over `delta[t] = dE/dah[t]` in the graph
 /// where the rule's recurrent inputs are cut (for e-prop this is the stop-gradient form, and the
 /// backward recurrence is per unit: no product with w_rec). Returns the parameter gradients.
 pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> RateParams<F> {
+    grad_backward_with(net, rule, d, tr, lo, lambda, &mut Scratch::default())
+}
+
+/// [`grad_backward`] with the learning signal and `delta` in the reused buffers of `s`.
+pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F, s: &mut Scratch<F>) -> RateParams<F> {
     let (t_n, b, n) = (d.n_steps(), d.n_trials(), net.cfg.n_rec);
     let alpha = F::c(net.cfg.alpha);
     let act = net.cfg.activation;
-    let l = learning_signal(net, rule, d, tr, lo, lambda);
-    let mut delta = Array3::<F>::zeros((t_n, b, n));
+    learning_signal_into(net, rule, d, tr, lo, lambda, &mut s.l);
+    let l = &s.l;
+    fit(&mut s.delta, (t_n, b, n));
+    let delta = &mut s.delta;
     let mut gh = Array2::<F>::zeros((b, n));
     for t in (0..t_n).rev() {
         gh.assign(&l.index_axis(Axis(0), t));
