@@ -26,6 +26,7 @@ step() { # step NAME SECONDS COMMAND...
 step "gpu kernel tests (rate)" 60 .devbin/gpu_kernels --test-threads 1
 step "gpu kernel tests (spiking)" 60 .devbin/gpu_spiking --test-threads 1
 step "rate bench (paper reach setting)" 150 "$BIN" bench --n 200 --b 100 --t 300 --m 1,16,64 --rules bptt,eprop --devices gpu,cpu --repeats 3 --peer --csv "$OUT/bench_rate.csv"
-step "rate bench (large N)" 90 "$BIN" bench --n 1024 --b 64 --t 300 --m 1,16 --rules bptt,eprop --devices gpu --repeats 3 --csv "$OUT/bench_rate_n1024.csv"
+step "rate bench (paper setting, simple step kernels)" 90 env SNNLAB_GPU_KERNELS=simple "$BIN" bench --n 200 --b 100 --t 300 --m 1,64 --rules bptt,eprop --devices gpu --repeats 3 --csv "$OUT/bench_rate_simple.csv"
+step "rate bench (large N, PyTorch CUDA peer)" 150 "$BIN" bench --n 512,1024,2048 --b 64 --t 300 --m 1,16 --rules bptt,eprop --devices gpu --repeats 3 --peer --csv "$OUT/bench_rate_n1024.csv" --plot "$OUT/cost_rate.svg"
 step "spiking bench" 150 "$BIN" bench-spiking --n 128,512,2048 --t 100,1000 --b 64 --devices gpu --repeats 3 --max-gflop-gpu 100000 --csv "$OUT/bench_spiking.csv"
 echo "done; results in $OUT" | tee -a "$OUT/log.txt"

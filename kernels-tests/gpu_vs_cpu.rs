@@ -8,6 +8,7 @@ use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use snnlab::batch::{Batch, LossKind};
+use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::RateEngine;
 use snnlab::model::{Activation, RateConfig, RateModel, RateParams};
 use snnlab::optim::Adam;
@@ -53,6 +54,7 @@ fn flat64(p: &RateParams<f64>) -> Vec<f64> {
     p.flatten()
 }
 
+#[derive(Clone)]
 struct Case {
     cfg: RateConfig,
     loss: LossKind,
@@ -82,7 +84,10 @@ fn cases() -> Vec<Case> {
         Case { cfg: dale, loss: LossKind::Mse, lambda: 0.1, b: B, t: T },
         Case { cfg: relu, loss: LossKind::Mse, lambda: 0.0, b: B, t: T },
         Case { cfg: RateConfig::new(1, 1, 1), loss: LossKind::Mse, lambda: 0.3, b: 1, t: 1 },
-        Case { cfg: wide, loss: LossKind::Mse, lambda: 0.2, b: 3, t: 5 },
+        Case { cfg: wide.clone(), loss: LossKind::Mse, lambda: 0.2, b: 3, t: 5 },
+        // The step kernels tile 64 units × 8 trials and 32 inputs per chunk: more trials than
+        // one tile with a ragged last one, units spilling into a second tile.
+        Case { cfg: wide, loss: LossKind::Mse, lambda: 0.2, b: 19, t: 4 },
     ]
 }
 
@@ -90,10 +95,13 @@ fn cases() -> Vec<Case> {
 fn forward_losses_and_every_rule_match_cpu() {
     let Some(ctx) = gpu() else { return };
     let rules = [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(5), Rule::ReadoutFa];
-    for (ci, case) in cases().iter().enumerate() {
+    // Both implementations of the step kernels, whichever the adapter would pick.
+    let runs = cases().into_iter().enumerate().flat_map(|(ci, c)| [StepKernels::Simple, StepKernels::Tiled].map(|v| (ci, c.clone(), v)));
+    for (ci, case, variant) in runs {
+        let case = &case;
         let mds = models(&case.cfg, 10 * ci as u64 + 1);
         let batches: Vec<Batch> = (0..M).map(|i| batch_bt(&case.cfg, case.loss, 100 + i as u64, case.b, case.t)).collect();
-        let mut eng = RateEngine::new(ctx.clone(), &case.cfg, M, case.b, case.t, case.loss).unwrap();
+        let mut eng = RateEngine::with_step_kernels(ctx.clone(), &case.cfg, M, case.b, case.t, case.loss, variant).unwrap();
         eng.set_networks(&mds.iter().collect::<Vec<_>>()).unwrap();
         eng.set_batches(&batches.iter().collect::<Vec<_>>()).unwrap();
         let lambdas: Vec<f64> = (0..M).map(|i| case.lambda * (1.0 + i as f64)).collect();
@@ -106,7 +114,7 @@ fn forward_losses_and_every_rule_match_cpu() {
             let d = Prepared::<f64>::new(&batches[i]);
             let tr = forward(&net, &d.x);
             let lo = loss(&tr, &d, lambdas[i]);
-            let tag = format!("case {ci} net {i}");
+            let tag = format!("case {ci} ({variant:?} steps) net {i}");
             assert_close(&format!("{tag} y"), y.index_axis(ndarray::Axis(0), i).as_slice().unwrap(), tr.y.as_slice().unwrap());
             assert_close(&format!("{tag} h"), h.index_axis(ndarray::Axis(0), i).as_slice().unwrap(), tr.h.as_slice().unwrap());
             assert_close(&format!("{tag} task loss"), &[losses[i].task], &[lo.task]);
@@ -122,7 +130,7 @@ fn forward_losses_and_every_rule_match_cpu() {
                 let lo = loss(&tr, &d, lambdas[i]);
                 let cpu = grad_backward(&net, rule, &d, &tr, &lo, lambdas[i]);
                 for ((name, gg), cc) in snnlab::model::PARAM_NAMES.iter().zip(g[i].slices()).zip(cpu.slices()) {
-                    assert_close(&format!("case {ci} net {i} rule {} grad {name}", rule.name()), gg, cc);
+                    assert_close(&format!("case {ci} ({variant:?} steps) net {i} rule {} grad {name}", rule.name()), gg, cc);
                 }
             }
         }

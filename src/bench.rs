@@ -264,7 +264,13 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
             "gpu" => Device::Gpu,
             other => return Err(Error::Input(format!("--devices: unknown device '{other}' (cpu or gpu)"))),
         };
-        let adapter_name = if device == Device::Gpu { crate::gpu::GpuContext::new(adapter)?.info.name } else { format!("{threads} threads") };
+        // GPU rows name the step-kernel implementation too ($SNNLAB_GPU_KERNELS compares them).
+        let adapter_name = if device == Device::Gpu {
+            let ctx = crate::gpu::GpuContext::new(adapter)?;
+            format!("{} [{:?} steps]", ctx.info.name, crate::gpu::kernels::StepKernels::for_adapter(&ctx)?).to_lowercase()
+        } else {
+            format!("{threads} threads")
+        };
         let peaks = match (spec.peak_gflops, spec.peak_gbps) {
             (Some(f), Some(b)) => Some((f, b)),
             (f, b) => {

@@ -23,9 +23,11 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("rec_grad_chain"),
     shader!("rate_init"),
     shader!("rate_step"),
+    shader!("rate_step_tiled"),
     shader!("rate_readout_loss"),
     shader!("loss_reduce"),
     shader!("rate_bptt_step"),
+    shader!("rate_bptt_step_tiled"),
     shader!("outer_grad"),
     shader!("ah0_grad"),
     shader!("eprop_trace"),
@@ -302,21 +304,63 @@ impl RateInit {
     }
 }
 
-/// `rate_step.wgsl`: one forward step.
-pub struct RateStep(Kernel);
+/// Which implementation of the two step kernels (forward, BPTT reverse step) an engine uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepKernels {
+    /// One thread per (unit, trial) looping over the N inputs (`rate_step.wgsl`,
+    /// `rate_bptt_step.wgsl`): no workgroup barriers, the fastest on lavapipe.
+    Simple,
+    /// 64 units × 8 trials per workgroup through workgroup memory (`*_tiled.wgsl`): coalesced
+    /// weight reads, each serving 8 trials — what a GPU's memory system wants.
+    Tiled,
+}
+
+impl StepKernels {
+    /// `$SNNLAB_GPU_KERNELS` (`simple` or `tiled`) when set, else tiled on hardware GPUs and
+    /// simple on software adapters (llvmpipe runs barriers slowly: 2.4× slower forward there).
+    pub fn for_adapter(ctx: &GpuContext) -> crate::error::Result<Self> {
+        match std::env::var("SNNLAB_GPU_KERNELS").ok().as_deref() {
+            Some("simple") => Ok(Self::Simple),
+            Some("tiled") => Ok(Self::Tiled),
+            Some(other) => Err(crate::error::Error::Input(format!("SNNLAB_GPU_KERNELS = '{other}': expected simple or tiled"))),
+            None => Ok(if ctx.info.device_type == wgpu::DeviceType::Cpu { Self::Simple } else { Self::Tiled }),
+        }
+    }
+    fn name(self, base: &'static str) -> &'static str {
+        match (self, base) {
+            (Self::Simple, b) => b,
+            (Self::Tiled, "rate_step") => "rate_step_tiled",
+            (Self::Tiled, _) => "rate_bptt_step_tiled",
+        }
+    }
+    /// Workgroups along y: one per trial, or one per tile of [`TILE_TRIALS`].
+    fn trial_groups(self, b: u32) -> u32 {
+        match self {
+            Self::Simple => b,
+            Self::Tiled => b.div_ceil(TILE_TRIALS),
+        }
+    }
+}
+
+/// `rate_step.wgsl` / `rate_step_tiled.wgsl`: one forward step.
+pub struct RateStep(Kernel, StepKernels);
 impl RateStep {
-    pub fn new(ctx: &GpuContext) -> Self {
+    pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "rate_step", &[Uniform, UniformDyn, Read, Read, Read, ReadWrite, ReadWrite]))
+        Self(Kernel::new(ctx, variant.name("rate_step"), &[Uniform, UniformDyn, Read, Read, Read, ReadWrite, ReadWrite]), variant)
     }
     #[allow(clippy::too_many_arguments)]
     pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, w_eff: &wgpu::Buffer, x: &wgpu::Buffer, ah: &wgpu::Buffer, h: &wgpu::Buffer) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, steps, params, w_eff, x, ah, h], std::mem::size_of::<Step>() as u64)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), d.b, d.m);
+        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
     }
 }
+
+/// Trials per workgroup of the tiled step kernels (`TB` in rate_step_tiled.wgsl,
+/// rate_bptt_step_tiled.wgsl).
+pub const TILE_TRIALS: u32 = 8;
 
 /// `rate_readout_loss.wgsl`: y, loss parts and dE/dy for every step.
 pub struct RateReadoutLoss(Kernel);
@@ -348,19 +392,19 @@ impl LossReduce {
     }
 }
 
-/// `rate_bptt_step.wgsl`: one reverse step of the delta recurrence.
-pub struct RateBpttStep(Kernel);
+/// `rate_bptt_step.wgsl` / `rate_bptt_step_tiled.wgsl`: one reverse step of the delta recurrence.
+pub struct RateBpttStep(Kernel, StepKernels);
 impl RateBpttStep {
-    pub fn new(ctx: &GpuContext) -> Self {
+    pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "rate_bptt_step", &[Uniform, UniformDyn, Read, Read, Read, Read, Read, Read, Read, ReadWrite]))
+        Self(Kernel::new(ctx, variant.name("rate_bptt_step"), &[Uniform, UniformDyn, Read, Read, Read, Read, Read, Read, Read, ReadWrite]), variant)
     }
     #[allow(clippy::too_many_arguments)]
     pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, w_eff: &wgpu::Buffer, feedback_t: &wgpu::Buffer, dy: &wgpu::Buffer, ah: &wgpu::Buffer, h: &wgpu::Buffer, net_f: &wgpu::Buffer, delta: &wgpu::Buffer) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, steps, params, w_eff, feedback_t, dy, ah, h, net_f, delta], std::mem::size_of::<Step>() as u64)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), d.b, d.m);
+        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
     }
 }
 

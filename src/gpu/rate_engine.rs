@@ -126,6 +126,12 @@ impl RateEngine {
     }
 
     pub fn new(ctx: Arc<GpuContext>, cfg: &RateConfig, m: usize, b: usize, t: usize, loss: LossKind) -> Result<Self> {
+        let variant = StepKernels::for_adapter(&ctx)?;
+        Self::with_step_kernels(ctx, cfg, m, b, t, loss, variant)
+    }
+
+    /// [`RateEngine::new`] with a chosen implementation of the step kernels (tests run both).
+    pub fn with_step_kernels(ctx: Arc<GpuContext>, cfg: &RateConfig, m: usize, b: usize, t: usize, loss: LossKind, variant: StepKernels) -> Result<Self> {
         cfg.validate()?;
         if m == 0 || b == 0 || t == 0 {
             return Err(Error::Input(format!("empty pack: M = {m}, B = {b}, T = {t}")));
@@ -234,10 +240,10 @@ impl RateEngine {
             rec_effective: RecEffective::new(&ctx),
             rec_grad_chain: RecGradChain::new(&ctx),
             init: RateInit::new(&ctx),
-            step: RateStep::new(&ctx),
+            step: RateStep::new(&ctx, variant),
             readout: RateReadoutLoss::new(&ctx),
             reduce: LossReduce::new(&ctx),
-            bptt: RateBpttStep::new(&ctx),
+            bptt: RateBpttStep::new(&ctx, variant),
             outer: OuterGrad::new(&ctx),
             ah0: Ah0Grad::new(&ctx),
             trace: EpropTrace::new(&ctx),

@@ -1,0 +1,80 @@
+// rate_bptt_step_tiled.wgsl — one reverse step t of the backward recurrence over delta[t] = dE/dah[t]:
+//   g[t]     = S^T dy[t] + (2 lambda / (T B_total N)) h[t] + (cut_next ? 0 : alpha * w_eff^T delta[t+1])
+//   delta[t] = g[t] * f'(ah[t]) + (1 - alpha) * delta[t+1]
+// S = w_out (exact) or the fixed feedback (eprop-random, readout-fa). With every step cut this is
+// e-prop in its stop-gradient form; slot T of delta is zero.
+// Tiled like rate_step_tiled.wgsl: a workgroup computes 64 units j × 8 trials; w_eff[i0..i0+32,
+// j0..j0+64] (coalesced: consecutive threads, consecutive j) and delta[t+1][b0..b0+8, i0..i0+32]
+// go through workgroup memory, so each weight read serves 8 trials.
+// Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
+//           3 w_eff (read) | 4 feedback_t (read) | 5 dy (read) | 6 ah (read) | 7 h (read)
+//           8 net_f (read) | 9 delta (read_write)
+// Dispatch: x = ceil(N / 64), y = ceil(B / 8), z = M; steps T-1 … 0 in one pass.
+
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> params: array<f32>;
+@group(0) @binding(3) var<storage, read> w_eff: array<f32>;
+@group(0) @binding(4) var<storage, read> feedback_t: array<f32>;
+@group(0) @binding(5) var<storage, read> dy: array<f32>;
+@group(0) @binding(6) var<storage, read> ah: array<f32>;
+@group(0) @binding(7) var<storage, read> h: array<f32>;
+@group(0) @binding(8) var<storage, read> net_f: array<f32>;
+@group(0) @binding(9) var<storage, read_write> delta: array<f32>;
+
+const TJ: u32 = 64u;   // units per workgroup (one per thread)
+const TB: u32 = 8u;    // trials per workgroup (held in registers)
+const TI: u32 = 32u;   // inputs per chunk
+
+var<workgroup> w_tile: array<f32, 2048>;   // [TI][TJ]
+var<workgroup> d_tile: array<f32, 256>;    // [TB][TI]
+
+fn signal_w(m: u32, k: u32, j: u32) -> f32 {
+    if (dims.use_feedback != 0u) { return feedback_t[(m * dims.n_out + k) * dims.n + j]; }
+    return params[m * dims.p_len + dims.off_w_out + k * dims.n + j];
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let n = dims.n;
+    let j0 = wg.x * TJ; let b0 = wg.y * TB; let m = wg.z;
+    let j = j0 + lid;
+    let t = step.t;
+    var acc: array<f32, 8>;
+    for (var r = 0u; r < TB; r++) { acc[r] = 0.0; }
+    if (step.cut_next == 0u) {   // uniform: the same for the whole dispatch
+        let c = lid % TI;
+        let r0 = lid / TI;
+        for (var i0 = 0u; i0 < n; i0 += TI) {
+            for (var ii = 0u; ii < TI; ii++) {
+                var v = 0.0;
+                if (i0 + ii < n && j < n) { v = w_eff[(m * n + i0 + ii) * n + j]; }
+                w_tile[ii * TJ + lid] = v;
+            }
+            for (var k = 0u; k < TB / 2u; k++) {
+                let r = r0 + 2u * k;
+                var v = 0.0;
+                if (b0 + r < dims.b && i0 + c < n) { v = delta[state_idx(dims, m, t + 1u, b0 + r, i0 + c)]; }
+                d_tile[r * TI + c] = v;
+            }
+            workgroupBarrier();
+            for (var ii = 0u; ii < TI; ii++) {
+                let w = w_tile[ii * TJ + lid];
+                for (var r = 0u; r < TB; r++) { acc[r] += w * d_tile[r * TI + ii]; }
+            }
+            workgroupBarrier();
+        }
+    }
+    if (j >= n) { return; }
+    let reg = 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * n);
+    for (var r = 0u; r < TB; r++) {
+        let b = b0 + r;
+        if (b >= dims.b) { break; }
+        let yb = ((m * dims.t + t) * dims.b + b) * dims.n_out;
+        var g = 0.0;
+        for (var k = 0u; k < dims.n_out; k++) { g += signal_w(m, k, j) * dy[yb + k]; }
+        let s = state_idx(dims, m, t + 1u, b, j);
+        g += reg * h[s] + dims.alpha * acc[r];
+        delta[state_idx(dims, m, t, b, j)] = g * act_df(dims.act, ah[s]) + (1.0 - dims.alpha) * delta[s];
+    }
+}
