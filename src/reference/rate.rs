@@ -5,10 +5,10 @@
 //! turns every whole-sequence product (input drive, readout, weight gradients) into one GEMM.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array3, ArrayView2, Axis, Zip};
+use ndarray::{s, Array2, Array3, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::batch::{Batch, LossKind};
-use crate::model::{chain_w_rec_grad, effective_w_rec, RateConfig, RateModel, RateParams, Real};
+use crate::model::{chain_w_rec_grad, effective_w_rec, Activation, RateConfig, RateModel, RateParams, Real};
 use crate::rules::Rule;
 
 /// A batch converted to the engine's scalar type and time-major layout.
@@ -292,6 +292,25 @@ fn learning_signal_into<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: 
     }
 }
 
+/// `delta = g * f'(ah) + leak * next` (no `next` at the last step) over one step's `[B, N]`, the
+/// activation matched once per call rather than per element so that each loop vectorises (as a
+/// per-element match it was an eighth of a CPU BPTT update).
+fn delta_step<F: Real>(act: Activation, delta: &mut ArrayViewMut2<F>, g: &Array2<F>, ah: &ArrayView2<F>, h: &ArrayView2<F>, next: Option<&ArrayView2<F>>, leak: F) {
+    #[inline(always)]
+    fn run<F: Real>(df: impl Fn(F, F) -> F, delta: &mut ArrayViewMut2<F>, g: &Array2<F>, ah: &ArrayView2<F>, h: &ArrayView2<F>, next: Option<&ArrayView2<F>>, leak: F) {
+        match next {
+            Some(nx) => Zip::from(delta).and(g).and(ah).and(h).and(nx).for_each(|d, &g, &a, &h, &n| *d = g * df(a, h) + leak * n),
+            None => Zip::from(delta).and(g).and(ah).and(h).for_each(|d, &g, &a, &h| *d = g * df(a, h)),
+        }
+    }
+    match act {
+        Activation::Retanh => run(|a, h| Activation::Retanh.df_given(a, h), delta, g, ah, h, next, leak),
+        Activation::Tanh => run(|a, h| Activation::Tanh.df_given(a, h), delta, g, ah, h, next, leak),
+        Activation::Relu => run(|a, h| Activation::Relu.df_given(a, h), delta, g, ah, h, next, leak),
+        Activation::Softplus => run(|a, h| Activation::Softplus.df_given(a, h), delta, g, ah, h, next, leak),
+    }
+}
+
 /// The gradient of one rule by the backward recurrence over `delta[t] = dE/dah[t]` in the graph
 /// where the rule's recurrent inputs are cut (for e-prop this is the stop-gradient form, and the
 /// backward recurrence is per unit: no product with w_rec). Returns the parameter gradients.
@@ -319,14 +338,8 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
         let mut cur = cur.index_axis_mut(Axis(0), t);
         let ahs = tr.ah.index_axis(Axis(0), t + 1);
         let hs = tr.h.index_axis(Axis(0), t + 1);
-        if has_next {
-            let nx = next.index_axis(Axis(0), 0);
-            Zip::from(&mut cur).and(&gh).and(&ahs).and(&hs).and(&nx).for_each(|dl, &g, &a, &h, &dn| {
-                *dl = g * act.df_given(a, h) + (F::one() - alpha) * dn
-            });
-        } else {
-            Zip::from(&mut cur).and(&gh).and(&ahs).and(&hs).for_each(|dl, &g, &a, &h| *dl = g * act.df_given(a, h));
-        }
+        let nx = if has_next { Some(next.index_axis(Axis(0), 0)) } else { None };
+        delta_step(act, &mut cur, &gh, &ahs, &hs, nx.as_ref(), F::one() - alpha);
     }
     let df = flat(&delta);
     let mut g = RateParams::zeros(&net.cfg);
