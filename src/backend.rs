@@ -61,8 +61,13 @@ pub struct CpuNet {
     adam: Adam<f32>,
     /// Thread-seconds spent in forward (+ loss), gradient and Adam since the last take.
     phases: [f64; 3],
-    /// Trajectory buffers of its work items, reused from update to update.
-    pool: std::sync::Mutex<Vec<(Trajectory<f32>, Scratch<f32>)>>,
+}
+
+thread_local! {
+    /// Each worker thread's trajectory buffers, reused by the work items it runs from update to
+    /// update (per thread, not per network: a pack of 64 networks holds no more than one). Work
+    /// items make no rayon calls while they hold them, so no other item can run on the thread then.
+    static BUFFERS: std::cell::RefCell<(Trajectory<f32>, Scratch<f32>)> = std::cell::RefCell::new((Trajectory::empty(), Scratch::default()));
 }
 
 /// The CPU phases of one update, as the bench reports them.
@@ -97,16 +102,14 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
         .par_iter()
         .map(|(i, d)| {
             let (net, lambda) = (&nets[*i].net, lambdas[*i] as f32);
-            let pool = &nets[*i].pool;
-            let (mut tr, mut scratch) = pool.lock().unwrap().pop().unwrap_or_else(|| (Trajectory::empty(), Scratch::default()));
-            let t0 = Instant::now();
-            forward_with(net, &d.x, &mut tr, &mut scratch);
-            let lo = loss(&tr, d, lambda);
-            let t1 = Instant::now();
-            let g = grad_backward_with(net, rule, d, &tr, &lo, lambda, &mut scratch);
-            let secs = [(t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()];
-            pool.lock().unwrap().push((tr, scratch));
-            (*i, NetLoss { task: lo.task, mean_h2: lo.mean_h2 }, g, secs)
+            BUFFERS.with_borrow_mut(|(tr, scratch)| {
+                let t0 = Instant::now();
+                forward_with(net, &d.x, tr, scratch);
+                let lo = loss(tr, d, lambda);
+                let t1 = Instant::now();
+                let g = grad_backward_with(net, rule, d, tr, &lo, lambda, scratch);
+                (*i, NetLoss { task: lo.task, mean_h2: lo.mean_h2 }, g, [(t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()])
+            })
         })
         .collect();
     let mut sums: Vec<Option<(NetLoss, RateParams<f32>)>> = (0..nets.len()).map(|_| None).collect();
@@ -145,7 +148,7 @@ impl Backend {
                 models
                     .iter()
                     .zip(lrs)
-                    .map(|(m, &lr)| CpuNet { net: Net::new(m), adam: Adam::new(cfg, lr), phases: [0.0; 3], pool: Default::default() })
+                    .map(|(m, &lr)| CpuNet { net: Net::new(m), adam: Adam::new(cfg, lr), phases: [0.0; 3] })
                     .collect()
             })),
             Device::Gpu => {
