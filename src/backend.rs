@@ -218,7 +218,14 @@ impl Backend {
     pub fn enable_phase_timing(&mut self) -> bool {
         match self {
             Backend::Cpu(_) => true,
-            Backend::Gpu { packs, .. } => packs.iter_mut().map(RateEngine::enable_pass_timing).fold(true, |a, b| a && b),
+            Backend::Gpu { packs, .. } => {
+                // Every pack, not only up to the first without timestamps.
+                let mut all = true;
+                for e in packs.iter_mut() {
+                    all &= e.enable_pass_timing();
+                }
+                all
+            }
         }
     }
 

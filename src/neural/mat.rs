@@ -325,7 +325,7 @@ fn numbers(ty: u32, d: &[u8], big: bool) -> std::result::Result<Vec<f64>, String
     macro_rules! conv {
         ($t:ty) => {{
             const N: usize = std::mem::size_of::<$t>();
-            if d.len() % N != 0 {
+            if !d.len().is_multiple_of(N) {
                 return Err("numeric data of a size that is not a whole number of elements".into());
             }
             d.chunks_exact(N)
