@@ -55,6 +55,13 @@ pub fn estimated_gflop(form: &str, n: usize, t: usize, b: usize) -> f64 {
     (fwd + grad) / 1e9
 }
 
+/// Estimated bytes of per-synapse trace traffic in one online e-prop update: every step reads and
+/// writes `eps_a` and `ebar`, `B·N·(N + n_in)` floats each. The online form is bound by this
+/// traffic, so its bytes/s is what a GPU's memory bandwidth is compared with.
+pub fn online_trace_bytes(n: usize, t: usize, b: usize) -> f64 {
+    16.0 * (t * b * n * (n + N_IN)) as f64
+}
+
 fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     Batch {
@@ -94,8 +101,8 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
         rule_of(f)?;
     }
     let ctx = if spec.devices.iter().any(|d| d == "gpu") { Some(Arc::new(GpuContext::new(adapter)?)) } else { None };
-    let mut rows = vec!["device,adapter,kind,form,n,b,t,seconds_per_update,gflop_estimate,device_bytes,note".to_string()];
-    println!("{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>13}  note", "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "device bytes");
+    let mut rows = vec!["device,adapter,kind,form,n,b,t,seconds_per_update,gflop_estimate,device_bytes,note,trace_gb_per_second".to_string()];
+    println!("{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>10} {:>13}  note", "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "trace GB/s", "device bytes");
     for dev in &spec.devices {
         let (budget, adapter_name) = match dev.as_str() {
             "cpu" => (spec.max_gflop_cpu, format!("{} threads", rayon::current_num_threads())),
@@ -155,8 +162,19 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                             Some(s) => (format!("{s:.4}"), format!("{:.2}", gflop / s)),
                             None => ("-".into(), "-".into()),
                         };
-                        println!("{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {bytes:>13}  {note}", spec.b);
-                        rows.push(format!("{dev},{adapter_name},{kind},{form},{n},{},{t},{},{gflop},{},{}", spec.b, secs.map(|s| s.to_string()).unwrap_or_default(), if dev == "gpu" { mem.total.to_string() } else { String::new() }, note.replace(',', ";")));
+                        // Trace bytes/s: online rows only (the other forms keep no traces).
+                        let trace_gbs = secs.filter(|_| online).map(|s| online_trace_bytes(n, t, spec.b) / 1e9 / s);
+                        let tr_txt = trace_gbs.map(|g| format!("{g:.2}")).unwrap_or_else(|| "-".into());
+                        println!("{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {tr_txt:>10} {bytes:>13}  {note}", spec.b);
+                        rows.push(format!(
+                            "{dev},{},{kind},{form},{n},{},{t},{},{gflop},{},{},{}",
+                            adapter_name.replace(',', ";"),
+                            spec.b,
+                            secs.map(|s| s.to_string()).unwrap_or_default(),
+                            if dev == "gpu" { mem.total.to_string() } else { String::new() },
+                            note.replace(',', ";"),
+                            trace_gbs.map(|g| g.to_string()).unwrap_or_default()
+                        ));
                     }
                 }
             }
