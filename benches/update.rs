@@ -18,6 +18,7 @@ fn main() {
         plot: None,
         peak_gflops: None,
         peak_gbps: None,
+        software_gpu_max_gflop: f64::INFINITY,
     };
     if let Err(e) = snnlab::bench::run(&spec, None) {
         eprintln!("bench: {e}");

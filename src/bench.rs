@@ -39,6 +39,9 @@ pub struct BenchSpec {
     /// they default from [`nominal_gpu_peaks`].
     pub peak_gflops: Option<f64>,
     pub peak_gbps: Option<f64>,
+    /// On a software GPU adapter (lavapipe: ~100× slower than the CPU backend), points above
+    /// this many GFLOP per update are listed as skipped instead of run for hours.
+    pub software_gpu_max_gflop: f64,
 }
 
 /// One grid point of the rate bench.
@@ -265,8 +268,10 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
             other => return Err(Error::Input(format!("--devices: unknown device '{other}' (cpu or gpu)"))),
         };
         // GPU rows name the step-kernel implementation too ($SNNLAB_GPU_KERNELS compares them).
+        let mut software = false;
         let adapter_name = if device == Device::Gpu {
             let ctx = crate::gpu::GpuContext::new(adapter)?;
+            software = ctx.info.device_type == wgpu::DeviceType::Cpu;
             format!("{} [{:?} steps]", ctx.info.name, crate::gpu::kernels::StepKernels::for_adapter(&ctx)?).to_lowercase()
         } else {
             format!("{threads} threads")
@@ -303,6 +308,20 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                     for &t in &spec.t {
                         for &m in &spec.m {
                             let p = Point { n, b, t, m };
+                            let work = m as f64 * rate_update_gflop(rule, n, b, t);
+                            if software && work > spec.software_gpu_max_gflop {
+                                println!(
+                                    "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3}   skipped: ~{work:.0} GFLOP on a software adapter (> --software-gpu-max-gflop {})",
+                                    dev,
+                                    rule.name(),
+                                    n,
+                                    b,
+                                    t,
+                                    m,
+                                    spec.software_gpu_max_gflop
+                                );
+                                continue;
+                            }
                             let cfg = RateConfig::new(3, n, 2);
                             let models: Vec<RateModel> = (0..m as u64).map(|s| RateModel::init(cfg.clone(), 1.0, s)).collect::<Result<_>>()?;
                             let batches: Vec<Batch> = (0..m as u64).map(|s| random_batch(b, t, s)).collect();

@@ -128,6 +128,10 @@ enum Cmd {
         /// Nominal memory bandwidth of the device, GB/s.
         #[arg(long)]
         peak_gbps: Option<f64>,
+        /// On a software GPU adapter (lavapipe), skip points above this estimated work per update
+        /// (the paper's reach update is 7.3 GFLOP and takes ~8 s there).
+        #[arg(long, default_value_t = 10.0)]
+        software_gpu_max_gflop: f64,
         /// Also time the PyTorch peer (benches/peers/torch_rate.py, Python from $SNNLAB_PYTHON or
         /// python3) with the same N, B, T, M, rule, repeats and threads: on cpu rows on the CPU,
         /// on gpu rows with CUDA when PyTorch has it; skipped with one line when it cannot run.
@@ -452,9 +456,11 @@ fn run(cli: Cli) -> Result<()> {
             println!("trained {} network(s) in {:.1} s; results in {}", res.len(), t0.elapsed().as_secs_f64(), cfg.out.display());
             Ok(())
         }
-        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps, peer } => {
-            snnlab::bench::run_with_peer(&snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps }, adapter, peer)
-        }
+        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps, software_gpu_max_gflop, peer } => snnlab::bench::run_with_peer(
+            &snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps, software_gpu_max_gflop },
+            adapter,
+            peer,
+        ),
         Cmd::BenchSpiking { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv } => snnlab::bench_spiking::run(
             &snnlab::bench_spiking::SpikeBenchSpec { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv },
             adapter,

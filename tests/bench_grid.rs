@@ -104,3 +104,34 @@ fn gpu_phases_come_from_timestamps() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// On a software adapter, points above `--software-gpu-max-gflop` are listed as skipped, not run
+/// (on a hardware GPU the limit does not apply and they are measured).
+#[test]
+fn software_gpu_points_above_the_budget_are_skipped() {
+    let ctx = match snnlab::gpu::GpuContext::new(None) {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(std::env::var("REQUIRE_GPU").as_deref() != Ok("1"), "REQUIRE_GPU=1 but no adapter: {e}");
+            return;
+        }
+    };
+    let software = ctx.info.device_type == wgpu::DeviceType::Cpu;
+    let dir = tmp("budget");
+    let out = bin()
+        .args(["bench", "--n", "8", "--b", "2", "--t", "5", "--m", "1,2", "--rules", "bptt", "--devices", "gpu", "--repeats", "1", "--software-gpu-max-gflop", "0"])
+        .arg("--csv")
+        .arg(dir.join("b.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let skipped = stdout.lines().filter(|l| l.contains("skipped:") && l.contains("software adapter")).count();
+    let measured = rows(&std::fs::read_to_string(dir.join("b.csv")).unwrap()).len();
+    if software {
+        assert_eq!((skipped, measured), (2, 0), "{stdout}");
+    } else {
+        assert_eq!((skipped, measured), (0, 2), "{stdout}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
