@@ -11,6 +11,11 @@ if ! ldconfig -p | grep -q libvulkan && ls .gl/*.deb >/dev/null 2>&1; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
+# OpenBLAS (carried by prepare-device.sh) when the image has none, unpacked beside, not into, /.
+if ! ldconfig -p | grep -q libopenblas.so.0 && ls .gl/blas/*.deb >/dev/null 2>&1; then
+    for f in .gl/blas/*.deb; do dpkg -x "$f" /tmp/blas; done
+    export LD_LIBRARY_PATH=/tmp/blas/usr/lib/x86_64-linux-gnu/openblas-pthread:/tmp/blas/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 BIN=.devbin/snnlab
 [ -x "$BIN" ] || BIN=target/release/snnlab

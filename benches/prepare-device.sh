@@ -24,4 +24,11 @@ if [ ! -d .gl ] || [ -z "$(ls .gl/*.deb 2>/dev/null)" ]; then
     o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
     apt-get $o update -qq && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
+# The GPU machine's image has no system OpenBLAS, which snnlab links (LAPACK SVD, CPU GEMMs):
+# carry its packages too; device.sh unpacks them under /tmp, not /.
+if [ -z "$(ls .gl/blas/*.deb 2>/dev/null)" ]; then
+    mkdir -p .gl/blas /tmp/amd64/partial
+    o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+    apt-get $o update -qq && (cd .gl/blas && apt-get $o download libopenblas0-pthread libgfortran5 libquadmath0)
+fi
 du -sh .devbin .gl
