@@ -176,9 +176,7 @@ pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>
         // next = u[t] + w_eff h[t], then the leaky update in place.
         next.assign(&s.u.index_axis(Axis(0), t));
         general_mat_mul(F::one(), &h.index_axis(Axis(0), t), &net.w_eff.t(), F::one(), &mut next);
-        Zip::from(&mut next).and(&prev).for_each(|a, &p| *a = p + alpha * (*a - p));
-        let mut hn = h.index_axis_mut(Axis(0), t + 1);
-        Zip::from(&mut hn).and(&next).for_each(|hv, &a| *hv = act.f(a));
+        leaky_step(act, &mut next, &prev, &mut h.index_axis_mut(Axis(0), t + 1), alpha);
     }
     let hs = h.slice(s![1.., .., ..]);
     let hs = hs.to_shape((t_n * b, n)).unwrap();
@@ -199,12 +197,31 @@ pub struct LossOut<F> {
     pub dy: Array3<F>,
 }
 
+/// Sum of squares with eight running sums, so that the loop vectorises (one running sum is a
+/// chain of dependent adds).
+fn sum_of_squares<F: Real>(a: &ndarray::ArrayView3<F>) -> F {
+    match a.as_slice() {
+        Some(v) => {
+            let mut acc = [F::zero(); 8];
+            let chunks = v.chunks_exact(8);
+            let rest: F = chunks.remainder().iter().map(|&x| x * x).sum();
+            for c in chunks {
+                for (s, &x) in acc.iter_mut().zip(c) {
+                    *s += x * x;
+                }
+            }
+            acc.iter().copied().sum::<F>() + rest
+        }
+        None => a.iter().map(|&x| x * x).sum(),
+    }
+}
+
 pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<F> {
     let (t_n, _, _) = tr.y.dim();
     let n = tr.h.dim().2;
     let (task, dy) = task_loss(&tr.y, d);
     let hs = tr.h.slice(s![1.., .., ..]);
-    let mean_h2 = hs.iter().map(|&v| v * v).sum::<F>() / F::c((t_n * d.batch_trials * n) as f64);
+    let mean_h2 = sum_of_squares(&hs) / F::c((t_n * d.batch_trials * n) as f64);
     LossOut { task, mean_h2, total: task + lambda * mean_h2, dy }
 }
 
@@ -289,6 +306,24 @@ fn learning_signal_into<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: 
     if lambda != F::zero() {
         let c = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
         Zip::from(&mut *l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
+    }
+}
+
+/// `ah = prev + alpha (drive - prev)` in place of `drive`, and `h = f(ah)`, in one pass over one
+/// step's `[B, N]`, the activation matched once per call (see [`delta_step`]).
+fn leaky_step<F: Real>(act: Activation, ah: &mut ArrayViewMut2<F>, prev: &ArrayView2<F>, h: &mut ArrayViewMut2<F>, alpha: F) {
+    #[inline(always)]
+    fn run<F: Real>(f: impl Fn(F) -> F, ah: &mut ArrayViewMut2<F>, prev: &ArrayView2<F>, h: &mut ArrayViewMut2<F>, alpha: F) {
+        Zip::from(ah).and(prev).and(h).for_each(|a, &p, hv| {
+            *a = p + alpha * (*a - p);
+            *hv = f(*a);
+        });
+    }
+    match act {
+        Activation::Retanh => run(|a| Activation::Retanh.f(a), ah, prev, h, alpha),
+        Activation::Tanh => run(|a| Activation::Tanh.f(a), ah, prev, h, alpha),
+        Activation::Relu => run(|a| Activation::Relu.f(a), ah, prev, h, alpha),
+        Activation::Softplus => run(|a| Activation::Softplus.f(a), ah, prev, h, alpha),
     }
 }
 
