@@ -337,7 +337,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                                 be.update(rule, &refs, &lambdas)?;
                                 times.push(t0.elapsed().as_secs_f64());
                             }
-                            let s = median(times.clone());
+                            let s = median(times);
                             let phases = be.take_phase_seconds();
                             // CPU: thread-seconds, shown as shares of the median update; GPU:
                             // device seconds per pass from timestamps, per update.
