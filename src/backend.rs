@@ -31,7 +31,7 @@ impl Device {
         match self {
             Device::Auto => {
                 let found = crate::gpu::context::usable_adapters().into_iter().any(|a| {
-                    a.info.device_type != wgpu::DeviceType::Cpu
+                    !crate::gpu::context::is_software(&a.info)
                         && crate::gpu::context::name_filter(adapter)
                             .is_none_or(|f| a.info.name.to_lowercase().contains(&f.to_lowercase()))
                 });
@@ -190,23 +190,20 @@ impl Backend {
     /// queries (`enable_pass_timing`; empty where the adapter has none); on the CPU,
     /// thread-seconds per phase summed over the worker threads.
     pub fn take_phase_seconds(&mut self) -> Vec<(&'static str, f64)> {
+        use crate::gpu::timer::add_seconds;
         let mut out: Vec<(&'static str, f64)> = Vec::new();
-        let mut add = |name: &'static str, s: f64| match out.iter_mut().find(|(n, _)| *n == name) {
-            Some(e) => e.1 += s,
-            None => out.push((name, s)),
-        };
         match self {
             Backend::Cpu(nets) => {
                 for c in nets.iter_mut() {
                     for (name, s) in CPU_PHASES.iter().zip(std::mem::take(&mut c.phases)) {
-                        add(name, s);
+                        add_seconds(&mut out, name, s);
                     }
                 }
             }
             Backend::Gpu { packs, .. } => {
                 for e in packs.iter_mut() {
                     for (name, s) in e.take_pass_seconds() {
-                        add(name, s);
+                        add_seconds(&mut out, name, s);
                     }
                 }
             }

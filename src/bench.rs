@@ -271,7 +271,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
         let mut software = false;
         let adapter_name = if device == Device::Gpu {
             let ctx = crate::gpu::GpuContext::new(adapter)?;
-            software = ctx.info.device_type == wgpu::DeviceType::Cpu;
+            software = ctx.is_software();
             format!("{} [{:?} steps]", ctx.info.name, crate::gpu::kernels::StepKernels::for_adapter(&ctx)?).to_lowercase()
         } else {
             format!("{threads} threads")

@@ -548,7 +548,7 @@ fn devices(adapter: Option<&str>) -> Result<()> {
         );
     }
     match chosen {
-        Some(c) => println!("used: {} ({:?}); --device auto picks {}", c.name, c.backend, if c.device_type == wgpu::DeviceType::Cpu { "cpu (software adapter only)" } else { "gpu" }),
+        Some(c) => println!("used: {} ({:?}); --device auto picks {}", c.name, c.backend, if snnlab::gpu::context::is_software(&c) { "cpu (software adapter only)" } else { "gpu" }),
         None => println!("used: none (no adapter matches the name filter)"),
     }
     Ok(())

@@ -519,6 +519,7 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
     };
     let mut pack = if spiking {
         let scfg = shared.spiking_config();
+        let settings = shared.spiking_settings();
         let mut models = Vec::new();
         for m in members {
             let mut model = match &shared.init {
@@ -532,10 +533,9 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                 None => {
                     let mut m0 = SpikingModel::init(scfg.clone(), m.seed)?;
                     // g0 scales the recurrent weights, as for rate networks.
-                    let s = shared.spiking_settings();
                     m0.params.w_rec.mapv_inplace(|w| w * m.g0 as f32);
-                    m0.params.w_in.mapv_inplace(|w| w * s.in_gain as f32);
-                    m0.params.w_out.mapv_inplace(|w| w * s.out_gain as f32);
+                    m0.params.w_in.mapv_inplace(|w| w * settings.in_gain as f32);
+                    m0.params.w_out.mapv_inplace(|w| w * settings.out_gain as f32);
                     m0
                 }
             };
@@ -544,7 +544,7 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
             }
             models.push(model);
         }
-        let rate_target = shared.spiking_settings().rate_target;
+        let rate_target = settings.rate_target;
         Pack::Spiking { backend: crate::backend::SpikingBackend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind, rate_target)?, models, rate_target }
     } else {
         let mut models = Vec::new();

@@ -5,6 +5,11 @@
 
 use crate::error::{Error, Result};
 
+/// Whether an adapter is a software rasteriser (its device type is the CPU).
+pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -133,15 +138,35 @@ impl GpuContext {
 
     /// Map a MAP_READ staging buffer (after its copy was submitted) and return it as f32s.
     pub fn map_read_f32(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
+        self.map_read(staging)
+    }
+
+    /// Map a MAP_READ staging buffer (after its copy was submitted) and return it as `T`s.
+    pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
         let slice = staging.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| {});
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Runtime(format!("GPU wait failed: {e}")))?;
         let v = {
             let view = slice.get_mapped_range().map_err(|e| Error::Runtime(format!("GPU readback failed: {e:?}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+            bytemuck::cast_slice::<u8, T>(&view).to_vec()
         };
         staging.unmap();
         Ok(v)
+    }
+
+    /// Whether the adapter is a software rasteriser (lavapipe/llvmpipe): it proves kernels but
+    /// is no place to train or to judge kernel speed.
+    pub fn is_software(&self) -> bool {
+        is_software(&self.info)
+    }
+
+    /// Refuse a pack whose dispatch would exceed the adapter's workgroups per dimension.
+    pub fn check_dispatch_dims(&self, m: usize, b: usize, n: usize) -> Result<()> {
+        let max_dim = self.limits.max_compute_workgroups_per_dimension as usize;
+        if m > max_dim || b > max_dim || n > max_dim {
+            return Err(Error::Runtime(format!("M, B and N must each be at most {max_dim} on this adapter")));
+        }
+        Ok(())
     }
 
     /// Copy a whole device buffer back through a temporary staging buffer (rare: parameters,

@@ -323,7 +323,7 @@ impl StepKernels {
             Some("simple") => Ok(Self::Simple),
             Some("tiled") => Ok(Self::Tiled),
             Some(other) => Err(crate::error::Error::Input(format!("SNNLAB_GPU_KERNELS = '{other}': expected simple or tiled"))),
-            None => Ok(if ctx.info.device_type == wgpu::DeviceType::Cpu { Self::Simple } else { Self::Tiled }),
+            None => Ok(if ctx.is_software() { Self::Simple } else { Self::Tiled }),
         }
     }
     fn name(self, base: &'static str) -> &'static str {

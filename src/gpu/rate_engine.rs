@@ -10,7 +10,7 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::kernels::*;
-use crate::gpu::timer::PassTimer;
+use crate::gpu::timer::{add_seconds, PassTimer};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::model::{RateConfig, RateModel, RateParams};
@@ -145,10 +145,7 @@ impl RateEngine {
                 Self::max_networks(&ctx, cfg, b, t)
             )));
         }
-        let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
-        if m > max_dim || b > max_dim || cfg.n_rec > max_dim {
-            return Err(Error::Runtime(format!("M, B and N must each be at most {max_dim} on this adapter")));
-        }
+        ctx.check_dispatch_dims(m, b, cfg.n_rec)?;
         let (n, ni, no) = (cfg.n_rec, cfg.n_in, cfg.n_out);
         let kt = if loss == LossKind::Mse { no } else { 1 };
         let off = RateParams::<f32>::offsets(cfg);
@@ -316,10 +313,7 @@ impl RateEngine {
     fn record_pass_seconds(&mut self) -> Result<()> {
         if let Some(t) = &self.timer {
             for (name, s) in t.read(&self.ctx)? {
-                match self.pass_seconds.iter_mut().find(|(n, _)| *n == name) {
-                    Some(e) => e.1 += s,
-                    None => self.pass_seconds.push((name, s)),
-                }
+                add_seconds(&mut self.pass_seconds, name, s);
             }
         }
         Ok(())

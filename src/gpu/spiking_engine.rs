@@ -190,10 +190,7 @@ impl SpikingEngine {
                 ctx.max_binding_bytes()
             )));
         }
-        let max_dim = ctx.limits.max_compute_workgroups_per_dimension as usize;
-        if m > max_dim || b > max_dim || cfg.n_rec > max_dim {
-            return Err(Error::Runtime(format!("M, B and N must each be at most {max_dim} on this adapter")));
-        }
+        ctx.check_dispatch_dims(m, b, cfg.n_rec)?;
         let (n, ni, no) = (cfg.n_rec, cfg.n_in, cfg.n_out);
         let kt = if loss == LossKind::Mse { no } else { 1 };
         let p_len = SpikingParams::<f32>::len(cfg);

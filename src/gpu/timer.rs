@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::GpuContext;
 
 /// Bytes between the resolved pairs of two passes (`wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT`).
@@ -69,14 +69,7 @@ impl PassTimer {
     /// Seconds of each pass used since the last read (after the submission completed), in the
     /// order of `names`; clears the used marks.
     pub fn read(&self, ctx: &GpuContext) -> Result<Vec<(&'static str, f64)>> {
-        let slice = self.staging.slice(..);
-        slice.map_async(wgpu::MapMode::Read, |_| {});
-        ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Runtime(format!("GPU wait failed: {e}")))?;
-        let ticks: Vec<u64> = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Runtime(format!("GPU readback failed: {e:?}")))?;
-            bytemuck::cast_slice::<u8, u64>(&view).to_vec()
-        };
-        self.staging.unmap();
+        let ticks: Vec<u64> = ctx.map_read(&self.staging)?;
         let ns_per_tick = ctx.queue.get_timestamp_period() as f64;
         let out = self
             .names
@@ -91,5 +84,13 @@ impl PassTimer {
             .collect();
         self.used.iter().for_each(|u| u.set(false));
         Ok(out)
+    }
+}
+
+/// Add `s` seconds to the entry `name` of a per-phase tally, keeping first-seen order.
+pub fn add_seconds(tally: &mut Vec<(&'static str, f64)>, name: &'static str, s: f64) {
+    match tally.iter_mut().find(|(n, _)| *n == name) {
+        Some(e) => e.1 += s,
+        None => tally.push((name, s)),
     }
 }
