@@ -1,5 +1,7 @@
 //! `cargo bench --bench kernels`: criterion timings of the hot kernels, one group per kernel so
 //! that implementations of the same kernel are compared in one run:
+//! - the per-step recurrent product (50 × 200 · 200 × 200): the packed SIMD kernel against
+//!   ndarray → OpenBLAS on the same operands;
 //! - rate forward, BPTT reverse sweep and e-prop (stop-gradient) gradient on the CPU, one work
 //!   item of the paper's reach update (N = 200, 50 trials, T = 300);
 //! - spiking (ALIF) forward, factorised e-prop and online (per-synapse trace) e-prop on the CPU;
@@ -30,6 +32,20 @@ fn batch(n_in: usize, n_out: usize, b: usize, t: usize, seed: u64) -> Batch {
         mask: Array3::ones((b, t, n_out)),
         loss: LossKind::Mse,
     }
+}
+
+fn step_product(c: &mut Criterion) {
+    use ndarray::{linalg::general_mat_mul, Array2};
+    use snnlab::reference::gemm::PackedB;
+    let mut r = ChaCha8Rng::seed_from_u64(7);
+    let a = Array2::<f32>::from_shape_simple_fn((50, 200), || r.random_range(-1.0..1.0));
+    let w = Array2::<f32>::from_shape_simple_fn((200, 200), || r.random_range(-0.1..0.1));
+    let mut out = Array2::<f32>::zeros((50, 200));
+    let packed = PackedB::new(w.t());
+    let mut g = c.benchmark_group("step product (50 x 200 . 200 x 200)");
+    g.bench_function("packed kernel", |b| b.iter(|| packed.mul_add(1.0, &a.view(), &mut out.view_mut())));
+    g.bench_function("openblas", |b| b.iter(|| general_mat_mul(1.0, &a, &w.t(), 1.0, &mut out)));
+    g.finish();
 }
 
 fn rate_cpu(c: &mut Criterion) {
@@ -92,5 +108,5 @@ fn config() -> Criterion {
     Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3))
 }
 
-criterion_group! { name = benches; config = config(); targets = rate_cpu, spiking_cpu, rate_gpu }
+criterion_group! { name = benches; config = config(); targets = step_product, rate_cpu, spiking_cpu, rate_gpu }
 criterion_main!(benches);

@@ -34,8 +34,27 @@ pub trait Real:
     fn tanh_act(self) -> Self {
         self.tanh()
     }
+    /// A matrix prepared for the per-step products of a sequence, `c += alpha · a · b` with `b`
+    /// fixed over the sequence: SIMD panels in f32 ([`crate::reference::gemm`]), as it is in f64
+    /// (the exact oracle, through `general_mat_mul`).
+    type StepMatrix: Send + Sync;
+    fn step_matrix(b: ndarray::ArrayView2<Self>) -> Self::StepMatrix;
+    /// Prepare another `b` in the storage of `m`.
+    fn step_repack(m: &mut Self::StepMatrix, b: ndarray::ArrayView2<Self>);
+    fn step_mul_add(b: &Self::StepMatrix, alpha: Self, a: &ndarray::ArrayView2<Self>, c: &mut ndarray::ArrayViewMut2<Self>);
 }
 impl Real for f32 {
+    type StepMatrix = crate::reference::gemm::PackedB;
+    fn step_matrix(b: ndarray::ArrayView2<f32>) -> Self::StepMatrix {
+        crate::reference::gemm::PackedB::new(b)
+    }
+    fn step_repack(m: &mut Self::StepMatrix, b: ndarray::ArrayView2<f32>) {
+        m.repack(b)
+    }
+    fn step_mul_add(b: &Self::StepMatrix, alpha: f32, a: &ndarray::ArrayView2<f32>, c: &mut ndarray::ArrayViewMut2<f32>) {
+        b.mul_add(alpha, a, c)
+    }
+
     /// Rational (13/6) minimax approximation of tanh on [-7.9, 7.9] (Eigen's float tanh),
     /// absolute error below 1e-6 (tested); saturates to ±1 beyond.
     #[inline(always)]
@@ -52,7 +71,18 @@ impl Real for f32 {
         p / q
     }
 }
-impl Real for f64 {}
+impl Real for f64 {
+    type StepMatrix = ndarray::Array2<f64>;
+    fn step_matrix(b: ndarray::ArrayView2<f64>) -> Self::StepMatrix {
+        b.to_owned()
+    }
+    fn step_repack(m: &mut Self::StepMatrix, b: ndarray::ArrayView2<f64>) {
+        *m = b.to_owned();
+    }
+    fn step_mul_add(b: &Self::StepMatrix, alpha: f64, a: &ndarray::ArrayView2<f64>, c: &mut ndarray::ArrayViewMut2<f64>) {
+        ndarray::linalg::general_mat_mul(alpha, a, b, 1.0, c)
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,6 +10,7 @@ use ndarray::{s, Array2, Array3, ArrayView2, ArrayViewMut2, Axis, Zip};
 use crate::batch::{Batch, LossKind};
 use crate::model::{chain_w_rec_grad, effective_w_rec, Activation, RateConfig, RateModel, RateParams, Real};
 use crate::rules::Rule;
+use super::gemm::{add_narrow_outer, add_narrow_product, narrow_readout};
 
 /// A batch converted to the engine's scalar type and time-major layout.
 #[derive(Clone, Debug)]
@@ -115,22 +116,18 @@ pub fn forward<F: Real>(net: &Net<F>, x: &Array3<F>) -> Trajectory<F> {
     tr
 }
 
-/// Buffers of one forward + gradient that the CPU backend keeps between updates, so that an
-/// update allocates (and the kernel zeroes) no trajectory-sized memory; every element is
-/// overwritten before it is read, so reused buffers need no clearing.
+/// Buffers of one gradient that the CPU backend keeps between updates, so that an update
+/// allocates (and the kernel zeroes) no trajectory-sized memory; every element is overwritten
+/// before it is read, so reused buffers need no clearing.
 #[derive(Clone, Debug)]
 pub struct Scratch<F> {
-    /// Input drive `[T, B, N]`.
-    u: Array3<F>,
-    /// Learning signal `[T, B, N]`.
-    l: Array3<F>,
     /// `dE/dah` `[T, B, N]`.
     delta: Array3<F>,
 }
 
 impl<F: Real> Default for Scratch<F> {
     fn default() -> Self {
-        Self { u: Array3::zeros((0, 0, 0)), l: Array3::zeros((0, 0, 0)), delta: Array3::zeros((0, 0, 0)) }
+        Self { delta: Array3::zeros((0, 0, 0)) }
     }
 }
 
@@ -148,41 +145,36 @@ impl<F: Real> Trajectory<F> {
     }
 }
 
-/// [`forward`] into `tr`, reusing its buffers and those of `s` when their shapes fit.
-pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>, s: &mut Scratch<F>) {
+/// [`forward`] into `tr`, reusing its buffers when their shapes fit. Each step is fused: input
+/// drive, recurrent product (a packed kernel, `w_rec` packed once), leaky update and activation,
+/// then the readout of the new state while it is in cache.
+pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>, _s: &mut Scratch<F>) {
     let (t_n, b, _) = x.dim();
     let n = net.cfg.n_rec;
     let alpha = F::c(net.cfg.alpha);
     let act = net.cfg.activation;
     fit(&mut tr.ah, (t_n + 1, b, n));
     fit(&mut tr.h, (t_n + 1, b, n));
-    fit(&mut s.u, (t_n, b, n));
+    fit(&mut tr.y, (t_n, b, net.cfg.n_out));
     let (ah, h) = (&mut tr.ah, &mut tr.h);
     ah.index_axis_mut(Axis(0), 0).assign(&net.p.ah0.broadcast((b, n)).unwrap());
     let a0 = ah.index_axis(Axis(0), 0);
     Zip::from(h.index_axis_mut(Axis(0), 0)).and(&a0).for_each(|hv, &a| *hv = act.f(a));
 
-    // Input drive of every step in one product: u = x w_in^T + b_in.
-    {
-        let mut uf = s.u.view_mut().into_shape_with_order((t_n * b, n)).expect("contiguous");
-        general_mat_mul(F::one(), &flat(x), &net.p.w_in.t(), F::zero(), &mut uf);
-        uf += &net.p.b_in;
-    }
-
+    let w_step = F::step_matrix(net.w_eff.t());
+    let w_in_t = net.p.w_in.t().to_owned();
     for t in 0..t_n {
         let (prev, mut next) = ah.view_mut().split_at(Axis(0), t + 1);
         let prev = prev.index_axis(Axis(0), t);
         let mut next = next.index_axis_mut(Axis(0), 0);
-        // next = u[t] + w_eff h[t], then the leaky update in place.
-        next.assign(&s.u.index_axis(Axis(0), t));
-        general_mat_mul(F::one(), &h.index_axis(Axis(0), t), &net.w_eff.t(), F::one(), &mut next);
-        leaky_step(act, &mut next, &prev, &mut h.index_axis_mut(Axis(0), t + 1), alpha);
+        // next = b_in + w_in x[t] + w_eff h[t], then the leaky update in place.
+        next.assign(&net.p.b_in.broadcast((b, n)).unwrap());
+        add_narrow_product(&mut next, F::one(), &x.index_axis(Axis(0), t), &w_in_t.view());
+        F::step_mul_add(&w_step, F::one(), &h.index_axis(Axis(0), t), &mut next);
+        let mut hn = h.index_axis_mut(Axis(0), t + 1);
+        leaky_step(act, &mut next, &prev, &mut hn, alpha);
+        narrow_readout(&mut tr.y.index_axis_mut(Axis(0), t), &hn.view(), &net.p.w_out.view(), &net.p.b_out.view());
     }
-    let hs = h.slice(s![1.., .., ..]);
-    let hs = hs.to_shape((t_n * b, n)).unwrap();
-    let mut y = hs.dot(&net.p.w_out.t());
-    y += &net.p.b_out;
-    tr.y = y.into_shape_with_order((t_n, b, net.cfg.n_out)).unwrap();
 }
 
 #[derive(Clone, Debug)]
@@ -353,38 +345,64 @@ pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Tr
     grad_backward_with(net, rule, d, tr, lo, lambda, &mut Scratch::default())
 }
 
-/// [`grad_backward`] with the learning signal and `delta` in the reused buffers of `s`.
+/// [`grad_backward`] with `delta` in the reused buffer of `s`. Each reverse step is fused: the
+/// learning signal of the step (readout error through `w_out` or the feedback matrix, plus the
+/// regulariser), the product through `w_rec` unless the rule cuts it (a packed kernel), `delta`,
+/// and the narrow gradients (readout, input, biases) while the step's data are in cache; only
+/// `dE/dw_rec` is left for one whole-sequence GEMM.
 pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F, s: &mut Scratch<F>) -> RateParams<F> {
     let (t_n, b, n) = (d.n_steps(), d.n_trials(), net.cfg.n_rec);
     let alpha = F::c(net.cfg.alpha);
     let act = net.cfg.activation;
-    learning_signal_into(net, rule, d, tr, lo, lambda, &mut s.l);
-    let l = &s.l;
     fit(&mut s.delta, (t_n, b, n));
     let delta = &mut s.delta;
+    // The readout error reaches the units through S = w_out (n_out × N) or feedback^T (SPEC §4).
+    let s_mat = if rule.uses_feedback() { net.feedback.as_ref().expect("rule needs the feedback matrix").t().to_owned() } else { net.p.w_out.clone() };
+    let c_reg = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
+    let mut g = RateParams::zeros(&net.cfg);
+    // dE/dw_in transposed (n_in × N), so that each step adds whole rows.
+    let mut g_in_t = Array2::<F>::zeros((net.cfg.n_in, n));
     let mut gh = Array2::<F>::zeros((b, n));
+    let mut h_packed: Option<F::StepMatrix> = None;
+    // Only rules with a reverse sweep through w_rec need it packed (e-prop's backward is per unit).
+    let w_back = (0..t_n.saturating_sub(1)).any(|t| !rule.cuts(t + 1, t_n)).then(|| F::step_matrix(net.w_eff.view()));
     for t in (0..t_n).rev() {
-        gh.assign(&l.index_axis(Axis(0), t));
+        let (dy, hs) = (lo.dy.index_axis(Axis(0), t), tr.h.index_axis(Axis(0), t + 1));
+        if lambda != F::zero() {
+            Zip::from(&mut gh).and(&hs).for_each(|g, &h| *g = c_reg * h);
+        } else {
+            gh.fill(F::zero());
+        }
+        add_narrow_product(&mut gh.view_mut(), F::one(), &dy, &s_mat.view());
+        add_narrow_outer(&mut g.w_out, &dy, &hs);
         let has_next = t + 1 < t_n;
         if has_next && !rule.cuts(t + 1, t_n) {
-            general_mat_mul(alpha, &delta.index_axis(Axis(0), t + 1), &net.w_eff, F::one(), &mut gh);
+            let w = w_back.as_ref().expect("packed when some step is not cut");
+            F::step_mul_add(w, alpha, &delta.index_axis(Axis(0), t + 1), &mut gh.view_mut());
         }
         let (mut cur, next) = delta.view_mut().split_at(Axis(0), t + 1);
         let mut cur = cur.index_axis_mut(Axis(0), t);
         let ahs = tr.ah.index_axis(Axis(0), t + 1);
-        let hs = tr.h.index_axis(Axis(0), t + 1);
         let nx = if has_next { Some(next.index_axis(Axis(0), 0)) } else { None };
         delta_step(act, &mut cur, &gh, &ahs, &hs, nx.as_ref(), F::one() - alpha);
+        // dE/dw_rec += alpha delta[t]^T h[t-1]: a packed product per step while both are in
+        // cache (K = the trials of the step); measured faster than one BLAS GEMM over the
+        // whole sequence afterwards.
+        let h_prev = tr.h.index_axis(Axis(0), t);
+        match &mut h_packed {
+            Some(p) => F::step_repack(p, h_prev),
+            None => h_packed = Some(F::step_matrix(h_prev)),
+        }
+        F::step_mul_add(h_packed.as_ref().unwrap(), alpha, &cur.t(), &mut g.w_rec.view_mut());
+        add_narrow_outer(&mut g_in_t, &d.x.index_axis(Axis(0), t), &cur.view());
+        for row in cur.rows() {
+            g.b_in += &row;
+        }
     }
-    let df = flat(&delta);
-    let mut g = RateParams::zeros(&net.cfg);
-    let hprev = tr.h.slice(s![..t_n, .., ..]);
-    let hprev = hprev.to_shape((t_n * b, n)).unwrap();
-    general_mat_mul(alpha, &df.t(), &hprev, F::zero(), &mut g.w_rec);
     chain_w_rec_grad(&mut g.w_rec, net.p.w_rec.view(), net.mask.as_ref().map(|m| m.view()), net.cfg.dale);
-    general_mat_mul(alpha, &df.t(), &flat(&d.x), F::zero(), &mut g.w_in);
-    g.b_in = df.sum_axis(Axis(0)) * alpha;
-    readout_grads(&mut g, tr, lo);
+    g.w_in.assign(&(g_in_t.t().to_owned() * alpha));
+    g.b_in *= alpha;
+    g.b_out = flat(&lo.dy).sum_axis(Axis(0));
     // ah0 drives step 0 through the leak and (unless cut) through w_rec f(ah0).
     let d0 = delta.index_axis(Axis(0), 0);
     g.ah0 = d0.sum_axis(Axis(0)) * (F::one() - alpha);
