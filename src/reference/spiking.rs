@@ -74,6 +74,7 @@ pub fn forward<F: Real>(net: &SpikingNet<F>, x: &Array3<F>) -> SpikeTrajectory<F
     let mut refr = Array2::<usize>::zeros((b, n));
     let mut pre = Array2::<F>::zeros((b, n));
     let zero2 = Array2::<F>::zeros((b, n));
+    let w_step = F::step_matrix(net.p.w_rec.t());
     for t in 0..t_n {
         pre.assign(&u.index_axis(Axis(0), t));
         let (vp, ap, zp) = if t == 0 {
@@ -82,7 +83,7 @@ pub fn forward<F: Real>(net: &SpikingNet<F>, x: &Array3<F>) -> SpikeTrajectory<F
             (v.index_axis(Axis(0), t - 1), a.index_axis(Axis(0), t - 1), z.index_axis(Axis(0), t - 1))
         };
         if t > 0 {
-            general_mat_mul(F::one(), &zp, &net.p.w_rec.t(), F::one(), &mut pre);
+            F::step_mul_add(&w_step, F::one(), &zp, &mut pre.view_mut());
         }
         let mut vt = Array2::<F>::zeros((b, n));
         let mut at = Array2::<F>::zeros((b, n));
@@ -201,6 +202,7 @@ pub fn grad_backward<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<F>, 
     let mut dv = Array3::<F>::zeros((t_n, b, n));
     let mut da_next = Array2::<F>::zeros((b, n));
     let mut dz = Array2::<F>::zeros((b, n));
+    let w_back = F::step_matrix(net.p.w_rec.view());
     for t in (0..t_n).rev() {
         dz.assign(&sig.index_axis(Axis(0), t));
         dz += &lo.dreg;
@@ -208,7 +210,7 @@ pub fn grad_backward<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<F>, 
         if has_next {
             dz.scaled_add(F::one() - rho, &da_next);
             if !rule.cuts(t + 1, t_n) {
-                general_mat_mul(F::one(), &dv.index_axis(Axis(0), t + 1), &net.p.w_rec, F::one(), &mut dz);
+                F::step_mul_add(&w_back, F::one(), &dv.index_axis(Axis(0), t + 1), &mut dz.view_mut());
             }
         }
         let (mut cur, next) = dv.view_mut().split_at(Axis(0), t + 1);
