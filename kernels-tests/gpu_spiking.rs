@@ -2,7 +2,8 @@
 //! spike trains identical, trajectories, losses and every rule's gradient within the one
 //! tolerance of `common.rs`, online e-prop (traces advanced with the forward pass, trajectories
 //! in a 2-step ring) equal to the factorised sweep, the Adam step, and the memory formula
-//! (online e-prop's memory does not grow with T; the backward sweep's grows linearly).
+//! (online e-prop's memory does not grow with T; the backward sweep's grows linearly). The step
+//! kernels run in both forms (simple and tiled), once also on a pack several tiles wide and tall.
 
 mod common;
 
@@ -11,6 +12,7 @@ use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use snnlab::batch::{Batch, LossKind};
+use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::{EpropForm, SpikingEngine};
 use snnlab::optim::Adam;
 use snnlab::reference::rate::Prepared;
@@ -80,9 +82,12 @@ fn pack(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> (Vec<SpikingModel>, V
     (models, batches)
 }
 
-fn engine(cfg: &SpikingConfig, loss: LossKind, form: EpropForm, models: &[SpikingModel], batches: &[Batch]) -> Option<SpikingEngine> {
+/// Both implementations of the step kernels (one thread per unit and trial; workgroup tiles).
+const VARIANTS: [StepKernels; 2] = [StepKernels::Simple, StepKernels::Tiled];
+
+fn engine(cfg: &SpikingConfig, loss: LossKind, form: EpropForm, variant: StepKernels, models: &[SpikingModel], batches: &[Batch]) -> Option<SpikingEngine> {
     let ctx = gpu()?;
-    let mut e = SpikingEngine::new(ctx, cfg, M, B, T, loss, form).unwrap();
+    let mut e = SpikingEngine::with_step_kernels(ctx, cfg, M, B, T, loss, form, variant).unwrap();
     e.set_networks(&models.iter().collect::<Vec<_>>()).unwrap();
     e.set_batches(&batches.iter().collect::<Vec<_>>()).unwrap();
     e.set_hyper(&[LAMBDA], &[1e-2], TARGET);
@@ -93,10 +98,10 @@ const CASES: [(&str, LossKind); 4] = [("lif", LossKind::Mse), ("alif", LossKind:
 
 #[test]
 fn forward_spikes_identical_and_losses_close() {
-    for (kind, lk) in CASES {
+    for ((kind, lk), variant) in CASES.into_iter().flat_map(|c| VARIANTS.map(|v| (c, v))) {
         let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
         let (models, batches) = pack(&cfg, lk, 1);
-        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, &models, &batches) else { return };
+        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches) else { return };
         let losses = e.forward().unwrap();
         let ([v, a, z, psi], y) = e.read_trajectories().unwrap();
         for i in 0..M {
@@ -105,7 +110,7 @@ fn forward_spikes_identical_and_losses_close() {
             let tr = forward(&net, &d.x);
             let lo = loss(&tr, &d, LAMBDA, TARGET);
             let zi: Vec<f64> = z.index_axis(ndarray::Axis(0), i).iter().map(|&x| x as f64).collect();
-            assert_eq!(zi, tr.z.iter().copied().collect::<Vec<_>>(), "{kind} {lk:?} network {i}: spike trains differ");
+            assert_eq!(zi, tr.z.iter().copied().collect::<Vec<_>>(), "{kind} {lk:?} {variant:?} network {i}: spike trains differ");
             for (name, g, c) in [("v", &v, &tr.v), ("a", &a, &tr.a), ("psi", &psi, &tr.psi)] {
                 let gi: Vec<f32> = g.index_axis(ndarray::Axis(0), i).iter().copied().collect();
                 assert_close(&format!("{kind} {name}"), &gi, c.as_slice().unwrap());
@@ -120,10 +125,10 @@ fn forward_spikes_identical_and_losses_close() {
 
 #[test]
 fn every_rule_gradient_matches_cpu() {
-    for (kind, lk) in CASES {
+    for ((kind, lk), variant) in CASES.into_iter().flat_map(|c| VARIANTS.map(|v| (c, v))) {
         let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
         let (models, batches) = pack(&cfg, lk, 2);
-        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, &models, &batches) else { return };
+        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches) else { return };
         for rule in [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(9), Rule::ReadoutFa] {
             e.gradient(rule).unwrap();
             let g = e.read_grads().unwrap();
@@ -134,7 +139,7 @@ fn every_rule_gradient_matches_cpu() {
                 let lo = loss(&tr, &d, LAMBDA, TARGET);
                 let c = grad_backward(&net, rule, &d, &tr, &lo);
                 for (name, gs, cs) in [("w_in", g[i].w_in.as_slice().unwrap(), c.w_in.as_slice().unwrap()), ("w_rec", g[i].w_rec.as_slice().unwrap(), c.w_rec.as_slice().unwrap()), ("w_out", g[i].w_out.as_slice().unwrap(), c.w_out.as_slice().unwrap()), ("b_out", g[i].b_out.as_slice().unwrap(), c.b_out.as_slice().unwrap())] {
-                    assert_close(&format!("{kind} {lk:?} {} {name}", rule.name()), gs, cs);
+                    assert_close(&format!("{kind} {lk:?} {variant:?} {} {name}", rule.name()), gs, cs);
                 }
                 assert!(g[i].w_rec.diag().iter().all(|&v| v == 0.0));
             }
@@ -147,8 +152,9 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
     for (kind, lk) in CASES {
         let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
         let (models, batches) = pack(&cfg, lk, 3);
-        let Some(mut on) = engine(&cfg, lk, EpropForm::Online, &models, &batches) else { return };
-        let mut fa = engine(&cfg, lk, EpropForm::Factorised, &models, &batches).unwrap();
+        // The online pack on the tiled forward step, the factorised one on the simple kernels.
+        let Some(mut on) = engine(&cfg, lk, EpropForm::Online, StepKernels::Tiled, &models, &batches) else { return };
+        let mut fa = engine(&cfg, lk, EpropForm::Factorised, StepKernels::Simple, &models, &batches).unwrap();
         for rule in [Rule::Eprop, Rule::EpropRandom] {
             on.gradient(rule).unwrap();
             fa.gradient(rule).unwrap();
@@ -173,7 +179,7 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
 fn adam_update_matches_cpu() {
     let cfg = config("alif", 2);
     let (models, batches) = pack(&cfg, LossKind::Mse, 4);
-    let Some(mut e) = engine(&cfg, LossKind::Mse, EpropForm::Factorised, &models, &batches) else { return };
+    let Some(mut e) = engine(&cfg, LossKind::Mse, EpropForm::Factorised, StepKernels::Tiled, &models, &batches) else { return };
     e.update(Rule::Bptt).unwrap();
     let p = e.read_params().unwrap();
     for i in 0..M {
@@ -217,5 +223,52 @@ fn memory_online_flat_in_t_backward_sweep_linear() {
         let e = SpikingEngine::new(ctx, &small, 2, 3, 17, LossKind::Mse, EpropForm::Online).unwrap();
         assert_eq!(e.memory(), SpikingEngine::memory_bytes(&small, 2, 3, 17, LossKind::Mse, true));
         assert!(e.read_trajectories().is_err(), "an online pack keeps no whole trajectories");
+    }
+}
+
+/// The tiled step kernels on a pack several tiles wide and tall with ragged edges (N = 70: two
+/// 64-unit tiles and two 32-unit chunks, 6 of them partial; B = 11: an 8-trial tile and a partial
+/// one): spikes identical to the CPU, BPTT and e-prop gradients within the tolerance.
+#[test]
+fn tiled_steps_on_ragged_multi_tile_pack() {
+    let Some(ctx) = gpu() else { return };
+    let (b, t) = (11, 15);
+    let mut cfg = SpikingConfig::new("alif", 3, 70, 2);
+    cfg.tau_a_ms = 60.0;
+    let mut seed = 500;
+    let (model, bt) = loop {
+        seed += 1;
+        let mut md = SpikingModel::init(cfg.clone(), seed).unwrap();
+        md.params.w_in.mapv_inplace(|w| 1.5 * w);
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        let bt = Batch {
+            inputs: Array3::from_shape_simple_fn((b, t, 3), || r.random_range(0.0..1.2)),
+            targets: Array3::from_shape_simple_fn((b, t, 2), || r.random_range(-1.0..1.0)),
+            mask: Array3::ones((b, t, 2)),
+            loss: LossKind::Mse,
+        };
+        let net = SpikingNet::<f64>::new(&md);
+        let d = Prepared::<f64>::new(&bt);
+        if margin(&net, &d) > 1e-4 && forward(&net, &d.x).z.sum() > 100.0 {
+            break (md, bt);
+        }
+        assert!(seed < 2000, "no network clear of its thresholds");
+    };
+    let mut e = SpikingEngine::with_step_kernels(ctx, &cfg, 1, b, t, LossKind::Mse, EpropForm::Factorised, StepKernels::Tiled).unwrap();
+    e.set_networks(&[&model]).unwrap();
+    e.set_batches(&[&bt]).unwrap();
+    e.set_hyper(&[LAMBDA], &[1e-2], TARGET);
+    let net = SpikingNet::<f64>::new(&model);
+    let d = Prepared::<f64>::new(&bt);
+    let tr = forward(&net, &d.x);
+    let lo = loss(&tr, &d, LAMBDA, TARGET);
+    e.forward().unwrap();
+    let ([_, _, z, _], _) = e.read_trajectories().unwrap();
+    assert_eq!(z.iter().map(|&x| x as f64).collect::<Vec<_>>(), tr.z.iter().copied().collect::<Vec<_>>(), "tiled forward: spike trains differ");
+    for rule in [Rule::Bptt, Rule::Eprop, Rule::Tbptt(4)] {
+        e.gradient(rule).unwrap();
+        let g = e.read_grads().unwrap();
+        let c = grad_backward(&net, rule, &d, &tr, &lo);
+        assert_close(&format!("tiled ragged {} gradient", rule.name()), &g[0].flatten(), &c.flatten());
     }
 }

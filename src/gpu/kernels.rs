@@ -34,11 +34,13 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("eprop_accum"),
     shader!("adam"),
     shader!("spike_step"),
+    shader!("spike_step_tiled"),
     shader!("spike_readout"),
     shader!("spike_loss"),
     shader!("spike_rates"),
     shader!("spike_loss_reduce"),
     shader!("spike_bptt_step"),
+    shader!("spike_bptt_step_tiled"),
     shader!("spike_zero_diag"),
     shader!("spike_eprop_pre"),
     shader!("spike_eprop_trace"),
@@ -308,7 +310,8 @@ impl RateInit {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepKernels {
     /// One thread per (unit, trial) looping over the N inputs (`rate_step.wgsl`,
-    /// `rate_bptt_step.wgsl`): no workgroup barriers, the fastest on lavapipe.
+    /// `rate_bptt_step.wgsl`, `spike_step.wgsl`, `spike_bptt_step.wgsl`): no workgroup barriers,
+    /// the fastest on lavapipe.
     Simple,
     /// 64 units × 8 trials per workgroup through workgroup memory (`*_tiled.wgsl`): coalesced
     /// weight reads, each serving 8 trials — what a GPU's memory system wants.
@@ -326,15 +329,18 @@ impl StepKernels {
             None => Ok(if ctx.is_software() { Self::Simple } else { Self::Tiled }),
         }
     }
-    fn name(self, base: &'static str) -> &'static str {
+    pub(crate) fn name(self, base: &'static str) -> &'static str {
         match (self, base) {
             (Self::Simple, b) => b,
             (Self::Tiled, "rate_step") => "rate_step_tiled",
-            (Self::Tiled, _) => "rate_bptt_step_tiled",
+            (Self::Tiled, "rate_bptt_step") => "rate_bptt_step_tiled",
+            (Self::Tiled, "spike_step") => "spike_step_tiled",
+            (Self::Tiled, "spike_bptt_step") => "spike_bptt_step_tiled",
+            (Self::Tiled, other) => unreachable!("no tiled form of {other}"),
         }
     }
     /// Workgroups along y: one per trial, or one per tile of [`TILE_TRIALS`].
-    fn trial_groups(self, b: u32) -> u32 {
+    pub(crate) fn trial_groups(self, b: u32) -> u32 {
         match self {
             Self::Simple => b,
             Self::Tiled => b.div_ceil(TILE_TRIALS),
@@ -359,7 +365,7 @@ impl RateStep {
 }
 
 /// Trials per workgroup of the tiled step kernels (`TB` in rate_step_tiled.wgsl,
-/// rate_bptt_step_tiled.wgsl).
+/// rate_bptt_step_tiled.wgsl, spike_step_tiled.wgsl, spike_bptt_step_tiled.wgsl).
 pub const TILE_TRIALS: u32 = 8;
 
 /// `rate_readout_loss.wgsl`: y, loss parts and dE/dy for every step.

@@ -23,7 +23,7 @@ use ndarray::{Array3, Array4};
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::{align, table_bytes, uniform_table, AdamStep, OuterJob};
+use super::kernels::{align, table_bytes, uniform_table, AdamStep, OuterJob, StepKernels};
 use super::spiking_kernels::*;
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
@@ -176,6 +176,13 @@ impl SpikingEngine {
     /// such a pack computes e-prop rules online and refuses the others. `Factorised` packs run
     /// every rule by the backward sweep (e-prop as its factorised form).
     pub fn new(ctx: Arc<GpuContext>, cfg: &SpikingConfig, m: usize, b: usize, t: usize, loss: LossKind, form: EpropForm) -> Result<Self> {
+        let variant = StepKernels::for_adapter(&ctx)?;
+        Self::with_step_kernels(ctx, cfg, m, b, t, loss, form, variant)
+    }
+
+    /// [`SpikingEngine::new`] with a chosen implementation of the two step kernels (tests run both).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_step_kernels(ctx: Arc<GpuContext>, cfg: &SpikingConfig, m: usize, b: usize, t: usize, loss: LossKind, form: EpropForm, variant: StepKernels) -> Result<Self> {
         let online = form == EpropForm::Online;
         cfg.validate()?;
         if m == 0 || b == 0 || t == 0 {
@@ -278,12 +285,12 @@ impl SpikingEngine {
             online: online.then(|| OnlineBuffers { zbar: storage("zbar", m * b * n), zsum: storage("zsum", m * b * n), cbar: storage("cbar", m * b), esum: storage("esum", m * n * (n + ni)) }),
         };
         let k = Kernels {
-            step: SpikeStepKernel::new(&ctx),
+            step: SpikeStepKernel::new(&ctx, variant),
             readout: SpikeReadout::new(&ctx),
             loss: SpikeLoss::new(&ctx),
             rates: SpikeRates::new(&ctx),
             reduce: SpikeLossReduce::new(&ctx),
-            bptt: SpikeBpttStep::new(&ctx),
+            bptt: SpikeBpttStep::new(&ctx, variant),
             zero_diag: SpikeZeroDiag::new(&ctx),
             pre: SpikeEpropPre::new(&ctx),
             trace: SpikeEpropTrace::new(&ctx),

@@ -4,7 +4,7 @@
 //! the dispatch recorded.
 
 use super::context::GpuContext;
-use super::kernels::{groups, Kernel, OuterJob, Slot, SPIKE_PRELUDE};
+use super::kernels::{groups, Kernel, OuterJob, Slot, StepKernels, SPIKE_PRELUDE};
 
 /// Uniform `Dims` of `shaders/spike_common.wgsl`.
 #[repr(C)]
@@ -61,17 +61,19 @@ macro_rules! wrapper {
     };
 }
 
-wrapper!(
-    /// `spike_step.wgsl`: one forward step (v, a, z, psi, refractory counters).
-    SpikeStepKernel, "spike_step", [Uniform, UniformDyn, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite]
-);
+/// `spike_step.wgsl` / `spike_step_tiled.wgsl`: one forward step (v, a, z, psi, refractory counters).
+pub struct SpikeStepKernel(Kernel, StepKernels);
 impl SpikeStepKernel {
+    pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
+        use Slot::*;
+        Self(Kernel::with_prelude(ctx, variant.name("spike_step"), SPIKE_PRELUDE, &[Uniform, UniformDyn, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite]), variant)
+    }
     #[allow(clippy::too_many_arguments)]
     pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, x: &wgpu::Buffer, v: &wgpu::Buffer, a: &wgpu::Buffer, z: &wgpu::Buffer, psi: &wgpu::Buffer, refr: &wgpu::Buffer) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, steps, params, x, v, a, z, psi, refr], STEP)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), d.b, d.m);
+        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
     }
 }
 
@@ -128,17 +130,20 @@ impl SpikeLossReduce {
     }
 }
 
-wrapper!(
-    /// `spike_bptt_step.wgsl`: one reverse step of the adjoint recurrence (BPTT or a cut graph).
-    SpikeBpttStep, "spike_bptt_step", [Uniform, UniformDyn, Read, Read, Read, Read, Read, ReadWrite, ReadWrite]
-);
+/// `spike_bptt_step.wgsl` / `spike_bptt_step_tiled.wgsl`: one reverse step of the adjoint
+/// recurrence (BPTT or a cut graph).
+pub struct SpikeBpttStep(Kernel, StepKernels);
 impl SpikeBpttStep {
+    pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
+        use Slot::*;
+        Self(Kernel::with_prelude(ctx, variant.name("spike_bptt_step"), SPIKE_PRELUDE, &[Uniform, UniformDyn, Read, Read, Read, Read, Read, ReadWrite, ReadWrite]), variant)
+    }
     #[allow(clippy::too_many_arguments)]
     pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, feedback: &wgpu::Buffer, gy: &wgpu::Buffer, psi: &wgpu::Buffer, dreg: &wgpu::Buffer, dv: &wgpu::Buffer, da: &wgpu::Buffer) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, steps, params, feedback, gy, psi, dreg, dv, da], STEP)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), d.b, d.m);
+        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
     }
 }
 
