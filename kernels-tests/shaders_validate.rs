@@ -1,6 +1,7 @@
-//! Every WGSL kernel (with the shared prelude) parses and validates with naga; no device needed.
+//! Every WGSL kernel (with the shared prelude and the snippets it calls) parses and validates with
+//! naga; no device needed.
 
-use snnlab::gpu::kernels::{full_source, full_source_with, prelude_of, SHADERS, SHARED_KERNELS, SPIKE_PRELUDE};
+use snnlab::gpu::kernels::{full_source, full_source_with, kernel_source, prelude_of, SHADERS, SHARED_KERNELS, SNIPPETS, SPIKE_PRELUDE};
 
 fn validate(src: &str) -> Result<naga::valid::ModuleInfo, String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
@@ -19,11 +20,15 @@ fn every_kernel_validates_with_naga() {
         .filter(|n| n.ends_with(".wgsl") && n != "common.wgsl" && n != "spike_common.wgsl")
         .collect();
     on_disk.sort();
-    let mut registered: Vec<String> = SHADERS.iter().map(|(n, _)| format!("{n}.wgsl")).collect();
+    let mut registered: Vec<String> = SHADERS.iter().chain(SNIPPETS).map(|(n, _)| format!("{n}.wgsl")).collect();
     registered.sort();
-    assert_eq!(on_disk, registered, "every shaders/*.wgsl must be registered in gpu::kernels::SHADERS");
+    assert_eq!(on_disk, registered, "every shaders/*.wgsl must be registered in gpu::kernels::SHADERS or SNIPPETS");
+    for (name, src) in SNIPPETS {
+        assert!(src.starts_with(&format!("// {name}.wgsl")), "{name}.wgsl must open with its header comment");
+    }
     for (name, src) in SHADERS {
-        let info = validate(&full_source_with(prelude_of(name), src)).unwrap_or_else(|e| panic!("{name}.wgsl failed validation:\n{e}"));
+        // As built: prelude, kernel, then the snippets it calls.
+        let info = validate(&full_source_with(prelude_of(name), &kernel_source(name))).unwrap_or_else(|e| panic!("{name}.wgsl failed validation:\n{e}"));
         drop(info);
         if SHARED_KERNELS.contains(name) {
             validate(&full_source_with(SPIKE_PRELUDE, src)).unwrap_or_else(|e| panic!("{name}.wgsl with the spiking prelude:\n{e}"));

@@ -3,9 +3,8 @@
 //   delta[t] = g[t] * f'(ah[t]) + (1 - alpha) * delta[t+1]
 // S = w_out (exact) or the fixed feedback (eprop-random, readout-fa). With every step cut this is
 // e-prop in its stop-gradient form; slot T of delta is zero.
-// Tiled like rate_step_tiled.wgsl: a workgroup computes 64 units j × 8 trials; w_eff[i0..i0+32,
-// j0..j0+64] (coalesced: consecutive threads, consecutive j) and delta[t+1][b0..b0+8, i0..i0+32]
-// go through workgroup memory, so each weight read serves 8 trials.
+// Tiled: a workgroup computes 64 units j × 8 trials, the product w_eff^T delta[t+1] through
+// workgroup memory (tile_backward.wgsl, appended: each weight read serves 8 trials).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 w_eff (read) | 4 feedback_t (read) | 5 dy (read) | 6 ah (read) | 7 h (read)
 //           8 net_f (read) | 9 delta (read_write)
@@ -22,49 +21,22 @@
 @group(0) @binding(8) var<storage, read> net_f: array<f32>;
 @group(0) @binding(9) var<storage, read_write> delta: array<f32>;
 
-const TJ: u32 = 64u;   // units per workgroup (one per thread)
-const TB: u32 = 8u;    // trials per workgroup (held in registers)
-const TI: u32 = 32u;   // inputs per chunk
-
-var<workgroup> w_tile: array<f32, 2048>;   // [TI][TJ]
-var<workgroup> d_tile: array<f32, 256>;    // [TB][TI]
-
 fn signal_w(m: u32, k: u32, j: u32) -> f32 {
     if (dims.use_feedback != 0u) { return feedback_t[(m * dims.n_out + k) * dims.n + j]; }
     return params[m * dims.p_len + dims.off_w_out + k * dims.n + j];
 }
 
+fn tile_w(m: u32, k: u32, u: u32) -> f32 { return w_eff[(m * dims.n + k) * dims.n + u]; }
+fn tile_s(m: u32, b: u32, k: u32) -> f32 { return delta[state_idx(dims, m, step.t + 1u, b, k)]; }
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n = dims.n;
-    let j0 = wg.x * TJ; let b0 = wg.y * TB; let m = wg.z;
+    let j0 = wg.x * TU; let b0 = wg.y * TB; let m = wg.z;
     let j = j0 + lid;
     let t = step.t;
     var acc: array<f32, 8>;
-    for (var r = 0u; r < TB; r++) { acc[r] = 0.0; }
-    if (step.cut_next == 0u) {   // uniform: the same for the whole dispatch
-        let c = lid % TI;
-        let r0 = lid / TI;
-        for (var i0 = 0u; i0 < n; i0 += TI) {
-            for (var ii = 0u; ii < TI; ii++) {
-                var v = 0.0;
-                if (i0 + ii < n && j < n) { v = w_eff[(m * n + i0 + ii) * n + j]; }
-                w_tile[ii * TJ + lid] = v;
-            }
-            for (var k = 0u; k < TB / 2u; k++) {
-                let r = r0 + 2u * k;
-                var v = 0.0;
-                if (b0 + r < dims.b && i0 + c < n) { v = delta[state_idx(dims, m, t + 1u, b0 + r, i0 + c)]; }
-                d_tile[r * TI + c] = v;
-            }
-            workgroupBarrier();
-            for (var ii = 0u; ii < TI; ii++) {
-                let w = w_tile[ii * TJ + lid];
-                for (var r = 0u; r < TB; r++) { acc[r] += w * d_tile[r * TI + ii]; }
-            }
-            workgroupBarrier();
-        }
-    }
+    if (step.cut_next == 0u) { acc = tile_backward(m, j0, b0, lid); }   // uniform: the whole dispatch
     if (j >= n) { return; }
     let reg = 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * n);
     for (var r = 0u; r < TB; r++) {

@@ -4,6 +4,7 @@
 //   dz[t] = S gy[t] + dreg + (1-rho) da[t+1] + [not cut_next] w_rec^T dv[t+1]
 //   dv[t] = psi[t] dz[t] + a_v dv[t+1]        da[t] = -beta psi[t] dz[t] + rho da[t+1]
 // with S = w_out^T, or the feedback matrix (eprop-random, readout-fa). da is kept per neuron in place.
+// One thread per neuron and trial sums its column of w_rec; the rest is spike_adjoint.wgsl (appended).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 feedback (read) | 4 gy (read) | 5 psi (read) | 6 dreg (read) | 7 dv (read_write)
 //           8 da (read_write)
@@ -24,27 +25,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x; let b = gid.y; let m = gid.z;
     if (i >= dims.n || b >= dims.b || m >= dims.m) { return; }
     let t = step.t;
-    let pb = m * dims.p_len;
-    var dz = dreg[m * dims.n + i];
-    let yb = out_idx(dims, m, t, b, 0u);
-    for (var k = 0u; k < dims.n_out; k++) {
-        var s = params[pb + dims.off_w_out + k * dims.n + i];
-        if (dims.use_feedback != 0u) { s = feedback[(m * dims.n + i) * dims.n_out + k]; }
-        dz += s * gy[yb + k];
+    var rec = 0.0;
+    if (t + 1u < dims.t && step.cut_next == 0u) {
+        let nb = traj_idx(dims, m, t + 1u, b, 0u);
+        let wr = m * dims.p_len + dims.off_w_rec + i;
+        for (var j = 0u; j < dims.n; j++) { rec += params[wr + j * dims.n] * dv[nb + j]; }
     }
-    let si = (m * dims.b + b) * dims.n + i;
-    var da_next = 0.0; var dv_next = 0.0;
-    if (t + 1u < dims.t) {
-        da_next = da[si];
-        dv_next = dv[traj_idx(dims, m, t + 1u, b, i)];
-        dz += (1.0 - dims.rho) * da_next;
-        if (step.cut_next == 0u) {
-            let nb = traj_idx(dims, m, t + 1u, b, 0u);
-            let wr = pb + dims.off_w_rec + i;
-            for (var j = 0u; j < dims.n; j++) { dz += params[wr + j * dims.n] * dv[nb + j]; }
-        }
-    }
-    let p = psi[traj_idx(dims, m, t, b, i)];
-    dv[traj_idx(dims, m, t, b, i)] = p * dz + dims.a_v * dv_next;
-    da[si] = -dims.beta * p * dz + dims.rho * da_next;
+    adjoint_update(m, t, b, i, rec);
 }

@@ -50,6 +50,34 @@ pub const SHADERS: &[(&str, &str)] = &[
     shader!("spike_online_reg_grad"),
 ];
 
+/// Shared WGSL appended after the source of the kernels that call it (WGSL has no includes): the
+/// tile products of the tiled step kernels and the per-neuron parts of the spiking steps.
+pub const SNIPPETS: &[(&str, &str)] = &[shader!("tile_forward"), shader!("tile_backward"), shader!("spike_update"), shader!("spike_adjoint")];
+
+/// The snippets a kernel is built with, in order.
+pub fn snippets_of(kernel: &str) -> &'static [&'static str] {
+    match kernel {
+        "rate_step_tiled" => &["tile_forward"],
+        "rate_bptt_step_tiled" => &["tile_backward"],
+        "spike_step" => &["spike_update"],
+        "spike_step_tiled" => &["tile_forward", "spike_update"],
+        "spike_bptt_step" => &["spike_adjoint"],
+        "spike_bptt_step_tiled" => &["tile_backward", "spike_adjoint"],
+        _ => &[],
+    }
+}
+
+/// A registered kernel's source followed by its snippets (no prelude).
+pub fn kernel_source(name: &str) -> String {
+    let mut src = source_of(name).to_string();
+    for snip in snippets_of(name) {
+        let (_, s) = SNIPPETS.iter().find(|(n, _)| n == snip).expect("snippet registered in SNIPPETS");
+        src.push('\n');
+        src.push_str(s);
+    }
+    src
+}
+
 /// Kernels compiled with both preludes.
 pub const SHARED_KERNELS: &[&str] = &["adam", "outer_grad"];
 
@@ -95,7 +123,7 @@ impl Kernel {
         let dev = &ctx.device;
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(full_source_with(prelude, source_of(name)).into()),
+            source: wgpu::ShaderSource::Wgsl(full_source_with(prelude, &kernel_source(name)).into()),
         });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
             .iter()
