@@ -2,7 +2,8 @@
 # benches/device.sh — the whole GPU-machine check in one command (prepare with
 # benches/prepare-device.sh): the GPU kernel tests on the real GPU, then the benchmarks, with
 # every result written under $OUT (CSV + logs). Each step has its own time limit so that one slow
-# step cannot eat the lease; a failing step is logged and the script goes on.
+# step cannot eat the lease (the limits add up to 590 s, under one device call's 600); a failing step is
+# logged and the script goes on.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/device}
@@ -28,10 +29,11 @@ step() { # step NAME SECONDS COMMAND...
     echo "== $name: exit $rc after $((SECONDS - t0))s" | tee -a "$OUT/log.txt"
 }
 { nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1; "$BIN" devices 2>&1; } >"$OUT/devices.txt"
-step "gpu kernel tests (rate)" 60 .devbin/gpu_kernels --test-threads 1
-step "gpu kernel tests (spiking)" 60 .devbin/gpu_spiking --test-threads 1
-step "rate bench (paper reach setting)" 150 "$BIN" bench --n 200 --b 100 --t 300 --m 1,16,64 --rules bptt,eprop --devices gpu,cpu --repeats 3 --peer --csv "$OUT/bench_rate.csv"
-step "rate bench (paper setting, simple step kernels)" 90 env SNNLAB_GPU_KERNELS=simple "$BIN" bench --n 200 --b 100 --t 300 --m 1,64 --rules bptt,eprop --devices gpu --repeats 3 --csv "$OUT/bench_rate_simple.csv"
-step "rate bench (large N, PyTorch CUDA peer)" 150 "$BIN" bench --n 512,1024,2048 --b 64 --t 300 --m 1,16 --rules bptt,eprop --devices gpu --repeats 3 --peer --csv "$OUT/bench_rate_n1024.csv" --plot "$OUT/cost_rate.svg"
-step "spiking bench" 150 "$BIN" bench-spiking --n 128,512,2048 --t 100,1000 --b 64 --devices gpu --repeats 3 --max-gflop-gpu 100000 --csv "$OUT/bench_spiking.csv"
+step "gpu kernel tests (rate)" 45 .devbin/gpu_kernels --test-threads 1
+step "gpu kernel tests (spiking)" 45 .devbin/gpu_spiking --test-threads 1
+step "rate bench (paper reach setting)" 140 "$BIN" bench --n 200 --b 100 --t 300 --m 1,16,64 --rules bptt,eprop --devices gpu,cpu --repeats 3 --peer --csv "$OUT/bench_rate.csv"
+step "rate bench (paper setting, simple step kernels)" 60 env SNNLAB_GPU_KERNELS=simple "$BIN" bench --n 200 --b 100 --t 300 --m 1,64 --rules bptt,eprop --devices gpu --repeats 3 --csv "$OUT/bench_rate_simple.csv"
+step "rate bench (large N, PyTorch CUDA peer)" 120 "$BIN" bench --n 512,1024,2048 --b 64 --t 300 --m 1,16 --rules bptt,eprop --devices gpu --repeats 3 --peer --csv "$OUT/bench_rate_n1024.csv" --plot "$OUT/cost_rate.svg"
+step "spiking bench" 120 "$BIN" bench-spiking --n 128,512,2048 --t 100,1000 --b 64 --devices gpu --repeats 3 --max-gflop-gpu 100000 --csv "$OUT/bench_spiking.csv"
+step "spiking bench (simple step kernels)" 60 env SNNLAB_GPU_KERNELS=simple "$BIN" bench-spiking --n 512,2048 --t 100 --b 64 --forms bptt,eprop-factorised --devices gpu --repeats 3 --max-gflop-gpu 100000 --csv "$OUT/bench_spiking_simple.csv"
 echo "done; results in $OUT" | tee -a "$OUT/log.txt"

@@ -2,7 +2,7 @@
 # Prepare a run on a lent GPU machine (see benches/device.sh): build the release binary and the
 # GPU test binaries here and copy them into .devbin/, and fetch the Vulkan loader packages into
 # .gl/ (both ignored by git). Then, with the device tool:
-#   run(command="bash benches/device.sh", carry=[".devbin", ".gl"], timeout_s=540)
+#   run(command="bash benches/device.sh", carry=[".devbin", ".gl"], timeout_s=600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 grep -qx '/.devbin/' .git/info/exclude 2>/dev/null || echo /.devbin/ >> .git/info/exclude
