@@ -303,6 +303,64 @@ pub enum SpikingBackend {
     Gpu(Vec<crate::gpu::SpikingEngine>),
 }
 
+/// Losses and gradients of spiking networks on the CPU (f32, each on its own batch), in work
+/// items of (network, chunk of [`TRIAL_CHUNK`] trials) like the rate backend's, so that one network
+/// keeps every core busy. The firing-rate regulariser depends on the whole batch's spikes, hence
+/// two phases: every chunk's forward pass, then (with each network's regulariser from its chunks'
+/// summed spike counts) every chunk's loss and gradient. Chunk results are summed in chunk order,
+/// so a network's numbers do not depend on which other networks share the call.
+pub fn spiking_gradients_cpu(nets: &[&crate::reference::spiking::SpikingNet<f32>], rule: Rule, batch_of: impl Fn(usize) -> Prepared<f32> + Sync, lambdas: &[f64], rate_target: f32) -> Vec<(crate::gpu::SpikeNetLoss, crate::spiking::SpikingParams<f32>)> {
+    use crate::reference::spiking as spk;
+    let work: Vec<(usize, Prepared<f32>)> = (0..nets.len())
+        .into_par_iter()
+        .flat_map_iter(|k| {
+            let d = batch_of(k);
+            let parts = d.n_trials().div_ceil(TRIAL_CHUNK);
+            d.split(parts).into_iter().map(move |p| (k, p))
+        })
+        .collect();
+    let trs: Vec<spk::SpikeTrajectory<f32>> = work.par_iter().map(|(k, d)| spk::forward(nets[*k], &d.x)).collect();
+    let mut counts: Vec<Option<ndarray::Array1<f32>>> = vec![None; nets.len()];
+    let mut samples = vec![0; nets.len()];
+    for ((k, d), tr) in work.iter().zip(&trs) {
+        let c = spk::spike_counts(tr);
+        samples[*k] = d.n_steps() * d.batch_trials;
+        match &mut counts[*k] {
+            Some(acc) => *acc += &c,
+            None => counts[*k] = Some(c),
+        }
+    }
+    let regs: Vec<spk::RateTerms<f32>> = (0..nets.len())
+        .map(|k| spk::RateTerms::new(counts[k].as_ref().expect("every network has a chunk"), samples[k], lambdas[k] as f32, rate_target))
+        .collect();
+    let done: Vec<(f32, crate::spiking::SpikingParams<f32>)> = work
+        .par_iter()
+        .zip(&trs)
+        .map(|((k, d), tr)| {
+            let lo = spk::loss_with(tr, d, lambdas[*k] as f32, &regs[*k]);
+            (lo.task, spk::grad_backward(nets[*k], rule, d, tr, &lo))
+        })
+        .collect();
+    drop(trs);
+    let mut sums: Vec<Option<(f32, crate::spiking::SpikingParams<f32>)>> = (0..nets.len()).map(|_| None).collect();
+    for ((k, _), (task, g)) in work.iter().zip(done) {
+        match &mut sums[*k] {
+            None => sums[*k] = Some((task, g)),
+            Some((t, acc)) => {
+                *t += task;
+                acc.add_assign(&g);
+            }
+        }
+    }
+    sums.into_iter()
+        .zip(regs)
+        .map(|(s, reg)| {
+            let (task, g) = s.expect("every network has a chunk");
+            (crate::gpu::SpikeNetLoss { task, rate_reg: reg.rate_reg }, g)
+        })
+        .collect()
+}
+
 impl SpikingBackend {
     #[allow(clippy::too_many_arguments)]
     pub fn new(device: Device, adapter: Option<&str>, models: &[crate::spiking::SpikingModel], lrs: &[f64], b: usize, t: usize, loss_kind: LossKind, rate_target: f64) -> Result<Self> {
@@ -338,25 +396,26 @@ impl SpikingBackend {
 
     /// One update of every network on its own batch (or one shared batch) with its own lambda.
     pub fn update(&mut self, rule: Rule, batches: &[&Batch], lambdas: &[f64], rate_target: f64) -> Result<Vec<crate::gpu::SpikeNetLoss>> {
-        use crate::reference::spiking as spk;
         let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
         match self {
             SpikingBackend::Cpu(nets) => {
                 if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
                     return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
                 }
-                Ok(nets
-                    .par_iter_mut()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        let d = Prepared::<f32>::new(pick(i));
-                        let tr = spk::forward(&c.net, &d.x);
-                        let lo = spk::loss(&tr, &d, lambdas[i] as f32, rate_target as f32);
-                        let g = spk::grad_backward(&c.net, rule, &d, &tr, &lo);
+                // Networks in groups of one per thread, so that only one group's trajectories
+                // are alive between the two phases of `spiking_gradients_cpu`.
+                let per = rayon::current_num_threads().max(1);
+                let mut out = Vec::with_capacity(nets.len());
+                for (gi, group) in nets.chunks_mut(per).enumerate() {
+                    let first = gi * per;
+                    let refs: Vec<&crate::reference::spiking::SpikingNet<f32>> = group.iter().map(|c| &c.net).collect();
+                    let grads = spiking_gradients_cpu(&refs, rule, |k| Prepared::new(pick(first + k)), &lambdas[first..], rate_target as f32);
+                    out.extend(group.par_iter_mut().zip(grads).map(|(c, (l, g))| {
                         c.adam.update(&mut c.net.p, &g);
-                        crate::gpu::SpikeNetLoss { task: lo.task, rate_reg: lo.rate_reg }
-                    })
-                    .collect())
+                        l
+                    }).collect::<Vec<_>>());
+                }
+                Ok(out)
             }
             SpikingBackend::Gpu(packs) => {
                 let mut out = Vec::new();

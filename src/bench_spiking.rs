@@ -85,11 +85,18 @@ fn rule_of(form: &str) -> Result<Rule> {
     }
 }
 
-/// One CPU update of the given form (forward, loss, gradient, Adam).
+/// One CPU update of the given form (forward, loss, gradient, Adam): BPTT and factorised e-prop
+/// as the CPU backend trains (trial chunks on every thread); online e-prop is the reference's
+/// trial-by-trial trace loop on one thread.
 fn cpu_update(net: &mut spk::SpikingNet<f32>, adam: &mut SpikingAdam<f32>, form: &str, d: &Prepared<f32>) {
-    let tr = spk::forward(net, &d.x);
-    let lo = spk::loss(&tr, d, 0.1, 0.01);
-    let g = if form == "eprop-online" { spk::grad_eprop_online(net, Rule::Eprop, d, &tr, &lo) } else { spk::grad_backward(net, rule_of(form).unwrap(), d, &tr, &lo) };
+    let g = if form == "eprop-online" {
+        let tr = spk::forward(net, &d.x);
+        let lo = spk::loss(&tr, d, 0.1, 0.01);
+        spk::grad_eprop_online(net, Rule::Eprop, d, &tr, &lo)
+    } else {
+        let mut out = crate::backend::spiking_gradients_cpu(&[&*net], rule_of(form).unwrap(), |_| d.clone(), &[0.1], 0.01);
+        out.pop().expect("one network").1
+    };
     adam.update(&mut net.p, &g);
 }
 

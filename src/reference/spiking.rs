@@ -77,38 +77,38 @@ pub fn forward<F: Real>(net: &SpikingNet<F>, x: &Array3<F>) -> SpikeTrajectory<F
     let w_step = F::step_matrix(net.p.w_rec.t());
     for t in 0..t_n {
         pre.assign(&u.index_axis(Axis(0), t));
-        let (vp, ap, zp) = if t == 0 {
-            (zero2.view(), zero2.view(), zero2.view())
-        } else {
-            (v.index_axis(Axis(0), t - 1), a.index_axis(Axis(0), t - 1), z.index_axis(Axis(0), t - 1))
-        };
         if t > 0 {
-            F::step_mul_add(&w_step, F::one(), &zp, &mut pre.view_mut());
+            F::step_mul_add(&w_step, F::one(), &z.index_axis(Axis(0), t - 1), &mut pre.view_mut());
         }
-        let mut vt = Array2::<F>::zeros((b, n));
-        let mut at = Array2::<F>::zeros((b, n));
+        // Step t is written in place; the views before it hold step t-1 (zeros before step 0).
+        let (v_hist, mut v_now) = v.view_mut().split_at(Axis(0), t);
+        let (a_hist, mut a_now) = a.view_mut().split_at(Axis(0), t);
+        let (z_hist, mut z_now) = z.view_mut().split_at(Axis(0), t);
+        let (vp, ap, zp) = if t > 0 {
+            (v_hist.index_axis(Axis(0), t - 1), a_hist.index_axis(Axis(0), t - 1), z_hist.index_axis(Axis(0), t - 1))
+        } else {
+            (zero2.view(), zero2.view(), zero2.view())
+        };
+        let (mut vt, mut at, mut zt) = (v_now.index_axis_mut(Axis(0), 0), a_now.index_axis_mut(Axis(0), 0), z_now.index_axis_mut(Axis(0), 0));
+        let mut pt = psi.index_axis_mut(Axis(0), t);
         Zip::from(&mut vt).and(&vp).and(&pre).and(&zp).for_each(|vn, &vo, &p, &zo| *vn = a_v * vo + p - v_th * zo);
         if alif {
             Zip::from(&mut at).and(&ap).and(&zp).for_each(|an, &ao, &zo| *an = rho * ao + (F::one() - rho) * zo);
         }
-        let mut zt = Array2::<F>::zeros((b, n));
-        let mut pt = Array2::<F>::zeros((b, n));
         Zip::from(&mut zt).and(&mut pt).and(&mut refr).and(&vt).and(&at).for_each(|zn, pn, r, &vn, &an| {
             if *r > 0 {
                 *r -= 1;
+                (*zn, *pn) = (F::zero(), F::zero());
                 return;
             }
             let u = vn - v_th - beta * an;
             *pn = gamma / v_th * (F::one() - u.abs() / v_th).max(F::zero());
+            *zn = F::zero();
             if u > F::zero() {
                 *zn = F::one();
                 *r = c.n_ref;
             }
         });
-        v.index_axis_mut(Axis(0), t).assign(&vt);
-        a.index_axis_mut(Axis(0), t).assign(&at);
-        z.index_axis_mut(Axis(0), t).assign(&zt);
-        psi.index_axis_mut(Axis(0), t).assign(&pt);
     }
     // Leaky readout: y[t] = kappa y[t-1] + w_out z[t] + b_out.
     let mut y = flat(&z).dot(&net.p.w_out.t()).into_shape_with_order((t_n, b, c.n_out)).unwrap();
@@ -136,14 +136,42 @@ pub struct SpikeLoss<F> {
 
 /// Task loss plus the firing-rate regulariser `lambda * mean_j (rate_j - target)^2`.
 pub fn loss<F: Real>(tr: &SpikeTrajectory<F>, d: &Prepared<F>, lambda: F, rate_target: F) -> SpikeLoss<F> {
-    let (t_n, b, n) = tr.z.dim();
+    let (t_n, b, _) = tr.z.dim();
+    let reg = RateTerms::new(&spike_counts(tr), t_n * b, lambda, rate_target);
+    loss_with(tr, d, lambda, &reg)
+}
+
+/// Spikes per neuron summed over steps and trials, `[N]`.
+pub fn spike_counts<F: Real>(tr: &SpikeTrajectory<F>) -> ndarray::Array1<F> {
+    flat(&tr.z).sum_axis(Axis(0))
+}
+
+/// The firing-rate regulariser of a whole batch: its value and `dE_reg/dz` (lambda included).
+/// It depends on every trial's spikes, so a batch processed in trial chunks computes it once
+/// from the chunks' summed [`spike_counts`] and gives it to each chunk's [`loss_with`].
+#[derive(Clone, Debug)]
+pub struct RateTerms<F> {
+    pub rate_reg: F,
+    pub dreg: ndarray::Array1<F>,
+}
+
+impl<F: Real> RateTerms<F> {
+    /// From spike counts over `samples` = steps × trials of the whole batch.
+    pub fn new(counts: &ndarray::Array1<F>, samples: usize, lambda: F, rate_target: F) -> Self {
+        let n = F::c(counts.len() as f64);
+        let cnt = F::c(samples as f64);
+        let dev = counts.mapv(|c| c / cnt - rate_target);
+        let rate_reg = dev.iter().map(|&e| e * e).sum::<F>() / n;
+        let dreg = dev.mapv(|e| lambda * F::c(2.0) * e / (n * cnt));
+        Self { rate_reg, dreg }
+    }
+}
+
+/// [`loss`] with the regulariser of the whole batch given (the task loss of `d`, a share of the
+/// whole batch's when `d` is a chunk of it).
+pub fn loss_with<F: Real>(tr: &SpikeTrajectory<F>, d: &Prepared<F>, lambda: F, reg: &RateTerms<F>) -> SpikeLoss<F> {
     let (task, dy) = task_loss(&tr.y, d);
-    let cnt = F::c((t_n * b) as f64);
-    let rate = flat(&tr.z).sum_axis(Axis(0)) / cnt;
-    let dev = rate.mapv(|r| r - rate_target);
-    let rate_reg = dev.iter().map(|&e| e * e).sum::<F>() / F::c(n as f64);
-    let dreg = dev.mapv(|e| lambda * F::c(2.0) * e / (F::c(n as f64) * cnt));
-    SpikeLoss { task, rate_reg, total: task + lambda * rate_reg, dy, dreg }
+    SpikeLoss { task, rate_reg: reg.rate_reg, total: task + lambda * reg.rate_reg, dy, dreg: reg.dreg.clone() }
 }
 
 /// `gy[t] = dE/dy[t] + kappa gy[t+1]`: the total derivative of E by y[t] through the leaky readout.
@@ -171,16 +199,6 @@ fn through_readout<F: Real>(net: &SpikingNet<F>, rule: Rule, m: &Array3<F>) -> A
 fn readout_grads<F: Real>(g: &mut SpikingParams<F>, tr: &SpikeTrajectory<F>, gy: &Array3<F>) {
     general_mat_mul(F::one(), &flat(gy).t(), &flat(&tr.z), F::zero(), &mut g.w_out);
     g.b_out = flat(gy).sum_axis(Axis(0));
-}
-
-/// `z[t-1]` for every t as one `[T*B, N]` matrix (zeros for t = 0).
-fn z_prev<F: Real>(z: &Array3<F>) -> Array3<F> {
-    let mut zp = Array3::<F>::zeros(z.raw_dim());
-    let t_n = z.dim().0;
-    if t_n > 1 {
-        zp.slice_mut(s![1.., .., ..]).assign(&z.slice(s![..t_n - 1, .., ..]));
-    }
-    zp
 }
 
 /// The gradient of `rule` by the backward recurrence above, in the rule's cut graph. For
@@ -224,8 +242,12 @@ pub fn grad_backward<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<F>, 
         Zip::from(&mut da_next).and(&dz).and(&ps).for_each(|da, &g, &p| *da = -beta * p * g + rho * *da);
     }
     let mut g = SpikingParams::zeros(c);
-    let zp = z_prev(&tr.z);
-    general_mat_mul(F::one(), &flat(&dv).t(), &flat(&zp), F::zero(), &mut g.w_rec);
+    // sum_t dv[t] z[t-1]^T over t >= 1 (z[-1] = 0): one product of the shifted slices.
+    if t_n > 1 {
+        let (dv1, z0) = (dv.slice(s![1.., .., ..]), tr.z.slice(s![..t_n - 1, .., ..]));
+        let (dv1, z0) = (dv1.to_shape(((t_n - 1) * b, n)).unwrap(), z0.to_shape(((t_n - 1) * b, n)).unwrap());
+        general_mat_mul(F::one(), &dv1.t(), &z0, F::zero(), &mut g.w_rec);
+    }
     g.w_rec.diag_mut().fill(F::zero());
     general_mat_mul(F::one(), &flat(&dv).t(), &flat(&d.x), F::zero(), &mut g.w_in);
     readout_grads(&mut g, tr, &gy);
