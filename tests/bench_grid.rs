@@ -4,22 +4,12 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use snnlab::bench::{rate_update_bytes, rate_update_gflop};
 use snnlab::rules::Rule;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_snnlab"));
-    c.env("NODEVICE_SELECT", "1");
-    c
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnlab_bench_grid_{}_{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{bin, tmpdir};
 
 /// CSV rows as maps from column name to text.
 fn rows(csv: &str) -> Vec<HashMap<String, String>> {
@@ -56,7 +46,7 @@ fn traffic_and_flop_estimates_match_hand_counts() {
 
 #[test]
 fn cpu_grid_has_every_point_phases_and_a_plot() {
-    let dir = tmp("cpu");
+    let dir = tmpdir("cpu");
     let out = bench(&dir, "cpu");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rs = rows(&std::fs::read_to_string(dir.join("bench.csv")).unwrap());
@@ -84,7 +74,7 @@ fn cpu_grid_has_every_point_phases_and_a_plot() {
 /// update they were measured in.
 #[test]
 fn gpu_phases_come_from_timestamps() {
-    let dir = tmp("gpu");
+    let dir = tmpdir("gpu");
     let out = bench(&dir, "gpu");
     if !out.status.success() {
         assert!(std::env::var("REQUIRE_GPU").as_deref() != Ok("1"), "REQUIRE_GPU=1 but the gpu bench failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -117,7 +107,7 @@ fn software_gpu_points_above_the_budget_are_skipped() {
         }
     };
     let software = ctx.info.device_type == wgpu::DeviceType::Cpu;
-    let dir = tmp("budget");
+    let dir = tmpdir("budget");
     let out = bin()
         .args(["bench", "--n", "8", "--b", "2", "--t", "5", "--m", "1,2", "--rules", "bptt", "--devices", "gpu", "--repeats", "1", "--software-gpu-max-gflop", "0"])
         .arg("--csv")

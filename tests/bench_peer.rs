@@ -6,6 +6,9 @@ use std::process::Command;
 
 use snnlab::bench::parse_peer_line;
 
+mod common;
+use common::tmpdir;
+
 const SAMPLE: &str = r#"{"rule": "eprop", "n": 200, "b": 100, "t": 300, "m": 1, "device": "cpu", "threads": 2, "seconds_per_update": 0.0812, "torch": "2.5.1+cpu"}"#;
 
 #[test]
@@ -35,12 +38,6 @@ fn rejects_garbage_peer_lines() {
     }
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnlab_bench_peer_{}_{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// `snnlab bench --peer` on a tiny CPU point with the given Python; returns (stdout, csv text).
 fn bench_with_python(python: &str, dir: &PathBuf) -> (String, String) {
     let csv = dir.join("bench.csv");
@@ -57,7 +54,7 @@ fn bench_with_python(python: &str, dir: &PathBuf) -> (String, String) {
 
 #[test]
 fn peer_is_skipped_without_python() {
-    let dir = tmp("nopython");
+    let dir = tmpdir("nopython");
     let (stdout, csv) = bench_with_python("/nonexistent/snnlab-test/python3", &dir);
     let skips: Vec<&str> = stdout.lines().filter(|l| l.starts_with("peer skipped:")).collect();
     assert_eq!(skips.len(), 1, "{stdout}");
@@ -74,7 +71,7 @@ fn peer_is_skipped_without_python() {
 #[test]
 fn peer_is_skipped_without_torch() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tmp("notorch");
+    let dir = tmpdir("notorch");
     // A "python" whose `import torch` fails the way CPython's does.
     let fake = dir.join("python-without-torch");
     std::fs::write(&fake, "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n").unwrap();

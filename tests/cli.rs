@@ -2,23 +2,12 @@
 //! the culprit, exit status 2, no output file left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ndarray::{Array3, ArrayD, IxDyn};
 use snnlab::model::{RateConfig, RateModel};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_snnlab"));
-    c.env("NODEVICE_SELECT", "1");
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnlab-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{bin, tmpdir};
 
 fn model(dir: &Path) -> PathBuf {
     let m = RateModel::init(RateConfig::new(3, 10, 2), 1.0, 4).unwrap();

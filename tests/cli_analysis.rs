@@ -3,22 +3,11 @@
 //! `analyze`/`report` score a training run; bad data → one line naming the file, exit 2, no output.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ndarray::{Array3, Axis};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_snnlab"));
-    c.env("NODEVICE_SELECT", "1");
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnlab-cli-analysis-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{bin, tmpdir};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

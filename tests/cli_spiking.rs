@@ -3,7 +3,6 @@
 //! naming the culprit, exit status 2, no output file left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ndarray::{Array3, ArrayD, IxDyn};
 use snnlab::batch::LossKind;
@@ -12,24 +11,14 @@ use snnlab::reference::spiking::{forward, grad_backward, loss, SpikingNet};
 use snnlab::rules::Rule;
 use snnlab::spiking::{SpikingConfig, SpikingModel, SPIKING_PARAM_NAMES};
 
+mod common;
+use common::{bin, tmpdir};
+
 const B: usize = 2;
 const T: usize = 40;
 const N_IN: usize = 3;
 const N: usize = 10;
 const N_OUT: usize = 2;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_snnlab"));
-    c.env("NODEVICE_SELECT", "1");
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnlab-clispk-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn spiking_model(kind: &str) -> SpikingModel {
     SpikingModel::init(SpikingConfig::new(kind, N_IN, N, N_OUT), 5).unwrap()

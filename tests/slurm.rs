@@ -7,11 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_snnlab"));
-    c.env("NODEVICE_SELECT", "1");
-    c
-}
+mod common;
+use common::bin;
 
 fn slurm_available() -> bool {
     let required = std::env::var("SNNLAB_SLURM").as_deref() == Ok("1");

@@ -3,23 +3,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use snnlab::sweep::{Shard, Sweep};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_snnlab"));
-    c.env("NODEVICE_SELECT", "1");
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnlab-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{bin, tmpdir};
 
 /// A sweep file in `dir` with results in `dir/results`.
 fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
