@@ -85,19 +85,38 @@ pub enum Backend {
 /// (two work items per paper-sized batch) measured 8 % faster than 25 on 2 cores (larger GEMMs).
 pub const TRIAL_CHUNK: usize = 50;
 
-/// One update of every network on the CPU. Work items are (network, chunk of trials) so that
-/// even one network keeps several threads busy; chunk gradients are summed in chunk order. e-prop
-/// uses its factorised (stop-gradient) form here: the same numbers as the trace form (tested to
-/// 1e-9) without a product per step.
-fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepared<f32> + Sync, lambdas: &[f64]) -> Vec<NetLoss> {
-    let work: Vec<(usize, Prepared<f32>)> = (0..nets.len())
+/// The CPU work items of `n` networks' batches: (network, chunk of [`TRIAL_CHUNK`] trials), in
+/// network then chunk order.
+fn trial_chunks(n: usize, batch_of: impl Fn(usize) -> Prepared<f32> + Sync) -> Vec<(usize, Prepared<f32>)> {
+    (0..n)
         .into_par_iter()
         .flat_map_iter(|i| {
             let d = batch_of(i);
             let k = d.n_trials().div_ceil(TRIAL_CHUNK);
             d.split(k).into_iter().map(move |p| (i, p))
         })
-        .collect();
+        .collect()
+}
+
+/// Per-network sums of per-chunk results, added in chunk order (so the sums do not depend on
+/// how many threads ran the chunks).
+fn sum_by_network<T>(n: usize, items: impl IntoIterator<Item = (usize, T)>, mut add: impl FnMut(&mut T, T)) -> Vec<T> {
+    let mut sums: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    for (i, x) in items {
+        match &mut sums[i] {
+            Some(acc) => add(acc, x),
+            None => sums[i] = Some(x),
+        }
+    }
+    sums.into_iter().map(|s| s.expect("every network has at least one chunk")).collect()
+}
+
+/// One update of every network on the CPU. Work items are (network, chunk of trials) so that
+/// even one network keeps several threads busy; chunk gradients are summed in chunk order. e-prop
+/// uses its factorised (stop-gradient) form here: the same numbers as the trace form (tested to
+/// 1e-9) without a product per step.
+fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepared<f32> + Sync, lambdas: &[f64]) -> Vec<NetLoss> {
+    let work = trial_chunks(nets.len(), batch_of);
     let done: Vec<(usize, NetLoss, RateParams<f32>, [f64; 2])> = work
         .par_iter()
         .map(|(i, d)| {
@@ -112,23 +131,18 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
             })
         })
         .collect();
-    let mut sums: Vec<Option<(NetLoss, RateParams<f32>)>> = (0..nets.len()).map(|_| None).collect();
-    for (i, l, g, secs) in done {
-        nets[i].phases[0] += secs[0];
-        nets[i].phases[1] += secs[1];
-        match &mut sums[i] {
-            None => sums[i] = Some((l, g)),
-            Some((acc_l, acc_g)) => {
-                acc_l.task += l.task;
-                acc_l.mean_h2 += l.mean_h2;
-                acc_g.add_assign(&g);
-            }
-        }
+    for (i, _, _, secs) in &done {
+        nets[*i].phases[0] += secs[0];
+        nets[*i].phases[1] += secs[1];
     }
+    let sums = sum_by_network(nets.len(), done.into_iter().map(|(i, l, g, _)| (i, (l, g))), |(acc_l, acc_g), (l, g)| {
+        acc_l.task += l.task;
+        acc_l.mean_h2 += l.mean_h2;
+        acc_g.add_assign(&g);
+    });
     nets.par_iter_mut()
         .zip(sums)
-        .map(|(c, s)| {
-            let (l, g) = s.expect("every network has at least one chunk");
+        .map(|(c, (l, g))| {
             let t0 = Instant::now();
             c.adam.update(&mut c.net.p, &g);
             c.net.refresh();
@@ -311,27 +325,16 @@ pub enum SpikingBackend {
 /// so a network's numbers do not depend on which other networks share the call.
 pub fn spiking_gradients_cpu(nets: &[&crate::reference::spiking::SpikingNet<f32>], rule: Rule, batch_of: impl Fn(usize) -> Prepared<f32> + Sync, lambdas: &[f64], rate_target: f32) -> Vec<(crate::gpu::SpikeNetLoss, crate::spiking::SpikingParams<f32>)> {
     use crate::reference::spiking as spk;
-    let work: Vec<(usize, Prepared<f32>)> = (0..nets.len())
-        .into_par_iter()
-        .flat_map_iter(|k| {
-            let d = batch_of(k);
-            let parts = d.n_trials().div_ceil(TRIAL_CHUNK);
-            d.split(parts).into_iter().map(move |p| (k, p))
-        })
-        .collect();
+    let work = trial_chunks(nets.len(), batch_of);
     let trs: Vec<spk::SpikeTrajectory<f32>> = work.par_iter().map(|(k, d)| spk::forward(nets[*k], &d.x)).collect();
-    let mut counts: Vec<Option<ndarray::Array1<f32>>> = vec![None; nets.len()];
-    let mut samples = vec![0; nets.len()];
-    for ((k, d), tr) in work.iter().zip(&trs) {
-        let c = spk::spike_counts(tr);
-        samples[*k] = d.n_steps() * d.batch_trials;
-        match &mut counts[*k] {
-            Some(acc) => *acc += &c,
-            None => counts[*k] = Some(c),
-        }
-    }
-    let regs: Vec<spk::RateTerms<f32>> = (0..nets.len())
-        .map(|k| spk::RateTerms::new(counts[k].as_ref().expect("every network has a chunk"), samples[k], lambdas[k] as f32, rate_target))
+    let counts = sum_by_network(nets.len(), work.iter().zip(&trs).map(|((k, _), tr)| (*k, spk::spike_counts(tr))), |acc, c| *acc += &c);
+    let regs: Vec<spk::RateTerms<f32>> = counts
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let d = &work.iter().find(|(i, _)| *i == k).expect("every network has a chunk").1;
+            spk::RateTerms::new(c, d.n_steps() * d.batch_trials, lambdas[k] as f32, rate_target)
+        })
         .collect();
     let done: Vec<(f32, crate::spiking::SpikingParams<f32>)> = work
         .par_iter()
@@ -342,23 +345,11 @@ pub fn spiking_gradients_cpu(nets: &[&crate::reference::spiking::SpikingNet<f32>
         })
         .collect();
     drop(trs);
-    let mut sums: Vec<Option<(f32, crate::spiking::SpikingParams<f32>)>> = (0..nets.len()).map(|_| None).collect();
-    for ((k, _), (task, g)) in work.iter().zip(done) {
-        match &mut sums[*k] {
-            None => sums[*k] = Some((task, g)),
-            Some((t, acc)) => {
-                *t += task;
-                acc.add_assign(&g);
-            }
-        }
-    }
-    sums.into_iter()
-        .zip(regs)
-        .map(|(s, reg)| {
-            let (task, g) = s.expect("every network has a chunk");
-            (crate::gpu::SpikeNetLoss { task, rate_reg: reg.rate_reg }, g)
-        })
-        .collect()
+    let sums = sum_by_network(nets.len(), work.iter().map(|(k, _)| *k).zip(done), |(t, acc), (task, g)| {
+        *t += task;
+        acc.add_assign(&g);
+    });
+    sums.into_iter().zip(regs).map(|((task, g), reg)| (crate::gpu::SpikeNetLoss { task, rate_reg: reg.rate_reg }, g)).collect()
 }
 
 impl SpikingBackend {
