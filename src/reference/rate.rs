@@ -116,18 +116,18 @@ pub fn forward<F: Real>(net: &Net<F>, x: &Array3<F>) -> Trajectory<F> {
     tr
 }
 
-/// Buffers of one gradient that the CPU backend keeps between updates, so that an update
-/// allocates (and the kernel zeroes) no trajectory-sized memory; every element is overwritten
-/// before it is read, so reused buffers need no clearing.
+/// Buffers of one gradient that the CPU backend keeps between updates; every element is
+/// overwritten before it is read, so reused buffers need no clearing.
 #[derive(Clone, Debug)]
 pub struct Scratch<F> {
-    /// `dE/dah` `[T, B, N]`.
-    delta: Array3<F>,
+    /// `dE/dah` of the step being swept back and of the step after it, `[B, N]` each: the fused
+    /// reverse step uses each `delta[t]` while it is computed, so no `[T, B, N]` copy is kept.
+    ring: [Array2<F>; 2],
 }
 
 impl<F: Real> Default for Scratch<F> {
     fn default() -> Self {
-        Self { delta: Array3::zeros((0, 0, 0)) }
+        Self { ring: [Array2::zeros((0, 0)), Array2::zeros((0, 0))] }
     }
 }
 
@@ -345,17 +345,21 @@ pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Tr
     grad_backward_with(net, rule, d, tr, lo, lambda, &mut Scratch::default())
 }
 
-/// [`grad_backward`] with `delta` in the reused buffer of `s`. Each reverse step is fused: the
+/// [`grad_backward`] with `delta` in the reused buffers of `s`. Each reverse step is fused: the
 /// learning signal of the step (readout error through `w_out` or the feedback matrix, plus the
 /// regulariser), the product through `w_rec` unless the rule cuts it (a packed kernel), `delta`,
-/// and the narrow gradients (readout, input, biases) while the step's data are in cache; only
-/// `dE/dw_rec` is left for one whole-sequence GEMM.
+/// and every gradient's share of the step (`dE/dw_rec` by the packed kernel too, the narrow
+/// readout, input and bias ones) while the step's data are in cache.
 pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F, s: &mut Scratch<F>) -> RateParams<F> {
     let (t_n, b, n) = (d.n_steps(), d.n_trials(), net.cfg.n_rec);
     let alpha = F::c(net.cfg.alpha);
     let act = net.cfg.activation;
-    fit(&mut s.delta, (t_n, b, n));
-    let delta = &mut s.delta;
+    let [d_cur, d_next] = &mut s.ring;
+    for d in [&mut *d_cur, &mut *d_next] {
+        if d.dim() != (b, n) {
+            *d = Array2::zeros((b, n));
+        }
+    }
     // The readout error reaches the units through S = w_out (n_out × N) or feedback^T (SPEC §4).
     let s_mat = if rule.uses_feedback() { net.feedback.as_ref().expect("rule needs the feedback matrix").t().to_owned() } else { net.p.w_out.clone() };
     let c_reg = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
@@ -378,13 +382,12 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
         let has_next = t + 1 < t_n;
         if has_next && !rule.cuts(t + 1, t_n) {
             let w = w_back.as_ref().expect("packed when some step is not cut");
-            F::step_mul_add(w, alpha, &delta.index_axis(Axis(0), t + 1), &mut gh.view_mut());
+            F::step_mul_add(w, alpha, &d_next.view(), &mut gh.view_mut());
         }
-        let (mut cur, next) = delta.view_mut().split_at(Axis(0), t + 1);
-        let mut cur = cur.index_axis_mut(Axis(0), t);
         let ahs = tr.ah.index_axis(Axis(0), t + 1);
-        let nx = if has_next { Some(next.index_axis(Axis(0), 0)) } else { None };
-        delta_step(act, &mut cur, &gh, &ahs, &hs, nx.as_ref(), F::one() - alpha);
+        let nx = if has_next { Some(d_next.view()) } else { None };
+        delta_step(act, &mut d_cur.view_mut(), &gh, &ahs, &hs, nx.as_ref(), F::one() - alpha);
+        let cur = &*d_cur;
         // dE/dw_rec += alpha delta[t]^T h[t-1]: a packed product per step while both are in
         // cache (K = the trials of the step); measured faster than one BLAS GEMM over the
         // whole sequence afterwards.
@@ -398,13 +401,14 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
         for row in cur.rows() {
             g.b_in += &row;
         }
+        std::mem::swap(d_cur, d_next);
     }
     chain_w_rec_grad(&mut g.w_rec, net.p.w_rec.view(), net.mask.as_ref().map(|m| m.view()), net.cfg.dale);
     g.w_in.assign(&(g_in_t.t().to_owned() * alpha));
     g.b_in *= alpha;
     g.b_out = flat(&lo.dy).sum_axis(Axis(0));
     // ah0 drives step 0 through the leak and (unless cut) through w_rec f(ah0).
-    let d0 = delta.index_axis(Axis(0), 0);
+    let d0 = &*d_next; // delta[0], after the last swap
     g.ah0 = d0.sum_axis(Axis(0)) * (F::one() - alpha);
     if !rule.cuts(0, t_n) {
         let back = d0.dot(&net.w_eff).sum_axis(Axis(0));
