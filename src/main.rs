@@ -366,7 +366,30 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Does this CPU run the instructions the build was compiled for? `.cargo/config.toml` builds for
+/// x86-64-v3 (AVX2 + FMA); on an older CPU the binary would die of SIGILL at its first vector
+/// loop. Asked through CPUID directly: `is_x86_feature_detected!` answers "yes" at compile time
+/// for features the build enables.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+fn cpu_lacks_build_features() -> bool {
+    use std::arch::x86_64::__cpuid_count;
+    // CPUID exists on every x86_64 CPU (a safe intrinsic); leaf 7 on all since 2013 and zeros
+    // (AVX2 absent) where it is missing.
+    let (l1, l7) = (__cpuid_count(1, 0), __cpuid_count(7, 0));
+    let fma = l1.ecx & (1 << 12) != 0;
+    let avx2 = l7.ebx & (1 << 5) != 0;
+    !(fma && avx2)
+}
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+fn cpu_lacks_build_features() -> bool {
+    false
+}
+
 fn main() -> ExitCode {
+    if cpu_lacks_build_features() {
+        eprintln!("snnlab: error: this CPU lacks AVX2/FMA, which this build targets (x86-64-v3, .cargo/config.toml); rebuild with RUSTFLAGS=\"-C target-cpu=x86-64\" cargo build --release");
+        return ExitCode::from(1);
+    }
     // OpenBLAS sizes its thread pool from OPENBLAS_NUM_THREADS when the library loads, before
     // main. The CPU backends call it from one rayon worker per core, so its own threads only
     // oversubscribe the cores; turning them off at run time (backend.rs) still leaves the pool's
