@@ -373,8 +373,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 fn cpu_lacks_build_features() -> bool {
     use std::arch::x86_64::__cpuid_count;
-    // CPUID exists on every x86_64 CPU (a safe intrinsic); leaf 7 on all since 2013 and zeros
-    // (AVX2 absent) where it is missing.
+    // CPUID exists on every x86_64 CPU (a safe intrinsic); leaf 7 only where leaf 0 says so.
+    if __cpuid_count(0, 0).eax < 7 {
+        return true;
+    }
     let (l1, l7) = (__cpuid_count(1, 0), __cpuid_count(7, 0));
     let fma = l1.ecx & (1 << 12) != 0;
     let avx2 = l7.ebx & (1 << 5) != 0;
