@@ -1,6 +1,7 @@
-//! The per-step products of a sequence, `c += alpha · a · b` with `b` (the recurrent weight) the
-//! same at every step: `b` is packed once per sequence into column panels, then each step runs a
-//! register-blocked SIMD kernel over it.
+//! The per-step products of a sequence, `c += alpha · a · b` with `b` the recurrent weight (the
+//! same at every step: packed once per sequence into column panels) or one step's activity (for
+//! `dE/dw_rec`, repacked per step into the same storage); each product is a register-blocked
+//! SIMD kernel over the panels. Also the narrow products (inputs, readout) done row by row.
 //!
 //! Why not BLAS: a per-step product of the paper's reach update is small (50 × 200 · 200 × 200) and
 //! OpenBLAS packs both operands on every call, a fifth of a CPU BPTT update (measured with perf).
@@ -107,7 +108,6 @@ impl PackedB {
     pub fn mul_add(&self, alpha: f32, a: &ArrayView2<f32>, c: &mut ArrayViewMut2<f32>) {
         let (m, k) = a.dim();
         assert_eq!((k, c.dim()), (self.k, (m, self.n)), "packed product shapes");
-        // The kernels read rows of `a` and write rows of `c` in place: unit column stride needed.
         // The kernels address `a` by its strides (any non-negative ones) and write rows of `c`
         // in place (unit column stride).
         let rows_ok = c.strides()[1] == 1 && a.strides().iter().chain(&c.strides()[..1]).all(|&s| s >= 0);
