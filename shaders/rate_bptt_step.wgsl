@@ -2,7 +2,8 @@
 //   g[t]     = S^T dy[t] + (2 lambda / (T B_total N)) h[t] + (cut_next ? 0 : alpha * w_eff^T delta[t+1])
 //   delta[t] = g[t] * f'(ah[t]) + (1 - alpha) * delta[t+1]
 // S = w_out (exact) or the fixed feedback (eprop-random, readout-fa). With every step cut this is
-// e-prop in its stop-gradient form; slot T of delta is zero.
+// e-prop in its stop-gradient form; slot T of delta is zero. One thread per unit and trial sums
+// its column of w_eff; the rest is rate_delta.wgsl (appended).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 w_eff (read) | 4 feedback_t (read) | 5 dy (read) | 6 ah (read) | 7 h (read)
 //           8 net_f (read) | 9 delta (read_write)
@@ -19,27 +20,14 @@
 @group(0) @binding(8) var<storage, read> net_f: array<f32>;
 @group(0) @binding(9) var<storage, read_write> delta: array<f32>;
 
-fn signal_w(m: u32, k: u32, j: u32) -> f32 {
-    if (dims.use_feedback != 0u) { return feedback_t[(m * dims.n_out + k) * dims.n + j]; }
-    return params[m * dims.p_len + dims.off_w_out + k * dims.n + j];
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x; let b = gid.y; let m = gid.z;
     if (j >= dims.n || b >= dims.b || m >= dims.m) { return; }
-    let t = step.t;
-    let yb = ((m * dims.t + t) * dims.b + b) * dims.n_out;
-    var g = 0.0;
-    for (var k = 0u; k < dims.n_out; k++) { g += signal_w(m, k, j) * dy[yb + k]; }
-    let s = state_idx(dims, m, t + 1u, b, j);
-    let reg = 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * dims.n);
-    g += reg * h[s];
-    let next = state_idx(dims, m, t + 1u, b, 0u);   // delta slot t+1 (same indexing as state slots)
+    var rec = 0.0;
     if (step.cut_next == 0u) {
-        var r = 0.0;
-        for (var i = 0u; i < dims.n; i++) { r += w_eff[(m * dims.n + i) * dims.n + j] * delta[next + i]; }
-        g += dims.alpha * r;
+        let next = state_idx(dims, m, step.t + 1u, b, 0u);   // delta slot t+1 (indexed like the state)
+        for (var i = 0u; i < dims.n; i++) { rec += w_eff[(m * dims.n + i) * dims.n + j] * delta[next + i]; }
     }
-    delta[state_idx(dims, m, t, b, j)] = g * act_df(dims.act, ah[s]) + (1.0 - dims.alpha) * delta[next + j];
+    delta_update(m, step.t, b, j, rec);
 }

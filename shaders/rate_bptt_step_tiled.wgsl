@@ -4,7 +4,8 @@
 // S = w_out (exact) or the fixed feedback (eprop-random, readout-fa). With every step cut this is
 // e-prop in its stop-gradient form; slot T of delta is zero.
 // Tiled: a workgroup computes 64 units j × 8 trials, the product w_eff^T delta[t+1] through
-// workgroup memory (tile_backward.wgsl, appended: each weight read serves 8 trials).
+// workgroup memory (tile_backward.wgsl, appended: each weight read serves 8 trials); the rest is
+// rate_delta.wgsl (appended).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 w_eff (read) | 4 feedback_t (read) | 5 dy (read) | 6 ah (read) | 7 h (read)
 //           8 net_f (read) | 9 delta (read_write)
@@ -21,11 +22,6 @@
 @group(0) @binding(8) var<storage, read> net_f: array<f32>;
 @group(0) @binding(9) var<storage, read_write> delta: array<f32>;
 
-fn signal_w(m: u32, k: u32, j: u32) -> f32 {
-    if (dims.use_feedback != 0u) { return feedback_t[(m * dims.n_out + k) * dims.n + j]; }
-    return params[m * dims.p_len + dims.off_w_out + k * dims.n + j];
-}
-
 fn tile_w(m: u32, k: u32, u: u32) -> f32 { return w_eff[(m * dims.n + k) * dims.n + u]; }
 fn tile_s(m: u32, b: u32, k: u32) -> f32 { return delta[state_idx(dims, m, step.t + 1u, b, k)]; }
 
@@ -38,15 +34,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var acc: array<f32, 8>;
     if (step.cut_next == 0u) { acc = tile_backward(m, j0, b0, lid); }   // uniform: the whole dispatch
     if (j >= n) { return; }
-    let reg = 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * n);
     for (var r = 0u; r < TB; r++) {
-        let b = b0 + r;
-        if (b >= dims.b) { break; }
-        let yb = ((m * dims.t + t) * dims.b + b) * dims.n_out;
-        var g = 0.0;
-        for (var k = 0u; k < dims.n_out; k++) { g += signal_w(m, k, j) * dy[yb + k]; }
-        let s = state_idx(dims, m, t + 1u, b, j);
-        g += reg * h[s] + dims.alpha * acc[r];
-        delta[state_idx(dims, m, t, b, j)] = g * act_df(dims.act, ah[s]) + (1.0 - dims.alpha) * delta[s];
+        if (b0 + r >= dims.b) { break; }
+        delta_update(m, t, b0 + r, j, acc[r]);
     }
 }

@@ -1,6 +1,7 @@
 // rate_step.wgsl — one forward step t of every network and trial (SPEC §1):
 //   ah[t] = ah[t-1] + alpha * (-ah[t-1] + w_eff @ h[t-1] + w_in @ x[t] + b_in),   h[t] = f(ah[t])
-// reading state slot t, writing slot t+1.
+// reading state slot t, writing slot t+1. One thread per unit and trial sums its row of w_eff;
+// the rest is rate_update.wgsl (appended).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 w_eff (read) | 4 x (read) | 5 ah (read_write) | 6 h (read_write)
 // Dispatch: x = ceil(N / 64), y = B, z = M; once per step, all steps in one pass.
@@ -17,18 +18,9 @@
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x; let b = gid.y; let m = gid.z;
     if (j >= dims.n || b >= dims.b || m >= dims.m) { return; }
-    let t = step.t;
-    let pb = m * dims.p_len;
-    var acc = params[pb + dims.off_b_in + j];
-    let xb = ((m * dims.t + t) * dims.b + b) * dims.n_in;
-    let wi = pb + dims.off_w_in + j * dims.n_in;
-    for (var i = 0u; i < dims.n_in; i++) { acc += params[wi + i] * x[xb + i]; }
-    let hb = state_idx(dims, m, t, b, 0u);
+    let hb = state_idx(dims, m, step.t, b, 0u);
     let wr = (m * dims.n + j) * dims.n;
-    for (var i = 0u; i < dims.n; i++) { acc += w_eff[wr + i] * h[hb + i]; }
-    let prev = ah[hb + j];
-    let a = prev + dims.alpha * (acc - prev);
-    let at = state_idx(dims, m, t + 1u, b, j);
-    ah[at] = a;
-    h[at] = act_f(dims.act, a);
+    var rec = 0.0;
+    for (var i = 0u; i < dims.n; i++) { rec += w_eff[wr + i] * h[hb + i]; }
+    rate_update(m, step.t, b, j, rec);
 }

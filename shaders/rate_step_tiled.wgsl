@@ -3,7 +3,7 @@
 // reading state slot t, writing slot t+1.
 // Tiled: a workgroup computes 64 units j × 8 trials b of one network, the recurrent product
 // w_eff @ h[t] through workgroup memory (tile_forward.wgsl, appended: every weight read from
-// memory serves 8 trials, every h value 64 units).
+// memory serves 8 trials, every h value 64 units); the rest is rate_update.wgsl (appended).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 w_eff (read) | 4 x (read) | 5 ah (read_write) | 6 h (read_write)
 // Dispatch: x = ceil(N / 64), y = ceil(B / 8), z = M; once per step, all steps in one pass.
@@ -27,18 +27,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let t = step.t;
     var acc = tile_forward(m, j0, b0, lid);
     if (j >= n) { return; }
-    let pb = m * dims.p_len;
-    let wi = pb + dims.off_w_in + j * dims.n_in;
     for (var r = 0u; r < TB; r++) {
-        let b = b0 + r;
-        if (b >= dims.b) { break; }
-        var drive = params[pb + dims.off_b_in + j] + acc[r];
-        let xb = ((m * dims.t + t) * dims.b + b) * dims.n_in;
-        for (var i = 0u; i < dims.n_in; i++) { drive += params[wi + i] * x[xb + i]; }
-        let prev = ah[state_idx(dims, m, t, b, j)];
-        let a = prev + dims.alpha * (drive - prev);
-        let at = state_idx(dims, m, t + 1u, b, j);
-        ah[at] = a;
-        h[at] = act_f(dims.act, a);
+        if (b0 + r >= dims.b) { break; }
+        rate_update(m, t, b0 + r, j, acc[r]);
     }
 }

@@ -51,14 +51,17 @@ pub const SHADERS: &[(&str, &str)] = &[
 ];
 
 /// Shared WGSL appended after the source of the kernels that call it (WGSL has no includes): the
-/// tile products of the tiled step kernels and the per-neuron parts of the spiking steps.
-pub const SNIPPETS: &[(&str, &str)] = &[shader!("tile_forward"), shader!("tile_backward"), shader!("spike_update"), shader!("spike_adjoint")];
+/// tile products of the tiled step kernels and the per-unit parts of the steps (one copy for the
+/// simple and the tiled form of each).
+pub const SNIPPETS: &[(&str, &str)] = &[shader!("tile_forward"), shader!("tile_backward"), shader!("rate_update"), shader!("rate_delta"), shader!("spike_update"), shader!("spike_adjoint")];
 
 /// The snippets a kernel is built with, in order.
 pub fn snippets_of(kernel: &str) -> &'static [&'static str] {
     match kernel {
-        "rate_step_tiled" => &["tile_forward"],
-        "rate_bptt_step_tiled" => &["tile_backward"],
+        "rate_step" => &["rate_update"],
+        "rate_step_tiled" => &["tile_forward", "rate_update"],
+        "rate_bptt_step" => &["rate_delta"],
+        "rate_bptt_step_tiled" => &["tile_backward", "rate_delta"],
         "spike_step" => &["spike_update"],
         "spike_step_tiled" => &["tile_forward", "spike_update"],
         "spike_bptt_step" => &["spike_adjoint"],
