@@ -86,8 +86,8 @@ fn rule_of(form: &str) -> Result<Rule> {
 }
 
 /// One CPU update of the given form (forward, loss, gradient, Adam): BPTT and factorised e-prop
-/// as the CPU backend trains (trial chunks on every thread); online e-prop is the reference's
-/// trial-by-trial trace loop on one thread.
+/// as the CPU backend trains (trial chunks on every thread); online e-prop by the reference's
+/// per-trial trace loop (trial groups on every thread).
 fn cpu_update(net: &mut spk::SpikingNet<f32>, adam: &mut SpikingAdam<f32>, form: &str, d: &Prepared<f32>) {
     let g = if form == "eprop-online" {
         let tr = spk::forward(net, &d.x);

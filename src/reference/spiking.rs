@@ -20,6 +20,7 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, Array3, ArrayView2, Axis, Zip};
+use rayon::prelude::*;
 
 use super::rate::{task_loss, Prepared};
 use crate::model::Real;
@@ -271,9 +272,12 @@ pub fn grad_eprop_online<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<
     let ni = c.n_in;
     let (a_v, rho, kappa, beta) = (F::c(c.a_v()), F::c(c.rho()), F::c(c.kappa()), F::c(c.beta_eff()));
     let lout = through_readout(net, rule, &lo.dy);
-    let mut g = SpikingParams::zeros(c);
-    // One trial at a time: traces [N, N] and [N, n_in] for that trial.
-    for bi in 0..b {
+    // One trial at a time: traces [N, N] and [N, n_in] for that trial. Trials run in a fixed
+    // number of groups on the rayon threads, each group's sum kept, then the groups summed in
+    // order: deterministic whatever the thread count, and memory 8 N² however large B.
+    const GROUPS: usize = 8;
+    let per = b.div_ceil(GROUPS).max(1);
+    let trial = |bi: usize, gr: &mut Array2<F>, gi: &mut Array2<F>| {
         let mut ev_r = vec![F::zero(); n];
         let mut ev_i = vec![F::zero(); ni];
         let mut ea_r = Array2::<F>::zeros((n, n));
@@ -307,15 +311,32 @@ pub fn grad_eprop_online<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<
                 for i in 0..n {
                     let e = p * (ev_r[i] - beta * ea_r[[j, i]]);
                     eb_r[[j, i]] = kappa * eb_r[[j, i]] + e;
-                    g.w_rec[[j, i]] += lo_j * eb_r[[j, i]] + lr_j * e;
+                    gr[[j, i]] += lo_j * eb_r[[j, i]] + lr_j * e;
                 }
                 for i in 0..ni {
                     let e = p * (ev_i[i] - beta * ea_i[[j, i]]);
                     eb_i[[j, i]] = kappa * eb_i[[j, i]] + e;
-                    g.w_in[[j, i]] += lo_j * eb_i[[j, i]] + lr_j * e;
+                    gi[[j, i]] += lo_j * eb_i[[j, i]] + lr_j * e;
                 }
             }
         }
+    };
+    let sums: Vec<(Array2<F>, Array2<F>)> = (0..b)
+        .step_by(per)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|lo_b| {
+            let (mut gr, mut gi) = (Array2::<F>::zeros((n, n)), Array2::<F>::zeros((n, ni)));
+            for bi in lo_b..(lo_b + per).min(b) {
+                trial(bi, &mut gr, &mut gi);
+            }
+            (gr, gi)
+        })
+        .collect();
+    let mut g = SpikingParams::zeros(c);
+    for (gr, gi) in sums {
+        g.w_rec += &gr;
+        g.w_in += &gi;
     }
     g.w_rec.diag_mut().fill(F::zero());
     let gy = readout_adjoint(&lo.dy, kappa);
