@@ -393,7 +393,7 @@ impl SpikingBackend {
                 if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
                     return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
                 }
-                // Networks in groups of one per thread, so that only one group's trajectories
+                // Networks in groups of as many as there are threads, so that only one group's trajectories
                 // are alive between the two phases of `spiking_gradients_cpu`.
                 let per = rayon::current_num_threads().max(1);
                 let mut out = Vec::with_capacity(nets.len());
