@@ -53,11 +53,11 @@ fn rate_cpu(c: &mut Criterion) {
     let net = Net::<f32>::new(&RateModel::init(cfg.clone(), 1.0, 1).unwrap());
     let d = Prepared::<f32>::new(&batch(3, 2, 50, 300, 2));
     let (mut tr, mut s) = (Trajectory::empty(), Scratch::default());
-    forward_with(&net, &d.x, &mut tr, &mut s);
+    forward_with(&net, &d.x, &mut tr);
     let lo = loss(&tr, &d, 0.1);
     let mut g = c.benchmark_group("rate cpu (N 200, B 50, T 300)");
-    g.bench_function("forward", |b| b.iter(|| forward_with(&net, &d.x, &mut tr, &mut s)));
-    forward_with(&net, &d.x, &mut tr, &mut s);
+    g.bench_function("forward", |b| b.iter(|| forward_with(&net, &d.x, &mut tr)));
+    forward_with(&net, &d.x, &mut tr);
     for rule in [Rule::Bptt, Rule::Eprop] {
         g.bench_function(BenchmarkId::new("gradient", rule.name()), |b| b.iter(|| grad_backward_with(&net, rule, &d, &tr, &lo, 0.1, &mut s)));
     }

@@ -123,7 +123,7 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
             let (net, lambda) = (&nets[*i].net, lambdas[*i] as f32);
             BUFFERS.with_borrow_mut(|(tr, scratch)| {
                 let t0 = Instant::now();
-                forward_with(net, &d.x, tr, scratch);
+                forward_with(net, &d.x, tr);
                 let lo = loss(tr, d, lambda);
                 let t1 = Instant::now();
                 let g = grad_backward_with(net, rule, d, tr, &lo, lambda, scratch);

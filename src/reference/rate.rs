@@ -112,7 +112,7 @@ fn flat<F: Real>(a: &Array3<F>) -> ArrayView2<'_, F> {
 /// `ah[t] = ah[t-1] + alpha (-ah[t-1] + w_rec h[t-1] + w_in x[t] + b_in)`, `h = f(ah)`, `y = w_out h + b_out`.
 pub fn forward<F: Real>(net: &Net<F>, x: &Array3<F>) -> Trajectory<F> {
     let mut tr = Trajectory::empty();
-    forward_with(net, x, &mut tr, &mut Scratch::default());
+    forward_with(net, x, &mut tr);
     tr
 }
 
@@ -148,7 +148,7 @@ impl<F: Real> Trajectory<F> {
 /// [`forward`] into `tr`, reusing its buffers when their shapes fit. Each step is fused: input
 /// drive, recurrent product (a packed kernel, `w_rec` packed once), leaky update and activation,
 /// then the readout of the new state while it is in cache.
-pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>, _s: &mut Scratch<F>) {
+pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>) {
     let (t_n, b, _) = x.dim();
     let n = net.cfg.n_rec;
     let alpha = F::c(net.cfg.alpha);
@@ -273,18 +273,12 @@ pub fn normalised_error<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> F {
 }
 
 /// Direct learning signal `L[t] = S dE/dy[t] + dE_reg/dh[t]` for every step, `[T, B, N]`, with
-/// `S = w_out^T` or the fixed feedback matrix (SPEC §4).
+/// `S = w_out^T` or the fixed feedback matrix (SPEC §4). (The fused backward sweep computes the
+/// same per step; this whole-sequence form serves the independently written trace form.)
 fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> Array3<F> {
-    let mut l = Array3::zeros((0, 0, 0));
-    learning_signal_into(net, rule, d, tr, lo, lambda, &mut l);
-    l
-}
-
-/// [`learning_signal`] into `l` (resized when its shape differs).
-fn learning_signal_into<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F, l: &mut Array3<F>) {
     let (t_n, b, _) = lo.dy.dim();
     let n = net.cfg.n_rec;
-    fit(l, (t_n, b, n));
+    let mut l = Array3::zeros((t_n, b, n));
     let dyf = flat(&lo.dy);
     {
         let mut lf = l.view_mut().into_shape_with_order((t_n * b, n)).expect("contiguous");
@@ -297,8 +291,9 @@ fn learning_signal_into<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: 
     }
     if lambda != F::zero() {
         let c = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
-        Zip::from(&mut *l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
+        Zip::from(&mut l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
     }
+    l
 }
 
 /// `ah = prev + alpha (drive - prev)` in place of `drive`, and `h = f(ah)`, in one pass over one
