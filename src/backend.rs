@@ -327,15 +327,9 @@ pub fn spiking_gradients_cpu(nets: &[&crate::reference::spiking::SpikingNet<f32>
     use crate::reference::spiking as spk;
     let work = trial_chunks(nets.len(), batch_of);
     let trs: Vec<spk::SpikeTrajectory<f32>> = work.par_iter().map(|(k, d)| spk::forward(nets[*k], &d.x)).collect();
-    let counts = sum_by_network(nets.len(), work.iter().zip(&trs).map(|((k, _), tr)| (*k, spk::spike_counts(tr))), |acc, c| *acc += &c);
-    let regs: Vec<spk::RateTerms<f32>> = counts
-        .iter()
-        .enumerate()
-        .map(|(k, c)| {
-            let d = &work.iter().find(|(i, _)| *i == k).expect("every network has a chunk").1;
-            spk::RateTerms::new(c, d.n_steps() * d.batch_trials, lambdas[k] as f32, rate_target)
-        })
-        .collect();
+    // Each network's spike counts over its whole batch, with the batch's steps × trials.
+    let counts = sum_by_network(nets.len(), work.iter().zip(&trs).map(|((k, d), tr)| (*k, (spk::spike_counts(tr), d.n_steps() * d.batch_trials))), |(acc, _), (c, _)| *acc += &c);
+    let regs: Vec<spk::RateTerms<f32>> = counts.iter().enumerate().map(|(k, (c, samples))| spk::RateTerms::new(c, *samples, lambdas[k] as f32, rate_target)).collect();
     let done: Vec<(f32, crate::spiking::SpikingParams<f32>)> = work
         .par_iter()
         .zip(&trs)
