@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,7 +19,9 @@ use snnlab::batch::{Batch, LossKind};
 use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::{GpuContext, RateEngine};
 use snnlab::model::{RateConfig, RateModel};
-use snnlab::reference::rate::{forward_with, grad_backward_with, loss, Net, Prepared, Scratch, Trajectory};
+use snnlab::reference::rate::{
+    Net, Prepared, Scratch, Trajectory, forward_with, grad_backward_with, loss,
+};
 use snnlab::reference::spiking as spk;
 use snnlab::rules::Rule;
 use snnlab::spiking::{SpikingConfig, SpikingModel};
@@ -35,7 +37,7 @@ fn batch(n_in: usize, n_out: usize, b: usize, t: usize, seed: u64) -> Batch {
 }
 
 fn step_product(c: &mut Criterion) {
-    use ndarray::{linalg::general_mat_mul, Array2};
+    use ndarray::{Array2, linalg::general_mat_mul};
     use snnlab::reference::gemm::PackedB;
     let mut r = ChaCha8Rng::seed_from_u64(7);
     let a = Array2::<f32>::from_shape_simple_fn((50, 200), || r.random_range(-1.0..1.0));
@@ -43,8 +45,12 @@ fn step_product(c: &mut Criterion) {
     let mut out = Array2::<f32>::zeros((50, 200));
     let packed = PackedB::new(w.t());
     let mut g = c.benchmark_group("step product (50 x 200 . 200 x 200)");
-    g.bench_function("packed kernel", |b| b.iter(|| packed.mul_add(1.0, &a.view(), &mut out.view_mut())));
-    g.bench_function("openblas", |b| b.iter(|| general_mat_mul(1.0, &a, &w.t(), 1.0, &mut out)));
+    g.bench_function("packed kernel", |b| {
+        b.iter(|| packed.mul_add(1.0, &a.view(), &mut out.view_mut()))
+    });
+    g.bench_function("openblas", |b| {
+        b.iter(|| general_mat_mul(1.0, &a, &w.t(), 1.0, &mut out))
+    });
     g.finish();
 }
 
@@ -59,7 +65,9 @@ fn rate_cpu(c: &mut Criterion) {
     g.bench_function("forward", |b| b.iter(|| forward_with(&net, &d.x, &mut tr)));
     forward_with(&net, &d.x, &mut tr);
     for rule in [Rule::Bptt, Rule::Eprop] {
-        g.bench_function(BenchmarkId::new("gradient", rule.name()), |b| b.iter(|| grad_backward_with(&net, rule, &d, &tr, &lo, 0.1, &mut s)));
+        g.bench_function(BenchmarkId::new("gradient", rule.name()), |b| {
+            b.iter(|| grad_backward_with(&net, rule, &d, &tr, &lo, 0.1, &mut s))
+        });
     }
     g.finish();
 }
@@ -72,9 +80,15 @@ fn spiking_cpu(c: &mut Criterion) {
     let lo = spk::loss(&tr, &d, 0.1, 0.01);
     let mut g = c.benchmark_group("alif cpu (N 128, B 16, T 200)");
     g.bench_function("forward", |b| b.iter(|| spk::forward(&net, &d.x)));
-    g.bench_function("bptt", |b| b.iter(|| spk::grad_backward(&net, Rule::Bptt, &d, &tr, &lo)));
-    g.bench_function("eprop factorised", |b| b.iter(|| spk::grad_backward(&net, Rule::Eprop, &d, &tr, &lo)));
-    g.bench_function("eprop online", |b| b.iter(|| spk::grad_eprop_online(&net, Rule::Eprop, &d, &tr, &lo)));
+    g.bench_function("bptt", |b| {
+        b.iter(|| spk::grad_backward(&net, Rule::Bptt, &d, &tr, &lo))
+    });
+    g.bench_function("eprop factorised", |b| {
+        b.iter(|| spk::grad_backward(&net, Rule::Eprop, &d, &tr, &lo))
+    });
+    g.bench_function("eprop online", |b| {
+        b.iter(|| spk::grad_eprop_online(&net, Rule::Eprop, &d, &tr, &lo))
+    });
     g.finish();
 }
 
@@ -88,24 +102,39 @@ fn rate_gpu(c: &mut Criterion) {
     };
     let cfg = RateConfig::new(3, 128, 2);
     let (m, bt, t) = (4, 16, 50);
-    let models: Vec<RateModel> = (0..m as u64).map(|s| RateModel::init(cfg.clone(), 1.0, s).unwrap()).collect();
+    let models: Vec<RateModel> = (0..m as u64)
+        .map(|s| RateModel::init(cfg.clone(), 1.0, s).unwrap())
+        .collect();
     let batches: Vec<Batch> = (0..m as u64).map(|s| batch(3, 2, bt, t, s)).collect();
-    let mut g = c.benchmark_group(format!("rate gpu update ({}; M {m}, N 128, B {bt}, T {t})", ctx.info.name));
+    let mut g = c.benchmark_group(format!(
+        "rate gpu update ({}; M {m}, N 128, B {bt}, T {t})",
+        ctx.info.name
+    ));
     for variant in [StepKernels::Simple, StepKernels::Tiled] {
-        let mut eng = RateEngine::with_step_kernels(ctx.clone(), &cfg, m, bt, t, LossKind::Mse, variant).unwrap();
-        eng.set_networks(&models.iter().collect::<Vec<_>>()).unwrap();
-        eng.set_batches(&batches.iter().collect::<Vec<_>>()).unwrap();
+        let mut eng =
+            RateEngine::with_step_kernels(ctx.clone(), &cfg, m, bt, t, LossKind::Mse, variant)
+                .unwrap();
+        eng.set_networks(&models.iter().collect::<Vec<_>>())
+            .unwrap();
+        eng.set_batches(&batches.iter().collect::<Vec<_>>())
+            .unwrap();
         eng.set_hyper(&[0.1; 4], &[1e-3]);
         for rule in [Rule::Bptt, Rule::Eprop] {
             // Each update reads its losses back: the time includes the whole submission.
-            g.bench_function(BenchmarkId::new(format!("{variant:?} steps"), rule.name()), |b| b.iter(|| eng.update(rule).unwrap()));
+            g.bench_function(
+                BenchmarkId::new(format!("{variant:?} steps"), rule.name()),
+                |b| b.iter(|| eng.update(rule).unwrap()),
+            );
         }
     }
     g.finish();
 }
 
 fn config() -> Criterion {
-    Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3))
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! { name = benches; config = config(); targets = step_product, rate_cpu, spiking_cpu, rate_gpu }

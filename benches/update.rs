@@ -4,13 +4,20 @@
 
 fn main() {
     let list = |var: &str, default: &str| -> Vec<String> {
-        std::env::var(var).unwrap_or_else(|_| default.into()).split(',').map(|s| s.trim().to_owned()).collect()
+        std::env::var(var)
+            .unwrap_or_else(|_| default.into())
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect()
     };
     let spec = snnlab::bench::BenchSpec {
         n: vec![200],
         b: vec![100],
         t: vec![300],
-        m: list("SNNLAB_BENCH_M", "1").iter().map(|s| s.parse().expect("SNNLAB_BENCH_M: integers")).collect(),
+        m: list("SNNLAB_BENCH_M", "1")
+            .iter()
+            .map(|s| s.parse().expect("SNNLAB_BENCH_M: integers"))
+            .collect(),
         rules: vec!["bptt".into(), "eprop".into()],
         devices: list("SNNLAB_BENCH_DEVICES", "cpu,gpu"),
         repeats: 3,

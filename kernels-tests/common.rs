@@ -19,7 +19,10 @@ pub fn gpu() -> Option<Arc<GpuContext>> {
             Some(Arc::new(c))
         }
         Err(e) => {
-            if std::env::var("REQUIRE_GPU").map(|v| v == "1").unwrap_or(false) {
+            if std::env::var("REQUIRE_GPU")
+                .map(|v| v == "1")
+                .unwrap_or(false)
+            {
                 panic!("REQUIRE_GPU=1 but no adapter: {e}");
             }
             eprintln!("skipping GPU test: {e}");
@@ -31,7 +34,10 @@ pub fn gpu() -> Option<Arc<GpuContext>> {
 pub fn assert_close(what: &str, gpu: &[f32], cpu: &[f64]) {
     assert_eq!(gpu.len(), cpu.len(), "{what}: length");
     let scale = cpu.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let err = gpu.iter().zip(cpu).fold(0.0f64, |a, (g, c)| a.max((*g as f64 - c).abs()));
+    let err = gpu
+        .iter()
+        .zip(cpu)
+        .fold(0.0f64, |a, (g, c)| a.max((*g as f64 - c).abs()));
     assert!(
         err <= GPU_REL_TOL * scale + GPU_ABS_TOL,
         "{what}: max |gpu - cpu| = {err:.3e} exceeds {GPU_REL_TOL:e} × max|cpu| ({scale:.3e})"

@@ -16,7 +16,7 @@ use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::{EpropForm, SpikingEngine};
 use snnlab::optim::Adam;
 use snnlab::reference::rate::Prepared;
-use snnlab::reference::spiking::{forward, grad_backward, loss, SpikingNet};
+use snnlab::reference::spiking::{SpikingNet, forward, grad_backward, loss};
 use snnlab::rules::Rule;
 use snnlab::spiking::{SpikingConfig, SpikingModel};
 
@@ -40,9 +40,15 @@ fn batch(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> Batch {
         LossKind::Mse => r.random_range(-1.0..1.0),
         LossKind::Ce => r.random_range(0..cfg.n_out) as f64,
     });
-    let mut mask = Array3::from_shape_simple_fn((B, T, k), || (r.random::<f64>() < 0.8) as u8 as f64);
+    let mut mask =
+        Array3::from_shape_simple_fn((B, T, k), || (r.random::<f64>() < 0.8) as u8 as f64);
     mask[[0, 0, 0]] = 1.0;
-    Batch { inputs, targets, mask, loss }
+    Batch {
+        inputs,
+        targets,
+        mask,
+        loss,
+    }
 }
 
 /// The smallest |v - threshold| over every step of the f64 reference: spikes can only be
@@ -85,7 +91,14 @@ fn pack(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> (Vec<SpikingModel>, V
 /// Both implementations of the step kernels (one thread per unit and trial; workgroup tiles).
 const VARIANTS: [StepKernels; 2] = [StepKernels::Simple, StepKernels::Tiled];
 
-fn engine(cfg: &SpikingConfig, loss: LossKind, form: EpropForm, variant: StepKernels, models: &[SpikingModel], batches: &[Batch]) -> Option<SpikingEngine> {
+fn engine(
+    cfg: &SpikingConfig,
+    loss: LossKind,
+    form: EpropForm,
+    variant: StepKernels,
+    models: &[SpikingModel],
+    batches: &[Batch],
+) -> Option<SpikingEngine> {
     let ctx = gpu()?;
     let mut e = SpikingEngine::with_step_kernels(ctx, cfg, M, B, T, loss, form, variant).unwrap();
     e.set_networks(&models.iter().collect::<Vec<_>>()).unwrap();
@@ -94,14 +107,22 @@ fn engine(cfg: &SpikingConfig, loss: LossKind, form: EpropForm, variant: StepKer
     Some(e)
 }
 
-const CASES: [(&str, LossKind); 4] = [("lif", LossKind::Mse), ("alif", LossKind::Mse), ("lif", LossKind::Ce), ("alif", LossKind::Ce)];
+const CASES: [(&str, LossKind); 4] = [
+    ("lif", LossKind::Mse),
+    ("alif", LossKind::Mse),
+    ("lif", LossKind::Ce),
+    ("alif", LossKind::Ce),
+];
 
 #[test]
 fn forward_spikes_identical_and_losses_close() {
     for ((kind, lk), variant) in CASES.into_iter().flat_map(|c| VARIANTS.map(|v| (c, v))) {
         let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
         let (models, batches) = pack(&cfg, lk, 1);
-        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches) else { return };
+        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches)
+        else {
+            return;
+        };
         let losses = e.forward().unwrap();
         let ([v, a, z, psi], y) = e.read_trajectories().unwrap();
         for i in 0..M {
@@ -109,16 +130,32 @@ fn forward_spikes_identical_and_losses_close() {
             let d = Prepared::<f64>::new(&batches[i]);
             let tr = forward(&net, &d.x);
             let lo = loss(&tr, &d, LAMBDA, TARGET);
-            let zi: Vec<f64> = z.index_axis(ndarray::Axis(0), i).iter().map(|&x| x as f64).collect();
-            assert_eq!(zi, tr.z.iter().copied().collect::<Vec<_>>(), "{kind} {lk:?} {variant:?} network {i}: spike trains differ");
+            let zi: Vec<f64> = z
+                .index_axis(ndarray::Axis(0), i)
+                .iter()
+                .map(|&x| x as f64)
+                .collect();
+            assert_eq!(
+                zi,
+                tr.z.iter().copied().collect::<Vec<_>>(),
+                "{kind} {lk:?} {variant:?} network {i}: spike trains differ"
+            );
             for (name, g, c) in [("v", &v, &tr.v), ("a", &a, &tr.a), ("psi", &psi, &tr.psi)] {
                 let gi: Vec<f32> = g.index_axis(ndarray::Axis(0), i).iter().copied().collect();
                 assert_close(&format!("{kind} {name}"), &gi, c.as_slice().unwrap());
             }
             let yi: Vec<f32> = y.index_axis(ndarray::Axis(0), i).iter().copied().collect();
             assert_close(&format!("{kind} y"), &yi, tr.y.as_slice().unwrap());
-            assert_close(&format!("{kind} {lk:?} task loss"), &[losses[i].task], &[lo.task]);
-            assert_close(&format!("{kind} rate regulariser"), &[losses[i].rate_reg], &[lo.rate_reg]);
+            assert_close(
+                &format!("{kind} {lk:?} task loss"),
+                &[losses[i].task],
+                &[lo.task],
+            );
+            assert_close(
+                &format!("{kind} rate regulariser"),
+                &[losses[i].rate_reg],
+                &[lo.rate_reg],
+            );
         }
     }
 }
@@ -128,8 +165,17 @@ fn every_rule_gradient_matches_cpu() {
     for ((kind, lk), variant) in CASES.into_iter().flat_map(|c| VARIANTS.map(|v| (c, v))) {
         let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
         let (models, batches) = pack(&cfg, lk, 2);
-        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches) else { return };
-        for rule in [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(9), Rule::ReadoutFa] {
+        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches)
+        else {
+            return;
+        };
+        for rule in [
+            Rule::Bptt,
+            Rule::Eprop,
+            Rule::EpropRandom,
+            Rule::Tbptt(9),
+            Rule::ReadoutFa,
+        ] {
             e.gradient(rule).unwrap();
             let g = e.read_grads().unwrap();
             for i in 0..M {
@@ -138,8 +184,33 @@ fn every_rule_gradient_matches_cpu() {
                 let tr = forward(&net, &d.x);
                 let lo = loss(&tr, &d, LAMBDA, TARGET);
                 let c = grad_backward(&net, rule, &d, &tr, &lo);
-                for (name, gs, cs) in [("w_in", g[i].w_in.as_slice().unwrap(), c.w_in.as_slice().unwrap()), ("w_rec", g[i].w_rec.as_slice().unwrap(), c.w_rec.as_slice().unwrap()), ("w_out", g[i].w_out.as_slice().unwrap(), c.w_out.as_slice().unwrap()), ("b_out", g[i].b_out.as_slice().unwrap(), c.b_out.as_slice().unwrap())] {
-                    assert_close(&format!("{kind} {lk:?} {variant:?} {} {name}", rule.name()), gs, cs);
+                for (name, gs, cs) in [
+                    (
+                        "w_in",
+                        g[i].w_in.as_slice().unwrap(),
+                        c.w_in.as_slice().unwrap(),
+                    ),
+                    (
+                        "w_rec",
+                        g[i].w_rec.as_slice().unwrap(),
+                        c.w_rec.as_slice().unwrap(),
+                    ),
+                    (
+                        "w_out",
+                        g[i].w_out.as_slice().unwrap(),
+                        c.w_out.as_slice().unwrap(),
+                    ),
+                    (
+                        "b_out",
+                        g[i].b_out.as_slice().unwrap(),
+                        c.b_out.as_slice().unwrap(),
+                    ),
+                ] {
+                    assert_close(
+                        &format!("{kind} {lk:?} {variant:?} {} {name}", rule.name()),
+                        gs,
+                        cs,
+                    );
                 }
                 assert!(g[i].w_rec.diag().iter().all(|&v| v == 0.0));
             }
@@ -153,8 +224,25 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
         let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
         let (models, batches) = pack(&cfg, lk, 3);
         // The online pack on the tiled forward step, the factorised one on the simple kernels.
-        let Some(mut on) = engine(&cfg, lk, EpropForm::Online, StepKernels::Tiled, &models, &batches) else { return };
-        let mut fa = engine(&cfg, lk, EpropForm::Factorised, StepKernels::Simple, &models, &batches).unwrap();
+        let Some(mut on) = engine(
+            &cfg,
+            lk,
+            EpropForm::Online,
+            StepKernels::Tiled,
+            &models,
+            &batches,
+        ) else {
+            return;
+        };
+        let mut fa = engine(
+            &cfg,
+            lk,
+            EpropForm::Factorised,
+            StepKernels::Simple,
+            &models,
+            &batches,
+        )
+        .unwrap();
         for rule in [Rule::Eprop, Rule::EpropRandom] {
             on.gradient(rule).unwrap();
             fa.gradient(rule).unwrap();
@@ -165,9 +253,17 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
                 let tr = forward(&net, &d.x);
                 let lo = loss(&tr, &d, LAMBDA, TARGET);
                 let c = snnlab::reference::spiking::grad_eprop_online(&net, rule, &d, &tr, &lo);
-                assert_close(&format!("{kind} {lk:?} online {} vs cpu", rule.name()), &go[i].flatten(), &c.flatten());
+                assert_close(
+                    &format!("{kind} {lk:?} online {} vs cpu", rule.name()),
+                    &go[i].flatten(),
+                    &c.flatten(),
+                );
                 let f: Vec<f64> = gf[i].flatten().iter().map(|&v| v as f64).collect();
-                assert_close(&format!("{kind} {lk:?} online vs factorised {}", rule.name()), &go[i].flatten(), &f);
+                assert_close(
+                    &format!("{kind} {lk:?} online vs factorised {}", rule.name()),
+                    &go[i].flatten(),
+                    &f,
+                );
             }
         }
         // An online pack computes e-prop rules only.
@@ -179,7 +275,16 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
 fn adam_update_matches_cpu() {
     let cfg = config("alif", 2);
     let (models, batches) = pack(&cfg, LossKind::Mse, 4);
-    let Some(mut e) = engine(&cfg, LossKind::Mse, EpropForm::Factorised, StepKernels::Tiled, &models, &batches) else { return };
+    let Some(mut e) = engine(
+        &cfg,
+        LossKind::Mse,
+        EpropForm::Factorised,
+        StepKernels::Tiled,
+        &models,
+        &batches,
+    ) else {
+        return;
+    };
     e.update(Rule::Bptt).unwrap();
     let p = e.read_params().unwrap();
     for i in 0..M {
@@ -197,7 +302,10 @@ fn adam_update_matches_cpu() {
             *w -= 1e-2 / bc1 * mo / ((ve).sqrt() / bc2.sqrt() + 1e-8);
         }
         assert_close("spiking params after one Adam step", &p[i].flatten(), &flat);
-        assert!(p[i].w_rec.diag().iter().all(|&v| v == 0.0), "the w_rec diagonal stays 0");
+        assert!(
+            p[i].w_rec.diag().iter().all(|&v| v == 0.0),
+            "the w_rec diagonal stays 0"
+        );
     }
 }
 
@@ -205,11 +313,17 @@ fn adam_update_matches_cpu() {
 fn memory_online_flat_in_t_backward_sweep_linear() {
     let cfg = SpikingConfig::new("alif", 20, 512, 3);
     let (b, kt) = (64u64, 3u64);
-    let at = |t: usize, online: bool| SpikingEngine::memory_bytes(&cfg, 1, b as usize, t, LossKind::Mse, online).total;
+    let at = |t: usize, online: bool| {
+        SpikingEngine::memory_bytes(&cfg, 1, b as usize, t, LossKind::Mse, online).total
+    };
     // The batch itself (inputs, targets, mask) is the only part of an online pack that grows with T.
     let batch_per_step = 4 * b * (20 + 2 * kt);
     for (t1, t2) in [(100, 1000), (1000, 10000)] {
-        assert_eq!(at(t2, true) - at(t1, true), (t2 - t1) as u64 * batch_per_step, "online: state independent of T");
+        assert_eq!(
+            at(t2, true) - at(t1, true),
+            (t2 - t1) as u64 * batch_per_step,
+            "online: state independent of T"
+        );
     }
     // The backward sweep keeps whole trajectories (v, a, z, psi, dv; y, dy, gy): linear in T.
     let per_step = batch_per_step + 4 * (5 * b * 512 + 3 * b * 3);
@@ -220,9 +334,16 @@ fn memory_online_flat_in_t_backward_sweep_linear() {
     // An engine's own report agrees with the formula.
     if let Some(ctx) = gpu() {
         let small = config("alif", 2);
-        let e = SpikingEngine::new(ctx, &small, 2, 3, 17, LossKind::Mse, EpropForm::Online).unwrap();
-        assert_eq!(e.memory(), SpikingEngine::memory_bytes(&small, 2, 3, 17, LossKind::Mse, true));
-        assert!(e.read_trajectories().is_err(), "an online pack keeps no whole trajectories");
+        let e =
+            SpikingEngine::new(ctx, &small, 2, 3, 17, LossKind::Mse, EpropForm::Online).unwrap();
+        assert_eq!(
+            e.memory(),
+            SpikingEngine::memory_bytes(&small, 2, 3, 17, LossKind::Mse, true)
+        );
+        assert!(
+            e.read_trajectories().is_err(),
+            "an online pack keeps no whole trajectories"
+        );
     }
 }
 
@@ -254,7 +375,17 @@ fn tiled_steps_on_ragged_multi_tile_pack() {
         }
         assert!(seed < 2000, "no network clear of its thresholds");
     };
-    let mut e = SpikingEngine::with_step_kernels(ctx, &cfg, 1, b, t, LossKind::Mse, EpropForm::Factorised, StepKernels::Tiled).unwrap();
+    let mut e = SpikingEngine::with_step_kernels(
+        ctx,
+        &cfg,
+        1,
+        b,
+        t,
+        LossKind::Mse,
+        EpropForm::Factorised,
+        StepKernels::Tiled,
+    )
+    .unwrap();
     e.set_networks(&[&model]).unwrap();
     e.set_batches(&[&bt]).unwrap();
     e.set_hyper(&[LAMBDA], &[1e-2], TARGET);
@@ -264,11 +395,19 @@ fn tiled_steps_on_ragged_multi_tile_pack() {
     let lo = loss(&tr, &d, LAMBDA, TARGET);
     e.forward().unwrap();
     let ([_, _, z, _], _) = e.read_trajectories().unwrap();
-    assert_eq!(z.iter().map(|&x| x as f64).collect::<Vec<_>>(), tr.z.iter().copied().collect::<Vec<_>>(), "tiled forward: spike trains differ");
+    assert_eq!(
+        z.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+        tr.z.iter().copied().collect::<Vec<_>>(),
+        "tiled forward: spike trains differ"
+    );
     for rule in [Rule::Bptt, Rule::Eprop, Rule::Tbptt(4)] {
         e.gradient(rule).unwrap();
         let g = e.read_grads().unwrap();
         let c = grad_backward(&net, rule, &d, &tr, &lo);
-        assert_close(&format!("tiled ragged {} gradient", rule.name()), &g[0].flatten(), &c.flatten());
+        assert_close(
+            &format!("tiled ragged {} gradient", rule.name()),
+            &g[0].flatten(),
+            &c.flatten(),
+        );
     }
 }

@@ -8,11 +8,11 @@ use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use snnlab::batch::{Batch, LossKind};
-use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::RateEngine;
+use snnlab::gpu::kernels::StepKernels;
 use snnlab::model::{Activation, RateConfig, RateModel, RateParams};
 use snnlab::optim::Adam;
-use snnlab::reference::rate::{forward, grad_backward, loss, Net, Prepared};
+use snnlab::reference::rate::{Net, Prepared, forward, grad_backward, loss};
 use snnlab::rules::Rule;
 
 const M: usize = 3;
@@ -45,9 +45,15 @@ fn batch_bt(cfg: &RateConfig, loss: LossKind, seed: u64, b: usize, t: usize) -> 
         LossKind::Ce => r.random_range(0..cfg.n_out) as f64,
     });
     // Mostly on, never all off (the loss would be undefined).
-    let mut mask = Array3::from_shape_simple_fn((b, t, k), || (r.random::<f64>() < 0.7) as u8 as f64);
+    let mut mask =
+        Array3::from_shape_simple_fn((b, t, k), || (r.random::<f64>() < 0.7) as u8 as f64);
     mask[[0, 0, 0]] = 1.0;
-    Batch { inputs, targets, mask, loss }
+    Batch {
+        inputs,
+        targets,
+        mask,
+        loss,
+    }
 }
 
 fn flat64(p: &RateParams<f64>) -> Vec<f64> {
@@ -79,31 +85,94 @@ fn cases() -> Vec<Case> {
     let mut wide = RateConfig::new(5, 70, 2);
     wide.activation = Activation::Tanh;
     vec![
-        Case { cfg: base, loss: LossKind::Mse, lambda: 0.5, b: B, t: T },
-        Case { cfg: tanh_ce, loss: LossKind::Ce, lambda: 0.2, b: B, t: T },
-        Case { cfg: dale, loss: LossKind::Mse, lambda: 0.1, b: B, t: T },
-        Case { cfg: relu, loss: LossKind::Mse, lambda: 0.0, b: B, t: T },
-        Case { cfg: RateConfig::new(1, 1, 1), loss: LossKind::Mse, lambda: 0.3, b: 1, t: 1 },
-        Case { cfg: wide.clone(), loss: LossKind::Mse, lambda: 0.2, b: 3, t: 5 },
+        Case {
+            cfg: base,
+            loss: LossKind::Mse,
+            lambda: 0.5,
+            b: B,
+            t: T,
+        },
+        Case {
+            cfg: tanh_ce,
+            loss: LossKind::Ce,
+            lambda: 0.2,
+            b: B,
+            t: T,
+        },
+        Case {
+            cfg: dale,
+            loss: LossKind::Mse,
+            lambda: 0.1,
+            b: B,
+            t: T,
+        },
+        Case {
+            cfg: relu,
+            loss: LossKind::Mse,
+            lambda: 0.0,
+            b: B,
+            t: T,
+        },
+        Case {
+            cfg: RateConfig::new(1, 1, 1),
+            loss: LossKind::Mse,
+            lambda: 0.3,
+            b: 1,
+            t: 1,
+        },
+        Case {
+            cfg: wide.clone(),
+            loss: LossKind::Mse,
+            lambda: 0.2,
+            b: 3,
+            t: 5,
+        },
         // The step kernels tile 64 units × 8 trials and 32 inputs per chunk: more trials than
         // one tile with a ragged last one, units spilling into a second tile.
-        Case { cfg: wide, loss: LossKind::Mse, lambda: 0.2, b: 19, t: 4 },
+        Case {
+            cfg: wide,
+            loss: LossKind::Mse,
+            lambda: 0.2,
+            b: 19,
+            t: 4,
+        },
     ]
 }
 
 #[test]
 fn forward_losses_and_every_rule_match_cpu() {
     let Some(ctx) = gpu() else { return };
-    let rules = [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(5), Rule::ReadoutFa];
+    let rules = [
+        Rule::Bptt,
+        Rule::Eprop,
+        Rule::EpropRandom,
+        Rule::Tbptt(5),
+        Rule::ReadoutFa,
+    ];
     // Both implementations of the step kernels, whichever the adapter would pick.
-    let runs = cases().into_iter().enumerate().flat_map(|(ci, c)| [StepKernels::Simple, StepKernels::Tiled].map(|v| (ci, c.clone(), v)));
+    let runs = cases()
+        .into_iter()
+        .enumerate()
+        .flat_map(|(ci, c)| [StepKernels::Simple, StepKernels::Tiled].map(|v| (ci, c.clone(), v)));
     for (ci, case, variant) in runs {
         let case = &case;
         let mds = models(&case.cfg, 10 * ci as u64 + 1);
-        let batches: Vec<Batch> = (0..M).map(|i| batch_bt(&case.cfg, case.loss, 100 + i as u64, case.b, case.t)).collect();
-        let mut eng = RateEngine::with_step_kernels(ctx.clone(), &case.cfg, M, case.b, case.t, case.loss, variant).unwrap();
+        let batches: Vec<Batch> = (0..M)
+            .map(|i| batch_bt(&case.cfg, case.loss, 100 + i as u64, case.b, case.t))
+            .collect();
+        let mut eng = RateEngine::with_step_kernels(
+            ctx.clone(),
+            &case.cfg,
+            M,
+            case.b,
+            case.t,
+            case.loss,
+            variant,
+        )
+        .unwrap();
         eng.set_networks(&mds.iter().collect::<Vec<_>>()).unwrap();
-        eng.set_batches(&batches.iter().collect::<Vec<_>>()).unwrap();
+        eng.set_batches(&batches.iter().collect::<Vec<_>>())
+            .unwrap();
         let lambdas: Vec<f64> = (0..M).map(|i| case.lambda * (1.0 + i as f64)).collect();
         eng.set_hyper(&lambdas, &[1e-3]);
 
@@ -115,10 +184,22 @@ fn forward_losses_and_every_rule_match_cpu() {
             let tr = forward(&net, &d.x);
             let lo = loss(&tr, &d, lambdas[i]);
             let tag = format!("case {ci} ({variant:?} steps) net {i}");
-            assert_close(&format!("{tag} y"), y.index_axis(ndarray::Axis(0), i).as_slice().unwrap(), tr.y.as_slice().unwrap());
-            assert_close(&format!("{tag} h"), h.index_axis(ndarray::Axis(0), i).as_slice().unwrap(), tr.h.as_slice().unwrap());
+            assert_close(
+                &format!("{tag} y"),
+                y.index_axis(ndarray::Axis(0), i).as_slice().unwrap(),
+                tr.y.as_slice().unwrap(),
+            );
+            assert_close(
+                &format!("{tag} h"),
+                h.index_axis(ndarray::Axis(0), i).as_slice().unwrap(),
+                tr.h.as_slice().unwrap(),
+            );
             assert_close(&format!("{tag} task loss"), &[losses[i].task], &[lo.task]);
-            assert_close(&format!("{tag} mean h^2"), &[losses[i].mean_h2], &[lo.mean_h2]);
+            assert_close(
+                &format!("{tag} mean h^2"),
+                &[losses[i].mean_h2],
+                &[lo.mean_h2],
+            );
         }
         for rule in rules {
             eng.gradient(rule).unwrap();
@@ -129,8 +210,19 @@ fn forward_losses_and_every_rule_match_cpu() {
                 let tr = forward(&net, &d.x);
                 let lo = loss(&tr, &d, lambdas[i]);
                 let cpu = grad_backward(&net, rule, &d, &tr, &lo, lambdas[i]);
-                for ((name, gg), cc) in snnlab::model::PARAM_NAMES.iter().zip(g[i].slices()).zip(cpu.slices()) {
-                    assert_close(&format!("case {ci} ({variant:?} steps) net {i} rule {} grad {name}", rule.name()), gg, cc);
+                for ((name, gg), cc) in snnlab::model::PARAM_NAMES
+                    .iter()
+                    .zip(g[i].slices())
+                    .zip(cpu.slices())
+                {
+                    assert_close(
+                        &format!(
+                            "case {ci} ({variant:?} steps) net {i} rule {} grad {name}",
+                            rule.name()
+                        ),
+                        gg,
+                        cc,
+                    );
                 }
             }
         }
@@ -142,10 +234,13 @@ fn adam_update_matches_cpu() {
     let Some(ctx) = gpu() else { return };
     let case = &cases()[0];
     let mds = models(&case.cfg, 7);
-    let batches: Vec<Batch> = (0..M).map(|i| batch(&case.cfg, case.loss, 200 + i as u64)).collect();
+    let batches: Vec<Batch> = (0..M)
+        .map(|i| batch(&case.cfg, case.loss, 200 + i as u64))
+        .collect();
     let mut eng = RateEngine::new(ctx, &case.cfg, M, B, T, case.loss).unwrap();
     eng.set_networks(&mds.iter().collect::<Vec<_>>()).unwrap();
-    eng.set_batches(&batches.iter().collect::<Vec<_>>()).unwrap();
+    eng.set_batches(&batches.iter().collect::<Vec<_>>())
+        .unwrap();
     let lrs = [1e-2, 3e-3, 1e-3];
     eng.set_hyper(&[0.3], &lrs);
     // Three updates: exercises the bias corrections and the moment buffers.
@@ -165,10 +260,18 @@ fn adam_update_matches_cpu() {
     }
     let p = eng.read_params().unwrap();
     for i in 0..M {
-        let moved: f64 = flat64(&cpu_nets[i].p).iter().zip(mds[i].params.flatten()).map(|(a, b)| (a - b as f64).abs()).fold(0.0, f64::max);
+        let moved: f64 = flat64(&cpu_nets[i].p)
+            .iter()
+            .zip(mds[i].params.flatten())
+            .map(|(a, b)| (a - b as f64).abs())
+            .fold(0.0, f64::max);
         assert!(moved > 1e-4, "the update must move the parameters");
         let gpu: Vec<f32> = p[i].flatten();
-        assert_close(&format!("params after 3 Adam updates, net {i}"), &gpu, &flat64(&cpu_nets[i].p));
+        assert_close(
+            &format!("params after 3 Adam updates, net {i}"),
+            &gpu,
+            &flat64(&cpu_nets[i].p),
+        );
     }
 }
 
@@ -177,7 +280,9 @@ fn oversized_pack_is_refused_with_a_clear_error() {
     let Some(ctx) = gpu() else { return };
     let cfg = RateConfig::new(3, 512, 2);
     let fit = RateEngine::max_networks(&ctx, &cfg, 256, 1000);
-    let err = RateEngine::new(ctx, &cfg, fit + 1, 256, 1000, LossKind::Mse).err().expect("must refuse");
+    let err = RateEngine::new(ctx, &cfg, fit + 1, 256, 1000, LossKind::Mse)
+        .err()
+        .expect("must refuse");
     assert!(err.to_string().contains("per pack"), "{err}");
 }
 
@@ -189,7 +294,9 @@ fn trial_chunks_add_up_to_the_whole_batch() {
     // Unconstrained and Dale + sparse (whose chain rule must be applied once, after all chunks).
     for case in [&cases()[0], &cases()[2]] {
         let mds = models(&case.cfg, 3);
-        let batches: Vec<Batch> = (0..M).map(|i| batch(&case.cfg, case.loss, 300 + i as u64)).collect();
+        let batches: Vec<Batch> = (0..M)
+            .map(|i| batch(&case.cfg, case.loss, 300 + i as u64))
+            .collect();
         let refs: Vec<&Batch> = batches.iter().collect();
         let half = B / 2;
         for rule in [Rule::Bptt, Rule::Eprop] {
@@ -210,11 +317,23 @@ fn trial_chunks_add_up_to_the_whole_batch() {
                 let lo = loss(&tr, &d, 0.4);
                 let cpu = grad_backward(&net, rule, &d, &tr, &lo, 0.4);
                 assert_close("chunked task loss", &[l0[i].task + l1[i].task], &[lo.task]);
-                assert_close("chunked mean h^2", &[l0[i].mean_h2 + l1[i].mean_h2], &[lo.mean_h2]);
-                assert_close(&format!("chunked {} gradient", rule.name()), &g[i].flatten(), &flat64(&cpu));
+                assert_close(
+                    "chunked mean h^2",
+                    &[l0[i].mean_h2 + l1[i].mean_h2],
+                    &[lo.mean_h2],
+                );
+                assert_close(
+                    &format!("chunked {} gradient", rule.name()),
+                    &g[i].flatten(),
+                    &flat64(&cpu),
+                );
                 let mut opt = Adam::<f64>::new(&case.cfg, 1e-2);
                 opt.update(&mut net.p, &cpu);
-                assert_close("params after the chunked update", &p[i].flatten(), &flat64(&net.p));
+                assert_close(
+                    "params after the chunked update",
+                    &p[i].flatten(),
+                    &flat64(&net.p),
+                );
             }
         }
     }

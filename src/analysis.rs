@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::evaluate::{load_data, run_any, AnalysisTask, TaskName};
+use crate::evaluate::{AnalysisTask, TaskName, load_data, run_any};
 use crate::plot::{Chart, Mark};
 use crate::similarity;
 use crate::train::TrainConfig;
@@ -46,7 +46,10 @@ pub struct RunAnalysis {
 impl RunAnalysis {
     /// The checkpoint with the smallest distance to the data (over every seed).
     pub fn best(&self) -> Option<&CheckpointScore> {
-        self.scores.iter().filter(|s| s.distance.is_finite()).min_by(|a, b| a.distance.total_cmp(&b.distance))
+        self.scores
+            .iter()
+            .filter(|s| s.distance.is_finite())
+            .min_by(|a, b| a.distance.total_cmp(&b.distance))
     }
     /// The seeds of the run, ascending.
     pub fn seeds(&self) -> Vec<u64> {
@@ -58,18 +61,23 @@ impl RunAnalysis {
     pub fn last_and_best(&self, seed: u64) -> Option<(&CheckpointScore, &CheckpointScore)> {
         let mine = || self.scores.iter().filter(move |s| s.seed == seed);
         let last = mine().max_by_key(|s| s.update)?;
-        let best = mine().filter(|s| s.distance.is_finite()).min_by(|a, b| a.distance.total_cmp(&b.distance))?;
+        let best = mine()
+            .filter(|s| s.distance.is_finite())
+            .min_by(|a, b| a.distance.total_cmp(&b.distance))?;
         Some((last, best))
     }
     /// Mean over seeds of `f` at every checkpoint update (for line charts).
     pub fn mean_by_update(&self, f: impl Fn(&CheckpointScore) -> f64) -> Vec<(f64, f64)> {
-        let mut acc: std::collections::BTreeMap<usize, (f64, usize)> = std::collections::BTreeMap::new();
+        let mut acc: std::collections::BTreeMap<usize, (f64, usize)> =
+            std::collections::BTreeMap::new();
         for s in &self.scores {
             let e = acc.entry(s.update).or_insert((0.0, 0));
             e.0 += f(s);
             e.1 += 1;
         }
-        acc.into_iter().map(|(u, (sum, n))| (u as f64, sum / n as f64)).collect()
+        acc.into_iter()
+            .map(|(u, (sum, n))| (u as f64, sum / n as f64))
+            .collect()
     }
 }
 
@@ -79,17 +87,29 @@ pub fn checkpoints(dir: &Path) -> Result<Vec<(u64, usize, PathBuf)>> {
     let mut out = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(seed) = name.strip_prefix("seed").and_then(|s| s.parse::<u64>().ok()) else { continue };
+        let Some(seed) = name
+            .strip_prefix("seed")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
         for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
             let fname = f.file_name().to_string_lossy().into_owned();
-            if let Some(u) = fname.strip_prefix("update").and_then(|s| s.strip_suffix(".safetensors")).and_then(|s| s.parse::<usize>().ok()) {
+            if let Some(u) = fname
+                .strip_prefix("update")
+                .and_then(|s| s.strip_suffix(".safetensors"))
+                .and_then(|s| s.parse::<usize>().ok())
+            {
                 out.push((seed, u, f.path()));
             }
         }
     }
     out.sort();
     if out.is_empty() {
-        return Err(Error::Input(format!("{}: no checkpoints (seed*/update*.safetensors) found; is this a `snnlab train` output directory?", dir.display())));
+        return Err(Error::Input(format!(
+            "{}: no checkpoints (seed*/update*.safetensors) found; is this a `snnlab train` output directory?",
+            dir.display()
+        )));
     }
     Ok(out)
 }
@@ -98,7 +118,9 @@ fn task_of(cfg: &TrainConfig) -> Result<TaskName> {
     match cfg.task.as_str() {
         "reach" => Ok(TaskName::Reach),
         "mante" => Ok(TaskName::Mante),
-        other => Err(Error::Input(format!("task '{other}' has no analysis trials to compare with neural data (reach and mante do)"))),
+        other => Err(Error::Input(format!(
+            "task '{other}' has no analysis trials to compare with neural data (reach and mante do)"
+        ))),
     }
 }
 
@@ -120,7 +142,10 @@ pub struct References {
 
 impl References {
     pub fn new(data_path: &Path) -> Self {
-        Self { path: data_path.to_path_buf(), by_task: Vec::new() }
+        Self {
+            path: data_path.to_path_buf(),
+            by_task: Vec::new(),
+        }
     }
     pub fn path(&self) -> &Path {
         &self.path
@@ -131,10 +156,24 @@ impl References {
             let t = AnalysisTask::load(task)?;
             let data = load_data(&self.path, &t)?;
             let baseline = similarity::cross_condition_baseline(data.view())?;
-            let floor = similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
-            self.by_task.push((task, Reference { task: t, data, baseline, floor }));
+            let floor =
+                similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
+            self.by_task.push((
+                task,
+                Reference {
+                    task: t,
+                    data,
+                    baseline,
+                    floor,
+                },
+            ));
         }
-        Ok(&self.by_task.iter().find(|(n, _)| *n == task).expect("just inserted").1)
+        Ok(&self
+            .by_task
+            .iter()
+            .find(|(n, _)| *n == task)
+            .expect("just inserted")
+            .1)
     }
     /// The reference for a training run's task.
     pub fn for_config(&mut self, cfg: &TrainConfig) -> Result<&Reference> {
@@ -152,7 +191,9 @@ pub fn analyze_with(runs: &[PathBuf], refs: &mut References) -> Result<Vec<RunAn
     let mut out = Vec::new();
     for dir in runs {
         let config = TrainConfig::load(&dir.join("config.toml"))?;
-        let Reference { task, data, floor, .. } = refs.for_config(&config)?;
+        let Reference {
+            task, data, floor, ..
+        } = refs.for_config(&config)?;
         let tau_filter = config.spiking_settings().tau_filter_ms;
         let cks = checkpoints(dir)?;
         let scores: Vec<CheckpointScore> = cks
@@ -160,19 +201,60 @@ pub fn analyze_with(runs: &[PathBuf], refs: &mut References) -> Result<Vec<RunAn
             .map(|(seed, update, path)| -> Result<CheckpointScore> {
                 let model = crate::io::load_any_model(path)?;
                 let (accuracy, loss, act) = run_any(task, &model, tau_filter)?;
-                let distance = similarity::angular_procrustes(act.view(), data.view()).unwrap_or(f64::NAN);
-                let participation_ratio = similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
+                let distance =
+                    similarity::angular_procrustes(act.view(), data.view()).unwrap_or(f64::NAN);
+                let participation_ratio =
+                    similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
                 let normalised_distance = similarity::split_half_normalised(distance, *floor);
-                Ok(CheckpointScore { seed: *seed, update: *update, accuracy, loss, distance, normalised_distance, participation_ratio, path: path.clone() })
+                Ok(CheckpointScore {
+                    seed: *seed,
+                    update: *update,
+                    accuracy,
+                    loss,
+                    distance,
+                    normalised_distance,
+                    participation_ratio,
+                    path: path.clone(),
+                })
             })
             .collect::<Result<_>>()?;
-        let mut csv = String::from("seed,update,accuracy,loss,distance,normalised_distance,participation_ratio\n");
+        let mut csv = String::from(
+            "seed,update,accuracy,loss,distance,normalised_distance,participation_ratio\n",
+        );
         for s in &scores {
-            csv.push_str(&format!("{},{},{},{},{},{},{}\n", s.seed, s.update, s.accuracy, s.loss, s.distance, s.normalised_distance, s.participation_ratio));
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                s.seed,
+                s.update,
+                s.accuracy,
+                s.loss,
+                s.distance,
+                s.normalised_distance,
+                s.participation_ratio
+            ));
         }
         crate::io::write_atomic(&dir.join("analysis.csv"), csv.as_bytes())?;
-        let label = format!("{}{} lr={}{}", if config.is_spiking() { format!("{} ", config.kind) } else { String::new() }, config.rule, config.lr, if config.seeds.len() > 1 { format!(" ({} seeds)", config.seeds.len()) } else { String::new() });
-        out.push(RunAnalysis { dir: dir.clone(), config, label, scores });
+        let label = format!(
+            "{}{} lr={}{}",
+            if config.is_spiking() {
+                format!("{} ", config.kind)
+            } else {
+                String::new()
+            },
+            config.rule,
+            config.lr,
+            if config.seeds.len() > 1 {
+                format!(" ({} seeds)", config.seeds.len())
+            } else {
+                String::new()
+            }
+        );
+        out.push(RunAnalysis {
+            dir: dir.clone(),
+            config,
+            label,
+            scores,
+        });
     }
     Ok(out)
 }
@@ -184,7 +266,9 @@ pub fn pca_project(act: &Array3<f64>, k: usize) -> Result<Array3<f64>> {
     let mean = x.mean_axis(Axis(0)).unwrap();
     let xc = &x - &mean;
     let cov: Array2<f64> = xc.t().dot(&xc) / (t * c) as f64;
-    let (_, vecs) = cov.eigh(UPLO::Upper).map_err(|e| Error::Runtime(format!("PCA eigendecomposition failed: {e}")))?;
+    let (_, vecs) = cov
+        .eigh(UPLO::Upper)
+        .map_err(|e| Error::Runtime(format!("PCA eigendecomposition failed: {e}")))?;
     let k = k.min(n);
     let top = vecs.slice(ndarray::s![.., n - k..]).to_owned(); // ascending eigenvalues: last k
     let proj = xc.dot(&top); // [t*c, k], sample s = t + T*c
@@ -201,23 +285,33 @@ pub fn pca_project(act: &Array3<f64>, k: usize) -> Result<Array3<f64>> {
 
 /// Task loss per update (mean over the seeds logged), x = update + 1 for the log axis.
 fn read_loss_curve(dir: &Path) -> Vec<(f64, f64)> {
-    let Ok(text) = std::fs::read_to_string(dir.join("loss.csv")) else { return vec![] };
-    let mut acc: std::collections::BTreeMap<usize, (f64, usize)> = std::collections::BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(dir.join("loss.csv")) else {
+        return vec![];
+    };
+    let mut acc: std::collections::BTreeMap<usize, (f64, usize)> =
+        std::collections::BTreeMap::new();
     for l in text.lines().skip(1) {
         let f: Vec<&str> = l.split(',').collect();
-        if let (Some(u), Some(v)) = (f.first().and_then(|v| v.parse::<usize>().ok()), f.get(3).and_then(|v| v.parse::<f64>().ok())) {
+        if let (Some(u), Some(v)) = (
+            f.first().and_then(|v| v.parse::<usize>().ok()),
+            f.get(3).and_then(|v| v.parse::<f64>().ok()),
+        ) {
             let e = acc.entry(u).or_insert((0.0, 0));
             e.0 += v;
             e.1 += 1;
         }
     }
-    acc.into_iter().map(|(u, (s, n))| (u as f64 + 1.0, s / n as f64)).collect()
+    acc.into_iter()
+        .map(|(u, (s, n))| (u as f64 + 1.0, s / n as f64))
+        .collect()
 }
 
 fn trajectories_chart(title: &str, pcs: &Array3<f64>, max_conditions: usize) -> Chart {
     let mut ch = Chart::new(title, "PC 1", "PC 2");
     for c in 0..pcs.dim().2.min(max_conditions) {
-        let pts: Vec<(f64, f64)> = (0..pcs.dim().1).map(|t| (pcs[[0, t, c]], pcs[[1.min(pcs.dim().0 - 1), t, c]])).collect();
+        let pts: Vec<(f64, f64)> = (0..pcs.dim().1)
+            .map(|t| (pcs[[0, t, c]], pcs[[1.min(pcs.dim().0 - 1), t, c]]))
+            .collect();
         ch.add(&format!("condition {c}"), pts, Mark::Line);
     }
     ch
@@ -230,26 +324,64 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
 
 /// [`report`] against already prepared references.
 pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> Result<()> {
-    let first = runs.first().ok_or_else(|| Error::Input("report: no runs given".into()))?;
+    let first = runs
+        .first()
+        .ok_or_else(|| Error::Input("report: no runs given".into()))?;
     let data_path = refs.path().to_path_buf();
-    let Reference { task, data, baseline, floor } = refs.for_config(&first.config)?;
+    let Reference {
+        task,
+        data,
+        baseline,
+        floor,
+    } = refs.for_config(&first.config)?;
     let (baseline, floor) = (*baseline, *floor);
 
-    let mut main = Chart::new("Distance to neural data vs task accuracy (checkpoints with accuracy >= 0)", "accuracy", "angular Procrustes distance");
-    main.hlines = vec![(baseline, "cross-condition baseline".into()), (floor, "split-half floor".into())];
-    let mut curves = Chart::new("Learning curves (mean over seeds)", "update", "task loss (training batch)");
+    let mut main = Chart::new(
+        "Distance to neural data vs task accuracy (checkpoints with accuracy >= 0)",
+        "accuracy",
+        "angular Procrustes distance",
+    );
+    main.hlines = vec![
+        (baseline, "cross-condition baseline".into()),
+        (floor, "split-half floor".into()),
+    ];
+    let mut curves = Chart::new(
+        "Learning curves (mean over seeds)",
+        "update",
+        "task loss (training batch)",
+    );
     curves.log_x = true;
     curves.log_y = true;
-    let mut dims = Chart::new("Dimensionality during learning (mean over seeds)", "update", "participation ratio");
-    let mut dist_t = Chart::new("Distance to neural data during learning (mean over seeds)", "update", "angular Procrustes distance");
+    let mut dims = Chart::new(
+        "Dimensionality during learning (mean over seeds)",
+        "update",
+        "participation ratio",
+    );
+    let mut dist_t = Chart::new(
+        "Distance to neural data during learning (mean over seeds)",
+        "update",
+        "angular Procrustes distance",
+    );
     dist_t.hlines = main.hlines.clone();
     let mut rows = String::new();
     for r in runs {
         // Below accuracy 0 a network does worse than the targets' mean; those early checkpoints
         // would squash the range that matters (the paper's figure starts there too).
-        main.add(&r.label, r.scores.iter().filter(|s| s.accuracy >= 0.0).map(|s| (s.accuracy, s.distance)).collect(), Mark::Points);
+        main.add(
+            &r.label,
+            r.scores
+                .iter()
+                .filter(|s| s.accuracy >= 0.0)
+                .map(|s| (s.accuracy, s.distance))
+                .collect(),
+            Mark::Points,
+        );
         curves.add(&r.label, read_loss_curve(&r.dir), Mark::Line);
-        dims.add(&r.label, r.mean_by_update(|s| s.participation_ratio), Mark::LinePoints);
+        dims.add(
+            &r.label,
+            r.mean_by_update(|s| s.participation_ratio),
+            Mark::LinePoints,
+        );
         dist_t.add(&r.label, r.mean_by_update(|s| s.distance), Mark::LinePoints);
         for seed in r.seeds() {
             if let Some((l, b)) = r.last_and_best(seed) {
@@ -260,7 +392,9 @@ pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> R
             }
         }
     }
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>");
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
+    );
     html.push_str(&format!(
         "<h1>snnlab report: {:?} task vs {}</h1><p>Cross-condition-average baseline {baseline:.4}; split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings.</p>",
         task.name,
@@ -273,14 +407,23 @@ pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> R
         html.push_str(&format!("<div>{}</div>", ch.svg(900.0, 420.0)));
     }
     let data_pcs = pca_project(&data, 2)?;
-    html.push_str(&format!("<h2>PCA trajectories</h2><div>{}</div>", trajectories_chart("Neural data (top 2 PCs)", &data_pcs, 8).svg(900.0, 420.0)));
+    html.push_str(&format!(
+        "<h2>PCA trajectories</h2><div>{}</div>",
+        trajectories_chart("Neural data (top 2 PCs)", &data_pcs, 8).svg(900.0, 420.0)
+    ));
     for r in runs {
         if let Some(b) = r.best() {
             let model = crate::io::load_any_model(&b.path)?;
             let (_, _, act) = run_any(&task, &model, r.config.spiking_settings().tau_filter_ms)?;
             let pcs = pca_project(&act, 2)?;
-            let title = format!("{} (seed {}, update {}, top 2 PCs)", r.label, b.seed, b.update);
-            html.push_str(&format!("<div>{}</div>", trajectories_chart(&title, &pcs, 8).svg(900.0, 420.0)));
+            let title = format!(
+                "{} (seed {}, update {}, top 2 PCs)",
+                r.label, b.seed, b.update
+            );
+            html.push_str(&format!(
+                "<div>{}</div>",
+                trajectories_chart(&title, &pcs, 8).svg(900.0, 420.0)
+            ));
         }
     }
     html.push_str("</body></html>\n");

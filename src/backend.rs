@@ -11,10 +11,14 @@ use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, NetLoss, RateEngine};
 use crate::model::{RateModel, RateParams};
 use crate::optim::Adam;
-use crate::reference::rate::{forward_with, grad_backward_with, loss, Net, Prepared, Scratch, Trajectory};
+use crate::reference::rate::{
+    Net, Prepared, Scratch, Trajectory, forward_with, grad_backward_with, loss,
+};
 use crate::rules::Rule;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
     /// A hardware GPU when there is one, else the CPU implementation.
@@ -77,7 +81,10 @@ pub enum Backend {
     Cpu(Vec<CpuNet>),
     /// Packs of networks (the networks of pack i are the next `n_networks()` in order), each run on
     /// chunks of `chunk` trials when a whole batch does not fit one storage binding.
-    Gpu { packs: Vec<RateEngine>, chunk: usize },
+    Gpu {
+        packs: Vec<RateEngine>,
+        chunk: usize,
+    },
 }
 
 /// Trials per CPU work item. Fixed (not derived from the thread count or the number of networks)
@@ -87,7 +94,10 @@ pub const TRIAL_CHUNK: usize = 50;
 
 /// The CPU work items of `n` networks' batches: (network, chunk of [`TRIAL_CHUNK`] trials), in
 /// network then chunk order.
-fn trial_chunks(n: usize, batch_of: impl Fn(usize) -> Prepared<f32> + Sync) -> Vec<(usize, Prepared<f32>)> {
+fn trial_chunks(
+    n: usize,
+    batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
+) -> Vec<(usize, Prepared<f32>)> {
     (0..n)
         .into_par_iter()
         .flat_map_iter(|i| {
@@ -100,7 +110,11 @@ fn trial_chunks(n: usize, batch_of: impl Fn(usize) -> Prepared<f32> + Sync) -> V
 
 /// Per-network sums of per-chunk results, added in chunk order (so the sums do not depend on
 /// how many threads ran the chunks).
-fn sum_by_network<T>(n: usize, items: impl IntoIterator<Item = (usize, T)>, mut add: impl FnMut(&mut T, T)) -> Vec<T> {
+fn sum_by_network<T>(
+    n: usize,
+    items: impl IntoIterator<Item = (usize, T)>,
+    mut add: impl FnMut(&mut T, T),
+) -> Vec<T> {
     let mut sums: Vec<Option<T>> = (0..n).map(|_| None).collect();
     for (i, x) in items {
         match &mut sums[i] {
@@ -108,14 +122,21 @@ fn sum_by_network<T>(n: usize, items: impl IntoIterator<Item = (usize, T)>, mut 
             None => sums[i] = Some(x),
         }
     }
-    sums.into_iter().map(|s| s.expect("every network has at least one chunk")).collect()
+    sums.into_iter()
+        .map(|s| s.expect("every network has at least one chunk"))
+        .collect()
 }
 
 /// One update of every network on the CPU. Work items are (network, chunk of trials) so that
 /// even one network keeps several threads busy; chunk gradients are summed in chunk order. e-prop
 /// uses its factorised (stop-gradient) form here: the same numbers as the trace form (tested to
 /// 1e-9) without a product per step.
-fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepared<f32> + Sync, lambdas: &[f64]) -> Vec<NetLoss> {
+fn cpu_update(
+    nets: &mut [CpuNet],
+    rule: Rule,
+    batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
+    lambdas: &[f64],
+) -> Vec<NetLoss> {
     let work = trial_chunks(nets.len(), batch_of);
     let done: Vec<(usize, NetLoss, RateParams<f32>, [f64; 2])> = work
         .par_iter()
@@ -127,7 +148,15 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
                 let lo = loss(tr, d, lambda);
                 let t1 = Instant::now();
                 let g = grad_backward_with(net, rule, d, tr, &lo, lambda, scratch);
-                (*i, NetLoss { task: lo.task, mean_h2: lo.mean_h2 }, g, [(t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()])
+                (
+                    *i,
+                    NetLoss {
+                        task: lo.task,
+                        mean_h2: lo.mean_h2,
+                    },
+                    g,
+                    [(t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()],
+                )
             })
         })
         .collect();
@@ -135,11 +164,15 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
         nets[*i].phases[0] += secs[0];
         nets[*i].phases[1] += secs[1];
     }
-    let sums = sum_by_network(nets.len(), done.into_iter().map(|(i, l, g, _)| (i, (l, g))), |(acc_l, acc_g), (l, g)| {
-        acc_l.task += l.task;
-        acc_l.mean_h2 += l.mean_h2;
-        acc_g.add_assign(&g);
-    });
+    let sums = sum_by_network(
+        nets.len(),
+        done.into_iter().map(|(i, l, g, _)| (i, (l, g))),
+        |(acc_l, acc_g), (l, g)| {
+            acc_l.task += l.task;
+            acc_l.mean_h2 += l.mean_h2;
+            acc_g.add_assign(&g);
+        },
+    );
     nets.par_iter_mut()
         .zip(sums)
         .map(|(c, (l, g))| {
@@ -154,15 +187,30 @@ fn cpu_update(nets: &mut [CpuNet], rule: Rule, batch_of: impl Fn(usize) -> Prepa
 
 impl Backend {
     /// Build a backend holding `models` (all of one configuration), trials of `b` × `t` steps.
-    pub fn new(device: Device, adapter: Option<&str>, models: &[RateModel], lrs: &[f64], b: usize, t: usize, loss_kind: LossKind) -> Result<Self> {
-        let cfg = &models.first().ok_or_else(|| Error::Input("no networks to train".into()))?.config;
+    pub fn new(
+        device: Device,
+        adapter: Option<&str>,
+        models: &[RateModel],
+        lrs: &[f64],
+        b: usize,
+        t: usize,
+        loss_kind: LossKind,
+    ) -> Result<Self> {
+        let cfg = &models
+            .first()
+            .ok_or_else(|| Error::Input("no networks to train".into()))?
+            .config;
         match device.resolve(adapter) {
             Device::Cpu | Device::Auto => Ok(Backend::Cpu({
                 single_threaded_blas();
                 models
                     .iter()
                     .zip(lrs)
-                    .map(|(m, &lr)| CpuNet { net: Net::new(m), adam: Adam::new(cfg, lr), phases: [0.0; 3] })
+                    .map(|(m, &lr)| CpuNet {
+                        net: Net::new(m),
+                        adam: Adam::new(cfg, lr),
+                        phases: [0.0; 3],
+                    })
                     .collect()
             })),
             Device::Gpu => {
@@ -248,12 +296,20 @@ impl Backend {
     }
 
     /// One update of every network on its own batch (or one shared batch) with its own lambda.
-    pub fn update(&mut self, rule: Rule, batches: &[&Batch], lambdas: &[f64]) -> Result<Vec<NetLoss>> {
+    pub fn update(
+        &mut self,
+        rule: Rule,
+        batches: &[&Batch],
+        lambdas: &[f64],
+    ) -> Result<Vec<NetLoss>> {
         let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
         match self {
             Backend::Cpu(nets) => {
                 if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
-                    return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
+                    return Err(Error::Input(format!(
+                        "rule {} needs the model's feedback matrix",
+                        rule.name()
+                    )));
                 }
                 Ok(cpu_update(nets, rule, |i| Prepared::new(pick(i)), lambdas))
             }
@@ -262,7 +318,11 @@ impl Backend {
                 let mut at = 0;
                 for e in packs.iter_mut() {
                     let m = e.n_networks();
-                    let bs: Vec<&Batch> = if batches.len() == 1 { vec![batches[0]] } else { batches[at..at + m].to_vec() };
+                    let bs: Vec<&Batch> = if batches.len() == 1 {
+                        vec![batches[0]]
+                    } else {
+                        batches[at..at + m].to_vec()
+                    };
                     e.set_lambdas(&lambdas[at..at + m]);
                     let b = bs[0].n_trials();
                     if *chunk >= b {
@@ -270,7 +330,13 @@ impl Backend {
                         out.extend(e.update(rule)?);
                     } else {
                         // Chunk losses are shares of the whole batch's: they add up.
-                        let mut sum = vec![NetLoss { task: 0.0, mean_h2: 0.0 }; m];
+                        let mut sum = vec![
+                            NetLoss {
+                                task: 0.0,
+                                mean_h2: 0.0
+                            };
+                            m
+                        ];
                         for (ci, first) in (0..b).step_by(*chunk).enumerate() {
                             e.set_batch_chunk(&bs, first)?;
                             for (s, l) in sum.iter_mut().zip(e.gradient_chunk(rule, ci == 0)?) {
@@ -323,13 +389,32 @@ pub enum SpikingBackend {
 /// two phases: every chunk's forward pass, then (with each network's regulariser from its chunks'
 /// summed spike counts) every chunk's loss and gradient. Chunk results are summed in chunk order,
 /// so a network's numbers do not depend on which other networks share the call.
-pub fn spiking_gradients_cpu(nets: &[&crate::reference::spiking::SpikingNet<f32>], rule: Rule, batch_of: impl Fn(usize) -> Prepared<f32> + Sync, lambdas: &[f64], rate_target: f32) -> Vec<(crate::gpu::SpikeNetLoss, crate::spiking::SpikingParams<f32>)> {
+pub fn spiking_gradients_cpu(
+    nets: &[&crate::reference::spiking::SpikingNet<f32>],
+    rule: Rule,
+    batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
+    lambdas: &[f64],
+    rate_target: f32,
+) -> Vec<(crate::gpu::SpikeNetLoss, crate::spiking::SpikingParams<f32>)> {
     use crate::reference::spiking as spk;
     let work = trial_chunks(nets.len(), batch_of);
-    let trs: Vec<spk::SpikeTrajectory<f32>> = work.par_iter().map(|(k, d)| spk::forward(nets[*k], &d.x)).collect();
+    let trs: Vec<spk::SpikeTrajectory<f32>> = work
+        .par_iter()
+        .map(|(k, d)| spk::forward(nets[*k], &d.x))
+        .collect();
     // Each network's spike counts over its whole batch, with the batch's steps × trials.
-    let counts = sum_by_network(nets.len(), work.iter().zip(&trs).map(|((k, d), tr)| (*k, (spk::spike_counts(tr), d.n_steps() * d.batch_trials))), |(acc, _), (c, _)| *acc += &c);
-    let regs: Vec<spk::RateTerms<f32>> = counts.iter().enumerate().map(|(k, (c, samples))| spk::RateTerms::new(c, *samples, lambdas[k] as f32, rate_target)).collect();
+    let counts = sum_by_network(
+        nets.len(),
+        work.iter()
+            .zip(&trs)
+            .map(|((k, d), tr)| (*k, (spk::spike_counts(tr), d.n_steps() * d.batch_trials))),
+        |(acc, _), (c, _)| *acc += &c,
+    );
+    let regs: Vec<spk::RateTerms<f32>> = counts
+        .iter()
+        .enumerate()
+        .map(|(k, (c, samples))| spk::RateTerms::new(c, *samples, lambdas[k] as f32, rate_target))
+        .collect();
     let done: Vec<(f32, crate::spiking::SpikingParams<f32>)> = work
         .par_iter()
         .zip(&trs)
@@ -339,37 +424,80 @@ pub fn spiking_gradients_cpu(nets: &[&crate::reference::spiking::SpikingNet<f32>
         })
         .collect();
     drop(trs);
-    let sums = sum_by_network(nets.len(), work.iter().map(|(k, _)| *k).zip(done), |(t, acc), (task, g)| {
-        *t += task;
-        acc.add_assign(&g);
-    });
-    sums.into_iter().zip(regs).map(|((task, g), reg)| (crate::gpu::SpikeNetLoss { task, rate_reg: reg.rate_reg }, g)).collect()
+    let sums = sum_by_network(
+        nets.len(),
+        work.iter().map(|(k, _)| *k).zip(done),
+        |(t, acc), (task, g)| {
+            *t += task;
+            acc.add_assign(&g);
+        },
+    );
+    sums.into_iter()
+        .zip(regs)
+        .map(|((task, g), reg)| {
+            (
+                crate::gpu::SpikeNetLoss {
+                    task,
+                    rate_reg: reg.rate_reg,
+                },
+                g,
+            )
+        })
+        .collect()
 }
 
 impl SpikingBackend {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(device: Device, adapter: Option<&str>, models: &[crate::spiking::SpikingModel], lrs: &[f64], b: usize, t: usize, loss_kind: LossKind, rate_target: f64) -> Result<Self> {
+    pub fn new(
+        device: Device,
+        adapter: Option<&str>,
+        models: &[crate::spiking::SpikingModel],
+        lrs: &[f64],
+        b: usize,
+        t: usize,
+        loss_kind: LossKind,
+        rate_target: f64,
+    ) -> Result<Self> {
         use crate::gpu::{EpropForm, SpikingEngine};
-        let cfg = &models.first().ok_or_else(|| Error::Input("no networks to train".into()))?.config;
+        let cfg = &models
+            .first()
+            .ok_or_else(|| Error::Input("no networks to train".into()))?
+            .config;
         match device.resolve(adapter) {
             Device::Cpu | Device::Auto => Ok(SpikingBackend::Cpu({
                 single_threaded_blas();
                 models
                     .iter()
                     .zip(lrs)
-                    .map(|(m, &lr)| CpuSpikingNet { net: crate::reference::spiking::SpikingNet::new(m), adam: crate::optim::SpikingAdam::new(cfg, lr) })
+                    .map(|(m, &lr)| CpuSpikingNet {
+                        net: crate::reference::spiking::SpikingNet::new(m),
+                        adam: crate::optim::SpikingAdam::new(cfg, lr),
+                    })
                     .collect()
             })),
             Device::Gpu => {
                 let ctx = Arc::new(GpuContext::new(adapter)?);
-                let one = SpikingEngine::memory_bytes(cfg, 1, b, t, loss_kind, false).largest.max(1);
+                let one = SpikingEngine::memory_bytes(cfg, 1, b, t, loss_kind, false)
+                    .largest
+                    .max(1);
                 let per = ((ctx.max_binding_bytes() / one) as usize).min(models.len());
                 if per == 0 {
-                    return Err(Error::Runtime(format!("one spiking network of N = {} with B = {b}, T = {t} exceeds the storage-binding limit of {}", cfg.n_rec, ctx.info.name)));
+                    return Err(Error::Runtime(format!(
+                        "one spiking network of N = {} with B = {b}, T = {t} exceeds the storage-binding limit of {}",
+                        cfg.n_rec, ctx.info.name
+                    )));
                 }
                 let mut packs = Vec::new();
                 for (nets, lr) in models.chunks(per).zip(lrs.chunks(per)) {
-                    let mut e = SpikingEngine::new(ctx.clone(), cfg, nets.len(), b, t, loss_kind, EpropForm::Factorised)?;
+                    let mut e = SpikingEngine::new(
+                        ctx.clone(),
+                        cfg,
+                        nets.len(),
+                        b,
+                        t,
+                        loss_kind,
+                        EpropForm::Factorised,
+                    )?;
                     e.set_networks(&nets.iter().collect::<Vec<_>>())?;
                     e.set_hyper(&[0.0], lr, rate_target);
                     packs.push(e);
@@ -380,12 +508,21 @@ impl SpikingBackend {
     }
 
     /// One update of every network on its own batch (or one shared batch) with its own lambda.
-    pub fn update(&mut self, rule: Rule, batches: &[&Batch], lambdas: &[f64], rate_target: f64) -> Result<Vec<crate::gpu::SpikeNetLoss>> {
+    pub fn update(
+        &mut self,
+        rule: Rule,
+        batches: &[&Batch],
+        lambdas: &[f64],
+        rate_target: f64,
+    ) -> Result<Vec<crate::gpu::SpikeNetLoss>> {
         let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
         match self {
             SpikingBackend::Cpu(nets) => {
                 if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
-                    return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
+                    return Err(Error::Input(format!(
+                        "rule {} needs the model's feedback matrix",
+                        rule.name()
+                    )));
                 }
                 // Networks in groups of as many as there are threads, so that only one group's trajectories
                 // are alive between the two phases of `spiking_gradients_cpu`.
@@ -393,12 +530,25 @@ impl SpikingBackend {
                 let mut out = Vec::with_capacity(nets.len());
                 for (gi, group) in nets.chunks_mut(per).enumerate() {
                     let first = gi * per;
-                    let refs: Vec<&crate::reference::spiking::SpikingNet<f32>> = group.iter().map(|c| &c.net).collect();
-                    let grads = spiking_gradients_cpu(&refs, rule, |k| Prepared::new(pick(first + k)), &lambdas[first..], rate_target as f32);
-                    out.extend(group.par_iter_mut().zip(grads).map(|(c, (l, g))| {
-                        c.adam.update(&mut c.net.p, &g);
-                        l
-                    }).collect::<Vec<_>>());
+                    let refs: Vec<&crate::reference::spiking::SpikingNet<f32>> =
+                        group.iter().map(|c| &c.net).collect();
+                    let grads = spiking_gradients_cpu(
+                        &refs,
+                        rule,
+                        |k| Prepared::new(pick(first + k)),
+                        &lambdas[first..],
+                        rate_target as f32,
+                    );
+                    out.extend(
+                        group
+                            .par_iter_mut()
+                            .zip(grads)
+                            .map(|(c, (l, g))| {
+                                c.adam.update(&mut c.net.p, &g);
+                                l
+                            })
+                            .collect::<Vec<_>>(),
+                    );
                 }
                 Ok(out)
             }
@@ -407,7 +557,11 @@ impl SpikingBackend {
                 let mut at = 0;
                 for e in packs.iter_mut() {
                     let m = e.n_networks();
-                    let bs: Vec<&Batch> = if batches.len() == 1 { vec![batches[0]] } else { batches[at..at + m].to_vec() };
+                    let bs: Vec<&Batch> = if batches.len() == 1 {
+                        vec![batches[0]]
+                    } else {
+                        batches[at..at + m].to_vec()
+                    };
                     e.set_lambdas(&lambdas[at..at + m]);
                     e.set_batches(&bs)?;
                     out.extend(e.update(rule)?);

@@ -42,7 +42,9 @@ impl LossKind {
         match s {
             "mse" => Ok(Self::Mse),
             "ce" => Ok(Self::Ce),
-            _ => Err(Error::Input(format!("--loss: unknown loss '{s}' (expected mse or ce)"))),
+            _ => Err(Error::Input(format!(
+                "--loss: unknown loss '{s}' (expected mse or ce)"
+            ))),
         }
     }
     pub fn gpu_code(self) -> u32 {
@@ -76,7 +78,10 @@ impl Batch {
         let (n_in, n_out) = (cfg.n_in(), cfg.n_out());
         let (b, t, ni) = self.inputs.dim();
         if b == 0 || t == 0 {
-            return Err(Error::Input(format!("{name}: inputs has an empty axis {:?}", self.inputs.shape())));
+            return Err(Error::Input(format!(
+                "{name}: inputs has an empty axis {:?}",
+                self.inputs.shape()
+            )));
         }
         if ni != n_in {
             return Err(Error::Input(format!(
@@ -93,13 +98,15 @@ impl Batch {
             LossKind::Ce => "[B, T] class indices",
         };
         if self.targets.shape() != want {
-            return Err(Error::Input(format!(
-                "{name}: targets has shape {:?}, expected {what} = {:?} for --loss {:?}",
-                self.targets.shape(),
-                &want[..if self.loss == LossKind::Ce { 2 } else { 3 }],
-                self.loss
-            )
-            .to_lowercase()));
+            return Err(Error::Input(
+                format!(
+                    "{name}: targets has shape {:?}, expected {what} = {:?} for --loss {:?}",
+                    self.targets.shape(),
+                    &want[..if self.loss == LossKind::Ce { 2 } else { 3 }],
+                    self.loss
+                )
+                .to_lowercase(),
+            ));
         }
         if self.mask.shape() != want {
             return Err(Error::Input(format!(
@@ -108,29 +115,51 @@ impl Batch {
                 &want[..if self.loss == LossKind::Ce { 2 } else { 3 }]
             )));
         }
-        for (arr, label) in [(&self.inputs, "inputs"), (&self.targets, "targets"), (&self.mask, "mask")] {
+        for (arr, label) in [
+            (&self.inputs, "inputs"),
+            (&self.targets, "targets"),
+            (&self.mask, "mask"),
+        ] {
             if arr.iter().any(|x| !x.is_finite()) {
-                return Err(Error::Input(format!("{name}: {label} contains NaN or infinity")));
+                return Err(Error::Input(format!(
+                    "{name}: {label} contains NaN or infinity"
+                )));
             }
         }
         if self.loss == LossKind::Ce {
-            if let Some(c) = self.targets.iter().find(|&&c| c < 0.0 || c >= n_out as f64 || c.fract() != 0.0) {
-                return Err(Error::Input(format!("{name}: targets holds class {c}, not an integer in 0..{n_out}")));
+            if let Some(c) = self
+                .targets
+                .iter()
+                .find(|&&c| c < 0.0 || c >= n_out as f64 || c.fract() != 0.0)
+            {
+                return Err(Error::Input(format!(
+                    "{name}: targets holds class {c}, not an integer in 0..{n_out}"
+                )));
             }
         }
         if self.mask.sum() <= 0.0 {
-            return Err(Error::Input(format!("{name}: mask is all zero, the loss is undefined")));
+            return Err(Error::Input(format!(
+                "{name}: mask is all zero, the loss is undefined"
+            )));
         }
         Ok(())
     }
     /// Time-major copy `[T, B, C]` of a trial-major array (the layout every engine computes in).
     pub fn time_major(a: &Array3<f64>) -> Array3<f64> {
-        a.view().permuted_axes([1, 0, 2]).as_standard_layout().into_owned()
+        a.view()
+            .permuted_axes([1, 0, 2])
+            .as_standard_layout()
+            .into_owned()
     }
     /// Keep trials `lo..hi`.
     pub fn slice_trials(&self, lo: usize, hi: usize) -> Batch {
         let s = |a: &Array3<f64>| a.slice_axis(Axis(0), (lo..hi).into()).to_owned();
-        Batch { inputs: s(&self.inputs), targets: s(&self.targets), mask: s(&self.mask), loss: self.loss }
+        Batch {
+            inputs: s(&self.inputs),
+            targets: s(&self.targets),
+            mask: s(&self.mask),
+            loss: self.loss,
+        }
     }
 
     /// The same trials at a `k` times finer time step: every step repeated `k` times (inputs,
@@ -143,7 +172,12 @@ impl Batch {
             let (b, t, c) = a.dim();
             Array3::from_shape_fn((b, t * k, c), |(bi, ti, ci)| a[[bi, ti / k, ci]])
         };
-        Batch { inputs: rep(&self.inputs), targets: rep(&self.targets), mask: rep(&self.mask), loss: self.loss }
+        Batch {
+            inputs: rep(&self.inputs),
+            targets: rep(&self.targets),
+            mask: rep(&self.mask),
+            loss: self.loss,
+        }
     }
 
     /// The same trials with one more input, constant 1 (the tonic input of a spiking network:
@@ -151,7 +185,16 @@ impl Batch {
     /// to 0 — the reach task after the go cue — falls silent for good).
     pub fn with_tonic_input(&self) -> Batch {
         let (b, t, c) = self.inputs.dim();
-        let inputs = Array3::from_shape_fn((b, t, c + 1), |(bi, ti, ci)| if ci < c { self.inputs[[bi, ti, ci]] } else { 1.0 });
-        Batch { inputs, ..self.clone() }
+        let inputs = Array3::from_shape_fn((b, t, c + 1), |(bi, ti, ci)| {
+            if ci < c {
+                self.inputs[[bi, ti, ci]]
+            } else {
+                1.0
+            }
+        });
+        Batch {
+            inputs,
+            ..self.clone()
+        }
     }
 }

@@ -71,7 +71,11 @@ fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
 pub fn rate_update_gflop(rule: Rule, n: usize, b: usize, t: usize) -> f64 {
     let (n, b, t) = (n as f64, b as f64, t as f64);
     let dense = 2.0 * t * b * n * (n + 3.0 + 2.0);
-    let sweep = if rule.is_eprop() { 0.0 } else { 2.0 * t * b * n * n };
+    let sweep = if rule.is_eprop() {
+        0.0
+    } else {
+        2.0 * t * b * n * n
+    };
     (2.0 * dense + sweep) / 1e9
 }
 
@@ -97,17 +101,29 @@ pub struct PeerLine {
 
 /// Parses one line the peer prints; an error names what is wrong with it.
 pub fn parse_peer_line(line: &str) -> std::result::Result<PeerLine, String> {
-    let v: serde_json::Value = serde_json::from_str(line.trim()).map_err(|e| format!("not JSON ({e})"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(line.trim()).map_err(|e| format!("not JSON ({e})"))?;
     let o = v.as_object().ok_or("not a JSON object")?;
     let str_of = |k: &str| -> std::result::Result<String, String> {
-        o.get(k).and_then(|x| x.as_str()).map(str::to_owned).ok_or(format!("field '{k}' missing or not a string"))
+        o.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_owned)
+            .ok_or(format!("field '{k}' missing or not a string"))
     };
     let int_of = |k: &str| -> std::result::Result<usize, String> {
-        o.get(k).and_then(|x| x.as_u64()).map(|x| x as usize).ok_or(format!("field '{k}' missing or not a non-negative integer"))
+        o.get(k)
+            .and_then(|x| x.as_u64())
+            .map(|x| x as usize)
+            .ok_or(format!("field '{k}' missing or not a non-negative integer"))
     };
-    let secs = o.get("seconds_per_update").and_then(|x| x.as_f64()).ok_or("field 'seconds_per_update' missing or not a number")?;
+    let secs = o
+        .get("seconds_per_update")
+        .and_then(|x| x.as_f64())
+        .ok_or("field 'seconds_per_update' missing or not a number")?;
     if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("seconds_per_update {secs} is not a positive number"));
+        return Err(format!(
+            "seconds_per_update {secs} is not a positive number"
+        ));
     }
     Ok(PeerLine {
         rule: str_of("rule")?,
@@ -124,17 +140,30 @@ pub fn parse_peer_line(line: &str) -> std::result::Result<PeerLine, String> {
 
 /// The Python the peer runs with: `$SNNLAB_PYTHON`, else `python3`.
 pub fn peer_python() -> String {
-    std::env::var("SNNLAB_PYTHON").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "python3".into())
+    std::env::var("SNNLAB_PYTHON")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "python3".into())
 }
 
 const PEER_SCRIPT: &str = "benches/peers/torch_rate.py";
 
 /// The peer script: under the source tree snnlab was built from, else under the current directory.
 pub fn peer_script() -> std::result::Result<PathBuf, String> {
-    let candidates = [PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(PEER_SCRIPT), PathBuf::from(PEER_SCRIPT)];
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        format!("peer skipped: peer script not found (looked for {} and ./{PEER_SCRIPT})", candidates[0].display())
-    })
+    let candidates = [
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(PEER_SCRIPT),
+        PathBuf::from(PEER_SCRIPT),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "peer skipped: peer script not found (looked for {} and ./{PEER_SCRIPT})",
+                candidates[0].display()
+            )
+        })
 }
 
 /// A ready peer: the Python, the script and the torch version it imports.
@@ -148,43 +177,95 @@ pub struct Peer {
 pub fn peer_probe() -> std::result::Result<Peer, String> {
     let python = peer_python();
     let script = peer_script()?;
-    let out = Command::new(&python).args(["-c", "import sys, torch; sys.stdout.write(torch.__version__)"]).output();
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import sys, torch; sys.stdout.write(torch.__version__)",
+        ])
+        .output();
     let out = match out {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("peer skipped: Python executable '{python}' not found (install python3 and `pip install torch`, or set SNNLAB_PYTHON)"));
+            return Err(format!(
+                "peer skipped: Python executable '{python}' not found (install python3 and `pip install torch`, or set SNNLAB_PYTHON)"
+            ));
         }
         Err(e) => return Err(format!("peer skipped: cannot run '{python}': {e}")),
     };
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         if err.contains("No module named") && err.contains("torch") {
-            return Err(format!("peer skipped: PyTorch is not installed for '{python}' (pip install torch)"));
+            return Err(format!(
+                "peer skipped: PyTorch is not installed for '{python}' (pip install torch)"
+            ));
         }
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-        return Err(format!("peer skipped: '{python}' cannot import torch: {}", last.trim()));
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
+        return Err(format!(
+            "peer skipped: '{python}' cannot import torch: {}",
+            last.trim()
+        ));
     }
-    Ok(Peer { python, script, torch: String::from_utf8_lossy(&out.stdout).trim().to_owned() })
+    Ok(Peer {
+        python,
+        script,
+        torch: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    })
 }
 
 /// Runs the peer for one point and rule on `device` (cpu or cuda) and returns its line.
-fn peer_point(peer: &Peer, p: Point, repeats: usize, rule: &str, threads: usize, device: &str) -> std::result::Result<PeerLine, String> {
+fn peer_point(
+    peer: &Peer,
+    p: Point,
+    repeats: usize,
+    rule: &str,
+    threads: usize,
+    device: &str,
+) -> std::result::Result<PeerLine, String> {
     let (m, spec) = (p.m, p);
     let out = Command::new(&peer.python)
         .arg(&peer.script)
-        .args(["--n", &spec.n.to_string(), "--b", &spec.b.to_string(), "--t", &spec.t.to_string()])
-        .args(["--rules", rule, "--m", &m.to_string(), "--repeats", &repeats.to_string()])
+        .args([
+            "--n",
+            &spec.n.to_string(),
+            "--b",
+            &spec.b.to_string(),
+            "--t",
+            &spec.t.to_string(),
+        ])
+        .args([
+            "--rules",
+            rule,
+            "--m",
+            &m.to_string(),
+            "--repeats",
+            &repeats.to_string(),
+        ])
         .args(["--threads", &threads.to_string(), "--device", device])
         .output()
         .map_err(|e| format!("cannot run '{}': {e}", peer.python))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no message");
         return Err(format!("exited with {}: {}", out.status, last.trim()));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<PeerLine> = text.lines().filter(|l| l.trim_start().starts_with('{')).map(parse_peer_line).collect::<std::result::Result<_, _>>()?;
-    lines.into_iter().find(|p| p.rule == rule && p.m == m && p.n == spec.n && p.b == spec.b && p.t == spec.t).ok_or_else(|| format!("no line for rule {rule}, m {m} in its output"))
+    let lines: Vec<PeerLine> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(parse_peer_line)
+        .collect::<std::result::Result<_, _>>()?;
+    lines
+        .into_iter()
+        .find(|p| p.rule == rule && p.m == m && p.n == spec.n && p.b == spec.b && p.t == spec.t)
+        .ok_or_else(|| format!("no line for rule {rule}, m {m} in its output"))
 }
 
 /// Estimated compulsory memory traffic of one rate-network update, bytes: the batch read once
@@ -206,10 +287,16 @@ pub fn rate_update_bytes(rule: Rule, n: usize, b: usize, t: usize) -> f64 {
 /// --peak-gbps).
 pub fn nominal_gpu_peaks(adapter: &str) -> Option<(f64, f64)> {
     let a = adapter.to_lowercase();
-    [("h200", 66_900.0, 4_800.0), ("h100", 66_900.0, 3_350.0), ("a100", 19_500.0, 2_039.0), ("l40s", 91_600.0, 864.0), ("rtx 4090", 82_600.0, 1_008.0)]
-        .iter()
-        .find(|(k, _, _)| a.contains(k))
-        .map(|&(_, f, b)| (f, b))
+    [
+        ("h200", 66_900.0, 4_800.0),
+        ("h100", 66_900.0, 3_350.0),
+        ("a100", 19_500.0, 2_039.0),
+        ("l40s", 91_600.0, 864.0),
+        ("rtx 4090", 82_600.0, 1_008.0),
+    ]
+    .iter()
+    .find(|(k, _, _)| a.contains(k))
+    .map(|&(_, f, b)| (f, b))
 }
 
 pub fn run(spec: &BenchSpec, adapter: Option<&str>) -> Result<()> {
@@ -230,14 +317,24 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
     if spec.repeats == 0 {
         return Err(Error::Input("--repeats must be at least 1".into()));
     }
-    if [&spec.n, &spec.b, &spec.t, &spec.m].iter().any(|v| v.is_empty() || v.contains(&0)) {
-        return Err(Error::Input("--n, --b, --t and --m need values of at least 1".into()));
+    if [&spec.n, &spec.b, &spec.t, &spec.m]
+        .iter()
+        .any(|v| v.is_empty() || v.contains(&0))
+    {
+        return Err(Error::Input(
+            "--n, --b, --t and --m need values of at least 1".into(),
+        ));
     }
     let threads = rayon::current_num_threads();
     let ready = if peer {
         match peer_probe() {
             Ok(p) => {
-                println!("peer: PyTorch {} ({} {}), {threads} threads on cpu rows", p.torch, p.python, p.script.display());
+                println!(
+                    "peer: PyTorch {} ({} {}), {threads} threads on cpu rows",
+                    p.torch,
+                    p.python,
+                    p.script.display()
+                );
                 Some(p)
             }
             Err(msg) => {
@@ -251,7 +348,21 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
     let mut header = "device,adapter,rule,n,b,t,m,seconds_per_update,network_updates_per_second,gflop_per_update,gflop_per_second,pct_peak_flops,gb_per_second,pct_peak_bandwidth,device_bytes,forward_s,gradient_s,optimiser_s,phase_source".to_string();
     let mut title = format!(
         "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3} {:>10} {:>9} {:>8} {:>6} {:>7} {:>11} {:>8} {:>8} {:>8}",
-        "dev", "rule", "N", "B", "T", "M", "s/update", "net-upd/s", "GFLOP/s", "%peak", "GB/s", "dev bytes", "fwd s", "grad s", "opt s"
+        "dev",
+        "rule",
+        "N",
+        "B",
+        "T",
+        "M",
+        "s/update",
+        "net-upd/s",
+        "GFLOP/s",
+        "%peak",
+        "GB/s",
+        "dev bytes",
+        "fwd s",
+        "grad s",
+        "opt s"
     );
     if peer {
         header.push_str(",peer_seconds_per_network_update,peer_ratio");
@@ -265,21 +376,34 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
         let device = match dev.as_str() {
             "cpu" => Device::Cpu,
             "gpu" => Device::Gpu,
-            other => return Err(Error::Input(format!("--devices: unknown device '{other}' (cpu or gpu)"))),
+            other => {
+                return Err(Error::Input(format!(
+                    "--devices: unknown device '{other}' (cpu or gpu)"
+                )));
+            }
         };
         // GPU rows name the step-kernel implementation too ($SNNLAB_GPU_KERNELS compares them).
         let mut software = false;
         let adapter_name = if device == Device::Gpu {
             let ctx = crate::gpu::GpuContext::new(adapter)?;
             software = ctx.is_software();
-            format!("{} [{:?} steps]", ctx.info.name, crate::gpu::kernels::StepKernels::for_adapter(&ctx)?).to_lowercase()
+            format!(
+                "{} [{:?} steps]",
+                ctx.info.name,
+                crate::gpu::kernels::StepKernels::for_adapter(&ctx)?
+            )
+            .to_lowercase()
         } else {
             format!("{threads} threads")
         };
         let peaks = match (spec.peak_gflops, spec.peak_gbps) {
             (Some(f), Some(b)) => Some((f, b)),
             (f, b) => {
-                let known = if device == Device::Gpu { nominal_gpu_peaks(&adapter_name) } else { None };
+                let known = if device == Device::Gpu {
+                    nominal_gpu_peaks(&adapter_name)
+                } else {
+                    None
+                };
                 match (f.or(known.map(|k| k.0)), b.or(known.map(|k| k.1))) {
                     (Some(f), Some(b)) => Some((f, b)),
                     _ => None,
@@ -323,11 +447,22 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                                 continue;
                             }
                             let cfg = RateConfig::new(3, n, 2);
-                            let models: Vec<RateModel> = (0..m as u64).map(|s| RateModel::init(cfg.clone(), 1.0, s)).collect::<Result<_>>()?;
-                            let batches: Vec<Batch> = (0..m as u64).map(|s| random_batch(b, t, s)).collect();
+                            let models: Vec<RateModel> = (0..m as u64)
+                                .map(|s| RateModel::init(cfg.clone(), 1.0, s))
+                                .collect::<Result<_>>()?;
+                            let batches: Vec<Batch> =
+                                (0..m as u64).map(|s| random_batch(b, t, s)).collect();
                             let refs: Vec<&Batch> = batches.iter().collect();
                             let lambdas = vec![0.1; m];
-                            let mut be = Backend::new(device, adapter, &models, &vec![1e-3; m], b, t, LossKind::Mse)?;
+                            let mut be = Backend::new(
+                                device,
+                                adapter,
+                                &models,
+                                &vec![1e-3; m],
+                                b,
+                                t,
+                                LossKind::Mse,
+                            )?;
                             let timed = be.enable_phase_timing();
                             be.update(rule, &refs, &lambdas)?; // warm-up (pipeline JIT, allocations)
                             be.take_phase_seconds();
@@ -345,7 +480,11 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                                 if !timed || phases.is_empty() {
                                     return None;
                                 }
-                                let sum: f64 = phases.iter().filter(|(k, _)| names.contains(k)).map(|(_, v)| v).sum();
+                                let sum: f64 = phases
+                                    .iter()
+                                    .filter(|(k, _)| names.contains(k))
+                                    .map(|(_, v)| v)
+                                    .sum();
                                 Some(if device == Device::Cpu {
                                     let all: f64 = phases.iter().map(|(_, v)| v).sum();
                                     s * sum / all.max(1e-300)
@@ -353,11 +492,17 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                                     sum / spec.repeats as f64
                                 })
                             };
-                            let (fwd, grad, opt) = (phase(&["forward"]), phase(&["gradient", "chain"]), phase(&["adam"]));
+                            let (fwd, grad, opt) = (
+                                phase(&["forward"]),
+                                phase(&["gradient", "chain"]),
+                                phase(&["adam"]),
+                            );
                             let gflop = m as f64 * rate_update_gflop(rule, n, b, t);
                             let gbs = m as f64 * rate_update_bytes(rule, n, b, t) / 1e9 / s;
                             let pct = |v: f64, peak: f64| 100.0 * v / peak;
-                            let f3 = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+                            let f3 = |v: Option<f64>| {
+                                v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
+                            };
                             let bytes = be.device_bytes();
                             let mut line = format!(
                                 "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3} {:>10.4} {:>9.2} {:>8.1} {:>6} {:>7.1} {:>11} {:>8} {:>8} {:>8}",
@@ -370,14 +515,17 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                                 s,
                                 m as f64 / s,
                                 gflop / s,
-                                peaks.map(|(f, _)| format!("{:.1}", pct(gflop / s, f))).unwrap_or_else(|| "-".into()),
+                                peaks
+                                    .map(|(f, _)| format!("{:.1}", pct(gflop / s, f)))
+                                    .unwrap_or_else(|| "-".into()),
                                 gbs,
                                 bytes.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
                                 f3(fwd),
                                 f3(grad),
                                 f3(opt)
                             );
-                            let opt_csv = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+                            let opt_csv =
+                                |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
                             let mut row = format!(
                                 "{dev},{},{},{n},{b},{t},{m},{s},{},{gflop},{},{},{gbs},{},{},{},{},{},{}",
                                 adapter_name.replace(',', ";"), // "llvmpipe (LLVM 15, 256 bits)"
@@ -390,17 +538,25 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                                 opt_csv(fwd),
                                 opt_csv(grad),
                                 opt_csv(opt),
-                                if fwd.is_none() { "" } else if device == Device::Cpu { "cpu-thread-share" } else { "gpu-timestamps" }
+                                if fwd.is_none() {
+                                    ""
+                                } else if device == Device::Cpu {
+                                    "cpu-thread-share"
+                                } else {
+                                    "gpu-timestamps"
+                                }
                             );
                             if peer {
                                 let got = match (&ready, peer_device, rule.name().as_str()) {
-                                    (Some(pr), Some(pd), r @ ("bptt" | "eprop")) => match peer_point(pr, p, spec.repeats, r, threads, pd) {
-                                        Ok(pl) => Some(pl.seconds_per_update),
-                                        Err(e) => {
-                                            eprintln!("peer failed for {r}, m = {m}: {e}");
-                                            None
+                                    (Some(pr), Some(pd), r @ ("bptt" | "eprop")) => {
+                                        match peer_point(pr, p, spec.repeats, r, threads, pd) {
+                                            Ok(pl) => Some(pl.seconds_per_update),
+                                            Err(e) => {
+                                                eprintln!("peer failed for {r}, m = {m}: {e}");
+                                                None
+                                            }
                                         }
-                                    },
+                                    }
                                     _ => None,
                                 };
                                 match got {
@@ -417,7 +573,12 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                             }
                             println!("{line}");
                             csv.push(row);
-                            rows.push(Row { dev: dev.clone(), rule: rule.name(), p, seconds: s });
+                            rows.push(Row {
+                                dev: dev.clone(),
+                                rule: rule.name(),
+                                p,
+                                seconds: s,
+                            });
                         }
                     }
                 }
@@ -436,7 +597,10 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
 /// Whether the peer's PyTorch sees a CUDA device.
 fn cuda_available(peer: &Peer) -> bool {
     Command::new(&peer.python)
-        .args(["-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"])
+        .args([
+            "-c",
+            "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
@@ -445,7 +609,9 @@ fn cuda_available(peer: &Peer) -> bool {
 /// "The cost of a learning rule": seconds per network-update against N (at the first T, B, M
 /// measured) and against T (at the first N, B, M), one line per device × rule, log-log.
 fn cost_plot(rows: &[Row]) -> String {
-    let Some(first) = rows.first() else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>".into() };
+    let Some(first) = rows.first() else {
+        return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>".into();
+    };
     let mut keys: Vec<(String, String)> = Vec::new();
     for r in rows {
         let k = (r.dev.clone(), r.rule.clone());
@@ -453,7 +619,10 @@ fn cost_plot(rows: &[Row]) -> String {
             keys.push(k);
         }
     }
-    let chart = |x_of: &dyn Fn(&Point) -> usize, same: &dyn Fn(&Point) -> bool, title: &str, x_label: &str| {
+    let chart = |x_of: &dyn Fn(&Point) -> usize,
+                 same: &dyn Fn(&Point) -> bool,
+                 title: &str,
+                 x_label: &str| {
         let mut c = Chart::new(title, x_label, "seconds per network-update");
         (c.log_x, c.log_y) = (true, true);
         for (dev, rule) in &keys {
@@ -471,10 +640,26 @@ fn cost_plot(rows: &[Row]) -> String {
         c.svg(560.0, 380.0)
     };
     let f = first.p;
-    let by_n = chart(&|p| p.n, &|p| p.t == f.t && p.b == f.b && p.m == f.m, &format!("cost vs N (B = {}, T = {}, M = {})", f.b, f.t, f.m), "N (recurrent units)");
-    let by_t = chart(&|p| p.t, &|p| p.n == f.n && p.b == f.b && p.m == f.m, &format!("cost vs T (N = {}, B = {}, M = {})", f.n, f.b, f.m), "T (steps)");
+    let by_n = chart(
+        &|p| p.n,
+        &|p| p.t == f.t && p.b == f.b && p.m == f.m,
+        &format!("cost vs N (B = {}, T = {}, M = {})", f.b, f.t, f.m),
+        "N (recurrent units)",
+    );
+    let by_t = chart(
+        &|p| p.t,
+        &|p| p.n == f.n && p.b == f.b && p.m == f.m,
+        &format!("cost vs T (N = {}, B = {}, M = {})", f.n, f.b, f.m),
+        "T (steps)",
+    );
     // Two charts side by side in one SVG document.
-    let strip = |s: &str| s.trim_start_matches(|c| c != '>').trim_start_matches('>').trim_end().trim_end_matches("</svg>").to_owned();
+    let strip = |s: &str| {
+        s.trim_start_matches(|c| c != '>')
+            .trim_start_matches('>')
+            .trim_end()
+            .trim_end_matches("</svg>")
+            .to_owned()
+    };
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1120\" height=\"380\"><g>{}</g><g transform=\"translate(560,0)\">{}</g></svg>\n",
         strip(&by_n),

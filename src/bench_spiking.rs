@@ -65,7 +65,9 @@ pub fn online_trace_bytes(n: usize, t: usize, b: usize) -> f64 {
 fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     Batch {
-        inputs: Array3::from_shape_simple_fn((b, t, N_IN), || (r.random::<f64>() < 0.05) as u8 as f64),
+        inputs: Array3::from_shape_simple_fn((b, t, N_IN), || {
+            (r.random::<f64>() < 0.05) as u8 as f64
+        }),
         targets: Array3::from_shape_simple_fn((b, t, N_OUT), || r.random_range(-1.0..1.0)),
         mask: Array3::ones((b, t, N_OUT)),
         loss: LossKind::Mse,
@@ -81,20 +83,33 @@ fn rule_of(form: &str) -> Result<Rule> {
     match form {
         "bptt" => Ok(Rule::Bptt),
         "eprop-online" | "eprop-factorised" => Ok(Rule::Eprop),
-        other => Err(Error::Input(format!("--forms: unknown form '{other}' (bptt, eprop-online, eprop-factorised)"))),
+        other => Err(Error::Input(format!(
+            "--forms: unknown form '{other}' (bptt, eprop-online, eprop-factorised)"
+        ))),
     }
 }
 
 /// One CPU update of the given form (forward, loss, gradient, Adam): BPTT and factorised e-prop
 /// as the CPU backend trains (trial chunks on every thread); online e-prop by the reference's
 /// per-trial trace loop (trial groups on every thread).
-fn cpu_update(net: &mut spk::SpikingNet<f32>, adam: &mut SpikingAdam<f32>, form: &str, d: &Prepared<f32>) {
+fn cpu_update(
+    net: &mut spk::SpikingNet<f32>,
+    adam: &mut SpikingAdam<f32>,
+    form: &str,
+    d: &Prepared<f32>,
+) {
     let g = if form == "eprop-online" {
         let tr = spk::forward(net, &d.x);
         let lo = spk::loss(&tr, d, 0.1, 0.01);
         spk::grad_eprop_online(net, Rule::Eprop, d, &tr, &lo)
     } else {
-        let mut out = crate::backend::spiking_gradients_cpu(&[&*net], rule_of(form).unwrap(), |_| d.clone(), &[0.1], 0.01);
+        let mut out = crate::backend::spiking_gradients_cpu(
+            &[&*net],
+            rule_of(form).unwrap(),
+            |_| d.clone(),
+            &[0.1],
+            0.01,
+        );
         out.pop().expect("one network").1
     };
     adam.update(&mut net.p, &g);
@@ -107,14 +122,31 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
     for f in &spec.forms {
         rule_of(f)?;
     }
-    let ctx = if spec.devices.iter().any(|d| d == "gpu") { Some(Arc::new(GpuContext::new(adapter)?)) } else { None };
+    let ctx = if spec.devices.iter().any(|d| d == "gpu") {
+        Some(Arc::new(GpuContext::new(adapter)?))
+    } else {
+        None
+    };
     let mut rows = vec!["device,adapter,kind,form,n,b,t,seconds_per_update,gflop_estimate,device_bytes,note,trace_gb_per_second".to_string()];
-    println!("{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>10} {:>13}  note", "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "trace GB/s", "device bytes");
+    println!(
+        "{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>10} {:>13}  note",
+        "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "trace GB/s", "device bytes"
+    );
     for dev in &spec.devices {
         let (budget, adapter_name) = match dev.as_str() {
-            "cpu" => (spec.max_gflop_cpu, format!("{} threads", rayon::current_num_threads())),
-            "gpu" => (spec.max_gflop_gpu, ctx.as_ref().expect("gpu context").info.name.clone()),
-            other => return Err(Error::Input(format!("--devices: unknown device '{other}' (cpu or gpu)"))),
+            "cpu" => (
+                spec.max_gflop_cpu,
+                format!("{} threads", rayon::current_num_threads()),
+            ),
+            "gpu" => (
+                spec.max_gflop_gpu,
+                ctx.as_ref().expect("gpu context").info.name.clone(),
+            ),
+            other => {
+                return Err(Error::Input(format!(
+                    "--devices: unknown device '{other}' (cpu or gpu)"
+                )));
+            }
         };
         for kind in &spec.kinds {
             for &n in &spec.n {
@@ -124,13 +156,26 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                         cfg.validate()?;
                         let gflop = estimated_gflop(form, n, t, spec.b);
                         let online = form == "eprop-online";
-                        let mem = SpikingEngine::memory_bytes(&cfg, 1, spec.b, t, LossKind::Mse, online);
-                        let bytes = if dev == "gpu" { mem.total.to_string() } else { "-".into() };
+                        let mem =
+                            SpikingEngine::memory_bytes(&cfg, 1, spec.b, t, LossKind::Mse, online);
+                        let bytes = if dev == "gpu" {
+                            mem.total.to_string()
+                        } else {
+                            "-".into()
+                        };
                         let mut note = String::new();
                         if gflop > budget {
-                            note = format!("skipped: ~{gflop:.0} GFLOP > --max-gflop {budget} for {dev}");
-                        } else if dev == "gpu" && mem.largest > ctx.as_ref().unwrap().max_binding_bytes() {
-                            note = format!("skipped: a {} MiB buffer exceeds the {} MiB binding limit", mem.largest >> 20, ctx.as_ref().unwrap().max_binding_bytes() >> 20);
+                            note = format!(
+                                "skipped: ~{gflop:.0} GFLOP > --max-gflop {budget} for {dev}"
+                            );
+                        } else if dev == "gpu"
+                            && mem.largest > ctx.as_ref().unwrap().max_binding_bytes()
+                        {
+                            note = format!(
+                                "skipped: a {} MiB buffer exceeds the {} MiB binding limit",
+                                mem.largest >> 20,
+                                ctx.as_ref().unwrap().max_binding_bytes() >> 20
+                            );
                         }
                         let secs = if note.is_empty() {
                             let model = SpikingModel::init(cfg.clone(), 1)?;
@@ -148,8 +193,20 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                                     }
                                 }
                             } else {
-                                let form_e = if online { EpropForm::Online } else { EpropForm::Factorised };
-                                let mut e = SpikingEngine::new(ctx.clone().unwrap(), &cfg, 1, spec.b, t, LossKind::Mse, form_e)?;
+                                let form_e = if online {
+                                    EpropForm::Online
+                                } else {
+                                    EpropForm::Factorised
+                                };
+                                let mut e = SpikingEngine::new(
+                                    ctx.clone().unwrap(),
+                                    &cfg,
+                                    1,
+                                    spec.b,
+                                    t,
+                                    LossKind::Mse,
+                                    form_e,
+                                )?;
                                 e.set_networks(&[&model])?;
                                 e.set_batches(&[&batch])?;
                                 e.set_hyper(&[0.1], &[1e-3], 0.01);
@@ -170,15 +227,26 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                             None => ("-".into(), "-".into()),
                         };
                         // Trace bytes/s: online rows only (the other forms keep no traces).
-                        let trace_gbs = secs.filter(|_| online).map(|s| online_trace_bytes(n, t, spec.b) / 1e9 / s);
-                        let tr_txt = trace_gbs.map(|g| format!("{g:.2}")).unwrap_or_else(|| "-".into());
-                        println!("{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {tr_txt:>10} {bytes:>13}  {note}", spec.b);
+                        let trace_gbs = secs
+                            .filter(|_| online)
+                            .map(|s| online_trace_bytes(n, t, spec.b) / 1e9 / s);
+                        let tr_txt = trace_gbs
+                            .map(|g| format!("{g:.2}"))
+                            .unwrap_or_else(|| "-".into());
+                        println!(
+                            "{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {tr_txt:>10} {bytes:>13}  {note}",
+                            spec.b
+                        );
                         rows.push(format!(
                             "{dev},{},{kind},{form},{n},{},{t},{},{gflop},{},{},{}",
                             adapter_name.replace(',', ";"),
                             spec.b,
                             secs.map(|s| s.to_string()).unwrap_or_default(),
-                            if dev == "gpu" { mem.total.to_string() } else { String::new() },
+                            if dev == "gpu" {
+                                mem.total.to_string()
+                            } else {
+                                String::new()
+                            },
                             note.replace(',', ";"),
                             trace_gbs.map(|g| g.to_string()).unwrap_or_default()
                         ));

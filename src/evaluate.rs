@@ -3,16 +3,16 @@
 
 use std::path::Path;
 
-use ndarray::{s, Array3, Axis};
+use ndarray::{Array3, Axis, s};
 use serde::Serialize;
 
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::io::AnyModel;
 use crate::model::RateModel;
-use crate::spiking::SpikingModel;
-use crate::reference::rate::{forward, loss, normalised_error, Net, Prepared};
+use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::similarity;
+use crate::spiking::SpikingModel;
 use crate::tasks::{mante, reach};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -33,8 +33,16 @@ pub struct AnalysisTask {
 impl AnalysisTask {
     pub fn load(name: TaskName) -> Result<Self> {
         Ok(match name {
-            TaskName::Reach => AnalysisTask { name, batch: reach::Reach::load_default()?.analysis_batch(), steps: reach::ANALYSIS_DATA_STEPS },
-            TaskName::Mante => AnalysisTask { name, batch: mante::load_default()?.0, steps: mante::RECORDING_STEPS },
+            TaskName::Reach => AnalysisTask {
+                name,
+                batch: reach::Reach::load_default()?.analysis_batch(),
+                steps: reach::ANALYSIS_DATA_STEPS,
+            },
+            TaskName::Mante => AnalysisTask {
+                name,
+                batch: mante::load_default()?.0,
+                steps: mante::RECORDING_STEPS,
+            },
         })
     }
     pub fn n_bins(&self) -> usize {
@@ -74,7 +82,10 @@ pub fn run_model(task: &AnalysisTask, model: &RateModel) -> Result<(f64, f64, Ar
             task.batch.inputs.dim().2
         )));
     }
-    task.batch.validate(&model.config, &format!("{:?} task", task.name).to_lowercase())?;
+    task.batch.validate(
+        &model.config,
+        &format!("{:?} task", task.name).to_lowercase(),
+    )?;
     let net = Net::<f64>::new(model);
     let d = Prepared::<f64>::new(&task.batch);
     let tr = forward(&net, &d.x);
@@ -85,7 +96,11 @@ pub fn run_model(task: &AnalysisTask, model: &RateModel) -> Result<(f64, f64, Ar
     };
     // h slot s holds step s-1: steps a..=b are slots a+1..=b+1. [bins, C, N] → [N, bins, C].
     let (a, b) = (*task.steps.start(), *task.steps.end());
-    let act = tr.h.slice(s![a + 1..b + 2, .., ..]).permuted_axes([2, 0, 1]).as_standard_layout().into_owned();
+    let act =
+        tr.h.slice(s![a + 1..b + 2, .., ..])
+            .permuted_axes([2, 0, 1])
+            .as_standard_layout()
+            .into_owned();
     Ok((accuracy, lo.task, act))
 }
 
@@ -93,19 +108,35 @@ pub fn run_model(task: &AnalysisTask, model: &RateModel) -> Result<(f64, f64, Ar
 /// (accuracy, loss, activity `[units, bins, conditions]`), the activity being the spikes
 /// low-pass filtered with `tau_filter_ms` (`r[t] = exp(-dt/tau) r[t-1] + z[t] / tau`, in spikes
 /// per ms) read at the last step of every bin.
-pub fn run_spiking(task: &AnalysisTask, model: &SpikingModel, tau_filter_ms: f64) -> Result<(f64, f64, Array3<f64>)> {
+pub fn run_spiking(
+    task: &AnalysisTask,
+    model: &SpikingModel,
+    tau_filter_ms: f64,
+) -> Result<(f64, f64, Array3<f64>)> {
     use crate::reference::spiking as spk;
     if !(tau_filter_ms > 0.0 && tau_filter_ms.is_finite()) {
-        return Err(Error::Input(format!("tau_filter_ms = {tau_filter_ms} must be positive")));
+        return Err(Error::Input(format!(
+            "tau_filter_ms = {tau_filter_ms} must be positive"
+        )));
     }
     let c = &model.config;
     let task_inputs = task.batch.inputs.dim().2;
     // One input more than the task: the constant tonic input it was trained with.
     let tonic = c.n_in == task_inputs + 1;
     if c.n_in != task_inputs && !tonic {
-        return Err(Error::Input(format!("the model has n_in = {} but the {:?} task gives {} inputs (or {} with the tonic input)", c.n_in, task.name, task_inputs, task_inputs + 1)));
+        return Err(Error::Input(format!(
+            "the model has n_in = {} but the {:?} task gives {} inputs (or {} with the tonic input)",
+            c.n_in,
+            task.name,
+            task_inputs,
+            task_inputs + 1
+        )));
     }
-    let input = if tonic { task.batch.with_tonic_input() } else { task.batch.clone() };
+    let input = if tonic {
+        task.batch.with_tonic_input()
+    } else {
+        task.batch.clone()
+    };
     input.validate(c, &format!("{:?} task", task.name).to_lowercase())?;
     let task_name = match task.name {
         TaskName::Reach => "reach",
@@ -127,7 +158,9 @@ pub fn run_spiking(task: &AnalysisTask, model: &SpikingModel, tau_filter_ms: f64
     let mut act = Array3::<f64>::zeros((n, hi - lo + 1, b));
     let mut r = ndarray::Array2::<f64>::zeros((b, n));
     for t in 0..t_n {
-        r.zip_mut_with(&tr.z.index_axis(Axis(0), t), |rv, &z| *rv = decay * *rv + z / tau_filter_ms);
+        r.zip_mut_with(&tr.z.index_axis(Axis(0), t), |rv, &z| {
+            *rv = decay * *rv + z / tau_filter_ms
+        });
         let bin = t / k;
         if t % k == k - 1 && (lo..=hi).contains(&bin) {
             for bi in 0..b {
@@ -141,7 +174,11 @@ pub fn run_spiking(task: &AnalysisTask, model: &SpikingModel, tau_filter_ms: f64
 }
 
 /// Either kind of network on the analysis trials (see [`run_model`], [`run_spiking`]).
-pub fn run_any(task: &AnalysisTask, model: &AnyModel, tau_filter_ms: f64) -> Result<(f64, f64, Array3<f64>)> {
+pub fn run_any(
+    task: &AnalysisTask,
+    model: &AnyModel,
+    tau_filter_ms: f64,
+) -> Result<(f64, f64, Array3<f64>)> {
     match model {
         AnyModel::Rate(m) => run_model(task, m),
         AnyModel::Spiking(m) => run_spiking(task, m, tau_filter_ms),
@@ -155,16 +192,29 @@ pub fn load_data(path: &Path, task: &AnalysisTask) -> Result<Array3<f64>> {
     Ok(d)
 }
 
-pub fn evaluate(task: &AnalysisTask, model: &RateModel, data: Option<&Array3<f64>>) -> Result<Evaluation> {
+pub fn evaluate(
+    task: &AnalysisTask,
+    model: &RateModel,
+    data: Option<&Array3<f64>>,
+) -> Result<Evaluation> {
     evaluate_activity(task, run_model(task, model)?, data)
 }
 
 /// [`evaluate`] for either kind (`tau_filter_ms`: spikes to rates, spiking models only).
-pub fn evaluate_any(task: &AnalysisTask, model: &AnyModel, data: Option<&Array3<f64>>, tau_filter_ms: f64) -> Result<Evaluation> {
+pub fn evaluate_any(
+    task: &AnalysisTask,
+    model: &AnyModel,
+    data: Option<&Array3<f64>>,
+    tau_filter_ms: f64,
+) -> Result<Evaluation> {
     evaluate_activity(task, run_any(task, model, tau_filter_ms)?, data)
 }
 
-fn evaluate_activity(task: &AnalysisTask, run: (f64, f64, Array3<f64>), data: Option<&Array3<f64>>) -> Result<Evaluation> {
+fn evaluate_activity(
+    task: &AnalysisTask,
+    run: (f64, f64, Array3<f64>),
+    data: Option<&Array3<f64>>,
+) -> Result<Evaluation> {
     let (accuracy, loss, act) = run;
     let participation_ratio = similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
     let (procrustes, cka, baseline) = match data {
@@ -175,7 +225,15 @@ fn evaluate_activity(task: &AnalysisTask, run: (f64, f64, Array3<f64>), data: Op
         ),
         None => (None, None, None),
     };
-    Ok(Evaluation { task: task.name, accuracy, loss, procrustes, cka, baseline, participation_ratio })
+    Ok(Evaluation {
+        task: task.name,
+        accuracy,
+        loss,
+        procrustes,
+        cka,
+        baseline,
+        participation_ratio,
+    })
 }
 
 /// Mean over conditions, kept for the trajectory plots: `[units, bins]`.

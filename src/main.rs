@@ -15,13 +15,17 @@ use snnlab::evaluate::{AnalysisTask, TaskName};
 use snnlab::gpu::{GpuContext, RateEngine};
 use snnlab::io::AnyModel;
 use snnlab::model::RateModel;
-use snnlab::reference::rate::{forward, grad_backward, grad_eprop_traces, loss, Net, Prepared};
+use snnlab::reference::rate::{Net, Prepared, forward, grad_backward, grad_eprop_traces, loss};
 use snnlab::reference::spiking as spk;
 use snnlab::rules::Rule;
 use snnlab::spiking::SpikingModel;
 
 #[derive(Parser)]
-#[command(name = "snnlab", version, about = "Train rate and spiking RNNs with BPTT and e-prop on the GPU or CPU, and compare them with neural recordings")]
+#[command(
+    name = "snnlab",
+    version,
+    about = "Train rate and spiking RNNs with BPTT and e-prop on the GPU or CPU, and compare them with neural recordings"
+)]
 struct Cli {
     /// GPU adapter to use (substring of its name; overrides WGPU_ADAPTER_NAME).
     #[arg(long, global = true)]
@@ -143,7 +147,11 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "lif,alif")]
         kinds: Vec<String>,
         /// bptt | eprop-online | eprop-factorised
-        #[arg(long, value_delimiter = ',', default_value = "bptt,eprop-online,eprop-factorised")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "bptt,eprop-online,eprop-factorised"
+        )]
         forms: Vec<String>,
         #[arg(long, value_delimiter = ',', default_value = "128,512,2048")]
         n: Vec<usize>,
@@ -306,7 +314,12 @@ fn load_sweep(t: &SweepTarget) -> Result<snnlab::sweep::Sweep> {
 fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
     use snnlab::sweep;
     match cmd {
-        SweepCmd::Run { target, shard, device, quiet } => {
+        SweepCmd::Run {
+            target,
+            shard,
+            device,
+            quiet,
+        } => {
             let mut s = load_sweep(&target)?;
             if let Some(d) = device {
                 for r in &mut s.runs {
@@ -319,17 +332,44 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
             };
             let rep = sweep::run(&s, &sweep::RunOptions { shard, quiet }, adapter)?;
             if rep.failed > 0 {
-                return Err(Error::Runtime(format!("{} run(s) failed; see {}", rep.failed, s.results.join("failed").display())));
+                return Err(Error::Runtime(format!(
+                    "{} run(s) failed; see {}",
+                    rep.failed,
+                    s.results.join("failed").display()
+                )));
             }
             Ok(())
         }
-        SweepCmd::Submit { target, partition, time, gpus_per_task, cpus_per_task, runs_per_task, dry_run } => {
+        SweepCmd::Submit {
+            target,
+            partition,
+            time,
+            gpus_per_task,
+            cpus_per_task,
+            runs_per_task,
+            dry_run,
+        } => {
             let s = load_sweep(&target)?;
-            let o = sweep::SubmitOptions { partition, time, gpus_per_task, cpus_per_task, runs_per_task, dry_run };
+            let o = sweep::SubmitOptions {
+                partition,
+                time,
+                gpus_per_task,
+                cpus_per_task,
+                runs_per_task,
+                dry_run,
+            };
             let (path, tasks, id) = sweep::submit(&s, &o)?;
             match id {
-                Some(id) => println!("submitted job {id}: {tasks} array task(s) for {} runs; script {}", s.runs.len(), path.display()),
-                None => println!("wrote {} ({tasks} array task(s) for {} runs); not submitted (--dry-run)", path.display(), s.runs.len()),
+                Some(id) => println!(
+                    "submitted job {id}: {tasks} array task(s) for {} runs; script {}",
+                    s.runs.len(),
+                    path.display()
+                ),
+                None => println!(
+                    "wrote {} ({tasks} array task(s) for {} runs); not submitted (--dry-run)",
+                    path.display(),
+                    s.runs.len()
+                ),
             }
             Ok(())
         }
@@ -343,18 +383,38 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
             match sweep::slurm_jobs(&s) {
                 Some(jobs) => {
                     for (id, counts) in jobs {
-                        let c: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                        println!("slurm job {id}: {}", if c.is_empty() { "no tasks in the queue".into() } else { c.join(", ") });
+                        let c: Vec<String> =
+                            counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                        println!(
+                            "slurm job {id}: {}",
+                            if c.is_empty() {
+                                "no tasks in the queue".into()
+                            } else {
+                                c.join(", ")
+                            }
+                        );
                     }
                 }
                 None => {}
             }
             Ok(())
         }
-        SweepCmd::Merge { target, out, report } => {
+        SweepCmd::Merge {
+            target,
+            out,
+            report,
+        } => {
             let s = load_sweep(&target)?;
             let m = sweep::merge(&s, out.as_deref(), report.as_deref())?;
-            println!("{} rows from {} of {} runs ({} missing): {}; report {}", m.rows, m.runs, s.runs.len(), m.missing, m.csv.display(), m.report.display());
+            println!(
+                "{} rows from {} of {} runs ({} missing): {}; report {}",
+                m.rows,
+                m.runs,
+                s.runs.len(),
+                m.missing,
+                m.csv.display(),
+                m.report.display()
+            );
             Ok(())
         }
     }
@@ -389,7 +449,9 @@ fn cpu_lacks_build_features() -> bool {
 
 fn main() -> ExitCode {
     if cpu_lacks_build_features() {
-        eprintln!("snnlab: error: this CPU lacks AVX2/FMA, which this build targets (x86-64-v3, .cargo/config.toml); rebuild with RUSTFLAGS=\"-C target-cpu=x86-64\" cargo build --release");
+        eprintln!(
+            "snnlab: error: this CPU lacks AVX2/FMA, which this build targets (x86-64-v3, .cargo/config.toml); rebuild with RUSTFLAGS=\"-C target-cpu=x86-64\" cargo build --release"
+        );
         return ExitCode::from(1);
     }
     // OpenBLAS sizes its thread pool from OPENBLAS_NUM_THREADS when the library loads, before
@@ -401,8 +463,13 @@ fn main() -> ExitCode {
     if std::env::var_os("OPENBLAS_NUM_THREADS").is_none() {
         use std::os::unix::process::CommandExt;
         if let Ok(me) = std::env::current_exe() {
-            let err = std::process::Command::new(me).args(std::env::args_os().skip(1)).env("OPENBLAS_NUM_THREADS", "1").exec();
-            eprintln!("snnlab: note: could not restart with OPENBLAS_NUM_THREADS=1 ({err}); going on");
+            let err = std::process::Command::new(me)
+                .args(std::env::args_os().skip(1))
+                .env("OPENBLAS_NUM_THREADS", "1")
+                .exec();
+            eprintln!(
+                "snnlab: note: could not restart with OPENBLAS_NUM_THREADS=1 ({err}); going on"
+            );
         }
     }
     // Headless machines (clusters, CI): Mesa's Vulkan drivers probe Wayland at start-up, and
@@ -417,12 +484,23 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind::*;
-            if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return ExitCode::from(if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 });
+                return ExitCode::from(if e.kind() == DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                });
             }
             let first = e.render().to_string();
-            let first = first.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let first = first
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
             eprintln!("snnlab: {first} (see snnlab --help)");
             return ExitCode::from(2);
         }
@@ -440,29 +518,73 @@ fn run(cli: Cli) -> Result<()> {
     let adapter = cli.adapter.as_deref();
     match cli.cmd {
         Cmd::Devices => devices(adapter),
-        Cmd::Forward { model, batch, out, device } => cmd_forward(&model, &batch, &out, device, adapter),
-        Cmd::Grad { model, batch, rule, loss, activity_l2, rate_target, seed, out, device } => {
+        Cmd::Forward {
+            model,
+            batch,
+            out,
+            device,
+        } => cmd_forward(&model, &batch, &out, device, adapter),
+        Cmd::Grad {
+            model,
+            batch,
+            rule,
+            loss,
+            activity_l2,
+            rate_target,
+            seed,
+            out,
+            device,
+        } => {
             let rule = Rule::parse(&rule)?;
             let loss = LossKind::parse(&loss)?;
             if !activity_l2.is_finite() || activity_l2 < 0.0 {
-                return Err(Error::Input(format!("--activity-l2: {activity_l2} must be a finite number >= 0")));
+                return Err(Error::Input(format!(
+                    "--activity-l2: {activity_l2} must be a finite number >= 0"
+                )));
             }
             if let Some(r) = rate_target.filter(|r| !(r.is_finite() && *r >= 0.0)) {
-                return Err(Error::Input(format!("--rate-target: {r} must be a finite number >= 0")));
+                return Err(Error::Input(format!(
+                    "--rate-target: {r} must be a finite number >= 0"
+                )));
             }
-            let opts = GradOpts { rule, loss, lambda: activity_l2, rate_target, seed };
+            let opts = GradOpts {
+                rule,
+                loss,
+                lambda: activity_l2,
+                rate_target,
+                seed,
+            };
             cmd_grad(&model, &batch, &opts, &out, device, adapter)
         }
-        Cmd::ImportNpz { npz, prefix, kind, out } => {
+        Cmd::ImportNpz {
+            npz,
+            prefix,
+            kind,
+            out,
+        } => {
             if kind != "rate" {
-                return Err(Error::Input(format!("--kind: the paper's checkpoints are rate networks; '{kind}' is not supported")));
+                return Err(Error::Input(format!(
+                    "--kind: the paper's checkpoints are rate networks; '{kind}' is not supported"
+                )));
             }
             let m = snnlab::io::import_paper_npz(&npz, &prefix)?;
             snnlab::io::save_model(&out, &m)?;
-            println!("{}: rate network n_in {} n_rec {} n_out {}", out.display(), m.config.n_in, m.config.n_rec, m.config.n_out);
+            println!(
+                "{}: rate network n_in {} n_rec {} n_out {}",
+                out.display(),
+                m.config.n_in,
+                m.config.n_rec,
+                m.config.n_out
+            );
             Ok(())
         }
-        Cmd::Train { config, out, device, updates, quiet } => {
+        Cmd::Train {
+            config,
+            out,
+            device,
+            updates,
+            quiet,
+        } => {
             let mut cfg = snnlab::train::TrainConfig::load(&config)?;
             if let Some(o) = out {
                 cfg.out = o;
@@ -476,22 +598,86 @@ fn run(cli: Cli) -> Result<()> {
             let t0 = std::time::Instant::now();
             let res = snnlab::train::train(&cfg, adapter, quiet)?;
             for r in &res {
-                println!("seed {}: final loss {:.5}, eval error {:.5}", r.seed, r.final_loss, r.final_eval_error);
+                println!(
+                    "seed {}: final loss {:.5}, eval error {:.5}",
+                    r.seed, r.final_loss, r.final_eval_error
+                );
             }
-            println!("trained {} network(s) in {:.1} s; results in {}", res.len(), t0.elapsed().as_secs_f64(), cfg.out.display());
+            println!(
+                "trained {} network(s) in {:.1} s; results in {}",
+                res.len(),
+                t0.elapsed().as_secs_f64(),
+                cfg.out.display()
+            );
             Ok(())
         }
-        Cmd::Bench { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps, software_gpu_max_gflop, peer } => snnlab::bench::run_with_peer(
-            &snnlab::bench::BenchSpec { n, b, t, m, rules, devices, repeats, csv, plot, peak_gflops, peak_gbps, software_gpu_max_gflop },
+        Cmd::Bench {
+            n,
+            b,
+            t,
+            m,
+            rules,
+            devices,
+            repeats,
+            csv,
+            plot,
+            peak_gflops,
+            peak_gbps,
+            software_gpu_max_gflop,
+            peer,
+        } => snnlab::bench::run_with_peer(
+            &snnlab::bench::BenchSpec {
+                n,
+                b,
+                t,
+                m,
+                rules,
+                devices,
+                repeats,
+                csv,
+                plot,
+                peak_gflops,
+                peak_gbps,
+                software_gpu_max_gflop,
+            },
             adapter,
             peer,
         ),
-        Cmd::BenchSpiking { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv } => snnlab::bench_spiking::run(
-            &snnlab::bench_spiking::SpikeBenchSpec { kinds, forms, n, t, b, devices, repeats, max_gflop_cpu, max_gflop_gpu, csv },
+        Cmd::BenchSpiking {
+            kinds,
+            forms,
+            n,
+            t,
+            b,
+            devices,
+            repeats,
+            max_gflop_cpu,
+            max_gflop_gpu,
+            csv,
+        } => snnlab::bench_spiking::run(
+            &snnlab::bench_spiking::SpikeBenchSpec {
+                kinds,
+                forms,
+                n,
+                t,
+                b,
+                devices,
+                repeats,
+                max_gflop_cpu,
+                max_gflop_gpu,
+                csv,
+            },
             adapter,
         ),
-        Cmd::Procrustes { x, y, metric, alpha } => {
-            let score: snnlab::similarity::Score = metric.parse().map_err(|e| Error::Input(format!("--metric: {e}")))?;
+        Cmd::Procrustes {
+            x,
+            y,
+            metric,
+            alpha,
+        } => {
+            let score: snnlab::similarity::Score = metric
+                .parse()
+                .map_err(|e| Error::Input(format!("--metric: {e}")))?;
             if !(0.0..=1.0).contains(&alpha) {
                 return Err(Error::Input(format!("--alpha: {alpha} is not in [0, 1]")));
             }
@@ -500,17 +686,34 @@ fn run(cli: Cli) -> Result<()> {
             let (_, tx, cx) = xa.dim();
             let (_, ty, cy) = ya.dim();
             if (tx, cx) != (ty, cy) {
-                return Err(Error::Input(format!("{}: [units, T, C] has T = {ty}, C = {cy} but {} has T = {tx}, C = {cx}", y.display(), x.display())));
+                return Err(Error::Input(format!(
+                    "{}: [units, T, C] has T = {ty}, C = {cy} but {} has T = {tx}, C = {cx}",
+                    y.display(),
+                    x.display()
+                )));
             }
-            println!("{}", snnlab::similarity::shape_distance(xa.view(), ya.view(), alpha, score)?);
+            println!(
+                "{}",
+                snnlab::similarity::shape_distance(xa.view(), ya.view(), alpha, score)?
+            );
             Ok(())
         }
-        Cmd::Evaluate { model, task, data, out, tau_filter_ms } => {
+        Cmd::Evaluate {
+            model,
+            task,
+            data,
+            out,
+            tau_filter_ms,
+        } => {
             let m = snnlab::io::load_any_model(&model)?;
             let t = AnalysisTask::load(task)?;
-            let d = data.as_deref().map(|p| snnlab::evaluate::load_data(p, &t)).transpose()?;
+            let d = data
+                .as_deref()
+                .map(|p| snnlab::evaluate::load_data(p, &t))
+                .transpose()?;
             let e = snnlab::evaluate::evaluate_any(&t, &m, d.as_ref(), tau_filter_ms)?;
-            let json = serde_json::to_string_pretty(&e).map_err(|e| Error::Runtime(e.to_string()))?;
+            let json =
+                serde_json::to_string_pretty(&e).map_err(|e| Error::Runtime(e.to_string()))?;
             snnlab::io::write_atomic(&out, json.as_bytes())?;
             println!("{json}");
             Ok(())
@@ -520,9 +723,19 @@ fn run(cli: Cli) -> Result<()> {
                 match r.best() {
                     Some(b) => println!(
                         "{}: {} checkpoints; closest to data: seed {} update {} (accuracy {:.4}, distance {:.4}); table {}",
-                        r.dir.display(), r.scores.len(), b.seed, b.update, b.accuracy, b.distance, r.dir.join("analysis.csv").display()
+                        r.dir.display(),
+                        r.scores.len(),
+                        b.seed,
+                        b.update,
+                        b.accuracy,
+                        b.distance,
+                        r.dir.join("analysis.csv").display()
                     ),
-                    None => println!("{}: {} checkpoints, none with a finite distance", r.dir.display(), r.scores.len()),
+                    None => println!(
+                        "{}: {} checkpoints, none with a finite distance",
+                        r.dir.display(),
+                        r.scores.len()
+                    ),
                 }
             }
             Ok(())
@@ -535,12 +748,23 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Sweep { cmd } => cmd_sweep(cmd, adapter),
-        Cmd::Reproduce { full, out, device, updates, data, quiet } => {
+        Cmd::Reproduce {
+            full,
+            out,
+            device,
+            updates,
+            data,
+            quiet,
+        } => {
             let o = snnlab::reproduce::Options {
                 full,
                 out,
                 device,
-                updates: updates.unwrap_or(if full { 1000 } else { snnlab::reproduce::DEFAULT_UPDATES }),
+                updates: updates.unwrap_or(if full {
+                    1000
+                } else {
+                    snnlab::reproduce::DEFAULT_UPDATES
+                }),
                 data: data.unwrap_or_else(snnlab::reproduce::default_data),
                 quiet,
             };
@@ -557,7 +781,9 @@ fn devices(adapter: Option<&str>) -> Result<()> {
     }
     let chosen = GpuContext::new(adapter).ok().map(|c| c.info.clone());
     for a in &list {
-        let used = chosen.as_ref().is_some_and(|c| c.name == a.info.name && c.backend == a.info.backend);
+        let used = chosen
+            .as_ref()
+            .is_some_and(|c| c.name == a.info.name && c.backend == a.info.backend);
         println!(
             "{} {} | backend {:?} | type {:?} | driver {} {} | max binding {} MiB | max buffer {} MiB | max workgroup invocations {} | f64 {}",
             if used { "*" } else { " " },
@@ -573,7 +799,16 @@ fn devices(adapter: Option<&str>) -> Result<()> {
         );
     }
     match chosen {
-        Some(c) => println!("used: {} ({:?}); --device auto picks {}", c.name, c.backend, if snnlab::gpu::context::is_software(&c) { "cpu (software adapter only)" } else { "gpu" }),
+        Some(c) => println!(
+            "used: {} ({:?}); --device auto picks {}",
+            c.name,
+            c.backend,
+            if snnlab::gpu::context::is_software(&c) {
+                "cpu (software adapter only)"
+            } else {
+                "gpu"
+            }
+        ),
         None => println!("used: none (no adapter matches the name filter)"),
     }
     Ok(())
@@ -582,12 +817,23 @@ fn devices(adapter: Option<&str>) -> Result<()> {
 /// Infer the loss of a batch from its targets (class indices [B, T] → ce) for `forward`.
 fn infer_loss(path: &Path) -> Result<LossKind> {
     let t = snnlab::io::read_npz_f64(path, "targets")?;
-    Ok(if t.ndim() == 2 { LossKind::Ce } else { LossKind::Mse })
+    Ok(if t.ndim() == 2 {
+        LossKind::Ce
+    } else {
+        LossKind::Mse
+    })
 }
 
 fn gpu_engine(adapter: Option<&str>, model: &RateModel, batch: &Batch) -> Result<RateEngine> {
     let ctx = Arc::new(GpuContext::new(adapter)?);
-    let mut e = RateEngine::new(ctx, &model.config, 1, batch.n_trials(), batch.n_steps(), batch.loss)?;
+    let mut e = RateEngine::new(
+        ctx,
+        &model.config,
+        1,
+        batch.n_trials(),
+        batch.n_steps(),
+        batch.loss,
+    )?;
     e.set_networks(&[model])?;
     e.set_batches(&[batch])?;
     Ok(e)
@@ -595,12 +841,22 @@ fn gpu_engine(adapter: Option<&str>, model: &RateModel, batch: &Batch) -> Result
 
 /// A one-network spiking pack on the GPU for `forward` / `grad`. e-prop rules use the online
 /// traces when they fit one storage binding, else the (equal) factorised sweep.
-fn spiking_gpu_engine(adapter: Option<&str>, model: &SpikingModel, batch: &Batch, rule: Option<Rule>) -> Result<snnlab::gpu::SpikingEngine> {
+fn spiking_gpu_engine(
+    adapter: Option<&str>,
+    model: &SpikingModel,
+    batch: &Batch,
+    rule: Option<Rule>,
+) -> Result<snnlab::gpu::SpikingEngine> {
     use snnlab::gpu::{EpropForm, SpikingEngine};
     let ctx = Arc::new(GpuContext::new(adapter)?);
     let (b, t) = (batch.n_trials(), batch.n_steps());
-    let online_fits = SpikingEngine::memory_bytes(&model.config, 1, b, t, batch.loss, true).largest <= ctx.max_binding_bytes();
-    let form = if rule.is_some_and(|r| r.is_eprop()) && online_fits { EpropForm::Online } else { EpropForm::Factorised };
+    let online_fits = SpikingEngine::memory_bytes(&model.config, 1, b, t, batch.loss, true).largest
+        <= ctx.max_binding_bytes();
+    let form = if rule.is_some_and(|r| r.is_eprop()) && online_fits {
+        EpropForm::Online
+    } else {
+        EpropForm::Factorised
+    };
     let mut e = SpikingEngine::new(ctx, &model.config, 1, b, t, batch.loss, form)?;
     e.set_networks(&[model])?;
     e.set_batches(&[batch])?;
@@ -609,10 +865,21 @@ fn spiking_gpu_engine(adapter: Option<&str>, model: &SpikingModel, batch: &Batch
 
 /// `[T, B, C]` (time-major, as the engines compute) to the files' `[B, T, C]` f32.
 fn batch_major(a: &ndarray::Array3<f64>) -> ndarray::ArrayD<f32> {
-    a.view().permuted_axes([1, 0, 2]).mapv(|v| v as f32).as_standard_layout().into_owned().into_dyn()
+    a.view()
+        .permuted_axes([1, 0, 2])
+        .mapv(|v| v as f32)
+        .as_standard_layout()
+        .into_owned()
+        .into_dyn()
 }
 
-fn cmd_forward(model_p: &Path, batch_p: &Path, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
+fn cmd_forward(
+    model_p: &Path,
+    batch_p: &Path,
+    out: &Path,
+    device: Device,
+    adapter: Option<&str>,
+) -> Result<()> {
     let model = match snnlab::io::load_any_model(model_p)? {
         AnyModel::Rate(m) => m,
         AnyModel::Spiking(m) => return forward_spiking(&m, batch_p, out, device, adapter),
@@ -624,7 +891,11 @@ fn cmd_forward(model_p: &Path, batch_p: &Path, out: &Path, device: Device, adapt
             e.forward()?;
             let (y, h) = e.read_trajectories()?;
             let y = y.index_axis(Axis(0), 0).permuted_axes([1, 0, 2]).to_owned();
-            let h = h.index_axis(Axis(0), 0).slice(ndarray::s![1.., .., ..]).permuted_axes([1, 0, 2]).to_owned();
+            let h = h
+                .index_axis(Axis(0), 0)
+                .slice(ndarray::s![1.., .., ..])
+                .permuted_axes([1, 0, 2])
+                .to_owned();
             (y, h)
         }
         _ => {
@@ -632,11 +903,19 @@ fn cmd_forward(model_p: &Path, batch_p: &Path, out: &Path, device: Device, adapt
             let d = Prepared::<f64>::new(&batch);
             let tr = forward(&net, &d.x);
             let y = tr.y.permuted_axes([1, 0, 2]).mapv(|v| v as f32);
-            let h = tr.h.slice(ndarray::s![1.., .., ..]).permuted_axes([1, 0, 2]).mapv(|v| v as f32);
+            let h =
+                tr.h.slice(ndarray::s![1.., .., ..])
+                    .permuted_axes([1, 0, 2])
+                    .mapv(|v| v as f32);
             (y, h)
         }
     };
-    let dyn_ = |a: ndarray::Array3<f32>| a.as_standard_layout().into_owned().into_dimensionality::<IxDyn>().unwrap();
+    let dyn_ = |a: ndarray::Array3<f32>| {
+        a.as_standard_layout()
+            .into_owned()
+            .into_dimensionality::<IxDyn>()
+            .unwrap()
+    };
     snnlab::io::write_npz(out, &[("y", dyn_(y)), ("h", dyn_(h))])
 }
 
@@ -652,13 +931,22 @@ struct GradOpts {
     seed: u64,
 }
 
-fn cmd_grad(model_p: &Path, batch_p: &Path, o: &GradOpts, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
+fn cmd_grad(
+    model_p: &Path,
+    batch_p: &Path,
+    o: &GradOpts,
+    out: &Path,
+    device: Device,
+    adapter: Option<&str>,
+) -> Result<()> {
     let mut model = match snnlab::io::load_any_model(model_p)? {
         AnyModel::Rate(m) => m,
         AnyModel::Spiking(m) => return grad_spiking(m, batch_p, o, out, device, adapter),
     };
     if o.rate_target.is_some() {
-        eprintln!("snnlab: note: --rate-target applies to spiking models only; ignored for a rate model");
+        eprintln!(
+            "snnlab: note: --rate-target applies to spiking models only; ignored for a rate model"
+        );
     }
     let (rule, lambda, seed) = (o.rule, o.lambda, o.seed);
     let batch = snnlab::io::load_batch(batch_p, &model.config, o.loss)?;
@@ -670,24 +958,39 @@ fn cmd_grad(model_p: &Path, batch_p: &Path, o: &GradOpts, out: &Path, device: De
             let mut e = gpu_engine(adapter, &model, &batch)?;
             e.set_hyper(&[lambda], &[0.0]);
             let l = e.gradient(rule)?[0];
-            (e.read_grads()?.remove(0), l.task + lambda as f32 * l.mean_h2)
+            (
+                e.read_grads()?.remove(0),
+                l.task + lambda as f32 * l.mean_h2,
+            )
         }
         _ => {
             let net = Net::<f64>::new(&model);
             let d = Prepared::<f64>::new(&batch);
             let tr = forward(&net, &d.x);
             let lo = loss(&tr, &d, lambda);
-            let g = if rule.is_eprop() { grad_eprop_traces(&net, rule, &d, &tr, &lo, lambda) } else { grad_backward(&net, rule, &d, &tr, &lo, lambda) };
+            let g = if rule.is_eprop() {
+                grad_eprop_traces(&net, rule, &d, &tr, &lo, lambda)
+            } else {
+                grad_backward(&net, rule, &d, &tr, &lo, lambda)
+            };
             (g.cast::<f32>(), lo.total as f32)
         }
     };
     if let Some(name) = g.first_non_finite() {
-        return Err(Error::Runtime(format!("gradient of {name} is not finite (the model or batch drives the network to overflow)")));
+        return Err(Error::Runtime(format!(
+            "gradient of {name} is not finite (the model or batch drives the network to overflow)"
+        )));
     }
     snnlab::io::save_grads(out, &g, total)
 }
 
-fn forward_spiking(model: &SpikingModel, batch_p: &Path, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
+fn forward_spiking(
+    model: &SpikingModel,
+    batch_p: &Path,
+    out: &Path,
+    device: Device,
+    adapter: Option<&str>,
+) -> Result<()> {
     let batch = snnlab::io::load_batch(batch_p, &model.config, infer_loss(batch_p)?)?;
     let (y, z, v, a) = match device.resolve(adapter) {
         Device::Gpu => {
@@ -703,7 +1006,11 @@ fn forward_spiking(model: &SpikingModel, batch_p: &Path, out: &Path, device: Dev
             (tr.y, tr.z, tr.v, tr.a)
         }
     };
-    let mut arrays = vec![("y", batch_major(&y)), ("z", batch_major(&z)), ("v", batch_major(&v))];
+    let mut arrays = vec![
+        ("y", batch_major(&y)),
+        ("z", batch_major(&z)),
+        ("v", batch_major(&v)),
+    ];
     if model.config.is_alif() {
         arrays.push(("a", batch_major(&a)));
     }
@@ -714,7 +1021,14 @@ fn forward_spiking(model: &SpikingModel, batch_p: &Path, out: &Path, device: Dev
 /// form instead of the online traces: the two are equal (tested), the factorised one is GEMMs.
 const ONLINE_TRACE_WORK: usize = 200_000_000;
 
-fn grad_spiking(mut model: SpikingModel, batch_p: &Path, o: &GradOpts, out: &Path, device: Device, adapter: Option<&str>) -> Result<()> {
+fn grad_spiking(
+    mut model: SpikingModel,
+    batch_p: &Path,
+    o: &GradOpts,
+    out: &Path,
+    device: Device,
+    adapter: Option<&str>,
+) -> Result<()> {
     let batch = snnlab::io::load_batch(batch_p, &model.config, o.loss)?;
     if o.rule.uses_feedback() {
         model.ensure_feedback(o.seed);
@@ -725,7 +1039,9 @@ fn grad_spiking(mut model: SpikingModel, batch_p: &Path, o: &GradOpts, out: &Pat
         let l = e.gradient(o.rule)?[0];
         let g = e.read_grads()?.remove(0);
         if let Some(name) = g.first_non_finite() {
-            return Err(Error::Runtime(format!("gradient of {name} is not finite (the model or batch drives the network to overflow)")));
+            return Err(Error::Runtime(format!(
+                "gradient of {name} is not finite (the model or batch drives the network to overflow)"
+            )));
         }
         return snnlab::io::save_spiking_grads(out, &g, l.task + o.lambda as f32 * l.rate_reg);
     }
@@ -742,7 +1058,9 @@ fn grad_spiking(mut model: SpikingModel, batch_p: &Path, o: &GradOpts, out: &Pat
     };
     let g = g.cast::<f32>();
     if let Some(name) = g.first_non_finite() {
-        return Err(Error::Runtime(format!("gradient of {name} is not finite (the model or batch drives the network to overflow)")));
+        return Err(Error::Runtime(format!(
+            "gradient of {name} is not finite (the model or batch drives the network to overflow)"
+        )));
     }
     snnlab::io::save_spiking_grads(out, &g, lo.total as f32)
 }

@@ -41,7 +41,12 @@ pub trait Real:
     fn step_matrix(b: ndarray::ArrayView2<Self>) -> Self::StepMatrix;
     /// Prepare another `b` in the storage of `m`.
     fn step_repack(m: &mut Self::StepMatrix, b: ndarray::ArrayView2<Self>);
-    fn step_mul_add(b: &Self::StepMatrix, alpha: Self, a: &ndarray::ArrayView2<Self>, c: &mut ndarray::ArrayViewMut2<Self>);
+    fn step_mul_add(
+        b: &Self::StepMatrix,
+        alpha: Self,
+        a: &ndarray::ArrayView2<Self>,
+        c: &mut ndarray::ArrayViewMut2<Self>,
+    );
 }
 impl Real for f32 {
     type StepMatrix = crate::reference::gemm::PackedB;
@@ -51,7 +56,12 @@ impl Real for f32 {
     fn step_repack(m: &mut Self::StepMatrix, b: ndarray::ArrayView2<f32>) {
         m.repack(b)
     }
-    fn step_mul_add(b: &Self::StepMatrix, alpha: f32, a: &ndarray::ArrayView2<f32>, c: &mut ndarray::ArrayViewMut2<f32>) {
+    fn step_mul_add(
+        b: &Self::StepMatrix,
+        alpha: f32,
+        a: &ndarray::ArrayView2<f32>,
+        c: &mut ndarray::ArrayViewMut2<f32>,
+    ) {
         b.mul_add(alpha, a, c)
     }
 
@@ -59,14 +69,24 @@ impl Real for f32 {
     /// absolute error below 1e-6 (tested); saturates to ±1 beyond.
     #[inline(always)]
     fn tanh_act(self) -> f32 {
-        const A: [f32; 7] = [4.893_524_6e-3, 6.372_619_3e-4, 1.485_722_4e-5, 5.122_297e-8, -8.604_672e-11, 2.000_188e-13, -2.760_768_5e-16];
+        const A: [f32; 7] = [
+            4.893_524_6e-3,
+            6.372_619_3e-4,
+            1.485_722_4e-5,
+            5.122_297e-8,
+            -8.604_672e-11,
+            2.000_188e-13,
+            -2.760_768_5e-16,
+        ];
         const B: [f32; 4] = [4.893_525e-3, 2.268_434_6e-3, 1.185_347e-4, 1.198_258_4e-6];
         if self.abs() < 4e-4 {
             return self;
         }
         let x = self.clamp(-7.905_311, 7.905_311);
         let x2 = x * x;
-        let p = x * (A[0] + x2 * (A[1] + x2 * (A[2] + x2 * (A[3] + x2 * (A[4] + x2 * (A[5] + x2 * A[6]))))));
+        let p = x
+            * (A[0]
+                + x2 * (A[1] + x2 * (A[2] + x2 * (A[3] + x2 * (A[4] + x2 * (A[5] + x2 * A[6]))))));
         let q = B[0] + x2 * (B[1] + x2 * (B[2] + x2 * B[3]));
         p / q
     }
@@ -79,7 +99,12 @@ impl Real for f64 {
     fn step_repack(m: &mut Self::StepMatrix, b: ndarray::ArrayView2<f64>) {
         *m = b.to_owned();
     }
-    fn step_mul_add(b: &Self::StepMatrix, alpha: f64, a: &ndarray::ArrayView2<f64>, c: &mut ndarray::ArrayViewMut2<f64>) {
+    fn step_mul_add(
+        b: &Self::StepMatrix,
+        alpha: f64,
+        a: &ndarray::ArrayView2<f64>,
+        c: &mut ndarray::ArrayViewMut2<f64>,
+    ) {
         ndarray::linalg::general_mat_mul(alpha, a, b, 1.0, c)
     }
 }
@@ -224,10 +249,15 @@ impl RateConfig {
             )));
         }
         if self.n_in == 0 || self.n_rec == 0 || self.n_out == 0 {
-            return Err(Error::Input("config: n_in, n_rec and n_out must be positive".into()));
+            return Err(Error::Input(
+                "config: n_in, n_rec and n_out must be positive".into(),
+            ));
         }
         if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            return Err(Error::Input(format!("config: alpha = {} must lie in (0, 1]", self.alpha)));
+            return Err(Error::Input(format!(
+                "config: alpha = {} must lie in (0, 1]",
+                self.alpha
+            )));
         }
         if !(self.connectivity > 0.0 && self.connectivity <= 1.0) {
             return Err(Error::Input(format!(
@@ -283,7 +313,10 @@ impl<F: Real> RateParams<F> {
     }
     /// Number of scalars per network (the length of the flat layout used on the GPU).
     pub fn len(c: &RateConfig) -> usize {
-        Self::shapes(c).iter().map(|s| s.iter().product::<usize>()).sum()
+        Self::shapes(c)
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum()
     }
     /// Offsets of each tensor in the flat layout, PARAM_NAMES order.
     pub fn offsets(c: &RateConfig) -> [usize; 6] {
@@ -369,7 +402,11 @@ pub(crate) mod tensors {
     }
     /// Name of the first tensor holding a NaN or infinity.
     pub fn first_non_finite<F: Real>(names: &[&'static str], ts: &[&[F]]) -> Option<&'static str> {
-        names.iter().zip(ts).find(|(_, s)| s.iter().any(|x| !x.is_finite())).map(|(n, _)| *n)
+        names
+            .iter()
+            .zip(ts)
+            .find(|(_, s)| s.iter().any(|x| !x.is_finite()))
+            .map(|(n, _)| *n)
     }
 }
 
@@ -419,7 +456,9 @@ impl RateModel {
             });
             if ni_ > 0 {
                 let ratio = ne as f32 / ni_ as f32;
-                w_rec.slice_mut(ndarray::s![.., ..ne]).mapv_inplace(|w| w / ratio);
+                w_rec
+                    .slice_mut(ndarray::s![.., ..ne])
+                    .mapv_inplace(|w| w / ratio);
             }
         }
         Ok(Self {
@@ -464,21 +503,30 @@ pub fn dale_signs(n: usize, ne: usize) -> Array2<f32> {
 }
 
 /// The recurrent weight the dynamics see: `w`, `w * mask` or (Dale) `|w| * mask`.
-pub fn effective_w_rec<F: Real>(w: ArrayView2<F>, mask: Option<ArrayView2<F>>, dale: bool) -> Array2<F> {
+pub fn effective_w_rec<F: Real>(
+    w: ArrayView2<F>,
+    mask: Option<ArrayView2<F>>,
+    dale: bool,
+) -> Array2<F> {
     match mask {
         None => w.to_owned(),
         Some(m) => {
             let mut out = w.to_owned();
-            Zip::from(&mut out).and(&m).for_each(|o, &mk| {
-                *o = if dale { o.abs() * mk } else { *o * mk }
-            });
+            Zip::from(&mut out)
+                .and(&m)
+                .for_each(|o, &mk| *o = if dale { o.abs() * mk } else { *o * mk });
             out
         }
     }
 }
 
 /// Chain rule from the effective weight back to the stored parameter (in place on `g`).
-pub fn chain_w_rec_grad<F: Real>(g: &mut Array2<F>, w: ArrayView2<F>, mask: Option<ArrayView2<F>>, dale: bool) {
+pub fn chain_w_rec_grad<F: Real>(
+    g: &mut Array2<F>,
+    w: ArrayView2<F>,
+    mask: Option<ArrayView2<F>>,
+    dale: bool,
+) {
     if let Some(m) = mask {
         Zip::from(g).and(&w).and(&m).for_each(|g, &w, &mk| {
             // d|w|/dw = sign(w); 0 at w = 0 as in PyTorch

@@ -16,7 +16,12 @@ pub struct Adam<F> {
 
 impl<F: Real> Adam<F> {
     pub fn new(cfg: &RateConfig, lr: f64) -> Self {
-        Self { lr, step: 0, m: RateParams::zeros(cfg), v: RateParams::zeros(cfg) }
+        Self {
+            lr,
+            step: 0,
+            m: RateParams::zeros(cfg),
+            v: RateParams::zeros(cfg),
+        }
     }
     /// Bias corrections `(1 - beta1^t, 1 - beta2^t)` for the step about to be taken.
     pub fn bias_corrections(step: u64) -> (f64, f64) {
@@ -24,7 +29,13 @@ impl<F: Real> Adam<F> {
     }
     pub fn update(&mut self, p: &mut RateParams<F>, g: &RateParams<F>) {
         self.step += 1;
-        for (((p, g), m), v) in p.slices_mut().into_iter().zip(g.slices()).zip(self.m.slices_mut()).zip(self.v.slices_mut()) {
+        for (((p, g), m), v) in p
+            .slices_mut()
+            .into_iter()
+            .zip(g.slices())
+            .zip(self.m.slices_mut())
+            .zip(self.v.slices_mut())
+        {
             adam_step(self.lr, self.step, p, g, m, v);
         }
     }
@@ -54,11 +65,26 @@ pub struct SpikingAdam<F> {
 
 impl<F: Real> SpikingAdam<F> {
     pub fn new(cfg: &crate::spiking::SpikingConfig, lr: f64) -> Self {
-        Self { lr, step: 0, m: crate::spiking::SpikingParams::zeros(cfg), v: crate::spiking::SpikingParams::zeros(cfg) }
+        Self {
+            lr,
+            step: 0,
+            m: crate::spiking::SpikingParams::zeros(cfg),
+            v: crate::spiking::SpikingParams::zeros(cfg),
+        }
     }
-    pub fn update(&mut self, p: &mut crate::spiking::SpikingParams<F>, g: &crate::spiking::SpikingParams<F>) {
+    pub fn update(
+        &mut self,
+        p: &mut crate::spiking::SpikingParams<F>,
+        g: &crate::spiking::SpikingParams<F>,
+    ) {
         self.step += 1;
-        for (((p, g), m), v) in p.slices_mut().into_iter().zip(g.slices()).zip(self.m.slices_mut()).zip(self.v.slices_mut()) {
+        for (((p, g), m), v) in p
+            .slices_mut()
+            .into_iter()
+            .zip(g.slices())
+            .zip(self.m.slices_mut())
+            .zip(self.v.slices_mut())
+        {
             adam_step(self.lr, self.step, p, g, m, v);
         }
     }

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::analysis::{analyze_with, report_with, References, RunAnalysis};
+use crate::analysis::{References, RunAnalysis, analyze_with, report_with};
 use crate::backend::Device;
 use crate::error::Result;
-use crate::train::{train, TrainConfig};
+use crate::train::{TrainConfig, train};
 
 pub struct Options {
     /// The paper's three reach runs with three seeds each, from snnlab's own seeded
@@ -30,7 +30,10 @@ pub fn default_data() -> PathBuf {
 
 /// (name, rule, lr) of the runs.
 fn runs(full: bool) -> Vec<(&'static str, &'static str, f64)> {
-    let mut v = vec![("reach_bptt_lr1e-3", "bptt", 1e-3), ("reach_eprop_lr3e-4", "eprop", 3e-4)];
+    let mut v = vec![
+        ("reach_bptt_lr1e-3", "bptt", 1e-3),
+        ("reach_eprop_lr3e-4", "eprop", 3e-4),
+    ];
     if full {
         v.insert(1, ("reach_bptt_lr3e-4", "bptt", 3e-4));
     }
@@ -49,7 +52,8 @@ pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
     let init = if o.full {
         None
     } else {
-        std::fs::create_dir_all(&o.out).map_err(|e| crate::error::Error::Input(format!("{}: {e}", o.out.display())))?;
+        std::fs::create_dir_all(&o.out)
+            .map_err(|e| crate::error::Error::Input(format!("{}: {e}", o.out.display())))?;
         let p = o.out.join("paper_init.safetensors");
         let ckpt = crate::tasks::data_dir().join("paper/reach_bptt_lr1e-3.npz");
         crate::io::save_model(&p, &crate::io::import_paper_npz(&ckpt, "p0_")?)?;
@@ -63,11 +67,16 @@ pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
             o.updates,
             dir.to_string_lossy()
         );
-        let mut cfg: TrainConfig = toml::from_str(&text).map_err(|e| crate::error::Error::Runtime(e.to_string()))?;
+        let mut cfg: TrainConfig =
+            toml::from_str(&text).map_err(|e| crate::error::Error::Runtime(e.to_string()))?;
         cfg.device = o.device;
         cfg.init = init.clone();
         if !o.quiet {
-            eprintln!("training {name}: {} network(s), {} updates", seeds.len(), o.updates);
+            eprintln!(
+                "training {name}: {} network(s), {} updates",
+                seeds.len(),
+                o.updates
+            );
         }
         train(&cfg, adapter, o.quiet)?;
         dirs.push(dir);
@@ -89,6 +98,10 @@ pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
         "data {}: cross-condition-average baseline {baseline:.4} (a model below it is closer to the recordings than their condition average)",
         o.data.display()
     );
-    println!("done in {:.1} min; report: {}", t0.elapsed().as_secs_f64() / 60.0, out.display());
+    println!(
+        "done in {:.1} min; report: {}",
+        t0.elapsed().as_secs_f64() / 60.0,
+        out.display()
+    );
     Ok(out)
 }

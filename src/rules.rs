@@ -29,7 +29,7 @@ impl Rule {
                 _ => {
                     return Err(Error::Input(format!(
                         "--rule: unknown rule '{s}' (expected bptt, eprop, eprop-random, tbptt:K with K > 0, or readout-fa)"
-                    )))
+                    )));
                 }
             },
         };

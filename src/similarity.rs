@@ -28,8 +28,8 @@ use std::str::FromStr;
 
 use ndarray::{Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use ndarray_linalg::{EigValsh, Eigh, JobSvd, SVDDC, UPLO};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
@@ -54,7 +54,9 @@ impl FromStr for Score {
         match s {
             "angular" => Ok(Score::Angular),
             "euclidean" => Ok(Score::Euclidean),
-            other => Err(Error::Input(format!("unknown metric '{other}' (expected angular or euclidean)"))),
+            other => Err(Error::Input(format!(
+                "unknown metric '{other}' (expected angular or euclidean)"
+            ))),
         }
     }
 }
@@ -77,7 +79,12 @@ pub fn flatten(act: ArrayView3<f64>) -> Array2<f64> {
 ///
 /// Errors (`Error::Input`): T or C differ, `alpha` outside `[0, 1]`, an empty axis, a NaN or
 /// infinite value, or a matrix with no variance (all-zero or constant activity).
-pub fn shape_distance(x: ArrayView3<f64>, y: ArrayView3<f64>, alpha: f64, score: Score) -> Result<f64> {
+pub fn shape_distance(
+    x: ArrayView3<f64>,
+    y: ArrayView3<f64>,
+    alpha: f64,
+    score: Score,
+) -> Result<f64> {
     shape_distance_named(x, "x", y, "y", alpha, score)
 }
 
@@ -89,20 +96,39 @@ pub fn angular_procrustes(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Result<f64>
 }
 
 /// [`shape_distance`] on matrices already flattened to samples × features (`[m, p]`, `[m, q]`).
-pub fn shape_distance_samples(x: ArrayView2<f64>, y: ArrayView2<f64>, alpha: f64, score: Score) -> Result<f64> {
+pub fn shape_distance_samples(
+    x: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    alpha: f64,
+    score: Score,
+) -> Result<f64> {
     check_matrix("x", x)?;
     check_matrix("y", y)?;
     shape_core(x, "x", y, "y", alpha, score)
 }
 
-fn shape_distance_named(x: ArrayView3<f64>, xn: &str, y: ArrayView3<f64>, yn: &str, alpha: f64, score: Score) -> Result<f64> {
+fn shape_distance_named(
+    x: ArrayView3<f64>,
+    xn: &str,
+    y: ArrayView3<f64>,
+    yn: &str,
+    alpha: f64,
+    score: Score,
+) -> Result<f64> {
     check_alpha(alpha)?;
     check_pair(x, xn, y, yn)?;
     shape_core(flatten(x).view(), xn, flatten(y).view(), yn, alpha, score)
 }
 
 /// The shape metric on validated samples × features matrices.
-fn shape_core(x: ArrayView2<f64>, xn: &str, y: ArrayView2<f64>, yn: &str, alpha: f64, score: Score) -> Result<f64> {
+fn shape_core(
+    x: ArrayView2<f64>,
+    xn: &str,
+    y: ArrayView2<f64>,
+    yn: &str,
+    alpha: f64,
+    score: Score,
+) -> Result<f64> {
     check_alpha(alpha)?;
     if x.nrows() != y.nrows() {
         return Err(Error::Input(format!(
@@ -122,12 +148,16 @@ fn shape_core(x: ArrayView2<f64>, xn: &str, y: ArrayView2<f64>, yn: &str, alpha:
     let m = xw.t().dot(&yw);
     match score {
         Score::Angular => {
-            let (_, s, _) = m.svddc(JobSvd::None).map_err(|e| lapack_err("SVD of x^T y", e))?;
+            let (_, s, _) = m
+                .svddc(JobSvd::None)
+                .map_err(|e| lapack_err("SVD of x^T y", e))?;
             let corr = s.sum() / (fro(&xw) * fro(&yw));
             Ok(corr.clamp(-1.0, 1.0).acos() / FRAC_PI_2)
         }
         Score::Euclidean => {
-            let (u, _, vt) = m.svddc(JobSvd::All).map_err(|e| lapack_err("SVD of x^T y", e))?;
+            let (u, _, vt) = m
+                .svddc(JobSvd::All)
+                .map_err(|e| lapack_err("SVD of x^T y", e))?;
             let (u, vt) = (u.expect("U requested"), vt.expect("V^T requested"));
             let diff = xw.dot(&u) - yw.dot(&vt.t());
             Ok(fro(&diff))
@@ -141,11 +171,17 @@ fn whiten(xc: Array2<f64>, alpha: f64, name: &str) -> Result<Array2<f64>> {
         return Ok(xc);
     }
     let cov = xc.t().dot(&xc);
-    let (lam, v) = cov.eigh(UPLO::Lower).map_err(|e| lapack_err(&format!("eigendecomposition of {name}^T {name}"), e))?;
+    let (lam, v) = cov
+        .eigh(UPLO::Lower)
+        .map_err(|e| lapack_err(&format!("eigendecomposition of {name}^T {name}"), e))?;
     let lam = lam.mapv(|l| l.max(EIGVAL_TOL));
     let new_var: f64 = lam
         .iter()
-        .map(|&l| alpha * alpha * l + 2.0 * alpha * (1.0 - alpha) * l.sqrt() + (1.0 - alpha) * (1.0 - alpha))
+        .map(|&l| {
+            alpha * alpha * l
+                + 2.0 * alpha * (1.0 - alpha) * l.sqrt()
+                + (1.0 - alpha) * (1.0 - alpha)
+        })
         .sum();
     let rescale = (lam.sum() / new_var).sqrt();
     let d: Array1<f64> = lam.mapv(|l| (alpha + (1.0 - alpha) / l.sqrt()) * rescale);
@@ -173,7 +209,11 @@ pub fn linear_cka(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Result<f64> {
 pub fn condition_average(data: ArrayView3<f64>) -> Array3<f64> {
     let (n, t, c) = data.dim();
     match data.mean_axis(Axis(2)) {
-        Some(mean) => mean.insert_axis(Axis(2)).broadcast((n, t, c)).expect("broadcast over conditions").to_owned(),
+        Some(mean) => mean
+            .insert_axis(Axis(2))
+            .broadcast((n, t, c))
+            .expect("broadcast over conditions")
+            .to_owned(),
         None => Array3::zeros((n, t, c)),
     }
 }
@@ -184,7 +224,14 @@ pub fn condition_average(data: ArrayView3<f64>) -> Array3<f64> {
 pub fn cross_condition_baseline(data: ArrayView3<f64>) -> Result<f64> {
     check_tensor(data, "data")?;
     let avg = condition_average(data);
-    shape_distance_named(avg.view(), "condition-averaged data", data, "data", 1.0, Score::Angular)
+    shape_distance_named(
+        avg.view(),
+        "condition-averaged data",
+        data,
+        "data",
+        1.0,
+        Score::Angular,
+    )
 }
 
 /// Split-half noise floor: the mean, over `draws` random splits of the units, of the angular
@@ -195,10 +242,14 @@ pub fn split_half_floor(data: ArrayView3<f64>, draws: usize, seed: u64) -> Resul
     check_tensor(data, "data")?;
     let n = data.dim().0;
     if n < 2 {
-        return Err(Error::Input(format!("data: split-half floor needs at least 2 units, got {n}")));
+        return Err(Error::Input(format!(
+            "data: split-half floor needs at least 2 units, got {n}"
+        )));
     }
     if draws == 0 {
-        return Err(Error::Input("split-half floor needs at least one draw".into()));
+        return Err(Error::Input(
+            "split-half floor needs at least one draw".into(),
+        ));
     }
     let half = n / 2;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -208,7 +259,14 @@ pub fn split_half_floor(data: ArrayView3<f64>, draws: usize, seed: u64) -> Resul
         idx.shuffle(&mut rng);
         let a = data.select(Axis(0), &idx[..half]);
         let b = data.select(Axis(0), &idx[half..2 * half]);
-        total += shape_distance_named(a.view(), "first half of data", b.view(), "second half of data", 1.0, Score::Angular)?;
+        total += shape_distance_named(
+            a.view(),
+            "first half of data",
+            b.view(),
+            "second half of data",
+            1.0,
+            Score::Angular,
+        )?;
     }
     Ok(total / draws as f64)
 }
@@ -228,7 +286,9 @@ pub fn participation_ratio(act: ArrayView3<f64>) -> Result<f64> {
     check_variance(&xc, "activity")?;
     let dof = (xc.nrows().max(2) - 1) as f64;
     let cov = xc.t().dot(&xc) / dof;
-    let lam = cov.eigvalsh(UPLO::Lower).map_err(|e| lapack_err("eigendecomposition of the activity covariance", e))?;
+    let lam = cov
+        .eigvalsh(UPLO::Lower)
+        .map_err(|e| lapack_err("eigendecomposition of the activity covariance", e))?;
     let lam = lam.mapv(|l| l.max(0.0));
     let (s1, s2) = (lam.sum(), lam.iter().map(|l| l * l).sum::<f64>());
     Ok(s1 * s1 / s2)
@@ -267,7 +327,9 @@ fn pad_columns(x: Array2<f64>, n: usize) -> Array2<f64> {
 
 fn check_alpha(alpha: f64) -> Result<()> {
     if !(0.0..=1.0).contains(&alpha) {
-        return Err(Error::Input(format!("alpha must be in [0, 1], got {alpha}")));
+        return Err(Error::Input(format!(
+            "alpha must be in [0, 1], got {alpha}"
+        )));
     }
     Ok(())
 }
@@ -284,10 +346,14 @@ fn check_variance(xc: &Array2<f64>, name: &str) -> Result<()> {
 fn check_tensor(a: ArrayView3<f64>, name: &str) -> Result<()> {
     let (n, t, c) = a.dim();
     if n == 0 || t == 0 || c == 0 {
-        return Err(Error::Input(format!("{name} has an empty axis: [units, T, C] = [{n}, {t}, {c}]")));
+        return Err(Error::Input(format!(
+            "{name} has an empty axis: [units, T, C] = [{n}, {t}, {c}]"
+        )));
     }
     if let Some(((u, ti, ci), v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::Input(format!("{name} holds {v} at [unit {u}, time {ti}, condition {ci}]")));
+        return Err(Error::Input(format!(
+            "{name} holds {v} at [unit {u}, time {ti}, condition {ci}]"
+        )));
     }
     Ok(())
 }
@@ -295,10 +361,14 @@ fn check_tensor(a: ArrayView3<f64>, name: &str) -> Result<()> {
 fn check_matrix(name: &str, a: ArrayView2<f64>) -> Result<()> {
     let (m, n) = a.dim();
     if m == 0 || n == 0 {
-        return Err(Error::Input(format!("{name} has an empty axis: [samples, features] = [{m}, {n}]")));
+        return Err(Error::Input(format!(
+            "{name} has an empty axis: [samples, features] = [{m}, {n}]"
+        )));
     }
     if let Some(((s, f), v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::Input(format!("{name} holds {v} at [sample {s}, feature {f}]")));
+        return Err(Error::Input(format!(
+            "{name} holds {v} at [sample {s}, feature {f}]"
+        )));
     }
     Ok(())
 }

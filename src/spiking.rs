@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{tensors, Real};
+use crate::model::{Real, tensors};
 
 pub(crate) fn d_kind() -> String {
     "alif".into()
@@ -96,18 +96,36 @@ impl SpikingConfig {
     }
     pub fn validate(&self) -> Result<()> {
         if self.kind != "lif" && self.kind != "alif" {
-            return Err(Error::Input(format!("config: kind '{}' is not a spiking kind (expected \"lif\" or \"alif\")", self.kind)));
+            return Err(Error::Input(format!(
+                "config: kind '{}' is not a spiking kind (expected \"lif\" or \"alif\")",
+                self.kind
+            )));
         }
         if self.n_in == 0 || self.n_rec == 0 || self.n_out == 0 {
-            return Err(Error::Input("config: n_in, n_rec and n_out must be positive".into()));
+            return Err(Error::Input(
+                "config: n_in, n_rec and n_out must be positive".into(),
+            ));
         }
-        for (name, v) in [("dt_ms", self.dt_ms), ("tau_m_ms", self.tau_m_ms), ("tau_a_ms", self.tau_a_ms), ("tau_out_ms", self.tau_out_ms), ("v_th", self.v_th)] {
+        for (name, v) in [
+            ("dt_ms", self.dt_ms),
+            ("tau_m_ms", self.tau_m_ms),
+            ("tau_a_ms", self.tau_a_ms),
+            ("tau_out_ms", self.tau_out_ms),
+            ("v_th", self.v_th),
+        ] {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::Input(format!("config: {name} = {v} must be a positive number")));
+                return Err(Error::Input(format!(
+                    "config: {name} = {v} must be a positive number"
+                )));
             }
         }
-        if !(self.beta >= 0.0 && self.beta.is_finite()) || !(self.gamma >= 0.0 && self.gamma.is_finite()) {
-            return Err(Error::Input(format!("config: beta = {} and gamma = {} must be finite and >= 0", self.beta, self.gamma)));
+        if !(self.beta >= 0.0 && self.beta.is_finite())
+            || !(self.gamma >= 0.0 && self.gamma.is_finite())
+        {
+            return Err(Error::Input(format!(
+                "config: beta = {} and gamma = {} must be finite and >= 0",
+                self.beta, self.gamma
+            )));
         }
         Ok(())
     }
@@ -154,16 +172,34 @@ impl<F: Real> SpikingParams<F> {
         }
     }
     pub fn shapes(c: &SpikingConfig) -> [Vec<usize>; 4] {
-        [vec![c.n_rec, c.n_in], vec![c.n_rec, c.n_rec], vec![c.n_out, c.n_rec], vec![c.n_out]]
+        [
+            vec![c.n_rec, c.n_in],
+            vec![c.n_rec, c.n_rec],
+            vec![c.n_out, c.n_rec],
+            vec![c.n_out],
+        ]
     }
     pub fn len(c: &SpikingConfig) -> usize {
-        Self::shapes(c).iter().map(|s| s.iter().product::<usize>()).sum()
+        Self::shapes(c)
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum()
     }
     pub fn slices(&self) -> [&[F]; 4] {
-        [self.w_in.as_slice().unwrap(), self.w_rec.as_slice().unwrap(), self.w_out.as_slice().unwrap(), self.b_out.as_slice().unwrap()]
+        [
+            self.w_in.as_slice().unwrap(),
+            self.w_rec.as_slice().unwrap(),
+            self.w_out.as_slice().unwrap(),
+            self.b_out.as_slice().unwrap(),
+        ]
     }
     pub fn slices_mut(&mut self) -> [&mut [F]; 4] {
-        [self.w_in.as_slice_mut().unwrap(), self.w_rec.as_slice_mut().unwrap(), self.w_out.as_slice_mut().unwrap(), self.b_out.as_slice_mut().unwrap()]
+        [
+            self.w_in.as_slice_mut().unwrap(),
+            self.w_rec.as_slice_mut().unwrap(),
+            self.w_out.as_slice_mut().unwrap(),
+            self.b_out.as_slice_mut().unwrap(),
+        ]
     }
     pub fn flatten(&self) -> Vec<F> {
         tensors::flatten(&self.slices())
@@ -175,7 +211,12 @@ impl<F: Real> SpikingParams<F> {
     }
     pub fn cast<G: Real>(&self) -> SpikingParams<G> {
         let f = |x: &F| G::from_f64(x.to_f64().unwrap()).unwrap();
-        SpikingParams { w_in: self.w_in.map(f), w_rec: self.w_rec.map(f), w_out: self.w_out.map(f), b_out: self.b_out.map(f) }
+        SpikingParams {
+            w_in: self.w_in.map(f),
+            w_rec: self.w_rec.map(f),
+            w_out: self.w_out.map(f),
+            b_out: self.b_out.map(f),
+        }
     }
     pub fn add_assign(&mut self, other: &Self) {
         tensors::add(self.slices_mut(), &other.slices());
@@ -209,7 +250,16 @@ impl SpikingModel {
         let mut w_rec = Array2::from_shape_simple_fn((n, n), || normal(1.0 / (n as f64).sqrt()));
         w_rec.diag_mut().fill(0.0);
         let w_out = Array2::from_shape_simple_fn((no, n), || normal(1.0 / (n as f64).sqrt()));
-        Ok(Self { params: SpikingParams { w_in, w_rec, w_out, b_out: Array1::zeros(no) }, config, feedback: None })
+        Ok(Self {
+            params: SpikingParams {
+                w_in,
+                w_rec,
+                w_out,
+                b_out: Array1::zeros(no),
+            },
+            config,
+            feedback: None,
+        })
     }
 
     /// Draw `feedback ~ U(-1/sqrt(N), 1/sqrt(N))` once (SPEC §4) unless the model has one.
@@ -218,7 +268,9 @@ impl SpikingModel {
             let n = self.config.n_rec;
             let bound = 1.0 / (n as f64).sqrt();
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0feed_bacc);
-            self.feedback = Some(Array2::from_shape_fn((n, self.config.n_out), |_| rng.random_range(-bound..bound) as f32));
+            self.feedback = Some(Array2::from_shape_fn((n, self.config.n_out), |_| {
+                rng.random_range(-bound..bound) as f32
+            }));
         }
     }
 }

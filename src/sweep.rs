@@ -143,8 +143,19 @@ impl Sweep {
     pub fn load(path: &Path) -> Result<Sweep> {
         let bad = |m: String| Error::Input(format!("{}: {m}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let f: SweepFile = toml::from_str(&text).map_err(|e| bad(e.message().lines().next().unwrap_or("invalid TOML").to_string()))?;
-        let name = f.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sweep".into()));
+        let f: SweepFile = toml::from_str(&text).map_err(|e| {
+            bad(e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("invalid TOML")
+                .to_string())
+        })?;
+        let name = f.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "sweep".into())
+        });
         if name.is_empty() || name.contains(['/', '\\']) {
             return Err(bad(format!("name '{name}' must be a non-empty file name")));
         }
@@ -153,7 +164,9 @@ impl Sweep {
         }
         for k in ["seeds", "out"] {
             if f.base.contains_key(k) {
-                return Err(bad(format!("[base] may not set '{k}' (seeds are the `seed` axis; the results directory is `results`)")));
+                return Err(bad(format!(
+                    "[base] may not set '{k}' (seeds are the `seed` axis; the results directory is `results`)"
+                )));
             }
         }
         for (k, vals) in f.grid.iter().chain(&f.zip) {
@@ -161,7 +174,9 @@ impl Sweep {
                 return Err(bad(format!("axis '{k}' has no values")));
             }
             if k == "seeds" || k == "out" {
-                return Err(bad(format!("'{k}' cannot be an axis (use `seed` for seeds)")));
+                return Err(bad(format!(
+                    "'{k}' cannot be an axis (use `seed` for seeds)"
+                )));
             }
         }
         if let Some(k) = f.grid.keys().find(|k| f.zip.contains_key(*k)) {
@@ -169,20 +184,45 @@ impl Sweep {
         }
         let zip_len = f.zip.values().map(Vec::len).max().unwrap_or(0);
         if let Some((k, v)) = f.zip.iter().find(|(_, v)| v.len() != zip_len) {
-            return Err(bad(format!("[zip] lists must have one length: '{k}' has {} values, another has {zip_len}", v.len())));
+            return Err(bad(format!(
+                "[zip] lists must have one length: '{k}' has {} values, another has {zip_len}",
+                v.len()
+            )));
         }
         // Axes: the grid's (sorted by name), then the zip group's; the zip group is one factor.
-        let mut factors: Vec<Vec<Vec<(String, toml::Value)>>> =
-            f.grid.iter().map(|(k, vals)| vals.iter().map(|v| vec![(k.clone(), v.clone())]).collect()).collect();
+        let mut factors: Vec<Vec<Vec<(String, toml::Value)>>> = f
+            .grid
+            .iter()
+            .map(|(k, vals)| vals.iter().map(|v| vec![(k.clone(), v.clone())]).collect())
+            .collect();
         if zip_len > 0 {
-            factors.push((0..zip_len).map(|i| f.zip.iter().map(|(k, v)| (k.clone(), v[i].clone())).collect()).collect());
+            factors.push(
+                (0..zip_len)
+                    .map(|i| {
+                        f.zip
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v[i].clone()))
+                            .collect()
+                    })
+                    .collect(),
+            );
         }
         let axes: Vec<String> = f.grid.keys().chain(f.zip.keys()).cloned().collect();
         let mut combos: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
         for fac in &factors {
-            combos = combos.iter().flat_map(|c| fac.iter().map(move |choice| c.iter().cloned().chain(choice.iter().cloned()).collect())).collect();
+            combos = combos
+                .iter()
+                .flat_map(|c| {
+                    fac.iter().map(move |choice| {
+                        c.iter().cloned().chain(choice.iter().cloned()).collect()
+                    })
+                })
+                .collect();
         }
-        let results = f.results.clone().unwrap_or_else(|| PathBuf::from("runs/sweeps").join(&name));
+        let results = f
+            .results
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs/sweeps").join(&name));
         let mut runs = Vec::with_capacity(combos.len());
         for combo in combos {
             let mut t = f.base.clone();
@@ -194,32 +234,71 @@ impl Sweep {
                     t.insert(k.clone(), v.clone());
                 }
             }
-            let label: Vec<String> = combo.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+            let label: Vec<String> = combo
+                .iter()
+                .map(|(k, v)| format!("{k}={}", value_text(v)))
+                .collect();
             let Some(s) = seed.as_integer().filter(|s| *s >= 0) else {
                 return Err(bad(format!("seed {seed} is not a non-negative integer")));
             };
-            t.insert("seeds".into(), toml::Value::Array(vec![toml::Value::Integer(s)]));
+            t.insert(
+                "seeds".into(),
+                toml::Value::Array(vec![toml::Value::Integer(s)]),
+            );
             t.insert("out".into(), toml::Value::String(String::new()));
-            let cfg: TrainConfig = toml::Value::Table(t)
-                .try_into()
-                .map_err(|e: toml::de::Error| bad(format!("run {}: {}", label.join(" "), e.message().lines().next().unwrap_or("invalid setting"))))?;
-            cfg.validate().map_err(|e| bad(format!("run {}: {e}", label.join(" "))))?;
+            let cfg: TrainConfig =
+                toml::Value::Table(t)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        bad(format!(
+                            "run {}: {}",
+                            label.join(" "),
+                            e.message().lines().next().unwrap_or("invalid setting")
+                        ))
+                    })?;
+            cfg.validate()
+                .map_err(|e| bad(format!("run {}: {e}", label.join(" "))))?;
             let id = run_id(&cfg);
-            let values = combo.iter().map(|(k, v)| (k.clone(), value_text(v))).collect();
-            runs.push(Run { id, values, config: cfg });
+            let values = combo
+                .iter()
+                .map(|(k, v)| (k.clone(), value_text(v)))
+                .collect();
+            runs.push(Run {
+                id,
+                values,
+                config: cfg,
+            });
         }
         runs.sort_by(|a, b| a.id.cmp(&b.id));
         if let Some(w) = runs.windows(2).find(|w| w[0].id == w[1].id) {
-            return Err(bad(format!("two runs have the same settings ({}): an axis repeats a value", w[0].values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))));
+            return Err(bad(format!(
+                "two runs have the same settings ({}): an axis repeats a value",
+                w[0].values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )));
         }
-        let task = runs.first().map(|r| r.config().task.clone()).unwrap_or_default();
+        let task = runs
+            .first()
+            .map(|r| r.config().task.clone())
+            .unwrap_or_default();
         let data = match f.data.as_deref() {
             Some("none") => None,
             Some(p) => Some(PathBuf::from(p)),
             None if task == "reach" => Some(crate::reproduce::default_data()),
             None => None,
         };
-        Ok(Sweep { name, path: path.to_path_buf(), results, data, pack_max: f.pack_max, axes, runs })
+        Ok(Sweep {
+            name,
+            path: path.to_path_buf(),
+            results,
+            data,
+            pack_max: f.pack_max,
+            axes,
+            runs,
+        })
     }
 
     pub fn runs_dir(&self) -> PathBuf {
@@ -253,9 +332,16 @@ impl Shard {
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
     pub fn parse(s: &str) -> Result<Shard> {
-        let bad = || Error::Input(format!("--shard '{s}': expected I/N with 0 <= I < N, e.g. 0/4"));
+        let bad = || {
+            Error::Input(format!(
+                "--shard '{s}': expected I/N with 0 <= I < N, e.g. 0/4"
+            ))
+        };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        let (index, count) = (
+            i.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -266,9 +352,18 @@ impl Shard {
     /// `SLURM_ARRAY_TASK_COUNT`; `None` outside an array job.
     pub fn from_slurm_env() -> Result<Option<Shard>> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let (Some(id), Some(count)) = (get("SLURM_ARRAY_TASK_ID"), get("SLURM_ARRAY_TASK_COUNT")) else { return Ok(None) };
-        let num = |k: &str, v: &str| v.parse::<usize>().map_err(|_| Error::Input(format!("{k} = '{v}' is not a number")));
-        let (id, count) = (num("SLURM_ARRAY_TASK_ID", &id)?, num("SLURM_ARRAY_TASK_COUNT", &count)?);
+        let (Some(id), Some(count)) = (get("SLURM_ARRAY_TASK_ID"), get("SLURM_ARRAY_TASK_COUNT"))
+        else {
+            return Ok(None);
+        };
+        let num = |k: &str, v: &str| {
+            v.parse::<usize>()
+                .map_err(|_| Error::Input(format!("{k} = '{v}' is not a number")))
+        };
+        let (id, count) = (
+            num("SLURM_ARRAY_TASK_ID", &id)?,
+            num("SLURM_ARRAY_TASK_COUNT", &count)?,
+        );
         let min = match get("SLURM_ARRAY_TASK_MIN") {
             Some(m) => num("SLURM_ARRAY_TASK_MIN", &m)?,
             None => 0,
@@ -278,7 +373,11 @@ impl Shard {
 
     /// The runs of this shard: every `count`-th of the id-sorted list, from `index`.
     pub fn select<'a>(&self, runs: &'a [Run]) -> Vec<&'a Run> {
-        runs.iter().enumerate().filter(|(k, _)| k % self.count == self.index).map(|(_, r)| r).collect()
+        runs.iter()
+            .enumerate()
+            .filter(|(k, _)| k % self.count == self.index)
+            .map(|(_, r)| r)
+            .collect()
     }
 }
 
@@ -312,10 +411,14 @@ fn io_err(p: &Path, e: std::io::Error) -> Error {
 fn clean_stale(sweep: &Sweep) -> Result<usize> {
     let (host, me) = (hostname(), std::process::id());
     let mut n = 0;
-    let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) else { return Ok(0) };
+    let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) else {
+        return Ok(0);
+    };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some((id, h, pid)) = parse_tmp(&name) else { continue };
+        let Some((id, h, pid)) = parse_tmp(&name) else {
+            continue;
+        };
         let dead_here = h == host && pid != me && !pid_alive(pid);
         if dead_here || sweep.is_complete(&id) {
             std::fs::remove_dir_all(e.path()).map_err(|er| io_err(&e.path(), er))?;
@@ -352,13 +455,21 @@ pub fn packs<'a>(runs: &[&'a Run], pack_max: usize) -> Vec<Vec<&'a Run>> {
             None => groups.push((k, vec![r])),
         }
     }
-    groups.into_iter().flat_map(|(_, v)| v.chunks(pack_max).map(<[&Run]>::to_vec).collect::<Vec<_>>()).collect()
+    groups
+        .into_iter()
+        .flat_map(|(_, v)| v.chunks(pack_max).map(<[&Run]>::to_vec).collect::<Vec<_>>())
+        .collect()
 }
 
 /// Train (and analyse) every run of the shard that is not complete yet.
 pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<RunReport> {
     for d in [sweep.runs_dir(), sweep.tmp_dir()] {
-        std::fs::create_dir_all(&d).map_err(|e| Error::Input(format!("{}: cannot create the results directory: {e}", d.display())))?;
+        std::fs::create_dir_all(&d).map_err(|e| {
+            Error::Input(format!(
+                "{}: cannot create the results directory: {e}",
+                d.display()
+            ))
+        })?;
     }
     // The data, checked before spending any time on training and prepared once for every run.
     let mut refs = sweep.data.as_deref().map(crate::analysis::References::new);
@@ -367,8 +478,16 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
     }
     let removed = clean_stale(sweep)?;
     let mine = opts.shard.select(&sweep.runs);
-    let todo: Vec<&Run> = mine.iter().copied().filter(|r| !sweep.is_complete(&r.id)).collect();
-    let mut rep = RunReport { selected: mine.len(), skipped: mine.len() - todo.len(), ..Default::default() };
+    let todo: Vec<&Run> = mine
+        .iter()
+        .copied()
+        .filter(|r| !sweep.is_complete(&r.id))
+        .collect();
+    let mut rep = RunReport {
+        selected: mine.len(),
+        skipped: mine.len() - todo.len(),
+        ..Default::default()
+    };
     let packed = packs(&todo, sweep.pack_max);
     let total_updates: u64 = packed.iter().map(|p| p[0].config().updates as u64).sum();
     if !opts.quiet {
@@ -382,31 +501,52 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
             rep.skipped,
             todo.len(),
             packed.len(),
-            if removed > 0 { format!(" ({removed} stale partial run(s) removed)") } else { String::new() }
+            if removed > 0 {
+                format!(" ({removed} stale partial run(s) removed)")
+            } else {
+                String::new()
+            }
         );
     }
     let bar = sweep_bar(total_updates, opts.quiet);
     let t0 = Instant::now();
     let (host, pid) = (hostname(), std::process::id());
     for pack in &packed {
-        bar.set_prefix(format!("runs {}/{}", rep.skipped + rep.done + rep.diverged + rep.failed, mine.len()));
-        let tmp: Vec<PathBuf> = pack.iter().map(|r| sweep.tmp_dir().join(format!("{}.{host}.{pid}", r.id))).collect();
+        bar.set_prefix(format!(
+            "runs {}/{}",
+            rep.skipped + rep.done + rep.diverged + rep.failed,
+            mine.len()
+        ));
+        let tmp: Vec<PathBuf> = pack
+            .iter()
+            .map(|r| sweep.tmp_dir().join(format!("{}.{host}.{pid}", r.id)))
+            .collect();
         let members: Vec<Member> = pack
             .iter()
             .zip(&tmp)
             .map(|(r, d)| {
                 let c = r.config();
-                Member { seed: c.seeds[0], lr: c.lr, g0: c.g0, activity_l2: c.activity_l2, dir: d.clone() }
+                Member {
+                    seed: c.seeds[0],
+                    lr: c.lr,
+                    g0: c.g0,
+                    activity_l2: c.activity_l2,
+                    dir: d.clone(),
+                }
             })
             .collect();
         let outcome = crate::train::train_members(pack[0].config(), &members, adapter, &bar, true);
         let outcomes = match outcome {
             Ok(o) => o,
             Err(e) => {
-                std::fs::create_dir_all(sweep.failed_dir()).map_err(|er| io_err(&sweep.failed_dir(), er))?;
+                std::fs::create_dir_all(sweep.failed_dir())
+                    .map_err(|er| io_err(&sweep.failed_dir(), er))?;
                 for (r, d) in pack.iter().zip(&tmp) {
                     let _ = std::fs::remove_dir_all(d);
-                    crate::io::write_atomic(&sweep.failed_dir().join(format!("{}.txt", r.id)), format!("{e}\n").as_bytes())?;
+                    crate::io::write_atomic(
+                        &sweep.failed_dir().join(format!("{}.txt", r.id)),
+                        format!("{e}\n").as_bytes(),
+                    )?;
                 }
                 rep.failed += pack.len();
                 bar.suspend(|| eprintln!("pack of {} run(s) failed: {e}", pack.len()));
@@ -415,26 +555,38 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
         };
         for ((r, d), o) in pack.iter().zip(&tmp).zip(outcomes) {
             let analysis_error = match &mut refs {
-                Some(r) => crate::analysis::analyze_with(std::slice::from_ref(d), r).err().map(|e| e.to_string()),
+                Some(r) => crate::analysis::analyze_with(std::slice::from_ref(d), r)
+                    .err()
+                    .map(|e| e.to_string()),
                 None => None,
             };
             let rec = RunRecord {
                 id: r.id.clone(),
                 values: r.values.clone(),
-                status: if o.diverged_at.is_some() { "diverged".into() } else { "done".into() },
+                status: if o.diverged_at.is_some() {
+                    "diverged".into()
+                } else {
+                    "done".into()
+                },
                 diverged_at: o.diverged_at,
                 final_loss: Some(o.summary.final_loss).filter(|v| v.is_finite()),
                 final_eval_error: Some(o.summary.final_eval_error).filter(|v| v.is_finite()),
                 seconds: o.summary.seconds,
                 analysis_error,
             };
-            let json = serde_json::to_string_pretty(&rec).map_err(|e| Error::Runtime(e.to_string()))?;
+            let json =
+                serde_json::to_string_pretty(&rec).map_err(|e| Error::Runtime(e.to_string()))?;
             crate::io::write_atomic(&d.join("run.json"), json.as_bytes())?;
             // The rename is the commit point: before it the run is absent, after it complete.
             let dest = sweep.run_dir(&r.id);
             let mut c = r.config.clone();
             c.out = dest.clone();
-            crate::io::write_atomic(&d.join("config.toml"), toml::to_string(&c).map_err(|e| Error::Runtime(e.to_string()))?.as_bytes())?;
+            crate::io::write_atomic(
+                &d.join("config.toml"),
+                toml::to_string(&c)
+                    .map_err(|e| Error::Runtime(e.to_string()))?
+                    .as_bytes(),
+            )?;
             if dest.exists() {
                 std::fs::remove_dir_all(d).map_err(|e| io_err(d, e))?; // finished elsewhere meanwhile
             } else {
@@ -449,9 +601,15 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
             let line = format!(
                 "run {} ({}) {}: eval error {}",
                 r.id,
-                r.values.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+                r.values
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 rec.status,
-                rec.final_eval_error.map(|v| format!("{v:.5}")).unwrap_or_else(|| "-".into())
+                rec.final_eval_error
+                    .map(|v| format!("{v:.5}"))
+                    .unwrap_or_else(|| "-".into())
             );
             if bar.is_hidden() {
                 if !opts.quiet {
@@ -492,7 +650,11 @@ fn sweep_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
 }
 
 fn task_name(task: &str) -> crate::evaluate::TaskName {
-    if task == "mante" { crate::evaluate::TaskName::Mante } else { crate::evaluate::TaskName::Reach }
+    if task == "mante" {
+        crate::evaluate::TaskName::Mante
+    } else {
+        crate::evaluate::TaskName::Reach
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,7 +676,10 @@ pub struct Status {
 }
 
 pub fn status(sweep: &Sweep) -> Status {
-    let mut s = Status { total: sweep.runs.len(), ..Default::default() };
+    let mut s = Status {
+        total: sweep.runs.len(),
+        ..Default::default()
+    };
     let mut in_progress: BTreeMap<String, bool> = BTreeMap::new();
     let (host, me) = (hostname(), std::process::id());
     if let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) {
@@ -554,27 +719,46 @@ pub struct SubmitOptions {
 /// Write the sbatch array script; returns (its path, number of array tasks).
 pub fn write_sbatch(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize)> {
     if o.runs_per_task == 0 || o.cpus_per_task == 0 {
-        return Err(Error::Input("--runs-per-task and --cpus-per-task must be at least 1".into()));
+        return Err(Error::Input(
+            "--runs-per-task and --cpus-per-task must be at least 1".into(),
+        ));
     }
     let abs = |p: &Path| std::path::absolute(p).map_err(|e| io_err(p, e));
     let results = abs(&sweep.results)?;
     let slurm = results.join("slurm");
     std::fs::create_dir_all(&slurm).map_err(|e| io_err(&slurm, e))?;
     let tasks = sweep.runs.len().div_ceil(o.runs_per_task).max(1);
-    let exe = std::env::current_exe().map_err(|e| Error::Runtime(format!("cannot find the snnlab executable: {e}")))?;
-    let cwd = std::env::current_dir().map_err(|e| Error::Runtime(format!("no working directory: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Runtime(format!("cannot find the snnlab executable: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Runtime(format!("no working directory: {e}")))?;
     let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
     let mut s = String::from("#!/bin/bash\n");
-    s.push_str(&format!("# snnlab sweep '{}': {} runs in {tasks} array tasks (written by `snnlab sweep submit`)\n", sweep.name, sweep.runs.len()));
-    s.push_str(&format!("#SBATCH --job-name=snnlab-{}\n#SBATCH --array=0-{}\n", sweep.name, tasks - 1));
-    s.push_str(&format!("#SBATCH --time={}\n#SBATCH --cpus-per-task={}\n#SBATCH --ntasks=1\n", o.time, o.cpus_per_task));
+    s.push_str(&format!(
+        "# snnlab sweep '{}': {} runs in {tasks} array tasks (written by `snnlab sweep submit`)\n",
+        sweep.name,
+        sweep.runs.len()
+    ));
+    s.push_str(&format!(
+        "#SBATCH --job-name=snnlab-{}\n#SBATCH --array=0-{}\n",
+        sweep.name,
+        tasks - 1
+    ));
+    s.push_str(&format!(
+        "#SBATCH --time={}\n#SBATCH --cpus-per-task={}\n#SBATCH --ntasks=1\n",
+        o.time, o.cpus_per_task
+    ));
     if let Some(p) = &o.partition {
         s.push_str(&format!("#SBATCH --partition={p}\n"));
     }
     if o.gpus_per_task > 0 {
         s.push_str(&format!("#SBATCH --gpus-per-task={}\n", o.gpus_per_task));
     }
-    s.push_str(&format!("#SBATCH --output={}/%A_%a.out\n#SBATCH --chdir={}\n", slurm.display(), cwd.display()));
+    s.push_str(&format!(
+        "#SBATCH --output={}/%A_%a.out\n#SBATCH --chdir={}\n",
+        slurm.display(),
+        cwd.display()
+    ));
     s.push_str("set -euo pipefail\n");
     s.push_str(&format!(
         "exec {} sweep run {} --results {} --shard \"$((SLURM_ARRAY_TASK_ID - ${{SLURM_ARRAY_TASK_MIN:-0}}))/{tasks}\"\n",
@@ -597,15 +781,31 @@ pub fn submit(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize, Optio
         .arg("--parsable")
         .arg(&path)
         .output()
-        .map_err(|e| Error::Runtime(format!("cannot run sbatch (is Slurm installed and on PATH?): {e}")))?;
+        .map_err(|e| {
+            Error::Runtime(format!(
+                "cannot run sbatch (is Slurm installed and on PATH?): {e}"
+            ))
+        })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(Error::Runtime(format!("sbatch failed: {}", err.lines().next().unwrap_or("no message"))));
+        return Err(Error::Runtime(format!(
+            "sbatch failed: {}",
+            err.lines().next().unwrap_or("no message")
+        )));
     }
-    let id = String::from_utf8_lossy(&out.stdout).trim().split(';').next().unwrap_or("").to_string();
+    let id = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
     let jobs = path.with_file_name("jobs.txt");
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&jobs).map_err(|e| io_err(&jobs, e))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&jobs)
+        .map_err(|e| io_err(&jobs, e))?;
     writeln!(f, "{id}").map_err(|e| io_err(&jobs, e))?;
     Ok((path, tasks, Some(id)))
 }
@@ -616,9 +816,16 @@ pub fn slurm_jobs(sweep: &Sweep) -> Option<Vec<(String, BTreeMap<String, usize>)
     let text = std::fs::read_to_string(sweep.results.join("slurm/jobs.txt")).ok()?;
     let mut out = Vec::new();
     for id in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let o = std::process::Command::new("squeue").args(["-h", "-r", "-j", id, "-o", "%T"]).output().ok()?;
+        let o = std::process::Command::new("squeue")
+            .args(["-h", "-r", "-j", id, "-o", "%T"])
+            .output()
+            .ok()?;
         let mut counts = BTreeMap::new();
-        for st in String::from_utf8_lossy(&o.stdout).lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for st in String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             *counts.entry(st.to_string()).or_insert(0) += 1;
         }
         out.push((id.to_string(), counts));
@@ -631,7 +838,9 @@ pub fn slurm_jobs(sweep: &Sweep) -> Option<Vec<(String, BTreeMap<String, usize>)
 // ---------------------------------------------------------------------------------------------
 
 fn read_scores(dir: &Path) -> Vec<CheckpointScore> {
-    let Ok(text) = std::fs::read_to_string(dir.join("analysis.csv")) else { return vec![] };
+    let Ok(text) = std::fs::read_to_string(dir.join("analysis.csv")) else {
+        return vec![];
+    };
     text.lines()
         .skip(1)
         .filter_map(|l| {
@@ -653,15 +862,24 @@ fn read_scores(dir: &Path) -> Vec<CheckpointScore> {
 
 /// (update, eval_error) of every checkpoint from `checkpoints.csv`.
 fn read_eval(dir: &Path) -> Vec<(usize, f64)> {
-    let Ok(text) = std::fs::read_to_string(dir.join("checkpoints.csv")) else { return vec![] };
-    text.lines().skip(1).filter_map(|l| {
-        let f: Vec<&str> = l.split(',').collect();
-        Some((f.first()?.parse().ok()?, f.get(2)?.parse().ok()?))
-    }).collect()
+    let Ok(text) = std::fs::read_to_string(dir.join("checkpoints.csv")) else {
+        return vec![];
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.first()?.parse().ok()?, f.get(2)?.parse().ok()?))
+        })
+        .collect()
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// What `merge` found.
@@ -683,11 +901,23 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
     if seed_col {
         head.push("seed".into());
     }
-    head.extend(["update", "eval_error", "accuracy", "loss", "distance", "normalised_distance", "participation_ratio"].map(String::from));
+    head.extend(
+        [
+            "update",
+            "eval_error",
+            "accuracy",
+            "loss",
+            "distance",
+            "normalised_distance",
+            "participation_ratio",
+        ]
+        .map(String::from),
+    );
     let mut csv = head.join(",") + "\n";
     let (mut rows, mut runs, mut missing) = (0, 0, 0);
     // Per axis: value → (accuracy, distance) points.
-    let mut groups: Vec<BTreeMap<String, Vec<(f64, f64)>>> = vec![BTreeMap::new(); sweep.axes.len()];
+    let mut groups: Vec<BTreeMap<String, Vec<(f64, f64)>>> =
+        vec![BTreeMap::new(); sweep.axes.len()];
     let mut best: Vec<(String, Vec<(String, String)>, f64, f64)> = Vec::new();
     for r in &sweep.runs {
         let Some(rec) = sweep.record(&r.id) else {
@@ -698,11 +928,29 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
         let dir = sweep.run_dir(&r.id);
         let scores = read_scores(&dir);
         let evals = read_eval(&dir);
-        let axis_vals: Vec<String> = sweep.axes.iter().map(|a| r.values.iter().find(|(k, _)| k == a).map(|(_, v)| csv_field(v)).unwrap_or_default()).collect();
+        let axis_vals: Vec<String> = sweep
+            .axes
+            .iter()
+            .map(|a| {
+                r.values
+                    .iter()
+                    .find(|(k, _)| k == a)
+                    .map(|(_, v)| csv_field(v))
+                    .unwrap_or_default()
+            })
+            .collect();
         let mut emit = |update: usize, ev: Option<f64>, s: Option<&CheckpointScore>| {
             let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
-            let seed = if seed_col { format!("{},", r.seed()) } else { String::new() };
-            let axes = if axis_vals.is_empty() { String::new() } else { format!("{},", axis_vals.join(",")) };
+            let seed = if seed_col {
+                format!("{},", r.seed())
+            } else {
+                String::new()
+            };
+            let axes = if axis_vals.is_empty() {
+                String::new()
+            } else {
+                format!("{},", axis_vals.join(","))
+            };
             csv.push_str(&format!(
                 "{},{axes}{},{seed}{},{},{},{},{},{},{}\n",
                 r.id,
@@ -723,22 +971,49 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
             }
         } else {
             for s in &scores {
-                emit(s.update, evals.iter().find(|(u, _)| *u == s.update).map(|(_, e)| *e), Some(s));
+                emit(
+                    s.update,
+                    evals.iter().find(|(u, _)| *u == s.update).map(|(_, e)| *e),
+                    Some(s),
+                );
             }
         }
         for (ai, a) in sweep.axes.iter().enumerate() {
-            let v = r.values.iter().find(|(k, _)| k == a).map(|(_, v)| v.clone()).unwrap_or_default();
-            groups[ai].entry(format!("{a}={v}")).or_default().extend(scores.iter().filter(|s| s.accuracy >= 0.0).map(|s| (s.accuracy, s.distance)));
+            let v = r
+                .values
+                .iter()
+                .find(|(k, _)| k == a)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            groups[ai].entry(format!("{a}={v}")).or_default().extend(
+                scores
+                    .iter()
+                    .filter(|s| s.accuracy >= 0.0)
+                    .map(|s| (s.accuracy, s.distance)),
+            );
         }
-        if let Some(b) = scores.iter().filter(|s| s.distance.is_finite()).min_by(|a, b| a.distance.total_cmp(&b.distance)) {
+        if let Some(b) = scores
+            .iter()
+            .filter(|s| s.distance.is_finite())
+            .min_by(|a, b| a.distance.total_cmp(&b.distance))
+        {
             best.push((r.id.clone(), r.values.clone(), b.accuracy, b.distance));
         }
     }
-    let csv_path = csv_out.map(Path::to_path_buf).unwrap_or_else(|| sweep.results.join("merged.csv"));
+    let csv_path = csv_out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| sweep.results.join("merged.csv"));
     crate::io::write_atomic(&csv_path, csv.as_bytes())?;
 
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab sweep report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>");
-    html.push_str(&format!("<h1>Sweep {}</h1><p>{runs} of {} runs complete ({missing} missing); table: {}.</p>", sweep.name, sweep.runs.len(), csv_path.display()));
+    let mut html = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab sweep report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
+    );
+    html.push_str(&format!(
+        "<h1>Sweep {}</h1><p>{runs} of {} runs complete ({missing} missing); table: {}.</p>",
+        sweep.name,
+        sweep.runs.len(),
+        csv_path.display()
+    ));
     let (baseline, floor) = match &sweep.data {
         Some(d) => {
             let mut refs = crate::analysis::References::new(d);
@@ -754,8 +1029,18 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
         if baseline.is_none() {
             break;
         }
-        let mut ch = Chart::new(&format!("Distance to neural data vs accuracy, by {a}"), "accuracy", "angular Procrustes distance");
-        ch.hlines = vec![(baseline.unwrap_or(f64::NAN), "cross-condition baseline".into()), (floor.unwrap_or(f64::NAN), "split-half floor".into())];
+        let mut ch = Chart::new(
+            &format!("Distance to neural data vs accuracy, by {a}"),
+            "accuracy",
+            "angular Procrustes distance",
+        );
+        ch.hlines = vec![
+            (
+                baseline.unwrap_or(f64::NAN),
+                "cross-condition baseline".into(),
+            ),
+            (floor.unwrap_or(f64::NAN), "split-half floor".into()),
+        ];
         for (label, pts) in &groups[ai] {
             ch.add(label, pts.clone(), Mark::Points);
         }
@@ -771,14 +1056,28 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
         for (id, vals, acc, dist) in &best {
             html.push_str(&format!("<tr><td>{id}</td>"));
             for a in &sweep.axes {
-                html.push_str(&format!("<td>{}</td>", vals.iter().find(|(k, _)| k == a).map(|(_, v)| v.as_str()).unwrap_or("")));
+                html.push_str(&format!(
+                    "<td>{}</td>",
+                    vals.iter()
+                        .find(|(k, _)| k == a)
+                        .map(|(_, v)| v.as_str())
+                        .unwrap_or("")
+                ));
             }
             html.push_str(&format!("<td>{acc:.4}</td><td>{dist:.4}</td></tr>"));
         }
         html.push_str("</table>");
     }
     html.push_str("</body></html>\n");
-    let report_path = report_out.map(Path::to_path_buf).unwrap_or_else(|| sweep.results.join("report.html"));
+    let report_path = report_out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| sweep.results.join("report.html"));
     crate::io::write_atomic(&report_path, html.as_bytes())?;
-    Ok(Merged { csv: csv_path, report: report_path, runs, rows, missing })
+    Ok(Merged {
+        csv: csv_path,
+        report: report_path,
+        runs,
+        rows,
+        missing,
+    })
 }

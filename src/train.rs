@@ -14,32 +14,72 @@ use crate::backend::{Backend, Device};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::model::{Activation, RateConfig, RateModel};
-use crate::spiking::{SpikingConfig, SpikingModel};
-use crate::reference::rate::{forward, loss, normalised_error, Net, Prepared};
+use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::rules::Rule;
+use crate::spiking::{SpikingConfig, SpikingModel};
 use crate::tasks::{mante, reach::Reach};
 
-fn d_rule() -> String { "bptt".into() }
-fn d_n() -> usize { 200 }
-fn d_alpha() -> f64 { 0.1 }
-fn d_act() -> Activation { Activation::Retanh }
-fn d_one() -> f64 { 1.0 }
-fn d_seeds() -> Vec<u64> { vec![1] }
-fn d_updates() -> usize { 1000 }
-fn d_batch() -> usize { 100 }
-fn d_steps() -> usize { 300 }
-fn d_l2() -> f64 { 10.0 }
-fn d_true() -> bool { true }
-fn d_lr() -> f64 { 1e-3 }
-fn d_device() -> Device { Device::Auto }
-fn d_out() -> PathBuf { PathBuf::from("runs/train") }
+fn d_rule() -> String {
+    "bptt".into()
+}
+fn d_n() -> usize {
+    200
+}
+fn d_alpha() -> f64 {
+    0.1
+}
+fn d_act() -> Activation {
+    Activation::Retanh
+}
+fn d_one() -> f64 {
+    1.0
+}
+fn d_seeds() -> Vec<u64> {
+    vec![1]
+}
+fn d_updates() -> usize {
+    1000
+}
+fn d_batch() -> usize {
+    100
+}
+fn d_steps() -> usize {
+    300
+}
+fn d_l2() -> f64 {
+    10.0
+}
+fn d_true() -> bool {
+    true
+}
+fn d_lr() -> f64 {
+    1e-3
+}
+fn d_device() -> Device {
+    Device::Auto
+}
+fn d_out() -> PathBuf {
+    PathBuf::from("runs/train")
+}
 
-fn d_rate() -> String { "rate".into() }
-fn is_rate(k: &String) -> bool { k == "rate" }
-use crate::spiking::{d_beta, d_dt as d_sdt, d_gamma, d_n_ref, d_tau_a, d_tau_m, d_tau_out, d_v_th};
-fn d_rate_target() -> f64 { 0.01 }
-fn d_tau_filter() -> f64 { 20.0 }
-fn is_one(x: &f64) -> bool { *x == 1.0 }
+fn d_rate() -> String {
+    "rate".into()
+}
+fn is_rate(k: &String) -> bool {
+    k == "rate"
+}
+use crate::spiking::{
+    d_beta, d_dt as d_sdt, d_gamma, d_n_ref, d_tau_a, d_tau_m, d_tau_out, d_v_th,
+};
+fn d_rate_target() -> f64 {
+    0.01
+}
+fn d_tau_filter() -> f64 {
+    20.0
+}
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
 
 /// The `[spiking]` table of a config for `kind = "lif"` / `"alif"` (SPEC §2 defaults).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -154,31 +194,51 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        let c: TrainConfig = toml::from_str(&text)
-            .map_err(|e| Error::Input(format!("{}: {}", path.display(), e.message().lines().next().unwrap_or("invalid TOML"))))?;
-        c.validate().map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        let c: TrainConfig = toml::from_str(&text).map_err(|e| {
+            Error::Input(format!(
+                "{}: {}",
+                path.display(),
+                e.message().lines().next().unwrap_or("invalid TOML")
+            ))
+        })?;
+        c.validate()
+            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
         Ok(c)
     }
     pub fn validate(&self) -> Result<()> {
         if !["reach", "mante", "cue"].contains(&self.task.as_str()) {
-            return Err(Error::Input(format!("task '{}' is not one of reach, mante, cue", self.task)));
+            return Err(Error::Input(format!(
+                "task '{}' is not one of reach, mante, cue",
+                self.task
+            )));
         }
         if !["rate", "lif", "alif"].contains(&self.kind.as_str()) {
-            return Err(Error::Input(format!("kind '{}' is not one of rate, lif, alif", self.kind)));
+            return Err(Error::Input(format!(
+                "kind '{}' is not one of rate, lif, alif",
+                self.kind
+            )));
         }
         if self.is_spiking() {
             if self.dale || self.connectivity < 1.0 {
-                return Err(Error::Input("dale and connectivity apply to rate networks only".into()));
+                return Err(Error::Input(
+                    "dale and connectivity apply to rate networks only".into(),
+                ));
             }
             self.spiking_config().validate()?;
             self.steps_per_bin()?;
             let s = self.spiking_settings();
             if !(s.in_gain.is_finite() && s.out_gain.is_finite()) {
-                return Err(Error::Input(format!("[spiking] in_gain = {} and out_gain = {} must be finite", s.in_gain, s.out_gain)));
+                return Err(Error::Input(format!(
+                    "[spiking] in_gain = {} and out_gain = {} must be finite",
+                    s.in_gain, s.out_gain
+                )));
             }
         } else if self.spiking.is_some() {
-            return Err(Error::Input("a [spiking] table needs kind = \"lif\" or \"alif\"".into()));
+            return Err(Error::Input(
+                "a [spiking] table needs kind = \"lif\" or \"alif\"".into(),
+            ));
         }
         Rule::parse(&self.rule)?;
         if self.seeds.is_empty() {
@@ -187,13 +247,18 @@ impl TrainConfig {
         let mut sorted = self.seeds.clone();
         sorted.sort_unstable();
         if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::Input(format!("seeds lists {} twice (each seed is one network)", w[0])));
+            return Err(Error::Input(format!(
+                "seeds lists {} twice (each seed is one network)",
+                w[0]
+            )));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Input(format!("lr = {} must be positive", self.lr)));
         }
         if self.batch_size == 0 || self.n_steps == 0 {
-            return Err(Error::Input("batch_size and n_steps must be positive".into()));
+            return Err(Error::Input(
+                "batch_size and n_steps must be positive".into(),
+            ));
         }
         self.model_config().validate()
     }
@@ -268,7 +333,9 @@ pub fn task_steps_per_bin(task: &str, dt_ms: f64) -> Result<usize> {
     let bin = task_bin_ms(task);
     let k = (bin / dt_ms).round();
     if !(k >= 1.0 && (k * dt_ms - bin).abs() < 1e-9 * bin) {
-        return Err(Error::Input(format!("spiking dt_ms = {dt_ms} must divide the {task} task's {bin} ms bins")));
+        return Err(Error::Input(format!(
+            "spiking dt_ms = {dt_ms} must divide the {task} task's {bin} ms bins"
+        )));
     }
     Ok(k as usize)
 }
@@ -293,7 +360,11 @@ pub fn paper_checkpoints() -> Vec<usize> {
 
 /// The paper's lambda rule, applied after an update with losses (task, mean h²).
 pub fn adapt_lambda(lambda: f64, task: f64, mean_h2: f64) -> f64 {
-    if lambda * mean_h2 >= task / 2.0 { lambda * 2.0 / 3.0 } else { lambda }
+    if lambda * mean_h2 >= task / 2.0 {
+        lambda * 2.0 / 3.0
+    } else {
+        lambda
+    }
 }
 
 enum Task {
@@ -314,7 +385,9 @@ impl Task {
     /// Held-out evaluation batch: reach — 100 random trials (fixed seed); mante — the fixed batch.
     fn eval_batch(&self, cfg: &TrainConfig) -> Batch {
         match self {
-            Task::Reach(r) => r.training_batch(100, cfg.n_steps, &mut ChaCha8Rng::seed_from_u64(0x7e57)),
+            Task::Reach(r) => {
+                r.training_batch(100, cfg.n_steps, &mut ChaCha8Rng::seed_from_u64(0x7e57))
+            }
             Task::Mante(b) => b.clone(),
             Task::Cue(c) => c.batch(100, &mut ChaCha8Rng::seed_from_u64(0x7e57)),
         }
@@ -356,30 +429,64 @@ fn eval_error_spiking(task: &Task, model: &SpikingModel, b: &Batch) -> f64 {
 
 /// The networks being trained, of either kind, with their backend.
 enum Pack {
-    Rate { backend: Backend, models: Vec<RateModel> },
-    Spiking { backend: crate::backend::SpikingBackend, models: Vec<SpikingModel>, rate_target: f64 },
+    Rate {
+        backend: Backend,
+        models: Vec<RateModel>,
+    },
+    Spiking {
+        backend: crate::backend::SpikingBackend,
+        models: Vec<SpikingModel>,
+        rate_target: f64,
+    },
 }
 
 impl Pack {
     /// One update; (task loss, regulariser before lambda) per network.
-    fn update(&mut self, rule: Rule, batches: &[&Batch], lambdas: &[f64]) -> Result<Vec<(f64, f64)>> {
+    fn update(
+        &mut self,
+        rule: Rule,
+        batches: &[&Batch],
+        lambdas: &[f64],
+    ) -> Result<Vec<(f64, f64)>> {
         Ok(match self {
-            Pack::Rate { backend, .. } => backend.update(rule, batches, lambdas)?.iter().map(|l| (l.task as f64, l.mean_h2 as f64)).collect(),
-            Pack::Spiking { backend, rate_target, .. } => {
-                backend.update(rule, batches, lambdas, *rate_target)?.iter().map(|l| (l.task as f64, l.rate_reg as f64)).collect()
-            }
+            Pack::Rate { backend, .. } => backend
+                .update(rule, batches, lambdas)?
+                .iter()
+                .map(|l| (l.task as f64, l.mean_h2 as f64))
+                .collect(),
+            Pack::Spiking {
+                backend,
+                rate_target,
+                ..
+            } => backend
+                .update(rule, batches, lambdas, *rate_target)?
+                .iter()
+                .map(|l| (l.task as f64, l.rate_reg as f64))
+                .collect(),
         })
     }
     /// Copy the backend's current parameters into the models of the networks still training.
     fn snapshot(&mut self, live: impl Fn(usize) -> bool) -> Result<()> {
         match self {
             Pack::Rate { backend, models } => {
-                for (i, p) in backend.params()?.into_iter().enumerate().filter(|(i, _)| live(*i)) {
+                for (i, p) in backend
+                    .params()?
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| live(*i))
+                {
                     models[i].params = p;
                 }
             }
-            Pack::Spiking { backend, models, .. } => {
-                for (i, p) in backend.params()?.into_iter().enumerate().filter(|(i, _)| live(*i)) {
+            Pack::Spiking {
+                backend, models, ..
+            } => {
+                for (i, p) in backend
+                    .params()?
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| live(*i))
+                {
                     models[i].params = p;
                 }
             }
@@ -404,7 +511,9 @@ impl Pack {
 }
 
 fn append_line(f: &mut std::fs::File, line: &str) -> Result<()> {
-    writeln!(f, "{line}").and_then(|_| f.flush()).map_err(|e| Error::Runtime(format!("cannot write log: {e}")))
+    writeln!(f, "{line}")
+        .and_then(|_| f.flush())
+        .map_err(|e| Error::Runtime(format!("cannot write log: {e}")))
 }
 
 /// One network of a pack: what may differ between networks trained in one dispatch.
@@ -430,24 +539,49 @@ pub struct MemberOutcome {
 
 /// The settings every network of a pack must share (the members' own are in [`Member`]).
 pub fn pack_key(cfg: &TrainConfig) -> String {
-    let model = if cfg.is_spiking() { format!("{:?}|{:?}", cfg.spiking_config(), cfg.spiking_settings()) } else { format!("{:?}", cfg.model_config()) };
+    let model = if cfg.is_spiking() {
+        format!("{:?}|{:?}", cfg.spiking_config(), cfg.spiking_settings())
+    } else {
+        format!("{:?}", cfg.model_config())
+    };
     format!(
         "{}|{}|{model}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
-        cfg.task, cfg.rule, cfg.updates, cfg.batch_size, cfg.n_steps, cfg.adaptive_l2, cfg.checkpoints, cfg.device, cfg.init
+        cfg.task,
+        cfg.rule,
+        cfg.updates,
+        cfg.batch_size,
+        cfg.n_steps,
+        cfg.adaptive_l2,
+        cfg.checkpoints,
+        cfg.device,
+        cfg.init
     )
 }
 
 pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Vec<RunSummary>> {
     cfg.validate()?;
-    let members: Vec<Member> =
-        cfg.seeds.iter().map(|&seed| Member { seed, lr: cfg.lr, g0: cfg.g0, activity_l2: cfg.activity_l2, dir: cfg.out.clone() }).collect();
+    let members: Vec<Member> = cfg
+        .seeds
+        .iter()
+        .map(|&seed| Member {
+            seed,
+            lr: cfg.lr,
+            g0: cfg.g0,
+            activity_l2: cfg.activity_l2,
+            dir: cfg.out.clone(),
+        })
+        .collect();
     let mut out = Vec::new();
     let bar = progress_bar(cfg.updates as u64, quiet);
     let outcomes = train_members(cfg, &members, adapter, &bar, quiet)?;
     bar.finish_and_clear();
     for o in outcomes {
         if let Some(u) = o.diverged_at {
-            return Err(Error::Runtime(format!("seed {}: loss diverged at update {u} (try a smaller lr); the other seeds' results are in {}", o.summary.seed, cfg.out.display())));
+            return Err(Error::Runtime(format!(
+                "seed {}: loss diverged at update {u} (try a smaller lr); the other seeds' results are in {}",
+                o.summary.seed,
+                cfg.out.display()
+            )));
         }
         out.push(o.summary);
     }
@@ -458,7 +592,13 @@ pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Ve
 /// shared settings of `shared` (its `seeds`, `lr`, `g0`, `activity_l2` and `out` are ignored).
 /// Advances `bar` by one per update. Each member's directory gets its config, logs and
 /// checkpoints; a diverged member stops being logged and saved, the others go on.
-pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&str>, bar: &indicatif::ProgressBar, quiet: bool) -> Result<Vec<MemberOutcome>> {
+pub fn train_members(
+    shared: &TrainConfig,
+    members: &[Member],
+    adapter: Option<&str>,
+    bar: &indicatif::ProgressBar,
+    quiet: bool,
+) -> Result<Vec<MemberOutcome>> {
     shared.validate()?;
     if members.is_empty() {
         return Err(Error::Input("no networks to train".into()));
@@ -472,8 +612,14 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
         Task::Cue(c) => (shared.batch_size, c.n_steps()),
     };
     for m in members {
-        if !(m.lr > 0.0 && m.lr.is_finite()) || !m.g0.is_finite() || !(m.activity_l2 >= 0.0 && m.activity_l2.is_finite()) {
-            return Err(Error::Input(format!("seed {}: lr = {}, g0 = {}, activity_l2 = {} are not all valid", m.seed, m.lr, m.g0, m.activity_l2)));
+        if !(m.lr > 0.0 && m.lr.is_finite())
+            || !m.g0.is_finite()
+            || !(m.activity_l2 >= 0.0 && m.activity_l2.is_finite())
+        {
+            return Err(Error::Input(format!(
+                "seed {}: lr = {}, g0 = {}, activity_l2 = {} are not all valid",
+                m.seed, m.lr, m.g0, m.activity_l2
+            )));
         }
     }
     let spiking = shared.is_spiking();
@@ -488,29 +634,57 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
     }
     let mut logs = Vec::new();
     for dir in &dirs {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("{}: cannot create output directory: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Input(format!(
+                "{}: cannot create output directory: {e}",
+                dir.display()
+            ))
+        })?;
         // The directory's own config: the shared settings with its members' seeds and values.
         let mine: Vec<&Member> = members.iter().filter(|m| &m.dir == dir).collect();
         let mut c = shared.clone();
         c.seeds = mine.iter().map(|m| m.seed).collect();
-        (c.lr, c.g0, c.activity_l2, c.out) = (mine[0].lr, mine[0].g0, mine[0].activity_l2, dir.clone());
-        crate::io::write_atomic(&dir.join("config.toml"), toml::to_string(&c).map_err(|e| Error::Runtime(e.to_string()))?.as_bytes())?;
+        (c.lr, c.g0, c.activity_l2, c.out) =
+            (mine[0].lr, mine[0].g0, mine[0].activity_l2, dir.clone());
+        crate::io::write_atomic(
+            &dir.join("config.toml"),
+            toml::to_string(&c)
+                .map_err(|e| Error::Runtime(e.to_string()))?
+                .as_bytes(),
+        )?;
         // A new run replaces an earlier one in the same directory: drop its checkpoints and
         // analysis, so that nothing stale is mixed into `analyze` or `report`.
         for m in &mine {
             let sd = dir.join(format!("seed{}", m.seed));
             if sd.exists() {
-                std::fs::remove_dir_all(&sd).map_err(|e| Error::Runtime(format!("{}: cannot remove the earlier run: {e}", sd.display())))?;
+                std::fs::remove_dir_all(&sd).map_err(|e| {
+                    Error::Runtime(format!(
+                        "{}: cannot remove the earlier run: {e}",
+                        sd.display()
+                    ))
+                })?;
             }
         }
         let _ = std::fs::remove_file(dir.join("analysis.csv"));
-        let mut log = std::fs::File::create(dir.join("loss.csv")).map_err(|e| Error::Runtime(format!("cannot create loss.csv: {e}")))?;
-        append_line(&mut log, if spiking { "update,seed,loss,task_loss,rate_reg,lambda" } else { "update,seed,loss,task_loss,mean_h2,lambda" })?;
-        let mut evlog = std::fs::File::create(dir.join("checkpoints.csv")).map_err(|e| Error::Runtime(format!("cannot create checkpoints.csv: {e}")))?;
+        let mut log = std::fs::File::create(dir.join("loss.csv"))
+            .map_err(|e| Error::Runtime(format!("cannot create loss.csv: {e}")))?;
+        append_line(
+            &mut log,
+            if spiking {
+                "update,seed,loss,task_loss,rate_reg,lambda"
+            } else {
+                "update,seed,loss,task_loss,mean_h2,lambda"
+            },
+        )?;
+        let mut evlog = std::fs::File::create(dir.join("checkpoints.csv"))
+            .map_err(|e| Error::Runtime(format!("cannot create checkpoints.csv: {e}")))?;
         append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
         logs.push((log, evlog));
     }
-    let log_of: Vec<usize> = members.iter().map(|m| dirs.iter().position(|d| d == &m.dir).unwrap()).collect();
+    let log_of: Vec<usize> = members
+        .iter()
+        .map(|m| dirs.iter().position(|d| d == &m.dir).unwrap())
+        .collect();
 
     let lrs: Vec<f64> = members.iter().map(|m| m.lr).collect();
     let loss_kind = match &task {
@@ -526,7 +700,12 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                 Some(p) => {
                     let m0 = crate::io::load_spiking_model(p)?;
                     if m0.config != scfg {
-                        return Err(Error::Input(format!("{}: init model is {:?}, but the run needs {:?}", p.display(), m0.config, scfg)));
+                        return Err(Error::Input(format!(
+                            "{}: init model is {:?}, but the run needs {:?}",
+                            p.display(),
+                            m0.config,
+                            scfg
+                        )));
                     }
                     m0
                 }
@@ -535,7 +714,9 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                     // g0 scales the recurrent weights, as for rate networks.
                     m0.params.w_rec.mapv_inplace(|w| w * m.g0 as f32);
                     m0.params.w_in.mapv_inplace(|w| w * settings.in_gain as f32);
-                    m0.params.w_out.mapv_inplace(|w| w * settings.out_gain as f32);
+                    m0.params
+                        .w_out
+                        .mapv_inplace(|w| w * settings.out_gain as f32);
                     m0
                 }
             };
@@ -545,7 +726,20 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
             models.push(model);
         }
         let rate_target = settings.rate_target;
-        Pack::Spiking { backend: crate::backend::SpikingBackend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind, rate_target)?, models, rate_target }
+        Pack::Spiking {
+            backend: crate::backend::SpikingBackend::new(
+                shared.device,
+                adapter,
+                &models,
+                &lrs,
+                b,
+                t,
+                loss_kind,
+                rate_target,
+            )?,
+            models,
+            rate_target,
+        }
     } else {
         let mut models = Vec::new();
         for m in members {
@@ -553,7 +747,12 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                 Some(p) => {
                     let m0 = crate::io::load_model(p)?;
                     if m0.config != mcfg {
-                        return Err(Error::Input(format!("{}: init model is {:?}, but the run needs {:?}", p.display(), m0.config, mcfg)));
+                        return Err(Error::Input(format!(
+                            "{}: init model is {:?}, but the run needs {:?}",
+                            p.display(),
+                            m0.config,
+                            mcfg
+                        )));
                     }
                     m0
                 }
@@ -564,9 +763,18 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
             }
             models.push(model);
         }
-        Pack::Rate { backend: Backend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?, models }
+        Pack::Rate {
+            backend: Backend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?,
+            models,
+        }
     };
-    let checkpoints: Vec<usize> = shared.checkpoints.clone().unwrap_or_else(paper_checkpoints).into_iter().filter(|&u| u <= shared.updates).collect();
+    let checkpoints: Vec<usize> = shared
+        .checkpoints
+        .clone()
+        .unwrap_or_else(paper_checkpoints)
+        .into_iter()
+        .filter(|&u| u <= shared.updates)
+        .collect();
     // What a network sees of a task batch: spiking networks at their dt, with the tonic input.
     let tonic = shared.is_spiking() && shared.spiking_settings().tonic_input;
     let prep = |b: Batch| -> Batch {
@@ -575,7 +783,10 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
     };
     let eval = prep(task.eval_batch(shared));
 
-    let mut rngs: Vec<ChaCha8Rng> = members.iter().map(|m| ChaCha8Rng::seed_from_u64(m.seed.wrapping_mul(0x9e37_79b9) ^ 0xda7a)).collect();
+    let mut rngs: Vec<ChaCha8Rng> = members
+        .iter()
+        .map(|m| ChaCha8Rng::seed_from_u64(m.seed.wrapping_mul(0x9e37_79b9) ^ 0xda7a))
+        .collect();
     let mut lambdas: Vec<f64> = members.iter().map(|m| m.activity_l2).collect();
     let mut last = vec![f64::NAN; members.len()];
     let mut diverged: Vec<Option<usize>> = vec![None; members.len()];
@@ -591,18 +802,28 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                     continue;
                 }
                 let dir = members[i].dir.join(format!("seed{}", members[i].seed));
-                std::fs::create_dir_all(&dir).map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(format!("update{u:04}.safetensors"));
                 let err = pack.save(i, &path, &task, &eval)?;
                 // Relative to the run directory, so that the log stays right when the directory moves.
-                append_line(&mut logs[log_of[i]].1, &format!("{u},{},{err},seed{}/update{u:04}.safetensors", members[i].seed, members[i].seed))?;
+                append_line(
+                    &mut logs[log_of[i]].1,
+                    &format!(
+                        "{u},{},{err},seed{}/update{u:04}.safetensors",
+                        members[i].seed, members[i].seed
+                    ),
+                )?;
             }
         }
         if u == shared.updates {
             break;
         }
         let batches: Vec<Batch> = match &task {
-            Task::Reach(r) => rngs.iter_mut().map(|g| prep(r.training_batch(b, t / k, g))).collect(),
+            Task::Reach(r) => rngs
+                .iter_mut()
+                .map(|g| prep(r.training_batch(b, t / k, g)))
+                .collect(),
             Task::Mante(bt) => vec![prep(bt.clone())],
             Task::Cue(c) => rngs.iter_mut().map(|g| prep(c.batch(b, g))).collect(),
         };
@@ -618,18 +839,35 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
                 }
                 continue;
             }
-            append_line(&mut logs[log_of[i]].0, &format!("{u},{},{},{task_l},{h2},{}", members[i].seed, task_l + lambdas[i] * h2, lambdas[i]))?;
+            append_line(
+                &mut logs[log_of[i]].0,
+                &format!(
+                    "{u},{},{},{task_l},{h2},{}",
+                    members[i].seed,
+                    task_l + lambdas[i] * h2,
+                    lambdas[i]
+                ),
+            )?;
             last[i] = task_l + lambdas[i] * h2;
             if shared.adaptive_l2 {
                 lambdas[i] = adapt_lambda(lambdas[i], task_l, h2);
             }
         }
-        let live: Vec<f64> = losses.iter().zip(&diverged).filter(|(_, d)| d.is_none()).map(|(l, _)| l.0).collect();
+        let live: Vec<f64> = losses
+            .iter()
+            .zip(&diverged)
+            .filter(|(_, d)| d.is_none())
+            .map(|(l, _)| l.0)
+            .collect();
         let mean = live.iter().sum::<f64>() / live.len().max(1) as f64;
         bar.set_message(format!("loss {mean:.4}"));
         bar.inc(1);
         if bar.is_hidden() && !quiet && (u + 1) % 50 == 0 {
-            eprintln!("update {}/{}: mean task loss {mean:.5}", u + 1, shared.updates);
+            eprintln!(
+                "update {}/{}: mean task loss {mean:.5}",
+                u + 1,
+                shared.updates
+            );
         }
     }
     let secs = start.elapsed().as_secs_f64();
@@ -638,7 +876,11 @@ pub fn train_members(shared: &TrainConfig, members: &[Member], adapter: Option<&
             summary: RunSummary {
                 seed: members[i].seed,
                 final_loss: last[i],
-                final_eval_error: if diverged[i].is_some() { f64::NAN } else { pack.final_eval(i, &task, &eval) },
+                final_eval_error: if diverged[i].is_some() {
+                    f64::NAN
+                } else {
+                    pack.final_eval(i, &task, &eval)
+                },
                 seconds: secs,
             },
             diverged_at: diverged[i],
@@ -652,9 +894,11 @@ pub fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} updates ({per_sec}, ETA {eta}) {msg}")
-            .unwrap()
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} updates ({per_sec}, ETA {eta}) {msg}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     bar
 }

@@ -17,7 +17,9 @@ fn model(dir: &Path) -> PathBuf {
 }
 
 fn batch(dir: &Path, name: &str, n_in: usize, nan: bool) -> PathBuf {
-    let mut x = Array3::<f32>::from_shape_fn((2, 6, n_in), |(b, t, i)| ((b + 2 * t + 3 * i) as f32 * 0.37).sin());
+    let mut x = Array3::<f32>::from_shape_fn((2, 6, n_in), |(b, t, i)| {
+        ((b + 2 * t + 3 * i) as f32 * 0.37).sin()
+    });
     if nan {
         x[[1, 2, 0]] = f32::NAN;
     }
@@ -35,9 +37,17 @@ fn assert_bad(args: &[&str], culprit: &str, out: &Path) {
     assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    assert!(lines[0].contains(culprit), "message '{}' should name '{culprit}'", lines[0]);
+    assert!(
+        lines[0].contains(culprit),
+        "message '{}' should name '{culprit}'",
+        lines[0]
+    );
     assert!(!out.exists(), "no output file may be left behind");
-    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
@@ -47,37 +57,178 @@ fn bad_input_gives_one_line_exit_2_and_no_output() {
     let m = model(&d);
     let good = batch(&d, "good.npz", 3, false);
     let out = d.join("out.npz");
-    let (ms, gs, os) = (m.to_str().unwrap(), good.to_str().unwrap(), out.to_str().unwrap());
+    let (ms, gs, os) = (
+        m.to_str().unwrap(),
+        good.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
 
-    assert_bad(&["forward", "--model", "nope.safetensors", "--batch", gs, "--out", os, "--device", "cpu"], "nope.safetensors", &out);
+    assert_bad(
+        &[
+            "forward",
+            "--model",
+            "nope.safetensors",
+            "--batch",
+            gs,
+            "--out",
+            os,
+            "--device",
+            "cpu",
+        ],
+        "nope.safetensors",
+        &out,
+    );
     let wrong = batch(&d, "wrong.npz", 4, false);
-    assert_bad(&["grad", "--model", ms, "--batch", wrong.to_str().unwrap(), "--rule", "bptt", "--loss", "mse", "--out", os, "--device", "cpu"], "inputs", &out);
+    assert_bad(
+        &[
+            "grad",
+            "--model",
+            ms,
+            "--batch",
+            wrong.to_str().unwrap(),
+            "--rule",
+            "bptt",
+            "--loss",
+            "mse",
+            "--out",
+            os,
+            "--device",
+            "cpu",
+        ],
+        "inputs",
+        &out,
+    );
     let nan = batch(&d, "nan.npz", 3, true);
-    assert_bad(&["forward", "--model", ms, "--batch", nan.to_str().unwrap(), "--out", os, "--device", "cpu"], "NaN", &out);
-    assert_bad(&["grad", "--model", ms, "--batch", gs, "--rule", "hebb", "--loss", "mse", "--out", os], "--rule", &out);
-    assert_bad(&["grad", "--model", ms, "--batch", gs, "--rule", "tbptt:0", "--loss", "mse", "--out", os], "--rule", &out);
-    assert_bad(&["grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "hinge", "--out", os], "--loss", &out);
-    assert_bad(&["grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "ce", "--out", os, "--device", "cpu"], "targets", &out);
-    assert_bad(&["forward", "--model", ms, "--batch", gs, "--out", os, "--frobnicate"], "--frobnicate", &out);
-    assert_bad(&["forward", "--model", ms, "--batch", gs, "--out", os, "--device", "tpu"], "--device", &out);
+    assert_bad(
+        &[
+            "forward",
+            "--model",
+            ms,
+            "--batch",
+            nan.to_str().unwrap(),
+            "--out",
+            os,
+            "--device",
+            "cpu",
+        ],
+        "NaN",
+        &out,
+    );
+    assert_bad(
+        &[
+            "grad", "--model", ms, "--batch", gs, "--rule", "hebb", "--loss", "mse", "--out", os,
+        ],
+        "--rule",
+        &out,
+    );
+    assert_bad(
+        &[
+            "grad", "--model", ms, "--batch", gs, "--rule", "tbptt:0", "--loss", "mse", "--out", os,
+        ],
+        "--rule",
+        &out,
+    );
+    assert_bad(
+        &[
+            "grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "hinge", "--out", os,
+        ],
+        "--loss",
+        &out,
+    );
+    assert_bad(
+        &[
+            "grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "ce", "--out", os,
+            "--device", "cpu",
+        ],
+        "targets",
+        &out,
+    );
+    assert_bad(
+        &[
+            "forward",
+            "--model",
+            ms,
+            "--batch",
+            gs,
+            "--out",
+            os,
+            "--frobnicate",
+        ],
+        "--frobnicate",
+        &out,
+    );
+    assert_bad(
+        &[
+            "forward", "--model", ms, "--batch", gs, "--out", os, "--device", "tpu",
+        ],
+        "--device",
+        &out,
+    );
 
     // NaN weights in the model file.
     let mut bad_m = RateModel::init(RateConfig::new(3, 10, 2), 1.0, 4).unwrap();
     bad_m.params.w_rec[[2, 3]] = f32::NAN;
     let bm = d.join("nan.safetensors");
     snnlab::io::save_model(&bm, &bad_m).unwrap();
-    assert_bad(&["forward", "--model", bm.to_str().unwrap(), "--batch", gs, "--out", os, "--device", "cpu"], "w_rec", &out);
+    assert_bad(
+        &[
+            "forward",
+            "--model",
+            bm.to_str().unwrap(),
+            "--batch",
+            gs,
+            "--out",
+            os,
+            "--device",
+            "cpu",
+        ],
+        "w_rec",
+        &out,
+    );
 
     // Paper import with a missing prefix, and a train config with an unknown key.
-    let ckpt = concat!(env!("CARGO_MANIFEST_DIR"), "/data/paper/mante_bptt_n200.npz");
+    let ckpt = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/paper/mante_bptt_n200.npz"
+    );
     let mout = d.join("imp.safetensors");
-    assert_bad(&["import-npz", "--npz", ckpt, "--prefix", "p291_", "--out", mout.to_str().unwrap()], "p291_", &mout);
+    assert_bad(
+        &[
+            "import-npz",
+            "--npz",
+            ckpt,
+            "--prefix",
+            "p291_",
+            "--out",
+            mout.to_str().unwrap(),
+        ],
+        "p291_",
+        &mout,
+    );
     let cfg = d.join("c.toml");
     std::fs::write(&cfg, "task = \"reach\"\nlearning_rate = 0.1\n").unwrap();
     let rdir = d.join("run");
-    assert_bad(&["train", cfg.to_str().unwrap(), "--out", rdir.to_str().unwrap()], "learning_rate", &rdir);
+    assert_bad(
+        &[
+            "train",
+            cfg.to_str().unwrap(),
+            "--out",
+            rdir.to_str().unwrap(),
+        ],
+        "learning_rate",
+        &rdir,
+    );
     std::fs::write(&cfg, "task = \"reach\"\nrule = \"oja\"\n").unwrap();
-    assert_bad(&["train", cfg.to_str().unwrap(), "--out", rdir.to_str().unwrap()], "oja", &rdir);
+    assert_bad(
+        &[
+            "train",
+            cfg.to_str().unwrap(),
+            "--out",
+            rdir.to_str().unwrap(),
+        ],
+        "oja",
+        &rdir,
+    );
 }
 
 fn read(p: &Path, name: &str) -> ArrayD<f64> {
@@ -92,8 +243,22 @@ fn forward_and_grad_write_spec_files_and_agree_across_devices() {
     let (ms, bs) = (m.to_str().unwrap(), b.to_str().unwrap());
     for dev in ["cpu", "gpu"] {
         let out = d.join(format!("fwd-{dev}.npz"));
-        let o = bin().args(["forward", "--model", ms, "--batch", bs, "--out", out.to_str().unwrap(), "--device", dev]).output().unwrap();
-        if dev == "gpu" && !o.status.success() && std::env::var("REQUIRE_GPU").as_deref() != Ok("1") {
+        let o = bin()
+            .args([
+                "forward",
+                "--model",
+                ms,
+                "--batch",
+                bs,
+                "--out",
+                out.to_str().unwrap(),
+                "--device",
+                dev,
+            ])
+            .output()
+            .unwrap();
+        if dev == "gpu" && !o.status.success() && std::env::var("REQUIRE_GPU").as_deref() != Ok("1")
+        {
             eprintln!("skipping GPU half: {}", String::from_utf8_lossy(&o.stderr));
             return;
         }
@@ -102,31 +267,83 @@ fn forward_and_grad_write_spec_files_and_agree_across_devices() {
         assert_eq!(read(&out, "h").shape(), &[2, 6, 10]);
         let g = d.join(format!("grad-{dev}.npz"));
         let o = bin()
-            .args(["grad", "--model", ms, "--batch", bs, "--rule", "eprop", "--loss", "mse", "--activity-l2", "0.5", "--out", g.to_str().unwrap(), "--device", dev])
+            .args([
+                "grad",
+                "--model",
+                ms,
+                "--batch",
+                bs,
+                "--rule",
+                "eprop",
+                "--loss",
+                "mse",
+                "--activity-l2",
+                "0.5",
+                "--out",
+                g.to_str().unwrap(),
+                "--device",
+                dev,
+            ])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        for (name, shape) in [("w_in", vec![10, 3]), ("b_in", vec![10]), ("w_rec", vec![10, 10]), ("w_out", vec![2, 10]), ("b_out", vec![2]), ("ah0", vec![10])] {
+        for (name, shape) in [
+            ("w_in", vec![10, 3]),
+            ("b_in", vec![10]),
+            ("w_rec", vec![10, 10]),
+            ("w_out", vec![2, 10]),
+            ("b_out", vec![2]),
+            ("ah0", vec![10]),
+        ] {
             assert_eq!(read(&g, name).shape(), &shape[..], "{name}");
         }
         assert_eq!(read(&g, "loss").ndim(), 0);
     }
-    let (yc, yg) = (read(&d.join("fwd-cpu.npz"), "y"), read(&d.join("fwd-gpu.npz"), "y"));
+    let (yc, yg) = (
+        read(&d.join("fwd-cpu.npz"), "y"),
+        read(&d.join("fwd-gpu.npz"), "y"),
+    );
     let err = (&yc - &yg).mapv(f64::abs).fold(0.0f64, |a, &v| a.max(v));
     assert!(err < 1e-4, "forward cpu vs gpu differ by {err}");
-    let (gc, gg) = (read(&d.join("grad-cpu.npz"), "w_rec"), read(&d.join("grad-gpu.npz"), "w_rec"));
+    let (gc, gg) = (
+        read(&d.join("grad-cpu.npz"), "w_rec"),
+        read(&d.join("grad-gpu.npz"), "w_rec"),
+    );
     let scale = gc.mapv(f64::abs).fold(0.0f64, |a, &v| a.max(v));
     let err = (&gc - &gg).mapv(f64::abs).fold(0.0f64, |a, &v| a.max(v));
-    assert!(scale > 0.0 && err < 1e-3 * scale, "grad cpu vs gpu differ by {err} (scale {scale})");
-    assert!((read(&d.join("grad-cpu.npz"), "loss")[[]] - read(&d.join("grad-gpu.npz"), "loss")[[]]).abs() < 1e-5);
+    assert!(
+        scale > 0.0 && err < 1e-3 * scale,
+        "grad cpu vs gpu differ by {err} (scale {scale})"
+    );
+    assert!(
+        (read(&d.join("grad-cpu.npz"), "loss")[[]] - read(&d.join("grad-gpu.npz"), "loss")[[]])
+            .abs()
+            < 1e-5
+    );
 }
 
 #[test]
 fn import_npz_then_devices_list() {
     let d = tmpdir("imp");
     let out = d.join("reach.safetensors");
-    let ckpt = concat!(env!("CARGO_MANIFEST_DIR"), "/data/paper/reach_bptt_lr1e-3.npz");
-    let o = bin().args(["import-npz", "--npz", ckpt, "--prefix", "p508_", "--kind", "rate", "--out", out.to_str().unwrap()]).output().unwrap();
+    let ckpt = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/paper/reach_bptt_lr1e-3.npz"
+    );
+    let o = bin()
+        .args([
+            "import-npz",
+            "--npz",
+            ckpt,
+            "--prefix",
+            "p508_",
+            "--kind",
+            "rate",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let m = snnlab::io::load_model(&out).unwrap();
     assert_eq!((m.config.n_in, m.config.n_rec, m.config.n_out), (3, 200, 2));

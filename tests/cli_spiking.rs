@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array3, ArrayD, IxDyn};
 use snnlab::batch::LossKind;
 use snnlab::reference::rate::Prepared;
-use snnlab::reference::spiking::{forward, grad_backward, loss, SpikingNet};
+use snnlab::reference::spiking::{SpikingNet, forward, grad_backward, loss};
 use snnlab::rules::Rule;
-use snnlab::spiking::{SpikingConfig, SpikingModel, SPIKING_PARAM_NAMES};
+use snnlab::spiking::{SPIKING_PARAM_NAMES, SpikingConfig, SpikingModel};
 
 mod common;
 use common::{bin, tmpdir};
@@ -32,8 +32,11 @@ fn save(dir: &Path, name: &str, m: &SpikingModel) -> PathBuf {
 
 /// Inputs strong enough that every kind spikes within T steps; mse targets.
 fn batch(dir: &Path, name: &str, n_in: usize) -> PathBuf {
-    let x = Array3::<f32>::from_shape_fn((B, T, n_in), |(b, t, i)| 0.4 + 0.6 * ((b + 2 * t + 3 * i) as f32 * 0.37).sin());
-    let y = Array3::<f32>::from_shape_fn((B, T, N_OUT), |(b, t, k)| ((b + t + k) as f32 * 0.2).cos());
+    let x = Array3::<f32>::from_shape_fn((B, T, n_in), |(b, t, i)| {
+        0.4 + 0.6 * ((b + 2 * t + 3 * i) as f32 * 0.37).sin()
+    });
+    let y =
+        Array3::<f32>::from_shape_fn((B, T, N_OUT), |(b, t, k)| ((b + t + k) as f32 * 0.2).cos());
     let p = dir.join(name);
     let d = |a: Array3<f32>| a.into_dimensionality::<IxDyn>().unwrap();
     snnlab::io::write_npz(&p, &[("inputs", d(x)), ("targets", d(y))]).unwrap();
@@ -46,7 +49,11 @@ fn s(p: &Path) -> &str {
 
 fn run_ok(args: &[&str]) {
     let o = bin().args(args).output().unwrap();
-    assert!(o.status.success(), "args {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "args {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn read(p: &Path, name: &str) -> ArrayD<f64> {
@@ -63,7 +70,11 @@ fn max_abs(a: &ArrayD<f64>) -> f64 {
 }
 
 /// The CPU reference on the files' model and batch, as the command must compute it.
-fn reference(model_p: &Path, batch_p: &Path, loss_kind: LossKind) -> (SpikingModel, snnlab::batch::Batch) {
+fn reference(
+    model_p: &Path,
+    batch_p: &Path,
+    loss_kind: LossKind,
+) -> (SpikingModel, snnlab::batch::Batch) {
     let m = snnlab::io::load_spiking_model(model_p).unwrap();
     let b = snnlab::io::load_batch(batch_p, &m.config, loss_kind).unwrap();
     (m, b)
@@ -78,11 +89,25 @@ fn forward_writes_y_z_v_and_a_for_alif_matching_the_reference() {
         let out = d.join(format!("fwd-{kind}.npz"));
         // --device auto: the CPU here (no hardware GPU), or the GPU engine where there is one
         for dev in ["cpu", "auto"] {
-            run_ok(&["forward", "--model", s(&mp), "--batch", s(&bp), "--out", s(&out), "--device", dev]);
+            run_ok(&[
+                "forward",
+                "--model",
+                s(&mp),
+                "--batch",
+                s(&bp),
+                "--out",
+                s(&out),
+                "--device",
+                dev,
+            ]);
         }
         let mut names = snnlab::io::npz_names(&out).unwrap();
         names.sort();
-        let want: Vec<&str> = if kind == "alif" { vec!["a", "v", "y", "z"] } else { vec!["v", "y", "z"] };
+        let want: Vec<&str> = if kind == "alif" {
+            vec!["a", "v", "y", "z"]
+        } else {
+            vec!["v", "y", "z"]
+        };
         assert_eq!(names, want, "{kind}");
         assert_eq!(read(&out, "y").shape(), &[B, T, N_OUT]);
         for name in want.iter().filter(|n| **n != "y") {
@@ -92,8 +117,15 @@ fn forward_writes_y_z_v_and_a_for_alif_matching_the_reference() {
         let (m, b) = reference(&mp, &bp, LossKind::Mse);
         let tr = forward(&SpikingNet::<f64>::new(&m), &Prepared::<f64>::new(&b).x);
         let z = read(&out, "z");
-        assert_eq!(z, batch_major(&tr.z), "{kind}: z differs from the reference's spikes");
-        assert!(z.sum() > 0.0, "{kind}: the test batch should make the network spike");
+        assert_eq!(
+            z,
+            batch_major(&tr.z),
+            "{kind}: z differs from the reference's spikes"
+        );
+        assert!(
+            z.sum() > 0.0,
+            "{kind}: the test batch should make the network spike"
+        );
         let mut arrays = vec![("y", &tr.y), ("v", &tr.v)];
         if kind == "alif" {
             arrays.push(("a", &tr.a));
@@ -102,7 +134,10 @@ fn forward_writes_y_z_v_and_a_for_alif_matching_the_reference() {
         for (name, r) in arrays {
             let (f, r) = (read(&out, name), batch_major(r));
             let err = max_abs(&(&f - &r));
-            assert!(err <= 1e-6 * max_abs(&r).max(1.0), "{kind} {name}: differs from the reference by {err}");
+            assert!(
+                err <= 1e-6 * max_abs(&r).max(1.0),
+                "{kind} {name}: differs from the reference by {err}"
+            );
         }
     }
 }
@@ -121,26 +156,58 @@ fn grad_every_rule_equals_grad_backward() {
         // (model file, loss, extra flags, rule set): feedback seeded by --seed or taken from the file
         let cases: [(&Path, LossKind, Vec<&str>, &[&str]); 3] = [
             (&plain, LossKind::Mse, vec!["--seed", "5"], &rules),
-            (&fb, LossKind::Mse, vec!["--seed", "5"], &["eprop-random", "readout-fa"]),
+            (
+                &fb,
+                LossKind::Mse,
+                vec!["--seed", "5"],
+                &["eprop-random", "readout-fa"],
+            ),
             (&plain, LossKind::Ce, vec![], &["bptt", "eprop"]),
         ];
         for (ci, (mp, loss_kind, extra, rule_set)) in cases.iter().enumerate() {
             let bp = if *loss_kind == LossKind::Ce {
                 let p = d.join("ce.npz");
-                let x = snnlab::io::read_npz_f64(&bp, "inputs").unwrap().mapv(|v| v as f32);
-                let c = ArrayD::<f32>::from_shape_fn(IxDyn(&[B, T]), |i| ((i[0] + i[1] / 10) % N_OUT) as f32);
+                let x = snnlab::io::read_npz_f64(&bp, "inputs")
+                    .unwrap()
+                    .mapv(|v| v as f32);
+                let c = ArrayD::<f32>::from_shape_fn(IxDyn(&[B, T]), |i| {
+                    ((i[0] + i[1] / 10) % N_OUT) as f32
+                });
                 snnlab::io::write_npz(&p, &[("inputs", x), ("targets", c)]).unwrap();
                 p
             } else {
                 bp.clone()
             };
-            let loss_name = if *loss_kind == LossKind::Ce { "ce" } else { "mse" };
+            let loss_name = if *loss_kind == LossKind::Ce {
+                "ce"
+            } else {
+                "mse"
+            };
             let (mut m, b) = reference(mp, &bp, *loss_kind);
             for rule in rule_set.iter() {
                 let out = d.join(format!("g-{kind}-{ci}-{}.npz", rule.replace(':', "_")));
-                let mut args = vec!["grad", "--model", s(mp), "--batch", s(&bp), "--rule", rule, "--loss", loss_name];
+                let mut args = vec![
+                    "grad",
+                    "--model",
+                    s(mp),
+                    "--batch",
+                    s(&bp),
+                    "--rule",
+                    rule,
+                    "--loss",
+                    loss_name,
+                ];
                 let (ls, ts) = (lambda.to_string(), target.to_string());
-                args.extend(["--activity-l2", &ls, "--rate-target", &ts, "--out", s(&out), "--device", "cpu"]);
+                args.extend([
+                    "--activity-l2",
+                    &ls,
+                    "--rate-target",
+                    &ts,
+                    "--out",
+                    s(&out),
+                    "--device",
+                    "cpu",
+                ]);
                 args.extend(extra.iter().copied());
                 run_ok(&args);
 
@@ -155,24 +222,45 @@ fn grad_every_rule_equals_grad_backward() {
                 let g = grad_backward(&net, r, &p, &tr, &lo);
                 let mut names = snnlab::io::npz_names(&out).unwrap();
                 names.sort();
-                assert_eq!(names, ["b_out", "loss", "w_in", "w_out", "w_rec"], "{kind} {rule}");
+                assert_eq!(
+                    names,
+                    ["b_out", "loss", "w_in", "w_out", "w_rec"],
+                    "{kind} {rule}"
+                );
                 for (name, want) in SPIKING_PARAM_NAMES.iter().zip(g.slices()) {
                     let f = read(&out, name);
                     let scale = want.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-                    assert!(scale > 0.0, "{kind} {rule} {name}: zero gradient, the test is too weak");
-                    let err = f.iter().zip(want).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
-                    assert!(err <= 1e-6 * scale, "{kind} {loss_name} {rule} {name}: file differs from grad_backward by {err} (scale {scale})");
+                    assert!(
+                        scale > 0.0,
+                        "{kind} {rule} {name}: zero gradient, the test is too weak"
+                    );
+                    let err = f
+                        .iter()
+                        .zip(want)
+                        .fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
+                    assert!(
+                        err <= 1e-6 * scale,
+                        "{kind} {loss_name} {rule} {name}: file differs from grad_backward by {err} (scale {scale})"
+                    );
                 }
                 assert_eq!(read(&out, "w_rec").shape(), &[N, N]);
                 let l = read(&out, "loss");
                 assert_eq!(l.ndim(), 0);
-                assert!((l[[]] - lo.total).abs() <= 1e-6 * lo.total.abs(), "{kind} {rule}: loss {} vs {}", l[[]], lo.total);
+                assert!(
+                    (l[[]] - lo.total).abs() <= 1e-6 * lo.total.abs(),
+                    "{kind} {rule}: loss {} vs {}",
+                    l[[]],
+                    lo.total
+                );
                 assert!(lo.rate_reg > 0.0 && lo.total > lo.task);
             }
         }
     }
     // the feedback in the file is used, not one drawn from --seed
-    let (a, b) = (read(&d.join("g-alif-0-eprop-random.npz"), "w_rec"), read(&d.join("g-alif-1-eprop-random.npz"), "w_rec"));
+    let (a, b) = (
+        read(&d.join("g-alif-0-eprop-random.npz"), "w_rec"),
+        read(&d.join("g-alif-1-eprop-random.npz"), "w_rec"),
+    );
     assert!(max_abs(&(&a - &b)) > 0.0);
 }
 
@@ -184,10 +272,18 @@ fn assert_bad(args: &[&str], culprits: &[&str], out: &Path) {
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line expected, got: {err}");
     for c in culprits {
-        assert!(lines[0].contains(c), "message '{}' should name '{c}'", lines[0]);
+        assert!(
+            lines[0].contains(c),
+            "message '{}' should name '{c}'",
+            lines[0]
+        );
     }
     assert!(!out.exists(), "no output file may be left behind");
-    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
@@ -199,10 +295,46 @@ fn bad_spiking_input_gives_one_line_exit_2_and_no_output() {
     let out = d.join("out.npz");
     let os = s(&out);
     let grad = |m: &Path, b: &Path| -> Vec<String> {
-        ["grad", "--model", s(m), "--batch", s(b), "--rule", "eprop", "--loss", "mse", "--out", os, "--device", "cpu"].map(String::from).to_vec()
+        [
+            "grad",
+            "--model",
+            s(m),
+            "--batch",
+            s(b),
+            "--rule",
+            "eprop",
+            "--loss",
+            "mse",
+            "--out",
+            os,
+            "--device",
+            "cpu",
+        ]
+        .map(String::from)
+        .to_vec()
     };
-    let fwd = |m: &Path, b: &Path| -> Vec<String> { ["forward", "--model", s(m), "--batch", s(b), "--out", os, "--device", "cpu"].map(String::from).to_vec() };
-    let check = |args: Vec<String>, culprits: &[&str]| assert_bad(&args.iter().map(String::as_str).collect::<Vec<_>>(), culprits, &out);
+    let fwd = |m: &Path, b: &Path| -> Vec<String> {
+        [
+            "forward",
+            "--model",
+            s(m),
+            "--batch",
+            s(b),
+            "--out",
+            os,
+            "--device",
+            "cpu",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let check = |args: Vec<String>, culprits: &[&str]| {
+        assert_bad(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            culprits,
+            &out,
+        )
+    };
 
     let mut nan = spiking_model("lif");
     nan.params.w_out[[1, 4]] = f32::NAN;
@@ -213,8 +345,14 @@ fn bad_spiking_input_gives_one_line_exit_2_and_no_output() {
     let mut diag = spiking_model("alif");
     diag.params.w_rec[[2, 2]] = 0.5;
     let diag_p = save(&d, "diag.safetensors", &diag);
-    check(fwd(&diag_p, &good_b), &["diag.safetensors", "w_rec", "diagonal"]);
-    check(grad(&diag_p, &good_b), &["diag.safetensors", "w_rec", "diagonal"]);
+    check(
+        fwd(&diag_p, &good_b),
+        &["diag.safetensors", "w_rec", "diagonal"],
+    );
+    check(
+        grad(&diag_p, &good_b),
+        &["diag.safetensors", "w_rec", "diagonal"],
+    );
 
     // an unknown kind in the config
     let bytes = std::fs::read(&good_m).unwrap();
@@ -224,9 +362,19 @@ fn bad_spiking_input_gives_one_line_exit_2_and_no_output() {
     let tensors: Vec<_> = st.tensors();
     let meta = std::collections::HashMap::from([("config".to_string(), cfg)]);
     let kind_p = d.join("kind.safetensors");
-    std::fs::write(&kind_p, safetensors::serialize(tensors, Some(meta)).unwrap()).unwrap();
-    check(fwd(&kind_p, &good_b), &["kind.safetensors", "hodgkin-huxley"]);
-    check(grad(&kind_p, &good_b), &["kind.safetensors", "hodgkin-huxley"]);
+    std::fs::write(
+        &kind_p,
+        safetensors::serialize(tensors, Some(meta)).unwrap(),
+    )
+    .unwrap();
+    check(
+        fwd(&kind_p, &good_b),
+        &["kind.safetensors", "hodgkin-huxley"],
+    );
+    check(
+        grad(&kind_p, &good_b),
+        &["kind.safetensors", "hodgkin-huxley"],
+    );
 
     let wrong_b = batch(&d, "wrong.npz", N_IN + 1);
     check(fwd(&good_m, &wrong_b), &["wrong.npz", "inputs", "n_in"]);
@@ -245,32 +393,105 @@ fn gpu_forward_and_grad_agree_with_cpu() {
     let bp = batch(&d, "b.npz", N_IN);
     let probe = d.join("probe.npz");
     let mp0 = save(&d, "probe.safetensors", &spiking_model("lif"));
-    let o = bin().args(["forward", "--model", s(&mp0), "--batch", s(&bp), "--out", s(&probe), "--device", "gpu"]).output().unwrap();
+    let o = bin()
+        .args([
+            "forward",
+            "--model",
+            s(&mp0),
+            "--batch",
+            s(&bp),
+            "--out",
+            s(&probe),
+            "--device",
+            "gpu",
+        ])
+        .output()
+        .unwrap();
     if !o.status.success() {
-        assert!(std::env::var("REQUIRE_GPU").as_deref() != Ok("1"), "REQUIRE_GPU=1 but --device gpu failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
+            "REQUIRE_GPU=1 but --device gpu failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         eprintln!("skipping: {}", String::from_utf8_lossy(&o.stderr));
         return;
     }
     for kind in ["lif", "alif"] {
         let mp = save(&d, &format!("{kind}.safetensors"), &spiking_model(kind));
-        let (fc, fg) = (d.join(format!("{kind}-cpu.npz")), d.join(format!("{kind}-gpu.npz")));
-        run_ok(&["forward", "--model", s(&mp), "--batch", s(&bp), "--out", s(&fc), "--device", "cpu"]);
-        run_ok(&["forward", "--model", s(&mp), "--batch", s(&bp), "--out", s(&fg), "--device", "gpu"]);
-        assert_eq!(read(&fc, "z"), read(&fg, "z"), "{kind}: GPU spikes differ from the CPU's");
+        let (fc, fg) = (
+            d.join(format!("{kind}-cpu.npz")),
+            d.join(format!("{kind}-gpu.npz")),
+        );
+        run_ok(&[
+            "forward",
+            "--model",
+            s(&mp),
+            "--batch",
+            s(&bp),
+            "--out",
+            s(&fc),
+            "--device",
+            "cpu",
+        ]);
+        run_ok(&[
+            "forward",
+            "--model",
+            s(&mp),
+            "--batch",
+            s(&bp),
+            "--out",
+            s(&fg),
+            "--device",
+            "gpu",
+        ]);
+        assert_eq!(
+            read(&fc, "z"),
+            read(&fg, "z"),
+            "{kind}: GPU spikes differ from the CPU's"
+        );
         let (yc, yg) = (read(&fc, "y"), read(&fg, "y"));
-        assert!(max_abs(&(&yc - &yg)) <= 1e-4 * max_abs(&yc).max(1.0), "{kind}: y differs");
+        assert!(
+            max_abs(&(&yc - &yg)) <= 1e-4 * max_abs(&yc).max(1.0),
+            "{kind}: y differs"
+        );
         for rule in ["bptt", "eprop", "eprop-random", "tbptt:5", "readout-fa"] {
-            let (gc, gg) = (d.join(format!("{kind}-{rule}-cpu.npz")), d.join(format!("{kind}-{rule}-gpu.npz")));
+            let (gc, gg) = (
+                d.join(format!("{kind}-{rule}-cpu.npz")),
+                d.join(format!("{kind}-{rule}-gpu.npz")),
+            );
             for (dev, out) in [("cpu", &gc), ("gpu", &gg)] {
-                run_ok(&["grad", "--model", s(&mp), "--batch", s(&bp), "--rule", rule, "--loss", "mse", "--activity-l2", "0.3", "--out", s(out), "--device", dev]);
+                run_ok(&[
+                    "grad",
+                    "--model",
+                    s(&mp),
+                    "--batch",
+                    s(&bp),
+                    "--rule",
+                    rule,
+                    "--loss",
+                    "mse",
+                    "--activity-l2",
+                    "0.3",
+                    "--out",
+                    s(out),
+                    "--device",
+                    dev,
+                ]);
             }
             for name in ["w_in", "w_rec", "w_out", "b_out"] {
                 let (c, g) = (read(&gc, name), read(&gg, name));
                 let err = max_abs(&(&c - &g));
-                assert!(err <= 1e-3 * max_abs(&c).max(1e-6), "{kind} {rule} {name}: gpu vs cpu {err} (scale {})", max_abs(&c));
+                assert!(
+                    err <= 1e-3 * max_abs(&c).max(1e-6),
+                    "{kind} {rule} {name}: gpu vs cpu {err} (scale {})",
+                    max_abs(&c)
+                );
             }
             let (lc, lg) = (read(&gc, "loss")[[]], read(&gg, "loss")[[]]);
-            assert!((lc - lg).abs() <= 1e-4 * lc.abs().max(1.0), "{kind} {rule}: loss {lc} vs {lg}");
+            assert!(
+                (lc - lg).abs() <= 1e-4 * lc.abs().max(1.0),
+                "{kind} {rule}: loss {lc} vs {lg}"
+            );
         }
     }
 }

@@ -17,12 +17,19 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use snnlab::batch::{Batch, LossKind};
-use snnlab::model::{dale_signs, Activation, RateConfig, RateParams, PARAM_NAMES};
+use snnlab::model::{Activation, PARAM_NAMES, RateConfig, RateParams, dale_signs};
 use snnlab::optim::Adam;
-use snnlab::reference::rate::{forward, grad_backward, grad_eprop_traces, loss, loss_and_grad, Net, Prepared};
+use snnlab::reference::rate::{
+    Net, Prepared, forward, grad_backward, grad_eprop_traces, loss, loss_and_grad,
+};
 use snnlab::rules::Rule;
 
-const ACTS: [Activation; 4] = [Activation::Retanh, Activation::Tanh, Activation::Relu, Activation::Softplus];
+const ACTS: [Activation; 4] = [
+    Activation::Retanh,
+    Activation::Tanh,
+    Activation::Relu,
+    Activation::Softplus,
+];
 const N_IN: usize = 3;
 const N: usize = 7;
 const B: usize = 3;
@@ -51,7 +58,13 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 /// A small random network and batch, in the nonlinear regime. Resamples until no pre-activation
 /// (nor ah0) lies within 1e-3 of a kink of relu/retanh and, under Dale, no recurrent weight lies
 /// within 1e-3 of 0 (the kink of |w|), so central differences are valid everywhere.
-fn make_case(act: Activation, kind: LossKind, constraint: Constraint, lambda: f64, seed: u64) -> Case {
+fn make_case(
+    act: Activation,
+    kind: LossKind,
+    constraint: Constraint,
+    lambda: f64,
+    seed: u64,
+) -> Case {
     let n_out = if kind == LossKind::Ce { 3 } else { 2 };
     for attempt in 0..1000u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed * 7919 + attempt);
@@ -66,13 +79,17 @@ fn make_case(act: Activation, kind: LossKind, constraint: Constraint, lambda: f6
         let mut p = RateParams::<f64>::zeros(&cfg);
         p.w_in.mapv_inplace(|_| normal(&mut rng));
         p.b_in.mapv_inplace(|_| 0.3 * normal(&mut rng));
-        p.w_rec.mapv_inplace(|_| 2.0 * normal(&mut rng) / (N as f64).sqrt());
-        p.w_out.mapv_inplace(|_| normal(&mut rng) / (N as f64).sqrt());
+        p.w_rec
+            .mapv_inplace(|_| 2.0 * normal(&mut rng) / (N as f64).sqrt());
+        p.w_out
+            .mapv_inplace(|_| normal(&mut rng) / (N as f64).sqrt());
         p.b_out.mapv_inplace(|_| 0.3 * normal(&mut rng));
         p.ah0.mapv_inplace(|_| normal(&mut rng));
         let mut mask: Option<Array2<f64>> = None;
         if sparse {
-            mask = Some(Array2::from_shape_fn((N, N), |_| (rng.random::<f64>() < 0.6) as u8 as f64));
+            mask = Some(Array2::from_shape_fn((N, N), |_| {
+                (rng.random::<f64>() < 0.6) as u8 as f64
+            }));
         }
         if cfg.dale {
             let signs = dale_signs(N, cfg.n_excitatory()).mapv(|v| v as f64);
@@ -85,17 +102,26 @@ fn make_case(act: Activation, kind: LossKind, constraint: Constraint, lambda: f6
         let (targets, lmask) = match kind {
             LossKind::Mse => (
                 Array3::from_shape_simple_fn((B, T, n_out), || normal(&mut rng)),
-                Array3::from_shape_simple_fn((B, T, n_out), || (rng.random::<f64>() < 0.7) as u8 as f64),
+                Array3::from_shape_simple_fn((B, T, n_out), || {
+                    (rng.random::<f64>() < 0.7) as u8 as f64
+                }),
             ),
             LossKind::Ce => (
                 Array3::from_shape_simple_fn((B, T, 1), || rng.random_range(0..n_out) as f64),
-                Array3::from_shape_simple_fn((B, T, 1), || (rng.random::<f64>() < 0.7) as u8 as f64),
+                Array3::from_shape_simple_fn((B, T, 1), || {
+                    (rng.random::<f64>() < 0.7) as u8 as f64
+                }),
             ),
         };
         if lmask.sum() < 1.0 {
             continue;
         }
-        let batch = Batch { inputs, targets, mask: lmask, loss: kind };
+        let batch = Batch {
+            inputs,
+            targets,
+            mask: lmask,
+            loss: kind,
+        };
         batch.validate(&cfg, "case").unwrap();
         let net = Net::from_parts(&cfg, p, mask, None);
         let prep = Prepared::new(&batch);
@@ -108,7 +134,12 @@ fn make_case(act: Activation, kind: LossKind, constraint: Constraint, lambda: f6
         if kinked || abs_kink || big < 0.3 {
             continue;
         }
-        return Case { net, batch, prep, lambda };
+        return Case {
+            net,
+            batch,
+            prep,
+            lambda,
+        };
     }
     panic!("no kink-free case found for {act:?} {kind:?} {constraint:?}");
 }
@@ -121,7 +152,10 @@ fn with_params(net: &Net<f64>, p: &RateParams<f64>) -> Net<f64> {
 }
 
 /// Central differences of `f` with respect to every parameter.
-fn finite_diff(p0: &RateParams<f64>, mut f: impl FnMut(&RateParams<f64>) -> f64) -> RateParams<f64> {
+fn finite_diff(
+    p0: &RateParams<f64>,
+    mut f: impl FnMut(&RateParams<f64>) -> f64,
+) -> RateParams<f64> {
     let mut g = p0.clone();
     let mut p = p0.clone();
     for k in 0..6 {
@@ -144,7 +178,10 @@ fn assert_close(what: &str, got: &RateParams<f64>, want: &RateParams<f64>, rtol:
     for (k, name) in PARAM_NAMES.iter().enumerate() {
         let (g, w) = (got.slices()[k], want.slices()[k]);
         let scale = g.iter().chain(w.iter()).fold(0.0f64, |a, v| a.max(v.abs()));
-        let err = g.iter().zip(w).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
+        let err = g
+            .iter()
+            .zip(w)
+            .fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
         if std::env::var_os("GRAD_DIAG").is_some() {
             eprintln!("DIAG {what} {name} rel {:.2e}", err / scale.max(1e-300));
         }
@@ -156,9 +193,18 @@ fn assert_close(what: &str, got: &RateParams<f64>, want: &RateParams<f64>, rtol:
 }
 
 fn assert_close_one(what: &str, got: &[f64], want: &[f64], rtol: f64, atol: f64) {
-    let scale = got.iter().chain(want.iter()).fold(0.0f64, |a, v| a.max(v.abs()));
-    let err = got.iter().zip(want).fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
-    assert!(err <= rtol * scale + atol, "{what}: max abs err {err:.3e}, scale {scale:.3e}\n got  {got:?}\n want {want:?}");
+    let scale = got
+        .iter()
+        .chain(want.iter())
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
+    assert!(
+        err <= rtol * scale + atol,
+        "{what}: max abs err {err:.3e}, scale {scale:.3e}\n got  {got:?}\n want {want:?}"
+    );
 }
 
 fn library_total(net: &Net<f64>, prep: &Prepared<f64>, lambda: f64) -> f64 {
@@ -181,14 +227,24 @@ fn my_w_eff(net: &Net<f64>, p: &RateParams<f64>) -> Array2<f64> {
     match &net.mask {
         None => p.w_rec.clone(),
         Some(m) => Array2::from_shape_fn((N, N), |(j, i)| {
-            if net.cfg.dale { p.w_rec[[j, i]].abs() * m[[j, i]] } else { p.w_rec[[j, i]] * m[[j, i]] }
+            if net.cfg.dale {
+                p.w_rec[[j, i]].abs() * m[[j, i]]
+            } else {
+                p.w_rec[[j, i]] * m[[j, i]]
+            }
         }),
     }
 }
 
 /// `h [B, T+1, N]`, slot 0 = `f(ah0)`. The recurrent input of step t reads `frozen[b, t, :]`
 /// (a fixed trajectory, no dependence on `p`) where `cut(t)`, else the live `h[t-1]`.
-fn my_forward(net: &Net<f64>, p: &RateParams<f64>, x: &Array3<f64>, frozen: Option<&Array3<f64>>, cut: &dyn Fn(usize) -> bool) -> Array3<f64> {
+fn my_forward(
+    net: &Net<f64>,
+    p: &RateParams<f64>,
+    x: &Array3<f64>,
+    frozen: Option<&Array3<f64>>,
+    cut: &dyn Fn(usize) -> bool,
+) -> Array3<f64> {
     let (bn, tn, ni) = x.dim();
     let alpha = net.cfg.alpha;
     let act = net.cfg.activation;
@@ -200,7 +256,11 @@ fn my_forward(net: &Net<f64>, p: &RateParams<f64>, x: &Array3<f64>, frozen: Opti
             h[[b, 0, j]] = act_f(act, ah[j]);
         }
         for t in 0..tn {
-            let src = if cut(t) { frozen.expect("frozen trajectory") } else { &h };
+            let src = if cut(t) {
+                frozen.expect("frozen trajectory")
+            } else {
+                &h
+            };
             let mut next = vec![0.0; N];
             for j in 0..N {
                 let mut drive = p.b_in[j];
@@ -225,7 +285,12 @@ fn my_forward(net: &Net<f64>, p: &RateParams<f64>, x: &Array3<f64>, frozen: Opti
 fn my_readout(p: &RateParams<f64>, h: &Array3<f64>) -> Array3<f64> {
     let (bn, t1, _) = h.dim();
     let no = p.b_out.len();
-    Array3::from_shape_fn((bn, t1 - 1, no), |(b, t, k)| p.b_out[k] + (0..N).map(|j| p.w_out[[k, j]] * h[[b, t + 1, j]]).sum::<f64>())
+    Array3::from_shape_fn((bn, t1 - 1, no), |(b, t, k)| {
+        p.b_out[k]
+            + (0..N)
+                .map(|j| p.w_out[[k, j]] * h[[b, t + 1, j]])
+                .sum::<f64>()
+    })
 }
 
 /// Task loss of SPEC §3 plus `lambda * mean(h^2)` (h after step 0 onward, not the initial state).
@@ -308,7 +373,10 @@ fn independent_forward_and_loss_match_the_library() {
             for t in 0..=T {
                 for j in 0..N {
                     let (a, e) = (tr.h[[t, b, j]], h[[b, t, j]]);
-                    assert!((a - e).abs() <= 1e-12 * (1.0 + e.abs()), "{name}: h[{b},{t},{j}] {a} vs {e}");
+                    assert!(
+                        (a - e).abs() <= 1e-12 * (1.0 + e.abs()),
+                        "{name}: h[{b},{t},{j}] {a} vs {e}"
+                    );
                 }
             }
         }
@@ -322,7 +390,11 @@ fn independent_forward_and_loss_match_the_library() {
         }
         let lo = loss(&tr, &c.prep, c.lambda);
         let mine = my_loss(&c.batch, &c.net.p, &h, c.lambda);
-        assert!((lo.total - mine).abs() <= 1e-12 * mine.abs().max(1.0), "{name}: loss {} vs {mine}", lo.total);
+        assert!(
+            (lo.total - mine).abs() <= 1e-12 * mine.abs().max(1.0),
+            "{name}: loss {} vs {mine}",
+            lo.total
+        );
         assert!((lo.total - lo.task - c.lambda * lo.mean_h2).abs() < 1e-14);
     }
 }
@@ -332,13 +404,19 @@ fn bptt_matches_finite_differences() {
     for (name, c) in all_cases() {
         let (lo, g, _) = loss_and_grad(&c.net, Rule::Bptt, &c.prep, c.lambda);
         assert!((lo.total - library_total(&c.net, &c.prep, c.lambda)).abs() < 1e-14);
-        let fd = finite_diff(&c.net.p, |p| library_total(&with_params(&c.net, p), &c.prep, c.lambda));
+        let fd = finite_diff(&c.net.p, |p| {
+            library_total(&with_params(&c.net, p), &c.prep, c.lambda)
+        });
         assert_close(&format!("bptt vs FD, {name}"), &g, &fd, 1e-6, 1e-9);
         // Fixed-zero entries stay exactly zero: the Dale diagonal and masked-out connections.
         if let Some(m) = &c.net.mask {
             for ((j, i), &mk) in m.indexed_iter() {
                 if mk == 0.0 {
-                    assert_eq!(g.w_rec[[j, i]], 0.0, "{name}: masked w_rec[{j},{i}] has a gradient");
+                    assert_eq!(
+                        g.w_rec[[j, i]],
+                        0.0,
+                        "{name}: masked w_rec[{j},{i}] has a gradient"
+                    );
                 }
             }
         }
@@ -352,7 +430,13 @@ fn bptt_matches_the_independent_full_graph() {
     for (name, c) in all_cases().into_iter().step_by(3) {
         let (_, g, _) = loss_and_grad(&c.net, Rule::Bptt, &c.prep, c.lambda);
         let fd = cut_graph_fd(&c, &|_| false);
-        assert_close(&format!("bptt vs independent FD, {name}"), &g, &fd, 1e-6, 1e-9);
+        assert_close(
+            &format!("bptt vs independent FD, {name}"),
+            &g,
+            &fd,
+            1e-6,
+            1e-9,
+        );
     }
 }
 
@@ -373,7 +457,13 @@ fn eprop_trace_form_equals_backward_form() {
         for rule in [Rule::Eprop, Rule::EpropRandom] {
             let a = grad_eprop_traces(&net, rule, &c.prep, &tr, &lo, c.lambda);
             let b = grad_backward(&net, rule, &c.prep, &tr, &lo, c.lambda);
-            assert_close(&format!("{} traces vs backward, {name}", rule.name()), &a, &b, 1e-9, 1e-15);
+            assert_close(
+                &format!("{} traces vs backward, {name}", rule.name()),
+                &a,
+                &b,
+                1e-9,
+                1e-15,
+            );
         }
     }
 }
@@ -383,11 +473,20 @@ fn eprop_matches_finite_differences_of_the_cut_graph() {
     for (name, c) in all_cases() {
         let (_, g, _) = loss_and_grad(&c.net, Rule::Eprop, &c.prep, c.lambda);
         let fd = cut_graph_fd(&c, &|_| true);
-        assert_close(&format!("eprop vs cut-graph FD, {name}"), &g, &fd, 1e-6, 1e-9);
+        assert_close(
+            &format!("eprop vs cut-graph FD, {name}"),
+            &g,
+            &fd,
+            1e-6,
+            1e-9,
+        );
         // It really differs from BPTT (the recurrent path matters in these networks).
         let (_, gb, _) = loss_and_grad(&c.net, Rule::Bptt, &c.prep, c.lambda);
         let d = (&gb.w_in - &g.w_in).mapv(f64::abs).sum();
-        assert!(d > 1e-6, "{name}: e-prop equals BPTT, test network too weak");
+        assert!(
+            d > 1e-6,
+            "{name}: e-prop equals BPTT, test network too weak"
+        );
     }
 }
 
@@ -404,7 +503,9 @@ fn eprop_random_matches_a_linear_surrogate() {
         let (_, g_exact, _) = loss_and_grad(&net, Rule::Bptt, &c.prep, c.lambda);
         // coef[b, t, j] = sum_k B[j, k] dE/dy[t, b, k]
         let coef = Array3::from_shape_fn((B, T, N), |(b, t, j)| {
-            (0..net.cfg.n_out).map(|k| fb[[j, k]] * lo.dy[[t, b, k]]).sum::<f64>()
+            (0..net.cfg.n_out)
+                .map(|k| fb[[j, k]] * lo.dy[[t, b, k]])
+                .sum::<f64>()
         });
         let frozen = my_forward(&net, &net.p, &c.batch.inputs, None, &|_| false);
         let fd = finite_diff(&net.p, |p| {
@@ -422,12 +523,48 @@ fn eprop_random_matches_a_linear_surrogate() {
             s + c.lambda * h2 / (B * T * N) as f64
         });
         let what = format!("eprop-random vs surrogate FD, {name}");
-        assert_close_one(&format!("{what}: w_in"), g.w_in.as_slice().unwrap(), fd.w_in.as_slice().unwrap(), 1e-6, 1e-9);
-        assert_close_one(&format!("{what}: b_in"), g.b_in.as_slice().unwrap(), fd.b_in.as_slice().unwrap(), 1e-6, 1e-9);
-        assert_close_one(&format!("{what}: w_rec"), g.w_rec.as_slice().unwrap(), fd.w_rec.as_slice().unwrap(), 1e-6, 1e-9);
-        assert_close_one(&format!("{what}: ah0"), g.ah0.as_slice().unwrap(), fd.ah0.as_slice().unwrap(), 1e-6, 1e-9);
-        assert_close_one(&format!("{what}: w_out exact"), g.w_out.as_slice().unwrap(), g_exact.w_out.as_slice().unwrap(), 1e-14, 0.0);
-        assert_close_one(&format!("{what}: b_out exact"), g.b_out.as_slice().unwrap(), g_exact.b_out.as_slice().unwrap(), 1e-14, 0.0);
+        assert_close_one(
+            &format!("{what}: w_in"),
+            g.w_in.as_slice().unwrap(),
+            fd.w_in.as_slice().unwrap(),
+            1e-6,
+            1e-9,
+        );
+        assert_close_one(
+            &format!("{what}: b_in"),
+            g.b_in.as_slice().unwrap(),
+            fd.b_in.as_slice().unwrap(),
+            1e-6,
+            1e-9,
+        );
+        assert_close_one(
+            &format!("{what}: w_rec"),
+            g.w_rec.as_slice().unwrap(),
+            fd.w_rec.as_slice().unwrap(),
+            1e-6,
+            1e-9,
+        );
+        assert_close_one(
+            &format!("{what}: ah0"),
+            g.ah0.as_slice().unwrap(),
+            fd.ah0.as_slice().unwrap(),
+            1e-6,
+            1e-9,
+        );
+        assert_close_one(
+            &format!("{what}: w_out exact"),
+            g.w_out.as_slice().unwrap(),
+            g_exact.w_out.as_slice().unwrap(),
+            1e-14,
+            0.0,
+        );
+        assert_close_one(
+            &format!("{what}: b_out exact"),
+            g.b_out.as_slice().unwrap(),
+            g_exact.b_out.as_slice().unwrap(),
+            1e-14,
+            0.0,
+        );
     }
 }
 
@@ -437,7 +574,13 @@ fn tbptt_matches_finite_differences_of_its_cut_graph() {
         for k in [2usize, 3, 4, T - 1, T, T + 1, 3 * T] {
             let (_, g, _) = loss_and_grad(&c.net, Rule::Tbptt(k), &c.prep, c.lambda);
             let fd = cut_graph_fd(&c, &|t| (T - t) % k == 0);
-            assert_close(&format!("tbptt:{k} vs cut-graph FD, {name}"), &g, &fd, 1e-6, 1e-9);
+            assert_close(
+                &format!("tbptt:{k} vs cut-graph FD, {name}"),
+                &g,
+                &fd,
+                1e-6,
+                1e-9,
+            );
         }
     }
 }
@@ -448,18 +591,39 @@ fn tbptt_limits() {
         let grad = |rule| loss_and_grad(&c.net, rule, &c.prep, c.lambda).1;
         let (bptt, eprop) = (grad(Rule::Bptt), grad(Rule::Eprop));
         // K = 1 cuts every step: e-prop.
-        assert_close(&format!("tbptt:1 = eprop, {name}"), &grad(Rule::Tbptt(1)), &eprop, 1e-13, 0.0);
+        assert_close(
+            &format!("tbptt:1 = eprop, {name}"),
+            &grad(Rule::Tbptt(1)),
+            &eprop,
+            1e-13,
+            0.0,
+        );
         // K > T cuts no step (T - t lies in 1..=T): BPTT.
         for k in [T + 1, 5 * T] {
-            assert_close(&format!("tbptt:{k} = bptt, {name}"), &grad(Rule::Tbptt(k)), &bptt, 1e-13, 0.0);
+            assert_close(
+                &format!("tbptt:{k} = bptt, {name}"),
+                &grad(Rule::Tbptt(k)),
+                &bptt,
+                1e-13,
+                0.0,
+            );
         }
         // K = T cuts only step 0, whose recurrent input is w_rec f(ah0): everything equals BPTT
         // except ah0, which keeps only its leak path.
         let g = grad(Rule::Tbptt(T));
         let mut g_no_ah0 = g.clone();
         g_no_ah0.ah0 = bptt.ah0.clone();
-        assert_close(&format!("tbptt:T = bptt except ah0, {name}"), &g_no_ah0, &bptt, 1e-13, 0.0);
-        assert!((&g.ah0 - &bptt.ah0).mapv(f64::abs).sum() > 1e-9, "{name}: ah0 recurrent path missing");
+        assert_close(
+            &format!("tbptt:T = bptt except ah0, {name}"),
+            &g_no_ah0,
+            &bptt,
+            1e-13,
+            0.0,
+        );
+        assert!(
+            (&g.ah0 - &bptt.ah0).mapv(f64::abs).sum() > 1e-9,
+            "{name}: ah0 recurrent path missing"
+        );
     }
 }
 
@@ -469,14 +633,41 @@ fn feedback_equal_to_readout_transpose_reduces_to_symmetric_rules() {
         let mut net = c.net.clone();
         net.feedback = Some(net.p.w_out.t().to_owned());
         let grad = |net: &Net<f64>, rule| loss_and_grad(net, rule, &c.prep, c.lambda).1;
-        assert_close(&format!("readout-fa(B = w_out^T) = bptt, {name}"), &grad(&net, Rule::ReadoutFa), &grad(&net, Rule::Bptt), 1e-13, 0.0);
-        assert_close(&format!("eprop-random(B = w_out^T) = eprop, {name}"), &grad(&net, Rule::EpropRandom), &grad(&net, Rule::Eprop), 1e-13, 0.0);
+        assert_close(
+            &format!("readout-fa(B = w_out^T) = bptt, {name}"),
+            &grad(&net, Rule::ReadoutFa),
+            &grad(&net, Rule::Bptt),
+            1e-13,
+            0.0,
+        );
+        assert_close(
+            &format!("eprop-random(B = w_out^T) = eprop, {name}"),
+            &grad(&net, Rule::EpropRandom),
+            &grad(&net, Rule::Eprop),
+            1e-13,
+            0.0,
+        );
         // With a random B, readout-fa still has the exact readout gradients but differs elsewhere.
         net.feedback = Some(random_feedback(&c, 11));
         let (fa, bp) = (grad(&net, Rule::ReadoutFa), grad(&net, Rule::Bptt));
-        assert_close_one(&format!("readout-fa w_out, {name}"), fa.w_out.as_slice().unwrap(), bp.w_out.as_slice().unwrap(), 1e-14, 0.0);
-        assert_close_one(&format!("readout-fa b_out, {name}"), fa.b_out.as_slice().unwrap(), bp.b_out.as_slice().unwrap(), 1e-14, 0.0);
-        assert!((&fa.w_in - &bp.w_in).mapv(f64::abs).sum() > 1e-9, "{name}: feedback unused");
+        assert_close_one(
+            &format!("readout-fa w_out, {name}"),
+            fa.w_out.as_slice().unwrap(),
+            bp.w_out.as_slice().unwrap(),
+            1e-14,
+            0.0,
+        );
+        assert_close_one(
+            &format!("readout-fa b_out, {name}"),
+            fa.b_out.as_slice().unwrap(),
+            bp.b_out.as_slice().unwrap(),
+            1e-14,
+            0.0,
+        );
+        assert!(
+            (&fa.w_in - &bp.w_in).mapv(f64::abs).sum() > 1e-9,
+            "{name}: feedback unused"
+        );
     }
 }
 
@@ -488,8 +679,12 @@ fn adam_cfg() -> RateConfig {
     RateConfig::new(1, 2, 1) // 2 + 2 + 4 + 2 + 1 + 2 = 13 scalars
 }
 
-const G1: [f64; 13] = [0.5, -2.0, 1e-8, 0.0, 3e-3, -1e5, 7.25, -1e-9, 1.0, -0.125, 4e-6, 2.0, -0.5];
-const G2: [f64; 13] = [0.1, 0.3, -1e-8, 1.0, -3e-3, 2e5, 0.0, 1e-9, -1.0, 0.125, 0.0, 2.0, 0.25];
+const G1: [f64; 13] = [
+    0.5, -2.0, 1e-8, 0.0, 3e-3, -1e5, 7.25, -1e-9, 1.0, -0.125, 4e-6, 2.0, -0.5,
+];
+const G2: [f64; 13] = [
+    0.1, 0.3, -1e-8, 1.0, -3e-3, 2e5, 0.0, 1e-9, -1.0, 0.125, 0.0, 2.0, 0.25,
+];
 
 #[test]
 fn adam_first_step() {
@@ -505,7 +700,11 @@ fn adam_first_step() {
     let got = p.flatten();
     for i in 0..13 {
         let want = p0[i] - lr * G1[i] / (G1[i].abs() + 1e-8);
-        assert!((got[i] - want).abs() <= 1e-15, "param {i}: {} vs {want}", got[i]);
+        assert!(
+            (got[i] - want).abs() <= 1e-15,
+            "param {i}: {} vs {want}",
+            got[i]
+        );
     }
     assert_eq!(got[3], p0[3]);
     assert!((got[2] - (p0[2] - 0.5e-3)).abs() < 1e-15);
@@ -539,7 +738,11 @@ fn adam_second_step_and_constant_gradient() {
             let v_hat = v / (1.0 - 0.999f64.powi(t));
             q -= lr * m_hat / (v_hat.sqrt() + 1e-8);
         }
-        assert!((got[i] - q).abs() <= 1e-15 + 1e-12 * lr, "param {i}: {} vs {q}", got[i]);
+        assert!(
+            (got[i] - q).abs() <= 1e-15 + 1e-12 * lr,
+            "param {i}: {} vs {q}",
+            got[i]
+        );
     }
     // A constant gradient g keeps m_hat = g and v_hat = g^2: every step moves lr * g / (|g| + eps).
     let mut p = RateParams::from_flat(&cfg, &p0);
@@ -551,7 +754,11 @@ fn adam_second_step_and_constant_gradient() {
     let got = p.flatten();
     for i in 0..13 {
         let want = p0[i] - 10.0 * lr * G1[i] / (G1[i].abs() + 1e-8);
-        assert!((got[i] - want).abs() <= 1e-14, "param {i} after 10 steps: {} vs {want}", got[i]);
+        assert!(
+            (got[i] - want).abs() <= 1e-14,
+            "param {i} after 10 steps: {} vs {want}",
+            got[i]
+        );
     }
 }
 
@@ -570,7 +777,12 @@ fn adam_f32_matches_f64() {
     }
     let (x, y) = (p64.flatten(), p32.cast::<f64>().flatten());
     for i in 0..13 {
-        assert!((x[i] - y[i]).abs() < 1e-6, "param {i}: f64 {} vs f32 {}", x[i], y[i]);
+        assert!(
+            (x[i] - y[i]).abs() < 1e-6,
+            "param {i}: f64 {} vs f32 {}",
+            x[i],
+            y[i]
+        );
     }
 }
 
@@ -600,8 +812,14 @@ fn f32_fast_path_matches_the_f64_oracle() {
     let mut model = RateModel::init(cfg.clone(), 1.2, 5).unwrap();
     model.ensure_feedback(5);
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    model.params.ah0.mapv_inplace(|_| rng.random_range(-0.5..0.5));
-    model.params.b_in.mapv_inplace(|_| rng.random_range(-0.2..0.2));
+    model
+        .params
+        .ah0
+        .mapv_inplace(|_| rng.random_range(-0.5..0.5));
+    model
+        .params
+        .b_in
+        .mapv_inplace(|_| rng.random_range(-0.2..0.2));
     let (b, t) = (13, 25);
     let batch = Batch {
         inputs: Array3::from_shape_simple_fn((b, t, 3), || normal(&mut rng)),
@@ -611,19 +829,38 @@ fn f32_fast_path_matches_the_f64_oracle() {
     };
     let (n64, n32) = (Net::<f64>::new(&model), Net::<f32>::new(&model));
     let (p64, p32) = (Prepared::<f64>::new(&batch), Prepared::<f32>::new(&batch));
-    for rule in [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(4), Rule::ReadoutFa] {
+    for rule in [
+        Rule::Bptt,
+        Rule::Eprop,
+        Rule::EpropRandom,
+        Rule::Tbptt(4),
+        Rule::ReadoutFa,
+    ] {
         let (l64, g64, tr64) = loss_and_grad(&n64, rule, &p64, 0.1);
         let (l32, g32, tr32) = loss_and_grad(&n32, rule, &p32, 0.1f32);
         let rel = |a: &[f32], b: &[f64]| {
-            let num: f64 = a.iter().zip(b).map(|(&x, &y)| (x as f64 - y).powi(2)).sum::<f64>().sqrt();
+            let num: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (x as f64 - y).powi(2))
+                .sum::<f64>()
+                .sqrt();
             num / b.iter().map(|y| y * y).sum::<f64>().sqrt().max(1e-30)
         };
         let ys = rel(tr32.y.as_slice().unwrap(), tr64.y.as_slice().unwrap());
         assert!(ys < 1e-5, "{rule:?}: outputs differ by {ys:.2e} (relative)");
-        assert!(((l32.total as f64) - l64.total).abs() < 1e-5 * l64.total.abs(), "{rule:?}: loss {} vs {}", l32.total, l64.total);
+        assert!(
+            ((l32.total as f64) - l64.total).abs() < 1e-5 * l64.total.abs(),
+            "{rule:?}: loss {} vs {}",
+            l32.total,
+            l64.total
+        );
         for ((name, a), b) in PARAM_NAMES.iter().zip(g32.slices()).zip(g64.slices()) {
             let e = rel(a, b);
-            assert!(e < 1e-4, "{rule:?} d{name}: f32 fast path vs f64 oracle differ by {e:.2e} (relative)");
+            assert!(
+                e < 1e-4,
+                "{rule:?} d{name}: f32 fast path vs f64 oracle differ by {e:.2e} (relative)"
+            );
         }
     }
 }

@@ -24,7 +24,14 @@ fn rng(seed: u64) -> ChaCha8Rng {
 
 /// A short task for the tests that do not need the paper's timing.
 fn small() -> CueTask {
-    CueTask { n_cues: 3, cue_ms: 10, gap_ms: 5, delay_ms: 20, recall_ms: 7, ..CueTask::paper() }
+    CueTask {
+        n_cues: 3,
+        cue_ms: 10,
+        gap_ms: 5,
+        delay_ms: 20,
+        recall_ms: 7,
+        ..CueTask::paper()
+    }
 }
 
 /// Independent expectation: which population is "on" at step t for this trial, by the README-style
@@ -56,10 +63,20 @@ fn expected_prob(task: &CueTask, tr: &CueTrial, t: usize, ch: usize) -> f64 {
 #[test]
 fn paper_defaults_and_timing() {
     let t = CueTask::paper();
-    assert_eq!((t.n_cues, t.cue_ms, t.gap_ms, t.delay_ms, t.recall_ms), (7, 100, 50, 1050, 150));
-    assert_eq!((t.cue_rate_hz, t.recall_rate_hz, t.noise_rate_hz, t.p_group), (40.0, 40.0, 10.0, 0.3));
+    assert_eq!(
+        (t.n_cues, t.cue_ms, t.gap_ms, t.delay_ms, t.recall_ms),
+        (7, 100, 50, 1050, 150)
+    );
+    assert_eq!(
+        (t.cue_rate_hz, t.recall_rate_hz, t.noise_rate_hz, t.p_group),
+        (40.0, 40.0, 10.0, 0.3)
+    );
     assert_eq!(CueTask::default(), t);
-    assert_eq!(t.n_steps(), 2250, "Bellec et al.: 7 x 150 ms + 1050 ms delay + 150 ms recall");
+    assert_eq!(
+        t.n_steps(),
+        2250,
+        "Bellec et al.: 7 x 150 ms + 1050 ms delay + 150 ms recall"
+    );
     assert_eq!(t.cue_window(0), 50..150);
     assert_eq!(t.cue_window(6), 950..1050);
     assert_eq!(t.recall_window(), 2100..2250);
@@ -75,14 +92,38 @@ fn paper_defaults_and_timing() {
 fn validate_rejects_bad_parameters() {
     let p = CueTask::paper();
     for bad in [
-        CueTask { n_cues: 6, ..p.clone() },
-        CueTask { n_cues: 0, ..p.clone() },
-        CueTask { cue_ms: 0, ..p.clone() },
-        CueTask { recall_ms: 0, ..p.clone() },
-        CueTask { cue_rate_hz: 2000.0, ..p.clone() },
-        CueTask { noise_rate_hz: -1.0, ..p.clone() },
-        CueTask { recall_rate_hz: f64::NAN, ..p.clone() },
-        CueTask { p_group: 1.5, ..p.clone() },
+        CueTask {
+            n_cues: 6,
+            ..p.clone()
+        },
+        CueTask {
+            n_cues: 0,
+            ..p.clone()
+        },
+        CueTask {
+            cue_ms: 0,
+            ..p.clone()
+        },
+        CueTask {
+            recall_ms: 0,
+            ..p.clone()
+        },
+        CueTask {
+            cue_rate_hz: 2000.0,
+            ..p.clone()
+        },
+        CueTask {
+            noise_rate_hz: -1.0,
+            ..p.clone()
+        },
+        CueTask {
+            recall_rate_hz: f64::NAN,
+            ..p.clone()
+        },
+        CueTask {
+            p_group: 1.5,
+            ..p.clone()
+        },
     ] {
         let e = bad.validate().unwrap_err();
         assert_eq!(e.exit_code(), 2, "{e}");
@@ -99,8 +140,14 @@ fn shapes_and_validity() {
     assert_eq!(b.loss, LossKind::Ce);
     assert_eq!(b.n_trials(), 5);
     assert_eq!(b.n_steps(), task.n_steps());
-    assert!(b.inputs.iter().all(|&x| x == 0.0 || x == 1.0), "inputs are 0/1 spikes");
-    assert!(b.targets.iter().all(|&c| c == 0.0 || c == 1.0), "targets are class indices 0/1");
+    assert!(
+        b.inputs.iter().all(|&x| x == 0.0 || x == 1.0),
+        "inputs are 0/1 spikes"
+    );
+    assert!(
+        b.targets.iter().all(|&c| c == 0.0 || c == 1.0),
+        "targets are class indices 0/1"
+    );
     // Validates against a model with 40 inputs and 2 outputs.
     b.validate(&Dims, "cue").unwrap();
 }
@@ -144,13 +191,22 @@ fn labels_are_the_majority_side_and_mask_is_the_recall_window() {
         n_left_cues += tr.n_left();
     }
     // Both classes occur, about equally (symmetric draw): 200 trials, |k - 100| < 5 sd.
-    assert!((n_left_labels as f64 - 100.0).abs() < 5.0 * 50f64.sqrt(), "{n_left_labels} left labels");
+    assert!(
+        (n_left_labels as f64 - 100.0).abs() < 5.0 * 50f64.sqrt(),
+        "{n_left_labels} left labels"
+    );
     // Each cue is left with probability 1/2 overall (p_group or 1 - p_group, each half the time).
     let frac = n_left_cues as f64 / 1400.0;
-    assert!((frac - 0.5).abs() < 5.0 * (0.25f64 / 1400.0).sqrt() * 2.0, "left-cue fraction {frac}");
+    assert!(
+        (frac - 0.5).abs() < 5.0 * (0.25f64 / 1400.0).sqrt() * 2.0,
+        "left-cue fraction {frac}"
+    );
     // With p_group = 0.3, a trial's cues are correlated: unanimous trials are far more frequent
     // than with fair coins (2 * (0.3^7 + 0.7^7)/2 = 8.3 % vs 1.6 %).
-    let unanimous = trials.iter().filter(|t| t.n_left() == 0 || t.n_right() == 0).count();
+    let unanimous = trials
+        .iter()
+        .filter(|t| t.n_left() == 0 || t.n_right() == 0)
+        .count();
     assert!(unanimous >= 5, "{unanimous} unanimous trials out of 200");
 }
 
@@ -162,7 +218,11 @@ fn cues_occupy_their_windows_and_silence_elsewhere() {
         for t in 0..task.n_steps() {
             for ch in 0..30 {
                 if expected_prob(&task, tr, t, ch) == 0.0 {
-                    assert_eq!(b.inputs[[i, t, ch]], 0.0, "trial {i} step {t} channel {ch} should be silent");
+                    assert_eq!(
+                        b.inputs[[i, t, ch]],
+                        0.0,
+                        "trial {i} step {t} channel {ch} should be silent"
+                    );
                 }
             }
         }
@@ -172,15 +232,24 @@ fn cues_occupy_their_windows_and_silence_elsewhere() {
             let w = task.cue_window(k);
             let on = side * 10..side * 10 + 10;
             let off = (1 - side) * 10..(1 - side) * 10 + 10;
-            let s_on: f64 =
-                w.clone().flat_map(|t| on.clone().map(move |c| (t, c))).map(|(t, c)| b.inputs[[i, t, c]]).sum();
-            let s_off: f64 =
-                w.clone().flat_map(|t| off.clone().map(move |c| (t, c))).map(|(t, c)| b.inputs[[i, t, c]]).sum();
+            let s_on: f64 = w
+                .clone()
+                .flat_map(|t| on.clone().map(move |c| (t, c)))
+                .map(|(t, c)| b.inputs[[i, t, c]])
+                .sum();
+            let s_off: f64 = w
+                .clone()
+                .flat_map(|t| off.clone().map(move |c| (t, c)))
+                .map(|(t, c)| b.inputs[[i, t, c]])
+                .sum();
             assert!(s_on > 0.0, "trial {i} cue {k}: no spike on its side");
             assert_eq!(s_off, 0.0, "trial {i} cue {k}: spikes on the other side");
         }
-        let s_recall: f64 =
-            task.recall_window().flat_map(|t| (20..30).map(move |c| (t, c))).map(|(t, c)| b.inputs[[i, t, c]]).sum();
+        let s_recall: f64 = task
+            .recall_window()
+            .flat_map(|t| (20..30).map(move |c| (t, c)))
+            .map(|(t, c)| b.inputs[[i, t, c]])
+            .sum();
         assert!(s_recall > 0.0, "trial {i}: silent recall cue");
     }
 }
@@ -215,17 +284,31 @@ fn firing_rates_match_40_and_10_hz() {
         assert!(n > 10_000.0, "channel {ch}: only {n} samples");
         let sd = (p * (1.0 - p) / n).sqrt();
         let rate = k / n;
-        assert!((rate - p).abs() < 5.0 * sd, "channel {ch}: rate {rate} per step, expected {p} ± {sd}");
+        assert!(
+            (rate - p).abs() < 5.0 * sd,
+            "channel {ch}: rate {rate} per step, expected {p} ± {sd}"
+        );
     }
     // Pooled per population, tighter in absolute terms.
-    for (name, chans, p) in
-        [("left", 0..10, 0.04), ("right", 10..20, 0.04), ("recall", 20..30, 0.04), ("noise", 30..40, 0.01)]
-    {
+    for (name, chans, p) in [
+        ("left", 0..10, 0.04),
+        ("right", 10..20, 0.04),
+        ("recall", 20..30, 0.04),
+        ("noise", 30..40, 0.01),
+    ] {
         let (k, n) = chans.fold((0.0, 0.0), |(k, n), c| (k + counts[c].0, n + counts[c].1));
         let sd = (p * (1.0 - p) / n).sqrt();
-        assert!((k / n - p).abs() < 5.0 * sd, "{name}: rate {} per step, expected {p} ± {sd}", k / n);
+        assert!(
+            (k / n - p).abs() < 5.0 * sd,
+            "{name}: rate {} per step, expected {p} ± {sd}",
+            k / n
+        );
         // In Hz (1 ms steps).
-        assert!((1000.0 * k / n - 1000.0 * p).abs() < 1.0, "{name}: {} Hz", 1000.0 * k / n);
+        assert!(
+            (1000.0 * k / n - 1000.0 * p).abs() < 1.0,
+            "{name}: {} Hz",
+            1000.0 * k / n
+        );
     }
     // Noise channels fire on every step at 10 Hz: samples = trials x T x 10.
     let n_noise: f64 = (30..40).map(|c| counts[c].1).sum();
@@ -236,10 +319,24 @@ fn firing_rates_match_40_and_10_hz() {
 fn batch_for_given_trials() {
     let task = small();
     assert_eq!(task.n_steps(), 3 * 15 + 20 + 7);
-    let trials =
-        vec![CueTrial { sides: vec![0, 0, 1] }, CueTrial { sides: vec![1, 0, 1] }, CueTrial { sides: vec![1, 1, 1] }];
+    let trials = vec![
+        CueTrial {
+            sides: vec![0, 0, 1],
+        },
+        CueTrial {
+            sides: vec![1, 0, 1],
+        },
+        CueTrial {
+            sides: vec![1, 1, 1],
+        },
+    ];
     let mut r = rng(2);
-    let sure = CueTask { cue_rate_hz: 1000.0, recall_rate_hz: 1000.0, noise_rate_hz: 0.0, ..task.clone() };
+    let sure = CueTask {
+        cue_rate_hz: 1000.0,
+        recall_rate_hz: 1000.0,
+        noise_rate_hz: 0.0,
+        ..task.clone()
+    };
     let b = sure.batch_for(&trials, &mut r);
     // Probability 1 and 0: the inputs are exactly the expected layout.
     let t_n = task.n_steps();
@@ -260,7 +357,11 @@ fn batch_for_given_trials() {
 #[test]
 #[should_panic(expected = "must be odd")]
 fn batch_panics_on_even_cues() {
-    CueTask { n_cues: 4, ..small() }.batch(1, &mut rng(0));
+    CueTask {
+        n_cues: 4,
+        ..small()
+    }
+    .batch(1, &mut rng(0));
 }
 
 /// y [T, B, 2] with `value` on the class `class_of(i)` during every step, others 0.
@@ -316,7 +417,12 @@ fn accuracy_hand_built() {
         mask[[i, 2, 0]] = 1.0;
         mask[[i, 3, 0]] = 1.0;
     }
-    let batch = Batch { inputs: Array3::zeros((4, 4, N_INPUTS)), targets, mask, loss: LossKind::Ce };
+    let batch = Batch {
+        inputs: Array3::zeros((4, 4, N_INPUTS)),
+        targets,
+        mask,
+        loss: LossKind::Ce,
+    };
     // y[t, i, :] per trial over the 4 steps.
     let per_trial: [[[f64; 2]; 4]; 4] = [
         // trial 0, label 0: recall sums (0.9 + 0.2, 0.1 + 0.8) = (1.1, 0.9) -> 0, correct.

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ndarray::{arr0, Array, Array1, Array2, Array3, ArrayD, IxDyn};
+use ndarray::{Array, Array1, Array2, Array3, ArrayD, IxDyn, arr0};
 use ndarray_npy::NpzWriter;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -72,8 +72,16 @@ fn model(dale: bool) -> RateModel {
     cfg.dale = dale;
     let mut m = RateModel::init(cfg, 1.0, 7).unwrap();
     // non-zero everywhere, so a swapped or dropped tensor shows
-    m.params.b_in.iter_mut().enumerate().for_each(|(i, x)| *x = 0.1 * i as f32 - 0.2);
-    m.params.ah0.iter_mut().enumerate().for_each(|(i, x)| *x = -0.05 * i as f32);
+    m.params
+        .b_in
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, x)| *x = 0.1 * i as f32 - 0.2);
+    m.params
+        .ah0
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, x)| *x = -0.05 * i as f32);
     m
 }
 
@@ -99,7 +107,12 @@ fn raw_tensors(m: &RateModel) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
     let p = &m.params;
     let mut out = Vec::new();
     let mut push = |n: &str, s: &[usize], v: Vec<f32>| {
-        out.push((n.to_string(), Dtype::F32, s.to_vec(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        out.push((
+            n.to_string(),
+            Dtype::F32,
+            s.to_vec(),
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ))
     };
     push("w_in", p.w_in.shape(), p.w_in.iter().copied().collect());
     push("b_in", p.b_in.shape(), p.b_in.to_vec());
@@ -138,7 +151,8 @@ fn model_round_trip_plain_and_with_fixed_tensors() {
     // the config travels as JSON in __metadata__
     let bytes = std::fs::read(&p2).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let cfg: RateConfig = serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
+    let cfg: RateConfig =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
     assert_eq!(cfg, dale.config);
     // no temp files left behind
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
@@ -150,7 +164,12 @@ fn model_f64_tensors_are_converted() {
     let m = model(false);
     let mut t = raw_tensors(&m);
     let w: Vec<f64> = m.params.w_rec.iter().map(|&x| x as f64).collect();
-    t[2] = ("w_rec".into(), Dtype::F64, vec![6, 6], w.iter().flat_map(|x| x.to_le_bytes()).collect());
+    t[2] = (
+        "w_rec".into(),
+        Dtype::F64,
+        vec![6, 6],
+        w.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    );
     let p = d.join("m.safetensors");
     raw_model(&p, Some(&config_json(&m)), &t);
     assert_eq!(load_model(&p).unwrap().params.w_rec, m.params.w_rec);
@@ -165,7 +184,10 @@ fn model_rejects_wrong_shape_naming_the_tensor() {
     let p = d.join("M.safetensors");
     raw_model(&p, Some(&config_json(&m)), &t);
     let msg = input_msg(load_model(&p));
-    assert!(msg.contains("M.safetensors") && msg.contains("w_rec"), "{msg}");
+    assert!(
+        msg.contains("M.safetensors") && msg.contains("w_rec"),
+        "{msg}"
+    );
     assert!(msg.contains("[3, 12]") && msg.contains("[6, 6]"), "{msg}");
 }
 
@@ -177,7 +199,10 @@ fn model_rejects_nan_naming_the_tensor() {
     let p = d.join("M.safetensors");
     raw_model(&p, Some(&config_json(&m)), &raw_tensors(&m));
     let msg = input_msg(load_model(&p));
-    assert!(msg.contains("M.safetensors") && msg.contains("w_out") && msg.contains("NaN"), "{msg}");
+    assert!(
+        msg.contains("M.safetensors") && msg.contains("w_out") && msg.contains("NaN"),
+        "{msg}"
+    );
 
     let mut m = model(false);
     m.params.b_in[0] = f32::INFINITY;
@@ -195,7 +220,10 @@ fn model_rejects_unknown_config_key() {
     let p = d.join("M.safetensors");
     raw_model(&p, Some(&v.to_string()), &raw_tensors(&m));
     let msg = input_msg(load_model(&p));
-    assert!(msg.contains("M.safetensors") && msg.contains("tau_bogus"), "{msg}");
+    assert!(
+        msg.contains("M.safetensors") && msg.contains("tau_bogus"),
+        "{msg}"
+    );
 
     // missing config, invalid config
     raw_model(&p, None, &raw_tensors(&m));
@@ -263,7 +291,11 @@ fn spiking(kind: &str, feedback: bool) -> SpikingModel {
     cfg.n_ref = 3;
     cfg.tau_out_ms = 15.0;
     let mut m = SpikingModel::init(cfg, 11).unwrap();
-    m.params.b_out.iter_mut().enumerate().for_each(|(i, x)| *x = 0.1 * i as f32 + 0.05);
+    m.params
+        .b_out
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, x)| *x = 0.1 * i as f32 + 0.05);
     if feedback {
         m.ensure_feedback(2);
     }
@@ -273,8 +305,18 @@ fn spiking(kind: &str, feedback: bool) -> SpikingModel {
 fn spiking_raw(m: &SpikingModel) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
     let p = &m.params;
     let mut out = Vec::new();
-    for (n, a) in [("w_in", p.w_in.view().into_dyn()), ("w_rec", p.w_rec.view().into_dyn()), ("w_out", p.w_out.view().into_dyn()), ("b_out", p.b_out.view().into_dyn())] {
-        out.push((n.to_string(), Dtype::F32, a.shape().to_vec(), a.iter().flat_map(|x| x.to_le_bytes()).collect()));
+    for (n, a) in [
+        ("w_in", p.w_in.view().into_dyn()),
+        ("w_rec", p.w_rec.view().into_dyn()),
+        ("w_out", p.w_out.view().into_dyn()),
+        ("b_out", p.b_out.view().into_dyn()),
+    ] {
+        out.push((
+            n.to_string(),
+            Dtype::F32,
+            a.shape().to_vec(),
+            a.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
     }
     out
 }
@@ -299,8 +341,22 @@ fn spiking_model_round_trip_lif_alif_with_and_without_feedback() {
             // the config JSON carries every constant of SPEC §2
             let bytes = std::fs::read(&p).unwrap();
             let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-            let v: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
-            for key in ["kind", "n_in", "n_rec", "n_out", "dt_ms", "tau_m_ms", "tau_a_ms", "tau_out_ms", "v_th", "beta", "n_ref", "gamma"] {
+            let v: serde_json::Value =
+                serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
+            for key in [
+                "kind",
+                "n_in",
+                "n_rec",
+                "n_out",
+                "dt_ms",
+                "tau_m_ms",
+                "tau_a_ms",
+                "tau_out_ms",
+                "v_th",
+                "beta",
+                "n_ref",
+                "gamma",
+            ] {
                 assert!(v.get(key).is_some(), "config lacks {key}: {v}");
             }
             assert_eq!(v["kind"], kind);
@@ -311,8 +367,15 @@ fn spiking_model_round_trip_lif_alif_with_and_without_feedback() {
     save_model(&r, &model(false)).unwrap();
     assert!(matches!(load_any_model(&r).unwrap(), AnyModel::Rate(_)));
     let msg = input_msg(load_model(&d.join("lif-false.safetensors")));
-    assert!(msg.contains("lif-false.safetensors") && msg.contains("spiking"), "{msg}");
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 5, "no temp files left behind");
+    assert!(
+        msg.contains("lif-false.safetensors") && msg.contains("spiking"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        5,
+        "no temp files left behind"
+    );
 }
 
 #[test]
@@ -323,7 +386,10 @@ fn spiking_model_rejects_bad_tensors_naming_file_and_tensor() {
     let p = d.join("S.safetensors");
     let check = |t: &[(String, Dtype, Vec<usize>, Vec<u8>)], cfg: &str, want: &[&str]| {
         raw_model(&p, Some(cfg), t);
-        for r in [load_spiking_model(&p).map(|_| ()), load_any_model(&p).map(|_| ())] {
+        for r in [
+            load_spiking_model(&p).map(|_| ()),
+            load_any_model(&p).map(|_| ()),
+        ] {
             let msg = input_msg(r);
             assert!(msg.contains("S.safetensors"), "{msg}");
             for w in want {
@@ -364,7 +430,10 @@ fn spiking_model_rejects_bad_tensors_naming_file_and_tensor() {
     v["kind"] = serde_json::json!("izhikevich");
     raw_model(&p, Some(&v.to_string()), &spiking_raw(&m));
     let msg = input_msg(load_any_model(&p));
-    assert!(msg.contains("S.safetensors") && msg.contains("izhikevich"), "{msg}");
+    assert!(
+        msg.contains("S.safetensors") && msg.contains("izhikevich"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -372,12 +441,33 @@ fn batch_validates_against_a_spiking_config() {
     let d = tmpdir("spkbatch");
     let cfg = SpikingConfig::new("lif", 3, 6, 2);
     let p = d.join("B.npz");
-    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4, 3]))), ("targets", A::F64(ramp(&[2, 4, 2])))]);
-    assert_eq!(load_batch(&p, &cfg, LossKind::Mse).unwrap().inputs.dim(), (2, 4, 3));
-    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4, 5]))), ("targets", A::F64(ramp(&[2, 4, 2])))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(ramp(&[2, 4, 3]))),
+            ("targets", A::F64(ramp(&[2, 4, 2]))),
+        ],
+    );
+    assert_eq!(
+        load_batch(&p, &cfg, LossKind::Mse).unwrap().inputs.dim(),
+        (2, 4, 3)
+    );
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(ramp(&[2, 4, 5]))),
+            ("targets", A::F64(ramp(&[2, 4, 2]))),
+        ],
+    );
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("B.npz") && msg.contains("n_in = 3"), "{msg}");
-    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4, 3]))), ("targets", A::I64(ArrayD::from_elem(IxDyn(&[2, 4]), 2)))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(ramp(&[2, 4, 3]))),
+            ("targets", A::I64(ArrayD::from_elem(IxDyn(&[2, 4]), 2))),
+        ],
+    );
     assert!(input_msg(load_batch(&p, &cfg, LossKind::Ce)).contains("class 2"));
 }
 
@@ -409,7 +499,11 @@ fn npz(path: &Path, arrays: Vec<(&str, A)>) {
 
 fn ramp(shape: &[usize]) -> ArrayD<f64> {
     let n: usize = shape.iter().product();
-    Array::from_shape_vec(IxDyn(shape), (0..n).map(|i| (i as f64 * 0.37).sin()).collect()).unwrap()
+    Array::from_shape_vec(
+        IxDyn(shape),
+        (0..n).map(|i| (i as f64 * 0.37).sin()).collect(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -419,7 +513,13 @@ fn batch_mse_with_and_without_mask() {
     let x = ramp(&[4, 7, 3]);
     let y = ramp(&[4, 7, 2]).mapv(|v| v as f32);
     let p = d.join("b.npz");
-    npz(&p, vec![("inputs", A::F64(x.clone())), ("targets", A::F32(y.clone()))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(x.clone())),
+            ("targets", A::F32(y.clone())),
+        ],
+    );
     let b = load_batch(&p, &cfg, LossKind::Mse).unwrap();
     assert_eq!(b.inputs.clone().into_dyn(), x);
     assert_eq!(b.targets.clone().into_dyn(), y.mapv(|v| v as f64));
@@ -428,13 +528,26 @@ fn batch_mse_with_and_without_mask() {
 
     let mut m = ArrayD::<bool>::from_elem(IxDyn(&[4, 7, 2]), true);
     m[[0, 0, 1]] = false;
-    npz(&p, vec![("inputs", A::F64(x.clone())), ("targets", A::F32(y.clone())), ("mask", A::Bool(m))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(x.clone())),
+            ("targets", A::F32(y.clone())),
+            ("mask", A::Bool(m)),
+        ],
+    );
     let b = load_batch(&p, &cfg, LossKind::Mse).unwrap();
     assert_eq!(b.mask[[0, 0, 1]], 0.0);
     assert_eq!(b.mask.sum(), 4.0 * 7.0 * 2.0 - 1.0);
 
     // mse targets must have three axes
-    npz(&p, vec![("inputs", A::F64(x)), ("targets", A::F32(ramp(&[4, 7]).mapv(|v| v as f32)))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(x)),
+            ("targets", A::F32(ramp(&[4, 7]).mapv(|v| v as f32))),
+        ],
+    );
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("targets") && msg.contains("[4, 7]"), "{msg}");
 }
@@ -446,7 +559,13 @@ fn batch_ce_with_int64_and_float_class_indices() {
     let x = ramp(&[2, 4, 3]).mapv(|v| v as f32);
     let classes = Array2::from_shape_fn((2, 4), |(b, t)| ((b + t) % 3) as i64).into_dyn();
     let p = d.join("ce.npz");
-    npz(&p, vec![("inputs", A::F32(x.clone())), ("targets", A::I64(classes.clone()))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F32(x.clone())),
+            ("targets", A::I64(classes.clone())),
+        ],
+    );
     let b = load_batch(&p, &cfg, LossKind::Ce).unwrap();
     assert_eq!(b.targets.shape(), &[2, 4, 1]);
     assert_eq!(b.targets[[1, 3, 0]], ((1 + 3) % 3) as f64);
@@ -470,9 +589,18 @@ fn batch_ce_with_int64_and_float_class_indices() {
 
     // a class out of range, or a non-integer class, is rejected naming targets
     let bad = classes.mapv(|c| c as f64 + 0.5);
-    npz(&p, vec![("inputs", A::F32(x.clone())), ("targets", A::F64(bad))]);
+    npz(
+        &p,
+        vec![("inputs", A::F32(x.clone())), ("targets", A::F64(bad))],
+    );
     assert!(input_msg(load_batch(&p, &cfg, LossKind::Ce)).contains("targets"));
-    npz(&p, vec![("inputs", A::F32(x)), ("targets", A::I64(classes.mapv(|_| 3)))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F32(x)),
+            ("targets", A::I64(classes.mapv(|_| 3))),
+        ],
+    );
     assert!(input_msg(load_batch(&p, &cfg, LossKind::Ce)).contains("targets"));
 }
 
@@ -481,14 +609,26 @@ fn batch_rejects_wrong_n_in_missing_arrays_and_nan() {
     let d = tmpdir("badbatch");
     let cfg = RateConfig::new(3, 5, 2);
     let p = d.join("B.npz");
-    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4, 5]))), ("targets", A::F64(ramp(&[2, 4, 2])))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(ramp(&[2, 4, 5]))),
+            ("targets", A::F64(ramp(&[2, 4, 2]))),
+        ],
+    );
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("B.npz") && msg.contains("inputs"), "{msg}");
 
     npz(&p, vec![("inputs", A::F64(ramp(&[2, 4])))]);
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("targets"), "{msg}");
-    npz(&p, vec![("inputs", A::F64(ramp(&[2, 4]))), ("targets", A::F64(ramp(&[2, 4, 2])))]);
+    npz(
+        &p,
+        vec![
+            ("inputs", A::F64(ramp(&[2, 4]))),
+            ("targets", A::F64(ramp(&[2, 4, 2]))),
+        ],
+    );
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("inputs") && msg.contains("[2, 4]"), "{msg}");
     npz(&p, vec![("targets", A::F64(ramp(&[2, 4, 2])))]);
@@ -496,17 +636,27 @@ fn batch_rejects_wrong_n_in_missing_arrays_and_nan() {
 
     let mut x = ramp(&[2, 4, 3]);
     x[[1, 1, 1]] = f64::NAN;
-    npz(&p, vec![("inputs", A::F64(x)), ("targets", A::F64(ramp(&[2, 4, 2])))]);
+    npz(
+        &p,
+        vec![("inputs", A::F64(x)), ("targets", A::F64(ramp(&[2, 4, 2])))],
+    );
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("inputs") && msg.contains("NaN"), "{msg}");
 
-    assert!(input_msg(load_batch(&d.join("absent.npz"), &cfg, LossKind::Mse)).contains("absent.npz"));
+    assert!(
+        input_msg(load_batch(&d.join("absent.npz"), &cfg, LossKind::Mse)).contains("absent.npz")
+    );
 }
 
 #[test]
 fn bundled_mante_task_batch_loads_for_ce() {
     let cfg = RateConfig::new(9, 10, 3);
-    let b = load_batch(&repo("data/paper/mante_task_72conditions.npz"), &cfg, LossKind::Ce).unwrap();
+    let b = load_batch(
+        &repo("data/paper/mante_task_72conditions.npz"),
+        &cfg,
+        LossKind::Ce,
+    )
+    .unwrap();
     assert_eq!(b.inputs.dim(), (72, 113, 9));
     assert_eq!(b.targets.dim(), (72, 113, 1));
     assert!(b.targets.iter().any(|&c| c == 2.0));
@@ -520,12 +670,24 @@ fn read_npz_any_dtype_and_names() {
     let d = tmpdir("generic");
     let p = d.join("n.npz");
     let ints = Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as i64 - 2).into_dyn();
-    npz(&p, vec![("a", A::I64(ints.clone())), ("b", A::F32(ramp(&[4]).mapv(|v| v as f32)))]);
-    assert_eq!(npz_names(&p).unwrap(), vec!["a".to_string(), "b".to_string()]);
+    npz(
+        &p,
+        vec![
+            ("a", A::I64(ints.clone())),
+            ("b", A::F32(ramp(&[4]).mapv(|v| v as f32))),
+        ],
+    );
+    assert_eq!(
+        npz_names(&p).unwrap(),
+        vec!["a".to_string(), "b".to_string()]
+    );
     assert_eq!(read_npz_f64(&p, "a").unwrap(), ints.mapv(|v| v as f64));
     assert_eq!(read_npz_f64(&p, "b").unwrap().shape(), &[4]);
     let msg = input_msg(read_npz_f64(&p, "c"));
-    assert!(msg.contains("n.npz") && msg.contains(" c ") && msg.contains("a, b"), "{msg}");
+    assert!(
+        msg.contains("n.npz") && msg.contains(" c ") && msg.contains("a, b"),
+        "{msg}"
+    );
 
     // Fortran-order arrays come back in logical order and standard layout
     let f = Array2::from_shape_fn((3, 2), |(i, j)| (10 * i + j) as f64).reversed_axes();
@@ -539,7 +701,10 @@ fn read_npz_any_dtype_and_names() {
     // .npy
     let q = d.join("x.npy");
     ndarray_npy::write_npy(&q, &Array3::<i32>::from_elem((2, 2, 2), 5)).unwrap();
-    assert_eq!(read_npy_f64(&q).unwrap(), ArrayD::from_elem(IxDyn(&[2, 2, 2]), 5.0));
+    assert_eq!(
+        read_npy_f64(&q).unwrap(),
+        ArrayD::from_elem(IxDyn(&[2, 2, 2]), 5.0)
+    );
 
     // an unsupported dtype (float16: a u16 file with its descriptor patched) is named
     ndarray_npy::write_npy(&q, &Array1::<u16>::zeros(3)).unwrap();
@@ -558,7 +723,10 @@ fn read_npz_any_dtype_and_names() {
     bytes[at + 1] = b'f';
     std::fs::write(&r, &bytes).unwrap();
     let msg = input_msg(read_npz_f64(&r, "half"));
-    assert!(msg.contains("h.npz") && msg.contains("half") && msg.contains("<f2"), "{msg}");
+    assert!(
+        msg.contains("h.npz") && msg.contains("half") && msg.contains("<f2"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -572,14 +740,24 @@ fn gradient_file_has_every_parameter_and_loss() {
     save_grads(&p, &g, 0.25).unwrap();
     let mut names = npz_names(&p).unwrap();
     names.sort();
-    assert_eq!(names, ["ah0", "b_in", "b_out", "loss", "w_in", "w_out", "w_rec"]);
+    assert_eq!(
+        names,
+        ["ah0", "b_in", "b_out", "loss", "w_in", "w_out", "w_rec"]
+    );
     assert_eq!(read_npz_f64(&p, "loss").unwrap(), arr0(0.25).into_dyn());
     let w = read_npz_f64(&p, "w_rec").unwrap();
     assert_eq!(w.shape(), &[4, 4]);
     assert_eq!(w[[1, 2]], 1.5);
-    assert_eq!(read_npz_f64(&p, "b_out").unwrap(), Array1::from(vec![0.0, -2.0]).into_dyn());
+    assert_eq!(
+        read_npz_f64(&p, "b_out").unwrap(),
+        Array1::from(vec![0.0, -2.0]).into_dyn()
+    );
     assert_eq!(read_npz_f64(&p, "w_in").unwrap().shape(), &[4, 3]);
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "temp file left behind");
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        1,
+        "temp file left behind"
+    );
 }
 
 // ---------------------------------------------------------------- paper checkpoints
@@ -592,11 +770,20 @@ fn import_paper_checkpoint() {
     assert_eq!(m.config.alpha, 0.1);
     assert_eq!(m.params.w_rec.dim(), (200, 200));
     assert!(m.params.w_rec.iter().any(|&w| w != 0.0));
-    assert_eq!(m.params.w_rec.clone().into_dyn(), read_npz_f64(&path, "p290_w_rec").unwrap().mapv(|v| v as f32));
+    assert_eq!(
+        m.params.w_rec.clone().into_dyn(),
+        read_npz_f64(&path, "p290_w_rec")
+            .unwrap()
+            .mapv(|v| v as f32)
+    );
     let lam = paper_lambda(&path, "p290_").unwrap().unwrap();
     assert!(lam > 0.0 && lam <= 10.0, "{lam}");
     assert_eq!(paper_lambda(&path, "nope_").unwrap(), None);
-    assert!(paper_prefixes(&path).unwrap().contains(&"p508_".to_string()));
+    assert!(
+        paper_prefixes(&path)
+            .unwrap()
+            .contains(&"p508_".to_string())
+    );
 
     let r = import_paper_npz(&repo("data/paper/reach_bptt_lr1e-3.npz"), "p508_").unwrap();
     assert_eq!((r.config.n_in, r.config.n_rec, r.config.n_out), (3, 200, 2));
@@ -611,7 +798,10 @@ fn import_paper_checkpoint() {
 fn import_bad_prefix_lists_prefixes() {
     let path = repo("data/paper/mante_bptt_n200.npz");
     let msg = input_msg(import_paper_npz(&path, "p291_"));
-    assert!(msg.contains("mante_bptt_n200.npz") && msg.contains("p291_w_in"), "{msg}");
+    assert!(
+        msg.contains("mante_bptt_n200.npz") && msg.contains("p291_w_in"),
+        "{msg}"
+    );
     assert!(msg.contains("p290_") && msg.contains("p508_"), "{msg}");
     assert!(input_msg(import_paper_npz(&repo("data/paper/none.npz"), "p0_")).contains("none.npz"));
 }
@@ -625,7 +815,10 @@ fn write_atomic_leaves_no_temp_file() {
     write_atomic(&p, b"first").unwrap();
     write_atomic(&p, b"second").unwrap();
     assert_eq!(std::fs::read(&p).unwrap(), b"second");
-    let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("out.bin")]);
 }
 
@@ -639,7 +832,11 @@ fn failed_writer_leaves_neither_file_nor_temp() {
     });
     assert!(matches!(r, Err(Error::Runtime(ref m)) if m == "writer failed"));
     assert!(!p.exists());
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "temp file left behind");
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        0,
+        "temp file left behind"
+    );
 
     // an existing file survives a failed rewrite unchanged
     write_atomic(&p, b"good").unwrap();
@@ -652,6 +849,9 @@ fn failed_writer_leaves_neither_file_nor_temp() {
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
 
     // writing into a directory that does not exist is the user's --out at fault
-    let msg = input_msg(write_npz(&d.join("no/such/dir/o.npz"), &[("y", ArrayD::zeros(IxDyn(&[2])))]));
+    let msg = input_msg(write_npz(
+        &d.join("no/such/dir/o.npz"),
+        &[("y", ArrayD::zeros(IxDyn(&[2])))],
+    ));
     assert!(msg.contains("o.npz"), "{msg}");
 }

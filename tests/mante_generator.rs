@@ -3,11 +3,14 @@
 
 use snnlab::batch::LossKind;
 use snnlab::tasks::mante::{
-    self, conditions, generate, generate_with_info, load_fixed_batch, Condition, PAPER_COHERENCES,
+    self, Condition, PAPER_COHERENCES, conditions, generate, generate_with_info, load_fixed_batch,
 };
 
 fn bundled() -> (snnlab::batch::Batch, mante::ManteInfo) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/paper/mante_task_72conditions.npz");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/paper/mante_task_72conditions.npz"
+    );
     load_fixed_batch(path).expect("bundled Mante batch")
 }
 
@@ -36,10 +39,16 @@ fn generator_reproduces_the_bundled_batch_exactly() {
 
     // Trial order and labels, exactly.
     assert_eq!(ginfo.context, info.context, "trial_context (order)");
-    assert_eq!(ginfo.coh_motion, info.coh_motion, "trial_coh_motion (order)");
+    assert_eq!(
+        ginfo.coh_motion, info.coh_motion,
+        "trial_coh_motion (order)"
+    );
     assert_eq!(ginfo.coh_color, info.coh_color, "trial_coh_color (order)");
     assert_eq!(ginfo.ground_truth, info.ground_truth, "trial_ground_truth");
-    assert_eq!((ginfo.recording_start, ginfo.recording_stop), (info.recording_start, info.recording_stop));
+    assert_eq!(
+        (ginfo.recording_start, ginfo.recording_stop),
+        (info.recording_start, info.recording_stop)
+    );
     assert_eq!((info.recording_start, info.recording_stop), (23, 73));
 
     // `generate` is the same batch.
@@ -56,7 +65,11 @@ fn epochs_norms_and_rule() {
             let norm: f64 = row.iter().map(|x| x * x).sum::<f64>().sqrt();
             assert!((norm - 1.0).abs() < 1e-6, "trial {i} step {t}: norm {norm}");
             assert_eq!(row[0] > 0.0, t < 93, "fixation at step {t}");
-            assert_eq!(row[1] > 0.0, (23..73).contains(&t), "motion evidence at step {t}");
+            assert_eq!(
+                row[1] > 0.0,
+                (23..73).contains(&t),
+                "motion evidence at step {t}"
+            );
             assert_eq!(row[7], 0.0);
             assert!(row[8] > 0.0);
             let ctx_motion = info.context[i] > 0.0;
@@ -66,7 +79,11 @@ fn epochs_norms_and_rule() {
             let want = if t >= 93 { info.ground_truth[i] } else { 0.0 };
             assert_eq!(b.targets[[i, t, 0]], want);
         }
-        let relevant = if info.context[i] > 0.0 { info.coh_motion[i] } else { info.coh_color[i] };
+        let relevant = if info.context[i] > 0.0 {
+            info.coh_motion[i]
+        } else {
+            info.coh_color[i]
+        };
         assert_eq!(info.ground_truth[i], if relevant > 0.0 { 2.0 } else { 1.0 });
     }
 }
@@ -75,9 +92,30 @@ fn epochs_norms_and_rule() {
 fn conditions_are_sorted_by_choice_motion_colour_context() {
     let c = conditions(&PAPER_COHERENCES, &PAPER_COHERENCES);
     assert_eq!(c.len(), 72);
-    assert_eq!(c[0], Condition { context: -1.0, coh_motion: -0.5, coh_color: -0.5 });
-    assert_eq!(c[1], Condition { context: 1.0, coh_motion: -0.5, coh_color: -0.5 });
-    assert_eq!(c[71], Condition { context: 1.0, coh_motion: 0.5, coh_color: 0.5 });
+    assert_eq!(
+        c[0],
+        Condition {
+            context: -1.0,
+            coh_motion: -0.5,
+            coh_color: -0.5
+        }
+    );
+    assert_eq!(
+        c[1],
+        Condition {
+            context: 1.0,
+            coh_motion: -0.5,
+            coh_color: -0.5
+        }
+    );
+    assert_eq!(
+        c[71],
+        Condition {
+            context: 1.0,
+            coh_motion: 0.5,
+            coh_color: 0.5
+        }
+    );
     for w in c.windows(2) {
         let k = |x: &Condition| (x.ground_truth(), x.coh_motion, x.coh_color, x.context);
         assert!(k(&w[0]) < k(&w[1]));
@@ -89,7 +127,13 @@ fn conditions_are_sorted_by_choice_motion_colour_context() {
     let rank = |v: f64, levels: &[f64]| levels.iter().position(|&l| l == v).unwrap();
     for (a, b) in c.iter().zip(&d) {
         assert_eq!(a.context, b.context);
-        assert_eq!(rank(a.coh_motion, &PAPER_COHERENCES), rank(b.coh_motion, &other));
-        assert_eq!(rank(a.coh_color, &PAPER_COHERENCES), rank(b.coh_color, &other));
+        assert_eq!(
+            rank(a.coh_motion, &PAPER_COHERENCES),
+            rank(b.coh_motion, &other)
+        );
+        assert_eq!(
+            rank(a.coh_color, &PAPER_COHERENCES),
+            rank(b.coh_color, &other)
+        );
     }
 }

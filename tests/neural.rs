@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzWriter;
 use snnlab::error::Error;
-use snnlab::neural::{self, check_shape, check_shape_for, load_mante_units, load_mante_units_report, load_neural};
+use snnlab::neural::{
+    self, check_shape, check_shape_for, load_mante_units, load_mante_units_report, load_neural,
+};
 use snnlab::tasks::mante::{self, PAPER_COHERENCES};
 
 /// A fresh scratch directory, removed on drop.
@@ -72,7 +74,10 @@ mod matw {
         let mut flags = class.to_le_bytes().to_vec();
         flags.extend_from_slice(&0u32.to_le_bytes());
         elem(&mut body, 6, &flags);
-        let d: Vec<u8> = dims.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect();
+        let d: Vec<u8> = dims
+            .iter()
+            .flat_map(|&x| (x as i32).to_le_bytes())
+            .collect();
         elem(&mut body, 5, &d);
         elem(&mut body, 1, name.as_bytes());
         match v {
@@ -114,7 +119,11 @@ mod matw {
     /// zlib stream of stored (uncompressed) deflate blocks.
     fn zlib_stored(data: &[u8]) -> Vec<u8> {
         let mut z = vec![0x78, 0x01];
-        let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[][..]] } else { data.chunks(65535).collect() };
+        let chunks: Vec<&[u8]> = if data.is_empty() {
+            vec![&[][..]]
+        } else {
+            data.chunks(65535).collect()
+        };
         for (i, c) in chunks.iter().enumerate() {
             z.push(if i + 1 == chunks.len() { 1 } else { 0 });
             z.extend_from_slice(&(c.len() as u16).to_le_bytes());
@@ -167,7 +176,9 @@ fn col_major(a: &Array3<f64>) -> V {
 }
 
 fn sample3(n: usize, t: usize, c: usize) -> Array3<f64> {
-    Array3::from_shape_fn((n, t, c), |(i, j, k)| 100.0 * i as f64 + 10.0 * j as f64 + k as f64 + 0.5)
+    Array3::from_shape_fn((n, t, c), |(i, j, k)| {
+        100.0 * i as f64 + 10.0 * j as f64 + k as f64 + 0.5
+    })
 }
 
 fn input_msg<T: std::fmt::Debug>(r: snnlab::error::Result<T>) -> String {
@@ -201,7 +212,9 @@ fn mat_3d_array_round_trips_column_major() {
     let mf = matfile::MatFile::parse(&bytes[..]).unwrap();
     let arr = mf.find_by_name("rates").unwrap();
     assert_eq!(arr.size(), &vec![2, 3, 4]);
-    let matfile::NumericData::Double { real, .. } = arr.data() else { panic!("not double") };
+    let matfile::NumericData::Double { real, .. } = arr.data() else {
+        panic!("not double")
+    };
     assert_eq!(real[1], a[[1, 0, 0]]);
     assert_eq!(real[2], a[[0, 1, 0]]);
     assert_eq!(real[6], a[[0, 0, 1]]);
@@ -254,31 +267,60 @@ fn mat_variable_choice() {
     let a = sample3(2, 3, 4);
     let b = a.mapv(|x| -x);
     let p = s.path("two.mat");
-    matw::write(&p, &[("a", col_major(&a)), ("b", col_major(&b)), ("v", V::Num(vec![1, 3], vec![1., 2., 3.]))], false);
+    matw::write(
+        &p,
+        &[
+            ("a", col_major(&a)),
+            ("b", col_major(&b)),
+            ("v", V::Num(vec![1, 3], vec![1., 2., 3.])),
+        ],
+        false,
+    );
     let m = input_msg(load_neural(&p));
-    assert!(m.contains("two.mat") && m.contains("several") && m.contains("a, b"), "{m}");
+    assert!(
+        m.contains("two.mat") && m.contains("several") && m.contains("a, b"),
+        "{m}"
+    );
     let spec = PathBuf::from(format!("{}:b", p.display()));
     assert_eq!(load_neural(&spec).unwrap(), b);
     let m = input_msg(load_neural(&PathBuf::from(format!("{}:zz", p.display()))));
-    assert!(m.contains("two.mat") && m.contains("'zz'") && m.contains("a (double [2, 3, 4])"), "{m}");
+    assert!(
+        m.contains("two.mat") && m.contains("'zz'") && m.contains("a (double [2, 3, 4])"),
+        "{m}"
+    );
     let m = input_msg(load_neural(&PathBuf::from(format!("{}:v", p.display()))));
-    assert!(m.contains("two.mat") && m.contains("'v'") && m.contains("2 axes"), "{m}");
+    assert!(
+        m.contains("two.mat") && m.contains("'v'") && m.contains("2 axes"),
+        "{m}"
+    );
 
     let q = s.path("fr.mat");
-    matw::write(&q, &[("a", col_major(&a)), ("firing_rate", col_major(&b))], false);
+    matw::write(
+        &q,
+        &[("a", col_major(&a)), ("firing_rate", col_major(&b))],
+        false,
+    );
     assert_eq!(load_neural(&q).unwrap(), b);
 
     let r = s.path("flat.mat");
     matw::write(&r, &[("x", V::Num(vec![4, 5], vec![0.0; 20]))], false);
     let m = input_msg(load_neural(&r));
-    assert!(m.contains("flat.mat") && m.contains("no 3-D") && m.contains("x (double [4, 5])"), "{m}");
+    assert!(
+        m.contains("flat.mat") && m.contains("no 3-D") && m.contains("x (double [4, 5])"),
+        "{m}"
+    );
 
     let t = s.path("nan.mat");
     let mut c = a.clone();
     c[[1, 2, 3]] = f64::NAN;
     matw::write(&t, &[("a", col_major(&c))], true);
     let m = input_msg(load_neural(&t));
-    assert!(m.contains("nan.mat") && m.contains("NaN") && m.contains("neuron 1, time bin 2, condition 3"), "{m}");
+    assert!(
+        m.contains("nan.mat")
+            && m.contains("NaN")
+            && m.contains("neuron 1, time bin 2, condition 3"),
+        "{m}"
+    );
 
     let u = s.path("junk.mat");
     std::fs::write(&u, b"definitely not a mat file").unwrap();
@@ -301,14 +343,22 @@ fn npy_and_npz_loading_and_errors() {
     let q = s.path("flat.npy");
     ndarray_npy::write_npy(&q, &Array2::<f64>::zeros((4, 5))).unwrap();
     let m = input_msg(load_neural(&q));
-    assert!(m.contains("flat.npy") && m.contains("2 axes") && m.contains("[neurons, T, C]"), "{m}");
+    assert!(
+        m.contains("flat.npy") && m.contains("2 axes") && m.contains("[neurons, T, C]"),
+        "{m}"
+    );
 
     let r = s.path("inf.npy");
     let mut b = a.clone();
     b[[2, 0, 1]] = f64::INFINITY;
     ndarray_npy::write_npy(&r, &b).unwrap();
     let m = input_msg(load_neural(&r));
-    assert!(m.contains("inf.npy") && m.contains("infinity") && m.contains("neuron 2, time bin 0, condition 1"), "{m}");
+    assert!(
+        m.contains("inf.npy")
+            && m.contains("infinity")
+            && m.contains("neuron 2, time bin 0, condition 1"),
+        "{m}"
+    );
 
     // f32 arrays are accepted.
     let f = s.path("f32.npy");
@@ -333,7 +383,10 @@ fn npy_and_npz_loading_and_errors() {
     }
     let m = input_msg(load_neural(&z2));
     assert!(m.contains("two.npz") && m.contains("x, y"), "{m}");
-    assert_eq!(load_neural(&PathBuf::from(format!("{}:y", z2.display()))).unwrap(), a.mapv(|v| 2.0 * v));
+    assert_eq!(
+        load_neural(&PathBuf::from(format!("{}:y", z2.display()))).unwrap(),
+        a.mapv(|v| 2.0 * v)
+    );
 
     let z3 = s.path("fr.npz");
     {
@@ -367,9 +420,15 @@ fn shape_checks_name_the_file_and_the_mismatch() {
     let p = Path::new("data.npy");
     check_shape(&a, p, 100, 8).unwrap();
     let m = input_msg(check_shape_for(&a, p, 121, 8, "the reach task's model"));
-    assert!(m.starts_with("data.npy: has 100 time bins but the reach task's model gives 121"), "{m}");
+    assert!(
+        m.starts_with("data.npy: has 100 time bins but the reach task's model gives 121"),
+        "{m}"
+    );
     let m = input_msg(check_shape(&a, p, 100, 72));
-    assert!(m.starts_with("data.npy: has 8 conditions but the model gives 72"), "{m}");
+    assert!(
+        m.starts_with("data.npy: has 8 conditions but the model gives 72"),
+        "{m}"
+    );
     let mut b = a.clone();
     b[[0, 1, 2]] = f64::NAN;
     let m = input_msg(check_shape(&b, p, 100, 8));
@@ -402,16 +461,25 @@ struct Trial {
 /// responses are `base + 1000 c + s ∓ 0.5`, so the condition average is `base + 1000 c + s` and
 /// bin `k` is `base + 1000 c + 15 k + 7`. Sample 750 is poisoned (must not be used).
 fn full_unit(base: f64) -> Vec<Trial> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/paper/mante_task_72conditions.npz");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/paper/mante_task_72conditions.npz"
+    );
     let (_, info) = mante::load_fixed_batch(path).unwrap();
     let rank = |v: f64| PAPER_COHERENCES.iter().position(|&l| l == v).unwrap();
     let mut trials = Vec::new();
     for c in 0..72 {
         for off in [-0.5, 0.5] {
-            let mut response: Vec<f64> = (0..SAMPLES).map(|s| base + 1000.0 * c as f64 + s as f64 + off).collect();
+            let mut response: Vec<f64> = (0..SAMPLES)
+                .map(|s| base + 1000.0 * c as f64 + s as f64 + off)
+                .collect();
             response[SAMPLES - 1] = 1e9;
             trials.push(Trial {
-                targ_dir: if info.ground_truth[c] == 2.0 { 1.0 } else { -1.0 },
+                targ_dir: if info.ground_truth[c] == 2.0 {
+                    1.0
+                } else {
+                    -1.0
+                },
                 stim_dir: NEURAL_MOTION[rank(info.coh_motion[c])],
                 col: NEURAL_COLOR[rank(info.coh_color[c])],
                 context: info.context[c],
@@ -426,11 +494,16 @@ fn full_unit(base: f64) -> Vec<Trial> {
     order.dedup();
     assert_eq!(order.len(), n);
     let mut slots: Vec<Option<Trial>> = trials.into_iter().map(Some).collect();
-    order.into_iter().map(|i| slots[i].take().unwrap()).collect()
+    order
+        .into_iter()
+        .map(|i| slots[i].take().unwrap())
+        .collect()
 }
 
 fn expected_unit(base: f64) -> Array2<f64> {
-    Array2::from_shape_fn((50, 72), |(k, c)| base + 1000.0 * c as f64 + 15.0 * k as f64 + 7.0)
+    Array2::from_shape_fn((50, 72), |(k, c)| {
+        base + 1000.0 * c as f64 + 15.0 * k as f64 + 7.0
+    })
 }
 
 fn unit_file(path: &Path, trials: &[Trial], with_time: bool, compressed: bool) {
@@ -450,7 +523,10 @@ fn unit_file(path: &Path, trials: &[Trial], with_time: bool, compressed: bool) {
         ("correct", col(|t| t.correct)),
         ("stim_trial", col(|_| 0.0)),
     ]);
-    let mut fields = vec![("response", V::Num(vec![n, SAMPLES], resp)), ("task_variable", task_variable)];
+    let mut fields = vec![
+        ("response", V::Num(vec![n, SAMPLES], resp)),
+        ("task_variable", task_variable),
+    ];
     if with_time {
         let time: Vec<f64> = (0..SAMPLES).map(|s| 0.1 + s as f64 * 0.001).collect();
         fields.push(("time", V::Num(vec![1, SAMPLES], time)));
@@ -476,7 +552,10 @@ fn mante_recipe_on_synthetic_units() {
     // c: one incorrect trial in condition 40 → that condition is dropped → 71 → unit dropped.
     let mut c = full_unit(0.5);
     let bad = 40.0 * 1000.0 + 0.5;
-    c.iter_mut().find(|t| (t.response[0] - bad).abs() < 0.6).unwrap().correct = 0.0;
+    c.iter_mut()
+        .find(|t| (t.response[0] - bad).abs() < 0.6)
+        .unwrap()
+        .correct = 0.0;
     unit_file(&dir.join("c_incorrect.mat"), &c, false, false);
 
     // d: complete, plus an extra condition (a 7th motion level, 0.0) whose trials include an
@@ -509,8 +588,16 @@ fn mante_recipe_on_synthetic_units() {
     let want1 = expected_unit(0.75);
     for k in 0..50 {
         for c in 0..72 {
-            assert_eq!(a[[0, k, c]], want0[[k, c]], "unit a, bin {k}, condition {c}");
-            assert_eq!(a[[1, k, c]], want1[[k, c]], "unit d, bin {k}, condition {c}");
+            assert_eq!(
+                a[[0, k, c]],
+                want0[[k, c]],
+                "unit a, bin {k}, condition {c}"
+            );
+            assert_eq!(
+                a[[1, k, c]],
+                want1[[k, c]],
+                "unit d, bin {k}, condition {c}"
+            );
         }
     }
     // load_neural on a directory is the same recipe.
@@ -531,12 +618,19 @@ fn mante_layout_errors_name_the_file() {
     t.truncate(100);
     unit_file(&d1.join("u.mat"), &t, false, false);
     let m = input_msg(load_mante_units(&d1));
-    assert!(m.contains("incomplete") && m.contains("no unit has all 72 conditions"), "{m}");
+    assert!(
+        m.contains("incomplete") && m.contains("no unit has all 72 conditions"),
+        "{m}"
+    );
 
     // A file without the struct `unit`.
     let d2 = s.path("nounit");
     std::fs::create_dir_all(&d2).unwrap();
-    matw::write(&d2.join("x.mat"), &[("rates", col_major(&sample3(1, 2, 3)))], false);
+    matw::write(
+        &d2.join("x.mat"),
+        &[("rates", col_major(&sample3(1, 2, 3)))],
+        false,
+    );
     let m = input_msg(load_mante_units(&d2));
     assert!(m.contains("x.mat") && m.contains("'unit'"), "{m}");
 
@@ -551,16 +645,28 @@ fn mante_layout_errors_name_the_file() {
         ("context", V::Num(vec![n, 1], vec![1.0; n])),
         ("correct", V::Num(vec![n, 1], vec![1.0; n])),
     ]);
-    let unit = V::Struct(vec![("response", V::Num(vec![n, SAMPLES], vec![0.0; n * SAMPLES])), ("task_variable", tv)]);
+    let unit = V::Struct(vec![
+        ("response", V::Num(vec![n, SAMPLES], vec![0.0; n * SAMPLES])),
+        ("task_variable", tv),
+    ]);
     matw::write(&d3.join("s.mat"), &[("unit", unit)], false);
     let m = input_msg(load_mante_units(&d3));
-    assert!(m.contains("s.mat") && m.contains("stim_col2dir") && m.contains("3 values") && m.contains("4 trials"), "{m}");
+    assert!(
+        m.contains("s.mat")
+            && m.contains("stim_col2dir")
+            && m.contains("3 values")
+            && m.contains("4 trials"),
+        "{m}"
+    );
 
     // Missing field.
     let d4 = s.path("nofield");
     std::fs::create_dir_all(&d4).unwrap();
     let tv = V::Struct(vec![("targ_dir", V::Num(vec![1, 1], vec![1.0]))]);
-    let unit = V::Struct(vec![("response", V::Num(vec![1, SAMPLES], vec![0.0; SAMPLES])), ("task_variable", tv)]);
+    let unit = V::Struct(vec![
+        ("response", V::Num(vec![1, SAMPLES], vec![0.0; SAMPLES])),
+        ("task_variable", tv),
+    ]);
     matw::write(&d4.join("f.mat"), &[("unit", unit)], false);
     let m = input_msg(load_mante_units(&d4));
     assert!(m.contains("f.mat") && m.contains("stim_dir"), "{m}");
@@ -575,5 +681,12 @@ fn mante_layout_errors_name_the_file() {
     let vars = neural::mat::read_mat(&d3.join("s.mat")).unwrap();
     assert_eq!(vars.len(), 1);
     assert_eq!(vars[0].name, "unit");
-    assert!(vars[0].value.field("task_variable").unwrap().field("context").is_some());
+    assert!(
+        vars[0]
+            .value
+            .field("task_variable")
+            .unwrap()
+            .field("context")
+            .is_some()
+    );
 }

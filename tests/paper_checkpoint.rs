@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-use snnlab::reference::rate::{forward, loss, Net, Prepared};
+use snnlab::reference::rate::{Net, Prepared, forward, loss};
 
 fn data(p: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/paper").join(p)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data/paper")
+        .join(p)
 }
 
 #[test]
@@ -16,16 +18,30 @@ fn mante_bptt_update_290_cross_entropy_is_the_papers() {
     let net = Net::<f64>::new(&model);
     let d = Prepared::<f64>::new(&batch);
     let tr = forward(&net, &d.x);
-    let lambda = snnlab::io::paper_lambda(&ckpt, "p290_").unwrap().expect("checkpoint stores lambda");
+    let lambda = snnlab::io::paper_lambda(&ckpt, "p290_")
+        .unwrap()
+        .expect("checkpoint stores lambda");
     let lo = loss(&tr, &d, lambda);
-    eprintln!("ce = {:.6}, lambda = {lambda}, ce + lambda mean(h^2) = {:.6}", lo.task, lo.total);
-    assert!((lo.task - 0.0755).abs() < 1e-3, "cross-entropy {} is not 0.0755 ± 0.001", lo.task);
+    eprintln!(
+        "ce = {:.6}, lambda = {lambda}, ce + lambda mean(h^2) = {:.6}",
+        lo.task, lo.total
+    );
+    assert!(
+        (lo.task - 0.0755).abs() < 1e-3,
+        "cross-entropy {} is not 0.0755 ± 0.001",
+        lo.task
+    );
 
     // The stored training loss at pset index of update 290 is ce + lambda·mean(h²).
     let pset = snnlab::io::read_npz_f64(&ckpt, "pset").unwrap();
     let store = snnlab::io::read_npz_f64(&ckpt, "error_store").unwrap();
     let i = pset.iter().position(|&u| u == 290.0).expect("290 in pset");
-    assert!((lo.total - store[i]).abs() < 1e-3 * store[i].max(1.0), "total {} vs stored {}", lo.total, store[i]);
+    assert!(
+        (lo.total - store[i]).abs() < 1e-3 * store[i].max(1.0),
+        "total {} vs stored {}",
+        lo.total,
+        store[i]
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::f64::consts::{FRAC_PI_2, PI};
 
-use ndarray::{s, Array2, Array3, ArrayView3};
+use ndarray::{Array2, Array3, ArrayView3, s};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -24,7 +24,9 @@ fn gauss2(shape: (usize, usize), seed: u64) -> Array2<f64> {
 fn mix(a: &Array2<f64>, x: &Array3<f64>) -> Array3<f64> {
     let (n, t, c) = x.dim();
     let flat = x.view().into_shape_with_order((n, t * c)).unwrap();
-    a.dot(&flat).into_shape_with_order((a.nrows(), t, c)).unwrap()
+    a.dot(&flat)
+        .into_shape_with_order((a.nrows(), t, c))
+        .unwrap()
 }
 
 /// Random activity with a non-isotropic unit covariance (so whitening matters).
@@ -69,7 +71,10 @@ fn input_error<T: std::fmt::Debug>(r: Result<T, Error>, needle: &str) {
     match r {
         Err(Error::Input(msg)) => {
             assert!(!msg.contains('\n'), "message is not one line: {msg}");
-            assert!(msg.contains(needle), "message '{msg}' does not mention '{needle}'");
+            assert!(
+                msg.contains(needle),
+                "message '{msg}' does not mention '{needle}'"
+            );
         }
         other => panic!("expected Error::Input mentioning '{needle}', got {other:?}"),
     }
@@ -100,7 +105,10 @@ fn brute_max_alignment(x: &Array2<f64>, y: &Array2<f64>) -> f64 {
     for k in 0..steps {
         let th = 2.0 * PI * k as f64 / steps as f64;
         let (c, s) = (th.cos(), th.sin());
-        for r in [ndarray::arr2(&[[c, -s], [s, c]]), ndarray::arr2(&[[c, s], [s, -c]])] {
+        for r in [
+            ndarray::arr2(&[[c, -s], [s, c]]),
+            ndarray::arr2(&[[c, s], [s, -c]]),
+        ] {
             let v: f64 = (&x.dot(&r) * y).sum();
             best = best.max(v);
         }
@@ -140,7 +148,10 @@ fn distance_to_itself_is_zero() {
         let a = d(&x, &x, alpha, Score::Angular);
         let e = d(&x, &x, alpha, Score::Euclidean);
         assert!(a.abs() < 1e-6, "alpha {alpha}: angular self-distance {a}");
-        assert!(e.abs() < 1e-8 * fro(&centred(&x)), "alpha {alpha}: euclidean self-distance {e}");
+        assert!(
+            e.abs() < 1e-8 * fro(&centred(&x)),
+            "alpha {alpha}: euclidean self-distance {e}"
+        );
     }
     assert!(angular_procrustes(x.view(), x.view()).unwrap() < 1e-6);
 }
@@ -164,10 +175,16 @@ fn invariant_to_rotation_of_units_and_offsets_at_every_alpha() {
     for alpha in ALPHAS {
         for score in [Score::Angular, Score::Euclidean] {
             let (a, b) = (d(&x, &y, alpha, score), d(&x2, &y2, alpha, score));
-            assert!((a - b).abs() < 1e-9 * a.max(1.0), "alpha {alpha} {score:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() < 1e-9 * a.max(1.0),
+                "alpha {alpha} {score:?}: {a} vs {b}"
+            );
         }
         let z = d(&x, &offset(&mix(&q, &x), 10), alpha, Score::Angular);
-        assert!(z < 1e-6, "alpha {alpha}: distance to a rotated, offset copy {z}");
+        assert!(
+            z < 1e-6,
+            "alpha {alpha}: distance to a rotated, offset copy {z}"
+        );
     }
 }
 
@@ -180,7 +197,10 @@ fn angular_invariant_to_isotropic_scaling_without_or_with_full_whitening() {
         let a = d(&x, &y, alpha, Score::Angular);
         let b = d(&x, &(&y * 3.7), alpha, Score::Angular);
         let c = d(&(&x * 0.02), &y, alpha, Score::Angular);
-        assert!((a - b).abs() < 1e-9 && (a - c).abs() < 1e-9, "alpha {alpha}: {a} {b} {c}");
+        assert!(
+            (a - b).abs() < 1e-9 && (a - c).abs() < 1e-9,
+            "alpha {alpha}: {a} {b} {c}"
+        );
         assert!(d(&x, &(&x * 42.0), alpha, Score::Angular) < 1e-6);
     }
 }
@@ -191,7 +211,10 @@ fn symmetric_in_its_arguments() {
     for alpha in ALPHAS {
         for score in [Score::Angular, Score::Euclidean] {
             let (a, b) = (d(&x, &y, alpha, score), d(&y, &x, alpha, score));
-            assert!((a - b).abs() < 1e-10 * a.max(1.0), "alpha {alpha} {score:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() < 1e-10 * a.max(1.0),
+                "alpha {alpha} {score:?}: {a} vs {b}"
+            );
         }
     }
 }
@@ -209,7 +232,10 @@ fn zero_padding_handles_different_unit_counts() {
             let a = d(&x, y, alpha, Score::Angular);
             let e = d(&x, y, alpha, Score::Euclidean);
             assert!(a < 1e-6, "alpha {alpha} {name}: angular {a}");
-            assert!(e < 1e-6 * fro(&centred(&x)), "alpha {alpha} {name}: euclidean {e}");
+            assert!(
+                e < 1e-6 * fro(&centred(&x)),
+                "alpha {alpha} {name}: euclidean {e}"
+            );
         }
     }
     // A two-unit copy is not the same shape as five units.
@@ -225,10 +251,18 @@ fn two_units_without_whitening_match_brute_force_over_rotations_and_reflections(
         let best = brute_max_alignment(&xc, &yc);
         let want = angle(best, &xc, &yc);
         let got = angular_procrustes(x.view(), y.view()).unwrap();
-        assert!((got - want).abs() < 1e-6, "angular {got} vs brute force {want}");
-        let want_e = (fro(&xc).powi(2) + fro(&yc).powi(2) - 2.0 * best).max(0.0).sqrt();
+        assert!(
+            (got - want).abs() < 1e-6,
+            "angular {got} vs brute force {want}"
+        );
+        let want_e = (fro(&xc).powi(2) + fro(&yc).powi(2) - 2.0 * best)
+            .max(0.0)
+            .sqrt();
         let got_e = d(&x, &y, 1.0, Score::Euclidean);
-        assert!((got_e - want_e).abs() < 1e-6 * want_e, "euclidean {got_e} vs brute force {want_e}");
+        assert!(
+            (got_e - want_e).abs() < 1e-6 * want_e,
+            "euclidean {got_e} vs brute force {want_e}"
+        );
     }
 }
 
@@ -237,17 +271,28 @@ fn two_units_with_explicit_whitening_match_brute_force() {
     for seed in 30..33 {
         let (x, y) = (activity(2, 6, 3, seed), activity(2, 6, 3, seed + 100));
         let (xc, yc) = (centred(&x), centred(&y));
-        let (ix, iy) = (inv_sqrt_2x2(&xc.t().dot(&xc)), inv_sqrt_2x2(&yc.t().dot(&yc)));
+        let (ix, iy) = (
+            inv_sqrt_2x2(&xc.t().dot(&xc)),
+            inv_sqrt_2x2(&yc.t().dot(&yc)),
+        );
         // Full whitening (alpha = 0), rescaled to keep the total variance: sum(lam) / 2 units.
         let xw = xc.dot(&ix) * (fro(&xc).powi(2) / 2.0).sqrt();
         let yw = yc.dot(&iy) * (fro(&yc).powi(2) / 2.0).sqrt();
         let best = brute_max_alignment(&xw, &yw);
         let got = d(&x, &y, 0.0, Score::Angular);
         let want = angle(best, &xw, &yw);
-        assert!((got - want).abs() < 1e-6, "alpha 0 angular {got} vs brute force {want}");
+        assert!(
+            (got - want).abs() < 1e-6,
+            "alpha 0 angular {got} vs brute force {want}"
+        );
         let got_e = d(&x, &y, 0.0, Score::Euclidean);
-        let want_e = (fro(&xw).powi(2) + fro(&yw).powi(2) - 2.0 * best).max(0.0).sqrt();
-        assert!((got_e - want_e).abs() < 1e-6 * want_e, "alpha 0 euclidean {got_e} vs brute force {want_e}");
+        let want_e = (fro(&xw).powi(2) + fro(&yw).powi(2) - 2.0 * best)
+            .max(0.0)
+            .sqrt();
+        assert!(
+            (got_e - want_e).abs() < 1e-6 * want_e,
+            "alpha 0 euclidean {got_e} vs brute force {want_e}"
+        );
 
         // Partial whitening: Z = alpha I + (1 - alpha) (X^T X)^(-1/2), up to a scale.
         let alpha = 0.5;
@@ -256,7 +301,10 @@ fn two_units_with_explicit_whitening_match_brute_force() {
         let (xw, yw) = (xc.dot(&zx), yc.dot(&zy));
         let want = angle(brute_max_alignment(&xw, &yw), &xw, &yw);
         let got = d(&x, &y, alpha, Score::Angular);
-        assert!((got - want).abs() < 1e-6, "alpha 0.5 angular {got} vs brute force {want}");
+        assert!(
+            (got - want).abs() < 1e-6,
+            "alpha 0.5 angular {got} vs brute force {want}"
+        );
     }
 }
 
@@ -274,7 +322,13 @@ fn shape_distance_on_samples_matches_the_tensor_form() {
     let (x, y) = (activity(4, 7, 3, 41), activity(6, 7, 3, 42));
     for alpha in ALPHAS {
         let a = d(&x, &y, alpha, Score::Angular);
-        let b = shape_distance_samples(flatten(x.view()).view(), flatten(y.view()).view(), alpha, Score::Angular).unwrap();
+        let b = shape_distance_samples(
+            flatten(x.view()).view(),
+            flatten(y.view()).view(),
+            alpha,
+            Score::Angular,
+        )
+        .unwrap();
         assert_eq!(a, b);
     }
 }
@@ -312,12 +366,17 @@ fn participation_ratio_counts_dimensions() {
     let pr = participation_ratio(iso.view()).unwrap();
     assert!((pr - 4.0).abs() < 1e-9, "isotropic: {pr}");
     // Powers 1 : 2 on two orthogonal signals: (1 + 2)² / (1 + 4) = 1.8.
-    let two = Array3::from_shape_fn((2, t, 1), |(u, ti, _)| wave(u, ti) * if u == 0 { 1.0 } else { 2f64.sqrt() });
+    let two = Array3::from_shape_fn((2, t, 1), |(u, ti, _)| {
+        wave(u, ti) * if u == 0 { 1.0 } else { 2f64.sqrt() }
+    });
     let pr = participation_ratio(two.view()).unwrap();
     assert!((pr - 1.8).abs() < 1e-9, "two dimensions: {pr}");
     // Rank 1: every unit a multiple of one signal, plus offsets.
     let g = gauss((1, 9, 4), 60);
-    let rank1 = offset(&Array3::from_shape_fn((5, 9, 4), |(u, ti, c)| (u as f64 - 2.5) * g[[0, ti, c]]), 61);
+    let rank1 = offset(
+        &Array3::from_shape_fn((5, 9, 4), |(u, ti, c)| (u as f64 - 2.5) * g[[0, ti, c]]),
+        61,
+    );
     let pr = participation_ratio(rank1.view()).unwrap();
     assert!((pr - 1.0).abs() < 1e-9, "rank 1: {pr}");
     // Random isotropic Gaussian data: close to the unit count.
@@ -371,13 +430,19 @@ fn split_half_floor_is_deterministic_under_a_seed() {
 fn bad_input_is_rejected_with_a_message() {
     let x = activity(4, 6, 3, 90);
     for alpha in [-0.1, 1.1, f64::NAN] {
-        input_error(shape_distance(x.view(), x.view(), alpha, Score::Angular), "alpha");
+        input_error(
+            shape_distance(x.view(), x.view(), alpha, Score::Angular),
+            "alpha",
+        );
     }
     let short = activity(4, 5, 3, 91);
     input_error(angular_procrustes(x.view(), short.view()), "time bins");
     input_error(linear_cka(x.view(), short.view()), "time bins");
     let fewer = activity(4, 6, 2, 92);
-    input_error(shape_distance(x.view(), fewer.view(), 0.5, Score::Euclidean), "conditions");
+    input_error(
+        shape_distance(x.view(), fewer.view(), 0.5, Score::Euclidean),
+        "conditions",
+    );
 
     let mut nan = x.clone();
     nan[[1, 2, 0]] = f64::NAN;
@@ -389,7 +454,10 @@ fn bad_input_is_rejected_with_a_message() {
     let constant = Array3::<f64>::from_elem((4, 6, 3), 0.1) + 1e-3;
     for bad in [&zeros, &constant] {
         for alpha in [0.0, 1.0] {
-            input_error(shape_distance(x.view(), bad.view(), alpha, Score::Angular), "no variance");
+            input_error(
+                shape_distance(x.view(), bad.view(), alpha, Score::Angular),
+                "no variance",
+            );
         }
         input_error(linear_cka(bad.view(), x.view()), "no variance");
         input_error(participation_ratio(bad.view()), "no variance");
@@ -401,7 +469,10 @@ fn bad_input_is_rejected_with_a_message() {
 
     let empty: ArrayView3<f64> = x.slice(s![.., ..0, ..]);
     input_error(angular_procrustes(empty, empty), "empty");
-    input_error(split_half_floor(x.slice(s![..1, .., ..]), 3, 0), "at least 2 units");
+    input_error(
+        split_half_floor(x.slice(s![..1, .., ..]), 3, 0),
+        "at least 2 units",
+    );
     input_error(split_half_floor(x.view(), 0, 0), "draw");
     input_error("cosine".parse::<Score>(), "cosine");
     assert_eq!("euclidean".parse::<Score>().unwrap(), Score::Euclidean);

@@ -12,10 +12,19 @@ use common::bin;
 
 fn slurm_available() -> bool {
     let required = std::env::var("SNNLAB_SLURM").as_deref() == Ok("1");
-    let ok = Command::new("scontrol").arg("ping").output().map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP")).unwrap_or(false);
+    let ok = Command::new("scontrol")
+        .arg("ping")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP"))
+        .unwrap_or(false);
     if !ok {
-        assert!(!required, "SNNLAB_SLURM=1 but no Slurm controller answers `scontrol ping` (run scripts/slurm-local.sh up as root)");
-        eprintln!("skipping: no Slurm controller answers `scontrol ping` (scripts/slurm-local.sh up starts one; needs root)");
+        assert!(
+            !required,
+            "SNNLAB_SLURM=1 but no Slurm controller answers `scontrol ping` (run scripts/slurm-local.sh up as root)"
+        );
+        eprintln!(
+            "skipping: no Slurm controller answers `scontrol ping` (scripts/slurm-local.sh up starts one; needs root)"
+        );
     }
     ok
 }
@@ -38,34 +47,82 @@ fn sweep_submit_runs_as_a_job_array_and_merge_has_every_run() {
     )
     .unwrap();
     let cs = cfg.to_str().unwrap();
-    let o = bin().args(["sweep", "submit", cs, "--runs-per-task", "2", "--cpus-per-task", "1", "--time", "10"]).output().unwrap();
+    let o = bin()
+        .args([
+            "sweep",
+            "submit",
+            cs,
+            "--runs-per-task",
+            "2",
+            "--cpus-per-task",
+            "1",
+            "--time",
+            "10",
+        ])
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "submit failed: {}", String::from_utf8_lossy(&o.stderr));
-    let id = out.split_whitespace().nth(2).unwrap().trim_end_matches(':').to_string();
+    assert!(
+        o.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id = out
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
     assert!(id.chars().all(|c| c.is_ascii_digit()), "job id in '{out}'");
     assert!(out.contains("3 array task(s)"), "{out}");
 
     let t0 = Instant::now();
     loop {
-        let q = Command::new("squeue").args(["-h", "-j", &id]).output().unwrap();
+        let q = Command::new("squeue")
+            .args(["-h", "-j", &id])
+            .output()
+            .unwrap();
         if String::from_utf8_lossy(&q.stdout).trim().is_empty() {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(600), "job {id} still queued after 600 s");
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "job {id} still queued after 600 s"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
-    let logs: Vec<String> = std::fs::read_dir(d.join("results/slurm")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".out")).collect();
+    let logs: Vec<String> = std::fs::read_dir(d.join("results/slurm"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".out"))
+        .collect();
     assert_eq!(logs.len(), 3, "one log per array task: {logs:?}");
 
     let o = bin().args(["sweep", "status", cs]).output().unwrap();
     let st = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(st.contains("6 runs | done 6 |"), "status after the job: {st}\nlogs: {}", logs.iter().map(|l| std::fs::read_to_string(d.join("results/slurm").join(l)).unwrap_or_default()).collect::<Vec<_>>().join("\n"));
+    assert!(
+        st.contains("6 runs | done 6 |"),
+        "status after the job: {st}\nlogs: {}",
+        logs.iter()
+            .map(|l| std::fs::read_to_string(d.join("results/slurm").join(l)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(st.contains(&format!("slurm job {id}")), "{st}");
 
     let o = bin().args(["sweep", "merge", cs]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = std::fs::read_to_string(d.join("results/merged.csv")).unwrap();
-    let runs: std::collections::BTreeSet<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    let runs: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
     assert_eq!(runs.len(), 6, "{csv}");
-    assert_eq!(csv.lines().count(), 1 + 6 * 3, "three checkpoints (0, 5, 10) per run");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 6 * 3,
+        "three checkpoints (0, 5, 10) per run"
+    );
 }

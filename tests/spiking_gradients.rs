@@ -14,7 +14,9 @@ use rand_distr::{Distribution, StandardNormal};
 
 use snnlab::batch::{Batch, LossKind};
 use snnlab::reference::rate::Prepared;
-use snnlab::reference::spiking::{forward, grad_backward, grad_eprop_online, loss, SpikeTrajectory, SpikingNet};
+use snnlab::reference::spiking::{
+    SpikeTrajectory, SpikingNet, forward, grad_backward, grad_eprop_online, loss,
+};
 use snnlab::rules::Rule;
 use snnlab::spiking::{SpikingConfig, SpikingParams};
 
@@ -59,15 +61,27 @@ fn case(kind: &str, loss_kind: LossKind, seed: u64) -> Case {
     } else {
         Array3::from_shape_simple_fn((B, T, 2), || nrm(1.0))
     };
-    let mask = Array3::from_shape_fn(targets.raw_dim(), |(_, t, _)| if t % 5 == 4 { 0.0 } else { 1.0 });
-    let batch = Batch { inputs, targets, mask, loss: loss_kind };
-    Case { net: SpikingNet { cfg, p, feedback }, prep: Prepared::new(&batch) }
+    let mask = Array3::from_shape_fn(
+        targets.raw_dim(),
+        |(_, t, _)| if t % 5 == 4 { 0.0 } else { 1.0 },
+    );
+    let batch = Batch {
+        inputs,
+        targets,
+        mask,
+        loss: loss_kind,
+    };
+    Case {
+        net: SpikingNet { cfg, p, feedback },
+        prep: Prepared::new(&batch),
+    }
 }
 
 /// The forward pass as plain scalar loops (independent of the library's array code).
 fn forward_loops(net: &SpikingNet<f64>, x: &Array3<f64>) -> SpikeTrajectory<f64> {
     let c = &net.cfg;
-    let (a_v, rho, kappa, v_th, beta, gamma) = (c.a_v(), c.rho(), c.kappa(), c.v_th, c.beta_eff(), c.gamma);
+    let (a_v, rho, kappa, v_th, beta, gamma) =
+        (c.a_v(), c.rho(), c.kappa(), c.v_th, c.beta_eff(), c.gamma);
     let (t_n, b, _) = x.dim();
     let (n, k) = (c.n_rec, c.n_out);
     let mut tr = SpikeTrajectory {
@@ -81,7 +95,15 @@ fn forward_loops(net: &SpikingNet<f64>, x: &Array3<f64>) -> SpikeTrajectory<f64>
         let mut last_spike: Vec<Option<usize>> = vec![None; n];
         for t in 0..t_n {
             for j in 0..n {
-                let (vp, ap, zp) = if t > 0 { (tr.v[[t - 1, bi, j]], tr.a[[t - 1, bi, j]], tr.z[[t - 1, bi, j]]) } else { (0.0, 0.0, 0.0) };
+                let (vp, ap, zp) = if t > 0 {
+                    (
+                        tr.v[[t - 1, bi, j]],
+                        tr.a[[t - 1, bi, j]],
+                        tr.z[[t - 1, bi, j]],
+                    )
+                } else {
+                    (0.0, 0.0, 0.0)
+                };
                 let mut drive = 0.0;
                 for i in 0..c.n_in {
                     drive += net.p.w_in[[j, i]] * x[[t, bi, i]];
@@ -92,10 +114,21 @@ fn forward_loops(net: &SpikingNet<f64>, x: &Array3<f64>) -> SpikeTrajectory<f64>
                     }
                 }
                 let v = a_v * vp + drive - v_th * zp;
-                let a = if c.is_alif() { rho * ap + (1.0 - rho) * zp } else { 0.0 };
+                let a = if c.is_alif() {
+                    rho * ap + (1.0 - rho) * zp
+                } else {
+                    0.0
+                };
                 let refractory = last_spike[j].is_some_and(|s| t > s && t <= s + c.n_ref);
                 let u = v - v_th - beta * a;
-                let (z, psi) = if refractory { (0.0, 0.0) } else { ((u > 0.0) as u8 as f64, gamma / v_th * (1.0 - u.abs() / v_th).max(0.0)) };
+                let (z, psi) = if refractory {
+                    (0.0, 0.0)
+                } else {
+                    (
+                        (u > 0.0) as u8 as f64,
+                        gamma / v_th * (1.0 - u.abs() / v_th).max(0.0),
+                    )
+                };
                 if z > 0.0 {
                     last_spike[j] = Some(t);
                 }
@@ -105,7 +138,12 @@ fn forward_loops(net: &SpikingNet<f64>, x: &Array3<f64>) -> SpikeTrajectory<f64>
                 tr.psi[[t, bi, j]] = psi;
             }
             for kk in 0..k {
-                let mut y = net.p.b_out[kk] + if t > 0 { kappa * tr.y[[t - 1, bi, kk]] } else { 0.0 };
+                let mut y = net.p.b_out[kk]
+                    + if t > 0 {
+                        kappa * tr.y[[t - 1, bi, kk]]
+                    } else {
+                        0.0
+                    };
                 for j in 0..n {
                     y += net.p.w_out[[kk, j]] * tr.z[[t, bi, j]];
                 }
@@ -124,8 +162,16 @@ fn forward_matches_an_independent_loop_implementation() {
             let (lib, me) = (forward(&c.net, &c.prep.x), forward_loops(&c.net, &c.prep.x));
             assert_eq!(lib.z, me.z, "{kind}: spike trains");
             let spikes = lib.z.sum();
-            assert!(spikes > (N * B) as f64 && spikes < 0.5 * (N * B * T) as f64, "{kind}: regime with {spikes} spikes");
-            for (name, a, b) in [("v", &lib.v, &me.v), ("a", &lib.a, &me.a), ("psi", &lib.psi, &me.psi), ("y", &lib.y, &me.y)] {
+            assert!(
+                spikes > (N * B) as f64 && spikes < 0.5 * (N * B * T) as f64,
+                "{kind}: regime with {spikes} spikes"
+            );
+            for (name, a, b) in [
+                ("v", &lib.v, &me.v),
+                ("a", &lib.a, &me.a),
+                ("psi", &lib.psi, &me.psi),
+                ("y", &lib.y, &me.y),
+            ] {
                 let e = rel_err(a.as_slice().unwrap(), b.as_slice().unwrap());
                 assert!(e < 1e-12, "{kind} {name}: relative error {e}");
             }
@@ -143,8 +189,17 @@ fn refractory_period_and_reset_by_subtraction() {
     // One neuron, constant strong input: spikes, then exactly n_ref silent steps while v integrates.
     let mut cfg = SpikingConfig::new("lif", 1, 1, 1);
     cfg.n_ref = 3;
-    let p = SpikingParams { w_in: Array2::from_elem((1, 1), 0.5), w_rec: Array2::zeros((1, 1)), w_out: Array2::from_elem((1, 1), 1.0), b_out: ndarray::Array1::zeros(1) };
-    let net = SpikingNet { cfg: cfg.clone(), p, feedback: None };
+    let p = SpikingParams {
+        w_in: Array2::from_elem((1, 1), 0.5),
+        w_rec: Array2::zeros((1, 1)),
+        w_out: Array2::from_elem((1, 1), 1.0),
+        b_out: ndarray::Array1::zeros(1),
+    };
+    let net = SpikingNet {
+        cfg: cfg.clone(),
+        p,
+        feedback: None,
+    };
     let x = Array3::from_elem((20, 1, 1), 1.0);
     let tr = forward(&net, &x);
     let z: Vec<u8> = tr.z.iter().map(|&v| v as u8).collect();
@@ -164,7 +219,13 @@ fn refractory_period_and_reset_by_subtraction() {
 /// dE/dw_in and dE/dw_rec of `rule` by forward-mode sensitivities of the surrogate network
 /// (`dz = psi (dv - beta da)`, no gradient through the reset), accumulated with the learning
 /// signal `S gy[t] + dEreg/dz` where `gy` is the leaky-readout adjoint (computed here).
-fn rtrl(c: &Case, rule: Rule, tr: &SpikeTrajectory<f64>, dy: &Array3<f64>, dreg: &[f64]) -> (Array2<f64>, Array2<f64>) {
+fn rtrl(
+    c: &Case,
+    rule: Rule,
+    tr: &SpikeTrajectory<f64>,
+    dy: &Array3<f64>,
+    dreg: &[f64],
+) -> (Array2<f64>, Array2<f64>) {
     let cfg = &c.net.cfg;
     let (a_v, rho, kappa, beta) = (cfg.a_v(), cfg.rho(), cfg.kappa(), cfg.beta_eff());
     let (n, ni, k) = (cfg.n_rec, cfg.n_in, cfg.n_out);
@@ -178,7 +239,13 @@ fn rtrl(c: &Case, rule: Rule, tr: &SpikeTrajectory<f64>, dy: &Array3<f64>, dreg:
             }
         }
     }
-    let s = |j: usize, kk: usize| if rule.uses_feedback() { c.net.feedback.as_ref().unwrap()[[j, kk]] } else { c.net.p.w_out[[kk, j]] };
+    let s = |j: usize, kk: usize| {
+        if rule.uses_feedback() {
+            c.net.feedback.as_ref().unwrap()[[j, kk]]
+        } else {
+            c.net.p.w_out[[kk, j]]
+        }
+    };
     let np = n * ni + n * n;
     let mut grad = vec![0.0; np];
     for bi in 0..B {
@@ -235,7 +302,13 @@ fn rtrl(c: &Case, rule: Rule, tr: &SpikeTrajectory<f64>, dy: &Array3<f64>, dreg:
     (g_in, g_rec)
 }
 
-const RULES: [Rule; 5] = [Rule::Bptt, Rule::Eprop, Rule::EpropRandom, Rule::Tbptt(7), Rule::ReadoutFa];
+const RULES: [Rule; 5] = [
+    Rule::Bptt,
+    Rule::Eprop,
+    Rule::EpropRandom,
+    Rule::Tbptt(7),
+    Rule::ReadoutFa,
+];
 
 #[test]
 fn every_rule_matches_forward_mode_sensitivities_of_the_surrogate() {
@@ -249,8 +322,16 @@ fn every_rule_matches_forward_mode_sensitivities_of_the_surrogate() {
                 let (g_in, g_rec) = rtrl(&c, rule, &tr, &lo.dy, lo.dreg.as_slice().unwrap());
                 let e_in = rel_err(g.w_in.as_slice().unwrap(), g_in.as_slice().unwrap());
                 let e_rec = rel_err(g.w_rec.as_slice().unwrap(), g_rec.as_slice().unwrap());
-                assert!(e_in < 1e-10 && e_rec < 1e-10, "{kind} {lk:?} {}: w_in {e_in:.2e}, w_rec {e_rec:.2e}", rule.name());
-                assert!(g_rec.iter().any(|v| v.abs() > 1e-6), "{kind} {}: gradient is not trivially zero", rule.name());
+                assert!(
+                    e_in < 1e-10 && e_rec < 1e-10,
+                    "{kind} {lk:?} {}: w_in {e_in:.2e}, w_rec {e_rec:.2e}",
+                    rule.name()
+                );
+                assert!(
+                    g_rec.iter().any(|v| v.abs() > 1e-6),
+                    "{kind} {}: gradient is not trivially zero",
+                    rule.name()
+                );
                 assert!(g.w_rec.diag().iter().all(|&v| v == 0.0));
             }
             // The rules differ: e-prop is not BPTT here (recurrent paths matter).
@@ -271,7 +352,11 @@ fn readout_gradients_match_finite_differences() {
             let g = grad_backward(&c.net, Rule::Bptt, &c.prep, &tr, &lo);
             let eps = 1e-6;
             let total = |p: &SpikingParams<f64>| {
-                let net = SpikingNet { cfg: c.net.cfg.clone(), p: p.clone(), feedback: None };
+                let net = SpikingNet {
+                    cfg: c.net.cfg.clone(),
+                    p: p.clone(),
+                    feedback: None,
+                };
                 let tr = forward(&net, &c.prep.x);
                 loss(&tr, &c.prep, LAMBDA, TARGET).total
             };
@@ -291,7 +376,10 @@ fn readout_gradients_match_finite_differences() {
             }
             let ew = rel_err(g.w_out.as_slice().unwrap(), fd_w.as_slice().unwrap());
             let eb = rel_err(g.b_out.as_slice().unwrap(), &fd_b);
-            assert!(ew < 1e-7 && eb < 1e-7, "{kind} {lk:?}: w_out {ew:.2e}, b_out {eb:.2e}");
+            assert!(
+                ew < 1e-7 && eb < 1e-7,
+                "{kind} {lk:?}: w_out {ew:.2e}, b_out {eb:.2e}"
+            );
         }
     }
 }
@@ -307,7 +395,11 @@ fn eprop_online_traces_equal_the_factorised_form() {
                 let online = grad_eprop_online(&c.net, rule, &c.prep, &tr, &lo);
                 let fact = grad_backward(&c.net, rule, &c.prep, &tr, &lo);
                 let e = rel_err(&online.flatten(), &fact.flatten());
-                assert!(e < 1e-9, "{kind} {lk:?} {}: online vs factorised {e:.2e}", rule.name());
+                assert!(
+                    e < 1e-9,
+                    "{kind} {lk:?} {}: online vs factorised {e:.2e}",
+                    rule.name()
+                );
             }
         }
     }
@@ -331,7 +423,9 @@ fn rate_regulariser_value_and_gradient() {
         let dr = LAMBDA * 2.0 * (r - TARGET) / N as f64 / (T * B) as f64;
         assert!((lo.dreg[j] - dr).abs() < 1e-15);
     }
-    assert!((lo.rate_reg - want).abs() < 1e-14 && (lo.total - lo.task - LAMBDA * want).abs() < 1e-14);
+    assert!(
+        (lo.rate_reg - want).abs() < 1e-14 && (lo.total - lo.task - LAMBDA * want).abs() < 1e-14
+    );
 }
 
 /// The CPU backend's spiking gradients run in (network, 50-trial chunk) work items with the
@@ -356,24 +450,51 @@ fn chunked_cpu_gradients_equal_the_whole_batch() {
         .map(|_| Batch {
             inputs: Array3::from_shape_simple_fn((b, t, 3), || r.random_range(0.0..1.5)),
             targets: Array3::from_shape_simple_fn((b, t, 2), || r.random_range(-1.0..1.0)),
-            mask: Array3::from_shape_simple_fn((b, t, 2), || (r.random::<f64>() < 0.8) as u8 as f64),
+            mask: Array3::from_shape_simple_fn((b, t, 2), || {
+                (r.random::<f64>() < 0.8) as u8 as f64
+            }),
             loss: LossKind::Mse,
         })
         .collect();
     let nets: Vec<SpikingNet<f32>> = models.iter().map(SpikingNet::new).collect();
     let refs: Vec<&SpikingNet<f32>> = nets.iter().collect();
     let (lambdas, target) = ([2.0, 0.5], 0.02f32);
-    let got = snnlab::backend::spiking_gradients_cpu(&refs, Rule::Bptt, |k| Prepared::new(&batches[k]), &lambdas, target);
+    let got = snnlab::backend::spiking_gradients_cpu(
+        &refs,
+        Rule::Bptt,
+        |k| Prepared::new(&batches[k]),
+        &lambdas,
+        target,
+    );
     for (k, (l, g)) in got.iter().enumerate() {
         let d = Prepared::<f32>::new(&batches[k]);
         let tr = forward(&nets[k], &d.x);
-        assert!(tr.z.sum() > 500.0, "the network must be active for the regulariser to matter");
+        assert!(
+            tr.z.sum() > 500.0,
+            "the network must be active for the regulariser to matter"
+        );
         let lo = loss(&tr, &d, lambdas[k] as f32, target);
         let want = grad_backward(&nets[k], Rule::Bptt, &d, &tr, &lo);
-        assert!((l.task - lo.task).abs() <= 1e-5 * lo.task.abs(), "network {k}: task loss {} vs {}", l.task, lo.task);
-        assert!((l.rate_reg - lo.rate_reg).abs() <= 1e-6 * lo.rate_reg.abs(), "network {k}: rate regulariser {} vs {}", l.rate_reg, lo.rate_reg);
-        let (a, w): (Vec<f64>, Vec<f64>) = (g.flatten().iter().map(|&v| v as f64).collect(), want.flatten().iter().map(|&v| v as f64).collect());
+        assert!(
+            (l.task - lo.task).abs() <= 1e-5 * lo.task.abs(),
+            "network {k}: task loss {} vs {}",
+            l.task,
+            lo.task
+        );
+        assert!(
+            (l.rate_reg - lo.rate_reg).abs() <= 1e-6 * lo.rate_reg.abs(),
+            "network {k}: rate regulariser {} vs {}",
+            l.rate_reg,
+            lo.rate_reg
+        );
+        let (a, w): (Vec<f64>, Vec<f64>) = (
+            g.flatten().iter().map(|&v| v as f64).collect(),
+            want.flatten().iter().map(|&v| v as f64).collect(),
+        );
         let e = rel_err(&a, &w);
-        assert!(e < 1e-4, "network {k}: chunked gradient differs from the whole batch's by {e:.2e}");
+        assert!(
+            e < 1e-4,
+            "network {k}: chunked gradient differs from the whole batch's by {e:.2e}"
+        );
     }
 }

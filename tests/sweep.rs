@@ -14,7 +14,14 @@ use common::{bin, tmpdir};
 /// A sweep file in `dir` with results in `dir/results`.
 fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
-    std::fs::write(&p, format!("results = \"{}\"\n{body}", dir.join(format!("results-{name}")).display())).unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "results = \"{}\"\n{body}",
+            dir.join(format!("results-{name}")).display()
+        ),
+    )
+    .unwrap();
     p
 }
 
@@ -31,9 +38,23 @@ fn expansion_is_deterministic_and_ids_stable() {
     assert_eq!(a.runs.len(), 2 * 2 * 2);
     assert_eq!(a.axes, ["rule", "seed", "g0", "lr"]);
     let again = Sweep::load(&a.path).unwrap();
-    assert_eq!(a.runs.iter().map(|r| (&r.id, &r.values)).collect::<Vec<_>>(), again.runs.iter().map(|r| (&r.id, &r.values)).collect::<Vec<_>>());
+    assert_eq!(
+        a.runs
+            .iter()
+            .map(|r| (&r.id, &r.values))
+            .collect::<Vec<_>>(),
+        again
+            .runs
+            .iter()
+            .map(|r| (&r.id, &r.values))
+            .collect::<Vec<_>>()
+    );
     // zip pairs its lists: lr 1e-3 goes with g0 1.0 only.
-    assert!(a.runs.iter().all(|r| (r.config.lr == 1e-3) == (r.config.g0 == 1.0)));
+    assert!(
+        a.runs
+            .iter()
+            .all(|r| (r.config.lr == 1e-3) == (r.config.g0 == 1.0))
+    );
 
     // One more seed: every earlier run keeps its id. The same values written differently
     // (0.001 for 1e-3, axes in another order) give the same ids.
@@ -44,7 +65,15 @@ fn expansion_is_deterministic_and_ids_stable() {
     let extra = Sweep::load(&sweep_file(&d, "c", &format!("{BASE}[grid]\nrule = [\"bptt\", \"eprop\"]\nseed = [1, 2]\nalpha = [0.1]\n[zip]\nlr = [1e-3, 3e-4]\ng0 = [1.0, 1.5]\n"))).unwrap();
     assert_eq!(ids(&a), ids(&extra));
     // A different setting is a different run; device and results are not part of the id.
-    let other = Sweep::load(&sweep_file(&d, "e", &BASE.replace("updates = 20", "updates = 21").replace("\"cpu\"", "\"gpu\"") .to_string())).unwrap();
+    let other = Sweep::load(&sweep_file(
+        &d,
+        "e",
+        &BASE
+            .replace("updates = 20", "updates = 21")
+            .replace("\"cpu\"", "\"gpu\"")
+            .to_string(),
+    ))
+    .unwrap();
     let plain = Sweep::load(&sweep_file(&d, "f", BASE)).unwrap();
     let gpu = Sweep::load(&sweep_file(&d, "g", &BASE.replace("\"cpu\"", "\"gpu\""))).unwrap();
     assert_ne!(ids(&other), ids(&plain));
@@ -52,42 +81,76 @@ fn expansion_is_deterministic_and_ids_stable() {
 
     // Bad sweeps: unknown key in a run, both grid and zip, unequal zip lists, seeds in base.
     for (body, culprit) in [
-        (format!("{BASE}[grid]\nlearning_rate = [1.0]\n"), "learning_rate"),
-        (format!("{BASE}[grid]\nlr = [1.0]\n[zip]\nlr = [2.0]\n"), "lr"),
-        (format!("{BASE}[zip]\nlr = [1.0, 2.0]\ng0 = [1.0]\n"), "[zip]"),
+        (
+            format!("{BASE}[grid]\nlearning_rate = [1.0]\n"),
+            "learning_rate",
+        ),
+        (
+            format!("{BASE}[grid]\nlr = [1.0]\n[zip]\nlr = [2.0]\n"),
+            "lr",
+        ),
+        (
+            format!("{BASE}[zip]\nlr = [1.0, 2.0]\ng0 = [1.0]\n"),
+            "[zip]",
+        ),
         (format!("{BASE}seeds = [1]\n"), "seeds"),
         (format!("{BASE}[grid]\nseed = [1, 1]\n"), "same settings"),
         (format!("{BASE}[grid]\nrule = [\"hebb\"]\n"), "hebb"),
     ] {
-        let e = Sweep::load(&sweep_file(&d, "bad", &body)).expect_err(&body).to_string();
-        assert!(e.contains(culprit) && e.contains("bad.toml"), "{e} should name {culprit} and the file");
+        let e = Sweep::load(&sweep_file(&d, "bad", &body))
+            .expect_err(&body)
+            .to_string();
+        assert!(
+            e.contains(culprit) && e.contains("bad.toml"),
+            "{e} should name {culprit} and the file"
+        );
     }
 }
 
 #[test]
 fn shards_are_disjoint_and_cover_every_run() {
     let d = tmpdir("shards");
-    let s = Sweep::load(&sweep_file(&d, "s", &format!("{BASE}[grid]\nseed = [1, 2, 3, 4, 5, 6, 7]\ng0 = [1.0, 2.0]\n"))).unwrap();
+    let s = Sweep::load(&sweep_file(
+        &d,
+        "s",
+        &format!("{BASE}[grid]\nseed = [1, 2, 3, 4, 5, 6, 7]\ng0 = [1.0, 2.0]\n"),
+    ))
+    .unwrap();
     for n in 1..=5 {
         let mut seen = BTreeSet::new();
         for i in 0..n {
             let part = Shard::parse(&format!("{i}/{n}")).unwrap().select(&s.runs);
-            assert!(part.len() >= s.runs.len() / n && part.len() <= s.runs.len().div_ceil(n), "shard sizes are balanced");
+            assert!(
+                part.len() >= s.runs.len() / n && part.len() <= s.runs.len().div_ceil(n),
+                "shard sizes are balanced"
+            );
             for r in part {
-                assert!(seen.insert(r.id.clone()), "run {} in two shards of {n}", r.id);
+                assert!(
+                    seen.insert(r.id.clone()),
+                    "run {} in two shards of {n}",
+                    r.id
+                );
             }
         }
         assert_eq!(seen, ids(&s), "shards of {n} cover every run");
     }
     for bad in ["3/3", "1", "a/2", "0/0"] {
-        assert!(Shard::parse(bad).unwrap_err().to_string().contains("--shard"));
+        assert!(
+            Shard::parse(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--shard")
+        );
     }
 }
 
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
-        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -109,7 +172,11 @@ fn snapshot(s: &Sweep) -> Vec<(String, String, Vec<u8>)> {
                     stack.push(path);
                     continue;
                 }
-                let rel = path.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(&dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 let mut bytes = std::fs::read(&path).unwrap();
                 if rel == "run.json" {
                     let mut j: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -117,7 +184,10 @@ fn snapshot(s: &Sweep) -> Vec<(String, String, Vec<u8>)> {
                     bytes = j.to_string().into_bytes();
                 } else if rel == "config.toml" {
                     // It names the run's own directory, which differs between the two sweeps.
-                    bytes = String::from_utf8(bytes).unwrap().replace(&s.results.display().to_string(), "RESULTS").into_bytes();
+                    bytes = String::from_utf8(bytes)
+                        .unwrap()
+                        .replace(&s.results.display().to_string(), "RESULTS")
+                        .into_bytes();
                 }
                 out.push((r.id.clone(), rel, bytes));
             }
@@ -138,48 +208,97 @@ fn sigkill_mid_sweep_then_rerun_completes_every_run_once_with_identical_results(
     let s = Sweep::load(&killed).unwrap();
     let n = s.runs.len();
 
-    let mut child = bin().args(["sweep", "run", killed.to_str().unwrap(), "--quiet"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = bin()
+        .args(["sweep", "run", killed.to_str().unwrap(), "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_for("two runs to complete", 300, || complete(&s) >= 2);
     // A partial run must be in flight when the kill lands (the next pack starts at once).
-    wait_for("a partial run", 60, || std::fs::read_dir(s.results.join("tmp")).map(|r| r.count() > 0).unwrap_or(false));
+    wait_for("a partial run", 60, || {
+        std::fs::read_dir(s.results.join("tmp"))
+            .map(|r| r.count() > 0)
+            .unwrap_or(false)
+    });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = complete(&s);
-    assert!(before < n, "the sweep finished before the kill: make the runs longer");
+    assert!(
+        before < n,
+        "the sweep finished before the kill: make the runs longer"
+    );
     // Almost always one partial run is left (unless the kill fell between a rename and the
     // next pack's start).
     let partial = std::fs::read_dir(s.results.join("tmp")).unwrap().count();
     let st = snnlab::sweep::status(&s);
-    assert_eq!((st.done, st.stale, st.pending + st.stale + st.done), (before, partial, n), "{st:?}");
+    assert_eq!(
+        (st.done, st.stale, st.pending + st.stale + st.done),
+        (before, partial, n),
+        "{st:?}"
+    );
 
-    let o = bin().args(["sweep", "run", killed.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["sweep", "run", killed.to_str().unwrap()])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains(&format!("{before} complete")), "rerun should skip the {before} complete runs: {err}");
-    assert_eq!(err.contains("stale partial run"), partial > 0, "rerun should remove the partial run: {err}");
+    assert!(
+        err.contains(&format!("{before} complete")),
+        "rerun should skip the {before} complete runs: {err}"
+    );
+    assert_eq!(
+        err.contains("stale partial run"),
+        partial > 0,
+        "rerun should remove the partial run: {err}"
+    );
     assert_eq!(complete(&s), n);
-    assert_eq!(std::fs::read_dir(s.results.join("tmp")).unwrap().count(), 0, "no partial runs left");
+    assert_eq!(
+        std::fs::read_dir(s.results.join("tmp")).unwrap().count(),
+        0,
+        "no partial runs left"
+    );
     for r in &s.runs {
         let log = std::fs::read_to_string(s.run_dir(&r.id).join("loss.csv")).unwrap();
-        assert_eq!(log.lines().count(), 1 + 60, "run {}: one loss row per update, none repeated", r.id);
+        assert_eq!(
+            log.lines().count(),
+            1 + 60,
+            "run {}: one loss row per update, none repeated",
+            r.id
+        );
         let rec = s.record(&r.id).unwrap();
         assert_eq!(rec.status, "done");
     }
 
-    let o = bin().args(["sweep", "run", whole.to_str().unwrap(), "--quiet"]).output().unwrap();
+    let o = bin()
+        .args(["sweep", "run", whole.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let w = Sweep::load(&whole).unwrap();
     let (a, b) = (snapshot(&s), snapshot(&w));
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
         assert_eq!((&x.0, &x.1), (&y.0, &y.1));
-        assert!(x.2 == y.2, "run {} file {} differs between the resumed and the uninterrupted sweep", x.0, x.1);
+        assert!(
+            x.2 == y.2,
+            "run {} file {} differs between the resumed and the uninterrupted sweep",
+            x.0,
+            x.1
+        );
     }
 
     // A rerun of a complete sweep trains nothing; merge has every run and checkpoint.
-    let o = bin().args(["sweep", "run", killed.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["sweep", "run", killed.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("0 to train"));
-    let o = bin().args(["sweep", "merge", killed.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .args(["sweep", "merge", killed.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = std::fs::read_to_string(s.results.join("merged.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + n * 3, "{csv}");
@@ -193,28 +312,57 @@ fn sigkill_mid_sweep_then_rerun_completes_every_run_once_with_identical_results(
 #[test]
 fn diverged_runs_are_marked_and_the_others_finish() {
     let d = tmpdir("diverge");
-    let f = sweep_file(&d, "div", &format!("data = \"none\"\n{}activation = \"relu\"\n[grid]\nlr = [1e-3, 1e2]\ng0 = [1.0, 4.0]\n", BASE));
-    let o = bin().args(["sweep", "run", f.to_str().unwrap()]).output().unwrap();
+    let f = sweep_file(
+        &d,
+        "div",
+        &format!(
+            "data = \"none\"\n{}activation = \"relu\"\n[grid]\nlr = [1e-3, 1e2]\ng0 = [1.0, 4.0]\n",
+            BASE
+        ),
+    );
+    let o = bin()
+        .args(["sweep", "run", f.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s = Sweep::load(&f).unwrap();
     let st = snnlab::sweep::status(&s);
     assert_eq!(st.done + st.diverged, 4);
-    let calm = s.runs.iter().find(|r| r.config.lr == 1e-3 && r.config.g0 == 1.0).unwrap();
+    let calm = s
+        .runs
+        .iter()
+        .find(|r| r.config.lr == 1e-3 && r.config.g0 == 1.0)
+        .unwrap();
     assert_eq!(s.record(&calm.id).unwrap().status, "done");
-    let wild = s.runs.iter().find(|r| r.config.lr == 1e2 && r.config.g0 == 4.0).unwrap();
+    let wild = s
+        .runs
+        .iter()
+        .find(|r| r.config.lr == 1e2 && r.config.g0 == 4.0)
+        .unwrap();
     let rec = s.record(&wild.id).unwrap();
     assert_eq!(rec.status, "diverged");
     assert!(rec.diverged_at.is_some() && rec.final_loss.is_none());
     // Its last checkpoint is missing; the calm run's is there.
-    assert!(!s.run_dir(&wild.id).join("seed1/update0020.safetensors").exists());
-    assert!(s.run_dir(&calm.id).join("seed1/update0020.safetensors").exists());
+    assert!(
+        !s.run_dir(&wild.id)
+            .join("seed1/update0020.safetensors")
+            .exists()
+    );
+    assert!(
+        s.run_dir(&calm.id)
+            .join("seed1/update0020.safetensors")
+            .exists()
+    );
 }
 
 #[test]
 fn packing_on_the_gpu_matches_training_each_network_alone() {
     // lavapipe where there is no GPU; REQUIRE_GPU=1 (CI) makes a missing adapter a failure.
     if let Err(e) = snnlab::gpu::GpuContext::new(None) {
-        assert!(std::env::var("REQUIRE_GPU").as_deref() != Ok("1"), "REQUIRE_GPU=1 but no adapter: {e}");
+        assert!(
+            std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
+            "REQUIRE_GPU=1 but no adapter: {e}"
+        );
         eprintln!("skipping: {e}");
         return;
     }
@@ -223,17 +371,35 @@ fn packing_on_the_gpu_matches_training_each_network_alone() {
     let packed = sweep_file(&d, "packed", &format!("pack_max = 6\n{body}"));
     let alone = sweep_file(&d, "alone", &format!("pack_max = 1\n{body}"));
     for f in [&packed, &alone] {
-        let o = bin().args(["sweep", "run", f.to_str().unwrap(), "--quiet"]).output().unwrap();
+        let o = bin()
+            .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (p, a) = (Sweep::load(&packed).unwrap(), Sweep::load(&alone).unwrap());
     for r in &p.runs {
-        let f = |s: &Sweep| snnlab::io::load_model(&s.run_dir(&r.id).join(format!("seed{}/update0006.safetensors", r.seed()))).unwrap().params.flatten();
+        let f = |s: &Sweep| {
+            snnlab::io::load_model(
+                &s.run_dir(&r.id)
+                    .join(format!("seed{}/update0006.safetensors", r.seed())),
+            )
+            .unwrap()
+            .params
+            .flatten()
+        };
         let (x, y) = (f(&p), f(&a));
         let scale = y.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let err = x.iter().zip(&y).fold(0f32, |m, (u, v)| m.max((u - v).abs()));
+        let err = x
+            .iter()
+            .zip(&y)
+            .fold(0f32, |m, (u, v)| m.max((u - v).abs()));
         // Same kernels, same order of work per network: the pack changes nothing.
-        assert!(err <= 1e-5 * scale, "run {}: packed vs alone differ by {err} (scale {scale})", r.id);
+        assert!(
+            err <= 1e-5 * scale,
+            "run {}: packed vs alone differ by {err} (scale {scale})",
+            r.id
+        );
     }
 }
 
@@ -247,7 +413,10 @@ fn packs_group_runs_of_one_shape_only() {
     assert_eq!(packs.len(), 3 * 2);
     for p in &packs {
         assert!(p.len() <= 4);
-        assert!(p.iter().all(|r| r.config.kind == p[0].config.kind), "one kind per pack");
+        assert!(
+            p.iter().all(|r| r.config.kind == p[0].config.kind),
+            "one kind per pack"
+        );
     }
     assert_eq!(packs.iter().map(Vec::len).sum::<usize>(), s.runs.len());
 }

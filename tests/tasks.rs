@@ -1,7 +1,7 @@
 //! The paper's tasks: reach trials laid out as data/paper/README.md describes, and the fixed Mante
 //! batch. Expected indices are derived here from the README's 1-based text, not from the generator.
 
-use ndarray::{s, Array1, Array2};
+use ndarray::{Array1, Array2, s};
 use ndarray_npy::NpzReader;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -30,7 +30,10 @@ fn raw_kinematics() -> (Array2<f64>, Array2<f64>) {
     assert_eq!(t[120], 400.0);
     let first = t.iter().position(|&v| v >= -100.0).unwrap();
     assert_eq!(first, 70);
-    (sh.slice(s![.., first..]).to_owned(), el.slice(s![.., first..]).to_owned())
+    (
+        sh.slice(s![.., first..]).to_owned(),
+        el.slice(s![.., first..]).to_owned(),
+    )
 }
 
 #[test]
@@ -102,7 +105,11 @@ fn reach_analysis_batch_layout() {
                     assert_eq!(b.targets[[c, t, k]], 0.0);
                     assert_eq!(b.mask[[c, t, k]], 1.0);
                 } else if t <= 193 {
-                    assert_eq!(b.targets[[c, t, k]], data[[c, t - 143]], "target c{c} t{t} k{k}");
+                    assert_eq!(
+                        b.targets[[c, t, k]],
+                        data[[c, t - 143]],
+                        "target c{c} t{t} k{k}"
+                    );
                     assert_eq!(b.mask[[c, t, k]], 1.0);
                 } else {
                     assert_eq!(b.mask[[c, t, k]], 0.0, "mask c{c} t{t}");
@@ -145,7 +152,10 @@ fn reach_training_batch() {
     let mut seen_i1 = std::collections::BTreeSet::new();
     for k in 0..100 {
         let (i1, i2) = intervals_from_inputs(&b, k);
-        assert!(i1 <= 49 && i2 <= 149, "trial {k}: interval1 {i1}, interval2 {i2}");
+        assert!(
+            i1 <= 49 && i2 <= 149,
+            "trial {k}: interval1 {i1}, interval2 {i2}"
+        );
         seen_i1.insert(i1);
         // Condition from the peak of the bump (sin, cos of 45 c degrees).
         let (sv, cv) = (b.inputs[[k, i1 + 10, 0]], b.inputs[[k, i1 + 10, 1]]);
@@ -166,7 +176,11 @@ fn reach_training_batch() {
             let on = if t < start + 51 { 1.0 } else { 0.0 };
             assert_eq!(b.mask[[k, t, 0]], on);
             assert_eq!(b.mask[[k, t, 1]], on);
-            let (es, ee) = if t >= start && t < start + 51 { (sh[[c, t - start]], el[[c, t - start]]) } else { (0.0, 0.0) };
+            let (es, ee) = if t >= start && t < start + 51 {
+                (sh[[c, t - start]], el[[c, t - start]])
+            } else {
+                (0.0, 0.0)
+            };
             assert_eq!(b.targets[[k, t, 0]], es);
             assert_eq!(b.targets[[k, t, 1]], ee);
         }
@@ -208,7 +222,11 @@ fn reach_intervals_cover_their_ranges() {
 fn reach_short_trials_are_cut() {
     // T shorter than the output window: the target is truncated, the mask stays on to the end.
     let r = reach::Reach::load_default().unwrap();
-    let trial = reach::ReachTrial { condition: 3, interval1: 49, interval2: 149 };
+    let trial = reach::ReachTrial {
+        condition: 3,
+        interval1: 49,
+        interval2: 149,
+    };
     let b = r.batch(&[trial], 250);
     // tendhold = 221, start 0-based 211, only 39 samples fit.
     assert_eq!(b.targets[[0, 249, 0]], r.shoulder()[[3, 38]]);
@@ -232,14 +250,25 @@ fn mante_fixed_batch() {
     assert_eq!(info.ground_truth.len(), 72);
     for bi in 0..72 {
         for t in 0..113 {
-            let n = b.inputs.slice(s![bi, t, ..]).iter().map(|v| v * v).sum::<f64>().sqrt();
+            let n = b
+                .inputs
+                .slice(s![bi, t, ..])
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt();
             assert!((n - 1.0).abs() < 1e-6, "trial {bi} step {t}: |x| = {n}");
         }
     }
     assert!(b.targets.iter().all(|&c| c == 0.0 || c == 1.0 || c == 2.0));
     // Fixation before the decision period, a choice during it.
     assert!(b.targets.slice(s![.., ..93, 0]).iter().all(|&c| c == 0.0));
-    assert!(b.targets.slice(s![.., 93.., 0]).iter().all(|&c| c == 1.0 || c == 2.0));
+    assert!(
+        b.targets
+            .slice(s![.., 93.., 0])
+            .iter()
+            .all(|&c| c == 1.0 || c == 2.0)
+    );
     assert!(b.mask.iter().all(|&m| m == 1.0));
     let cfg = snnlab::model::RateConfig::new(9, 10, 3);
     b.validate(&cfg, "mante").unwrap();
@@ -251,15 +280,35 @@ fn mante_fixed_batch() {
 #[test]
 fn reach_target_placement_matches_the_authors_trained_network() {
     use snnlab::model::{RateConfig, RateParams};
-    use snnlab::reference::rate::{forward, normalised_error, Net, Prepared};
+    use snnlab::reference::rate::{Net, Prepared, forward, normalised_error};
     let path = data_dir().join("paper/reach_bptt_lr1e-3.npz");
     let mut z = NpzReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut m2 = |n: &str| -> Array2<f64> { z.by_name::<ndarray::OwnedRepr<f32>, _>(n).unwrap().mapv(|v| v as f64) };
+    let mut m2 = |n: &str| -> Array2<f64> {
+        z.by_name::<ndarray::OwnedRepr<f32>, _>(n)
+            .unwrap()
+            .mapv(|v| v as f64)
+    };
     let (w_in, w_rec, w_out) = (m2("p1000_w_in"), m2("p1000_w_rec"), m2("p1000_w_out"));
-    let mut v1 = |n: &str| -> Array1<f64> { z.by_name::<ndarray::OwnedRepr<f32>, _>(n).unwrap().mapv(|v| v as f64) };
+    let mut v1 = |n: &str| -> Array1<f64> {
+        z.by_name::<ndarray::OwnedRepr<f32>, _>(n)
+            .unwrap()
+            .mapv(|v| v as f64)
+    };
     let (b_in, b_out, ah0) = (v1("p1000_b_in"), v1("p1000_b_out"), v1("p1000_ah0"));
     let cfg = RateConfig::new(3, 200, 2); // retanh, alpha = 0.1
-    let net = Net::from_parts(&cfg, RateParams { w_in, b_in, w_rec, w_out, b_out, ah0 }, None, None);
+    let net = Net::from_parts(
+        &cfg,
+        RateParams {
+            w_in,
+            b_in,
+            w_rec,
+            w_out,
+            b_out,
+            ah0,
+        },
+        None,
+        None,
+    );
 
     let r = reach::Reach::load_default().unwrap();
     let batch = r.analysis_batch();
@@ -274,8 +323,12 @@ fn reach_target_placement_matches_the_authors_trained_network() {
         b.mask.fill(1.0);
         let start = (143 + shift) as usize;
         for c in 0..8 {
-            b.targets.slice_mut(s![c, start..start + 51, 0]).assign(&r.shoulder().row(c));
-            b.targets.slice_mut(s![c, start..start + 51, 1]).assign(&r.elbow().row(c));
+            b.targets
+                .slice_mut(s![c, start..start + 51, 0])
+                .assign(&r.shoulder().row(c));
+            b.targets
+                .slice_mut(s![c, start..start + 51, 1])
+                .assign(&r.elbow().row(c));
             b.mask.slice_mut(s![c, start + 51.., ..]).fill(0.0);
         }
         let d = Prepared::<f64>::new(&b);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use snnlab::train::{adapt_lambda, train, TrainConfig};
+use snnlab::train::{TrainConfig, adapt_lambda, train};
 
 fn cfg(name: &str, seeds: Vec<u64>, rule: &str) -> TrainConfig {
     let out = std::env::temp_dir().join(format!("snnlab-train-{name}-{}", std::process::id()));
@@ -17,7 +17,12 @@ fn cfg(name: &str, seeds: Vec<u64>, rule: &str) -> TrainConfig {
 }
 
 fn csv_rows(p: PathBuf) -> Vec<Vec<String>> {
-    std::fs::read_to_string(p).unwrap().lines().skip(1).map(|l| l.split(',').map(str::to_owned).collect()).collect()
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
 }
 
 #[test]
@@ -27,11 +32,19 @@ fn reach_training_lowers_the_error_and_writes_its_files() {
         let res = train(&c, None, true).unwrap();
         let ev = csv_rows(c.out.join("checkpoints.csv"));
         let first: f64 = ev[0][2].parse().unwrap();
-        assert_eq!(ev.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(), ["0", "20", "40"]);
-        assert!(res[0].final_eval_error < 0.8 * first, "{rule}: eval error {first} -> {}", res[0].final_eval_error);
+        assert_eq!(
+            ev.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+            ["0", "20", "40"]
+        );
+        assert!(
+            res[0].final_eval_error < 0.8 * first,
+            "{rule}: eval error {first} -> {}",
+            res[0].final_eval_error
+        );
         assert_eq!(csv_rows(c.out.join("loss.csv")).len(), 40);
         for u in [0, 20, 40] {
-            let m = snnlab::io::load_model(&c.out.join(format!("seed3/update{u:04}.safetensors"))).unwrap();
+            let m = snnlab::io::load_model(&c.out.join(format!("seed3/update{u:04}.safetensors")))
+                .unwrap();
             assert_eq!(m.config.n_rec, 32);
         }
         assert!(c.out.join("config.toml").exists());
@@ -46,7 +59,10 @@ fn packed_networks_train_exactly_as_alone() {
     train(&alone, None, true).unwrap();
     let a = snnlab::io::load_model(&both.out.join("seed6/update0040.safetensors")).unwrap();
     let b = snnlab::io::load_model(&alone.out.join("seed6/update0040.safetensors")).unwrap();
-    assert_eq!(a.params, b.params, "seed 6 must not depend on what it was packed with");
+    assert_eq!(
+        a.params, b.params,
+        "seed 6 must not depend on what it was packed with"
+    );
 }
 
 #[test]
@@ -61,7 +77,8 @@ fn every_shipped_config_is_valid() {
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         if e.path().extension().is_some_and(|x| x == "toml") {
-            let c = TrainConfig::load(&e.path()).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+            let c = TrainConfig::load(&e.path())
+                .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
             assert!(c.updates > 0);
             n += 1;
         }

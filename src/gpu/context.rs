@@ -50,7 +50,11 @@ fn candidate_adapters() -> Vec<wgpu::Adapter> {
         return adapters(b);
     }
     let primary = adapters(wgpu::Backends::PRIMARY);
-    if primary.is_empty() { adapters(wgpu::Backends::GL) } else { primary }
+    if primary.is_empty() {
+        adapters(wgpu::Backends::GL)
+    } else {
+        primary
+    }
 }
 
 fn type_rank(t: wgpu::DeviceType) -> u32 {
@@ -74,13 +78,24 @@ fn backend_rank(b: wgpu::Backend) -> u32 {
 pub fn list_adapters() -> Vec<AdapterSummary> {
     adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()))
         .into_iter()
-        .map(|a| AdapterSummary { info: a.get_info(), limits: a.limits(), features: a.features() })
+        .map(|a| AdapterSummary {
+            info: a.get_info(),
+            limits: a.limits(),
+            features: a.features(),
+        })
         .collect()
 }
 
 /// The adapters `GpuContext::new` chooses from, best first.
 pub fn usable_adapters() -> Vec<AdapterSummary> {
-    candidate_adapters().into_iter().map(|a| AdapterSummary { info: a.get_info(), limits: a.limits(), features: a.features() }).collect()
+    candidate_adapters()
+        .into_iter()
+        .map(|a| AdapterSummary {
+            info: a.get_info(),
+            limits: a.limits(),
+            features: a.features(),
+        })
+        .collect()
 }
 
 /// The name filter in force: the explicit override, else `WGPU_ADAPTER_NAME`.
@@ -122,7 +137,13 @@ impl GpuContext {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| Error::Runtime(format!("could not open GPU device '{}': {e}", info.name)))?;
-        Ok(Self { device, queue, info, limits, features })
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+        })
     }
 
     /// A storage buffer of `floats` f32 words (at least one), readable back and writable by
@@ -131,7 +152,9 @@ impl GpuContext {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: (floats.max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
     }
@@ -145,9 +168,13 @@ impl GpuContext {
     pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer) -> Result<Vec<T>> {
         let slice = staging.slice(..);
         slice.map_async(wgpu::MapMode::Read, |_| {});
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Runtime(format!("GPU wait failed: {e}")))?;
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Runtime(format!("GPU wait failed: {e}")))?;
         let v = {
-            let view = slice.get_mapped_range().map_err(|e| Error::Runtime(format!("GPU readback failed: {e:?}")))?;
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Runtime(format!("GPU readback failed: {e:?}")))?;
             bytemuck::cast_slice::<u8, T>(&view).to_vec()
         };
         staging.unmap();
@@ -164,7 +191,9 @@ impl GpuContext {
     pub fn check_dispatch_dims(&self, m: usize, b: usize, n: usize) -> Result<()> {
         let max_dim = self.limits.max_compute_workgroups_per_dimension as usize;
         if m > max_dim || b > max_dim || n > max_dim {
-            return Err(Error::Runtime(format!("M, B and N must each be at most {max_dim} on this adapter")));
+            return Err(Error::Runtime(format!(
+                "M, B and N must each be at most {max_dim} on this adapter"
+            )));
         }
         Ok(())
     }
@@ -178,7 +207,11 @@ impl GpuContext {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, None);
         self.queue.submit([enc.finish()]);
         self.map_read_f32(&staging)
@@ -186,10 +219,15 @@ impl GpuContext {
 
     /// Largest buffer one storage binding may hold, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
-        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
     }
 }

@@ -13,7 +13,10 @@ pub const SPIKE_PRELUDE: &str = include_str!("../../shaders/spike_common.wgsl");
 
 macro_rules! shader {
     ($name:literal) => {
-        ($name, include_str!(concat!("../../shaders/", $name, ".wgsl")))
+        (
+            $name,
+            include_str!(concat!("../../shaders/", $name, ".wgsl")),
+        )
     };
 }
 
@@ -53,7 +56,14 @@ pub const SHADERS: &[(&str, &str)] = &[
 /// Shared WGSL appended after the source of the kernels that call it (WGSL has no includes): the
 /// tile products of the tiled step kernels and the per-unit parts of the steps (one copy for the
 /// simple and the tiled form of each).
-pub const SNIPPETS: &[(&str, &str)] = &[shader!("tile_forward"), shader!("tile_backward"), shader!("rate_update"), shader!("rate_delta"), shader!("spike_update"), shader!("spike_adjoint")];
+pub const SNIPPETS: &[(&str, &str)] = &[
+    shader!("tile_forward"),
+    shader!("tile_backward"),
+    shader!("rate_update"),
+    shader!("rate_delta"),
+    shader!("spike_update"),
+    shader!("spike_adjoint"),
+];
 
 /// The snippets a kernel is built with, in order.
 pub fn snippets_of(kernel: &str) -> &'static [&'static str] {
@@ -74,7 +84,10 @@ pub fn snippets_of(kernel: &str) -> &'static [&'static str] {
 pub fn kernel_source(name: &str) -> String {
     let mut src = source_of(name).to_string();
     for snip in snippets_of(name) {
-        let (_, s) = SNIPPETS.iter().find(|(n, _)| n == snip).expect("snippet registered in SNIPPETS");
+        let (_, s) = SNIPPETS
+            .iter()
+            .find(|(n, _)| n == snip)
+            .expect("snippet registered in SNIPPETS");
         src.push('\n');
         src.push_str(s);
     }
@@ -86,7 +99,11 @@ pub const SHARED_KERNELS: &[&str] = &["adam", "outer_grad"];
 
 /// The prelude a kernel is built with by default.
 pub fn prelude_of(name: &str) -> &'static str {
-    if name.starts_with("spike_") { SPIKE_PRELUDE } else { PRELUDE }
+    if name.starts_with("spike_") {
+        SPIKE_PRELUDE
+    } else {
+        PRELUDE
+    }
 }
 
 pub fn full_source(kernel_src: &str) -> String {
@@ -98,7 +115,11 @@ pub fn full_source_with(prelude: &str, kernel_src: &str) -> String {
 }
 
 pub(crate) fn source_of(name: &str) -> &'static str {
-    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).expect("kernel registered in SHADERS")
+    SHADERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .expect("kernel registered in SHADERS")
 }
 
 #[derive(Clone, Copy)]
@@ -122,11 +143,18 @@ impl Kernel {
         Self::with_prelude(ctx, name, prelude_of(name), slots)
     }
 
-    pub(crate) fn with_prelude(ctx: &GpuContext, name: &'static str, prelude: &str, slots: &[Slot]) -> Self {
+    pub(crate) fn with_prelude(
+        ctx: &GpuContext,
+        name: &'static str,
+        prelude: &str,
+        slots: &[Slot],
+    ) -> Self {
         let dev = &ctx.device;
         let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(full_source_with(prelude, &kernel_source(name)).into()),
+            source: wgpu::ShaderSource::Wgsl(
+                full_source_with(prelude, &kernel_source(name)).into(),
+            ),
         });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
             .iter()
@@ -146,7 +174,10 @@ impl Kernel {
                 count: None,
             })
             .collect();
-        let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(name), entries: &entries });
+        let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(name),
+            entries: &entries,
+        });
         let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(name),
             bind_group_layouts: &[Some(&layout)],
@@ -160,12 +191,28 @@ impl Kernel {
             compilation_options: Default::default(),
             cache: None,
         });
-        Self { name, pipeline, layout, slots: slots.to_vec() }
+        Self {
+            name,
+            pipeline,
+            layout,
+            slots: slots.to_vec(),
+        }
     }
 
     /// Bind buffers in binding order; a dynamic uniform binds one `size`-byte entry.
-    pub(crate) fn bind(&self, ctx: &GpuContext, buffers: &[&wgpu::Buffer], dyn_size: u64) -> wgpu::BindGroup {
-        assert_eq!(buffers.len(), self.slots.len(), "kernel {} binds {} buffers", self.name, self.slots.len());
+    pub(crate) fn bind(
+        &self,
+        ctx: &GpuContext,
+        buffers: &[&wgpu::Buffer],
+        dyn_size: u64,
+    ) -> wgpu::BindGroup {
+        assert_eq!(
+            buffers.len(),
+            self.slots.len(),
+            "kernel {} binds {} buffers",
+            self.name,
+            self.slots.len()
+        );
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .zip(&self.slots)
@@ -182,10 +229,22 @@ impl Kernel {
                 },
             })
             .collect();
-        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(self.name), layout: &self.layout, entries: &entries })
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.name),
+            layout: &self.layout,
+            entries: &entries,
+        })
     }
 
-    pub(crate) fn dispatch(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, offsets: &[u32], x: u32, y: u32, z: u32) {
+    pub(crate) fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        offsets: &[u32],
+        x: u32,
+        y: u32,
+        z: u32,
+    ) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, bg, offsets);
         pass.dispatch_workgroups(x, y, z);
@@ -269,12 +328,18 @@ pub struct AdamStep {
 }
 
 /// Pack records into a uniform buffer with one `stride`-byte slot each (for dynamic offsets).
-pub fn uniform_table<T: bytemuck::Pod>(ctx: &GpuContext, label: &str, items: &[T], stride: u64) -> wgpu::Buffer {
-    ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(label),
-        contents: &table_bytes(items, stride),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    })
+pub fn uniform_table<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    label: &str,
+    items: &[T],
+    stride: u64,
+) -> wgpu::Buffer {
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &table_bytes(items, stride),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
 }
 
 /// The bytes of a uniform table: one `stride`-byte slot per record (at least one slot).
@@ -299,13 +364,25 @@ pub fn align(x: u64, a: u64) -> u64 {
 pub struct RecEffective(Kernel);
 impl RecEffective {
     pub fn new(ctx: &GpuContext) -> Self {
-        Self(Kernel::new(ctx, "rec_effective", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "rec_effective",
+            &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite],
+        ))
     }
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, params: &wgpu::Buffer, mask_rec: &wgpu::Buffer, w_eff: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        mask_rec: &wgpu::Buffer,
+        w_eff: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, params, mask_rec, w_eff], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims) {
-        self.0.dispatch(pass, bg, &[], groups((d.n * d.n) as usize), d.m, 1);
+        self.0
+            .dispatch(pass, bg, &[], groups((d.n * d.n) as usize), d.m, 1);
     }
 }
 
@@ -313,13 +390,25 @@ impl RecEffective {
 pub struct RecGradChain(Kernel);
 impl RecGradChain {
     pub fn new(ctx: &GpuContext) -> Self {
-        Self(Kernel::new(ctx, "rec_grad_chain", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "rec_grad_chain",
+            &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite],
+        ))
     }
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, params: &wgpu::Buffer, mask_rec: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        mask_rec: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, params, mask_rec, grads], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims) {
-        self.0.dispatch(pass, bg, &[], groups((d.n * d.n) as usize), d.m, 1);
+        self.0
+            .dispatch(pass, bg, &[], groups((d.n * d.n) as usize), d.m, 1);
     }
 }
 
@@ -327,13 +416,25 @@ impl RecGradChain {
 pub struct RateInit(Kernel);
 impl RateInit {
     pub fn new(ctx: &GpuContext) -> Self {
-        Self(Kernel::new(ctx, "rate_init", &[Slot::Uniform, Slot::Read, Slot::ReadWrite, Slot::ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "rate_init",
+            &[Slot::Uniform, Slot::Read, Slot::ReadWrite, Slot::ReadWrite],
+        ))
     }
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, params: &wgpu::Buffer, ah: &wgpu::Buffer, h: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        ah: &wgpu::Buffer,
+        h: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, params, ah, h], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims) {
-        self.0.dispatch(pass, bg, &[], groups(d.n as usize), d.b, d.m);
+        self.0
+            .dispatch(pass, bg, &[], groups(d.n as usize), d.b, d.m);
     }
 }
 
@@ -356,8 +457,14 @@ impl StepKernels {
         match std::env::var("SNNLAB_GPU_KERNELS").ok().as_deref() {
             Some("simple") => Ok(Self::Simple),
             Some("tiled") => Ok(Self::Tiled),
-            Some(other) => Err(crate::error::Error::Input(format!("SNNLAB_GPU_KERNELS = '{other}': expected simple or tiled"))),
-            None => Ok(if ctx.is_software() { Self::Simple } else { Self::Tiled }),
+            Some(other) => Err(crate::error::Error::Input(format!(
+                "SNNLAB_GPU_KERNELS = '{other}': expected simple or tiled"
+            ))),
+            None => Ok(if ctx.is_software() {
+                Self::Simple
+            } else {
+                Self::Tiled
+            }),
         }
     }
     pub(crate) fn name(self, base: &'static str) -> &'static str {
@@ -384,14 +491,48 @@ pub struct RateStep(Kernel, StepKernels);
 impl RateStep {
     pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, variant.name("rate_step"), &[Uniform, UniformDyn, Read, Read, Read, ReadWrite, ReadWrite]), variant)
+        Self(
+            Kernel::new(
+                ctx,
+                variant.name("rate_step"),
+                &[Uniform, UniformDyn, Read, Read, Read, ReadWrite, ReadWrite],
+            ),
+            variant,
+        )
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, w_eff: &wgpu::Buffer, x: &wgpu::Buffer, ah: &wgpu::Buffer, h: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, w_eff, x, ah, h], std::mem::size_of::<Step>() as u64)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        w_eff: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        ah: &wgpu::Buffer,
+        h: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[dims, steps, params, w_eff, x, ah, h],
+            std::mem::size_of::<Step>() as u64,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &Dims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups(d.n as usize),
+            self.1.trial_groups(d.b),
+            d.m,
+        );
     }
 }
 
@@ -404,14 +545,37 @@ pub struct RateReadoutLoss(Kernel);
 impl RateReadoutLoss {
     pub fn new(ctx: &GpuContext) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "rate_readout_loss", &[Uniform, Read, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "rate_readout_loss",
+            &[
+                Uniform, Read, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite,
+            ],
+        ))
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, params: &wgpu::Buffer, h: &wgpu::Buffer, targets: &wgpu::Buffer, mask: &wgpu::Buffer, net_f: &wgpu::Buffer, y: &wgpu::Buffer, dy: &wgpu::Buffer, part: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, params, h, targets, mask, net_f, y, dy, part], 0)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        h: &wgpu::Buffer,
+        targets: &wgpu::Buffer,
+        mask: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        part: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[dims, params, h, targets, mask, net_f, y, dy, part],
+            0,
+        )
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims) {
-        self.0.dispatch(pass, bg, &[], groups((d.t * d.b) as usize), d.m, 1);
+        self.0
+            .dispatch(pass, bg, &[], groups((d.t * d.b) as usize), d.m, 1);
     }
 }
 
@@ -419,9 +583,20 @@ impl RateReadoutLoss {
 pub struct LossReduce(Kernel);
 impl LossReduce {
     pub fn new(ctx: &GpuContext) -> Self {
-        Self(Kernel::new(ctx, "loss_reduce", &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "loss_reduce",
+            &[Slot::Uniform, Slot::Read, Slot::Read, Slot::ReadWrite],
+        ))
     }
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, part: &wgpu::Buffer, net_f: &wgpu::Buffer, loss_out: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        part: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        loss_out: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, part, net_f, loss_out], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims) {
@@ -434,14 +609,55 @@ pub struct RateBpttStep(Kernel, StepKernels);
 impl RateBpttStep {
     pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, variant.name("rate_bptt_step"), &[Uniform, UniformDyn, Read, Read, Read, Read, Read, Read, Read, ReadWrite]), variant)
+        Self(
+            Kernel::new(
+                ctx,
+                variant.name("rate_bptt_step"),
+                &[
+                    Uniform, UniformDyn, Read, Read, Read, Read, Read, Read, Read, ReadWrite,
+                ],
+            ),
+            variant,
+        )
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, w_eff: &wgpu::Buffer, feedback_t: &wgpu::Buffer, dy: &wgpu::Buffer, ah: &wgpu::Buffer, h: &wgpu::Buffer, net_f: &wgpu::Buffer, delta: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, w_eff, feedback_t, dy, ah, h, net_f, delta], std::mem::size_of::<Step>() as u64)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        w_eff: &wgpu::Buffer,
+        feedback_t: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        ah: &wgpu::Buffer,
+        h: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        delta: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[
+                dims, steps, params, w_eff, feedback_t, dy, ah, h, net_f, delta,
+            ],
+            std::mem::size_of::<Step>() as u64,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &Dims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups(d.n as usize),
+            self.1.trial_groups(d.b),
+            d.m,
+        );
     }
 }
 
@@ -450,13 +666,43 @@ pub struct OuterGrad(Kernel);
 impl OuterGrad {
     pub fn new(ctx: &GpuContext) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "outer_grad", &[Uniform, UniformDyn, Read, Read, ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "outer_grad",
+            &[Uniform, UniformDyn, Read, Read, ReadWrite],
+        ))
     }
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, jobs: &wgpu::Buffer, a: &wgpu::Buffer, p: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, jobs, a, p, grads], std::mem::size_of::<OuterJob>() as u64)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        jobs: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        p: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[dims, jobs, a, p, grads],
+            std::mem::size_of::<OuterJob>() as u64,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims, job: &OuterJob, job_offset: u32) {
-        self.0.dispatch(pass, bg, &[job_offset], groups((job.rows * job.cols) as usize), d.m, 1);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &Dims,
+        job: &OuterJob,
+        job_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[job_offset],
+            groups((job.rows * job.cols) as usize),
+            d.m,
+            1,
+        );
     }
 }
 
@@ -465,14 +711,32 @@ pub struct Ah0Grad(Kernel);
 impl Ah0Grad {
     pub fn new(ctx: &GpuContext) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "ah0_grad", &[Uniform, UniformDyn, Read, Read, Read, ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "ah0_grad",
+            &[Uniform, UniformDyn, Read, Read, Read, ReadWrite],
+        ))
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, w_eff: &wgpu::Buffer, delta: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, w_eff, delta, grads], std::mem::size_of::<Step>() as u64)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        w_eff: &wgpu::Buffer,
+        delta: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[dims, steps, params, w_eff, delta, grads],
+            std::mem::size_of::<Step>() as u64,
+        )
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims) {
-        self.0.dispatch(pass, bg, &[0], groups(d.n as usize), d.m, 1);
+        self.0
+            .dispatch(pass, bg, &[0], groups(d.n as usize), d.m, 1);
     }
 }
 
@@ -481,14 +745,55 @@ pub struct EpropTrace(Kernel);
 impl EpropTrace {
     pub fn new(ctx: &GpuContext) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "eprop_trace", &[Uniform, UniformDyn, Read, Read, Read, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "eprop_trace",
+            &[
+                Uniform, UniformDyn, Read, Read, Read, Read, Read, Read, Read, ReadWrite,
+                ReadWrite, ReadWrite,
+            ],
+        ))
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, feedback_t: &wgpu::Buffer, dy: &wgpu::Buffer, ah: &wgpu::Buffer, h: &wgpu::Buffer, x: &wgpu::Buffer, net_f: &wgpu::Buffer, eps_h: &wgpu::Buffer, eps_x: &wgpu::Buffer, post: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, feedback_t, dy, ah, h, x, net_f, eps_h, eps_x, post], std::mem::size_of::<Step>() as u64)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        feedback_t: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        ah: &wgpu::Buffer,
+        h: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        eps_h: &wgpu::Buffer,
+        eps_x: &wgpu::Buffer,
+        post: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[
+                dims, steps, params, feedback_t, dy, ah, h, x, net_f, eps_h, eps_x, post,
+            ],
+            std::mem::size_of::<Step>() as u64,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n.max(d.n_in) as usize), d.b, d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &Dims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups(d.n.max(d.n_in) as usize),
+            d.b,
+            d.m,
+        );
     }
 }
 
@@ -497,14 +802,44 @@ pub struct EpropAccum(Kernel);
 impl EpropAccum {
     pub fn new(ctx: &GpuContext) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "eprop_accum", &[Uniform, UniformDyn, Read, Read, Read, ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "eprop_accum",
+            &[Uniform, UniformDyn, Read, Read, Read, ReadWrite],
+        ))
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, post: &wgpu::Buffer, eps_h: &wgpu::Buffer, eps_x: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, post, eps_h, eps_x, grads], std::mem::size_of::<Step>() as u64)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        post: &wgpu::Buffer,
+        eps_h: &wgpu::Buffer,
+        eps_x: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[dims, steps, post, eps_h, eps_x, grads],
+            std::mem::size_of::<Step>() as u64,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups((d.n + d.n_in + 2) as usize), d.n, d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &Dims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups((d.n + d.n_in + 2) as usize),
+            d.n,
+            d.m,
+        );
     }
 }
 
@@ -513,13 +848,31 @@ pub struct AdamKernel(Kernel);
 impl AdamKernel {
     pub fn new(ctx: &GpuContext) -> Self {
         use Slot::*;
-        Self(Kernel::new(ctx, "adam", &[Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite]))
+        Self(Kernel::new(
+            ctx,
+            "adam",
+            &[
+                Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite,
+            ],
+        ))
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, hyper: &wgpu::Buffer, grads: &wgpu::Buffer, net_f: &wgpu::Buffer, params: &wgpu::Buffer, mo: &wgpu::Buffer, ve: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, hyper, grads, net_f, params, mo, ve], 0)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        hyper: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        mo: &wgpu::Buffer,
+        ve: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0
+            .bind(ctx, &[dims, hyper, grads, net_f, params, mo, ve], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &Dims) {
-        self.0.dispatch(pass, bg, &[], groups(d.p_len as usize), d.m, 1);
+        self.0
+            .dispatch(pass, bg, &[], groups(d.p_len as usize), d.m, 1);
     }
 }

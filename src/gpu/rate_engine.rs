@@ -10,9 +10,9 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::kernels::*;
-use crate::gpu::timer::{add_seconds, PassTimer};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
+use crate::gpu::timer::{PassTimer, add_seconds};
 use crate::model::{RateConfig, RateModel, RateParams};
 use crate::optim::{Adam, BETA1, BETA2, EPS};
 use crate::rules::Rule;
@@ -125,16 +125,33 @@ impl RateEngine {
         (ctx.max_binding_bytes() / one) as usize
     }
 
-    pub fn new(ctx: Arc<GpuContext>, cfg: &RateConfig, m: usize, b: usize, t: usize, loss: LossKind) -> Result<Self> {
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        cfg: &RateConfig,
+        m: usize,
+        b: usize,
+        t: usize,
+        loss: LossKind,
+    ) -> Result<Self> {
         let variant = StepKernels::for_adapter(&ctx)?;
         Self::with_step_kernels(ctx, cfg, m, b, t, loss, variant)
     }
 
     /// [`RateEngine::new`] with a chosen implementation of the step kernels (tests run both).
-    pub fn with_step_kernels(ctx: Arc<GpuContext>, cfg: &RateConfig, m: usize, b: usize, t: usize, loss: LossKind, variant: StepKernels) -> Result<Self> {
+    pub fn with_step_kernels(
+        ctx: Arc<GpuContext>,
+        cfg: &RateConfig,
+        m: usize,
+        b: usize,
+        t: usize,
+        loss: LossKind,
+        variant: StepKernels,
+    ) -> Result<Self> {
         cfg.validate()?;
         if m == 0 || b == 0 || t == 0 {
-            return Err(Error::Input(format!("empty pack: M = {m}, B = {b}, T = {t}")));
+            return Err(Error::Input(format!(
+                "empty pack: M = {m}, B = {b}, T = {t}"
+            )));
         }
         let need = largest_buffer_bytes(cfg, m, b, t);
         if need > ctx.max_binding_bytes() {
@@ -190,11 +207,76 @@ impl RateEngine {
         let st = ((t + 1) * b * n) as u32; // per-network stride of state buffers
         let alpha = cfg.alpha as f32;
         let jobs = [
-            OuterJob { rows: n as u32, cols: n as u32, samples, ones: 0, a_net: st, a_off: 0, a_stride: n as u32, p_net: st, p_off: 0, p_stride: n as u32, dst: off[2] as u32, scale: alpha },
-            OuterJob { rows: n as u32, cols: ni as u32, samples, ones: 0, a_net: st, a_off: 0, a_stride: n as u32, p_net: (t * b * ni) as u32, p_off: 0, p_stride: ni as u32, dst: off[0] as u32, scale: alpha },
-            OuterJob { rows: n as u32, cols: 1, samples, ones: 1, a_net: st, a_off: 0, a_stride: n as u32, p_net: 0, p_off: 0, p_stride: 0, dst: off[1] as u32, scale: alpha },
-            OuterJob { rows: no as u32, cols: n as u32, samples, ones: 0, a_net: (t * b * no) as u32, a_off: 0, a_stride: no as u32, p_net: st, p_off: (b * n) as u32, p_stride: n as u32, dst: off[3] as u32, scale: 1.0 },
-            OuterJob { rows: no as u32, cols: 1, samples, ones: 1, a_net: (t * b * no) as u32, a_off: 0, a_stride: no as u32, p_net: 0, p_off: 0, p_stride: 0, dst: off[4] as u32, scale: 1.0 },
+            OuterJob {
+                rows: n as u32,
+                cols: n as u32,
+                samples,
+                ones: 0,
+                a_net: st,
+                a_off: 0,
+                a_stride: n as u32,
+                p_net: st,
+                p_off: 0,
+                p_stride: n as u32,
+                dst: off[2] as u32,
+                scale: alpha,
+            },
+            OuterJob {
+                rows: n as u32,
+                cols: ni as u32,
+                samples,
+                ones: 0,
+                a_net: st,
+                a_off: 0,
+                a_stride: n as u32,
+                p_net: (t * b * ni) as u32,
+                p_off: 0,
+                p_stride: ni as u32,
+                dst: off[0] as u32,
+                scale: alpha,
+            },
+            OuterJob {
+                rows: n as u32,
+                cols: 1,
+                samples,
+                ones: 1,
+                a_net: st,
+                a_off: 0,
+                a_stride: n as u32,
+                p_net: 0,
+                p_off: 0,
+                p_stride: 0,
+                dst: off[1] as u32,
+                scale: alpha,
+            },
+            OuterJob {
+                rows: no as u32,
+                cols: n as u32,
+                samples,
+                ones: 0,
+                a_net: (t * b * no) as u32,
+                a_off: 0,
+                a_stride: no as u32,
+                p_net: st,
+                p_off: (b * n) as u32,
+                p_stride: n as u32,
+                dst: off[3] as u32,
+                scale: 1.0,
+            },
+            OuterJob {
+                rows: no as u32,
+                cols: 1,
+                samples,
+                ones: 1,
+                a_net: (t * b * no) as u32,
+                a_off: 0,
+                a_stride: no as u32,
+                p_net: 0,
+                p_off: 0,
+                p_stride: 0,
+                dst: off[4] as u32,
+                scale: 1.0,
+            },
         ];
         let buf = Buffers {
             dims: dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -204,7 +286,12 @@ impl RateEngine {
             }),
             steps: uniform_table(&ctx, "steps", &vec![Step::default(); t], step_stride), // filled by set_rule
             jobs: uniform_table(&ctx, "outer jobs", &jobs, job_stride),
-            adam: uniform_table(&ctx, "adam step", &[AdamStep::default()], std::mem::size_of::<AdamStep>() as u64),
+            adam: uniform_table(
+                &ctx,
+                "adam step",
+                &[AdamStep::default()],
+                std::mem::size_of::<AdamStep>() as u64,
+            ),
             params: storage("params", m * p_len),
             grads: storage("grads", m * p_len),
             adam_m: storage("adam m", m * p_len),
@@ -250,23 +337,79 @@ impl RateEngine {
         let c = &*ctx;
         let bf = &buf;
         let g = Groups {
-            rec_effective: k.rec_effective.bind(c, &bf.dims, &bf.params, &bf.mask_rec, &bf.w_eff),
-            rec_grad_chain: k.rec_grad_chain.bind(c, &bf.dims, &bf.params, &bf.mask_rec, &bf.grads),
+            rec_effective: k
+                .rec_effective
+                .bind(c, &bf.dims, &bf.params, &bf.mask_rec, &bf.w_eff),
+            rec_grad_chain: k
+                .rec_grad_chain
+                .bind(c, &bf.dims, &bf.params, &bf.mask_rec, &bf.grads),
             init: k.init.bind(c, &bf.dims, &bf.params, &bf.ah, &bf.h),
-            step: k.step.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.w_eff, &bf.x, &bf.ah, &bf.h),
-            readout: k.readout.bind(c, &bf.dims, &bf.params, &bf.h, &bf.targets, &bf.mask, &bf.net_f, &bf.y, &bf.dy, &bf.part),
-            reduce: k.reduce.bind(c, &bf.dims, &bf.part, &bf.net_f, &bf.loss_out),
-            bptt: k.bptt.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.w_eff, &bf.feedback_t, &bf.dy, &bf.ah, &bf.h, &bf.net_f, &bf.delta),
-            ah0: k.ah0.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.w_eff, &bf.delta, &bf.grads),
-            trace: k.trace.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.feedback_t, &bf.dy, &bf.ah, &bf.h, &bf.x, &bf.net_f, &bf.eps_h, &bf.eps_x, &bf.post),
-            accum: k.accum.bind(c, &bf.dims, &bf.steps, &bf.post, &bf.eps_h, &bf.eps_x, &bf.grads),
-            adam: k.adam.bind(c, &bf.dims, &bf.adam, &bf.grads, &bf.net_f, &bf.params, &bf.adam_m, &bf.adam_v),
+            step: k.step.bind(
+                c, &bf.dims, &bf.steps, &bf.params, &bf.w_eff, &bf.x, &bf.ah, &bf.h,
+            ),
+            readout: k.readout.bind(
+                c,
+                &bf.dims,
+                &bf.params,
+                &bf.h,
+                &bf.targets,
+                &bf.mask,
+                &bf.net_f,
+                &bf.y,
+                &bf.dy,
+                &bf.part,
+            ),
+            reduce: k
+                .reduce
+                .bind(c, &bf.dims, &bf.part, &bf.net_f, &bf.loss_out),
+            bptt: k.bptt.bind(
+                c,
+                &bf.dims,
+                &bf.steps,
+                &bf.params,
+                &bf.w_eff,
+                &bf.feedback_t,
+                &bf.dy,
+                &bf.ah,
+                &bf.h,
+                &bf.net_f,
+                &bf.delta,
+            ),
+            ah0: k.ah0.bind(
+                c, &bf.dims, &bf.steps, &bf.params, &bf.w_eff, &bf.delta, &bf.grads,
+            ),
+            trace: k.trace.bind(
+                c,
+                &bf.dims,
+                &bf.steps,
+                &bf.params,
+                &bf.feedback_t,
+                &bf.dy,
+                &bf.ah,
+                &bf.h,
+                &bf.x,
+                &bf.net_f,
+                &bf.eps_h,
+                &bf.eps_x,
+                &bf.post,
+            ),
+            accum: k.accum.bind(
+                c, &bf.dims, &bf.steps, &bf.post, &bf.eps_h, &bf.eps_x, &bf.grads,
+            ),
+            adam: k.adam.bind(
+                c, &bf.dims, &bf.adam, &bf.grads, &bf.net_f, &bf.params, &bf.adam_m, &bf.adam_v,
+            ),
             outer: [
-                k.outer.bind(c, &bf.dims, &bf.jobs, &bf.delta, &bf.h, &bf.grads),
-                k.outer.bind(c, &bf.dims, &bf.jobs, &bf.delta, &bf.x, &bf.grads),
-                k.outer.bind(c, &bf.dims, &bf.jobs, &bf.delta, &bf.x, &bf.grads),
-                k.outer.bind(c, &bf.dims, &bf.jobs, &bf.dy, &bf.h, &bf.grads),
-                k.outer.bind(c, &bf.dims, &bf.jobs, &bf.dy, &bf.h, &bf.grads),
+                k.outer
+                    .bind(c, &bf.dims, &bf.jobs, &bf.delta, &bf.h, &bf.grads),
+                k.outer
+                    .bind(c, &bf.dims, &bf.jobs, &bf.delta, &bf.x, &bf.grads),
+                k.outer
+                    .bind(c, &bf.dims, &bf.jobs, &bf.delta, &bf.x, &bf.grads),
+                k.outer
+                    .bind(c, &bf.dims, &bf.jobs, &bf.dy, &bf.h, &bf.grads),
+                k.outer
+                    .bind(c, &bf.dims, &bf.jobs, &bf.dy, &bf.h, &bf.grads),
             ],
         };
         let mut eng = Self {
@@ -329,14 +472,19 @@ impl RateEngine {
     }
 
     fn write(&self, b: &wgpu::Buffer, data: &[f32]) {
-        self.ctx.queue.write_buffer(b, 0, bytemuck::cast_slice(data));
+        self.ctx
+            .queue
+            .write_buffer(b, 0, bytemuck::cast_slice(data));
     }
 
     /// Upload the networks' parameters and fixed tensors; resets the Adam state.
     pub fn set_networks(&mut self, models: &[&RateModel]) -> Result<()> {
         let m = self.n_networks();
         if models.len() != m {
-            return Err(Error::Runtime(format!("pack holds {m} networks, got {}", models.len())));
+            return Err(Error::Runtime(format!(
+                "pack holds {m} networks, got {}",
+                models.len()
+            )));
         }
         let (n, no) = (self.cfg.n_rec, self.cfg.n_out);
         let mut params = Vec::with_capacity(m * self.dims.p_len as usize);
@@ -345,7 +493,9 @@ impl RateEngine {
         self.has_feedback = models.iter().all(|md| md.feedback.is_some());
         for (i, md) in models.iter().enumerate() {
             if md.config != self.cfg {
-                return Err(Error::Input(format!("network {i} has a different configuration from the pack's")));
+                return Err(Error::Input(format!(
+                    "network {i} has a different configuration from the pack's"
+                )));
             }
             params.extend(md.params.flatten());
             match &md.mask_rec {
@@ -381,7 +531,10 @@ impl RateEngine {
     pub fn set_batch_chunk(&mut self, batches: &[&Batch], first: usize) -> Result<()> {
         let m = self.n_networks();
         if batches.len() != m && batches.len() != 1 {
-            return Err(Error::Runtime(format!("need 1 or {m} batches, got {}", batches.len())));
+            return Err(Error::Runtime(format!(
+                "need 1 or {m} batches, got {}",
+                batches.len()
+            )));
         }
         let (b, t) = (self.dims.b as usize, self.dims.t as usize);
         let mut x = Vec::with_capacity(m * t * b * self.cfg.n_in);
@@ -390,7 +543,10 @@ impl RateEngine {
         let mut b_total = None;
         for i in 0..m {
             let whole = batches[if batches.len() == 1 { 0 } else { i }];
-            if first + b > whole.n_trials() || whole.n_steps() != t || whole.loss.gpu_code() != self.dims.loss {
+            if first + b > whole.n_trials()
+                || whole.n_steps() != t
+                || whole.loss.gpu_code() != self.dims.loss
+            {
                 return Err(Error::Runtime(format!(
                     "batch {i} has B = {}, T = {} but the pack was built for chunks of B = {b} (from trial {first}), T = {t}",
                     whole.n_trials(),
@@ -398,10 +554,16 @@ impl RateEngine {
                 )));
             }
             if whole.n_trials() != b_total.unwrap_or(whole.n_trials()) {
-                return Err(Error::Runtime("batches of one pack must have the same number of trials".into()));
+                return Err(Error::Runtime(
+                    "batches of one pack must have the same number of trials".into(),
+                ));
             }
             b_total = Some(whole.n_trials());
-            let chunk = if whole.n_trials() == b { whole.clone() } else { whole.slice_trials(first, first + b) };
+            let chunk = if whole.n_trials() == b {
+                whole.clone()
+            } else {
+                whole.slice_trials(first, first + b)
+            };
             let tm = |a: &Array3<f64>| Batch::time_major(a).into_iter().map(|v| v as f32);
             x.extend(tm(&chunk.inputs));
             tg.extend(tm(&chunk.targets));
@@ -411,7 +573,9 @@ impl RateEngine {
         let b_total = b_total.unwrap_or(b) as u32;
         if b_total != self.dims.b_total {
             self.dims.b_total = b_total;
-            self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
+            self.ctx
+                .queue
+                .write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         }
         self.write(&self.buf.x, &x);
         self.write(&self.buf.targets, &tg);
@@ -439,7 +603,10 @@ impl RateEngine {
 
     fn set_rule(&mut self, rule: Rule) -> Result<()> {
         if rule.uses_feedback() && !self.has_feedback {
-            return Err(Error::Input(format!("rule {} needs the model's feedback matrix", rule.name())));
+            return Err(Error::Input(format!(
+                "rule {} needs the model's feedback matrix",
+                rule.name()
+            )));
         }
         if self.rule == Some(rule) {
             return Ok(());
@@ -460,9 +627,13 @@ impl RateEngine {
                 }
             })
             .collect();
-        self.ctx.queue.write_buffer(&self.buf.steps, 0, &table_bytes(&steps, self.step_stride));
+        self.ctx
+            .queue
+            .write_buffer(&self.buf.steps, 0, &table_bytes(&steps, self.step_stride));
         self.dims.use_feedback = rule.uses_feedback() as u32;
-        self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
+        self.ctx
+            .queue
+            .write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         self.rule = Some(rule);
         Ok(())
     }
@@ -479,7 +650,13 @@ impl RateEngine {
     }
 
     fn encode_outer(&self, pass: &mut wgpu::ComputePass, which: usize) {
-        self.k.outer.encode(pass, &self.g.outer[which], &self.dims, &self.jobs[which], (which as u64 * self.job_stride) as u32);
+        self.k.outer.encode(
+            pass,
+            &self.g.outer[which],
+            &self.dims,
+            &self.jobs[which],
+            (which as u64 * self.job_stride) as u32,
+        );
     }
 
     fn encode_grad(&self, enc: &mut wgpu::CommandEncoder, rule: Rule, accumulate: bool) {
@@ -490,7 +667,10 @@ impl RateEngine {
             }
             enc.clear_buffer(&self.buf.eps_h, 0, None);
             enc.clear_buffer(&self.buf.eps_x, 0, None);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("e-prop traces"), timestamp_writes: self.timestamps("gradient") });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("e-prop traces"),
+                timestamp_writes: self.timestamps("gradient"),
+            });
             for t in 0..d.t {
                 let o = t * self.step_stride as u32;
                 k.trace.encode(&mut pass, &g.trace, d, o);
@@ -500,9 +680,13 @@ impl RateEngine {
             self.encode_outer(&mut pass, 4);
         } else {
             enc.clear_buffer(&self.buf.delta, 0, None);
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bptt"), timestamp_writes: self.timestamps("gradient") });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("bptt"),
+                timestamp_writes: self.timestamps("gradient"),
+            });
             for t in (0..d.t).rev() {
-                k.bptt.encode(&mut pass, &g.bptt, d, t * self.step_stride as u32);
+                k.bptt
+                    .encode(&mut pass, &g.bptt, d, t * self.step_stride as u32);
             }
             for j in 0..5 {
                 self.encode_outer(&mut pass, j);
@@ -522,17 +706,36 @@ impl RateEngine {
         }
         if self.dims.accumulate != accumulate as u32 {
             self.dims.accumulate = accumulate as u32;
-            self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
+            self.ctx
+                .queue
+                .write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         }
         if adam {
             self.adam_steps += 1;
             let (bc1, bc2) = Adam::<f32>::bias_corrections(self.adam_steps);
-            let h = AdamStep { bc1: bc1 as f32, sqrt_bc2: bc2.sqrt() as f32, beta1: BETA1 as f32, beta2: BETA2 as f32, eps: EPS as f32, _pad: [0.0; 3] };
-            self.ctx.queue.write_buffer(&self.buf.adam, 0, bytemuck::bytes_of(&h));
+            let h = AdamStep {
+                bc1: bc1 as f32,
+                sqrt_bc2: bc2.sqrt() as f32,
+                beta1: BETA1 as f32,
+                beta2: BETA2 as f32,
+                eps: EPS as f32,
+                _pad: [0.0; 3],
+            };
+            self.ctx
+                .queue
+                .write_buffer(&self.buf.adam, 0, bytemuck::bytes_of(&h));
         }
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rate update") });
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("rate update"),
+            });
         if rule.is_some() || !adam {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward"), timestamp_writes: self.timestamps("forward") });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward"),
+                timestamp_writes: self.timestamps("forward"),
+            });
             self.encode_forward(&mut pass);
         }
         if let Some(r) = rule {
@@ -540,13 +743,21 @@ impl RateEngine {
             self.chain_pending = true;
         }
         if self.chain_pending && (chunk.is_none() || adam) {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("w_rec chain rule"), timestamp_writes: self.timestamps("chain") });
-            self.k.rec_grad_chain.encode(&mut pass, &self.g.rec_grad_chain, &self.dims);
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("w_rec chain rule"),
+                timestamp_writes: self.timestamps("chain"),
+            });
+            self.k
+                .rec_grad_chain
+                .encode(&mut pass, &self.g.rec_grad_chain, &self.dims);
             drop(pass);
             self.chain_pending = false;
         }
         if adam {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("adam"), timestamp_writes: self.timestamps("adam") });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("adam"),
+                timestamp_writes: self.timestamps("adam"),
+            });
             self.k.adam.encode(&mut pass, &self.g.adam, &self.dims);
         }
         if let Some(t) = &self.timer {
@@ -556,7 +767,12 @@ impl RateEngine {
         self.ctx.queue.submit([enc.finish()]);
         let v = self.map_read(&self.buf.loss_staging)?;
         self.record_pass_seconds()?;
-        Ok(v.chunks(2).map(|c| NetLoss { task: c[0], mean_h2: c[1] }).collect())
+        Ok(v.chunks(2)
+            .map(|c| NetLoss {
+                task: c[0],
+                mean_h2: c[1],
+            })
+            .collect())
     }
 
     /// Forward pass only.
@@ -590,7 +806,9 @@ impl RateEngine {
     }
 
     fn split_params(&self, flat: &[f32]) -> Vec<RateParams<f32>> {
-        flat.chunks(self.dims.p_len as usize).map(|c| RateParams::from_flat(&self.cfg, c)).collect()
+        flat.chunks(self.dims.p_len as usize)
+            .map(|c| RateParams::from_flat(&self.cfg, c))
+            .collect()
     }
     pub fn read_params(&self) -> Result<Vec<RateParams<f32>>> {
         Ok(self.split_params(&self.read(&self.buf.params)?))
@@ -599,10 +817,20 @@ impl RateEngine {
     /// w_rec chain rule applied now if it was still pending).
     pub fn read_grads(&mut self) -> Result<Vec<RateParams<f32>>> {
         if self.chain_pending {
-            let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("w_rec chain rule") });
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("w_rec chain rule"),
+                });
             {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("w_rec chain rule"), timestamp_writes: None });
-                self.k.rec_grad_chain.encode(&mut pass, &self.g.rec_grad_chain, &self.dims);
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("w_rec chain rule"),
+                    timestamp_writes: None,
+                });
+                self.k
+                    .rec_grad_chain
+                    .encode(&mut pass, &self.g.rec_grad_chain, &self.dims);
             }
             self.ctx.queue.submit([enc.finish()]);
             self.chain_pending = false;
@@ -611,9 +839,15 @@ impl RateEngine {
     }
     /// `y [M, T, B, n_out]` and `h [M, T+1, B, N]` (slot 0 = f(ah0)) of the last forward pass.
     pub fn read_trajectories(&self) -> Result<(Array4<f32>, Array4<f32>)> {
-        let (m, b, t) = (self.dims.m as usize, self.dims.b as usize, self.dims.t as usize);
-        let y = Array4::from_shape_vec((m, t, b, self.cfg.n_out), self.read(&self.buf.y)?).map_err(|e| Error::Runtime(e.to_string()))?;
-        let h = Array4::from_shape_vec((m, t + 1, b, self.cfg.n_rec), self.read(&self.buf.h)?).map_err(|e| Error::Runtime(e.to_string()))?;
+        let (m, b, t) = (
+            self.dims.m as usize,
+            self.dims.b as usize,
+            self.dims.t as usize,
+        );
+        let y = Array4::from_shape_vec((m, t, b, self.cfg.n_out), self.read(&self.buf.y)?)
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let h = Array4::from_shape_vec((m, t + 1, b, self.cfg.n_rec), self.read(&self.buf.h)?)
+            .map_err(|e| Error::Runtime(e.to_string()))?;
         Ok((y, h))
     }
 }

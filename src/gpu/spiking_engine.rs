@@ -23,7 +23,7 @@ use ndarray::{Array3, Array4};
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::{align, table_bytes, uniform_table, AdamStep, OuterJob, StepKernels};
+use super::kernels::{AdamStep, OuterJob, StepKernels, align, table_bytes, uniform_table};
 use super::spiking_kernels::*;
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
@@ -153,7 +153,14 @@ pub struct SpikingEngine {
 
 impl SpikingEngine {
     /// Device memory of a pack: with `online`, the trace buffers of online e-prop instead of dv.
-    pub fn memory_bytes(cfg: &SpikingConfig, m: usize, b: usize, t: usize, loss: LossKind, online: bool) -> SpikeMemory {
+    pub fn memory_bytes(
+        cfg: &SpikingConfig,
+        m: usize,
+        b: usize,
+        t: usize,
+        loss: LossKind,
+        online: bool,
+    ) -> SpikeMemory {
         let (n, ni, no) = (cfg.n_rec as u64, cfg.n_in as u64, cfg.n_out as u64);
         let (m, b, t) = (m as u64, b as u64, t as u64);
         let kt = if loss == LossKind::Mse { no } else { 1 };
@@ -162,31 +169,75 @@ impl SpikingEngine {
         let fixed = 4 * m * p + 2 * m * b * n + 3 * m * n + m * b + 2 * m;
         let (words, largest): (Vec<u64>, u64) = if online {
             let (traj, outs, tr) = (m * 2 * b * n, m * 2 * b * no, m * b * n * (n + ni));
-            let w = vec![batch[0], batch[1], fixed, 4 * traj, 2 * outs, 2 * m * b * (n + ni), 2 * tr, m * n * (n + ni), 2 * m * b * n + m * b];
-            (w, [tr, batch[0], batch[1], m * p].into_iter().max().unwrap_or(0))
+            let w = vec![
+                batch[0],
+                batch[1],
+                fixed,
+                4 * traj,
+                2 * outs,
+                2 * m * b * (n + ni),
+                2 * tr,
+                m * n * (n + ni),
+                2 * m * b * n + m * b,
+            ];
+            (
+                w,
+                [tr, batch[0], batch[1], m * p]
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0),
+            )
         } else {
             let (traj, outs) = (m * t * b * n, m * t * b * no);
-            (vec![batch[0], batch[1], fixed, 5 * traj, 3 * outs], [traj, batch[0], batch[1], m * p].into_iter().max().unwrap_or(0))
+            (
+                vec![batch[0], batch[1], fixed, 5 * traj, 3 * outs],
+                [traj, batch[0], batch[1], m * p]
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0),
+            )
         };
-        SpikeMemory { total: 4 * words.iter().sum::<u64>(), largest: 4 * largest }
+        SpikeMemory {
+            total: 4 * words.iter().sum::<u64>(),
+            largest: 4 * largest,
+        }
     }
 
     /// Build a pack of `m` networks for batches of `b` trials × `t` steps. `EpropForm::Online`
     /// allocates the per-synapse traces of online e-prop (instead of the backward sweep's dv):
     /// such a pack computes e-prop rules online and refuses the others. `Factorised` packs run
     /// every rule by the backward sweep (e-prop as its factorised form).
-    pub fn new(ctx: Arc<GpuContext>, cfg: &SpikingConfig, m: usize, b: usize, t: usize, loss: LossKind, form: EpropForm) -> Result<Self> {
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        cfg: &SpikingConfig,
+        m: usize,
+        b: usize,
+        t: usize,
+        loss: LossKind,
+        form: EpropForm,
+    ) -> Result<Self> {
         let variant = StepKernels::for_adapter(&ctx)?;
         Self::with_step_kernels(ctx, cfg, m, b, t, loss, form, variant)
     }
 
     /// [`SpikingEngine::new`] with a chosen implementation of the two step kernels (tests run both).
     #[allow(clippy::too_many_arguments)]
-    pub fn with_step_kernels(ctx: Arc<GpuContext>, cfg: &SpikingConfig, m: usize, b: usize, t: usize, loss: LossKind, form: EpropForm, variant: StepKernels) -> Result<Self> {
+    pub fn with_step_kernels(
+        ctx: Arc<GpuContext>,
+        cfg: &SpikingConfig,
+        m: usize,
+        b: usize,
+        t: usize,
+        loss: LossKind,
+        form: EpropForm,
+        variant: StepKernels,
+    ) -> Result<Self> {
         let online = form == EpropForm::Online;
         cfg.validate()?;
         if m == 0 || b == 0 || t == 0 {
-            return Err(Error::Input(format!("empty pack: M = {m}, B = {b}, T = {t}")));
+            return Err(Error::Input(format!(
+                "empty pack: M = {m}, B = {b}, T = {t}"
+            )));
         }
         let mem = Self::memory_bytes(cfg, m, b, t, loss, online);
         if mem.largest > ctx.max_binding_bytes() {
@@ -238,10 +289,62 @@ impl SpikingEngine {
         // Outer-product jobs over samples s = (t, b): w_rec pairs dv[t] with z[t-1] (t >= 1).
         let tb = (t * b) as u32;
         let jobs = [
-            OuterJob { rows: n as u32, cols: n as u32, samples: tb - b as u32, ones: 0, a_net: (t * b * n) as u32, a_off: (b * n) as u32, a_stride: n as u32, p_net: (t * b * n) as u32, p_off: 0, p_stride: n as u32, dst: dims.off_w_rec, scale: 1.0 },
-            OuterJob { rows: n as u32, cols: ni as u32, samples: tb, ones: 0, a_net: (t * b * n) as u32, a_off: 0, a_stride: n as u32, p_net: (t * b * ni) as u32, p_off: 0, p_stride: ni as u32, dst: dims.off_w_in, scale: 1.0 },
-            OuterJob { rows: no as u32, cols: n as u32, samples: tb, ones: 0, a_net: (t * b * no) as u32, a_off: 0, a_stride: no as u32, p_net: (t * b * n) as u32, p_off: 0, p_stride: n as u32, dst: dims.off_w_out, scale: 1.0 },
-            OuterJob { rows: no as u32, cols: 1, samples: tb, ones: 1, a_net: (t * b * no) as u32, a_off: 0, a_stride: no as u32, p_net: 0, p_off: 0, p_stride: 0, dst: dims.off_b_out, scale: 1.0 },
+            OuterJob {
+                rows: n as u32,
+                cols: n as u32,
+                samples: tb - b as u32,
+                ones: 0,
+                a_net: (t * b * n) as u32,
+                a_off: (b * n) as u32,
+                a_stride: n as u32,
+                p_net: (t * b * n) as u32,
+                p_off: 0,
+                p_stride: n as u32,
+                dst: dims.off_w_rec,
+                scale: 1.0,
+            },
+            OuterJob {
+                rows: n as u32,
+                cols: ni as u32,
+                samples: tb,
+                ones: 0,
+                a_net: (t * b * n) as u32,
+                a_off: 0,
+                a_stride: n as u32,
+                p_net: (t * b * ni) as u32,
+                p_off: 0,
+                p_stride: ni as u32,
+                dst: dims.off_w_in,
+                scale: 1.0,
+            },
+            OuterJob {
+                rows: no as u32,
+                cols: n as u32,
+                samples: tb,
+                ones: 0,
+                a_net: (t * b * no) as u32,
+                a_off: 0,
+                a_stride: no as u32,
+                p_net: (t * b * n) as u32,
+                p_off: 0,
+                p_stride: n as u32,
+                dst: dims.off_w_out,
+                scale: 1.0,
+            },
+            OuterJob {
+                rows: no as u32,
+                cols: 1,
+                samples: tb,
+                ones: 1,
+                a_net: (t * b * no) as u32,
+                a_off: 0,
+                a_stride: no as u32,
+                p_net: 0,
+                p_off: 0,
+                p_stride: 0,
+                dst: dims.off_b_out,
+                scale: 1.0,
+            },
         ];
         let buf = Buffers {
             dims: dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -249,9 +352,19 @@ impl SpikingEngine {
                 contents: bytemuck::bytes_of(&dims),
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             }),
-            steps: uniform_table(&ctx, "spike steps", &vec![SpikeStep::default(); t], step_stride),
+            steps: uniform_table(
+                &ctx,
+                "spike steps",
+                &vec![SpikeStep::default(); t],
+                step_stride,
+            ),
             jobs: uniform_table(&ctx, "spike outer jobs", &jobs, job_stride),
-            adam: uniform_table(&ctx, "spike adam step", &[AdamStep::default()], std::mem::size_of::<AdamStep>() as u64),
+            adam: uniform_table(
+                &ctx,
+                "spike adam step",
+                &[AdamStep::default()],
+                std::mem::size_of::<AdamStep>() as u64,
+            ),
             params: storage("spike params", m * p_len),
             grads: storage("spike grads", m * p_len),
             adam_m: storage("spike adam m", m * p_len),
@@ -281,8 +394,19 @@ impl SpikingEngine {
             }),
             dv: (!online).then(|| storage("dv", traj)),
             da: storage("da", m * b * n),
-            traces: online.then(|| [storage("eps_v", 2 * m * b * (n + ni)), storage("eps_a", m * b * n * (n + ni)), storage("ebar", m * b * n * (n + ni))]),
-            online: online.then(|| OnlineBuffers { zbar: storage("zbar", m * b * n), zsum: storage("zsum", m * b * n), cbar: storage("cbar", m * b), esum: storage("esum", m * n * (n + ni)) }),
+            traces: online.then(|| {
+                [
+                    storage("eps_v", 2 * m * b * (n + ni)),
+                    storage("eps_a", m * b * n * (n + ni)),
+                    storage("ebar", m * b * n * (n + ni)),
+                ]
+            }),
+            online: online.then(|| OnlineBuffers {
+                zbar: storage("zbar", m * b * n),
+                zsum: storage("zsum", m * b * n),
+                cbar: storage("cbar", m * b),
+                esum: storage("esum", m * n * (n + ni)),
+            }),
         };
         let k = Kernels {
             step: SpikeStepKernel::new(&ctx, variant),
@@ -304,28 +428,106 @@ impl SpikingEngine {
         let c = &*ctx;
         let bf = &buf;
         let g = Groups {
-            step: k.step.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.x, &bf.v, &bf.a, &bf.z, &bf.psi, &bf.refr),
+            step: k.step.bind(
+                c, &bf.dims, &bf.steps, &bf.params, &bf.x, &bf.v, &bf.a, &bf.z, &bf.psi, &bf.refr,
+            ),
             readout: k.readout.bind(c, &bf.dims, &bf.params, &bf.z, &bf.y),
-            loss: k.loss.bind(c, &bf.dims, &bf.targets, &bf.mask, &bf.net_f, &bf.y, &bf.dy, &bf.gy, &bf.part),
-            rates: k.rates.bind(c, &bf.dims, &bf.z, &bf.net_f, &bf.rate, &bf.dreg),
-            reduce: k.reduce.bind(c, &bf.dims, &bf.part, &bf.rate, &bf.net_f, &bf.loss_out),
-            bptt: bf.dv.as_ref().map(|dv| k.bptt.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.feedback, &bf.gy, &bf.psi, &bf.dreg, dv, &bf.da)),
+            loss: k.loss.bind(
+                c,
+                &bf.dims,
+                &bf.targets,
+                &bf.mask,
+                &bf.net_f,
+                &bf.y,
+                &bf.dy,
+                &bf.gy,
+                &bf.part,
+            ),
+            rates: k
+                .rates
+                .bind(c, &bf.dims, &bf.z, &bf.net_f, &bf.rate, &bf.dreg),
+            reduce: k
+                .reduce
+                .bind(c, &bf.dims, &bf.part, &bf.rate, &bf.net_f, &bf.loss_out),
+            bptt: bf.dv.as_ref().map(|dv| {
+                k.bptt.bind(
+                    c,
+                    &bf.dims,
+                    &bf.steps,
+                    &bf.params,
+                    &bf.feedback,
+                    &bf.gy,
+                    &bf.psi,
+                    &bf.dreg,
+                    dv,
+                    &bf.da,
+                )
+            }),
             zero_diag: k.zero_diag.bind(c, &bf.dims, &bf.grads),
-            pre: bf.traces.as_ref().map(|tr| k.pre.bind(c, &bf.dims, &bf.steps, &bf.z, &bf.x, &tr[0])),
-            trace: bf.traces.as_ref().zip(bf.online.as_ref()).map(|(tr, on)| k.trace.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.feedback, &bf.dy, &bf.psi, &on.esum, &tr[0], &tr[1], &tr[2], &bf.grads)),
+            pre: bf
+                .traces
+                .as_ref()
+                .map(|tr| k.pre.bind(c, &bf.dims, &bf.steps, &bf.z, &bf.x, &tr[0])),
+            trace: bf.traces.as_ref().zip(bf.online.as_ref()).map(|(tr, on)| {
+                k.trace.bind(
+                    c,
+                    &bf.dims,
+                    &bf.steps,
+                    &bf.params,
+                    &bf.feedback,
+                    &bf.dy,
+                    &bf.psi,
+                    &on.esum,
+                    &tr[0],
+                    &tr[1],
+                    &tr[2],
+                    &bf.grads,
+                )
+            }),
             outer: [
-                bf.dv.as_ref().map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.z, &bf.grads)),
-                bf.dv.as_ref().map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.x, &bf.grads)),
-                Some(k.outer.bind(c, &bf.dims, &bf.jobs, &bf.gy, &bf.z, &bf.grads)),
-                Some(k.outer.bind(c, &bf.dims, &bf.jobs, &bf.gy, &bf.z, &bf.grads)),
+                bf.dv
+                    .as_ref()
+                    .map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.z, &bf.grads)),
+                bf.dv
+                    .as_ref()
+                    .map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.x, &bf.grads)),
+                Some(
+                    k.outer
+                        .bind(c, &bf.dims, &bf.jobs, &bf.gy, &bf.z, &bf.grads),
+                ),
+                Some(
+                    k.outer
+                        .bind(c, &bf.dims, &bf.jobs, &bf.gy, &bf.z, &bf.grads),
+                ),
             ],
-            adam: k.adam.bind(c, &bf.dims, &bf.adam, &bf.grads, &bf.net_f, &bf.params, &bf.adam_m, &bf.adam_v),
+            adam: k.adam.bind(
+                c, &bf.dims, &bf.adam, &bf.grads, &bf.net_f, &bf.params, &bf.adam_m, &bf.adam_v,
+            ),
             online: bf.online.as_ref().map(|on| {
                 [
-                    k.online_out.bind(c, &bf.dims, &bf.steps, &bf.params, &bf.z, &bf.targets, &bf.mask, &bf.net_f, &bf.y, &bf.dy, &bf.part, &on.zbar, &on.zsum, &on.cbar),
-                    k.online_readout.bind(c, &bf.dims, &bf.steps, &bf.dy, &on.zbar, &on.cbar, &bf.grads),
-                    k.online_rates.bind(c, &bf.dims, &on.zsum, &bf.net_f, &bf.rate, &bf.dreg),
-                    k.online_reg.bind(c, &bf.dims, &bf.dreg, &on.esum, &bf.grads),
+                    k.online_out.bind(
+                        c,
+                        &bf.dims,
+                        &bf.steps,
+                        &bf.params,
+                        &bf.z,
+                        &bf.targets,
+                        &bf.mask,
+                        &bf.net_f,
+                        &bf.y,
+                        &bf.dy,
+                        &bf.part,
+                        &on.zbar,
+                        &on.zsum,
+                        &on.cbar,
+                    ),
+                    k.online_readout.bind(
+                        c, &bf.dims, &bf.steps, &bf.dy, &on.zbar, &on.cbar, &bf.grads,
+                    ),
+                    k.online_rates
+                        .bind(c, &bf.dims, &on.zsum, &bf.net_f, &bf.rate, &bf.dreg),
+                    k.online_reg
+                        .bind(c, &bf.dims, &bf.dreg, &on.esum, &bf.grads),
                 ]
             }),
         };
@@ -333,7 +535,22 @@ impl SpikingEngine {
         for i in 0..m {
             net_f[i * 4 + 3] = 0.01; // default rate target (SPEC §3)
         }
-        let mut eng = Self { ctx, cfg: cfg.clone(), dims, online, k, buf, g, step_stride, job_stride, jobs, net_f, has_feedback: false, rule: None, adam_steps: 0 };
+        let mut eng = Self {
+            ctx,
+            cfg: cfg.clone(),
+            dims,
+            online,
+            k,
+            buf,
+            g,
+            step_stride,
+            job_stride,
+            jobs,
+            net_f,
+            has_feedback: false,
+            rule: None,
+            adam_steps: 0,
+        };
         eng.set_rule(Rule::Bptt)?;
         Ok(eng)
     }
@@ -344,19 +561,35 @@ impl SpikingEngine {
 
     /// Device memory this pack holds.
     pub fn memory(&self) -> SpikeMemory {
-        let loss = if self.dims.loss == LossKind::Mse.gpu_code() { LossKind::Mse } else { LossKind::Ce };
-        Self::memory_bytes(&self.cfg, self.dims.m as usize, self.dims.b as usize, self.dims.t as usize, loss, self.online)
+        let loss = if self.dims.loss == LossKind::Mse.gpu_code() {
+            LossKind::Mse
+        } else {
+            LossKind::Ce
+        };
+        Self::memory_bytes(
+            &self.cfg,
+            self.dims.m as usize,
+            self.dims.b as usize,
+            self.dims.t as usize,
+            loss,
+            self.online,
+        )
     }
 
     fn write(&self, b: &wgpu::Buffer, data: &[f32]) {
-        self.ctx.queue.write_buffer(b, 0, bytemuck::cast_slice(data));
+        self.ctx
+            .queue
+            .write_buffer(b, 0, bytemuck::cast_slice(data));
     }
 
     /// Upload the networks' parameters and feedback matrices; resets the Adam state.
     pub fn set_networks(&mut self, models: &[&SpikingModel]) -> Result<()> {
         let m = self.n_networks();
         if models.len() != m {
-            return Err(Error::Runtime(format!("pack holds {m} networks, got {}", models.len())));
+            return Err(Error::Runtime(format!(
+                "pack holds {m} networks, got {}",
+                models.len()
+            )));
         }
         let (n, no) = (self.cfg.n_rec, self.cfg.n_out);
         let mut params = Vec::with_capacity(m * self.dims.p_len as usize);
@@ -364,11 +597,14 @@ impl SpikingEngine {
         self.has_feedback = models.iter().all(|md| md.feedback.is_some());
         for (i, md) in models.iter().enumerate() {
             if md.config != self.cfg {
-                return Err(Error::Input(format!("network {i} has a different configuration from the pack's")));
+                return Err(Error::Input(format!(
+                    "network {i} has a different configuration from the pack's"
+                )));
             }
             params.extend(md.params.flatten());
             if let Some(f) = &md.feedback {
-                fb[i * n * no..(i + 1) * n * no].copy_from_slice(f.as_standard_layout().as_slice().expect("contiguous"));
+                fb[i * n * no..(i + 1) * n * no]
+                    .copy_from_slice(f.as_standard_layout().as_slice().expect("contiguous"));
             }
         }
         self.write(&self.buf.params, &params);
@@ -384,14 +620,21 @@ impl SpikingEngine {
     pub fn set_batches(&mut self, batches: &[&Batch]) -> Result<()> {
         let m = self.n_networks();
         if batches.len() != m && batches.len() != 1 {
-            return Err(Error::Runtime(format!("need 1 or {m} batches, got {}", batches.len())));
+            return Err(Error::Runtime(format!(
+                "need 1 or {m} batches, got {}",
+                batches.len()
+            )));
         }
         let (b, t) = (self.dims.b as usize, self.dims.t as usize);
         let (mut x, mut tg, mut mk) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..m {
             let bt = batches[if batches.len() == 1 { 0 } else { i }];
             if bt.n_trials() != b || bt.n_steps() != t || bt.loss.gpu_code() != self.dims.loss {
-                return Err(Error::Runtime(format!("batch {i} has B = {}, T = {} but the pack was built for B = {b}, T = {t}", bt.n_trials(), bt.n_steps())));
+                return Err(Error::Runtime(format!(
+                    "batch {i} has B = {}, T = {} but the pack was built for B = {b}, T = {t}",
+                    bt.n_trials(),
+                    bt.n_steps()
+                )));
             }
             let tm = |a: &Array3<f64>| Batch::time_major(a).into_iter().map(|v| v as f32);
             x.extend(tm(&bt.inputs));
@@ -429,10 +672,21 @@ impl SpikingEngine {
             return Ok(());
         }
         let t = self.dims.t as usize;
-        let steps: Vec<SpikeStep> = (0..t).map(|s| SpikeStep { t: s as u32, cut_next: (s + 1 < t && rule.cuts(s + 1, t)) as u32, parity: (s % 2) as u32, _pad: 0 }).collect();
-        self.ctx.queue.write_buffer(&self.buf.steps, 0, &table_bytes(&steps, self.step_stride));
+        let steps: Vec<SpikeStep> = (0..t)
+            .map(|s| SpikeStep {
+                t: s as u32,
+                cut_next: (s + 1 < t && rule.cuts(s + 1, t)) as u32,
+                parity: (s % 2) as u32,
+                _pad: 0,
+            })
+            .collect();
+        self.ctx
+            .queue
+            .write_buffer(&self.buf.steps, 0, &table_bytes(&steps, self.step_stride));
         self.dims.use_feedback = rule.uses_feedback() as u32;
-        self.ctx.queue.write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
+        self.ctx
+            .queue
+            .write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
         self.rule = Some(rule);
         Ok(())
     }
@@ -445,8 +699,14 @@ impl SpikingEngine {
             if online_rule {
                 enc.clear_buffer(&self.buf.grads, 0, None);
             }
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking online forward"), timestamp_writes: None });
-            let (pre, trace) = (g.pre.as_ref().expect("online pack"), g.trace.as_ref().expect("online pack"));
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("spiking online forward"),
+                timestamp_writes: None,
+            });
+            let (pre, trace) = (
+                g.pre.as_ref().expect("online pack"),
+                g.trace.as_ref().expect("online pack"),
+            );
             for t in 0..d.t {
                 let o = t * self.step_stride as u32;
                 k.step.encode(&mut pass, &g.step, d, o);
@@ -465,9 +725,13 @@ impl SpikingEngine {
             k.reduce.encode(&mut pass, &g.reduce, d);
             return;
         }
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking forward"), timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("spiking forward"),
+            timestamp_writes: None,
+        });
         for t in 0..d.t {
-            k.step.encode(&mut pass, &g.step, d, t * self.step_stride as u32);
+            k.step
+                .encode(&mut pass, &g.step, d, t * self.step_stride as u32);
         }
         k.readout.encode(&mut pass, &g.readout, d);
         k.loss.encode(&mut pass, &g.loss, d);
@@ -477,7 +741,13 @@ impl SpikingEngine {
 
     fn encode_outer(&self, pass: &mut wgpu::ComputePass, which: usize) {
         if let Some(bg) = &self.g.outer[which] {
-            self.k.outer.encode(pass, bg, &self.dims, &self.jobs[which], (which as u64 * self.job_stride) as u32);
+            self.k.outer.encode(
+                pass,
+                bg,
+                &self.dims,
+                &self.jobs[which],
+                (which as u64 * self.job_stride) as u32,
+            );
         }
     }
 
@@ -485,10 +755,14 @@ impl SpikingEngine {
     /// packs compute their gradient inside `encode_forward`).
     fn encode_grad(&self, enc: &mut wgpu::CommandEncoder) {
         let (k, g, d) = (&self.k, &self.g, &self.dims);
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking backward sweep"), timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("spiking backward sweep"),
+            timestamp_writes: None,
+        });
         let bptt = g.bptt.as_ref().expect("backward pack");
         for t in (0..d.t).rev() {
-            k.bptt.encode(&mut pass, bptt, d, t * self.step_stride as u32);
+            k.bptt
+                .encode(&mut pass, bptt, d, t * self.step_stride as u32);
         }
         for w in 0..4 {
             self.encode_outer(&mut pass, w);
@@ -499,34 +773,62 @@ impl SpikingEngine {
     fn run(&mut self, rule: Option<Rule>, adam: bool) -> Result<Vec<SpikeNetLoss>> {
         if let Some(r) = rule {
             if r.uses_feedback() && !self.has_feedback {
-                return Err(Error::Input(format!("rule {} needs the model's feedback matrix", r.name())));
+                return Err(Error::Input(format!(
+                    "rule {} needs the model's feedback matrix",
+                    r.name()
+                )));
             }
             self.set_rule(r)?;
         }
         if adam {
             self.adam_steps += 1;
             let (bc1, bc2) = Adam::<f32>::bias_corrections(self.adam_steps);
-            let h = AdamStep { bc1: bc1 as f32, sqrt_bc2: bc2.sqrt() as f32, beta1: BETA1 as f32, beta2: BETA2 as f32, eps: EPS as f32, _pad: [0.0; 3] };
-            self.ctx.queue.write_buffer(&self.buf.adam, 0, bytemuck::bytes_of(&h));
+            let h = AdamStep {
+                bc1: bc1 as f32,
+                sqrt_bc2: bc2.sqrt() as f32,
+                beta1: BETA1 as f32,
+                beta2: BETA2 as f32,
+                eps: EPS as f32,
+                _pad: [0.0; 3],
+            };
+            self.ctx
+                .queue
+                .write_buffer(&self.buf.adam, 0, bytemuck::bytes_of(&h));
         }
         if let Some(r) = rule {
             if self.online && !r.is_eprop() {
-                return Err(Error::Runtime(format!("this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep", r.name())));
+                return Err(Error::Runtime(format!(
+                    "this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep",
+                    r.name()
+                )));
             }
         }
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("spiking update") });
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("spiking update"),
+            });
         self.encode_forward(&mut enc, self.online && rule.is_some());
         if rule.is_some() && !self.online {
             self.encode_grad(&mut enc);
         }
         if adam {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("spiking adam"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("spiking adam"),
+                timestamp_writes: None,
+            });
             self.k.adam.encode(&mut pass, &self.g.adam, &self.dims);
         }
         enc.copy_buffer_to_buffer(&self.buf.loss_out, 0, &self.buf.loss_staging, 0, None);
         self.ctx.queue.submit([enc.finish()]);
         let v = self.map_read(&self.buf.loss_staging)?;
-        Ok(v.chunks(2).map(|c| SpikeNetLoss { task: c[0], rate_reg: c[1] }).collect())
+        Ok(v.chunks(2)
+            .map(|c| SpikeNetLoss {
+                task: c[0],
+                rate_reg: c[1],
+            })
+            .collect())
     }
 
     /// Forward pass only.
@@ -551,7 +853,9 @@ impl SpikingEngine {
     }
 
     fn split(&self, flat: &[f32]) -> Vec<SpikingParams<f32>> {
-        flat.chunks(self.dims.p_len as usize).map(|c| SpikingParams::from_flat(&self.cfg, c)).collect()
+        flat.chunks(self.dims.p_len as usize)
+            .map(|c| SpikingParams::from_flat(&self.cfg, c))
+            .collect()
     }
     pub fn read_params(&self) -> Result<Vec<SpikingParams<f32>>> {
         Ok(self.split(&self.read(&self.buf.params)?))
@@ -563,11 +867,30 @@ impl SpikingEngine {
     /// (packs that keep whole trajectories only).
     pub fn read_trajectories(&self) -> Result<([Array4<f32>; 4], Array4<f32>)> {
         if self.online {
-            return Err(Error::Runtime("an online e-prop pack keeps only the last two steps of its trajectories".into()));
+            return Err(Error::Runtime(
+                "an online e-prop pack keeps only the last two steps of its trajectories".into(),
+            ));
         }
-        let (m, b, t, n) = (self.dims.m as usize, self.dims.b as usize, self.dims.t as usize, self.cfg.n_rec);
-        let st = |buf: &wgpu::Buffer| -> Result<Array4<f32>> { Array4::from_shape_vec((m, t, b, n), self.read(buf)?).map_err(|e| Error::Runtime(e.to_string())) };
-        let y = Array4::from_shape_vec((m, t, b, self.cfg.n_out), self.read(&self.buf.y)?).map_err(|e| Error::Runtime(e.to_string()))?;
-        Ok(([st(&self.buf.v)?, st(&self.buf.a)?, st(&self.buf.z)?, st(&self.buf.psi)?], y))
+        let (m, b, t, n) = (
+            self.dims.m as usize,
+            self.dims.b as usize,
+            self.dims.t as usize,
+            self.cfg.n_rec,
+        );
+        let st = |buf: &wgpu::Buffer| -> Result<Array4<f32>> {
+            Array4::from_shape_vec((m, t, b, n), self.read(buf)?)
+                .map_err(|e| Error::Runtime(e.to_string()))
+        };
+        let y = Array4::from_shape_vec((m, t, b, self.cfg.n_out), self.read(&self.buf.y)?)
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        Ok((
+            [
+                st(&self.buf.v)?,
+                st(&self.buf.a)?,
+                st(&self.buf.z)?,
+                st(&self.buf.psi)?,
+            ],
+            y,
+        ))
     }
 }

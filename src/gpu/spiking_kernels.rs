@@ -4,7 +4,7 @@
 //! the dispatch recorded.
 
 use super::context::GpuContext;
-use super::kernels::{groups, Kernel, OuterJob, Slot, StepKernels, SPIKE_PRELUDE};
+use super::kernels::{Kernel, OuterJob, SPIKE_PRELUDE, Slot, StepKernels, groups};
 
 /// Uniform `Dims` of `shaders/spike_common.wgsl`.
 #[repr(C)]
@@ -66,14 +66,51 @@ pub struct SpikeStepKernel(Kernel, StepKernels);
 impl SpikeStepKernel {
     pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
         use Slot::*;
-        Self(Kernel::with_prelude(ctx, variant.name("spike_step"), SPIKE_PRELUDE, &[Uniform, UniformDyn, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite]), variant)
+        Self(
+            Kernel::with_prelude(
+                ctx,
+                variant.name("spike_step"),
+                SPIKE_PRELUDE,
+                &[
+                    Uniform, UniformDyn, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite,
+                    ReadWrite,
+                ],
+            ),
+            variant,
+        )
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, x: &wgpu::Buffer, v: &wgpu::Buffer, a: &wgpu::Buffer, z: &wgpu::Buffer, psi: &wgpu::Buffer, refr: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, x, v, a, z, psi, refr], STEP)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        v: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        z: &wgpu::Buffer,
+        psi: &wgpu::Buffer,
+        refr: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0
+            .bind(ctx, &[dims, steps, params, x, v, a, z, psi, refr], STEP)
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &SpikeDims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups(d.n as usize),
+            self.1.trial_groups(d.b),
+            d.m,
+        );
     }
 }
 
@@ -82,11 +119,25 @@ wrapper!(
     SpikeReadout, "spike_readout", [Uniform, Read, Read, ReadWrite]
 );
 impl SpikeReadout {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, params: &wgpu::Buffer, z: &wgpu::Buffer, y: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        z: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, params, z, y], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
-        self.0.dispatch(pass, bg, &[], groups((d.t * d.b * d.n_out) as usize), d.m, 1);
+        self.0.dispatch(
+            pass,
+            bg,
+            &[],
+            groups((d.t * d.b * d.n_out) as usize),
+            d.m,
+            1,
+        );
     }
 }
 
@@ -96,8 +147,20 @@ wrapper!(
 );
 impl SpikeLoss {
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, targets: &wgpu::Buffer, mask: &wgpu::Buffer, net_f: &wgpu::Buffer, y: &wgpu::Buffer, dy: &wgpu::Buffer, gy: &wgpu::Buffer, part: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, targets, mask, net_f, y, dy, gy, part], 0)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        targets: &wgpu::Buffer,
+        mask: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        gy: &wgpu::Buffer,
+        part: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0
+            .bind(ctx, &[dims, targets, mask, net_f, y, dy, gy, part], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
         self.0.dispatch(pass, bg, &[], groups(d.b as usize), d.m, 1);
@@ -109,7 +172,15 @@ wrapper!(
     SpikeRates, "spike_rates", [Uniform, Read, Read, ReadWrite, ReadWrite]
 );
 impl SpikeRates {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, z: &wgpu::Buffer, net_f: &wgpu::Buffer, rate: &wgpu::Buffer, dreg: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        z: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        rate: &wgpu::Buffer,
+        dreg: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, z, net_f, rate, dreg], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
@@ -122,7 +193,15 @@ wrapper!(
     SpikeLossReduce, "spike_loss_reduce", [Uniform, Read, Read, Read, ReadWrite]
 );
 impl SpikeLossReduce {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, part: &wgpu::Buffer, rate: &wgpu::Buffer, net_f: &wgpu::Buffer, loss_out: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        part: &wgpu::Buffer,
+        rate: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        loss_out: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, part, rate, net_f, loss_out], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
@@ -136,14 +215,53 @@ pub struct SpikeBpttStep(Kernel, StepKernels);
 impl SpikeBpttStep {
     pub fn new(ctx: &GpuContext, variant: StepKernels) -> Self {
         use Slot::*;
-        Self(Kernel::with_prelude(ctx, variant.name("spike_bptt_step"), SPIKE_PRELUDE, &[Uniform, UniformDyn, Read, Read, Read, Read, Read, ReadWrite, ReadWrite]), variant)
+        Self(
+            Kernel::with_prelude(
+                ctx,
+                variant.name("spike_bptt_step"),
+                SPIKE_PRELUDE,
+                &[
+                    Uniform, UniformDyn, Read, Read, Read, Read, Read, ReadWrite, ReadWrite,
+                ],
+            ),
+            variant,
+        )
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, feedback: &wgpu::Buffer, gy: &wgpu::Buffer, psi: &wgpu::Buffer, dreg: &wgpu::Buffer, dv: &wgpu::Buffer, da: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, feedback, gy, psi, dreg, dv, da], STEP)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        feedback: &wgpu::Buffer,
+        gy: &wgpu::Buffer,
+        psi: &wgpu::Buffer,
+        dreg: &wgpu::Buffer,
+        dv: &wgpu::Buffer,
+        da: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[dims, steps, params, feedback, gy, psi, dreg, dv, da],
+            STEP,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.n as usize), self.1.trial_groups(d.b), d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &SpikeDims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups(d.n as usize),
+            self.1.trial_groups(d.b),
+            d.m,
+        );
     }
 }
 
@@ -152,7 +270,12 @@ wrapper!(
     SpikeZeroDiag, "spike_zero_diag", [Uniform, ReadWrite]
 );
 impl SpikeZeroDiag {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, grads], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
@@ -165,11 +288,32 @@ wrapper!(
     SpikeEpropPre, "spike_eprop_pre", [Uniform, UniformDyn, Read, Read, ReadWrite]
 );
 impl SpikeEpropPre {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, z: &wgpu::Buffer, x: &wgpu::Buffer, eps_v: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        z: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        eps_v: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, steps, z, x, eps_v], STEP)
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups((d.n + d.n_in) as usize), d.b, d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &SpikeDims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups((d.n + d.n_in) as usize),
+            d.b,
+            d.m,
+        );
     }
 }
 
@@ -179,11 +323,44 @@ wrapper!(
 );
 impl SpikeEpropTrace {
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, feedback: &wgpu::Buffer, dy: &wgpu::Buffer, psi: &wgpu::Buffer, esum: &wgpu::Buffer, eps_v: &wgpu::Buffer, eps_a: &wgpu::Buffer, ebar: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, feedback, dy, psi, esum, eps_v, eps_a, ebar, grads], STEP)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        feedback: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        psi: &wgpu::Buffer,
+        esum: &wgpu::Buffer,
+        eps_v: &wgpu::Buffer,
+        eps_a: &wgpu::Buffer,
+        ebar: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[
+                dims, steps, params, feedback, dy, psi, esum, eps_v, eps_a, ebar, grads,
+            ],
+            STEP,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups((d.n + d.n_in) as usize), d.n, d.m);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &SpikeDims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups((d.n + d.n_in) as usize),
+            d.n,
+            d.m,
+        );
     }
 }
 
@@ -193,11 +370,40 @@ wrapper!(
 );
 impl SpikeOnlineOut {
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, params: &wgpu::Buffer, z: &wgpu::Buffer, targets: &wgpu::Buffer, mask: &wgpu::Buffer, net_f: &wgpu::Buffer, y: &wgpu::Buffer, dy: &wgpu::Buffer, part: &wgpu::Buffer, zbar: &wgpu::Buffer, zsum: &wgpu::Buffer, cbar: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, params, z, targets, mask, net_f, y, dy, part, zbar, zsum, cbar], STEP)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        z: &wgpu::Buffer,
+        targets: &wgpu::Buffer,
+        mask: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        part: &wgpu::Buffer,
+        zbar: &wgpu::Buffer,
+        zsum: &wgpu::Buffer,
+        cbar: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[
+                dims, steps, params, z, targets, mask, net_f, y, dy, part, zbar, zsum, cbar,
+            ],
+            STEP,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups(d.b as usize), d.m, 1);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &SpikeDims,
+        step_offset: u32,
+    ) {
+        self.0
+            .dispatch(pass, bg, &[step_offset], groups(d.b as usize), d.m, 1);
     }
 }
 
@@ -207,11 +413,34 @@ wrapper!(
 );
 impl SpikeOnlineReadoutGrad {
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, steps: &wgpu::Buffer, dy: &wgpu::Buffer, zbar: &wgpu::Buffer, cbar: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, steps, dy, zbar, cbar, grads], STEP)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        steps: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        zbar: &wgpu::Buffer,
+        cbar: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0
+            .bind(ctx, &[dims, steps, dy, zbar, cbar, grads], STEP)
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, step_offset: u32) {
-        self.0.dispatch(pass, bg, &[step_offset], groups((d.n_out * (d.n + 1)) as usize), d.m, 1);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &SpikeDims,
+        step_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[step_offset],
+            groups((d.n_out * (d.n + 1)) as usize),
+            d.m,
+            1,
+        );
     }
 }
 
@@ -220,7 +449,15 @@ wrapper!(
     SpikeOnlineRates, "spike_online_rates", [Uniform, Read, Read, ReadWrite, ReadWrite]
 );
 impl SpikeOnlineRates {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, zsum: &wgpu::Buffer, net_f: &wgpu::Buffer, rate: &wgpu::Buffer, dreg: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        zsum: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        rate: &wgpu::Buffer,
+        dreg: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, zsum, net_f, rate, dreg], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
@@ -233,11 +470,19 @@ wrapper!(
     SpikeOnlineRegGrad, "spike_online_reg_grad", [Uniform, Read, Read, ReadWrite]
 );
 impl SpikeOnlineRegGrad {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, dreg: &wgpu::Buffer, esum: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        dreg: &wgpu::Buffer,
+        esum: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
         self.0.bind(ctx, &[dims, dreg, esum, grads], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
-        self.0.dispatch(pass, bg, &[], groups((d.n + d.n_in) as usize), d.n, d.m);
+        self.0
+            .dispatch(pass, bg, &[], groups((d.n + d.n_in) as usize), d.n, d.m);
     }
 }
 
@@ -246,11 +491,37 @@ wrapper!(
     SpikeOuterGrad, "outer_grad", [Uniform, UniformDyn, Read, Read, ReadWrite]
 );
 impl SpikeOuterGrad {
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, jobs: &wgpu::Buffer, a: &wgpu::Buffer, p: &wgpu::Buffer, grads: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, jobs, a, p, grads], std::mem::size_of::<OuterJob>() as u64)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        jobs: &wgpu::Buffer,
+        a: &wgpu::Buffer,
+        p: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0.bind(
+            ctx,
+            &[dims, jobs, a, p, grads],
+            std::mem::size_of::<OuterJob>() as u64,
+        )
     }
-    pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims, job: &OuterJob, job_offset: u32) {
-        self.0.dispatch(pass, bg, &[job_offset], groups((job.rows * job.cols) as usize), d.m, 1);
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        bg: &wgpu::BindGroup,
+        d: &SpikeDims,
+        job: &OuterJob,
+        job_offset: u32,
+    ) {
+        self.0.dispatch(
+            pass,
+            bg,
+            &[job_offset],
+            groups((job.rows * job.cols) as usize),
+            d.m,
+            1,
+        );
     }
 }
 
@@ -260,10 +531,22 @@ wrapper!(
 );
 impl SpikeAdam {
     #[allow(clippy::too_many_arguments)]
-    pub fn bind(&self, ctx: &GpuContext, dims: &wgpu::Buffer, hyper: &wgpu::Buffer, grads: &wgpu::Buffer, net_f: &wgpu::Buffer, params: &wgpu::Buffer, mo: &wgpu::Buffer, ve: &wgpu::Buffer) -> wgpu::BindGroup {
-        self.0.bind(ctx, &[dims, hyper, grads, net_f, params, mo, ve], 0)
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        dims: &wgpu::Buffer,
+        hyper: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+        net_f: &wgpu::Buffer,
+        params: &wgpu::Buffer,
+        mo: &wgpu::Buffer,
+        ve: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        self.0
+            .bind(ctx, &[dims, hyper, grads, net_f, params, mo, ve], 0)
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass, bg: &wgpu::BindGroup, d: &SpikeDims) {
-        self.0.dispatch(pass, bg, &[], groups(d.p_len as usize), d.m, 1);
+        self.0
+            .dispatch(pass, bg, &[], groups(d.p_len as usize), d.m, 1);
     }
 }

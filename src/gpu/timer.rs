@@ -28,7 +28,11 @@ impl PassTimer {
             return None;
         }
         let count = 2 * names.len() as u32;
-        let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("pass timestamps"), ty: wgpu::QueryType::Timestamp, count });
+        let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("pass timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
         // Each pass resolves into its own aligned slot.
         let bytes = names.len() as u64 * SLOT;
         let resolved = ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -43,7 +47,13 @@ impl PassTimer {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Some(Self { names: names.to_vec(), queries, resolved, staging, used: vec![Cell::new(false); names.len()] })
+        Some(Self {
+            names: names.to_vec(),
+            queries,
+            resolved,
+            staging,
+            used: vec![Cell::new(false); names.len()],
+        })
     }
 
     /// The timestamp writes for pass `name` (marks it used in this submission).
@@ -79,7 +89,10 @@ impl PassTimer {
             .filter(|(_, (_, u))| u.get())
             .map(|(i, (n, _))| {
                 let at = i * (SLOT as usize / 8);
-                (*n, ticks[at + 1].saturating_sub(ticks[at]) as f64 * ns_per_tick * 1e-9)
+                (
+                    *n,
+                    ticks[at + 1].saturating_sub(ticks[at]) as f64 * ns_per_tick * 1e-9,
+                )
             })
             .collect();
         self.used.iter().for_each(|u| u.set(false));

@@ -11,11 +11,22 @@ use crate::error::Result;
 
 /// Bring `a` to three axes: as is when it has three, with a trailing axis of 1 when it has two
 /// and `two_ok`; anything else is an error naming the array and its shape.
-fn to3(path: &Path, name: &str, a: ArrayD<f64>, two_ok: bool, expected: &str) -> Result<Array3<f64>> {
+fn to3(
+    path: &Path,
+    name: &str,
+    a: ArrayD<f64>,
+    two_ok: bool,
+    expected: &str,
+) -> Result<Array3<f64>> {
     let a = match a.ndim() {
         3 => a,
         2 if two_ok => a.insert_axis(Axis(2)),
-        _ => return Err(bad(path, format!("{name} has shape {:?}, expected {expected}", a.shape()))),
+        _ => {
+            return Err(bad(
+                path,
+                format!("{name} has shape {:?}, expected {expected}", a.shape()),
+            ));
+        }
     };
     a.into_dimensionality::<Ix3>()
         .map_err(|e| bad(path, format!("{name}: {e}")))
@@ -35,20 +46,38 @@ pub fn load_batch<C: IoDims + ?Sized>(path: &Path, cfg: &C, loss: LossKind) -> R
         if !npz.has(required) {
             return Err(bad(
                 path,
-                format!("no array named {required} in the batch (arrays found: {})", npz.listing()),
+                format!(
+                    "no array named {required} in the batch (arrays found: {})",
+                    npz.listing()
+                ),
             ));
         }
     }
-    let inputs = to3(path, "inputs", npz.read_f64("inputs")?, false, "[B, T, n_in]")?;
+    let inputs = to3(
+        path,
+        "inputs",
+        npz.read_f64("inputs")?,
+        false,
+        "[B, T, n_in]",
+    )?;
     let (t_expected, two_ok) = match loss {
         LossKind::Mse => ("[B, T, n_out] for --loss mse", false),
         LossKind::Ce => ("[B, T] class indices for --loss ce", true),
     };
-    let targets = to3(path, "targets", npz.read_f64("targets")?, two_ok, t_expected)?;
+    let targets = to3(
+        path,
+        "targets",
+        npz.read_f64("targets")?,
+        two_ok,
+        t_expected,
+    )?;
     if loss == LossKind::Ce && targets.shape()[2] != 1 {
         return Err(bad(
             path,
-            format!("targets has shape {:?}, expected {t_expected}", targets.shape()),
+            format!(
+                "targets has shape {:?}, expected {t_expected}",
+                targets.shape()
+            ),
         ));
     }
     let mask_name = ["mask", "output_mask"].into_iter().find(|n| npz.has(n));
@@ -60,13 +89,21 @@ pub fn load_batch<C: IoDims + ?Sized>(path: &Path, cfg: &C, loss: LossKind) -> R
             };
             let m = to3(path, name, npz.read_f64(name)?, two_ok, m_expected)?;
             if loss == LossKind::Ce && m.shape()[2] != 1 {
-                return Err(bad(path, format!("{name} has shape {:?}, expected {m_expected}", m.shape())));
+                return Err(bad(
+                    path,
+                    format!("{name} has shape {:?}, expected {m_expected}", m.shape()),
+                ));
             }
             m
         }
         None => Array3::ones(targets.raw_dim()),
     };
-    let batch = Batch { inputs, targets, mask, loss };
+    let batch = Batch {
+        inputs,
+        targets,
+        mask,
+        loss,
+    };
     batch.validate(cfg, &path.display().to_string())?;
     Ok(batch)
 }

@@ -17,13 +17,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 
 pub use batch::load_batch;
-pub use model::{load_any_model, load_model, load_spiking_model, save_model, save_spiking_model, AnyModel};
+pub use model::{
+    AnyModel, load_any_model, load_model, load_spiking_model, save_model, save_spiking_model,
+};
 pub use npz::{npz_names, read_npy_f64, read_npz_f64, save_grads, save_spiking_grads, write_npz};
 pub use paper::{import_paper_npz, paper_lambda, paper_prefixes};
 
 /// Collapse a message onto one line (library error texts occasionally hold newlines).
 pub(crate) fn one_line(s: impl std::fmt::Display) -> String {
-    s.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    s.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `Error::Input("{path}: {what}")`, on one line.
@@ -32,7 +37,11 @@ pub(crate) fn bad(path: &Path, what: impl std::fmt::Display) -> Error {
 }
 
 pub(crate) fn write_err(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::Runtime(format!("{}: cannot write: {}", path.display(), one_line(what)))
+    Error::Runtime(format!(
+        "{}: cannot write: {}",
+        path.display(),
+        one_line(what)
+    ))
 }
 
 /// Creating the output failed: a missing directory or a forbidden one is the user's `--out`
@@ -40,7 +49,11 @@ pub(crate) fn write_err(path: &Path, what: impl std::fmt::Display) -> Error {
 pub(crate) fn create_err(path: &Path, e: std::io::Error) -> Error {
     match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-            Error::Input(format!("{}: cannot create output file: {}", path.display(), one_line(e)))
+            Error::Input(format!(
+                "{}: cannot create output file: {}",
+                path.display(),
+                one_line(e)
+            ))
         }
         _ => write_err(path, e),
     }
@@ -48,7 +61,11 @@ pub(crate) fn create_err(path: &Path, e: std::io::Error) -> Error {
 
 /// Create the temp file `tmp` (which must not exist yet) standing in for `path`.
 pub(crate) fn create_temp(tmp: &Path, path: &Path) -> Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(tmp).map_err(|e| create_err(path, e))
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(|e| create_err(path, e))
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -70,7 +87,9 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
 
 /// Flush the temp file to disk, move it over `path`, and (best effort) sync the directory.
 fn commit(tmp: &Path, path: &Path) -> Result<()> {
-    File::open(tmp).and_then(|f| f.sync_all()).map_err(|e| write_err(path, e))?;
+    File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| write_err(path, e))?;
     fs::rename(tmp, path).map_err(|e| write_err(path, e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(d) = File::open(dir) {

@@ -8,15 +8,15 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
-use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
-use serde::de::DeserializeOwned;
+use safetensors::tensor::{Dtype, TensorView};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::{bad, write_atomic};
 use crate::error::{Error, Result};
-use crate::model::{RateConfig, RateModel, RateParams, PARAM_NAMES};
-use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams, SPIKING_PARAM_NAMES};
+use crate::model::{PARAM_NAMES, RateConfig, RateModel, RateParams};
+use crate::spiking::{SPIKING_PARAM_NAMES, SpikingConfig, SpikingModel, SpikingParams};
 
 const MASK_REC: &str = "mask_rec";
 const FEEDBACK: &str = "feedback";
@@ -33,14 +33,24 @@ type Entry = (String, Vec<usize>, Vec<u8>);
 
 /// The tensor `name` as an entry, after checking its shape is the one the config needs (so that
 /// whatever a save writes, the matching load reads back).
-fn entry<'a>(path: &Path, name: &str, shape: &[usize], want: &[usize], values: impl Iterator<Item = &'a f32>) -> Result<Entry> {
+fn entry<'a>(
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+    want: &[usize],
+    values: impl Iterator<Item = &'a f32>,
+) -> Result<Entry> {
     if shape != want {
         return Err(Error::Runtime(format!(
             "{}: cannot save: tensor {name} has shape {shape:?}, the config needs {want:?}",
             path.display()
         )));
     }
-    Ok((name.to_string(), shape.to_vec(), values.flat_map(|x| x.to_le_bytes()).collect()))
+    Ok((
+        name.to_string(),
+        shape.to_vec(),
+        values.flat_map(|x| x.to_le_bytes()).collect(),
+    ))
 }
 
 /// Serialise `entries` with `config` as `__metadata__["config"]` and write the file atomically.
@@ -54,8 +64,12 @@ fn write_model(path: &Path, config: &impl Serialize, entries: &[Entry]) -> Resul
         views.push((name.clone(), v));
     }
     let meta = HashMap::from([("config".to_string(), config)]);
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Runtime(format!("{}: cannot encode safetensors: {e}", path.display())))?;
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| {
+        Error::Runtime(format!(
+            "{}: cannot encode safetensors: {e}",
+            path.display()
+        ))
+    })?;
     write_atomic(path, &bytes)
 }
 
@@ -77,7 +91,10 @@ pub fn save_model(path: &Path, m: &RateModel) -> Result<()> {
     for ((name, want), (shape, it)) in PARAM_NAMES.iter().zip(shapes.iter()).zip(views) {
         entries.push(entry(path, name, shape, want, it)?);
     }
-    for (name, t, want) in [(MASK_REC, &m.mask_rec, [n, n]), (FEEDBACK, &m.feedback, [n, cfg.n_out])] {
+    for (name, t, want) in [
+        (MASK_REC, &m.mask_rec, [n, n]),
+        (FEEDBACK, &m.feedback, [n, cfg.n_out]),
+    ] {
         if let Some(a) = t {
             entries.push(entry(path, name, a.shape(), &want, a.iter())?);
         }
@@ -102,7 +119,13 @@ pub fn save_spiking_model(path: &Path, m: &SpikingModel) -> Result<()> {
         entries.push(entry(path, name, shape, want, it)?);
     }
     if let Some(a) = &m.feedback {
-        entries.push(entry(path, FEEDBACK, a.shape(), &[cfg.n_rec, cfg.n_out], a.iter())?);
+        entries.push(entry(
+            path,
+            FEEDBACK,
+            a.shape(),
+            &[cfg.n_rec, cfg.n_out],
+            a.iter(),
+        )?);
     }
     write_model(path, cfg, &entries)
 }
@@ -111,20 +134,36 @@ pub fn save_spiking_model(path: &Path, m: &SpikingModel) -> Result<()> {
 fn tensor_f32(path: &Path, name: &str, t: &TensorView<'_>) -> Result<Vec<f32>> {
     let data = t.data();
     match t.dtype() {
-        Dtype::F32 => Ok(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        Dtype::F32 => Ok(data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
         Dtype::F64 => Ok(data
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")) as f32)
             .collect()),
-        other => Err(bad(path, format!("tensor {name} has dtype {other:?}, expected F32 (or F64)"))),
+        other => Err(bad(
+            path,
+            format!("tensor {name} has dtype {other:?}, expected F32 (or F64)"),
+        )),
     }
 }
 
 /// Read tensor `name`, check its shape is `want` and its values finite.
-fn read_tensor(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) -> Result<ArrayD<f32>> {
-    let t = st.tensor(name).map_err(|_| bad(path, format!("tensor {name} is missing")))?;
+fn read_tensor(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    name: &str,
+    want: &[usize],
+) -> Result<ArrayD<f32>> {
+    let t = st
+        .tensor(name)
+        .map_err(|_| bad(path, format!("tensor {name} is missing")))?;
     if t.shape() != want {
-        return Err(bad(path, format!("tensor {name} has shape {:?}, expected {want:?}", t.shape())));
+        return Err(bad(
+            path,
+            format!("tensor {name} has shape {:?}, expected {want:?}", t.shape()),
+        ));
     }
     let v = tensor_f32(path, name, &t)?;
     if v.iter().any(|x| !x.is_finite()) {
@@ -134,11 +173,13 @@ fn read_tensor(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) ->
 }
 
 fn as2(path: &Path, name: &str, a: ArrayD<f32>) -> Result<Array2<f32>> {
-    a.into_dimensionality().map_err(|e| bad(path, format!("tensor {name}: {e}")))
+    a.into_dimensionality()
+        .map_err(|e| bad(path, format!("tensor {name}: {e}")))
 }
 
 fn as1(path: &Path, name: &str, a: ArrayD<f32>) -> Result<Array1<f32>> {
-    a.into_dimensionality().map_err(|e| bad(path, format!("tensor {name}: {e}")))
+    a.into_dimensionality()
+        .map_err(|e| bad(path, format!("tensor {name}: {e}")))
 }
 
 fn read2(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) -> Result<Array2<f32>> {
@@ -150,7 +191,12 @@ fn read1(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) -> Resul
 }
 
 /// An optional fixed `[r, c]` tensor: None when the file does not hold it.
-fn read_optional(path: &Path, st: &SafeTensors<'_>, name: &str, want: [usize; 2]) -> Result<Option<Array2<f32>>> {
+fn read_optional(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    name: &str,
+    want: [usize; 2],
+) -> Result<Option<Array2<f32>>> {
     if st.names().contains(&name) {
         Ok(Some(read2(path, st, name, &want)?))
     } else {
@@ -167,7 +213,10 @@ struct ModelFile {
 impl ModelFile {
     fn read(path: &Path) -> Result<Self> {
         if path.is_dir() {
-            return Err(bad(path, "is a directory, expected a .safetensors model file"));
+            return Err(bad(
+                path,
+                "is a directory, expected a .safetensors model file",
+            ));
         }
         let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
         let (_, meta) = SafeTensors::read_metadata(&bytes)
@@ -176,25 +225,38 @@ impl ModelFile {
             .metadata()
             .as_ref()
             .and_then(|m| m.get("config"))
-            .ok_or_else(|| bad(path, "__metadata__ has no \"config\" entry (the model's configuration JSON)"))?
+            .ok_or_else(|| {
+                bad(
+                    path,
+                    "__metadata__ has no \"config\" entry (the model's configuration JSON)",
+                )
+            })?
             .clone();
         Ok(Self { bytes, config })
     }
 
     /// The config's `kind`; a config without one is a rate model (the rate config's default).
     fn kind(&self, path: &Path) -> Result<String> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.config).map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&self.config)
+            .map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
         match v.get("kind") {
             None => Ok("rate".into()),
             Some(serde_json::Value::String(k)) => Ok(k.clone()),
-            Some(other) => Err(bad(path, format!("__metadata__ config: kind {other} is not a string"))),
+            Some(other) => Err(bad(
+                path,
+                format!("__metadata__ config: kind {other} is not a string"),
+            )),
         }
     }
 
     /// Parse (no unknown keys) and validate the config; `validate`'s message gets the file name.
-    fn config<C: DeserializeOwned>(&self, path: &Path, validate: impl FnOnce(&C) -> Result<()>) -> Result<C> {
-        let cfg: C = serde_json::from_str(&self.config).map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
+    fn config<C: DeserializeOwned>(
+        &self,
+        path: &Path,
+        validate: impl FnOnce(&C) -> Result<()>,
+    ) -> Result<C> {
+        let cfg: C = serde_json::from_str(&self.config)
+            .map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
         validate(&cfg).map_err(|e| match e {
             Error::Input(m) => bad(path, format!("__metadata__ {m}")),
             other => other,
@@ -203,13 +265,23 @@ impl ModelFile {
     }
 
     fn tensors(&self, path: &Path) -> Result<SafeTensors<'_>> {
-        SafeTensors::deserialize(&self.bytes).map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))
+        SafeTensors::deserialize(&self.bytes)
+            .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))
     }
 }
 
 /// Refuse tensors that are neither `required` nor `optional` for the model's kind.
-fn reject_unknown(path: &Path, st: &SafeTensors<'_>, required: &[&str], optional: &[&str]) -> Result<()> {
-    let mut unknown: Vec<&str> = st.names().into_iter().filter(|n| !required.contains(n) && !optional.contains(n)).collect();
+fn reject_unknown(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    required: &[&str],
+    optional: &[&str],
+) -> Result<()> {
+    let mut unknown: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| !required.contains(n) && !optional.contains(n))
+        .collect();
     if unknown.is_empty() {
         return Ok(());
     }
@@ -238,7 +310,10 @@ pub fn load_model(path: &Path) -> Result<RateModel> {
     let file = ModelFile::read(path)?;
     let kind = file.kind(path)?;
     if is_spiking_kind(&kind) {
-        return Err(bad(path, format!("is a spiking model (kind \"{kind}\"); this command needs a rate model")));
+        return Err(bad(
+            path,
+            format!("is a spiking model (kind \"{kind}\"); this command needs a rate model"),
+        ));
     }
     rate_from(path, &file)
 }
@@ -268,7 +343,12 @@ fn rate_from(path: &Path, file: &ModelFile) -> Result<RateModel> {
             ),
         ));
     }
-    Ok(RateModel { config: cfg, params, mask_rec, feedback })
+    Ok(RateModel {
+        config: cfg,
+        params,
+        mask_rec,
+        feedback,
+    })
 }
 
 /// Load and validate a spiking model (kind `lif` / `alif`): config parses and validates; `w_in`,
@@ -290,14 +370,26 @@ fn spiking_from(path: &Path, file: &ModelFile) -> Result<SpikingModel> {
         w_out: read2(path, &st, SPIKING_PARAM_NAMES[2], &shapes[2])?,
         b_out: read1(path, &st, SPIKING_PARAM_NAMES[3], &shapes[3])?,
     };
-    if let Some((j, w)) = params.w_rec.diag().iter().enumerate().find(|(_, w)| **w != 0.0) {
+    if let Some((j, w)) = params
+        .w_rec
+        .diag()
+        .iter()
+        .enumerate()
+        .find(|(_, w)| **w != 0.0)
+    {
         return Err(bad(
             path,
-            format!("tensor w_rec has w_rec[{j}, {j}] = {w}; a spiking model's w_rec must have a zero diagonal (no self-connections)"),
+            format!(
+                "tensor w_rec has w_rec[{j}, {j}] = {w}; a spiking model's w_rec must have a zero diagonal (no self-connections)"
+            ),
         ));
     }
     let feedback = read_optional(path, &st, FEEDBACK, [cfg.n_rec, cfg.n_out])?;
-    Ok(SpikingModel { config: cfg, params, feedback })
+    Ok(SpikingModel {
+        config: cfg,
+        params,
+        feedback,
+    })
 }
 
 /// Load a model of any kind, dispatching on the config's `kind` (`rate`, `lif`, `alif`).
@@ -306,6 +398,9 @@ pub fn load_any_model(path: &Path) -> Result<AnyModel> {
     match file.kind(path)?.as_str() {
         "rate" => Ok(AnyModel::Rate(rate_from(path, &file)?)),
         k if is_spiking_kind(k) => Ok(AnyModel::Spiking(spiking_from(path, &file)?)),
-        k => Err(bad(path, format!("__metadata__ config: unknown model kind \"{k}\" (expected rate, lif or alif)"))),
+        k => Err(bad(
+            path,
+            format!("__metadata__ config: unknown model kind \"{k}\" (expected rate, lif or alif)"),
+        )),
     }
 }

@@ -4,13 +4,13 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use ndarray::{arr0, ArrayD, IxDyn, OwnedRepr};
+use ndarray::{ArrayD, IxDyn, OwnedRepr, arr0};
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
 
 use super::{bad, one_line, write_atomic_with, write_err};
 use crate::error::Result;
-use crate::model::{RateParams, PARAM_NAMES};
-use crate::spiking::{SpikingParams, SPIKING_PARAM_NAMES};
+use crate::model::{PARAM_NAMES, RateParams};
+use crate::spiking::{SPIKING_PARAM_NAMES, SpikingParams};
 
 /// An open `.npz` archive that remembers its path (for messages) and its array names (with
 /// numpy's `.npy` suffix stripped, so `inputs` finds `inputs.npy` as `np.savez` stores it).
@@ -28,7 +28,10 @@ enum Attempt<T> {
 
 /// Map a read failure that is not a dtype mismatch to a one-line input error.
 fn read_error(path: &Path, name: &str, e: impl std::fmt::Display) -> crate::error::Error {
-    bad(path, format!("array {name} cannot be read: {}", one_line(e)))
+    bad(
+        path,
+        format!("array {name} cannot be read: {}", one_line(e)),
+    )
 }
 
 impl Npz {
@@ -42,7 +45,11 @@ impl Npz {
         let names = reader
             .names()
             .map_err(|e| bad(path, format!("not a valid .npz (zip) archive: {e}")))?;
-        Ok(Self { path: path.to_path_buf(), reader, names })
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader,
+            names,
+        })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -52,7 +59,13 @@ impl Npz {
     /// The names in the archive, shortened for an error message.
     pub fn listing(&self) -> String {
         const MAX: usize = 12;
-        let mut s = self.names.iter().take(MAX).cloned().collect::<Vec<_>>().join(", ");
+        let mut s = self
+            .names
+            .iter()
+            .take(MAX)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         if self.names.len() > MAX {
             s.push_str(&format!(", … ({} arrays in all)", self.names.len()));
         }
@@ -63,7 +76,10 @@ impl Npz {
     }
 
     fn missing(&self, name: &str) -> crate::error::Error {
-        bad(&self.path, format!("no array named {name} (arrays found: {})", self.listing()))
+        bad(
+            &self.path,
+            format!("no array named {name} (arrays found: {})", self.listing()),
+        )
     }
 
     fn attempt<T>(&mut self, name: &str) -> Result<Attempt<ArrayD<T>>>
@@ -72,7 +88,9 @@ impl Npz {
     {
         match self.reader.by_name::<OwnedRepr<T>, IxDyn>(name) {
             Ok(a) => Ok(Attempt::Done(a)),
-            Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(d))) => Ok(Attempt::WrongDtype(one_line(d))),
+            Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(d))) => {
+                Ok(Attempt::WrongDtype(one_line(d)))
+            }
             Err(e) => Err(read_error(&self.path, name, e)),
         }
     }
@@ -107,19 +125,29 @@ impl Npz {
         };
         Err(bad(
             &self.path,
-            format!("array {name} has unsupported dtype {dtype} (expected a float, integer or bool dtype)"),
+            format!(
+                "array {name} has unsupported dtype {dtype} (expected a float, integer or bool dtype)"
+            ),
         ))
     }
 
     /// Read `name` if the archive holds it.
     pub fn read_f64_opt(&mut self, name: &str) -> Result<Option<ArrayD<f64>>> {
-        if self.has(name) { self.read_f64(name).map(Some) } else { Ok(None) }
+        if self.has(name) {
+            self.read_f64(name).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
 /// The same array in standard (row-major) layout, whatever order the file stored it in.
 pub(crate) fn standard(a: ArrayD<f64>) -> ArrayD<f64> {
-    if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() }
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
+    }
 }
 
 /// Read one array of an `.npz` file as f64 (float, integer and bool dtypes accepted).
@@ -167,7 +195,10 @@ pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
         Attempt::Done(a) => return Ok(standard(a.mapv(|x| if x { 1.0 } else { 0.0 }))),
         Attempt::WrongDtype(d) => d,
     };
-    Err(bad(path, format!("array has unsupported dtype {dtype} (expected a float, integer or bool dtype)")))
+    Err(bad(
+        path,
+        format!("array has unsupported dtype {dtype} (expected a float, integer or bool dtype)"),
+    ))
 }
 
 /// Write f32 arrays to an uncompressed `.npz` (as `np.savez` does) atomically.
@@ -184,7 +215,8 @@ pub fn write_npz(path: &Path, arrays: &[(&str, ArrayD<f32>)]) -> Result<()> {
         let f = super::create_temp(tmp, path)?;
         let mut w = NpzWriter::new(std::io::BufWriter::new(f));
         for (name, a) in arrays {
-            w.add_array(*name, a).map_err(|e| write_err(path, format!("array {name}: {e}")))?;
+            w.add_array(*name, a)
+                .map_err(|e| write_err(path, format!("array {name}: {e}")))?;
         }
         let buf = w.finish().map_err(|e| write_err(path, e))?;
         let f = buf.into_inner().map_err(|e| write_err(path, e.error()))?;
@@ -208,12 +240,21 @@ pub fn save_grads(path: &Path, g: &RateParams<f32>, loss: f32) -> Result<()> {
 
 /// The gradient file of a spiking model: `w_in`, `w_rec`, `w_out`, `b_out` and `loss`.
 pub fn save_spiking_grads(path: &Path, g: &SpikingParams<f32>, loss: f32) -> Result<()> {
-    let tensors: [ArrayD<f32>; 4] =
-        [g.w_in.clone().into_dyn(), g.w_rec.clone().into_dyn(), g.w_out.clone().into_dyn(), g.b_out.clone().into_dyn()];
+    let tensors: [ArrayD<f32>; 4] = [
+        g.w_in.clone().into_dyn(),
+        g.w_rec.clone().into_dyn(),
+        g.w_out.clone().into_dyn(),
+        g.b_out.clone().into_dyn(),
+    ];
     write_grads(path, &SPIKING_PARAM_NAMES, tensors, loss)
 }
 
-fn write_grads<const K: usize>(path: &Path, names: &[&str; K], tensors: [ArrayD<f32>; K], loss: f32) -> Result<()> {
+fn write_grads<const K: usize>(
+    path: &Path,
+    names: &[&str; K],
+    tensors: [ArrayD<f32>; K],
+    loss: f32,
+) -> Result<()> {
     let mut arrays: Vec<(&str, ArrayD<f32>)> = names.iter().copied().zip(tensors).collect();
     arrays.push(("loss", arr0(loss).into_dyn()));
     write_npz(path, &arrays)

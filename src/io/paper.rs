@@ -8,7 +8,7 @@ use ndarray::{Array1, Array2, ArrayD};
 use super::bad;
 use super::npz::Npz;
 use crate::error::{Error, Result};
-use crate::model::{RateConfig, RateModel, RateParams, PARAM_NAMES};
+use crate::model::{PARAM_NAMES, RateConfig, RateModel, RateParams};
 
 /// The distinct `p{U}_` prefixes of an archive's names, by increasing U.
 fn prefixes_of(names: &[String]) -> Vec<String> {
@@ -44,11 +44,15 @@ fn missing_key(npz: &Npz, key: &str) -> Error {
 }
 
 fn f32_2(path: &Path, key: &str, a: ArrayD<f64>) -> Result<Array2<f32>> {
-    a.mapv(|x| x as f32).into_dimensionality().map_err(|e| bad(path, format!("array {key}: {e}")))
+    a.mapv(|x| x as f32)
+        .into_dimensionality()
+        .map_err(|e| bad(path, format!("array {key}: {e}")))
 }
 
 fn f32_1(path: &Path, key: &str, a: ArrayD<f64>) -> Result<Array1<f32>> {
-    a.mapv(|x| x as f32).into_dimensionality().map_err(|e| bad(path, format!("array {key}: {e}")))
+    a.mapv(|x| x as f32)
+        .into_dimensionality()
+        .map_err(|e| bad(path, format!("array {key}: {e}")))
 }
 
 /// Import a paper checkpoint as a rate model: `RateConfig::new(n_in, n_rec, n_out)` (alpha 0.1,
@@ -67,7 +71,10 @@ pub fn import_paper_npz(path: &Path, prefix: &str) -> Result<RateModel> {
     let dims2 = |i: usize| -> Result<(usize, usize)> {
         match arrays[i].shape() {
             &[a, b] => Ok((a, b)),
-            s => Err(bad(path, format!("array {} has shape {s:?}, expected two axes", keys[i]))),
+            s => Err(bad(
+                path,
+                format!("array {} has shape {s:?}, expected two axes", keys[i]),
+            )),
         }
     };
     let (n_rec, n_in) = dims2(0)?;
@@ -77,9 +84,16 @@ pub fn import_paper_npz(path: &Path, prefix: &str) -> Result<RateModel> {
         Error::Input(m) => bad(path, format!("{prefix}: {m}")),
         other => other,
     })?;
-    for ((k, a), want) in keys.iter().zip(&arrays).zip(RateParams::<f32>::shapes(&cfg)) {
+    for ((k, a), want) in keys
+        .iter()
+        .zip(&arrays)
+        .zip(RateParams::<f32>::shapes(&cfg))
+    {
         if a.shape() != want.as_slice() {
-            return Err(bad(path, format!("array {k} has shape {:?}, expected {want:?}", a.shape())));
+            return Err(bad(
+                path,
+                format!("array {k} has shape {:?}, expected {want:?}", a.shape()),
+            ));
         }
         if a.iter().any(|x| !x.is_finite()) {
             return Err(bad(path, format!("array {k} contains NaN or infinity")));
@@ -99,12 +113,24 @@ pub fn import_paper_npz(path: &Path, prefix: &str) -> Result<RateModel> {
     let b_out = f32_1(path, k, a)?;
     let (k, a) = next();
     let ah0 = f32_1(path, k, a)?;
-    let params = RateParams { w_in, b_in, w_rec, w_out, b_out, ah0 };
+    let params = RateParams {
+        w_in,
+        b_in,
+        w_rec,
+        w_out,
+        b_out,
+        ah0,
+    };
     if let Some(name) = params.first_non_finite() {
         // finite in f64 but out of f32 range
         return Err(bad(path, format!("array {prefix}{name} overflows f32")));
     }
-    Ok(RateModel { config: cfg, params, mask_rec: None, feedback: None })
+    Ok(RateModel {
+        config: cfg,
+        params,
+        mask_rec: None,
+        feedback: None,
+    })
 }
 
 /// The adaptive regulariser weight `{prefix}activity_l2_lambda` saved with a checkpoint, if the
@@ -116,7 +142,10 @@ pub fn paper_lambda(path: &Path, prefix: &str) -> Result<Option<f64>> {
         return Ok(None);
     };
     if a.len() != 1 {
-        return Err(bad(path, format!("array {key} has shape {:?}, expected a scalar", a.shape())));
+        return Err(bad(
+            path,
+            format!("array {key} has shape {:?}, expected a scalar", a.shape()),
+        ));
     }
     let v = a.iter().next().copied().unwrap_or(f64::NAN);
     if !v.is_finite() {

@@ -13,19 +13,34 @@
 
 use std::path::Path;
 
-use crate::error::{input_err, Result};
+use crate::error::{Result, input_err};
 
 /// A variable's value.
 #[derive(Clone, Debug)]
 pub enum MatValue {
     /// Numeric or logical array: the real part as f64 in MATLAB's column-major order.
-    Numeric { dims: Vec<usize>, data: Vec<f64>, complex: bool, class: &'static str },
+    Numeric {
+        dims: Vec<usize>,
+        data: Vec<f64>,
+        complex: bool,
+        class: &'static str,
+    },
     /// Struct array: `elems[e][f]` is field `fields[f]` of element `e` (column-major).
-    Struct { dims: Vec<usize>, fields: Vec<String>, elems: Vec<Vec<MatValue>> },
+    Struct {
+        dims: Vec<usize>,
+        fields: Vec<String>,
+        elems: Vec<Vec<MatValue>>,
+    },
     /// Cell array, elements column-major.
-    Cell { dims: Vec<usize>, elems: Vec<MatValue> },
+    Cell {
+        dims: Vec<usize>,
+        elems: Vec<MatValue>,
+    },
     /// A class this reader does not decode (char, sparse, function handle, …).
-    Other { dims: Vec<usize>, class: &'static str },
+    Other {
+        dims: Vec<usize>,
+        class: &'static str,
+    },
 }
 
 /// One top-level variable.
@@ -82,20 +97,29 @@ pub fn read_mat(path: &Path) -> Result<Vec<MatVar>> {
 /// Parse the bytes of a MAT v5/v7 file.
 pub fn parse_mat(bytes: &[u8]) -> std::result::Result<Vec<MatVar>, String> {
     if bytes.len() >= 4 && bytes[..4].contains(&0) {
-        return Err("not a MATLAB v5/v7 .mat file (a MATLAB v4 file? re-save it with save -v7)".into());
+        return Err(
+            "not a MATLAB v5/v7 .mat file (a MATLAB v4 file? re-save it with save -v7)".into(),
+        );
     }
     if bytes.len() < 128 {
         return Err("not a MATLAB v5/v7 .mat file (shorter than its 128-byte header)".into());
     }
     if bytes.starts_with(b"MATLAB 7.3") || bytes.get(512..516) == Some(&b"\x89HDF"[..]) {
-        return Err("is a MATLAB v7.3 (HDF5) .mat file, which is not supported; re-save it with save -v7".into());
+        return Err(
+            "is a MATLAB v7.3 (HDF5) .mat file, which is not supported; re-save it with save -v7"
+                .into(),
+        );
     }
     let big = match &bytes[126..128] {
         b"IM" => false,
         b"MI" => true,
         _ => return Err("not a MATLAB v5/v7 .mat file (no endian indicator in its header)".into()),
     };
-    let mut r = Reader { data: &bytes[128..], pos: 0, big };
+    let mut r = Reader {
+        data: &bytes[128..],
+        pos: 0,
+        big,
+    };
     let mut vars = Vec::new();
     top_level(&mut r, &mut vars, 0)?;
     Ok(vars)
@@ -121,7 +145,11 @@ impl<'a> Reader<'a> {
             .get(at..at + 4)
             .and_then(|s| s.try_into().ok())
             .ok_or_else(|| "file is truncated".to_string())?;
-        Ok(if self.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+        Ok(if self.big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
     }
 
     /// Next data element: (type, data bytes). Advances past its padding
@@ -135,20 +163,34 @@ impl<'a> Reader<'a> {
                 return Err(format!("corrupt small data element (size {size})"));
             }
             let start = self.pos + 4;
-            let d = self.data.get(start..start + size).ok_or("file is truncated")?;
+            let d = self
+                .data
+                .get(start..start + size)
+                .ok_or("file is truncated")?;
             self.pos += 8;
             return Ok((ty, d));
         }
         let size = self.u32_at(self.pos + 4)? as usize;
         let start = self.pos + 8;
-        let d = self.data.get(start..start + size).ok_or("file is truncated")?;
-        let padded = if first == MI_COMPRESSED { size } else { size.div_ceil(8) * 8 };
+        let d = self
+            .data
+            .get(start..start + size)
+            .ok_or("file is truncated")?;
+        let padded = if first == MI_COMPRESSED {
+            size
+        } else {
+            size.div_ceil(8) * 8
+        };
         self.pos = (start + padded).min(self.data.len());
         Ok((first, d))
     }
 }
 
-fn top_level(r: &mut Reader, vars: &mut Vec<MatVar>, depth: usize) -> std::result::Result<(), String> {
+fn top_level(
+    r: &mut Reader,
+    vars: &mut Vec<MatVar>,
+    depth: usize,
+) -> std::result::Result<(), String> {
     // Stop when fewer than a tag's 8 bytes remain (some writers leave trailing padding).
     while r.data.len().saturating_sub(r.pos) >= 8 {
         let (ty, d) = r.element()?;
@@ -162,7 +204,11 @@ fn top_level(r: &mut Reader, vars: &mut Vec<MatVar>, depth: usize) -> std::resul
                     return Err("nested compressed elements".into());
                 }
                 let inner = zlib_decompress(d)?;
-                let mut ir = Reader { data: &inner, pos: 0, big: r.big };
+                let mut ir = Reader {
+                    data: &inner,
+                    pos: 0,
+                    big: r.big,
+                };
                 top_level(&mut ir, vars, depth + 1)?;
             }
             _ => {} // anything else at top level carries no variable
@@ -175,7 +221,9 @@ fn top_level(r: &mut Reader, vars: &mut Vec<MatVar>, depth: usize) -> std::resul
 fn zlib_decompress(d: &[u8]) -> std::result::Result<Vec<u8>, String> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(d).read_to_end(&mut out).map_err(|e| format!("corrupt compressed element: {e}"))?;
+    flate2::read::ZlibDecoder::new(d)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("corrupt compressed element: {e}"))?;
     Ok(out)
 }
 
@@ -209,14 +257,30 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
     }
     if d.is_empty() {
         // An empty matrix element: MATLAB's [] (e.g. an unset struct field).
-        return Ok((String::new(), MatValue::Numeric { dims: vec![0, 0], data: vec![], complex: false, class: "double" }));
+        return Ok((
+            String::new(),
+            MatValue::Numeric {
+                dims: vec![0, 0],
+                data: vec![],
+                complex: false,
+                class: "double",
+            },
+        ));
     }
-    let mut r = Reader { data: d, pos: 0, big };
+    let mut r = Reader {
+        data: d,
+        pos: 0,
+        big,
+    };
     let (ty, flags) = r.element()?;
     if ty != MI_UINT32 || flags.len() != 8 {
         return Err("corrupt array flags in a matrix element".into());
     }
-    let fr = Reader { data: flags, pos: 0, big };
+    let fr = Reader {
+        data: flags,
+        pos: 0,
+        big,
+    };
     let f = fr.u32_at(0)?;
     let class_id = f & 0xff;
     let complex = f & 0x800 != 0;
@@ -226,7 +290,11 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
     if ty != MI_INT32 || dd.len() % 4 != 0 || dd.len() < 8 {
         return Err("corrupt dimensions in a matrix element".into());
     }
-    let dr = Reader { data: dd, pos: 0, big };
+    let dr = Reader {
+        data: dd,
+        pos: 0,
+        big,
+    };
     let mut dims = Vec::with_capacity(dd.len() / 4);
     for k in 0..dd.len() / 4 {
         let v = dr.u32_at(4 * k)? as i32;
@@ -235,13 +303,18 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
         }
         dims.push(v as usize);
     }
-    let numel = dims.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).ok_or("dimensions overflow")?;
+    let numel = dims
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or("dimensions overflow")?;
 
     let (ty, nd) = r.element()?;
     if ty != MI_INT8 {
         return Err("corrupt array name in a matrix element".into());
     }
-    let name = String::from_utf8_lossy(nd).trim_end_matches('\0').to_string();
+    let name = String::from_utf8_lossy(nd)
+        .trim_end_matches('\0')
+        .to_string();
 
     let class = class_name(class_id);
     let value = match class_id {
@@ -249,10 +322,18 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
             let (ty, re) = r.element()?;
             let data = numbers(ty, re, big)?;
             if data.len() != numel {
-                return Err(format!("variable '{name}' holds {} numbers for dimensions {dims:?}", data.len()));
+                return Err(format!(
+                    "variable '{name}' holds {} numbers for dimensions {dims:?}",
+                    data.len()
+                ));
             }
             let class = if logical { "logical" } else { class };
-            MatValue::Numeric { dims, data, complex, class }
+            MatValue::Numeric {
+                dims,
+                data,
+                complex,
+                class,
+            }
         }
         2 | 3 => {
             if class_id == 3 {
@@ -265,9 +346,17 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
             if ty != MI_INT32 || ld.len() != 4 {
                 return Err(format!("struct '{name}': corrupt field-name length"));
             }
-            let len = Reader { data: ld, pos: 0, big }.u32_at(0)? as usize;
+            let len = Reader {
+                data: ld,
+                pos: 0,
+                big,
+            }
+            .u32_at(0)? as usize;
             let (ty, names) = r.element()?;
-            if ty != MI_INT8 || (len == 0 && !names.is_empty()) || (len > 0 && names.len() % len != 0) {
+            if ty != MI_INT8
+                || (len == 0 && !names.is_empty())
+                || (len > 0 && names.len() % len != 0)
+            {
                 return Err(format!("struct '{name}': corrupt field names"));
             }
             let fields: Vec<String> = if len == 0 {
@@ -275,7 +364,11 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
             } else {
                 names
                     .chunks(len)
-                    .map(|c| String::from_utf8_lossy(c).trim_end_matches('\0').to_string())
+                    .map(|c| {
+                        String::from_utf8_lossy(c)
+                            .trim_end_matches('\0')
+                            .to_string()
+                    })
                     .collect()
             };
             let mut elems = Vec::new();
@@ -288,7 +381,9 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
                     for _ in &fields {
                         let (ty, md) = r.element()?;
                         if ty != MI_MATRIX {
-                            return Err(format!("struct '{name}': a field is not a matrix element"));
+                            return Err(format!(
+                                "struct '{name}': a field is not a matrix element"
+                            ));
                         }
                         vals.push(matrix(md, big, depth + 1)?.1);
                     }
@@ -298,7 +393,11 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
             if class_id == 3 {
                 MatValue::Other { dims, class }
             } else {
-                MatValue::Struct { dims, fields, elems }
+                MatValue::Struct {
+                    dims,
+                    fields,
+                    elems,
+                }
             }
         }
         1 => {
@@ -331,7 +430,11 @@ fn numbers(ty: u32, d: &[u8], big: bool) -> std::result::Result<Vec<f64>, String
             d.chunks_exact(N)
                 .map(|c| {
                     let b: [u8; N] = c.try_into().unwrap();
-                    (if big { <$t>::from_be_bytes(b) } else { <$t>::from_le_bytes(b) }) as f64
+                    (if big {
+                        <$t>::from_be_bytes(b)
+                    } else {
+                        <$t>::from_le_bytes(b)
+                    }) as f64
                 })
                 .collect()
         }};

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, Array3, ArrayD, Ix3, ShapeBuilder};
 
-use crate::error::{input_err, Result};
+use crate::error::{Result, input_err};
 use crate::tasks::mante;
 use mat::MatValue;
 
@@ -72,18 +72,28 @@ pub fn load_neural(path: &Path) -> Result<Array3<f64>> {
     let (file, name) = split_spec(path);
     if file.is_dir() {
         if let Some(n) = name {
-            return Err(input_err(&file, format!("is a directory: cannot pick variable '{n}' from it")));
+            return Err(input_err(
+                &file,
+                format!("is a directory: cannot pick variable '{n}' from it"),
+            ));
         }
         return load_mante_units(&file);
     }
     if !file.exists() {
         return Err(input_err(&file, "no such file or directory"));
     }
-    let ext = file.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let (data, label) = match ext.as_str() {
         "npy" => {
             if let Some(n) = name {
-                return Err(input_err(&file, format!("an .npy file holds one array: cannot pick '{n}'")));
+                return Err(input_err(
+                    &file,
+                    format!("an .npy file holds one array: cannot pick '{n}'"),
+                ));
             }
             let a = crate::io::read_npy_f64(&file)?;
             (to3(a, &file, "array", false)?, String::new())
@@ -105,13 +115,21 @@ pub fn load_neural(path: &Path) -> Result<Array3<f64>> {
 fn to3(a: ArrayD<f64>, path: &Path, what: &str, matlab: bool) -> Result<Array3<f64>> {
     let shape = a.shape().to_vec();
     if shape.len() != 3 {
-        let hint = if matlab && shape.len() == 2 { " (MATLAB drops a trailing axis of length 1: C = 1 cannot be stored as 3-D)" } else { "" };
+        let hint = if matlab && shape.len() == 2 {
+            " (MATLAB drops a trailing axis of length 1: C = 1 cannot be stored as 3-D)"
+        } else {
+            ""
+        };
         return Err(input_err(
             path,
-            format!("{what} has {} axes {shape:?}, expected 3 [neurons, T, C]{hint}", shape.len()),
+            format!(
+                "{what} has {} axes {shape:?}, expected 3 [neurons, T, C]{hint}",
+                shape.len()
+            ),
         ));
     }
-    a.into_dimensionality::<Ix3>().map_err(|e| input_err(path, format!("{what}: {e}")))
+    a.into_dimensionality::<Ix3>()
+        .map_err(|e| input_err(path, format!("{what}: {e}")))
 }
 
 fn load_npz(path: &Path, name: Option<&str>) -> Result<(Array3<f64>, String)> {
@@ -136,7 +154,11 @@ fn load_npz(path: &Path, name: Option<&str>) -> Result<(Array3<f64>, String)> {
                         path,
                         format!(
                             "no 3-D array [neurons, T, C] (arrays: {}); name one {FIRING_RATE} or pick it with FILE.npz:NAME",
-                            if listing.is_empty() { "none".into() } else { listing.join(", ") }
+                            if listing.is_empty() {
+                                "none".into()
+                            } else {
+                                listing.join(", ")
+                            }
                         ),
                     ));
                 }
@@ -159,19 +181,35 @@ fn load_npz(path: &Path, name: Option<&str>) -> Result<(Array3<f64>, String)> {
 fn load_mat(path: &Path, name: Option<&str>) -> Result<(Array3<f64>, String)> {
     let vars = mat::read_mat(path)?;
     let listing = || {
-        let l: Vec<String> = vars.iter().map(|v| format!("{} ({} {})", v.name, v.value.class(), v.value.dims_text())).collect();
-        if l.is_empty() { "none".to_string() } else { l.join(", ") }
+        let l: Vec<String> = vars
+            .iter()
+            .map(|v| format!("{} ({} {})", v.name, v.value.class(), v.value.dims_text()))
+            .collect();
+        if l.is_empty() {
+            "none".to_string()
+        } else {
+            l.join(", ")
+        }
     };
     let pick = match name {
         Some(n) => match vars.iter().find(|v| v.name == n) {
             Some(v) => v,
-            None => return Err(input_err(path, format!("no variable named '{n}' (variables: {})", listing()))),
+            None => {
+                return Err(input_err(
+                    path,
+                    format!("no variable named '{n}' (variables: {})", listing()),
+                ));
+            }
         },
         None => match vars.iter().find(|v| v.name == FIRING_RATE) {
             Some(v) => v,
             None => {
-                let three: Vec<_> =
-                    vars.iter().filter(|v| matches!(v.value, MatValue::Numeric { .. }) && v.value.dims().len() == 3).collect();
+                let three: Vec<_> = vars
+                    .iter()
+                    .filter(|v| {
+                        matches!(v.value, MatValue::Numeric { .. }) && v.value.dims().len() == 3
+                    })
+                    .collect();
                 match three.len() {
                     1 => three[0],
                     0 => {
@@ -198,11 +236,27 @@ fn load_mat(path: &Path, name: Option<&str>) -> Result<(Array3<f64>, String)> {
         },
     };
     let what = format!("variable '{}'", pick.name);
-    let MatValue::Numeric { dims, data, complex, .. } = &pick.value else {
-        return Err(input_err(path, format!("{what} is a {} {}, not a numeric array", pick.value.class(), pick.value.dims_text())));
+    let MatValue::Numeric {
+        dims,
+        data,
+        complex,
+        ..
+    } = &pick.value
+    else {
+        return Err(input_err(
+            path,
+            format!(
+                "{what} is a {} {}, not a numeric array",
+                pick.value.class(),
+                pick.value.dims_text()
+            ),
+        ));
     };
     if *complex {
-        return Err(input_err(path, format!("{what} is complex, expected real numbers")));
+        return Err(input_err(
+            path,
+            format!("{what} is complex, expected real numbers"),
+        ));
     }
     let a = column_major(dims, data.clone(), path, &what)?;
     Ok((to3(a, path, &what, true)?, pick.name.clone()))
@@ -210,7 +264,8 @@ fn load_mat(path: &Path, name: Option<&str>) -> Result<(Array3<f64>, String)> {
 
 /// A MATLAB (column-major) array as a standard-layout ndarray of the same shape.
 fn column_major(dims: &[usize], data: Vec<f64>, path: &Path, what: &str) -> Result<ArrayD<f64>> {
-    let a = ArrayD::from_shape_vec(dims.to_vec().f(), data).map_err(|e| input_err(path, format!("{what}: {e}")))?;
+    let a = ArrayD::from_shape_vec(dims.to_vec().f(), data)
+        .map_err(|e| input_err(path, format!("{what}: {e}")))?;
     Ok(a.as_standard_layout().into_owned())
 }
 
@@ -230,7 +285,11 @@ fn check_finite_named(data: &Array3<f64>, path: &Path, array: &str) -> Result<()
         }
     }
     if let Some(((n, t, c), v)) = first {
-        let what = if array.is_empty() { String::new() } else { format!("array '{array}' ") };
+        let what = if array.is_empty() {
+            String::new()
+        } else {
+            format!("array '{array}' ")
+        };
         let kind = if v.is_nan() { "NaN" } else { "infinity" };
         return Err(input_err(
             path,
@@ -250,7 +309,13 @@ pub fn check_shape(data: &Array3<f64>, path: &Path, t: usize, c: usize) -> Resul
 }
 
 /// [`check_shape`] with the model named in messages, e.g. `"the reach task's model"`.
-pub fn check_shape_for(data: &Array3<f64>, path: &Path, t: usize, c: usize, model: &str) -> Result<()> {
+pub fn check_shape_for(
+    data: &Array3<f64>,
+    path: &Path,
+    t: usize,
+    c: usize,
+    model: &str,
+) -> Result<()> {
     let (n, dt, dc) = data.dim();
     if dt != t {
         return Err(input_err(
@@ -290,19 +355,31 @@ pub fn load_mante_units(dir: &Path) -> Result<Array3<f64>> {
 
 /// [`load_mante_units`] plus what happened to each file.
 pub fn load_mante_units_report(dir: &Path) -> Result<(Array3<f64>, Vec<UnitOutcome>)> {
-    let entries = std::fs::read_dir(dir).map_err(|e| input_err(dir, format!("cannot read directory: {e}")))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| input_err(dir, format!("cannot read directory: {e}")))?;
     let mut files: Vec<PathBuf> = Vec::new();
     for e in entries {
-        let p = e.map_err(|e| input_err(dir, format!("cannot read directory: {e}")))?.path();
-        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-        let is_mat = p.extension().and_then(|x| x.to_str()).is_some_and(|x| x.eq_ignore_ascii_case("mat"));
+        let p = e
+            .map_err(|e| input_err(dir, format!("cannot read directory: {e}")))?
+            .path();
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        let is_mat = p
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| x.eq_ignore_ascii_case("mat"));
         if is_mat && !hidden && p.is_file() {
             files.push(p);
         }
     }
     files.sort();
     if files.is_empty() {
-        return Err(input_err(dir, "holds no .mat files (expected the Mante 2013 per-unit layout)"));
+        return Err(input_err(
+            dir,
+            "holds no .mat files (expected the Mante 2013 per-unit layout)",
+        ));
     }
     let mut rows: Vec<Array2<f64>> = Vec::new();
     let mut outcomes = Vec::new();
@@ -318,16 +395,30 @@ pub fn load_mante_units_report(dir: &Path) -> Result<(Array3<f64>, Vec<UnitOutco
                 Some((nb, first)) if *nb != a.nrows() => {
                     return Err(input_err(
                         &f,
-                        format!("gives {} time bins but {} gives {nb} (different sampling)", a.nrows(), first.display()),
+                        format!(
+                            "gives {} time bins but {} gives {nb} (different sampling)",
+                            a.nrows(),
+                            first.display()
+                        ),
                     ));
                 }
                 None => bins = Some((a.nrows(), f.clone())),
                 _ => {}
             }
             rows.push(a);
-            outcomes.push(UnitOutcome { file: f, kept: true, n_conditions, reason });
+            outcomes.push(UnitOutcome {
+                file: f,
+                kept: true,
+                n_conditions,
+                reason,
+            });
         } else {
-            outcomes.push(UnitOutcome { file: f, kept: false, n_conditions, reason });
+            outcomes.push(UnitOutcome {
+                file: f,
+                kept: false,
+                n_conditions,
+                reason,
+            });
         }
     }
     let Some((nb, _)) = bins else {
@@ -338,7 +429,11 @@ pub fn load_mante_units_report(dir: &Path) -> Result<(Array3<f64>, Vec<UnitOutco
                 "no unit has all {} conditions ({} files; e.g. {}: {})",
                 mante::N_CONDITIONS,
                 outcomes.len(),
-                first.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                first
+                    .file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 first.reason
             ),
         ));
@@ -370,18 +465,42 @@ fn read_unit(path: &Path) -> Result<Unit> {
         input_err(path, "has no variable 'unit' (expected the Mante 2013 per-unit layout: struct unit with response and task_variable)")
     })?;
     if !matches!(unit, MatValue::Struct { .. }) || unit.dims().iter().product::<usize>() != 1 {
-        return Err(input_err(path, format!("variable 'unit' is a {} {}, expected a 1×1 struct", unit.class(), unit.dims_text())));
+        return Err(input_err(
+            path,
+            format!(
+                "variable 'unit' is a {} {}, expected a 1×1 struct",
+                unit.class(),
+                unit.dims_text()
+            ),
+        ));
     }
     let numeric = |v: &MatValue, what: &str| -> Result<(Vec<usize>, Vec<f64>)> {
         match v {
-            MatValue::Numeric { dims, data, complex: false, .. } => Ok((dims.clone(), data.clone())),
-            _ => Err(input_err(path, format!("{what} is a {} {}, expected a real numeric array", v.class(), v.dims_text()))),
+            MatValue::Numeric {
+                dims,
+                data,
+                complex: false,
+                ..
+            } => Ok((dims.clone(), data.clone())),
+            _ => Err(input_err(
+                path,
+                format!(
+                    "{what} is a {} {}, expected a real numeric array",
+                    v.class(),
+                    v.dims_text()
+                ),
+            )),
         }
     };
-    let resp = unit.field("response").ok_or_else(|| input_err(path, "unit has no field 'response'"))?;
+    let resp = unit
+        .field("response")
+        .ok_or_else(|| input_err(path, "unit has no field 'response'"))?;
     let (dims, data) = numeric(resp, "unit.response")?;
     if dims.len() != 2 || dims[0] == 0 || dims[1] == 0 {
-        return Err(input_err(path, format!("unit.response has shape {dims:?}, expected [trials, samples]")));
+        return Err(input_err(
+            path,
+            format!("unit.response has shape {dims:?}, expected [trials, samples]"),
+        ));
     }
     let (n_trials, n_samples) = (dims[0], dims[1]);
     let response = Array2::from_shape_vec((n_trials, n_samples).f(), data)
@@ -389,21 +508,44 @@ fn read_unit(path: &Path) -> Result<Unit> {
         .as_standard_layout()
         .into_owned();
     if let Some(((tr, s), v)) = response.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(input_err(path, format!("unit.response holds {v} at trial {tr}, sample {s}")));
+        return Err(input_err(
+            path,
+            format!("unit.response holds {v} at trial {tr}, sample {s}"),
+        ));
     }
-    let tv = unit.field("task_variable").ok_or_else(|| input_err(path, "unit has no field 'task_variable'"))?;
+    let tv = unit
+        .field("task_variable")
+        .ok_or_else(|| input_err(path, "unit has no field 'task_variable'"))?;
     if !matches!(tv, MatValue::Struct { .. }) || tv.dims().iter().product::<usize>() != 1 {
-        return Err(input_err(path, format!("unit.task_variable is a {} {}, expected a 1×1 struct", tv.class(), tv.dims_text())));
+        return Err(input_err(
+            path,
+            format!(
+                "unit.task_variable is a {} {}, expected a 1×1 struct",
+                tv.class(),
+                tv.dims_text()
+            ),
+        ));
     }
     let var = |name: &str| -> Result<Vec<f64>> {
         let what = format!("unit.task_variable.{name}");
-        let v = tv.field(name).ok_or_else(|| input_err(path, format!("{what} is missing")))?;
+        let v = tv
+            .field(name)
+            .ok_or_else(|| input_err(path, format!("{what} is missing")))?;
         let (_, d) = numeric(v, &what)?;
         if d.len() != n_trials {
-            return Err(input_err(path, format!("{what} has {} values but unit.response has {n_trials} trials", d.len())));
+            return Err(input_err(
+                path,
+                format!(
+                    "{what} has {} values but unit.response has {n_trials} trials",
+                    d.len()
+                ),
+            ));
         }
         if let Some(i) = d.iter().position(|x| !x.is_finite()) {
-            return Err(input_err(path, format!("{what} holds {} at trial {i}", d[i])));
+            return Err(input_err(
+                path,
+                format!("{what} holds {} at trial {i}", d[i]),
+            ));
         }
         Ok(d)
     };
@@ -413,7 +555,10 @@ fn read_unit(path: &Path) -> Result<Unit> {
         if d.len() >= 2 {
             dt_ms = (d[1] - d[0]) * 1000.0;
             if !(dt_ms.is_finite() && dt_ms > 0.0) {
-                return Err(input_err(path, format!("unit.time does not increase (first step {dt_ms} ms)")));
+                return Err(input_err(
+                    path,
+                    format!("unit.time does not increase (first step {dt_ms} ms)"),
+                ));
             }
         }
     }
@@ -422,7 +567,9 @@ fn read_unit(path: &Path) -> Result<Unit> {
     if n_bins == 0 || n_bins > n_samples {
         return Err(input_err(
             path,
-            format!("unit.response has {n_samples} samples of {dt_ms} ms: cannot make {MANTE_BIN_MS} ms bins of them"),
+            format!(
+                "unit.response has {n_samples} samples of {dt_ms} ms: cannot make {MANTE_BIN_MS} ms bins of them"
+            ),
         ));
     }
     Ok(Unit {
@@ -443,20 +590,35 @@ fn process_unit(u: &Unit) -> std::result::Result<Array2<f64>, (usize, String)> {
     // 1. group trials by the exact condition tuple; sort the groups by it.
     let mut groups: Vec<([f64; 4], Vec<usize>)> = Vec::new();
     for tr in 0..u.response.nrows() {
-        let key = [u.targ_dir[tr], u.stim_dir[tr], u.stim_col2dir[tr], u.context[tr]];
+        let key = [
+            u.targ_dir[tr],
+            u.stim_dir[tr],
+            u.stim_col2dir[tr],
+            u.context[tr],
+        ];
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(tr),
             None => groups.push((key, vec![tr])),
         }
     }
     groups.sort_by(|a, b| {
-        a.0.iter().zip(&b.0).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+        a.0.iter()
+            .zip(&b.0)
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     });
     // 2. drop conditions with any incorrect trial.
     groups.retain(|(_, trials)| trials.iter().all(|&t| u.correct[t] != 0.0));
     let n = groups.len();
     if n != mante::N_CONDITIONS {
-        return Err((n, format!("{n} conditions with only correct trials, not {}", mante::N_CONDITIONS)));
+        return Err((
+            n,
+            format!(
+                "{n} conditions with only correct trials, not {}",
+                mante::N_CONDITIONS
+            ),
+        ));
     }
     // 5. the 72 must be the task's grid, in the batch's order.
     let levels = |k: usize| {
@@ -469,8 +631,17 @@ fn process_unit(u: &Unit) -> std::result::Result<Array2<f64>, (usize, String)> {
     let expected = mante::conditions(&motion, &color);
     let matches = expected.len() == n
         && groups.iter().zip(&expected).all(|((k, _), c)| {
-            let gt = if k[0] == -1.0 { 1 } else if k[0] == 1.0 { 2 } else { 0 };
-            gt == c.ground_truth() && k[1] == c.coh_motion && k[2] == c.coh_color && k[3] == c.context
+            let gt = if k[0] == -1.0 {
+                1
+            } else if k[0] == 1.0 {
+                2
+            } else {
+                0
+            };
+            gt == c.ground_truth()
+                && k[1] == c.coh_motion
+                && k[2] == c.coh_color
+                && k[3] == c.context
         });
     if !matches {
         return Err((

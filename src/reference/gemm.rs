@@ -66,7 +66,14 @@ impl PackedB {
     }
 
     fn for_kernel(b: ArrayView2<f32>, simd: Simd) -> Self {
-        let mut p = Self { k: 0, n: 0, width: 0, simd, panels: Vec::new(), plain: None };
+        let mut p = Self {
+            k: 0,
+            n: 0,
+            width: 0,
+            simd,
+            panels: Vec::new(),
+            plain: None,
+        };
         p.repack(b);
         p
     }
@@ -110,7 +117,8 @@ impl PackedB {
         assert_eq!((k, c.dim()), (self.k, (m, self.n)), "packed product shapes");
         // The kernels address `a` by its strides (any non-negative ones) and write rows of `c`
         // in place (unit column stride).
-        let rows_ok = c.strides()[1] == 1 && a.strides().iter().chain(&c.strides()[..1]).all(|&s| s >= 0);
+        let rows_ok =
+            c.strides()[1] == 1 && a.strides().iter().chain(&c.strides()[..1]).all(|&s| s >= 0);
         if let Some(b) = &self.plain {
             general_mat_mul(alpha, a, &b.view(), 1.0, c);
             return;
@@ -122,7 +130,11 @@ impl PackedB {
         if m == 0 || k == 0 || self.n == 0 {
             return;
         }
-        let (ars, acs, ldc) = (a.strides()[0] as usize, a.strides()[1] as usize, c.strides()[0] as usize);
+        let (ars, acs, ldc) = (
+            a.strides()[0] as usize,
+            a.strides()[1] as usize,
+            c.strides()[0] as usize,
+        );
         let (ap, cp) = (a.as_ptr(), c.as_mut_ptr());
         // SAFETY: the shapes were checked above; every row index is < m, every column < k or n,
         // strides are those of the views; the kernel matches the features detected in `simd()`.
@@ -147,7 +159,12 @@ impl PackedB {
 
 /// `c += alpha · a · b` for `a` of few columns (inputs, readout errors): one axpy over a row of
 /// `b` per element of `a`. BLAS would pack a whole `c`-sized operand for a handful of products.
-pub fn add_narrow_product<F: Real>(c: &mut ArrayViewMut2<F>, alpha: F, a: &ArrayView2<F>, b: &ArrayView2<F>) {
+pub fn add_narrow_product<F: Real>(
+    c: &mut ArrayViewMut2<F>,
+    alpha: F,
+    a: &ArrayView2<F>,
+    b: &ArrayView2<F>,
+) {
     for (mut cr, ar) in c.rows_mut().into_iter().zip(a.rows()) {
         for (&av, br) in ar.iter().zip(b.rows()) {
             cr.scaled_add(alpha * av, &br);
@@ -166,7 +183,12 @@ pub fn add_narrow_outer<F: Real>(c: &mut Array2<F>, a: &ArrayView2<F>, b: &Array
 }
 
 /// `c[r, o] = bias[o] + a[r, :] · b[o, :]` for `b` of few rows (the readout).
-pub fn narrow_readout<F: Real>(c: &mut ArrayViewMut2<F>, a: &ArrayView2<F>, b: &ArrayView2<F>, bias: &ndarray::ArrayView1<F>) {
+pub fn narrow_readout<F: Real>(
+    c: &mut ArrayViewMut2<F>,
+    a: &ArrayView2<F>,
+    b: &ArrayView2<F>,
+    bias: &ndarray::ArrayView1<F>,
+) {
     for (mut cr, ar) in c.rows_mut().into_iter().zip(a.rows()) {
         for ((cv, br), &bv) in cr.iter_mut().zip(b.rows()).zip(bias) {
             *cv = bv + ar.dot(&br);
@@ -176,7 +198,7 @@ pub fn narrow_readout<F: Real>(c: &mut ArrayViewMut2<F>, a: &ArrayView2<F>, b: &
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{PackedB, MR};
+    use super::{MR, PackedB};
     use std::arch::x86_64::*;
 
     /// Column blocks of two panels (then one), row blocks of MR (then the rest, one const size each).
@@ -208,21 +230,42 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn run_512(p: &PackedB, alpha: f32, m: usize, a: *const f32, a_strides: (usize, usize), c: *mut f32, ldc: usize) {
+    pub(super) unsafe fn run_512(
+        p: &PackedB,
+        alpha: f32,
+        m: usize,
+        a: *const f32,
+        a_strides: (usize, usize),
+        c: *mut f32,
+        ldc: usize,
+    ) {
         unsafe { drive!(kern_512, p, alpha, m, a, a_strides, c, ldc) }
     }
 
     /// `R` rows × one or two 16-column panels; `cols` valid columns from the first panel's start.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kern_512<const R: usize>(k: usize, alpha: f32, a: *const f32, (rs, cs): (usize, usize), b: *const f32, two: bool, cols: usize, c: *mut f32, ldc: usize) {
+    unsafe fn kern_512<const R: usize>(
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        (rs, cs): (usize, usize),
+        b: *const f32,
+        two: bool,
+        cols: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
         unsafe {
             let mut acc0 = [_mm512_setzero_ps(); R];
             let mut acc1 = [_mm512_setzero_ps(); R];
             let b1 = b.add(k * 16);
             if two {
                 for kk in 0..k {
-                    let (v0, v1) = (_mm512_loadu_ps(b.add(kk * 16)), _mm512_loadu_ps(b1.add(kk * 16)));
+                    let (v0, v1) = (
+                        _mm512_loadu_ps(b.add(kk * 16)),
+                        _mm512_loadu_ps(b1.add(kk * 16)),
+                    );
                     for r in 0..R {
                         let x = _mm512_set1_ps(*a.add(r * rs + kk * cs));
                         acc0[r] = _mm512_fmadd_ps(x, v0, acc0[r]);
@@ -233,14 +276,19 @@ mod x86 {
                 for kk in 0..k {
                     let v0 = _mm512_loadu_ps(b.add(kk * 16));
                     for r in 0..R {
-                        acc0[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * cs)), v0, acc0[r]);
+                        acc0[r] =
+                            _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * cs)), v0, acc0[r]);
                     }
                 }
             }
             let al = _mm512_set1_ps(alpha);
             let mask = |from: usize| -> __mmask16 {
                 let n = cols.saturating_sub(from).min(16);
-                if n == 16 { 0xffff } else { ((1u32 << n) - 1) as __mmask16 }
+                if n == 16 {
+                    0xffff
+                } else {
+                    ((1u32 << n) - 1) as __mmask16
+                }
             };
             let (m0, m1) = (mask(0), if two { mask(16) } else { 0 });
             for r in 0..R {
@@ -256,21 +304,42 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn run_256(p: &PackedB, alpha: f32, m: usize, a: *const f32, a_strides: (usize, usize), c: *mut f32, ldc: usize) {
+    pub(super) unsafe fn run_256(
+        p: &PackedB,
+        alpha: f32,
+        m: usize,
+        a: *const f32,
+        a_strides: (usize, usize),
+        c: *mut f32,
+        ldc: usize,
+    ) {
         unsafe { drive!(kern_256, p, alpha, m, a, a_strides, c, ldc) }
     }
 
     /// `R` rows × one or two 8-column panels; the tail columns go through a small buffer.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kern_256<const R: usize>(k: usize, alpha: f32, a: *const f32, (rs, cs): (usize, usize), b: *const f32, two: bool, cols: usize, c: *mut f32, ldc: usize) {
+    unsafe fn kern_256<const R: usize>(
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        (rs, cs): (usize, usize),
+        b: *const f32,
+        two: bool,
+        cols: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
         unsafe {
             let mut acc0 = [_mm256_setzero_ps(); R];
             let mut acc1 = [_mm256_setzero_ps(); R];
             let b1 = b.add(k * 8);
             if two {
                 for kk in 0..k {
-                    let (v0, v1) = (_mm256_loadu_ps(b.add(kk * 8)), _mm256_loadu_ps(b1.add(kk * 8)));
+                    let (v0, v1) = (
+                        _mm256_loadu_ps(b.add(kk * 8)),
+                        _mm256_loadu_ps(b1.add(kk * 8)),
+                    );
                     for r in 0..R {
                         let x = _mm256_set1_ps(*a.add(r * rs + kk * cs));
                         acc0[r] = _mm256_fmadd_ps(x, v0, acc0[r]);
@@ -281,7 +350,8 @@ mod x86 {
                 for kk in 0..k {
                     let v0 = _mm256_loadu_ps(b.add(kk * 8));
                     for r in 0..R {
-                        acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(*a.add(r * rs + kk * cs)), v0, acc0[r]);
+                        acc0[r] =
+                            _mm256_fmadd_ps(_mm256_set1_ps(*a.add(r * rs + kk * cs)), v0, acc0[r]);
                     }
                 }
             }
@@ -314,7 +384,9 @@ mod tests {
     use ndarray::s;
 
     fn mat(r: usize, c: usize, seed: u32) -> Array2<f32> {
-        Array2::from_shape_fn((r, c), |(i, j)| (((i * 31 + j * 17 + seed as usize * 7) % 23) as f32 - 11.0) / 7.0)
+        Array2::from_shape_fn((r, c), |(i, j)| {
+            (((i * 31 + j * 17 + seed as usize * 7) % 23) as f32 - 11.0) / 7.0
+        })
     }
 
     /// The kernels this CPU can run (the plain path always).
@@ -336,33 +408,63 @@ mod tests {
     #[test]
     fn packed_product_matches_plain_loops() {
         for simd in kernels() {
-          for &(m, k, n) in &[(1, 1, 1), (50, 200, 200), (7, 13, 33), (13, 5, 16), (6, 40, 17), (5, 9, 8), (11, 64, 48), (3, 0, 5)] {
-            let (at, b, c0) = (mat(k, m, 1), mat(k, n, 2), mat(m, n, 3));
-            // `a` transposed, as the w_rec gradient uses it; its rows are strided.
-            let a = at.t();
-            let mut c = c0.clone();
-            PackedB::for_kernel(b.view(), simd).mul_add(0.5, &a, &mut c.view_mut());
-            let mut c2 = c0.clone();
-            let a_rows = a.to_owned();
-            let mut p = PackedB::for_kernel(mat(3, 4, 9).view(), simd);
-            p.repack(b.view());
-            p.mul_add(0.5, &a_rows.view(), &mut c2.view_mut());
-            assert!(c.iter().zip(&c2).all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + y.abs())), "{simd:?}: strided and contiguous a, fresh and repacked b");
-            for i in 0..m {
-                for j in 0..n {
-                    let want = c0[[i, j]] as f64 + 0.5 * (0..k).map(|p| a[[i, p]] as f64 * b[[p, j]] as f64).sum::<f64>();
-                    assert!((c[[i, j]] as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()), "{simd:?} m={m} k={k} n={n} [{i},{j}]: {} vs {want}", c[[i, j]]);
+            for &(m, k, n) in &[
+                (1, 1, 1),
+                (50, 200, 200),
+                (7, 13, 33),
+                (13, 5, 16),
+                (6, 40, 17),
+                (5, 9, 8),
+                (11, 64, 48),
+                (3, 0, 5),
+            ] {
+                let (at, b, c0) = (mat(k, m, 1), mat(k, n, 2), mat(m, n, 3));
+                // `a` transposed, as the w_rec gradient uses it; its rows are strided.
+                let a = at.t();
+                let mut c = c0.clone();
+                PackedB::for_kernel(b.view(), simd).mul_add(0.5, &a, &mut c.view_mut());
+                let mut c2 = c0.clone();
+                let a_rows = a.to_owned();
+                let mut p = PackedB::for_kernel(mat(3, 4, 9).view(), simd);
+                p.repack(b.view());
+                p.mul_add(0.5, &a_rows.view(), &mut c2.view_mut());
+                assert!(
+                    c.iter()
+                        .zip(&c2)
+                        .all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + y.abs())),
+                    "{simd:?}: strided and contiguous a, fresh and repacked b"
+                );
+                for i in 0..m {
+                    for j in 0..n {
+                        let want = c0[[i, j]] as f64
+                            + 0.5
+                                * (0..k)
+                                    .map(|p| a[[i, p]] as f64 * b[[p, j]] as f64)
+                                    .sum::<f64>();
+                        assert!(
+                            (c[[i, j]] as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{simd:?} m={m} k={k} n={n} [{i},{j}]: {} vs {want}",
+                            c[[i, j]]
+                        );
+                    }
                 }
             }
-          }
         }
     }
 
     /// The narrow products against ndarray's own.
     #[test]
     fn narrow_products_match_dot() {
-        let (a, b, c0) = (mat(9, 3, 6).mapv(f64::from), mat(3, 20, 7).mapv(f64::from), mat(9, 20, 8).mapv(f64::from));
-        let close = |x: &Array2<f64>, y: &Array2<f64>| x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-12 * (1.0 + q.abs()));
+        let (a, b, c0) = (
+            mat(9, 3, 6).mapv(f64::from),
+            mat(3, 20, 7).mapv(f64::from),
+            mat(9, 20, 8).mapv(f64::from),
+        );
+        let close = |x: &Array2<f64>, y: &Array2<f64>| {
+            x.iter()
+                .zip(y)
+                .all(|(p, q)| (p - q).abs() < 1e-12 * (1.0 + q.abs()))
+        };
         let mut c = c0.clone();
         add_narrow_product(&mut c.view_mut(), 0.5, &a.view(), &b.view());
         assert!(close(&c, &(&c0 + &(a.dot(&b) * 0.5))));

@@ -5,12 +5,14 @@
 //! turns every whole-sequence product (input drive, readout, weight gradients) into one GEMM.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array3, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 
-use crate::batch::{Batch, LossKind};
-use crate::model::{chain_w_rec_grad, effective_w_rec, Activation, RateConfig, RateModel, RateParams, Real};
-use crate::rules::Rule;
 use super::gemm::{add_narrow_outer, add_narrow_product, narrow_readout};
+use crate::batch::{Batch, LossKind};
+use crate::model::{
+    Activation, RateConfig, RateModel, RateParams, Real, chain_w_rec_grad, effective_w_rec,
+};
+use crate::rules::Rule;
 
 /// A batch converted to the engine's scalar type and time-major layout.
 #[derive(Clone, Debug)]
@@ -87,13 +89,28 @@ impl<F: Real> Net<F> {
             model.feedback.as_ref().map(|m| m.mapv(|v| F::c(v as f64))),
         )
     }
-    pub fn from_parts(cfg: &RateConfig, p: RateParams<F>, mask: Option<Array2<F>>, feedback: Option<Array2<F>>) -> Self {
+    pub fn from_parts(
+        cfg: &RateConfig,
+        p: RateParams<F>,
+        mask: Option<Array2<F>>,
+        feedback: Option<Array2<F>>,
+    ) -> Self {
         let w_eff = effective_w_rec(p.w_rec.view(), mask.as_ref().map(|m| m.view()), cfg.dale);
-        Self { cfg: cfg.clone(), p, mask, feedback, w_eff }
+        Self {
+            cfg: cfg.clone(),
+            p,
+            mask,
+            feedback,
+            w_eff,
+        }
     }
     /// Recompute the effective weight after the parameters changed.
     pub fn refresh(&mut self) {
-        self.w_eff = effective_w_rec(self.p.w_rec.view(), self.mask.as_ref().map(|m| m.view()), self.cfg.dale);
+        self.w_eff = effective_w_rec(
+            self.p.w_rec.view(),
+            self.mask.as_ref().map(|m| m.view()),
+            self.cfg.dale,
+        );
     }
 }
 
@@ -106,7 +123,9 @@ pub struct Trajectory<F> {
 
 fn flat<F: Real>(a: &Array3<F>) -> ArrayView2<'_, F> {
     let (t, b, n) = a.dim();
-    a.view().into_shape_with_order((t * b, n)).expect("contiguous")
+    a.view()
+        .into_shape_with_order((t * b, n))
+        .expect("contiguous")
 }
 
 /// `ah[t] = ah[t-1] + alpha (-ah[t-1] + w_rec h[t-1] + w_in x[t] + b_in)`, `h = f(ah)`, `y = w_out h + b_out`.
@@ -127,7 +146,9 @@ pub struct Scratch<F> {
 
 impl<F: Real> Default for Scratch<F> {
     fn default() -> Self {
-        Self { ring: [Array2::zeros((0, 0)), Array2::zeros((0, 0))] }
+        Self {
+            ring: [Array2::zeros((0, 0)), Array2::zeros((0, 0))],
+        }
     }
 }
 
@@ -141,7 +162,11 @@ fn fit<F: Real>(a: &mut Array3<F>, dim: (usize, usize, usize)) {
 impl<F: Real> Trajectory<F> {
     /// No steps yet: [`forward_with`] sizes it.
     pub fn empty() -> Self {
-        Self { ah: Array3::zeros((0, 0, 0)), h: Array3::zeros((0, 0, 0)), y: Array3::zeros((0, 0, 0)) }
+        Self {
+            ah: Array3::zeros((0, 0, 0)),
+            h: Array3::zeros((0, 0, 0)),
+            y: Array3::zeros((0, 0, 0)),
+        }
     }
 }
 
@@ -157,9 +182,12 @@ pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>
     fit(&mut tr.h, (t_n + 1, b, n));
     fit(&mut tr.y, (t_n, b, net.cfg.n_out));
     let (ah, h) = (&mut tr.ah, &mut tr.h);
-    ah.index_axis_mut(Axis(0), 0).assign(&net.p.ah0.broadcast((b, n)).unwrap());
+    ah.index_axis_mut(Axis(0), 0)
+        .assign(&net.p.ah0.broadcast((b, n)).unwrap());
     let a0 = ah.index_axis(Axis(0), 0);
-    Zip::from(h.index_axis_mut(Axis(0), 0)).and(&a0).for_each(|hv, &a| *hv = act.f(a));
+    Zip::from(h.index_axis_mut(Axis(0), 0))
+        .and(&a0)
+        .for_each(|hv, &a| *hv = act.f(a));
 
     let w_step = F::step_matrix(net.w_eff.t());
     let w_in_t = net.p.w_in.t().to_owned();
@@ -169,11 +197,21 @@ pub fn forward_with<F: Real>(net: &Net<F>, x: &Array3<F>, tr: &mut Trajectory<F>
         let mut next = next.index_axis_mut(Axis(0), 0);
         // next = b_in + w_in x[t] + w_eff h[t], then the leaky update in place.
         next.assign(&net.p.b_in.broadcast((b, n)).unwrap());
-        add_narrow_product(&mut next, F::one(), &x.index_axis(Axis(0), t), &w_in_t.view());
+        add_narrow_product(
+            &mut next,
+            F::one(),
+            &x.index_axis(Axis(0), t),
+            &w_in_t.view(),
+        );
         F::step_mul_add(&w_step, F::one(), &h.index_axis(Axis(0), t), &mut next);
         let mut hn = h.index_axis_mut(Axis(0), t + 1);
         leaky_step(act, &mut next, &prev, &mut hn, alpha);
-        narrow_readout(&mut tr.y.index_axis_mut(Axis(0), t), &hn.view(), &net.p.w_out.view(), &net.p.b_out.view());
+        narrow_readout(
+            &mut tr.y.index_axis_mut(Axis(0), t),
+            &hn.view(),
+            &net.p.w_out.view(),
+            &net.p.b_out.view(),
+        );
     }
 }
 
@@ -214,7 +252,12 @@ pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<
     let (task, dy) = task_loss(&tr.y, d);
     let hs = tr.h.slice(s![1.., .., ..]);
     let mean_h2 = sum_of_squares(&hs) / F::c((t_n * d.batch_trials * n) as f64);
-    LossOut { task, mean_h2, total: task + lambda * mean_h2, dy }
+    LossOut {
+        task,
+        mean_h2,
+        total: task + lambda * mean_h2,
+        dy,
+    }
 }
 
 /// The task loss of SPEC §3 (masked mse, or masked softmax cross-entropy with class-index
@@ -226,11 +269,15 @@ pub fn task_loss<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> (F, Array3<F>) {
     let inv = d.inv_mask_sum;
     match d.loss {
         LossKind::Mse => {
-            Zip::from(&mut dy).and(y).and(&d.targets).and(&d.mask).for_each(|g, &y, &tg, &m| {
-                let e = y - tg;
-                task += m * e * e;
-                *g = F::c(2.0) * m * e * inv;
-            });
+            Zip::from(&mut dy)
+                .and(y)
+                .and(&d.targets)
+                .and(&d.mask)
+                .for_each(|g, &y, &tg, &m| {
+                    let e = y - tg;
+                    task += m * e * e;
+                    *g = F::c(2.0) * m * e * inv;
+                });
         }
         LossKind::Ce => {
             for t in 0..t_n {
@@ -259,9 +306,16 @@ pub fn normalised_error<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> F {
     let k = y.dim().2;
     let mut total = F::zero();
     for kk in 0..k {
-        let (yk, tk, mk) = (y.slice(s![.., .., kk]), d.targets.slice(s![.., .., kk]), d.mask.slice(s![.., .., kk]));
+        let (yk, tk, mk) = (
+            y.slice(s![.., .., kk]),
+            d.targets.slice(s![.., .., kk]),
+            d.mask.slice(s![.., .., kk]),
+        );
         let msum: F = mk.iter().copied().sum();
-        let mean = Zip::from(&tk).and(&mk).fold(F::zero(), |a, &t, &m| a + t * m) / msum;
+        let mean = Zip::from(&tk)
+            .and(&mk)
+            .fold(F::zero(), |a, &t, &m| a + t * m)
+            / msum;
         let (mut sse, mut var) = (F::zero(), F::zero());
         Zip::from(&yk).and(&tk).and(&mk).for_each(|&y, &t, &m| {
             sse += m * (y - t) * (y - t);
@@ -275,15 +329,28 @@ pub fn normalised_error<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> F {
 /// Direct learning signal `L[t] = S dE/dy[t] + dE_reg/dh[t]` for every step, `[T, B, N]`, with
 /// `S = w_out^T` or the fixed feedback matrix (SPEC §4). (The fused backward sweep computes the
 /// same per step; this whole-sequence form serves the independently written trace form.)
-fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> Array3<F> {
+fn learning_signal<F: Real>(
+    net: &Net<F>,
+    rule: Rule,
+    d: &Prepared<F>,
+    tr: &Trajectory<F>,
+    lo: &LossOut<F>,
+    lambda: F,
+) -> Array3<F> {
     let (t_n, b, _) = lo.dy.dim();
     let n = net.cfg.n_rec;
     let mut l = Array3::zeros((t_n, b, n));
     let dyf = flat(&lo.dy);
     {
-        let mut lf = l.view_mut().into_shape_with_order((t_n * b, n)).expect("contiguous");
+        let mut lf = l
+            .view_mut()
+            .into_shape_with_order((t_n * b, n))
+            .expect("contiguous");
         if rule.uses_feedback() {
-            let fb = net.feedback.as_ref().expect("rule needs the feedback matrix");
+            let fb = net
+                .feedback
+                .as_ref()
+                .expect("rule needs the feedback matrix");
             general_mat_mul(F::one(), &dyf, &fb.t(), F::zero(), &mut lf);
         } else {
             general_mat_mul(F::one(), &dyf, &net.p.w_out, F::zero(), &mut lf);
@@ -291,16 +358,30 @@ fn learning_signal<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Traj
     }
     if lambda != F::zero() {
         let c = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
-        Zip::from(&mut l).and(tr.h.slice(s![1.., .., ..])).for_each(|g, &h| *g += c * h);
+        Zip::from(&mut l)
+            .and(tr.h.slice(s![1.., .., ..]))
+            .for_each(|g, &h| *g += c * h);
     }
     l
 }
 
 /// `ah = prev + alpha (drive - prev)` in place of `drive`, and `h = f(ah)`, in one pass over one
 /// step's `[B, N]`, the activation matched once per call (see [`delta_step`]).
-fn leaky_step<F: Real>(act: Activation, ah: &mut ArrayViewMut2<F>, prev: &ArrayView2<F>, h: &mut ArrayViewMut2<F>, alpha: F) {
+fn leaky_step<F: Real>(
+    act: Activation,
+    ah: &mut ArrayViewMut2<F>,
+    prev: &ArrayView2<F>,
+    h: &mut ArrayViewMut2<F>,
+    alpha: F,
+) {
     #[inline(always)]
-    fn run<F: Real>(f: impl Fn(F) -> F, ah: &mut ArrayViewMut2<F>, prev: &ArrayView2<F>, h: &mut ArrayViewMut2<F>, alpha: F) {
+    fn run<F: Real>(
+        f: impl Fn(F) -> F,
+        ah: &mut ArrayViewMut2<F>,
+        prev: &ArrayView2<F>,
+        h: &mut ArrayViewMut2<F>,
+        alpha: F,
+    ) {
         Zip::from(ah).and(prev).and(h).for_each(|a, &p, hv| {
             *a = p + alpha * (*a - p);
             *hv = f(*a);
@@ -317,26 +398,90 @@ fn leaky_step<F: Real>(act: Activation, ah: &mut ArrayViewMut2<F>, prev: &ArrayV
 /// `delta = g * f'(ah) + leak * next` (no `next` at the last step) over one step's `[B, N]`, the
 /// activation matched once per call rather than per element so that each loop vectorises (as a
 /// per-element match it was an eighth of a CPU BPTT update).
-fn delta_step<F: Real>(act: Activation, delta: &mut ArrayViewMut2<F>, g: &Array2<F>, ah: &ArrayView2<F>, h: &ArrayView2<F>, next: Option<&ArrayView2<F>>, leak: F) {
+fn delta_step<F: Real>(
+    act: Activation,
+    delta: &mut ArrayViewMut2<F>,
+    g: &Array2<F>,
+    ah: &ArrayView2<F>,
+    h: &ArrayView2<F>,
+    next: Option<&ArrayView2<F>>,
+    leak: F,
+) {
     #[inline(always)]
-    fn run<F: Real>(df: impl Fn(F, F) -> F, delta: &mut ArrayViewMut2<F>, g: &Array2<F>, ah: &ArrayView2<F>, h: &ArrayView2<F>, next: Option<&ArrayView2<F>>, leak: F) {
+    fn run<F: Real>(
+        df: impl Fn(F, F) -> F,
+        delta: &mut ArrayViewMut2<F>,
+        g: &Array2<F>,
+        ah: &ArrayView2<F>,
+        h: &ArrayView2<F>,
+        next: Option<&ArrayView2<F>>,
+        leak: F,
+    ) {
         match next {
-            Some(nx) => Zip::from(delta).and(g).and(ah).and(h).and(nx).for_each(|d, &g, &a, &h, &n| *d = g * df(a, h) + leak * n),
-            None => Zip::from(delta).and(g).and(ah).and(h).for_each(|d, &g, &a, &h| *d = g * df(a, h)),
+            Some(nx) => Zip::from(delta)
+                .and(g)
+                .and(ah)
+                .and(h)
+                .and(nx)
+                .for_each(|d, &g, &a, &h, &n| *d = g * df(a, h) + leak * n),
+            None => Zip::from(delta)
+                .and(g)
+                .and(ah)
+                .and(h)
+                .for_each(|d, &g, &a, &h| *d = g * df(a, h)),
         }
     }
     match act {
-        Activation::Retanh => run(|a, h| Activation::Retanh.df_given(a, h), delta, g, ah, h, next, leak),
-        Activation::Tanh => run(|a, h| Activation::Tanh.df_given(a, h), delta, g, ah, h, next, leak),
-        Activation::Relu => run(|a, h| Activation::Relu.df_given(a, h), delta, g, ah, h, next, leak),
-        Activation::Softplus => run(|a, h| Activation::Softplus.df_given(a, h), delta, g, ah, h, next, leak),
+        Activation::Retanh => run(
+            |a, h| Activation::Retanh.df_given(a, h),
+            delta,
+            g,
+            ah,
+            h,
+            next,
+            leak,
+        ),
+        Activation::Tanh => run(
+            |a, h| Activation::Tanh.df_given(a, h),
+            delta,
+            g,
+            ah,
+            h,
+            next,
+            leak,
+        ),
+        Activation::Relu => run(
+            |a, h| Activation::Relu.df_given(a, h),
+            delta,
+            g,
+            ah,
+            h,
+            next,
+            leak,
+        ),
+        Activation::Softplus => run(
+            |a, h| Activation::Softplus.df_given(a, h),
+            delta,
+            g,
+            ah,
+            h,
+            next,
+            leak,
+        ),
     }
 }
 
 /// The gradient of one rule by the backward recurrence over `delta[t] = dE/dah[t]` in the graph
 /// where the rule's recurrent inputs are cut (for e-prop this is the stop-gradient form, and the
 /// backward recurrence is per unit: no product with w_rec). Returns the parameter gradients.
-pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> RateParams<F> {
+pub fn grad_backward<F: Real>(
+    net: &Net<F>,
+    rule: Rule,
+    d: &Prepared<F>,
+    tr: &Trajectory<F>,
+    lo: &LossOut<F>,
+    lambda: F,
+) -> RateParams<F> {
     grad_backward_with(net, rule, d, tr, lo, lambda, &mut Scratch::default())
 }
 
@@ -345,7 +490,15 @@ pub fn grad_backward<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Tr
 /// regulariser), the product through `w_rec` unless the rule cuts it (a packed kernel), `delta`,
 /// and every gradient's share of the step (`dE/dw_rec` by the packed kernel too, the narrow
 /// readout, input and bias ones) while the step's data are in cache.
-pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F, s: &mut Scratch<F>) -> RateParams<F> {
+pub fn grad_backward_with<F: Real>(
+    net: &Net<F>,
+    rule: Rule,
+    d: &Prepared<F>,
+    tr: &Trajectory<F>,
+    lo: &LossOut<F>,
+    lambda: F,
+    s: &mut Scratch<F>,
+) -> RateParams<F> {
     let (t_n, b, n) = (d.n_steps(), d.n_trials(), net.cfg.n_rec);
     let alpha = F::c(net.cfg.alpha);
     let act = net.cfg.activation;
@@ -356,7 +509,15 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
         }
     }
     // The readout error reaches the units through S = w_out (n_out × N) or feedback^T (SPEC §4).
-    let s_mat = if rule.uses_feedback() { net.feedback.as_ref().expect("rule needs the feedback matrix").t().to_owned() } else { net.p.w_out.clone() };
+    let s_mat = if rule.uses_feedback() {
+        net.feedback
+            .as_ref()
+            .expect("rule needs the feedback matrix")
+            .t()
+            .to_owned()
+    } else {
+        net.p.w_out.clone()
+    };
     let c_reg = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
     let mut g = RateParams::zeros(&net.cfg);
     // dE/dw_in transposed (n_in × N), so that each step adds whole rows.
@@ -364,9 +525,14 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
     let mut gh = Array2::<F>::zeros((b, n));
     let mut h_packed: Option<F::StepMatrix> = None;
     // Only rules with a reverse sweep through w_rec need it packed (e-prop's backward is per unit).
-    let w_back = (0..t_n.saturating_sub(1)).any(|t| !rule.cuts(t + 1, t_n)).then(|| F::step_matrix(net.w_eff.view()));
+    let w_back = (0..t_n.saturating_sub(1))
+        .any(|t| !rule.cuts(t + 1, t_n))
+        .then(|| F::step_matrix(net.w_eff.view()));
     for t in (0..t_n).rev() {
-        let (dy, hs) = (lo.dy.index_axis(Axis(0), t), tr.h.index_axis(Axis(0), t + 1));
+        let (dy, hs) = (
+            lo.dy.index_axis(Axis(0), t),
+            tr.h.index_axis(Axis(0), t + 1),
+        );
         if lambda != F::zero() {
             Zip::from(&mut gh).and(&hs).for_each(|g, &h| *g = c_reg * h);
         } else {
@@ -381,7 +547,15 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
         }
         let ahs = tr.ah.index_axis(Axis(0), t + 1);
         let nx = if has_next { Some(d_next.view()) } else { None };
-        delta_step(act, &mut d_cur.view_mut(), &gh, &ahs, &hs, nx.as_ref(), F::one() - alpha);
+        delta_step(
+            act,
+            &mut d_cur.view_mut(),
+            &gh,
+            &ahs,
+            &hs,
+            nx.as_ref(),
+            F::one() - alpha,
+        );
         let cur = &*d_cur;
         // dE/dw_rec += alpha delta[t]^T h[t-1]: a packed product per step while both are in
         // cache (K = the trials of the step); measured faster than one BLAS GEMM over the
@@ -391,14 +565,24 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
             Some(p) => F::step_repack(p, h_prev),
             None => h_packed = Some(F::step_matrix(h_prev)),
         }
-        F::step_mul_add(h_packed.as_ref().unwrap(), alpha, &cur.t(), &mut g.w_rec.view_mut());
+        F::step_mul_add(
+            h_packed.as_ref().unwrap(),
+            alpha,
+            &cur.t(),
+            &mut g.w_rec.view_mut(),
+        );
         add_narrow_outer(&mut g_in_t, &d.x.index_axis(Axis(0), t), &cur.view());
         for row in cur.rows() {
             g.b_in += &row;
         }
         std::mem::swap(d_cur, d_next);
     }
-    chain_w_rec_grad(&mut g.w_rec, net.p.w_rec.view(), net.mask.as_ref().map(|m| m.view()), net.cfg.dale);
+    chain_w_rec_grad(
+        &mut g.w_rec,
+        net.p.w_rec.view(),
+        net.mask.as_ref().map(|m| m.view()),
+        net.cfg.dale,
+    );
     g.w_in.assign(&(g_in_t.t().to_owned() * alpha));
     g.b_in *= alpha;
     g.b_out = flat(&lo.dy).sum_axis(Axis(0));
@@ -407,7 +591,10 @@ pub fn grad_backward_with<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr
     g.ah0 = d0.sum_axis(Axis(0)) * (F::one() - alpha);
     if !rule.cuts(0, t_n) {
         let back = d0.dot(&net.w_eff).sum_axis(Axis(0));
-        Zip::from(&mut g.ah0).and(&back).and(&net.p.ah0).for_each(|g, &bk, &a0| *g += alpha * act.df(a0) * bk);
+        Zip::from(&mut g.ah0)
+            .and(&back)
+            .and(&net.p.ah0)
+            .for_each(|g, &bk, &a0| *g += alpha * act.df(a0) * bk);
     }
     g
 }
@@ -426,7 +613,14 @@ fn readout_grads<F: Real>(g: &mut RateParams<F>, tr: &Trajectory<F>, lo: &LossOu
 /// e-prop in its online eligibility-trace form (SPEC §4), running forward in time:
 /// `eps[t] = (1-alpha) eps[t-1] + alpha h[t-1]`, `e[t][j,i] = f'(ah[t][j]) eps[t][i]`,
 /// `grad w[j,i] = sum_t L[t][j] e[t][j,i]`. Only valid for e-prop rules.
-pub fn grad_eprop_traces<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr: &Trajectory<F>, lo: &LossOut<F>, lambda: F) -> RateParams<F> {
+pub fn grad_eprop_traces<F: Real>(
+    net: &Net<F>,
+    rule: Rule,
+    d: &Prepared<F>,
+    tr: &Trajectory<F>,
+    lo: &LossOut<F>,
+    lambda: F,
+) -> RateParams<F> {
     assert!(rule.is_eprop(), "trace form exists only for e-prop rules");
     let (t_n, b, n, ni) = (d.n_steps(), d.n_trials(), net.cfg.n_rec, net.cfg.n_in);
     let alpha = F::c(net.cfg.alpha);
@@ -439,11 +633,18 @@ pub fn grad_eprop_traces<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr:
     let (mut eps_b, mut eps_0) = (F::zero(), F::one());
     let mut post = Array2::<F>::zeros((b, n));
     for t in 0..t_n {
-        Zip::from(&mut eps_h).and(tr.h.index_axis(Axis(0), t)).for_each(|e, &h| *e = leak * *e + alpha * h);
-        Zip::from(&mut eps_x).and(d.x.index_axis(Axis(0), t)).for_each(|e, &x| *e = leak * *e + alpha * x);
+        Zip::from(&mut eps_h)
+            .and(tr.h.index_axis(Axis(0), t))
+            .for_each(|e, &h| *e = leak * *e + alpha * h);
+        Zip::from(&mut eps_x)
+            .and(d.x.index_axis(Axis(0), t))
+            .for_each(|e, &x| *e = leak * *e + alpha * x);
         eps_b = leak * eps_b + alpha;
         eps_0 = leak * eps_0; // d ah[t] / d ah0 along the leak: (1-alpha)^(t+1)
-        Zip::from(&mut post).and(l.index_axis(Axis(0), t)).and(tr.ah.index_axis(Axis(0), t + 1)).and(tr.h.index_axis(Axis(0), t + 1))
+        Zip::from(&mut post)
+            .and(l.index_axis(Axis(0), t))
+            .and(tr.ah.index_axis(Axis(0), t + 1))
+            .and(tr.h.index_axis(Axis(0), t + 1))
             .for_each(|p, &lt, &a, &h| *p = lt * act.df_given(a, h));
         general_mat_mul(F::one(), &post.t(), &eps_h, F::one(), &mut g.w_rec);
         general_mat_mul(F::one(), &post.t(), &eps_x, F::one(), &mut g.w_in);
@@ -451,13 +652,23 @@ pub fn grad_eprop_traces<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, tr:
         g.b_in.scaled_add(eps_b, &ps);
         g.ah0.scaled_add(eps_0, &ps);
     }
-    chain_w_rec_grad(&mut g.w_rec, net.p.w_rec.view(), net.mask.as_ref().map(|m| m.view()), net.cfg.dale);
+    chain_w_rec_grad(
+        &mut g.w_rec,
+        net.p.w_rec.view(),
+        net.mask.as_ref().map(|m| m.view()),
+        net.cfg.dale,
+    );
     readout_grads(&mut g, tr, lo);
     g
 }
 
 /// Forward, loss and gradient in one call: what `grad` and one training update compute.
-pub fn loss_and_grad<F: Real>(net: &Net<F>, rule: Rule, d: &Prepared<F>, lambda: F) -> (LossOut<F>, RateParams<F>, Trajectory<F>) {
+pub fn loss_and_grad<F: Real>(
+    net: &Net<F>,
+    rule: Rule,
+    d: &Prepared<F>,
+    lambda: F,
+) -> (LossOut<F>, RateParams<F>, Trajectory<F>) {
     let tr = forward(net, &d.x);
     let lo = loss(&tr, d, lambda);
     let g = grad_backward(net, rule, d, &tr, &lo, lambda);

@@ -19,10 +19,10 @@
 //! with `S = w_out^T`, or the fixed `feedback` for `eprop-random` and `readout-fa`.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, Array3, ArrayView2, Axis, Zip};
+use ndarray::{Array2, Array3, ArrayView2, Axis, Zip, s};
 use rayon::prelude::*;
 
-use super::rate::{task_loss, Prepared};
+use super::rate::{Prepared, task_loss};
 use crate::model::Real;
 use crate::rules::Rule;
 use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
@@ -37,7 +37,11 @@ pub struct SpikingNet<F> {
 
 impl<F: Real> SpikingNet<F> {
     pub fn new(model: &SpikingModel) -> Self {
-        Self { cfg: model.config.clone(), p: model.params.cast(), feedback: model.feedback.as_ref().map(|m| m.mapv(|v| F::c(v as f64))) }
+        Self {
+            cfg: model.config.clone(),
+            p: model.params.cast(),
+            feedback: model.feedback.as_ref().map(|m| m.mapv(|v| F::c(v as f64))),
+        }
     }
 }
 
@@ -54,7 +58,9 @@ pub struct SpikeTrajectory<F> {
 
 fn flat<F: Real>(a: &Array3<F>) -> ArrayView2<'_, F> {
     let (t, b, n) = a.dim();
-    a.view().into_shape_with_order((t * b, n)).expect("contiguous")
+    a.view()
+        .into_shape_with_order((t * b, n))
+        .expect("contiguous")
 }
 
 /// The forward pass of SPEC §2. Refractoriness: a spike at step t silences steps t+1 … t+n_ref
@@ -67,7 +73,10 @@ pub fn forward<F: Real>(net: &SpikingNet<F>, x: &Array3<F>) -> SpikeTrajectory<F
     let (v_th, beta, gamma) = (F::c(c.v_th), F::c(c.beta_eff()), F::c(c.gamma));
     let alif = c.is_alif();
     // Input drive of every step in one product.
-    let u = flat(x).dot(&net.p.w_in.t()).into_shape_with_order((t_n, b, n)).unwrap();
+    let u = flat(x)
+        .dot(&net.p.w_in.t())
+        .into_shape_with_order((t_n, b, n))
+        .unwrap();
     let mut v = Array3::<F>::zeros((t_n, b, n));
     let mut a = Array3::<F>::zeros((t_n, b, n));
     let mut z = Array3::<F>::zeros((t_n, b, n));
@@ -79,44 +88,74 @@ pub fn forward<F: Real>(net: &SpikingNet<F>, x: &Array3<F>) -> SpikeTrajectory<F
     for t in 0..t_n {
         pre.assign(&u.index_axis(Axis(0), t));
         if t > 0 {
-            F::step_mul_add(&w_step, F::one(), &z.index_axis(Axis(0), t - 1), &mut pre.view_mut());
+            F::step_mul_add(
+                &w_step,
+                F::one(),
+                &z.index_axis(Axis(0), t - 1),
+                &mut pre.view_mut(),
+            );
         }
         // Step t is written in place; the views before it hold step t-1 (zeros before step 0).
         let (v_hist, mut v_now) = v.view_mut().split_at(Axis(0), t);
         let (a_hist, mut a_now) = a.view_mut().split_at(Axis(0), t);
         let (z_hist, mut z_now) = z.view_mut().split_at(Axis(0), t);
         let (vp, ap, zp) = if t > 0 {
-            (v_hist.index_axis(Axis(0), t - 1), a_hist.index_axis(Axis(0), t - 1), z_hist.index_axis(Axis(0), t - 1))
+            (
+                v_hist.index_axis(Axis(0), t - 1),
+                a_hist.index_axis(Axis(0), t - 1),
+                z_hist.index_axis(Axis(0), t - 1),
+            )
         } else {
             (zero2.view(), zero2.view(), zero2.view())
         };
-        let (mut vt, mut at, mut zt) = (v_now.index_axis_mut(Axis(0), 0), a_now.index_axis_mut(Axis(0), 0), z_now.index_axis_mut(Axis(0), 0));
+        let (mut vt, mut at, mut zt) = (
+            v_now.index_axis_mut(Axis(0), 0),
+            a_now.index_axis_mut(Axis(0), 0),
+            z_now.index_axis_mut(Axis(0), 0),
+        );
         let mut pt = psi.index_axis_mut(Axis(0), t);
-        Zip::from(&mut vt).and(&vp).and(&pre).and(&zp).for_each(|vn, &vo, &p, &zo| *vn = a_v * vo + p - v_th * zo);
+        Zip::from(&mut vt)
+            .and(&vp)
+            .and(&pre)
+            .and(&zp)
+            .for_each(|vn, &vo, &p, &zo| *vn = a_v * vo + p - v_th * zo);
         if alif {
-            Zip::from(&mut at).and(&ap).and(&zp).for_each(|an, &ao, &zo| *an = rho * ao + (F::one() - rho) * zo);
+            Zip::from(&mut at)
+                .and(&ap)
+                .and(&zp)
+                .for_each(|an, &ao, &zo| *an = rho * ao + (F::one() - rho) * zo);
         }
-        Zip::from(&mut zt).and(&mut pt).and(&mut refr).and(&vt).and(&at).for_each(|zn, pn, r, &vn, &an| {
-            if *r > 0 {
-                *r -= 1;
-                (*zn, *pn) = (F::zero(), F::zero());
-                return;
-            }
-            let u = vn - v_th - beta * an;
-            *pn = gamma / v_th * (F::one() - u.abs() / v_th).max(F::zero());
-            *zn = F::zero();
-            if u > F::zero() {
-                *zn = F::one();
-                *r = c.n_ref;
-            }
-        });
+        Zip::from(&mut zt)
+            .and(&mut pt)
+            .and(&mut refr)
+            .and(&vt)
+            .and(&at)
+            .for_each(|zn, pn, r, &vn, &an| {
+                if *r > 0 {
+                    *r -= 1;
+                    (*zn, *pn) = (F::zero(), F::zero());
+                    return;
+                }
+                let u = vn - v_th - beta * an;
+                *pn = gamma / v_th * (F::one() - u.abs() / v_th).max(F::zero());
+                *zn = F::zero();
+                if u > F::zero() {
+                    *zn = F::one();
+                    *r = c.n_ref;
+                }
+            });
     }
     // Leaky readout: y[t] = kappa y[t-1] + w_out z[t] + b_out.
-    let mut y = flat(&z).dot(&net.p.w_out.t()).into_shape_with_order((t_n, b, c.n_out)).unwrap();
+    let mut y = flat(&z)
+        .dot(&net.p.w_out.t())
+        .into_shape_with_order((t_n, b, c.n_out))
+        .unwrap();
     y += &net.p.b_out;
     for t in 1..t_n {
         let (prev, mut cur) = y.view_mut().split_at(Axis(0), t);
-        Zip::from(cur.index_axis_mut(Axis(0), 0)).and(prev.index_axis(Axis(0), t - 1)).for_each(|yc, &yp| *yc += kappa * yp);
+        Zip::from(cur.index_axis_mut(Axis(0), 0))
+            .and(prev.index_axis(Axis(0), t - 1))
+            .for_each(|yc, &yp| *yc += kappa * yp);
     }
     SpikeTrajectory { v, a, z, psi, y }
 }
@@ -136,7 +175,12 @@ pub struct SpikeLoss<F> {
 }
 
 /// Task loss plus the firing-rate regulariser `lambda * mean_j (rate_j - target)^2`.
-pub fn loss<F: Real>(tr: &SpikeTrajectory<F>, d: &Prepared<F>, lambda: F, rate_target: F) -> SpikeLoss<F> {
+pub fn loss<F: Real>(
+    tr: &SpikeTrajectory<F>,
+    d: &Prepared<F>,
+    lambda: F,
+    rate_target: F,
+) -> SpikeLoss<F> {
     let (t_n, b, _) = tr.z.dim();
     let reg = RateTerms::new(&spike_counts(tr), t_n * b, lambda, rate_target);
     loss_with(tr, d, lambda, &reg)
@@ -170,9 +214,20 @@ impl<F: Real> RateTerms<F> {
 
 /// [`loss`] with the regulariser of the whole batch given (the task loss of `d`, a share of the
 /// whole batch's when `d` is a chunk of it).
-pub fn loss_with<F: Real>(tr: &SpikeTrajectory<F>, d: &Prepared<F>, lambda: F, reg: &RateTerms<F>) -> SpikeLoss<F> {
+pub fn loss_with<F: Real>(
+    tr: &SpikeTrajectory<F>,
+    d: &Prepared<F>,
+    lambda: F,
+    reg: &RateTerms<F>,
+) -> SpikeLoss<F> {
     let (task, dy) = task_loss(&tr.y, d);
-    SpikeLoss { task, rate_reg: reg.rate_reg, total: task + lambda * reg.rate_reg, dy, dreg: reg.dreg.clone() }
+    SpikeLoss {
+        task,
+        rate_reg: reg.rate_reg,
+        total: task + lambda * reg.rate_reg,
+        dy,
+        dreg: reg.dreg.clone(),
+    }
 }
 
 /// `gy[t] = dE/dy[t] + kappa gy[t+1]`: the total derivative of E by y[t] through the leaky readout.
@@ -180,7 +235,9 @@ fn readout_adjoint<F: Real>(dy: &Array3<F>, kappa: F) -> Array3<F> {
     let mut gy = dy.clone();
     for t in (0..gy.dim().0.saturating_sub(1)).rev() {
         let (mut cur, next) = gy.view_mut().split_at(Axis(0), t + 1);
-        Zip::from(cur.index_axis_mut(Axis(0), t)).and(next.index_axis(Axis(0), 0)).for_each(|g, &gn| *g += kappa * gn);
+        Zip::from(cur.index_axis_mut(Axis(0), t))
+            .and(next.index_axis(Axis(0), 0))
+            .for_each(|g, &gn| *g += kappa * gn);
     }
     gy
 }
@@ -189,7 +246,12 @@ fn readout_adjoint<F: Real>(dy: &Array3<F>, kappa: F) -> Array3<F> {
 fn through_readout<F: Real>(net: &SpikingNet<F>, rule: Rule, m: &Array3<F>) -> Array3<F> {
     let (t_n, b, _) = m.dim();
     let out = if rule.uses_feedback() {
-        flat(m).dot(&net.feedback.as_ref().expect("rule needs the feedback matrix").t())
+        flat(m).dot(
+            &net.feedback
+                .as_ref()
+                .expect("rule needs the feedback matrix")
+                .t(),
+        )
     } else {
         flat(m).dot(&net.p.w_out)
     };
@@ -198,7 +260,13 @@ fn through_readout<F: Real>(net: &SpikingNet<F>, rule: Rule, m: &Array3<F>) -> A
 
 /// Exact readout gradients (every rule): `sum_t gy[t] z[t]^T` and `sum_t gy[t]`.
 fn readout_grads<F: Real>(g: &mut SpikingParams<F>, tr: &SpikeTrajectory<F>, gy: &Array3<F>) {
-    general_mat_mul(F::one(), &flat(gy).t(), &flat(&tr.z), F::zero(), &mut g.w_out);
+    general_mat_mul(
+        F::one(),
+        &flat(gy).t(),
+        &flat(&tr.z),
+        F::zero(),
+        &mut g.w_out,
+    );
     g.b_out = flat(gy).sum_axis(Axis(0));
 }
 
@@ -212,10 +280,21 @@ fn readout_grads<F: Real>(g: &mut SpikingParams<F>, tr: &SpikeTrajectory<F>, gy:
 /// t and t' in `sum_t sum_{t'<=t}` turns one into the other (the leaky readout's kappa filter moves
 /// from `ebar` onto `gy` the same way). Storage is O(B·T·N) activity and each weight gradient is
 /// one large product, instead of O(B·N²) traces updated every step.
-pub fn grad_backward<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<F>, tr: &SpikeTrajectory<F>, lo: &SpikeLoss<F>) -> SpikingParams<F> {
+pub fn grad_backward<F: Real>(
+    net: &SpikingNet<F>,
+    rule: Rule,
+    d: &Prepared<F>,
+    tr: &SpikeTrajectory<F>,
+    lo: &SpikeLoss<F>,
+) -> SpikingParams<F> {
     let c = &net.cfg;
     let (t_n, b, n) = tr.z.dim();
-    let (a_v, rho, kappa, beta) = (F::c(c.a_v()), F::c(c.rho()), F::c(c.kappa()), F::c(c.beta_eff()));
+    let (a_v, rho, kappa, beta) = (
+        F::c(c.a_v()),
+        F::c(c.rho()),
+        F::c(c.kappa()),
+        F::c(c.beta_eff()),
+    );
     let gy = readout_adjoint(&lo.dy, kappa);
     let sig = through_readout(net, rule, &gy);
     let mut dv = Array3::<F>::zeros((t_n, b, n));
@@ -229,28 +308,52 @@ pub fn grad_backward<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<F>, 
         if has_next {
             dz.scaled_add(F::one() - rho, &da_next);
             if !rule.cuts(t + 1, t_n) {
-                F::step_mul_add(&w_back, F::one(), &dv.index_axis(Axis(0), t + 1), &mut dz.view_mut());
+                F::step_mul_add(
+                    &w_back,
+                    F::one(),
+                    &dv.index_axis(Axis(0), t + 1),
+                    &mut dz.view_mut(),
+                );
             }
         }
         let (mut cur, next) = dv.view_mut().split_at(Axis(0), t + 1);
         let mut cur = cur.index_axis_mut(Axis(0), t);
         let ps = tr.psi.index_axis(Axis(0), t);
         if has_next {
-            Zip::from(&mut cur).and(&dz).and(&ps).and(next.index_axis(Axis(0), 0)).for_each(|d, &g, &p, &dn| *d = p * g + a_v * dn);
+            Zip::from(&mut cur)
+                .and(&dz)
+                .and(&ps)
+                .and(next.index_axis(Axis(0), 0))
+                .for_each(|d, &g, &p, &dn| *d = p * g + a_v * dn);
         } else {
-            Zip::from(&mut cur).and(&dz).and(&ps).for_each(|d, &g, &p| *d = p * g);
+            Zip::from(&mut cur)
+                .and(&dz)
+                .and(&ps)
+                .for_each(|d, &g, &p| *d = p * g);
         }
-        Zip::from(&mut da_next).and(&dz).and(&ps).for_each(|da, &g, &p| *da = -beta * p * g + rho * *da);
+        Zip::from(&mut da_next)
+            .and(&dz)
+            .and(&ps)
+            .for_each(|da, &g, &p| *da = -beta * p * g + rho * *da);
     }
     let mut g = SpikingParams::zeros(c);
     // sum_t dv[t] z[t-1]^T over t >= 1 (z[-1] = 0): one product of the shifted slices.
     if t_n > 1 {
         let (dv1, z0) = (dv.slice(s![1.., .., ..]), tr.z.slice(s![..t_n - 1, .., ..]));
-        let (dv1, z0) = (dv1.to_shape(((t_n - 1) * b, n)).unwrap(), z0.to_shape(((t_n - 1) * b, n)).unwrap());
+        let (dv1, z0) = (
+            dv1.to_shape(((t_n - 1) * b, n)).unwrap(),
+            z0.to_shape(((t_n - 1) * b, n)).unwrap(),
+        );
         general_mat_mul(F::one(), &dv1.t(), &z0, F::zero(), &mut g.w_rec);
     }
     g.w_rec.diag_mut().fill(F::zero());
-    general_mat_mul(F::one(), &flat(&dv).t(), &flat(&d.x), F::zero(), &mut g.w_in);
+    general_mat_mul(
+        F::one(),
+        &flat(&dv).t(),
+        &flat(&d.x),
+        F::zero(),
+        &mut g.w_in,
+    );
     readout_grads(&mut g, tr, &gy);
     g
 }
@@ -265,12 +368,26 @@ pub fn grad_backward<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<F>, 
 /// grad w[j,i]   = sum_t Lout[t][j] ebar[t][j,i] + Lreg[t][j] e[t][j,i]
 /// ```
 /// with `Lout[t] = S dE/dy[t]`. Only for the e-prop rules.
-pub fn grad_eprop_online<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<F>, tr: &SpikeTrajectory<F>, lo: &SpikeLoss<F>) -> SpikingParams<F> {
-    assert!(rule.is_eprop(), "the trace form exists only for e-prop rules");
+pub fn grad_eprop_online<F: Real>(
+    net: &SpikingNet<F>,
+    rule: Rule,
+    d: &Prepared<F>,
+    tr: &SpikeTrajectory<F>,
+    lo: &SpikeLoss<F>,
+) -> SpikingParams<F> {
+    assert!(
+        rule.is_eprop(),
+        "the trace form exists only for e-prop rules"
+    );
     let c = &net.cfg;
     let (t_n, b, n) = tr.z.dim();
     let ni = c.n_in;
-    let (a_v, rho, kappa, beta) = (F::c(c.a_v()), F::c(c.rho()), F::c(c.kappa()), F::c(c.beta_eff()));
+    let (a_v, rho, kappa, beta) = (
+        F::c(c.a_v()),
+        F::c(c.rho()),
+        F::c(c.kappa()),
+        F::c(c.beta_eff()),
+    );
     let lout = through_readout(net, rule, &lo.dy);
     // One trial at a time: traces [N, N] and [N, n_in] for that trial. Trials run in a fixed
     // number of groups on the rayon threads, each group's sum kept, then the groups summed in
@@ -299,7 +416,11 @@ pub fn grad_eprop_online<F: Real>(net: &SpikingNet<F>, rule: Rule, d: &Prepared<
                 }
             }
             for i in 0..n {
-                let zp = if t > 0 { tr.z[[t - 1, bi, i]] } else { F::zero() };
+                let zp = if t > 0 {
+                    tr.z[[t - 1, bi, i]]
+                } else {
+                    F::zero()
+                };
                 ev_r[i] = a_v * ev_r[i] + zp;
             }
             for i in 0..ni {

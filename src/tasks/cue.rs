@@ -148,7 +148,10 @@ impl CueTask {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Input(format!("cue task: {m}")));
         if self.n_cues == 0 || self.n_cues % 2 == 0 {
-            return bad(format!("n_cues = {} must be odd (no ties between left and right)", self.n_cues));
+            return bad(format!(
+                "n_cues = {} must be odd (no ties between left and right)",
+                self.n_cues
+            ));
         }
         if self.cue_ms == 0 {
             return bad("cue_ms must be positive".into());
@@ -163,7 +166,9 @@ impl CueTask {
         ] {
             let p = rate_to_prob(hz);
             if !(0.0..=1.0).contains(&p) {
-                return bad(format!("{name} = {hz} gives a spike probability {p} per step, not in [0, 1]"));
+                return bad(format!(
+                    "{name} = {hz} gives a spike probability {p} per step, not in [0, 1]"
+                ));
             }
         }
         if !(0.0..=1.0).contains(&self.p_group) {
@@ -179,7 +184,11 @@ impl CueTask {
 
     /// Steps of cue `k` (0-based): `gap + k·(cue + gap) .. gap + k·(cue + gap) + cue`.
     pub fn cue_window(&self, k: usize) -> Range<usize> {
-        assert!(k < self.n_cues, "cue {k} out of range (n_cues = {})", self.n_cues);
+        assert!(
+            k < self.n_cues,
+            "cue {k} out of range (n_cues = {})",
+            self.n_cues
+        );
         let start = self.gap_ms + k * (self.cue_ms + self.gap_ms);
         start..start + self.cue_ms
     }
@@ -194,9 +203,19 @@ impl CueTask {
     pub fn sample_trials(&self, n_trials: usize, rng: &mut impl Rng) -> Vec<CueTrial> {
         (0..n_trials)
             .map(|_| {
-                let p_left = if rng.random::<f64>() < 0.5 { self.p_group } else { 1.0 - self.p_group };
+                let p_left = if rng.random::<f64>() < 0.5 {
+                    self.p_group
+                } else {
+                    1.0 - self.p_group
+                };
                 let sides = (0..self.n_cues)
-                    .map(|_| if rng.random::<f64>() < p_left { CLASS_LEFT } else { CLASS_RIGHT })
+                    .map(|_| {
+                        if rng.random::<f64>() < p_left {
+                            CLASS_LEFT
+                        } else {
+                            CLASS_RIGHT
+                        }
+                    })
                     .collect();
                 CueTrial { sides }
             })
@@ -224,7 +243,13 @@ impl CueTask {
         // (step, channel) with a non-zero probability, in step-major order.
         let mut prob = vec![0.0f64; t_n * N_INPUTS];
         for (i, tr) in trials.iter().enumerate() {
-            assert_eq!(tr.sides.len(), self.n_cues, "trial {i} has {} cues, expected {}", tr.sides.len(), self.n_cues);
+            assert_eq!(
+                tr.sides.len(),
+                self.n_cues,
+                "trial {i} has {} cues, expected {}",
+                tr.sides.len(),
+                self.n_cues
+            );
             prob.fill(0.0);
             for (k, &side) in tr.sides.iter().enumerate() {
                 let chans = match side {
@@ -253,7 +278,12 @@ impl CueTask {
                 mask[[i, t, 0]] = 1.0;
             }
         }
-        Batch { inputs, targets, mask, loss: LossKind::Ce }
+        Batch {
+            inputs,
+            targets,
+            mask,
+            loss: LossKind::Ce,
+        }
     }
 
     /// A batch of `b` random trials and their cue sides: sides first ([`CueTask::sample_trials`]),
@@ -287,7 +317,11 @@ pub fn rate_to_prob(hz: f64) -> f64 {
 ///
 /// Panics if `y` is not `[T, B, C]` for the batch's `T` and `B`, or the batch is not ce.
 pub fn accuracy(y: &Array3<f64>, batch: &Batch) -> f64 {
-    assert_eq!(batch.loss, LossKind::Ce, "accuracy needs a ce batch (class-index targets)");
+    assert_eq!(
+        batch.loss,
+        LossKind::Ce,
+        "accuracy needs a ce batch (class-index targets)"
+    );
     let (b, t_n) = (batch.n_trials(), batch.n_steps());
     let (ty, by, c) = y.dim();
     assert!(

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array0, Array1, Array2, Array3, Axis};
 
 use crate::batch::{Batch, LossKind};
-use crate::error::{input_err, Result};
+use crate::error::{Result, input_err};
 
 /// One step (bin) of the task, ms.
 pub const DT_MS: f64 = 15.0;
@@ -42,7 +42,9 @@ pub struct ManteInfo {
 
 /// `data_dir()/paper/mante_task_72conditions.npz`.
 pub fn default_path() -> PathBuf {
-    super::data_dir().join("paper").join("mante_task_72conditions.npz")
+    super::data_dir()
+        .join("paper")
+        .join("mante_task_72conditions.npz")
 }
 
 pub fn load_default() -> Result<(Batch, ManteInfo)> {
@@ -56,7 +58,9 @@ pub fn load_default() -> Result<(Batch, ManteInfo)> {
 pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
     let path = path.as_ref();
     let mut npz = super::open_npz(path)?;
-    let names = npz.names().map_err(|e| input_err(path, format!("not a readable .npz file ({e})")))?;
+    let names = npz
+        .names()
+        .map_err(|e| input_err(path, format!("not a readable .npz file ({e})")))?;
     let has = |n: &str| names.iter().any(|m| m == n);
 
     let inputs: Array3<f64> = super::read_f64(&mut npz, path, "inputs")?;
@@ -65,7 +69,10 @@ pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
     if targets.dim() != (b, t) {
         return Err(input_err(
             path,
-            format!("targets has shape {:?}, expected [B, T] = [{b}, {t}] to match inputs", targets.shape()),
+            format!(
+                "targets has shape {:?}, expected [B, T] = [{b}, {t}] to match inputs",
+                targets.shape()
+            ),
         ));
     }
     let mask: Array2<f64> = if has("output_mask") {
@@ -76,17 +83,38 @@ pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
         Array2::ones((b, t))
     };
     if mask.dim() != (b, t) {
-        return Err(input_err(path, format!("output_mask has shape {:?}, expected [{b}, {t}]", mask.shape())));
+        return Err(input_err(
+            path,
+            format!(
+                "output_mask has shape {:?}, expected [{b}, {t}]",
+                mask.shape()
+            ),
+        ));
     }
-    if inputs.iter().chain(targets.iter()).chain(mask.iter()).any(|v| !v.is_finite()) {
-        return Err(input_err(path, "inputs, targets or output_mask contains NaN or infinity"));
+    if inputs
+        .iter()
+        .chain(targets.iter())
+        .chain(mask.iter())
+        .any(|v| !v.is_finite())
+    {
+        return Err(input_err(
+            path,
+            "inputs, targets or output_mask contains NaN or infinity",
+        ));
     }
     if let Some(c) = targets.iter().find(|&&c| c < 0.0 || c.fract() != 0.0) {
-        return Err(input_err(path, format!("targets holds {c}, not a class index")));
+        return Err(input_err(
+            path,
+            format!("targets holds {c}, not a class index"),
+        ));
     }
 
     let mut read_vec = |name: &str| -> Result<Array1<f64>> {
-        if has(name) { super::read_f64(&mut npz, path, name) } else { Ok(Array1::zeros(0)) }
+        if has(name) {
+            super::read_f64(&mut npz, path, name)
+        } else {
+            Ok(Array1::zeros(0))
+        }
     };
     let context = read_vec("trial_context")?;
     let coh_motion = read_vec("trial_coh_motion")?;
@@ -112,7 +140,17 @@ pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
         mask: mask.insert_axis(Axis(2)),
         loss: LossKind::Ce,
     };
-    Ok((batch, ManteInfo { context, coh_motion, coh_color, ground_truth, recording_start, recording_stop }))
+    Ok((
+        batch,
+        ManteInfo {
+            context,
+            coh_motion,
+            coh_color,
+            ground_truth,
+            recording_start,
+            recording_stop,
+        },
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,7 +196,11 @@ impl Condition {
         let left = 1.0 - right;
         let green = (self.coh_color + 1.0) / 2.0;
         let red = 1.0 - green;
-        let favours_2 = if self.context > 0.0 { right > left } else { green > red };
+        let favours_2 = if self.context > 0.0 {
+            right > left
+        } else {
+            green > red
+        };
         if favours_2 { 2 } else { 1 }
     }
 }
@@ -171,7 +213,11 @@ pub fn conditions(cohs_motion: &[f64], cohs_color: &[f64]) -> Vec<Condition> {
     for &context in &[-1.0, 1.0] {
         for &coh_motion in cohs_motion {
             for &coh_color in cohs_color {
-                all.push(Condition { context, coh_motion, coh_color });
+                all.push(Condition {
+                    context,
+                    coh_motion,
+                    coh_color,
+                });
             }
         }
     }
@@ -214,7 +260,11 @@ pub fn generate_trials(conds: &[Condition]) -> (Batch, ManteInfo) {
         let left = 1.0 - right;
         let green = (c.coh_color + 1.0) / 2.0;
         let red = 1.0 - green;
-        let ctx: [f32; 2] = if c.context > 0.0 { [1.0, 0.0] } else { [0.0, 1.0] };
+        let ctx: [f32; 2] = if c.context > 0.0 {
+            [1.0, 0.0]
+        } else {
+            [0.0, 1.0]
+        };
         let gt = c.ground_truth() as f64;
         for t in 0..N_STEPS {
             let mut v = [0f32; N_INPUTS];
@@ -252,6 +302,11 @@ pub fn generate_trials(conds: &[Condition]) -> (Batch, ManteInfo) {
         recording_start: *RECORDING_STEPS.start(),
         recording_stop: *RECORDING_STEPS.end() + 1,
     };
-    let batch = Batch { inputs, targets, mask: Array3::ones((b, N_STEPS, 1)), loss: LossKind::Ce };
+    let batch = Batch {
+        inputs,
+        targets,
+        mask: Array3::ones((b, N_STEPS, 1)),
+        loss: LossKind::Ce,
+    };
     (batch, info)
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array, Dimension};
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError, ReadableElement};
 
-use crate::error::{input_err, Result};
+use crate::error::{Result, input_err};
 
 /// Root of the bundled data: `$SNNLAB_DATA` when set (and not empty), else the crate's `data/`
 /// folder (`concat!(env!("CARGO_MANIFEST_DIR"), "/data")`).
@@ -32,7 +32,10 @@ pub(crate) fn open_npz(path: &Path) -> Result<NpzReader<File>> {
     NpzReader::new(f).map_err(|e| input_err(path, format!("not a readable .npz file ({e})")))
 }
 
-fn read_as<T, D>(npz: &mut NpzReader<File>, name: &str) -> std::result::Result<Array<T, D>, ReadNpzError>
+fn read_as<T, D>(
+    npz: &mut NpzReader<File>,
+    name: &str,
+) -> std::result::Result<Array<T, D>, ReadNpzError>
 where
     T: ReadableElement,
     D: Dimension,
@@ -46,8 +49,14 @@ fn wrong_dtype(e: &ReadNpzError) -> bool {
 
 /// Read array `name` of any numeric dtype (f64, f32, signed/unsigned integers, bool) as f64, with
 /// the number of dimensions of `D`. Errors name the file and the array.
-pub(crate) fn read_f64<D: Dimension>(npz: &mut NpzReader<File>, path: &Path, name: &str) -> Result<Array<f64, D>> {
-    let names = npz.names().map_err(|e| input_err(path, format!("not a readable .npz file ({e})")))?;
+pub(crate) fn read_f64<D: Dimension>(
+    npz: &mut NpzReader<File>,
+    path: &Path,
+    name: &str,
+) -> Result<Array<f64, D>> {
+    let names = npz
+        .names()
+        .map_err(|e| input_err(path, format!("not a readable .npz file ({e})")))?;
     if !names.iter().any(|n| n == name) {
         return Err(input_err(path, format!("array '{name}' is missing")));
     }
@@ -71,14 +80,22 @@ pub(crate) fn read_f64<D: Dimension>(npz: &mut NpzReader<File>, path: &Path, nam
     attempt!(u16, |v| v as f64);
     attempt!(u8, |v| v as f64);
     attempt!(bool, |v| v as u8 as f64);
-    Err(input_err(path, format!("array '{name}' has an unsupported dtype (expected a float, integer or bool array)")))
+    Err(input_err(
+        path,
+        format!(
+            "array '{name}' has an unsupported dtype (expected a float, integer or bool array)"
+        ),
+    ))
 }
 
 fn describe(path: &Path, name: &str, e: ReadNpzError) -> crate::error::Error {
     match e {
         ReadNpzError::Npy(ReadNpyError::WrongNdim(want, got)) => input_err(
             path,
-            format!("array '{name}' has {got} dimensions, expected {}", want.map_or("?".into(), |w| w.to_string())),
+            format!(
+                "array '{name}' has {got} dimensions, expected {}",
+                want.map_or("?".into(), |w| w.to_string())
+            ),
         ),
         e => input_err(path, format!("array '{name}': {e}")),
     }

@@ -32,11 +32,11 @@ use std::f64::consts::PI;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use ndarray::{s, Array1, Array2, Array3, Axis};
+use ndarray::{Array1, Array2, Array3, Axis, s};
 use rand::Rng;
 
 use crate::batch::{Batch, LossKind};
-use crate::error::{input_err, Result};
+use crate::error::{Result, input_err};
 
 /// Number of reach conditions (targets at 45° steps).
 /// One step (bin) of the task, ms.
@@ -106,7 +106,9 @@ impl ReachTrial {
 /// The training draw: condition uniform in 0..8 (trials 0..8 are conditions 0..7 when
 /// `n_trials >= 8`), then per trial interval1 uniform in `0..=49` and interval2 in `0..=149`.
 pub fn sample_trials(n_trials: usize, rng: &mut impl Rng) -> Vec<ReachTrial> {
-    let mut conds: Vec<usize> = (0..n_trials).map(|_| rng.random_range(0..N_CONDITIONS)).collect();
+    let mut conds: Vec<usize> = (0..n_trials)
+        .map(|_| rng.random_range(0..N_CONDITIONS))
+        .collect();
     if n_trials >= N_CONDITIONS {
         for (c, slot) in conds.iter_mut().take(N_CONDITIONS).enumerate() {
             *slot = c;
@@ -117,7 +119,11 @@ pub fn sample_trials(n_trials: usize, rng: &mut impl Rng) -> Vec<ReachTrial> {
         .map(|condition| {
             let interval1 = rng.random_range(0..=INTERVAL1_MAX);
             let interval2 = rng.random_range(0..=INTERVAL2_MAX);
-            ReachTrial { condition, interval1, interval2 }
+            ReachTrial {
+                condition,
+                interval1,
+                interval2,
+            }
         })
         .collect()
 }
@@ -125,7 +131,11 @@ pub fn sample_trials(n_trials: usize, rng: &mut impl Rng) -> Vec<ReachTrial> {
 /// The deterministic analysis trials: conditions 0..7, interval1 = 25, interval2 = 105.
 pub fn analysis_trials() -> Vec<ReachTrial> {
     (0..N_CONDITIONS)
-        .map(|condition| ReachTrial { condition, interval1: ANALYSIS_INTERVAL1, interval2: ANALYSIS_INTERVAL2 })
+        .map(|condition| ReachTrial {
+            condition,
+            interval1: ANALYSIS_INTERVAL1,
+            interval2: ANALYSIS_INTERVAL2,
+        })
         .collect()
 }
 
@@ -139,7 +149,10 @@ pub struct Reach {
 impl Reach {
     /// `data_dir()/neural/hatsopoulos2007/hatsopoulos2007_plain.npz`.
     pub fn default_path() -> PathBuf {
-        super::data_dir().join("neural").join("hatsopoulos2007").join("hatsopoulos2007_plain.npz")
+        super::data_dir()
+            .join("neural")
+            .join("hatsopoulos2007")
+            .join("hatsopoulos2007_plain.npz")
     }
     pub fn load_default() -> Result<Reach> {
         Self::load(Self::default_path())
@@ -155,14 +168,31 @@ impl Reach {
         if sh.dim() != el.dim() {
             return Err(input_err(
                 path,
-                format!("shoulderangle {:?} and elbowangle {:?} differ in shape", sh.shape(), el.shape()),
+                format!(
+                    "shoulderangle {:?} and elbowangle {:?} differ in shape",
+                    sh.shape(),
+                    el.shape()
+                ),
             ));
         }
         if sh.nrows() != N_CONDITIONS {
-            return Err(input_err(path, format!("shoulderangle has {} conditions, expected {N_CONDITIONS}", sh.nrows())));
+            return Err(input_err(
+                path,
+                format!(
+                    "shoulderangle has {} conditions, expected {N_CONDITIONS}",
+                    sh.nrows()
+                ),
+            ));
         }
         if t.len() != sh.ncols() {
-            return Err(input_err(path, format!("t_ms has {} samples but shoulderangle has {}", t.len(), sh.ncols())));
+            return Err(input_err(
+                path,
+                format!(
+                    "t_ms has {} samples but shoulderangle has {}",
+                    t.len(),
+                    sh.ncols()
+                ),
+            ));
         }
         let keep: Vec<usize> = (0..t.len()).filter(|&i| t[i] >= DATA_T_START_MS).collect();
         if keep.is_empty() {
@@ -171,7 +201,10 @@ impl Reach {
         let shoulder = sh.select(Axis(1), &keep);
         let elbow = el.select(Axis(1), &keep);
         if shoulder.iter().chain(elbow.iter()).any(|v| !v.is_finite()) {
-            return Err(input_err(path, "shoulderangle or elbowangle contains NaN or infinity"));
+            return Err(input_err(
+                path,
+                "shoulderangle or elbowangle contains NaN or infinity",
+            ));
         }
         Ok(Reach { shoulder, elbow })
     }
@@ -204,7 +237,11 @@ impl Reach {
         let mut mask = Array3::<f64>::ones((b, t_n, N_OUTPUTS));
         let bump = bump();
         for (k, tr) in trials.iter().enumerate() {
-            assert!(tr.condition < N_CONDITIONS, "reach condition {} out of range", tr.condition);
+            assert!(
+                tr.condition < N_CONDITIONS,
+                "reach condition {} out of range",
+                tr.condition
+            );
             let (sn, cs) = theta(tr.condition).sin_cos();
             // Condition bump on 0-based interval1 .. interval1 + 23.
             for (i, &bv) in bump.iter().enumerate() {
@@ -238,7 +275,12 @@ impl Reach {
                 mask.slice_mut(s![k, start + n_out.., ..]).fill(0.0);
             }
         }
-        Batch { inputs, targets, mask, loss: LossKind::Mse }
+        Batch {
+            inputs,
+            targets,
+            mask,
+            loss: LossKind::Mse,
+        }
     }
 
     /// A random training batch (callers use `n_trials = 100`, `n_steps = 300`), see [`sample_trials`].

@@ -13,7 +13,11 @@ pub fn bin() -> Command {
 
 /// A fresh, empty directory under the temp dir, unique to this test file, `name` and process.
 pub fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("snnlab-{}-{name}-{}", env!("CARGO_CRATE_NAME"), std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "snnlab-{}-{name}-{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
