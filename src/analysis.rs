@@ -387,7 +387,7 @@ pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> R
             if let Some((l, b)) = r.last_and_best(seed) {
                 rows.push_str(&format!(
                     "<tr><td>{}</td><td>{seed}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-                    r.label, l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance, b.normalised_distance
+                    crate::plot::esc(&r.label), l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance, b.normalised_distance
                 ));
             }
         }
@@ -398,7 +398,7 @@ pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> R
     html.push_str(&format!(
         "<h1>snnlab report: {:?} task vs {}</h1><p>Cross-condition-average baseline {baseline:.4}; split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings.</p>",
         task.name,
-        data_path.display()
+        crate::plot::esc(&data_path.display().to_string())
     ));
     html.push_str("<table><tr><th>run</th><th>seed</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint</th><th>its accuracy</th><th>its distance</th><th>normalised (split-half)</th></tr>");
     html.push_str(&rows);

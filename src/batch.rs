@@ -98,15 +98,12 @@ impl Batch {
             LossKind::Ce => "[B, T] class indices",
         };
         if self.targets.shape() != want {
-            return Err(Error::Input(
-                format!(
-                    "{name}: targets has shape {:?}, expected {what} = {:?} for --loss {:?}",
-                    self.targets.shape(),
-                    &want[..if self.loss == LossKind::Ce { 2 } else { 3 }],
-                    self.loss
-                )
-                .to_lowercase(),
-            ));
+            return Err(Error::Input(format!(
+                "{name}: targets has shape {:?}, expected {what} = {:?} for --loss {}",
+                self.targets.shape(),
+                &want[..if self.loss == LossKind::Ce { 2 } else { 3 }],
+                format!("{:?}", self.loss).to_lowercase()
+            )));
         }
         if self.mask.shape() != want {
             return Err(Error::Input(format!(

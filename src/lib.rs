@@ -6,6 +6,7 @@ pub mod backend;
 pub mod batch;
 pub mod bench;
 pub mod bench_spiking;
+pub mod claim;
 pub mod error;
 pub mod evaluate;
 pub mod gpu;

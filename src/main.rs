@@ -97,6 +97,10 @@ enum Cmd {
         /// Number of updates (overrides the config).
         #[arg(long)]
         updates: Option<usize>,
+        /// Replace a run already in the output folder (kept until the new run's first
+        /// checkpoint is written, and put back if it fails before).
+        #[arg(long)]
+        force: bool,
         /// No progress bar or log lines.
         #[arg(long)]
         quiet: bool,
@@ -583,6 +587,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             device,
             updates,
+            force,
             quiet,
         } => {
             let mut cfg = snnlab::train::TrainConfig::load(&config)?;
@@ -596,7 +601,7 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.updates = u;
             }
             let t0 = std::time::Instant::now();
-            let res = snnlab::train::train(&cfg, adapter, quiet)?;
+            let res = snnlab::train::train_into(&cfg, adapter, quiet, force)?;
             for r in &res {
                 println!(
                     "seed {}: final loss {:.5}, eval error {:.5}",

@@ -34,10 +34,13 @@ pub struct Chart {
     pub log_y: bool,
 }
 
-fn esc(s: &str) -> String {
+/// `s` as HTML/SVG text or attribute value.
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// About five round tick values covering [lo, hi].

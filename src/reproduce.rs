@@ -49,6 +49,10 @@ pub fn reproduce(o: &Options, adapter: Option<&str>) -> Result<PathBuf> {
     // Without --full both rules start from the authors' own initial network (update 0 of their
     // released runs, the same for every rule), as in the paper; only the random training trials
     // differ from theirs.
+    // An earlier run in any of the run folders is refused before anything is written.
+    for (name, _, _) in runs(o.full) {
+        crate::train::RunFolder::plan(&o.out.join(name), false)?;
+    }
     let init = if o.full {
         None
     } else {

@@ -40,8 +40,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::CheckpointScore;
+use crate::claim::Owner;
 use crate::error::{Error, Result};
-use crate::plot::{Chart, Mark};
+use crate::plot::{Chart, Mark, esc};
 use crate::train::{Member, TrainConfig};
 
 fn d_pack_max() -> usize {
@@ -61,6 +62,18 @@ struct SweepFile {
     grid: BTreeMap<String, Vec<toml::Value>>,
     #[serde(default)]
     zip: BTreeMap<String, Vec<toml::Value>>,
+}
+
+/// A sweep's name becomes a folder and a Slurm job name: letters, digits, `_`, `.`, `-`, not
+/// starting with `.` (so never `.` or `..`).
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    if name.is_empty() || name.starts_with('.') || !name.chars().all(safe) {
+        return Err(format!(
+            "name {name:?} must be made of letters, digits, '_', '.' and '-', not starting with '.' (set `name = ...` in the sweep file)"
+        ));
+    }
+    Ok(())
 }
 
 /// A loaded sweep.
@@ -156,9 +169,7 @@ impl Sweep {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "sweep".into())
         });
-        if name.is_empty() || name.contains(['/', '\\']) {
-            return Err(bad(format!("name '{name}' must be a non-empty file name")));
-        }
+        check_name(&name).map_err(bad)?;
         if f.pack_max == 0 {
             return Err(bad("pack_max must be at least 1".into()));
         }
@@ -310,6 +321,9 @@ impl Sweep {
     fn tmp_dir(&self) -> PathBuf {
         self.results.join("tmp")
     }
+    fn claims_dir(&self) -> PathBuf {
+        self.results.join("claims")
+    }
     fn failed_dir(&self) -> PathBuf {
         self.results.join("failed")
     }
@@ -381,50 +395,74 @@ impl Shard {
     }
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty() && !s.contains(['/', '.']))
-        .unwrap_or_else(|| "host".into())
+/// A temporary run directory's (id, owner) from its name `<id>.<host>.<pid>.<start>`.
+fn parse_tmp(name: &str) -> Option<(String, Owner)> {
+    let (id, tag) = name.split_once('.')?;
+    Some((id.to_string(), Owner::from_tag(tag)?))
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+/// Where this process trains run `id` (the owner's tag in the name tells a live process's
+/// partial run from a dead one's).
+pub fn tmp_run_dir(sweep: &Sweep, id: &str) -> PathBuf {
+    sweep.tmp_dir().join(format!("{id}.{}", Owner::me().tag()))
 }
 
-/// A temporary run directory's (id, host, pid) from its name `<id>.<host>.<pid>`.
-fn parse_tmp(name: &str) -> Option<(String, String, u32)> {
-    let mut it = name.rsplitn(3, '.');
-    let pid = it.next()?.parse().ok()?;
-    let host = it.next()?.to_string();
-    Some((it.next()?.to_string(), host, pid))
+/// The results folder's own folders, created; one that is a symbolic link is refused (the
+/// clean-up would otherwise remove what it points to).
+fn prepare_results(sweep: &Sweep) -> Result<()> {
+    for d in [
+        sweep.runs_dir(),
+        sweep.tmp_dir(),
+        sweep.claims_dir(),
+        sweep.failed_dir(),
+    ] {
+        if std::fs::symlink_metadata(&d).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::Input(format!(
+                "{}: is a symbolic link or a file, not a folder; a results folder's runs/, tmp/, claims/ and failed/ must be its own",
+                d.display()
+            )));
+        }
+        std::fs::create_dir_all(&d).map_err(|e| {
+            Error::Input(format!(
+                "{}: cannot create the results directory: {e}",
+                d.display()
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn io_err(p: &Path, e: std::io::Error) -> Error {
     Error::Runtime(format!("{}: {e}", p.display()))
 }
 
-/// Remove temporary run directories left by dead processes on this host, and any whose run is
-/// complete. Returns how many were removed.
+/// Remove the temporary run directories of dead processes on this host, and those of other
+/// hosts whose run is complete and no longer claimed. Only real directories with the names this
+/// program gives are touched (a link is never followed). Returns how many were removed.
 fn clean_stale(sweep: &Sweep) -> Result<usize> {
-    let (host, me) = (hostname(), std::process::id());
     let mut n = 0;
     let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) else {
         return Ok(0);
     };
+    let here = crate::claim::hostname();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some((id, h, pid)) = parse_tmp(&name) else {
+        let Some((id, owner)) = parse_tmp(&name) else {
             continue;
         };
-        let dead_here = h == host && pid != me && !pid_alive(pid);
-        if dead_here || sweep.is_complete(&id) {
+        let is_dir = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir());
+        let gone = if owner.host == here {
+            !owner.alive()
+        } else {
+            sweep.is_complete(&id)
+                && crate::claim::holder(&sweep.claims_dir(), &id).is_none_or(|h| h != owner)
+        };
+        if is_dir && gone {
             std::fs::remove_dir_all(e.path()).map_err(|er| io_err(&e.path(), er))?;
             n += 1;
         }
     }
+    crate::claim::clean_private(&sweep.claims_dir());
     Ok(n)
 }
 
@@ -442,6 +480,8 @@ pub struct RunReport {
     pub done: usize,
     pub diverged: usize,
     pub failed: usize,
+    /// Claimed or finished by another process meanwhile.
+    pub elsewhere: usize,
 }
 
 /// Group runs into packs: runs of one shape (same `pack_key`), at most `pack_max` per pack, in
@@ -463,14 +503,7 @@ pub fn packs<'a>(runs: &[&'a Run], pack_max: usize) -> Vec<Vec<&'a Run>> {
 
 /// Train (and analyse) every run of the shard that is not complete yet.
 pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<RunReport> {
-    for d in [sweep.runs_dir(), sweep.tmp_dir()] {
-        std::fs::create_dir_all(&d).map_err(|e| {
-            Error::Input(format!(
-                "{}: cannot create the results directory: {e}",
-                d.display()
-            ))
-        })?;
-    }
+    prepare_results(sweep)?;
     // The data, checked before spending any time on training and prepared once for every run.
     let mut refs = sweep.data.as_deref().map(crate::analysis::References::new);
     if let Some(r) = &mut refs {
@@ -510,17 +543,48 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
     }
     let bar = sweep_bar(total_updates, opts.quiet);
     let t0 = Instant::now();
-    let (host, pid) = (hostname(), std::process::id());
-    for pack in &packed {
+    for planned in &packed {
         bar.set_prefix(format!(
             "runs {}/{}",
-            rep.skipped + rep.done + rep.diverged + rep.failed,
+            rep.skipped + rep.done + rep.diverged + rep.failed + rep.elsewhere,
             mine.len()
         ));
-        let tmp: Vec<PathBuf> = pack
+        // The runs of the pack that no other process trains or has finished meanwhile.
+        let mut pack: Vec<&Run> = Vec::new();
+        let mut claims = Vec::new();
+        for r in planned {
+            match crate::claim::try_claim(&sweep.claims_dir(), &r.id)? {
+                Some(c) if sweep.is_complete(&r.id) => {
+                    c.release();
+                    rep.elsewhere += 1;
+                }
+                Some(c) => {
+                    pack.push(r);
+                    claims.push(c);
+                }
+                None => rep.elsewhere += 1,
+            }
+        }
+        if pack.is_empty() {
+            bar.inc(planned[0].config().updates as u64);
+            continue;
+        }
+        let tmp: Vec<PathBuf> = pack.iter().map(|r| tmp_run_dir(sweep, &r.id)).collect();
+        // A fresh folder of our own: anything already at the name (a planted link included) is
+        // not ours, and is neither used nor removed.
+        if let Some((d, e)) = tmp
             .iter()
-            .map(|r| sweep.tmp_dir().join(format!("{}.{host}.{pid}", r.id)))
-            .collect();
+            .find_map(|d| std::fs::create_dir(d).err().map(|e| (d, e)))
+        {
+            for d2 in tmp.iter().take_while(|d2| *d2 != d) {
+                let _ = std::fs::remove_dir_all(d2);
+            }
+            claims.into_iter().for_each(crate::claim::Claim::release);
+            return Err(Error::Input(format!(
+                "{}: cannot create this process's temporary run folder: {e}",
+                d.display()
+            )));
+        }
         let members: Vec<Member> = pack
             .iter()
             .zip(&tmp)
@@ -542,22 +606,28 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
                 std::fs::create_dir_all(sweep.failed_dir())
                     .map_err(|er| io_err(&sweep.failed_dir(), er))?;
                 for (r, d) in pack.iter().zip(&tmp) {
-                    let _ = std::fs::remove_dir_all(d);
+                    let _ = std::fs::remove_dir_all(d); // our own fresh folder
                     crate::io::write_atomic(
                         &sweep.failed_dir().join(format!("{}.txt", r.id)),
                         format!("{e}\n").as_bytes(),
                     )?;
                 }
                 rep.failed += pack.len();
+                claims.into_iter().for_each(crate::claim::Claim::release);
                 bar.suspend(|| eprintln!("pack of {} run(s) failed: {e}", pack.len()));
                 continue;
             }
         };
-        for ((r, d), o) in pack.iter().zip(&tmp).zip(outcomes) {
+        for (((r, d), o), claim) in pack.iter().zip(&tmp).zip(outcomes).zip(claims) {
+            let dest = sweep.run_dir(&r.id);
+            // An error names the run's final folder, never the temporary one.
             let analysis_error = match &mut refs {
                 Some(r) => crate::analysis::analyze_with(std::slice::from_ref(d), r)
                     .err()
-                    .map(|e| e.to_string()),
+                    .map(|e| {
+                        e.to_string()
+                            .replace(&d.display().to_string(), &dest.display().to_string())
+                    }),
                 None => None,
             };
             let rec = RunRecord {
@@ -578,7 +648,6 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
                 serde_json::to_string_pretty(&rec).map_err(|e| Error::Runtime(e.to_string()))?;
             crate::io::write_atomic(&d.join("run.json"), json.as_bytes())?;
             // The rename is the commit point: before it the run is absent, after it complete.
-            let dest = sweep.run_dir(&r.id);
             let mut c = r.config.clone();
             c.out = dest.clone();
             crate::io::write_atomic(
@@ -593,6 +662,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
                 std::fs::rename(d, &dest).map_err(|e| io_err(&dest, e))?;
             }
             let _ = std::fs::remove_file(sweep.failed_dir().join(format!("{}.txt", r.id)));
+            claim.release();
             if o.diverged_at.is_some() {
                 rep.diverged += 1;
             } else {
@@ -623,13 +693,14 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
     bar.finish_and_clear();
     if !opts.quiet {
         eprintln!(
-            "shard {}/{}: {} trained, {} diverged, {} failed, {} already complete, in {:.1} s",
+            "shard {}/{}: {} trained, {} diverged, {} failed, {} already complete, {} trained by other processes, in {:.1} s",
             opts.shard.index,
             opts.shard.count,
             rep.done,
             rep.diverged,
             rep.failed,
             rep.skipped,
+            rep.elsewhere,
             t0.elapsed().as_secs_f64()
         );
     }
@@ -680,12 +751,16 @@ pub fn status(sweep: &Sweep) -> Status {
         total: sweep.runs.len(),
         ..Default::default()
     };
+    // A run is being trained while its claim's owner lives; a partial run of a dead owner is
+    // stale. (The owner's start time tells a reused pid apart.)
     let mut in_progress: BTreeMap<String, bool> = BTreeMap::new();
-    let (host, me) = (hostname(), std::process::id());
+    let me = Owner::me();
     if let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) {
         for e in rd.flatten() {
-            if let Some((id, h, pid)) = parse_tmp(&e.file_name().to_string_lossy()) {
-                let live = h != host || (pid != me && pid_alive(pid));
+            if let Some((id, owner)) = parse_tmp(&e.file_name().to_string_lossy()) {
+                let live = owner != me
+                    && crate::claim::holder(&sweep.claims_dir(), &id).is_some()
+                    && owner.alive();
                 *in_progress.entry(id).or_insert(false) |= live;
             }
         }
@@ -716,12 +791,57 @@ pub struct SubmitOptions {
     pub dry_run: bool,
 }
 
+/// `--time` in one of Slurm's forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (or
+/// UNLIMITED / INFINITE).
+pub fn check_slurm_time(t: &str) -> Result<()> {
+    let num = |p: &str| !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit());
+    let ok = ["unlimited", "infinite"].contains(&t.to_ascii_lowercase().as_str())
+        || match t.split_once('-') {
+            Some((d, rest)) => {
+                num(d) && {
+                    let p: Vec<&str> = rest.split(':').collect();
+                    p.len() <= 3 && p.iter().all(|x| num(x))
+                }
+            }
+            None => {
+                let p: Vec<&str> = t.split(':').collect();
+                p.len() <= 3 && p.iter().all(|x| num(x))
+            }
+        };
+    if !ok {
+        return Err(Error::Input(format!(
+            "--time {t:?}: expected one of Slurm's forms MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS"
+        )));
+    }
+    Ok(())
+}
+
+/// `--partition`: one name or a comma list of names of letters, digits, `_`, `.`, `-`.
+pub fn check_partition(p: &str) -> Result<()> {
+    let name = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with('-')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    if !p.split(',').all(name) {
+        return Err(Error::Input(format!(
+            "--partition {p:?}: expected a partition name or a comma list of them (letters, digits, '_', '.', '-')"
+        )));
+    }
+    Ok(())
+}
+
 /// Write the sbatch array script; returns (its path, number of array tasks).
 pub fn write_sbatch(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize)> {
     if o.runs_per_task == 0 || o.cpus_per_task == 0 {
         return Err(Error::Input(
             "--runs-per-task and --cpus-per-task must be at least 1".into(),
         ));
+    }
+    check_slurm_time(&o.time)?;
+    if let Some(p) = &o.partition {
+        check_partition(p)?;
     }
     let abs = |p: &Path| std::path::absolute(p).map_err(|e| io_err(p, e));
     let results = abs(&sweep.results)?;
@@ -733,6 +853,17 @@ pub fn write_sbatch(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize)
     let cwd = std::env::current_dir()
         .map_err(|e| Error::Runtime(format!("no working directory: {e}")))?;
     let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    // `#SBATCH` values: sbatch reads them with its own double-quote rule, so a path with a '"'
+    // or a control character cannot be written safely and is refused.
+    let sq = |p: &Path| -> Result<String> {
+        let t = p.display().to_string();
+        if t.contains(|c: char| c == '"' || c.is_control()) {
+            return Err(Error::Input(format!(
+                "{t:?}: a path with '\"' or a control character cannot go into an sbatch script"
+            )));
+        }
+        Ok(format!("\"{t}\""))
+    };
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&format!(
         "# snnlab sweep '{}': {} runs in {tasks} array tasks (written by `snnlab sweep submit`)\n",
@@ -755,9 +886,9 @@ pub fn write_sbatch(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize)
         s.push_str(&format!("#SBATCH --gpus-per-task={}\n", o.gpus_per_task));
     }
     s.push_str(&format!(
-        "#SBATCH --output={}/%A_%a.out\n#SBATCH --chdir={}\n",
-        slurm.display(),
-        cwd.display()
+        "#SBATCH --output={}\n#SBATCH --chdir={}\n",
+        sq(&slurm.join("%A_%a.out"))?,
+        sq(&cwd)?
     ));
     s.push_str("set -euo pipefail\n");
     s.push_str(&format!(
@@ -1010,9 +1141,9 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
     );
     html.push_str(&format!(
         "<h1>Sweep {}</h1><p>{runs} of {} runs complete ({missing} missing); table: {}.</p>",
-        sweep.name,
+        esc(&sweep.name),
         sweep.runs.len(),
-        csv_path.display()
+        esc(&csv_path.display().to_string())
     ));
     let (baseline, floor) = match &sweep.data {
         Some(d) => {
@@ -1049,7 +1180,7 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
     if !best.is_empty() {
         html.push_str("<h2>Closest checkpoint of each run</h2><table><tr><th>run</th>");
         for a in &sweep.axes {
-            html.push_str(&format!("<th>{a}</th>"));
+            html.push_str(&format!("<th>{}</th>", esc(a)));
         }
         html.push_str("<th>accuracy</th><th>distance</th></tr>");
         best.sort_by(|a, b| a.3.total_cmp(&b.3));
@@ -1058,10 +1189,11 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
             for a in &sweep.axes {
                 html.push_str(&format!(
                     "<td>{}</td>",
-                    vals.iter()
+                    esc(vals
+                        .iter()
                         .find(|(k, _)| k == a)
                         .map(|(_, v)| v.as_str())
-                        .unwrap_or("")
+                        .unwrap_or(""))
                 ));
             }
             html.push_str(&format!("<td>{acc:.4}</td><td>{dist:.4}</td></tr>"));

@@ -493,6 +493,14 @@ impl Pack {
         }
         Ok(())
     }
+    /// The first parameter tensor of network `i` (as of the last snapshot) holding a NaN or an
+    /// infinity.
+    fn non_finite(&self, i: usize) -> Option<&'static str> {
+        match self {
+            Pack::Rate { models, .. } => models[i].params.first_non_finite(),
+            Pack::Spiking { models, .. } => models[i].params.first_non_finite(),
+        }
+    }
     /// Save network `i` (as of the last snapshot) and return its evaluation error.
     fn save(&self, i: usize, path: &Path, task: &Task, eval: &Batch) -> Result<f64> {
         match self {
@@ -508,6 +516,17 @@ impl Pack {
             Pack::Spiking { models, .. } => eval_error_spiking(task, &models[i], eval),
         }
     }
+}
+
+/// A new log file; never one that exists, nor through a link.
+fn create_log(path: &Path) -> Result<std::fs::File> {
+    use crate::claim::NoFollow;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags_nofollow()
+        .open(path)
+        .map_err(|e| crate::io::create_err(path, e))
 }
 
 fn append_line(f: &mut std::fs::File, line: &str) -> Result<()> {
@@ -559,7 +578,19 @@ pub fn pack_key(cfg: &TrainConfig) -> String {
 }
 
 pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Vec<RunSummary>> {
+    train_into(cfg, adapter, quiet, false)
+}
+
+/// [`train`]; `force`: replace a run already in `cfg.out` (it is kept aside until the new run has
+/// its first checkpoint, and put back if the new run fails before).
+pub fn train_into(
+    cfg: &TrainConfig,
+    adapter: Option<&str>,
+    quiet: bool,
+    force: bool,
+) -> Result<Vec<RunSummary>> {
     cfg.validate()?;
+    let mut folder = RunFolder::plan(&cfg.out, force)?;
     let members: Vec<Member> = cfg
         .seeds
         .iter()
@@ -571,21 +602,216 @@ pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Ve
             dir: cfg.out.clone(),
         })
         .collect();
-    let mut out = Vec::new();
     let bar = progress_bar(cfg.updates as u64, quiet);
-    let outcomes = train_members(cfg, &members, adapter, &bar, quiet)?;
-    bar.finish_and_clear();
-    for o in outcomes {
-        if let Some(u) = o.diverged_at {
-            return Err(Error::Runtime(format!(
-                "seed {}: loss diverged at update {u} (try a smaller lr); the other seeds' results are in {}",
-                o.summary.seed,
-                cfg.out.display()
-            )));
+    let outcomes = match train_members_with(cfg, &members, adapter, &bar, quiet, &mut folder) {
+        Ok(o) => o,
+        Err(e) => {
+            bar.finish_and_clear();
+            folder.fail(&e.to_string());
+            return Err(e);
         }
-        out.push(o.summary);
+    };
+    bar.finish_and_clear();
+    let diverged: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.diverged_at
+                .map(|u| format!("seed {} at update {u}", o.summary.seed))
+        })
+        .collect();
+    if !diverged.is_empty() {
+        let msg = format!(
+            "loss diverged: {} (try a smaller lr); the other seeds' results are in {}",
+            diverged.join(", "),
+            cfg.out.display()
+        );
+        folder.fail(&msg);
+        return Err(Error::Runtime(msg));
     }
-    Ok(out)
+    Ok(outcomes.into_iter().map(|o| o.summary).collect())
+}
+
+/// Whether `dir` holds (part of) a training run: its config, logs or a seed folder. Nothing is
+/// followed through a link.
+pub fn holds_run(dir: &Path) -> bool {
+    let is = |p: PathBuf| std::fs::symlink_metadata(p).is_ok();
+    if ["config.toml", "loss.csv", "checkpoints.csv"]
+        .iter()
+        .any(|f| is(dir.join(f)))
+    {
+        return true;
+    }
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.flatten().any(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("seed")
+                .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        })
+    })
+}
+
+/// How `train` takes its output folder.
+#[derive(Debug, PartialEq, Eq)]
+enum FolderStart {
+    /// It does not exist: created, and removed again if the run fails before its first checkpoint.
+    Create,
+    /// It exists and holds no run: used as it is.
+    Reuse,
+    /// It holds a run and `--force` was given: the old run is moved aside.
+    Replace,
+}
+
+/// The output folder of one `train`: set up only once every input is checked, the earlier run
+/// it replaces (with `--force`) kept aside until the new run has its first checkpoint.
+pub struct RunFolder {
+    dir: PathBuf,
+    start: FolderStart,
+    /// Where the replaced run waits (same parent, so the move is a rename).
+    aside: Option<PathBuf>,
+    /// The folder has been written to.
+    opened: bool,
+    checkpointed: bool,
+}
+
+impl RunFolder {
+    /// Decide what to do with `dir`, writing nothing: a folder that already holds a run is
+    /// refused unless `force`. (Resuming an unfinished run would be decided here.)
+    pub fn plan(dir: &Path, force: bool) -> Result<RunFolder> {
+        let meta = std::fs::symlink_metadata(dir);
+        let start = match &meta {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FolderStart::Create,
+            Err(e) => return Err(Error::Input(format!("{}: {e}", dir.display()))),
+            Ok(m) if !m.is_dir() => {
+                return Err(Error::Input(format!(
+                    "{}: the output folder is {}",
+                    dir.display(),
+                    if m.file_type().is_symlink() {
+                        "a symbolic link; give the folder it points to"
+                    } else {
+                        "not a folder"
+                    }
+                )));
+            }
+            Ok(_) if !holds_run(dir) => FolderStart::Reuse,
+            Ok(_) if force => FolderStart::Replace,
+            Ok(_) => {
+                return Err(Error::Input(format!(
+                    "{} holds a run; use --force to replace it",
+                    dir.display()
+                )));
+            }
+        };
+        Ok(RunFolder {
+            dir: dir.to_path_buf(),
+            start,
+            aside: None,
+            opened: false,
+            checkpointed: false,
+        })
+    }
+
+    /// After a failure: a run without any checkpoint leaves nothing (the replaced run is put
+    /// back); one with checkpoints is marked by a `FAILED` file holding the reason.
+    pub fn fail(&mut self, reason: &str) {
+        if !self.opened {
+            return;
+        }
+        if self.checkpointed {
+            let _ =
+                crate::io::write_atomic(&self.dir.join("FAILED"), format!("{reason}\n").as_bytes());
+            return;
+        }
+        match self.start {
+            FolderStart::Create | FolderStart::Replace => {
+                let _ = std::fs::remove_dir_all(&self.dir);
+            }
+            FolderStart::Reuse => {
+                for f in ["config.toml", "loss.csv", "checkpoints.csv"] {
+                    let _ = std::fs::remove_file(self.dir.join(f));
+                }
+                if let Ok(rd) = std::fs::read_dir(&self.dir) {
+                    for e in rd.flatten() {
+                        let seed = e.file_name().to_string_lossy().starts_with("seed");
+                        if seed && e.file_type().is_ok_and(|t| t.is_dir()) {
+                            let _ = std::fs::remove_dir_all(e.path());
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(a) = self.aside.take() {
+            let _ = std::fs::rename(&a, &self.dir);
+        }
+    }
+}
+
+/// What a caller of [`train_members_with`] does around the writing of the run.
+pub trait RunHooks {
+    /// Called once every input is checked and the backend made, before anything is written.
+    fn before_write(&mut self) -> Result<()>;
+    /// Called once every member's first checkpoint is on disk.
+    fn first_checkpoint(&mut self) -> Result<()>;
+}
+
+/// The sweeps' hooks: their temporary folders are set up and committed by the sweep.
+pub struct NoHooks;
+
+impl RunHooks for NoHooks {
+    fn before_write(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn first_checkpoint(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl RunHooks for RunFolder {
+    fn before_write(&mut self) -> Result<()> {
+        let mkdir = |d: &Path| {
+            if let Some(p) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(p).map_err(|e| crate::io::create_err(d, e))?;
+            }
+            std::fs::create_dir(d).map_err(|e| crate::io::create_err(d, e))
+        };
+        match self.start {
+            FolderStart::Create => mkdir(&self.dir)?,
+            FolderStart::Reuse => {}
+            FolderStart::Replace => {
+                let name = self
+                    .dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                let name = name.unwrap_or_else(|| "run".into());
+                let aside = self.dir.with_file_name(format!(
+                    ".{name}.replaced.{}",
+                    crate::claim::Owner::me().tag()
+                ));
+                std::fs::rename(&self.dir, &aside).map_err(|e| {
+                    Error::Runtime(format!(
+                        "{}: cannot move the earlier run aside: {e}",
+                        self.dir.display()
+                    ))
+                })?;
+                self.aside = Some(aside);
+                self.opened = true;
+                mkdir(&self.dir)?;
+            }
+        }
+        self.opened = true;
+        Ok(())
+    }
+    fn first_checkpoint(&mut self) -> Result<()> {
+        self.checkpointed = true;
+        if let Some(a) = self.aside.take() {
+            std::fs::remove_dir_all(&a).map_err(|e| {
+                Error::Runtime(format!(
+                    "{}: cannot remove the replaced run: {e}",
+                    a.display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// Train `members` together (one pack on the GPU, threads over networks on the CPU) with the
@@ -598,6 +824,18 @@ pub fn train_members(
     adapter: Option<&str>,
     bar: &indicatif::ProgressBar,
     quiet: bool,
+) -> Result<Vec<MemberOutcome>> {
+    train_members_with(shared, members, adapter, bar, quiet, &mut NoHooks)
+}
+
+/// [`train_members`], with `hooks` called before the first write and after the first checkpoint.
+pub fn train_members_with(
+    shared: &TrainConfig,
+    members: &[Member],
+    adapter: Option<&str>,
+    bar: &indicatif::ProgressBar,
+    quiet: bool,
+    hooks: &mut dyn RunHooks,
 ) -> Result<Vec<MemberOutcome>> {
     shared.validate()?;
     if members.is_empty() {
@@ -625,67 +863,6 @@ pub fn train_members(
     let spiking = shared.is_spiking();
     let k = shared.steps_per_bin()?;
     let (b, t) = (b, t * k);
-    // Logs, one pair per distinct directory (in members' order).
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for m in members {
-        if !dirs.contains(&m.dir) {
-            dirs.push(m.dir.clone());
-        }
-    }
-    let mut logs = Vec::new();
-    for dir in &dirs {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Input(format!(
-                "{}: cannot create output directory: {e}",
-                dir.display()
-            ))
-        })?;
-        // The directory's own config: the shared settings with its members' seeds and values.
-        let mine: Vec<&Member> = members.iter().filter(|m| &m.dir == dir).collect();
-        let mut c = shared.clone();
-        c.seeds = mine.iter().map(|m| m.seed).collect();
-        (c.lr, c.g0, c.activity_l2, c.out) =
-            (mine[0].lr, mine[0].g0, mine[0].activity_l2, dir.clone());
-        crate::io::write_atomic(
-            &dir.join("config.toml"),
-            toml::to_string(&c)
-                .map_err(|e| Error::Runtime(e.to_string()))?
-                .as_bytes(),
-        )?;
-        // A new run replaces an earlier one in the same directory: drop its checkpoints and
-        // analysis, so that nothing stale is mixed into `analyze` or `report`.
-        for m in &mine {
-            let sd = dir.join(format!("seed{}", m.seed));
-            if sd.exists() {
-                std::fs::remove_dir_all(&sd).map_err(|e| {
-                    Error::Runtime(format!(
-                        "{}: cannot remove the earlier run: {e}",
-                        sd.display()
-                    ))
-                })?;
-            }
-        }
-        let _ = std::fs::remove_file(dir.join("analysis.csv"));
-        let mut log = std::fs::File::create(dir.join("loss.csv"))
-            .map_err(|e| Error::Runtime(format!("cannot create loss.csv: {e}")))?;
-        append_line(
-            &mut log,
-            if spiking {
-                "update,seed,loss,task_loss,rate_reg,lambda"
-            } else {
-                "update,seed,loss,task_loss,mean_h2,lambda"
-            },
-        )?;
-        let mut evlog = std::fs::File::create(dir.join("checkpoints.csv"))
-            .map_err(|e| Error::Runtime(format!("cannot create checkpoints.csv: {e}")))?;
-        append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
-        logs.push((log, evlog));
-    }
-    let log_of: Vec<usize> = members
-        .iter()
-        .map(|m| dirs.iter().position(|d| d == &m.dir).unwrap())
-        .collect();
-
     let lrs: Vec<f64> = members.iter().map(|m| m.lr).collect();
     let loss_kind = match &task {
         Task::Reach(_) => crate::batch::LossKind::Mse,
@@ -768,6 +945,48 @@ pub fn train_members(
             models,
         }
     };
+    // Every input is checked and the backend made: only now is anything written.
+    hooks.before_write()?;
+    // Logs, one pair per distinct directory (in members' order).
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for m in members {
+        if !dirs.contains(&m.dir) {
+            dirs.push(m.dir.clone());
+        }
+    }
+    let mut logs = Vec::new();
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).map_err(|e| crate::io::create_err(dir, e))?;
+        // The directory's own config: the shared settings with its members' seeds and values.
+        let mine: Vec<&Member> = members.iter().filter(|m| &m.dir == dir).collect();
+        let mut c = shared.clone();
+        c.seeds = mine.iter().map(|m| m.seed).collect();
+        (c.lr, c.g0, c.activity_l2, c.out) =
+            (mine[0].lr, mine[0].g0, mine[0].activity_l2, dir.clone());
+        crate::io::write_atomic(
+            &dir.join("config.toml"),
+            toml::to_string(&c)
+                .map_err(|e| Error::Runtime(e.to_string()))?
+                .as_bytes(),
+        )?;
+        let mut log = create_log(&dir.join("loss.csv"))?;
+        append_line(
+            &mut log,
+            if spiking {
+                "update,seed,loss,task_loss,rate_reg,lambda"
+            } else {
+                "update,seed,loss,task_loss,mean_h2,lambda"
+            },
+        )?;
+        let mut evlog = create_log(&dir.join("checkpoints.csv"))?;
+        append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
+        logs.push((log, evlog));
+    }
+    let log_of: Vec<usize> = members
+        .iter()
+        .map(|m| dirs.iter().position(|d| d == &m.dir).unwrap())
+        .collect();
+
     let checkpoints: Vec<usize> = shared
         .checkpoints
         .clone()
@@ -791,6 +1010,7 @@ pub fn train_members(
     let mut last = vec![f64::NAN; members.len()];
     let mut diverged: Vec<Option<usize>> = vec![None; members.len()];
     let start = Instant::now();
+    let mut first_checkpoint = true;
     for u in 0..=shared.updates {
         // Checkpoint index U = parameters after U updates (U = 0: the initialisation).
         if checkpoints.contains(&u) || u == shared.updates {
@@ -799,6 +1019,16 @@ pub fn train_members(
             }
             for i in 0..members.len() {
                 if diverged[i].is_some() {
+                    continue;
+                }
+                // Parameters that overflowed in the last update (its loss still finite): the
+                // network diverged there, and no checkpoint of it is written.
+                if let Some(name) = pack.non_finite(i) {
+                    let at = u.saturating_sub(1);
+                    diverged[i] = Some(at);
+                    if !quiet {
+                        bar.suspend(|| eprintln!("seed {} in {}: {name} became non-finite at update {at}; not trained further", members[i].seed, members[i].dir.display()));
+                    }
                     continue;
                 }
                 let dir = members[i].dir.join(format!("seed{}", members[i].seed));
@@ -814,6 +1044,10 @@ pub fn train_members(
                         members[i].seed, members[i].seed
                     ),
                 )?;
+            }
+            if first_checkpoint {
+                first_checkpoint = false;
+                hooks.first_checkpoint()?;
             }
         }
         if u == shared.updates {

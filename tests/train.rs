@@ -93,3 +93,192 @@ fn a_seed_listed_twice_is_refused() {
     let e = TrainConfig::load(&p).unwrap_err().to_string();
     assert!(e.contains("3 twice") && e.contains("dupseed"), "{e}");
 }
+
+mod common;
+use common::{bin, tmpdir};
+use std::path::Path;
+
+/// Every file under `dir` (links as their target text), by path relative to it.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap().flatten() {
+            let path = e.path();
+            let rel = path.strip_prefix(dir).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&path).unwrap();
+                out.insert(rel, format!("-> {}", t.display()).into_bytes());
+            } else if m.is_dir() {
+                out.insert(rel + "/", vec![]);
+                stack.push(path);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+const SMALL: &str = "task = \"reach\"\nn_rec = 16\nlr = 3e-3\nupdates = 6\nbatch_size = 8\nn_steps = 300\ncheckpoints = [0, 3]\ndevice = \"cpu\"\n";
+
+/// `train` of `config` into `out`, as a user types it; (exit code, stderr).
+fn run_train(config: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
+    let o = bin()
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_typo_over_a_finished_run_changes_no_byte_of_it() {
+    let d = tmpdir("typo");
+    let good = d.join("good.toml");
+    std::fs::write(&good, SMALL).unwrap();
+    let run = d.join("run");
+    assert_eq!(run_train(&good, &run, &[]).0, 0);
+    let before = tree(&run);
+    assert!(
+        before.contains_key("seed1/update0006.safetensors"),
+        "{before:?}"
+    );
+    // The case: the same config with a typo in `init`.
+    let typo = d.join("typo.toml");
+    std::fs::write(&typo, format!("{SMALL}init = \"typo.safetensors\"\n")).unwrap();
+    let (code, err) = run_train(&typo, &run, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds a run; use --force"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(tree(&run) == before, "refused train changed the run");
+    // With --force the typo is found before anything is moved or written.
+    let (code, err) = run_train(&typo, &run, &["--force"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("typo.safetensors"), "{err}");
+    assert!(tree(&run) == before, "failed --force train changed the run");
+    // Nor a bad config (an unknown task): refused before the folder is looked at.
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, SMALL.replace("\"reach\"", "\"rech\"")).unwrap();
+    assert_eq!(run_train(&bad, &run, &["--force"]).0, 2);
+    assert!(tree(&run) == before);
+    // Nothing but the run was ever created next to it.
+    let names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+#[test]
+fn force_replaces_a_run_whole_and_a_failed_new_run_leaves_nothing() {
+    let d = tmpdir("force");
+    let c = d.join("c.toml");
+    std::fs::write(&c, SMALL).unwrap();
+    let run = d.join("run");
+    assert_eq!(run_train(&c, &run, &[]).0, 0);
+    // The old run had a seed the new one lacks, and an extra file: both go with it.
+    std::fs::create_dir_all(run.join("seed9")).unwrap();
+    std::fs::write(run.join("seed9/update0001.safetensors"), b"old").unwrap();
+    let c2 = d.join("c2.toml");
+    std::fs::write(&c2, SMALL.replace("updates = 6", "updates = 4")).unwrap();
+    let (code, err) = run_train(&c2, &run, &["--force"]);
+    assert_eq!(code, 0, "{err}");
+    let t = tree(&run);
+    assert!(!t.keys().any(|k| k.starts_with("seed9")), "{:?}", t.keys());
+    assert!(t.contains_key("seed1/update0004.safetensors"));
+    assert!(!t.contains_key("seed1/update0006.safetensors"));
+    assert_eq!(csv_rows(run.join("loss.csv")).len(), 4);
+    // Nothing left aside.
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 3);
+
+    // A new folder whose run fails before any checkpoint (an init of the wrong size) is not
+    // created at all.
+    let other = d.join("other.toml");
+    let init = run.join("seed1/update0004.safetensors");
+    std::fs::write(
+        &other,
+        format!(
+            "{}init = {:?}\n",
+            SMALL.replace("n_rec = 16", "n_rec = 8"),
+            init
+        ),
+    )
+    .unwrap();
+    let fresh = d.join("fresh");
+    let (code, err) = run_train(&other, &fresh, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!fresh.exists());
+}
+
+#[test]
+fn a_symlinked_log_in_a_run_is_never_written_through() {
+    let d = tmpdir("link");
+    let c = d.join("c.toml");
+    std::fs::write(&c, SMALL).unwrap();
+    let outside = d.join("precious.csv");
+    std::fs::write(&outside, b"a week of work\n").unwrap();
+    let run = d.join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::os::unix::fs::symlink(&outside, run.join("loss.csv")).unwrap();
+    // The link makes the folder a run: refused; with --force the link is moved aside and
+    // removed as a link, its target untouched.
+    assert_eq!(run_train(&c, &run, &[]).0, 2);
+    let (code, err) = run_train(&c, &run, &["--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&outside).unwrap(), b"a week of work\n");
+    assert!(
+        !std::fs::symlink_metadata(run.join("loss.csv"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // An output folder that is itself a link is refused.
+    let link = d.join("linked-run");
+    std::os::unix::fs::symlink(d.join("elsewhere"), &link).unwrap();
+    let (code, err) = run_train(&c, &link, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!d.join("elsewhere").exists());
+}
+
+#[test]
+fn divergence_names_every_seed_and_leaves_no_non_finite_checkpoint() {
+    let d = tmpdir("diverge");
+    let c = d.join("c.toml");
+    // The case: lr = 1e39 overflows the weights in the first update, whose own loss
+    // is still finite; checkpoint 1 would hold infinities.
+    std::fs::write(
+        &c,
+        SMALL
+            .replace("lr = 3e-3", "lr = 1e39\nseeds = [1, 2]")
+            .replace("checkpoints = [0, 3]", "checkpoints = [0, 1, 3]"),
+    )
+    .unwrap();
+    let run = d.join("run");
+    let (code, err) = run_train(&c, &run, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("seed 1 at update") && err.contains("seed 2 at update"),
+        "{err}"
+    );
+    for seed in [1, 2] {
+        let dir = run.join(format!("seed{seed}"));
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(files.len(), 1, "only the initial checkpoint: {files:?}");
+        for f in files {
+            snnlab::io::load_model(&f.path()).expect("every checkpoint on disk loads");
+        }
+    }
+    let failed = std::fs::read_to_string(run.join("FAILED")).unwrap();
+    assert!(failed.contains("diverged"), "{failed}");
+}

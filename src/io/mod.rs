@@ -44,17 +44,17 @@ pub(crate) fn write_err(path: &Path, what: impl std::fmt::Display) -> Error {
     ))
 }
 
-/// Creating the output failed: a missing directory or a forbidden one is the user's `--out`
+/// Creating the output failed: a missing, forbidden or read-only directory is the user's `--out`
 /// (exit status 2); anything else is the machine's (exit status 1).
 pub(crate) fn create_err(path: &Path, e: std::io::Error) -> Error {
     match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-            Error::Input(format!(
-                "{}: cannot create output file: {}",
-                path.display(),
-                one_line(e)
-            ))
-        }
+        std::io::ErrorKind::NotFound
+        | std::io::ErrorKind::PermissionDenied
+        | std::io::ErrorKind::ReadOnlyFilesystem => Error::Input(format!(
+            "{}: cannot create output file: {}",
+            path.display(),
+            one_line(e)
+        )),
         _ => write_err(path, e),
     }
 }

@@ -588,7 +588,10 @@ fn read_unit(path: &Path) -> Result<Unit> {
 /// why it is dropped).
 fn process_unit(u: &Unit) -> std::result::Result<Array2<f64>, (usize, String)> {
     // 1. group trials by the exact condition tuple; sort the groups by it.
+    // Keyed by the values' bits (-0 taken as 0, as `==` does); a NaN equals nothing, so a
+    // trial with one is a group of its own.
     let mut groups: Vec<([f64; 4], Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<[u64; 4], usize> = std::collections::HashMap::new();
     for tr in 0..u.response.nrows() {
         let key = [
             u.targ_dir[tr],
@@ -596,9 +599,17 @@ fn process_unit(u: &Unit) -> std::result::Result<Array2<f64>, (usize, String)> {
             u.stim_col2dir[tr],
             u.context[tr],
         ];
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(tr),
-            None => groups.push((key, vec![tr])),
+        if key.iter().any(|v| v.is_nan()) {
+            groups.push((key, vec![tr]));
+            continue;
+        }
+        let bits = key.map(|v| if v == 0.0 { 0 } else { v.to_bits() });
+        match index.entry(bits) {
+            std::collections::hash_map::Entry::Occupied(g) => groups[*g.get()].1.push(tr),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(groups.len());
+                groups.push((key, vec![tr]));
+            }
         }
     }
     groups.sort_by(|a, b| {
