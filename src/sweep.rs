@@ -410,18 +410,22 @@ pub fn tmp_run_dir(sweep: &Sweep, id: &str) -> PathBuf {
 /// The results folder's own folders, created; one that is a symbolic link is refused (the
 /// clean-up would otherwise remove what it points to).
 fn prepare_results(sweep: &Sweep) -> Result<()> {
-    for d in [
+    let dirs = [
         sweep.runs_dir(),
         sweep.tmp_dir(),
         sweep.claims_dir(),
         sweep.failed_dir(),
-    ] {
-        if std::fs::symlink_metadata(&d).is_ok_and(|m| !m.is_dir()) {
-            return Err(Error::Input(format!(
-                "{}: is a symbolic link or a file, not a folder; a results folder's runs/, tmp/, claims/ and failed/ must be its own",
-                d.display()
-            )));
-        }
+    ];
+    if let Some(d) = dirs
+        .iter()
+        .find(|d| std::fs::symlink_metadata(d).is_ok_and(|m| !m.is_dir()))
+    {
+        return Err(Error::Input(format!(
+            "{}: is a symbolic link or a file, not a folder; a results folder's runs/, tmp/, claims/ and failed/ must be its own",
+            d.display()
+        )));
+    }
+    for d in dirs {
         std::fs::create_dir_all(&d).map_err(|e| {
             Error::Input(format!(
                 "{}: cannot create the results directory: {e}",

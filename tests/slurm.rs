@@ -126,3 +126,94 @@ fn sweep_submit_runs_as_a_job_array_and_merge_has_every_run() {
         "three checkpoints (0, 5, 10) per run"
     );
 }
+
+/// Needs no Slurm: the script written by `--dry-run`.
+#[test]
+fn no_value_can_inject_a_command_into_the_sbatch_script() {
+    let d: PathBuf = std::env::temp_dir().join(format!("snnlab-slurm-dry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    let base = "[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 2\ndevice = \"cpu\"\n";
+    let sweep = |name: &str, body: &str| {
+        let p = d.join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "results = \"{}\"\n{body}{base}",
+                d.join(format!("r-{name}")).display()
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let submit = |cfg: &PathBuf, extra: &[&str]| {
+        let o = bin()
+            .args(["sweep", "submit", cfg.to_str().unwrap(), "--dry-run"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // The issue's name: a newline and a command. Refused, as are `..` and other unsafe names.
+    for name in [
+        "x\\necho INJECTED > injected.txt\\n#",
+        "..",
+        ".",
+        ".hidden",
+        "a b",
+        "a/b",
+        "$(id)",
+    ] {
+        let cfg = sweep("named", &format!("name = \"{name}\"\n"));
+        let (code, err) = submit(&cfg, &[]);
+        assert_eq!(code, Some(2), "name {name:?}: {err}");
+        assert!(err.contains("name"), "{err}");
+        assert!(!d.join("r-named").exists(), "nothing written for {name:?}");
+    }
+    let cfg = sweep("ok", "name = \"gain_v1.2-b\"\n");
+    for bad in [
+        "01:00:00\necho INJECTED2 > i2.txt",
+        "1:2:3:4",
+        "1-",
+        "abc",
+        "1-2:3:4:5",
+        "",
+    ] {
+        let (code, err) = submit(&cfg, &["--time", bad]);
+        assert_eq!(code, Some(2), "--time {bad:?}: {err}");
+        assert!(err.contains("--time"), "{err}");
+    }
+    for bad in ["gpu\necho x", "gpu;id", "a,,b", "-x", "gpu $(id)"] {
+        let (code, err) = submit(&cfg, &["--time", "10", &format!("--partition={bad}")]);
+        assert_eq!(code, Some(2), "--partition {bad:?}: {err}");
+        assert!(err.contains("--partition"), "{err}");
+    }
+    assert!(!d.join("r-ok").exists(), "a refused submit writes nothing");
+    // Every one of Slurm's time forms, and a partition list, are accepted.
+    for t in [
+        "30",
+        "30:00",
+        "01:00:00",
+        "2-12",
+        "2-12:30",
+        "2-12:30:00",
+        "UNLIMITED",
+    ] {
+        let (code, err) = submit(&cfg, &["--time", t, "--partition", "gpu,cpu-long.1"]);
+        assert_eq!(code, Some(0), "--time {t}: {err}");
+        let script = std::fs::read_to_string(d.join("r-ok/slurm/sweep.sbatch")).unwrap();
+        assert!(
+            script.contains(&format!("#SBATCH --time={t}\n")),
+            "{script}"
+        );
+        assert!(script.contains("#SBATCH --partition=gpu,cpu-long.1\n"));
+        assert!(script.contains("#SBATCH --job-name=snnlab-gain_v1.2-b\n"));
+        // Paths are quoted: in the #SBATCH lines for sbatch, in the command line for bash.
+        assert!(script.contains("#SBATCH --output=\""), "{script}");
+        let exec = script.lines().find(|l| l.starts_with("exec ")).unwrap();
+        assert!(exec.starts_with("exec '"), "{exec}");
+    }
+}

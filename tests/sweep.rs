@@ -420,3 +420,235 @@ fn packs_group_runs_of_one_shape_only() {
     }
     assert_eq!(packs.iter().map(Vec::len).sum::<usize>(), s.runs.len());
 }
+
+/// Every entry of a folder, without following links.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn four_processes_on_one_results_folder_train_every_run_exactly_once() {
+    let d = tmpdir("four");
+    // Tiny runs trained one per pack, so that the processes contend for every run.
+    let body = "pack_max = 1\ndata = \"none\"\n[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 3\nbatch_size = 4\nn_steps = 60\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n[grid]\nseed = [1, 2, 3, 4, 5, 6]\n";
+    let one = sweep_file(&d, "one", body);
+    let o = bin()
+        .args(["sweep", "run", one.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference = snapshot(&Sweep::load(&one).unwrap());
+    for round in 0..10 {
+        let f = sweep_file(&d, &format!("many{round}"), body);
+        let s = Sweep::load(&f).unwrap();
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                bin()
+                    .args(["sweep", "run", f.to_str().unwrap()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut trained: Vec<String> = Vec::new();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert!(o.status.success(), "round {round}: {err}");
+            trained.extend(
+                err.lines()
+                    .filter_map(|l| l.strip_prefix("run "))
+                    .filter_map(|l| l.split_whitespace().next())
+                    .map(str::to_owned),
+            );
+        }
+        trained.sort();
+        let mut all: Vec<String> = s.runs.iter().map(|r| r.id.clone()).collect();
+        all.sort();
+        assert_eq!(
+            trained, all,
+            "round {round}: every run trained exactly once"
+        );
+        assert_eq!(entries(&s.results.join("tmp")), Vec::<String>::new());
+        assert_eq!(entries(&s.results.join("claims")), Vec::<String>::new());
+        // Identical to one process's results (config.toml names the results folder: snapshot
+        // writes it as RESULTS in both).
+        let got = snapshot(&s);
+        assert_eq!(got.len(), reference.len());
+        for (x, y) in got.iter().zip(&reference) {
+            assert!(x == y, "round {round}: run {} file {} differs", x.0, x.1);
+        }
+    }
+}
+
+#[test]
+fn links_inside_a_results_folder_are_never_followed() {
+    let d = tmpdir("links");
+    let body = format!("data = \"none\"\n{BASE}[grid]\nseed = [1]\n");
+    let f = sweep_file(&d, "l", &body);
+    let s = Sweep::load(&f).unwrap();
+    // Outside the results folder: something a stale-run clean-up must never reach.
+    let outside = d.join("outside");
+    let victim = outside.join(format!("{}.host.1.1", s.runs[0].id));
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep"), b"mine").unwrap();
+    // 1. RESULTS/tmp (and RESULTS/runs) a link: refused, exit 2, nothing touched.
+    for sub in ["tmp", "runs"] {
+        std::fs::create_dir_all(&s.results).unwrap();
+        std::os::unix::fs::symlink(&outside, s.results.join(sub)).unwrap();
+        let o = bin()
+            .args(["sweep", "run", f.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(
+            entries(&outside),
+            [victim.file_name().unwrap().to_string_lossy()]
+        );
+        assert_eq!(std::fs::read(victim.join("keep")).unwrap(), b"mine");
+        std::fs::remove_file(s.results.join(sub)).unwrap();
+    }
+    // 2. A link planted at the name this process would train the run in: the run fails
+    // (no write into, no removal from, the link's target) and the link stays a link.
+    std::fs::create_dir_all(s.results.join("tmp")).unwrap();
+    let planted = snnlab::sweep::tmp_run_dir(&s, &s.runs[0].id);
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let opts = snnlab::sweep::RunOptions {
+        shard: Shard::ALL,
+        quiet: true,
+    };
+    let e = snnlab::sweep::run(&s, &opts, None).unwrap_err();
+    assert!(e.to_string().contains("temporary run folder"), "{e}");
+    assert_eq!(entries(&victim), ["keep"]);
+    assert!(
+        std::fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // 3. A stale-looking folder in tmp/ that is a link: the clean-up leaves it (and its
+    // target) alone, and the sweep completes.
+    std::fs::remove_file(&planted).unwrap();
+    let stale_link = s.results.join(format!(
+        "tmp/{}.{}.1.1",
+        s.runs[0].id,
+        snnlab::claim::hostname()
+    ));
+    std::os::unix::fs::symlink(&victim, &stale_link).unwrap();
+    snnlab::sweep::run(&s, &opts, None).unwrap();
+    assert!(s.is_complete(&s.runs[0].id));
+    assert_eq!(entries(&victim), ["keep"]);
+    assert!(std::fs::symlink_metadata(&stale_link).is_ok());
+}
+
+#[test]
+fn status_tells_a_reused_pid_from_a_live_run() {
+    let d = tmpdir("reuse");
+    let f = sweep_file(
+        &d,
+        "r",
+        &format!("data = \"none\"\n{BASE}[grid]\nseed = [1, 2]\n"),
+    );
+    let s = Sweep::load(&f).unwrap();
+    let me = snnlab::claim::Owner::me();
+    // A partial run named after a process whose pid is alive now (this test's) but which
+    // started at another time: a dead process whose pid was reused. Stale, not running.
+    let tmp = s.results.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let ghost = snnlab::claim::Owner {
+        start: me.start + 1,
+        ..me.clone()
+    };
+    std::fs::create_dir(tmp.join(format!("{}.{}", s.runs[0].id, ghost.tag()))).unwrap();
+    let claims = s.results.join("claims");
+    std::fs::create_dir_all(&claims).unwrap();
+    std::fs::write(claims.join(format!("{}.0", s.runs[0].id)), ghost.tag()).unwrap();
+    let st = snnlab::sweep::status(&s);
+    assert_eq!((st.running, st.stale, st.pending), (0, 1, 1), "{st:?}");
+    // The next run removes it, takes over the claim and trains both runs.
+    let o = bin()
+        .args(["sweep", "run", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("1 stale partial run"),
+        "{err}"
+    );
+    assert_eq!(complete(&s), 2);
+    assert_eq!(entries(&tmp), Vec::<String>::new());
+    assert_eq!(entries(&claims), Vec::<String>::new());
+}
+
+#[test]
+fn a_diverged_run_leaves_only_finite_checkpoints_and_its_analysis_names_no_tmp_path() {
+    let d = tmpdir("div39");
+    // lr = 1e39: the first update overflows the weights while its loss is still finite.
+    let f = sweep_file(
+        &d,
+        "d",
+        "[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 4\nbatch_size = 8\ncheckpoints = [0, 1, 2]\ndevice = \"cpu\"\n[grid]\nlr = [1e-3, 1e39]\n",
+    );
+    let o = bin()
+        .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = Sweep::load(&f).unwrap();
+    for r in &s.runs {
+        let dir = s.run_dir(&r.id);
+        let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
+        assert!(
+            !json.contains("/tmp/") || !json.contains(&s.results.join("tmp").display().to_string()),
+            "{json}"
+        );
+        let rec = s.record(&r.id).unwrap();
+        assert_eq!(rec.analysis_error, None, "{json}");
+        assert_eq!(
+            rec.status,
+            if r.config.lr > 1.0 {
+                "diverged"
+            } else {
+                "done"
+            }
+        );
+        // The analysis of both runs scored every checkpoint that is on disk.
+        let analysed = std::fs::read_to_string(dir.join("analysis.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            - 1;
+        let on_disk = std::fs::read_dir(dir.join("seed1")).unwrap().count();
+        assert_eq!(analysed, on_disk);
+        assert_eq!(on_disk, if r.config.lr > 1.0 { 1 } else { 4 });
+    }
+}
+
+#[test]
+fn the_sweep_report_escapes_what_it_shows() {
+    let d = tmpdir("html");
+    let f = sweep_file(
+        &d,
+        "h",
+        &format!("data = \"none\"\n{BASE}[grid]\nseed = [1]\n"),
+    );
+    let mut s = Sweep::load(&f).unwrap();
+    // Names are checked on load; the report escapes them anyway.
+    s.name = "<script>alert(1)</script>".into();
+    let out = d.join("report.html");
+    snnlab::sweep::merge(&s, Some(&d.join("m.csv")), Some(&out)).unwrap();
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
