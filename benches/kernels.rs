@@ -6,7 +6,8 @@
 //!   item of the paper's reach update (N = 200, 50 trials, T = 300);
 //! - spiking (ALIF) forward, factorised e-prop and online (per-synapse trace) e-prop on the CPU;
 //! - the GPU engine's rate update with the simple and the tiled step kernels (whatever adapter
-//!   wgpu finds; lavapipe without a GPU — there the numbers only compare the two variants).
+//!   wgpu finds; lavapipe without a GPU — there the numbers only compare the two variants);
+//! - loading one Mante unit file of 160 000 distinct trials (the trials' grouping by condition).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,5 +138,106 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(3))
 }
 
-criterion_group! { name = benches; config = config(); targets = step_product, rate_cpu, spiking_cpu, rate_gpu }
+/// One MAT v5 `miMATRIX` element (uncompressed, little-endian): a double array (`Some(data)`,
+/// column-major) or a 1×1 struct of `fields`.
+fn mat_element(
+    name: &str,
+    dims: &[usize],
+    data: Option<&[f64]>,
+    fields: &[(&str, Vec<u8>)],
+) -> Vec<u8> {
+    fn elem(out: &mut Vec<u8>, ty: u32, bytes: &[u8]) {
+        out.extend_from_slice(&ty.to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+        out.resize(out.len().next_multiple_of(8), 0);
+    }
+    let mut body = Vec::new();
+    let class: u32 = if data.is_some() { 6 } else { 2 };
+    elem(
+        &mut body,
+        6,
+        &[class.to_le_bytes(), 0u32.to_le_bytes()].concat(),
+    );
+    let d: Vec<u8> = dims
+        .iter()
+        .flat_map(|&x| (x as i32).to_le_bytes())
+        .collect();
+    elem(&mut body, 5, &d);
+    elem(&mut body, 1, name.as_bytes());
+    match data {
+        Some(v) => elem(
+            &mut body,
+            9,
+            &v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+        ),
+        None => {
+            elem(&mut body, 5, &32i32.to_le_bytes());
+            let names: Vec<u8> = fields
+                .iter()
+                .flat_map(|(n, _)| {
+                    let mut b = n.as_bytes().to_vec();
+                    b.resize(32, 0);
+                    b
+                })
+                .collect();
+            elem(&mut body, 1, &names);
+            for (_, f) in fields {
+                body.extend_from_slice(f);
+            }
+        }
+    }
+    let mut out = 14u32.to_le_bytes().to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A unit of 160 000 trials with distinct conditions (one 15 ms bin of 1 ms samples): the
+/// grouping of trials by condition dominates its loading (issue 16: quadratic before).
+fn mante_unit_load(c: &mut Criterion) {
+    let n = 160_000;
+    let dir = std::env::temp_dir().join(format!("snnlab-bench-mante-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let col = |f: &dyn Fn(usize) -> f64| -> Vec<u8> {
+        let v: Vec<f64> = (0..n).map(f).collect();
+        mat_element("", &[n, 1], Some(&v), &[])
+    };
+    let task_variable = mat_element(
+        "",
+        &[1, 1],
+        None,
+        &[
+            ("targ_dir", col(&|i| if i % 2 == 0 { 1.0 } else { -1.0 })),
+            ("stim_dir", col(&|i| i as f64)),
+            ("stim_col2dir", col(&|i| (i % 7) as f64)),
+            ("context", col(&|i| if i % 3 == 0 { 1.0 } else { -1.0 })),
+            ("correct", col(&|_| 1.0)),
+        ],
+    );
+    let response: Vec<f64> = (0..n * 15).map(|i| (i % 13) as f64).collect();
+    let unit = mat_element(
+        "unit",
+        &[1, 1],
+        None,
+        &[
+            ("response", mat_element("", &[n, 15], Some(&response), &[])),
+            ("task_variable", task_variable),
+        ],
+    );
+    let mut file = b"MATLAB 5.0 MAT-file, Platform: snnlab bench".to_vec();
+    file.resize(116, b' ');
+    file.extend_from_slice(&[0u8; 8]);
+    file.extend_from_slice(&0x0100u16.to_le_bytes());
+    file.extend_from_slice(b"IM");
+    file.extend_from_slice(&unit);
+    std::fs::write(dir.join("unit.mat"), file).unwrap();
+    c.bench_function("mante_unit_load/160k_trials", |b| {
+        // Dropped (160 000 conditions, not 72): the error comes after the grouping.
+        b.iter(|| std::hint::black_box(snnlab::neural::load_mante_units_report(&dir).is_err()))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group! { name = benches; config = config(); targets = step_product, rate_cpu, spiking_cpu, rate_gpu, mante_unit_load }
 criterion_main!(benches);

@@ -182,8 +182,60 @@ impl References {
 }
 
 /// Score every checkpoint of each run against `data` and write `analysis.csv` into each run.
+/// A run with fewer checkpoints or logged updates than its config asks for (killed, failed or
+/// diverged) is analysed as it is, with a one-line warning on stderr.
 pub fn analyze(runs: &[PathBuf], data_path: &Path) -> Result<Vec<RunAnalysis>> {
+    for dir in runs {
+        if let Some(w) = incomplete(dir) {
+            eprintln!("warning: {w}");
+        }
+    }
     analyze_with(runs, &mut References::new(data_path))
+}
+
+/// Why the run in `dir` is incomplete (its `FAILED` reason, or what it lacks of what its config
+/// asks for); `None` for a complete run or one whose config cannot be read (`analyze` says so).
+pub fn incomplete(dir: &Path) -> Option<String> {
+    let config = TrainConfig::load(&dir.join("config.toml")).ok()?;
+    if let Ok(reason) = std::fs::read_to_string(dir.join("FAILED")) {
+        return Some(format!(
+            "{}: the run failed: {}",
+            dir.display(),
+            reason.lines().next().unwrap_or("")
+        ));
+    }
+    let mut wanted: Vec<usize> = config
+        .checkpoints
+        .clone()
+        .unwrap_or_else(crate::train::paper_checkpoints)
+        .into_iter()
+        .filter(|&u| u <= config.updates)
+        .chain([config.updates])
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let have = checkpoints(dir).unwrap_or_default();
+    let log = std::fs::read_to_string(dir.join("loss.csv")).unwrap_or_default();
+    let mut short = Vec::new();
+    for &seed in &config.seeds {
+        let ck = wanted
+            .iter()
+            .filter(|&&u| have.iter().any(|(s, v, _)| *s == seed && *v == u))
+            .count();
+        let rows = log
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').nth(1).and_then(|v| v.parse::<u64>().ok()) == Some(seed))
+            .count();
+        if ck < wanted.len() || rows < config.updates {
+            short.push(format!(
+                "seed {seed} has {ck} of {} checkpoints and {rows} of {} updates",
+                wanted.len(),
+                config.updates
+            ));
+        }
+    }
+    (!short.is_empty()).then(|| format!("{}: incomplete run: {}", dir.display(), short.join("; ")))
 }
 
 /// [`analyze`] against already prepared references.

@@ -282,3 +282,38 @@ fn divergence_names_every_seed_and_leaves_no_non_finite_checkpoint() {
     let failed = std::fs::read_to_string(run.join("FAILED")).unwrap();
     assert!(failed.contains("diverged"), "{failed}");
 }
+
+#[test]
+fn analyze_warns_about_a_truncated_run_and_analyses_both() {
+    let d = tmpdir("truncated");
+    let c = d.join("c.toml");
+    std::fs::write(&c, SMALL).unwrap();
+    let (whole, cut) = (d.join("whole"), d.join("cut"));
+    assert_eq!(run_train(&c, &whole, &[]).0, 0);
+    assert_eq!(run_train(&c, &cut, &[]).0, 0);
+    // As if killed after update 4: the last checkpoint and two loss rows missing.
+    std::fs::remove_file(cut.join("seed1/update0006.safetensors")).unwrap();
+    let log = std::fs::read_to_string(cut.join("loss.csv")).unwrap();
+    let kept: Vec<&str> = log.lines().take(1 + 4).collect();
+    std::fs::write(cut.join("loss.csv"), kept.join("\n") + "\n").unwrap();
+    let o = bin()
+        .args([
+            "analyze",
+            whole.to_str().unwrap(),
+            cut.to_str().unwrap(),
+            "--data",
+        ])
+        .arg(snnlab::reproduce::default_data())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains(&cut.display().to_string())
+            && warnings[0].contains("2 of 3 checkpoints and 4 of 6 updates"),
+        "{err}"
+    );
+    assert!(cut.join("analysis.csv").exists() && whole.join("analysis.csv").exists());
+}
