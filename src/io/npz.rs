@@ -215,8 +215,13 @@ pub fn write_npz(path: &Path, arrays: &[(&str, ArrayD<f32>)]) -> Result<()> {
         let f = super::create_temp(tmp, path)?;
         let mut w = NpzWriter::new(std::io::BufWriter::new(f));
         for (name, a) in arrays {
-            w.add_array(*name, a)
-                .map_err(|e| write_err(path, format!("array {name}: {e}")))?;
+            if let Err(e) = w.add_array(*name, a) {
+                // Dropping the writer would try to finish the archive on the failing disk and
+                // print zip's debug text of that second error in front of ours: leak it instead
+                // (its temporary file is removed by write_atomic_with).
+                std::mem::forget(w);
+                return Err(write_err(path, format!("array {name}: {e}")));
+            }
         }
         let buf = w.finish().map_err(|e| write_err(path, e))?;
         let f = buf.into_inner().map_err(|e| write_err(path, e.error()))?;
