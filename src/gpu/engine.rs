@@ -12,9 +12,9 @@ use wgpu::util::DeviceExt;
 
 use super::abi::{AdamStep, NetParams, OuterJob, Prelude};
 use super::context::GpuContext;
-use super::kernels::{Kernel, align, groups, table_bytes, uniform_table};
+use super::kernels::{Kernel, StepKernels, align, groups, table_bytes, uniform_table};
 use super::timer::{PassTimer, add_seconds};
-use crate::batch::Batch;
+use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::optim::{Adam, BETA1, BETA2, EPS};
 use crate::rules::Rule;
@@ -38,6 +38,31 @@ pub struct PackShape {
 }
 
 impl PackShape {
+    /// The shape of `m` networks of `n` units, `n_in` inputs and `n_out` outputs with `p_len`
+    /// parameters each, for uploads of `b` trials × `t` steps under `loss`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        m: usize,
+        b: usize,
+        t: usize,
+        n: usize,
+        n_in: usize,
+        n_out: usize,
+        loss: LossKind,
+        p_len: usize,
+    ) -> Self {
+        let k_t = if loss == LossKind::Mse { n_out } else { 1 };
+        Self {
+            m,
+            b,
+            t,
+            n,
+            n_in,
+            k_t,
+            p_len,
+        }
+    }
+
     /// Refuse a pack that is empty, or whose largest buffer (`largest` bytes; `per_network` for
     /// one network) exceeds one storage binding, or whose dispatch exceeds the adapter's grid.
     pub fn check(
@@ -226,6 +251,21 @@ impl Pack {
         }
     }
 
+    /// The shared buffers by the binding names the kernels give them (an engine adds its own).
+    pub fn named(&self) -> Vec<(&'static str, &wgpu::Buffer)> {
+        vec![
+            ("dims", &self.dims),
+            ("step", &self.steps),
+            ("params", &self.params),
+            ("grads", &self.grads),
+            ("nets", &self.nets),
+            ("x", &self.x),
+            ("targets", &self.targets),
+            ("mask", &self.mask),
+            ("loss_out", &self.loss_out),
+        ]
+    }
+
     /// A storage buffer of the engine's own, counted in the pack's device memory.
     pub fn storage(&mut self, label: &str, floats: usize) -> wgpu::Buffer {
         self.device_bytes += (floats.max(1) * 4) as u64;
@@ -250,8 +290,20 @@ impl Pack {
             .write_buffer(&self.dims, 0, bytemuck::bytes_of(dims));
     }
 
+    /// Upload the step table of a new rule and the `Dims` that go with it.
+    pub fn write_rule<S: bytemuck::Pod, D: bytemuck::Pod>(&self, steps: &[S], dims: &D) {
+        self.write_steps(steps);
+        self.write_dims(dims);
+    }
+
+    /// Workgroups of the step kernels: units × trials (or trial tiles) × networks.
+    pub fn step_grid(&self, variant: StepKernels) -> [u32; 3] {
+        let PackShape { m, b, n, .. } = self.shape;
+        [groups(n as u32), variant.trial_groups(b as u32), m as u32]
+    }
+
     /// Upload the step table (one record per step).
-    pub fn write_steps<S: bytemuck::Pod>(&self, steps: &[S]) {
+    fn write_steps<S: bytemuck::Pod>(&self, steps: &[S]) {
         self.ctx
             .queue
             .write_buffer(&self.steps, 0, &table_bytes(steps, self.step_stride));
@@ -294,8 +346,29 @@ impl Pack {
         Ok(true)
     }
 
+    /// Check M models against the pack and upload their flat parameters (resets the Adam
+    /// state). `describe(model)` = (has the pack's configuration, has a feedback matrix, flat
+    /// parameters).
+    pub fn upload_networks<T>(
+        &mut self,
+        models: &[&T],
+        describe: impl Fn(&T) -> (bool, bool, Vec<f32>),
+    ) -> Result<()> {
+        self.check_count(models.len())?;
+        let described: Vec<_> = models.iter().map(|md| describe(md)).collect();
+        if let Some(i) = described.iter().position(|d| !d.0) {
+            return Err(Error::Input(format!(
+                "network {i} has a different configuration from the pack's"
+            )));
+        }
+        self.has_feedback = described.iter().all(|d| d.1);
+        let params: Vec<f32> = described.into_iter().flat_map(|d| d.2).collect();
+        self.upload_params(&params);
+        Ok(())
+    }
+
     /// Upload the networks' flat parameters (M × P); resets the Adam state.
-    pub fn upload_params(&mut self, params: &[f32]) {
+    fn upload_params(&mut self, params: &[f32]) {
         self.write(&self.params, params);
         let zeros = vec![0f32; params.len()];
         self.write(&self.adam_m, &zeros);
@@ -419,9 +492,17 @@ impl Pack {
         })
     }
 
-    /// Submit `enc` and read back (task loss, regulariser) of every network; with timing on,
-    /// the submission's pass times are added up.
-    pub fn submit_for_losses(&mut self, mut enc: wgpu::CommandEncoder) -> Result<Vec<[f32; 2]>> {
+    /// Record the Adam pass when `adam` (after [`Pack::next_adam_step`]), submit `enc` and read
+    /// back (task loss, regulariser) of every network; with timing on, the submission's pass
+    /// times are added up.
+    pub fn finish<L: From<[f32; 2]>>(
+        &mut self,
+        mut enc: wgpu::CommandEncoder,
+        adam: bool,
+    ) -> Result<Vec<L>> {
+        if adam {
+            self.encode_adam(&mut enc);
+        }
         if let Some(t) = &self.timer {
             t.resolve(&mut enc);
         }
@@ -433,7 +514,12 @@ impl Pack {
                 add_seconds(&mut self.pass_seconds, name, s);
             }
         }
-        Ok(v.chunks(2).map(|c| [c[0], c[1]]).collect())
+        Ok(v.chunks(2).map(|c| L::from([c[0], c[1]])).collect())
+    }
+
+    /// Networks in the pack.
+    pub fn n_networks(&self) -> usize {
+        self.shape.m
     }
 
     /// Time every pass with timestamp queries from now on; false when the device has none.
@@ -444,7 +530,8 @@ impl Pack {
         self.timer.is_some()
     }
 
-    /// GPU seconds per pass summed over the submissions since the last call.
+    /// GPU seconds per pass (of the engine's `PASSES`) summed over the submissions since the
+    /// last call.
     pub fn take_pass_seconds(&mut self) -> Vec<(&'static str, f64)> {
         std::mem::take(&mut self.pass_seconds)
     }
@@ -475,8 +562,7 @@ impl Pack {
         self.outer.dispatch(pass, bg, &[self.job_offset(j)], grid);
     }
 
-    /// Record the Adam pass (after [`Pack::next_adam_step`]).
-    pub fn encode_adam(&self, enc: &mut wgpu::CommandEncoder) {
+    fn encode_adam(&self, enc: &mut wgpu::CommandEncoder) {
         let mut pass = self.begin_pass(enc, "adam", Some("adam"));
         let grid = [groups(self.shape.p_len as u32), self.shape.m as u32, 1];
         self.adam_kernel
@@ -506,3 +592,22 @@ impl Pack {
             .collect())
     }
 }
+
+/// An engine is its pack plus its own kernels: the shared operations (pass timing, device
+/// memory, lambdas, network count) are the pack's, reached through `Deref`.
+macro_rules! derefs_to_pack {
+    ($engine:ty) => {
+        impl std::ops::Deref for $engine {
+            type Target = $crate::gpu::engine::Pack;
+            fn deref(&self) -> &Self::Target {
+                &self.pack
+            }
+        }
+        impl std::ops::DerefMut for $engine {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.pack
+            }
+        }
+    };
+}
+pub(crate) use derefs_to_pack;

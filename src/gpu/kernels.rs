@@ -200,17 +200,10 @@ impl Kernel {
         }
     }
 
-    /// Bind buffers by binding name; every binding of the kernel exactly once. A dynamic uniform
-    /// binds one record of its struct.
+    /// Bind buffers by binding name: each binding of the kernel takes the buffer of its name
+    /// in `buffers` (which may name more). A dynamic uniform binds one record of its struct.
     pub fn bind(&self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> wgpu::BindGroup {
         let spec = self.spec;
-        assert_eq!(
-            buffers.len(),
-            spec.bindings.len(),
-            "kernel {} binds {:?}",
-            spec.name,
-            spec.bindings.iter().map(|(n, _)| n).collect::<Vec<_>>()
-        );
         let entries: Vec<wgpu::BindGroupEntry> =
             spec.bindings
                 .iter()

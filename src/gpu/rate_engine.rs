@@ -13,7 +13,7 @@ use super::context::GpuContext;
 use super::engine::{Bound, Pack, PackShape};
 use super::kernels::{StepKernels, groups};
 use crate::batch::{Batch, LossKind};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{RateConfig, RateModel, RateParams};
 use crate::rules::Rule;
 
@@ -22,6 +22,12 @@ use crate::rules::Rule;
 pub struct NetLoss {
     pub task: f32,
     pub mean_h2: f32,
+}
+
+impl From<[f32; 2]> for NetLoss {
+    fn from([task, mean_h2]: [f32; 2]) -> Self {
+        Self { task, mean_h2 }
+    }
 }
 
 /// The rate pack's own buffers (the shared ones are in [`Pack`]).
@@ -77,6 +83,8 @@ fn largest_buffer_bytes(cfg: &RateConfig, m: usize, b: usize, t: usize) -> u64 {
     state.max(x)
 }
 
+super::engine::derefs_to_pack!(RateEngine);
+
 impl RateEngine {
     /// How many networks of this shape fit in one pack under the device's binding limit.
     pub fn max_networks(ctx: &GpuContext, cfg: &RateConfig, b: usize, t: usize) -> usize {
@@ -108,18 +116,10 @@ impl RateEngine {
     ) -> Result<Self> {
         cfg.validate()?;
         let (n, ni, no) = (cfg.n_rec, cfg.n_in, cfg.n_out);
-        let kt = if loss == LossKind::Mse { no } else { 1 };
         let off = RateParams::<f32>::offsets(cfg);
         let p_len = RateParams::<f32>::len(cfg);
-        let shape = PackShape {
-            m,
-            b,
-            t,
-            n,
-            n_in: ni,
-            k_t: kt,
-            p_len,
-        };
+        let shape = PackShape::new(m, b, t, n, ni, no, loss, p_len);
+        let kt = shape.k_t;
         shape.check(
             &ctx,
             "rate",
@@ -194,133 +194,33 @@ impl RateEngine {
             post: pack.storage("post", m * b * n),
         };
         let (p, bf) = (&pack, &buf);
+        // Every buffer by the binding name the kernels give it.
+        let mut named = p.named();
+        named.extend([
+            ("mask_rec", &bf.mask_rec),
+            ("w_eff", &bf.w_eff),
+            ("feedback_t", &bf.feedback_t),
+            ("ah", &bf.ah),
+            ("h", &bf.h),
+            ("delta", &bf.delta),
+            ("y", &bf.y),
+            ("dy", &bf.dy),
+            ("part", &bf.part),
+            ("eps_h", &bf.eps_h),
+            ("eps_x", &bf.eps_x),
+            ("post", &bf.post),
+        ]);
         let k = Kernels {
-            rec_effective: Bound::new(
-                p,
-                "rec_effective",
-                &[
-                    ("dims", &p.dims),
-                    ("params", &p.params),
-                    ("mask_rec", &bf.mask_rec),
-                    ("w_eff", &bf.w_eff),
-                ],
-            ),
-            rec_grad_chain: Bound::new(
-                p,
-                "rec_grad_chain",
-                &[
-                    ("dims", &p.dims),
-                    ("params", &p.params),
-                    ("mask_rec", &bf.mask_rec),
-                    ("grads", &p.grads),
-                ],
-            ),
-            init: Bound::new(
-                p,
-                "rate_init",
-                &[
-                    ("dims", &p.dims),
-                    ("params", &p.params),
-                    ("ah", &bf.ah),
-                    ("h", &bf.h),
-                ],
-            ),
-            step: Bound::new(
-                p,
-                variant.name("rate_step"),
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("params", &p.params),
-                    ("w_eff", &bf.w_eff),
-                    ("x", &p.x),
-                    ("ah", &bf.ah),
-                    ("h", &bf.h),
-                ],
-            ),
-            readout: Bound::new(
-                p,
-                "rate_readout_loss",
-                &[
-                    ("dims", &p.dims),
-                    ("params", &p.params),
-                    ("h", &bf.h),
-                    ("targets", &p.targets),
-                    ("mask", &p.mask),
-                    ("nets", &p.nets),
-                    ("y", &bf.y),
-                    ("dy", &bf.dy),
-                    ("part", &bf.part),
-                ],
-            ),
-            reduce: Bound::new(
-                p,
-                "loss_reduce",
-                &[
-                    ("dims", &p.dims),
-                    ("part", &bf.part),
-                    ("nets", &p.nets),
-                    ("loss_out", &p.loss_out),
-                ],
-            ),
-            bptt: Bound::new(
-                p,
-                variant.name("rate_bptt_step"),
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("params", &p.params),
-                    ("w_eff", &bf.w_eff),
-                    ("feedback_t", &bf.feedback_t),
-                    ("dy", &bf.dy),
-                    ("ah", &bf.ah),
-                    ("h", &bf.h),
-                    ("nets", &p.nets),
-                    ("delta", &bf.delta),
-                ],
-            ),
-            ah0: Bound::new(
-                p,
-                "ah0_grad",
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("params", &p.params),
-                    ("w_eff", &bf.w_eff),
-                    ("delta", &bf.delta),
-                    ("grads", &p.grads),
-                ],
-            ),
-            trace: Bound::new(
-                p,
-                "eprop_trace",
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("params", &p.params),
-                    ("feedback_t", &bf.feedback_t),
-                    ("dy", &bf.dy),
-                    ("ah", &bf.ah),
-                    ("h", &bf.h),
-                    ("x", &p.x),
-                    ("nets", &p.nets),
-                    ("eps_h", &bf.eps_h),
-                    ("eps_x", &bf.eps_x),
-                    ("post", &bf.post),
-                ],
-            ),
-            accum: Bound::new(
-                p,
-                "eprop_accum",
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("post", &bf.post),
-                    ("eps_h", &bf.eps_h),
-                    ("eps_x", &bf.eps_x),
-                    ("grads", &p.grads),
-                ],
-            ),
+            rec_effective: Bound::new(p, "rec_effective", &named),
+            rec_grad_chain: Bound::new(p, "rec_grad_chain", &named),
+            init: Bound::new(p, "rate_init", &named),
+            step: Bound::new(p, variant.name("rate_step"), &named),
+            readout: Bound::new(p, "rate_readout_loss", &named),
+            reduce: Bound::new(p, "loss_reduce", &named),
+            bptt: Bound::new(p, variant.name("rate_bptt_step"), &named),
+            ah0: Bound::new(p, "ah0_grad", &named),
+            trace: Bound::new(p, "eprop_trace", &named),
+            accum: Bound::new(p, "eprop_accum", &named),
             outer: [
                 p.bind_outer(&bf.delta, &bf.h),
                 p.bind_outer(&bf.delta, &p.x),
@@ -344,41 +244,26 @@ impl RateEngine {
         Ok(eng)
     }
 
-    pub fn n_networks(&self) -> usize {
-        self.dims.m as usize
-    }
-
-    /// Time every pass with timestamp queries from now on; false when the device has none.
-    pub fn enable_pass_timing(&mut self) -> bool {
-        self.pack.enable_pass_timing()
-    }
-
-    /// GPU seconds per pass ([`PASSES`]) summed over the submissions since the last call.
-    pub fn take_pass_seconds(&mut self) -> Vec<(&'static str, f64)> {
-        self.pack.take_pass_seconds()
-    }
-
-    /// Bytes of device memory the pack's storage buffers hold.
+    /// Bytes of device memory the pack's storage buffers hold (as a path: `RateEngine::device_bytes`).
     pub fn device_bytes(&self) -> u64 {
         self.pack.device_bytes()
     }
 
     /// Upload the networks' parameters and fixed tensors; resets the Adam state.
     pub fn set_networks(&mut self, models: &[&RateModel]) -> Result<()> {
-        self.pack.check_count(models.len())?;
-        let m = self.n_networks();
-        let (n, no) = (self.cfg.n_rec, self.cfg.n_out);
-        let mut params = Vec::with_capacity(m * self.dims.p_len as usize);
+        let cfg = &self.cfg;
+        let describe = |md: &RateModel| {
+            (
+                md.config == *cfg,
+                md.feedback.is_some(),
+                md.params.flatten(),
+            )
+        };
+        self.pack.upload_networks(models, describe)?;
+        let (m, n, no) = (models.len(), cfg.n_rec, cfg.n_out);
         let mut mask = Vec::with_capacity(m * n * n);
         let mut fb = vec![0f32; m * no * n];
-        self.pack.has_feedback = models.iter().all(|md| md.feedback.is_some());
         for (i, md) in models.iter().enumerate() {
-            if md.config != self.cfg {
-                return Err(Error::Input(format!(
-                    "network {i} has a different configuration from the pack's"
-                )));
-            }
-            params.extend(md.params.flatten());
             match &md.mask_rec {
                 Some(mr) => mask.extend(mr.iter().copied()),
                 None => mask.extend(std::iter::repeat_n(1.0f32, n * n)),
@@ -393,7 +278,6 @@ impl RateEngine {
         }
         self.pack.write(&self.buf.mask_rec, &mask);
         self.pack.write(&self.buf.feedback_t, &fb);
-        self.pack.upload_params(&params);
         Ok(())
     }
 
@@ -421,11 +305,6 @@ impl RateEngine {
         self.pack.set_hyper(lambdas, lrs);
     }
 
-    /// Regulariser weight lambda of every network (learning rates unchanged).
-    pub fn set_lambdas(&mut self, lambdas: &[f64]) {
-        self.pack.set_lambdas(lambdas);
-    }
-
     fn set_rule(&mut self, rule: Rule) -> Result<()> {
         if !self.pack.switch_rule(rule)? {
             return Ok(());
@@ -445,16 +324,9 @@ impl RateEngine {
                 }
             })
             .collect();
-        self.pack.write_steps(&steps);
         self.dims.use_feedback = rule.uses_feedback() as u32;
-        self.pack.write_dims(&self.dims);
+        self.pack.write_rule(&steps, &self.dims);
         Ok(())
-    }
-
-    /// Workgroups of the step kernels: units × trials (or trial tiles) × networks.
-    fn step_grid(&self) -> [u32; 3] {
-        let d = &self.dims;
-        [groups(d.n), self.variant.trial_groups(d.b), d.m]
     }
 
     fn encode_forward(&self, pass: &mut wgpu::ComputePass) {
@@ -463,8 +335,11 @@ impl RateEngine {
             .encode(pass, &[], [groups(d.n * d.n), d.m, 1]);
         k.init.encode(pass, &[], [groups(d.n), d.b, d.m]);
         for t in 0..d.t {
-            k.step
-                .encode(pass, &[self.pack.step_offset(t)], self.step_grid());
+            k.step.encode(
+                pass,
+                &[self.pack.step_offset(t)],
+                self.pack.step_grid(self.variant),
+            );
         }
         k.readout.encode(pass, &[], [groups(d.t * d.b), d.m, 1]);
         k.reduce.encode(pass, &[], [d.m, 1, 1]);
@@ -497,8 +372,11 @@ impl RateEngine {
             enc.clear_buffer(&self.buf.delta, 0, None);
             let mut pass = p.begin_pass(enc, "bptt", Some("gradient"));
             for t in (0..d.t).rev() {
-                k.bptt
-                    .encode(&mut pass, &[p.step_offset(t)], self.step_grid());
+                k.bptt.encode(
+                    &mut pass,
+                    &[p.step_offset(t)],
+                    self.pack.step_grid(self.variant),
+                );
             }
             for j in 0..5 {
                 self.encode_outer(&mut pass, j);
@@ -544,13 +422,7 @@ impl RateEngine {
             self.encode_chain(&mut enc, Some("chain"));
             self.chain_pending = false;
         }
-        if adam {
-            self.pack.encode_adam(&mut enc);
-        }
-        let v = self.pack.submit_for_losses(enc)?;
-        Ok(v.into_iter()
-            .map(|[task, mean_h2]| NetLoss { task, mean_h2 })
-            .collect())
+        self.pack.finish(enc, adam)
     }
 
     /// Forward pass only.

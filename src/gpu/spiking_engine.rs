@@ -38,6 +38,12 @@ pub struct SpikeNetLoss {
     pub rate_reg: f32,
 }
 
+impl From<[f32; 2]> for SpikeNetLoss {
+    fn from([task, rate_reg]: [f32; 2]) -> Self {
+        Self { task, rate_reg }
+    }
+}
+
 /// How the gradient of an e-prop rule is computed (same numbers, different cost).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EpropForm {
@@ -70,6 +76,29 @@ struct Buffers {
     rate: wgpu::Buffer,
     dreg: wgpu::Buffer,
     da: wgpu::Buffer,
+}
+
+impl Buffers {
+    /// The pack's shared buffers and these by the binding names the kernels give them.
+    fn named<'a>(&'a self, pack: &'a Pack) -> Vec<(&'static str, &'a wgpu::Buffer)> {
+        let mut v = pack.named();
+        v.extend([
+            ("feedback", &self.feedback),
+            ("v", &self.v),
+            ("a", &self.a),
+            ("z", &self.z),
+            ("psi", &self.psi),
+            ("refr", &self.refr),
+            ("y", &self.y),
+            ("dy", &self.dy),
+            ("gy", &self.gy),
+            ("part", &self.part),
+            ("rate", &self.rate),
+            ("dreg", &self.dreg),
+            ("da", &self.da),
+        ]);
+        v
+    }
 }
 
 /// The kernels of a pack that keeps whole trajectories and sweeps back (BPTT, cut graphs,
@@ -114,6 +143,8 @@ pub struct SpikingEngine {
 /// The passes of one update, as the bench reports them (an online pack computes its gradient
 /// inside the forward pass).
 pub const PASSES: [&str; 3] = ["forward", "gradient", "adam"];
+
+super::engine::derefs_to_pack!(SpikingEngine);
 
 impl SpikingEngine {
     /// Device memory of a pack: with `online`, the trace buffers of online e-prop instead of dv.
@@ -199,17 +230,9 @@ impl SpikingEngine {
         let online = form == EpropForm::Online;
         cfg.validate()?;
         let (n, ni, no) = (cfg.n_rec, cfg.n_in, cfg.n_out);
-        let kt = if loss == LossKind::Mse { no } else { 1 };
         let p_len = SpikingParams::<f32>::len(cfg);
-        let shape = PackShape {
-            m,
-            b,
-            t,
-            n,
-            n_in: ni,
-            k_t: kt,
-            p_len,
-        };
+        let shape = PackShape::new(m, b, t, n, ni, no, loss, p_len);
+        let kt = shape.k_t;
         shape.check(
             &ctx,
             "spiking",
@@ -285,37 +308,10 @@ impl SpikingEngine {
             Form::Backward(Self::backward_kernels(&mut pack, &buf, variant))
         };
         let (p, bf) = (&pack, &buf);
-        let step = Bound::new(
-            p,
-            variant.name("spike_step"),
-            &[
-                ("dims", &p.dims),
-                ("step", &p.steps),
-                ("params", &p.params),
-                ("x", &p.x),
-                ("v", &bf.v),
-                ("a", &bf.a),
-                ("z", &bf.z),
-                ("psi", &bf.psi),
-                ("refr", &bf.refr),
-            ],
-        );
-        let reduce = Bound::new(
-            p,
-            "spike_loss_reduce",
-            &[
-                ("dims", &p.dims),
-                ("part", &bf.part),
-                ("rate", &bf.rate),
-                ("nets", &p.nets),
-                ("loss_out", &p.loss_out),
-            ],
-        );
-        let zero_diag = Bound::new(
-            p,
-            "spike_zero_diag",
-            &[("dims", &p.dims), ("grads", &p.grads)],
-        );
+        let named = bf.named(p);
+        let step = Bound::new(p, variant.name("spike_step"), &named);
+        let reduce = Bound::new(p, "spike_loss_reduce", &named);
+        let zero_diag = Bound::new(p, "spike_zero_diag", &named);
         // Default rate target (SPEC §3) until `set_hyper`.
         pack.update_nets(|_, v| v.rate_target = 0.01);
         let mut eng = Self {
@@ -340,57 +336,13 @@ impl SpikingEngine {
             pack.shape.m * pack.shape.t * pack.shape.b * pack.shape.n,
         );
         let p = &*pack;
+        let mut named = bf.named(p);
+        named.push(("dv", &dv));
         Backward {
-            readout: Bound::new(
-                p,
-                "spike_readout",
-                &[
-                    ("dims", &p.dims),
-                    ("params", &p.params),
-                    ("z", &bf.z),
-                    ("y", &bf.y),
-                ],
-            ),
-            loss: Bound::new(
-                p,
-                "spike_loss",
-                &[
-                    ("dims", &p.dims),
-                    ("targets", &p.targets),
-                    ("mask", &p.mask),
-                    ("nets", &p.nets),
-                    ("y", &bf.y),
-                    ("dy", &bf.dy),
-                    ("gy", &bf.gy),
-                    ("part", &bf.part),
-                ],
-            ),
-            rates: Bound::new(
-                p,
-                "spike_rates",
-                &[
-                    ("dims", &p.dims),
-                    ("z", &bf.z),
-                    ("nets", &p.nets),
-                    ("rate", &bf.rate),
-                    ("dreg", &bf.dreg),
-                ],
-            ),
-            bptt: Bound::new(
-                p,
-                variant.name("spike_bptt_step"),
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("params", &p.params),
-                    ("feedback", &bf.feedback),
-                    ("gy", &bf.gy),
-                    ("psi", &bf.psi),
-                    ("dreg", &bf.dreg),
-                    ("dv", &dv),
-                    ("da", &bf.da),
-                ],
-            ),
+            readout: Bound::new(p, "spike_readout", &named),
+            loss: Bound::new(p, "spike_loss", &named),
+            rates: Bound::new(p, "spike_rates", &named),
+            bptt: Bound::new(p, variant.name("spike_bptt_step"), &named),
             outer: [
                 p.bind_outer(&dv, &bf.z),
                 p.bind_outer(&dv, &p.x),
@@ -410,96 +362,28 @@ impl SpikingEngine {
         let cbar = pack.storage("cbar", m * b);
         let esum = pack.storage("esum", m * n * (n + n_in));
         let p = &*pack;
+        let mut named = bf.named(p);
+        named.extend([
+            ("eps_v", &eps_v),
+            ("eps_a", &eps_a),
+            ("ebar", &ebar),
+            ("zbar", &zbar),
+            ("zsum", &zsum),
+            ("cbar", &cbar),
+            ("esum", &esum),
+        ]);
         Online {
-            out: Bound::new(
-                p,
-                "spike_online_out",
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("params", &p.params),
-                    ("z", &bf.z),
-                    ("targets", &p.targets),
-                    ("mask", &p.mask),
-                    ("nets", &p.nets),
-                    ("y", &bf.y),
-                    ("dy", &bf.dy),
-                    ("part", &bf.part),
-                    ("zbar", &zbar),
-                    ("zsum", &zsum),
-                    ("cbar", &cbar),
-                ],
-            ),
-            readout_grad: Bound::new(
-                p,
-                "spike_online_readout_grad",
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("dy", &bf.dy),
-                    ("zbar", &zbar),
-                    ("cbar", &cbar),
-                    ("grads", &p.grads),
-                ],
-            ),
-            rates: Bound::new(
-                p,
-                "spike_online_rates",
-                &[
-                    ("dims", &p.dims),
-                    ("zsum", &zsum),
-                    ("nets", &p.nets),
-                    ("rate", &bf.rate),
-                    ("dreg", &bf.dreg),
-                ],
-            ),
-            reg_grad: Bound::new(
-                p,
-                "spike_online_reg_grad",
-                &[
-                    ("dims", &p.dims),
-                    ("dreg", &bf.dreg),
-                    ("esum", &esum),
-                    ("grads", &p.grads),
-                ],
-            ),
-            pre: Bound::new(
-                p,
-                "spike_eprop_pre",
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("z", &bf.z),
-                    ("x", &p.x),
-                    ("eps_v", &eps_v),
-                ],
-            ),
-            trace: Bound::new(
-                p,
-                "spike_eprop_trace",
-                &[
-                    ("dims", &p.dims),
-                    ("step", &p.steps),
-                    ("params", &p.params),
-                    ("feedback", &bf.feedback),
-                    ("dy", &bf.dy),
-                    ("psi", &bf.psi),
-                    ("esum", &esum),
-                    ("eps_v", &eps_v),
-                    ("eps_a", &eps_a),
-                    ("ebar", &ebar),
-                    ("grads", &p.grads),
-                ],
-            ),
+            out: Bound::new(p, "spike_online_out", &named),
+            readout_grad: Bound::new(p, "spike_online_readout_grad", &named),
+            rates: Bound::new(p, "spike_online_rates", &named),
+            reg_grad: Bound::new(p, "spike_online_reg_grad", &named),
+            pre: Bound::new(p, "spike_eprop_pre", &named),
+            trace: Bound::new(p, "spike_eprop_trace", &named),
         }
     }
 
     fn online(&self) -> bool {
         matches!(self.form, Form::Online(_))
-    }
-
-    pub fn n_networks(&self) -> usize {
-        self.dims.m as usize
     }
 
     /// Device memory this pack holds.
@@ -519,43 +403,26 @@ impl SpikingEngine {
         )
     }
 
-    /// Time every pass with timestamp queries from now on; false when the device has none.
-    pub fn enable_pass_timing(&mut self) -> bool {
-        self.pack.enable_pass_timing()
-    }
-
-    /// GPU seconds per pass ([`PASSES`]) summed over the submissions since the last call.
-    pub fn take_pass_seconds(&mut self) -> Vec<(&'static str, f64)> {
-        self.pack.take_pass_seconds()
-    }
-
-    /// Bytes of device memory the pack's storage buffers hold.
-    pub fn device_bytes(&self) -> u64 {
-        self.pack.device_bytes()
-    }
-
     /// Upload the networks' parameters and feedback matrices; resets the Adam state.
     pub fn set_networks(&mut self, models: &[&SpikingModel]) -> Result<()> {
-        self.pack.check_count(models.len())?;
-        let m = self.n_networks();
-        let (n, no) = (self.cfg.n_rec, self.cfg.n_out);
-        let mut params = Vec::with_capacity(m * self.dims.p_len as usize);
-        let mut fb = vec![0f32; m * n * no];
-        self.pack.has_feedback = models.iter().all(|md| md.feedback.is_some());
+        let cfg = &self.cfg;
+        let describe = |md: &SpikingModel| {
+            (
+                md.config == *cfg,
+                md.feedback.is_some(),
+                md.params.flatten(),
+            )
+        };
+        self.pack.upload_networks(models, describe)?;
+        let (n, no) = (cfg.n_rec, cfg.n_out);
+        let mut fb = vec![0f32; models.len() * n * no];
         for (i, md) in models.iter().enumerate() {
-            if md.config != self.cfg {
-                return Err(Error::Input(format!(
-                    "network {i} has a different configuration from the pack's"
-                )));
-            }
-            params.extend(md.params.flatten());
             if let Some(f) = &md.feedback {
                 fb[i * n * no..(i + 1) * n * no]
                     .copy_from_slice(f.as_standard_layout().as_slice().expect("contiguous"));
             }
         }
         self.pack.write(&self.buf.feedback, &fb);
-        self.pack.upload_params(&params);
         Ok(())
     }
 
@@ -583,11 +450,6 @@ impl SpikingEngine {
             .update_nets(|_, v| v.rate_target = rate_target as f32);
     }
 
-    /// Regulariser weight lambda of every network (learning rates and target unchanged).
-    pub fn set_lambdas(&mut self, lambdas: &[f64]) {
-        self.pack.set_lambdas(lambdas);
-    }
-
     fn set_rule(&mut self, rule: Rule) -> Result<()> {
         if !self.pack.switch_rule(rule)? {
             return Ok(());
@@ -601,16 +463,9 @@ impl SpikingEngine {
                 _pad: 0,
             })
             .collect();
-        self.pack.write_steps(&steps);
         self.dims.use_feedback = rule.uses_feedback() as u32;
-        self.pack.write_dims(&self.dims);
+        self.pack.write_rule(&steps, &self.dims);
         Ok(())
-    }
-
-    /// Workgroups of the step kernels: units × trials (or trial tiles) × networks.
-    fn step_grid(&self) -> [u32; 3] {
-        let d = &self.dims;
-        [groups(d.n), self.variant.trial_groups(d.b), d.m]
     }
 
     /// The forward pass (and, for an online pack with `rule`, the e-prop traces step by step
@@ -625,7 +480,8 @@ impl SpikingEngine {
                 let mut pass = p.begin_pass(enc, "spiking online forward", Some("forward"));
                 for t in 0..d.t {
                     let o = [p.step_offset(t)];
-                    self.step.encode(&mut pass, &o, self.step_grid());
+                    self.step
+                        .encode(&mut pass, &o, self.pack.step_grid(self.variant));
                     on.out.encode(&mut pass, &o, [groups(d.b), d.m, 1]);
                     if with_gradient {
                         on.readout_grad.encode(
@@ -650,8 +506,11 @@ impl SpikingEngine {
             Form::Backward(bw) => {
                 let mut pass = p.begin_pass(enc, "spiking forward", Some("forward"));
                 for t in 0..d.t {
-                    self.step
-                        .encode(&mut pass, &[p.step_offset(t)], self.step_grid());
+                    self.step.encode(
+                        &mut pass,
+                        &[p.step_offset(t)],
+                        self.pack.step_grid(self.variant),
+                    );
                 }
                 bw.readout
                     .encode(&mut pass, &[], [groups(d.t * d.b * d.n_out), d.m, 1]);
@@ -667,8 +526,11 @@ impl SpikingEngine {
         let (d, p) = (&self.dims, &self.pack);
         let mut pass = p.begin_pass(enc, "spiking backward sweep", Some("gradient"));
         for t in (0..d.t).rev() {
-            bw.bptt
-                .encode(&mut pass, &[p.step_offset(t)], self.step_grid());
+            bw.bptt.encode(
+                &mut pass,
+                &[p.step_offset(t)],
+                self.pack.step_grid(self.variant),
+            );
         }
         for (j, (bg, job)) in bw.outer.iter().zip(&self.jobs).enumerate() {
             p.encode_outer(&mut pass, bg, job, j);
@@ -696,13 +558,7 @@ impl SpikingEngine {
         if let (Some(_), Form::Backward(bw)) = (rule, &self.form) {
             self.encode_backward(&mut enc, bw);
         }
-        if adam {
-            self.pack.encode_adam(&mut enc);
-        }
-        let v = self.pack.submit_for_losses(enc)?;
-        Ok(v.into_iter()
-            .map(|[task, rate_reg]| SpikeNetLoss { task, rate_reg })
-            .collect())
+        self.pack.finish(enc, adam)
     }
 
     /// Forward pass only.
