@@ -1,16 +1,16 @@
 // adam.wgsl — Adam with PyTorch defaults (beta1 0.9, beta2 0.999, eps 1e-8), every parameter of
-// every network, each network with its own learning rate (net_f[m, 2]):
+// every network, each network with its own learning rate (nets[m].lr):
 //   mo = b1 mo + (1-b1) g;  ve = b2 ve + (1-b2) g^2;  p -= lr/bc1 * mo / (sqrt(ve)/sqrt(bc2) + eps)
-// Bindings: 0 dims (uniform Dims) | 1 hyper (uniform AdamStep) | 2 grads (read) | 3 net_f (read)
+// Bindings: 0 dims (uniform Dims) | 1 hyper (uniform AdamStep) | 2 grads (read) | 3 nets (read)
 //           4 params (read_write) | 5 mo (read_write) | 6 ve (read_write)
 // Dispatch: x = ceil(P / 64), y = M.
 
-struct AdamStep { bc1: f32, sqrt_bc2: f32, beta1: f32, beta2: f32, eps: f32, _p0: f32, _p1: f32, _p2: f32 };
+struct AdamStep { bc1: f32, sqrt_bc2: f32, beta1: f32, beta2: f32, eps: f32, _pad0: f32, _pad1: f32, _pad2: f32 };
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<uniform> hyper: AdamStep;
 @group(0) @binding(2) var<storage, read> grads: array<f32>;
-@group(0) @binding(3) var<storage, read> net_f: array<f32>;
+@group(0) @binding(3) var<storage, read> nets: array<NetParams>;
 @group(0) @binding(4) var<storage, read_write> params: array<f32>;
 @group(0) @binding(5) var<storage, read_write> mo: array<f32>;
 @group(0) @binding(6) var<storage, read_write> ve: array<f32>;
@@ -24,6 +24,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let mm = hyper.beta1 * mo[i] + (1.0 - hyper.beta1) * g;
     let vv = hyper.beta2 * ve[i] + (1.0 - hyper.beta2) * g * g;
     mo[i] = mm; ve[i] = vv;
-    let lr = net_f[m * 4u + 2u];
+    let lr = nets[m].lr;
     params[i] -= (lr / hyper.bc1) * mm / (sqrt(vv) / hyper.sqrt_bc2 + hyper.eps);
 }

@@ -5,7 +5,7 @@
 //   ah, h, delta [M, T+1, B, N]    slot s of ah/h holds step s-1 (slot 0 = initial state);
 //                                  slot t of delta holds dE/dah[t] (slot T stays 0)
 //   y, dy [M, T, B, n_out]         w_eff, mask_rec [M, N, N]    feedback_t [M, n_out, N]
-//   net_f [M, 4]                   (1/sum(mask) of the whole batch, lambda, learning rate, unused)
+//   nets [M]                       NetParams of each network
 // A batch too large for one binding runs as chunks of b trials: loss parts and gradients are
 // normalised by the whole batch (b_total trials, sum(mask)) and summed over chunks.
 
@@ -19,6 +19,10 @@ struct Dims {
     accumulate: u32,  // 1: add this chunk's weight gradients to grads instead of overwriting
     _pad0: u32, _pad1: u32, _pad2: u32,
 };
+
+// Per network (Rust twin gpu::abi::NetParams): 1/sum(mask) of the whole batch, regulariser weight,
+// Adam learning rate, target firing rate (spiking only).
+struct NetParams { inv_mask_sum: f32, lambda: f32, lr: f32, rate_target: f32 };
 
 // One entry per time step (bound with a dynamic offset).
 struct Step {

@@ -4,7 +4,7 @@
 //   post[j]  = L[t]_j f'(ah[t]_j),   L[t] = S^T dy[t] + (2 lambda / (T B_total N)) h[t]
 // so that e[t][j, i] = f'(ah[t]_j) eps[t]_i and grad w[j, i] += sum_b post[j] eps[i] (eprop_accum.wgsl).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
-//           3 feedback_t (read) | 4 dy (read) | 5 ah (read) | 6 h (read) | 7 x (read) | 8 net_f (read)
+//           3 feedback_t (read) | 4 dy (read) | 5 ah (read) | 6 h (read) | 7 x (read) | 8 nets (read)
 //           9 eps_h (read_write) [M, B, N] | 10 eps_x (read_write) [M, B, n_in] | 11 post (read_write) [M, B, N]
 // Dispatch: x = ceil(max(N, n_in) / 64), y = B, z = M.
 
@@ -16,7 +16,7 @@
 @group(0) @binding(5) var<storage, read> ah: array<f32>;
 @group(0) @binding(6) var<storage, read> h: array<f32>;
 @group(0) @binding(7) var<storage, read> x: array<f32>;
-@group(0) @binding(8) var<storage, read> net_f: array<f32>;
+@group(0) @binding(8) var<storage, read> nets: array<NetParams>;
 @group(0) @binding(9) var<storage, read_write> eps_h: array<f32>;
 @group(0) @binding(10) var<storage, read_write> eps_x: array<f32>;
 @group(0) @binding(11) var<storage, read_write> post: array<f32>;
@@ -39,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         var l = 0.0;
         for (var k = 0u; k < dims.n_out; k++) { l += signal_w(m, k, n) * dy[yb + k]; }
         let s = state_idx(dims, m, t + 1u, b, n);
-        l += 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * dims.n) * h[s];
+        l += 2.0 * nets[m].lambda / f32(dims.t * dims.b_total * dims.n) * h[s];
         post[e] = l * act_df(dims.act, ah[s]);
     }
     if (n < dims.n_in) {

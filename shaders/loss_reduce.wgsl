@@ -2,12 +2,12 @@
 //   loss_out[m] = ( sum_{t,b} part[m,t,b,0] / sum(mask),   sum_{t,b} part[m,t,b,1] / (T*B*N) )
 //   (sum(mask) and T*B_total*N are those of the whole batch: chunks' values add up)
 // One workgroup of 256 per network: strided partial sums, then a tree reduction in workgroup memory.
-// Bindings: 0 dims (uniform Dims) | 1 part (read) | 2 net_f (read) | 3 loss_out (read_write)
+// Bindings: 0 dims (uniform Dims) | 1 part (read) | 2 nets (read) | 3 loss_out (read_write)
 // Dispatch: x = M.
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read> net_f: array<f32>;
+@group(0) @binding(2) var<storage, read> nets: array<NetParams>;
 @group(0) @binding(3) var<storage, read_write> loss_out: array<f32>;
 
 var<workgroup> acc_l: array<f32, 256>;
@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     if (li == 0u) {
-        loss_out[m * 2u] = acc_l[0] * net_f[m * 4u];
+        loss_out[m * 2u] = acc_l[0] * nets[m].inv_mask_sum;
         loss_out[m * 2u + 1u] = acc_h[0] / f32(dims.t * dims.b_total * dims.n);
     }
 }

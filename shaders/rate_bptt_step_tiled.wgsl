@@ -8,7 +8,7 @@
 // rate_delta.wgsl (appended).
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
 //           3 w_eff (read) | 4 feedback_t (read) | 5 dy (read) | 6 ah (read) | 7 h (read)
-//           8 net_f (read) | 9 delta (read_write)
+//           8 nets (read) | 9 delta (read_write)
 // Dispatch: x = ceil(N / 64), y = ceil(B / 8), z = M; steps T-1 … 0 in one pass.
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -19,7 +19,7 @@
 @group(0) @binding(5) var<storage, read> dy: array<f32>;
 @group(0) @binding(6) var<storage, read> ah: array<f32>;
 @group(0) @binding(7) var<storage, read> h: array<f32>;
-@group(0) @binding(8) var<storage, read> net_f: array<f32>;
+@group(0) @binding(8) var<storage, read> nets: array<NetParams>;
 @group(0) @binding(9) var<storage, read_write> delta: array<f32>;
 
 fn tile_w(m: u32, k: u32, u: u32) -> f32 { return w_eff[(m * dims.n + k) * dims.n + u]; }

@@ -15,7 +15,7 @@ fn delta_update(m: u32, t: u32, b: u32, j: u32, rec: f32) {
     var g = 0.0;
     for (var k = 0u; k < dims.n_out; k++) { g += signal_w(m, k, j) * dy[yb + k]; }
     let s = state_idx(dims, m, t + 1u, b, j);
-    let reg = 2.0 * net_f[m * 4u + 1u] / f32(dims.t * dims.b_total * dims.n);
+    let reg = 2.0 * nets[m].lambda / f32(dims.t * dims.b_total * dims.n);
     g += reg * h[s] + dims.alpha * rec;
     delta[state_idx(dims, m, t, b, j)] = g * act_df(dims.act, ah[s]) + (1.0 - dims.alpha) * delta[s];
 }

@@ -1,10 +1,9 @@
 // rate_readout_loss.wgsl — readout, loss terms and dE/dy for every (network, step, trial) (SPEC §1, §3):
 //   y[t] = w_out @ h[t] + b_out
-//   mse: l = mask * (y - y*)^2,              dy = 2 * mask * (y - y*) / sum(mask)
-//   ce:  l = mask * (logsumexp(y) - y[c]),   dy = mask * (softmax(y) - onehot(c)) / sum(mask)
+//   l, dy = the task loss of task_loss.wgsl (mse or ce)
 //   part[m, t, b] = (sum_k l, sum_j h[t]_j^2)   (reduced per network by loss_reduce.wgsl)
 // Bindings: 0 dims (uniform Dims) | 1 params (read) | 2 h (read) | 3 targets (read) | 4 mask (read)
-//           5 net_f (read) | 6 y (read_write) | 7 dy (read_write) | 8 part (read_write)
+//           5 nets (read) | 6 y (read_write) | 7 dy (read_write) | 8 part (read_write)
 // Dispatch: x = ceil(T*B / 64), y = M.
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -12,7 +11,7 @@
 @group(0) @binding(2) var<storage, read> h: array<f32>;
 @group(0) @binding(3) var<storage, read> targets: array<f32>;
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
-@group(0) @binding(5) var<storage, read> net_f: array<f32>;
+@group(0) @binding(5) var<storage, read> nets: array<NetParams>;
 @group(0) @binding(6) var<storage, read_write> y: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(8) var<storage, read_write> part: array<f32>;
@@ -26,37 +25,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let hb = state_idx(dims, m, t + 1u, b, 0u);
     let yb = (m * dims.t * dims.b + tb) * dims.n_out;
     let tg = (m * dims.t * dims.b + tb) * dims.k_t;
-    let inv = net_f[m * 4u];
+    let inv = nets[m].inv_mask_sum;
     var hsq = 0.0;
     for (var j = 0u; j < dims.n; j++) { let v = h[hb + j]; hsq += v * v; }
-    var mx = -3.4e38;
     for (var k = 0u; k < dims.n_out; k++) {
         var acc = params[pb + dims.off_b_out + k];
         let wo = pb + dims.off_w_out + k * dims.n;
         for (var j = 0u; j < dims.n; j++) { acc += params[wo + j] * h[hb + j]; }
         y[yb + k] = acc;
-        mx = max(mx, acc);
     }
-    var l = 0.0;
-    if (dims.loss == 0u) {
-        for (var k = 0u; k < dims.n_out; k++) {
-            let e = y[yb + k] - targets[tg + k];
-            let mk = mask[tg + k];
-            l += mk * e * e;
-            dy[yb + k] = 2.0 * mk * e * inv;
-        }
-    } else {
-        var z = 0.0;
-        for (var k = 0u; k < dims.n_out; k++) { z += exp(y[yb + k] - mx); }
-        let lse = mx + log(z);
-        let c = u32(targets[tg]);
-        let mk = mask[tg];
-        l = mk * (lse - y[yb + c]);
-        for (var k = 0u; k < dims.n_out; k++) {
-            let p = exp(y[yb + k] - lse);
-            dy[yb + k] = mk * inv * (p - select(0.0, 1.0, k == c));
-        }
-    }
+    let l = task_loss(yb, tg, inv, 0.0);
     let pi = (m * dims.t * dims.b + tb) * 2u;
     part[pi] = l;
     part[pi + 1u] = hsq;

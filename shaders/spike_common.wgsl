@@ -7,7 +7,7 @@
 //   y, dy, gy [M, S, B, n_out]      backward sweep), or S = 2 (online e-prop: a ring, flat in T)
 //                                   gy = leaky-readout adjoint: gy[t] = dy[t] + kappa gy[t+1]
 //   refr, da [M, B, N]         refractory steps left; dE/da of the step being swept back
-//   feedback [M, N, n_out]     rate, dreg [M, N]      net_f [M, 4] = (1/sum(mask), lambda, lr, rate target)
+//   feedback [M, N, n_out]     rate, dreg [M, N]      nets [M] NetParams
 
 struct Dims {
     m: u32, b: u32, t: u32, n: u32,
@@ -19,6 +19,10 @@ struct Dims {
     accumulate: u32,  // read by the shared outer_grad.wgsl: 1 = add to grads
     slots: u32,       // S: time slots of the trajectory buffers (T, or 2 for online e-prop)
 };
+
+// Per network (Rust twin gpu::abi::NetParams): 1/sum(mask) of the whole batch, regulariser weight,
+// Adam learning rate, target firing rate (spiking only).
+struct NetParams { inv_mask_sum: f32, lambda: f32, lr: f32, rate_target: f32 };
 
 // One entry per time step (bound with a dynamic offset).
 struct Step {

@@ -1,16 +1,15 @@
 // spike_loss.wgsl — leaky readout, task loss, dE/dy and the readout adjoint of every trial (SPEC §2, §3):
 //   y[t] += kappa y[t-1]   (in place, forward in t)
-//   mse: l = mask (y - y*)^2, dy = 2 mask (y - y*) / sum(mask);  ce: l = mask (lse(y) - y[c]),
-//   dy = mask (softmax(y) - onehot(c)) / sum(mask);  part[m, b] = sum_t l
+//   l, dy = the task loss of task_loss.wgsl (mse or ce);  part[m, b] = sum_t l
 //   gy[t] = dy[t] + kappa gy[t+1]   (backward in t)
-// Bindings: 0 dims (uniform Dims) | 1 targets (read) | 2 mask (read) | 3 net_f (read)
+// Bindings: 0 dims (uniform Dims) | 1 targets (read) | 2 mask (read) | 3 nets (read)
 //           4 y (read_write) | 5 dy (read_write) | 6 gy (read_write) | 7 part (read_write) [M, B]
 // Dispatch: x = ceil(B / 64), y = M.
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> targets: array<f32>;
 @group(0) @binding(2) var<storage, read> mask: array<f32>;
-@group(0) @binding(3) var<storage, read> net_f: array<f32>;
+@group(0) @binding(3) var<storage, read> nets: array<NetParams>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(6) var<storage, read_write> gy: array<f32>;
@@ -20,34 +19,15 @@
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let b = gid.x; let m = gid.y;
     if (b >= dims.b || m >= dims.m) { return; }
-    let inv = net_f[m * 4u];
+    let inv = nets[m].inv_mask_sum;
     var total = 0.0;
     for (var t = 0u; t < dims.t; t++) {
         let yb = out_idx(dims, m, t, b, 0u);
-        var mx = -3.4e38;
-        for (var k = 0u; k < dims.n_out; k++) {
-            if (t > 0u) { y[yb + k] += dims.kappa * y[yb + k - dims.b * dims.n_out]; }
-            mx = max(mx, y[yb + k]);
+        if (t > 0u) {
+            for (var k = 0u; k < dims.n_out; k++) { y[yb + k] += dims.kappa * y[yb + k - dims.b * dims.n_out]; }
         }
         let tg = ((m * dims.t + t) * dims.b + b) * dims.k_t;
-        if (dims.loss == 0u) {
-            for (var k = 0u; k < dims.n_out; k++) {
-                let e = y[yb + k] - targets[tg + k];
-                let mk = mask[tg + k];
-                total += mk * e * e;
-                dy[yb + k] = 2.0 * mk * e * inv;
-            }
-        } else {
-            var s = 0.0;
-            for (var k = 0u; k < dims.n_out; k++) { s += exp(y[yb + k] - mx); }
-            let lse = mx + log(s);
-            let c = u32(targets[tg]);
-            let mk = mask[tg];
-            total += mk * (lse - y[yb + c]);
-            for (var k = 0u; k < dims.n_out; k++) {
-                dy[yb + k] = mk * inv * (exp(y[yb + k] - lse) - select(0.0, 1.0, k == c));
-            }
-        }
+        total = task_loss(yb, tg, inv, total);
     }
     for (var tt = 0u; tt < dims.t; tt++) {
         let t = dims.t - 1u - tt;

@@ -1,11 +1,11 @@
 // spike_online_out.wgsl — online e-prop, step t: readout, loss and dE/dy of this step only, and
 // the running sums the readout gradient and the regulariser need (all flat in T):
-//   y[t] = kappa y[t-1] + w_out z[t] + b_out;  l, dy[t] as in spike_loss.wgsl;  part[m, b] += l
+//   y[t] = kappa y[t-1] + w_out z[t] + b_out;  l, dy[t] by task_loss.wgsl;  part[m, b] += l
 //   zbar[j] = kappa zbar[j] + z[t]_j,  cbar = kappa cbar + 1   (so that sum_t gy[t] z[t]^T
 //   = sum_t dy[t] zbar[t]^T: the leaky readout's adjoint, run forward)
 //   zsum[j] += z[t]_j   (firing rates at the end of the trial)
 // Bindings: 0 dims (uniform Dims) | 1 step (uniform Step, dynamic offset) | 2 params (read)
-//           3 z (read) | 4 targets (read) | 5 mask (read) | 6 net_f (read) | 7 y (read_write)
+//           3 z (read) | 4 targets (read) | 5 mask (read) | 6 nets (read) | 7 y (read_write)
 //           8 dy (read_write) | 9 part (read_write) [M, B] | 10 zbar (read_write) [M, B, N]
 //           11 zsum (read_write) [M, B, N] | 12 cbar (read_write) [M, B]
 // Dispatch: x = ceil(B / 64), y = M; once per step.
@@ -16,7 +16,7 @@
 @group(0) @binding(3) var<storage, read> z: array<f32>;
 @group(0) @binding(4) var<storage, read> targets: array<f32>;
 @group(0) @binding(5) var<storage, read> mask: array<f32>;
-@group(0) @binding(6) var<storage, read> net_f: array<f32>;
+@group(0) @binding(6) var<storage, read> nets: array<NetParams>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(9) var<storage, read_write> part: array<f32>;
@@ -32,36 +32,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pb = m * dims.p_len;
     let zb = traj_idx(dims, m, t, b, 0u);
     let yb = out_idx(dims, m, t, b, 0u);
-    var mx = -3.4e38;
     for (var k = 0u; k < dims.n_out; k++) {
         var acc = params[pb + dims.off_b_out + k];
         let wo = pb + dims.off_w_out + k * dims.n;
         for (var j = 0u; j < dims.n; j++) { acc += params[wo + j] * z[zb + j]; }
         if (t > 0u) { acc += dims.kappa * y[out_idx(dims, m, t - 1u, b, k)]; }
         y[yb + k] = acc;
-        mx = max(mx, acc);
     }
-    let inv = net_f[m * 4u];
     let tg = ((m * dims.t + t) * dims.b + b) * dims.k_t;
-    var l = 0.0;
-    if (dims.loss == 0u) {
-        for (var k = 0u; k < dims.n_out; k++) {
-            let e = y[yb + k] - targets[tg + k];
-            let mk = mask[tg + k];
-            l += mk * e * e;
-            dy[yb + k] = 2.0 * mk * e * inv;
-        }
-    } else {
-        var s = 0.0;
-        for (var k = 0u; k < dims.n_out; k++) { s += exp(y[yb + k] - mx); }
-        let lse = mx + log(s);
-        let c = u32(targets[tg]);
-        let mk = mask[tg];
-        l = mk * (lse - y[yb + c]);
-        for (var k = 0u; k < dims.n_out; k++) {
-            dy[yb + k] = mk * inv * (exp(y[yb + k] - lse) - select(0.0, 1.0, k == c));
-        }
-    }
+    let l = task_loss(yb, tg, nets[m].inv_mask_sum, 0.0);
     let pi = m * dims.b + b;
     let si = pi * dims.n;
     if (t == 0u) {

@@ -1,12 +1,13 @@
-//! The wgpu engine: device context, one typed wrapper per WGSL kernel, and the batched rate and
-//! spiking engines.
+//! The wgpu engine: device context, the CPU–GPU contract (`abi`), the kernels, the pack core
+//! both kinds share (`engine`), and the rate and spiking engines on top of it.
+pub mod abi;
 pub mod context;
+pub mod engine;
 pub mod kernels;
 pub mod rate_engine;
 pub mod spiking_engine;
-pub mod spiking_kernels;
 pub mod timer;
 
 pub use context::GpuContext;
 pub use rate_engine::{NetLoss, RateEngine};
-pub use spiking_engine::{EpropForm, SpikeNetLoss, SpikingEngine};
+pub use spiking_engine::{EpropForm, SpikeMemory, SpikeNetLoss, SpikingEngine};

@@ -19,15 +19,14 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array3, Array4};
-use wgpu::util::DeviceExt;
+use ndarray::Array4;
 
+use super::abi::{OuterJob, Prelude, SpikeDims, SpikeStep};
 use super::context::GpuContext;
-use super::kernels::{AdamStep, OuterJob, StepKernels, align, table_bytes, uniform_table};
-use super::spiking_kernels::*;
+use super::engine::{Bound, Pack, PackShape};
+use super::kernels::{StepKernels, groups};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
-use crate::optim::{Adam, BETA1, BETA2, EPS};
 use crate::rules::Rule;
 use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
 
@@ -37,6 +36,12 @@ pub struct SpikeNetLoss {
     pub task: f32,
     /// `mean_j (rate_j - target)^2` (before lambda).
     pub rate_reg: f32,
+}
+
+impl From<[f32; 2]> for SpikeNetLoss {
+    fn from([task, rate_reg]: [f32; 2]) -> Self {
+        Self { task, rate_reg }
+    }
 }
 
 /// How the gradient of an e-prop rule is computed (same numbers, different cost).
@@ -56,20 +61,9 @@ pub struct SpikeMemory {
     pub largest: u64,
 }
 
+/// The spiking pack's own buffers (the shared ones are in [`Pack`]).
 struct Buffers {
-    dims: wgpu::Buffer,
-    steps: wgpu::Buffer,
-    jobs: wgpu::Buffer,
-    adam: wgpu::Buffer,
-    params: wgpu::Buffer,
-    grads: wgpu::Buffer,
-    adam_m: wgpu::Buffer,
-    adam_v: wgpu::Buffer,
     feedback: wgpu::Buffer,
-    net_f: wgpu::Buffer,
-    x: wgpu::Buffer,
-    targets: wgpu::Buffer,
-    mask: wgpu::Buffer,
     v: wgpu::Buffer,
     a: wgpu::Buffer,
     z: wgpu::Buffer,
@@ -81,75 +75,76 @@ struct Buffers {
     part: wgpu::Buffer,
     rate: wgpu::Buffer,
     dreg: wgpu::Buffer,
-    loss_out: wgpu::Buffer,
-    loss_staging: wgpu::Buffer,
-    dv: Option<wgpu::Buffer>,
     da: wgpu::Buffer,
-    /// eps_v, eps_a, ebar (online e-prop only)
-    traces: Option<[wgpu::Buffer; 3]>,
-    online: Option<OnlineBuffers>,
 }
 
-/// The running sums of online e-prop (filtered spikes for the readout gradient, spike counts
-/// for the rates, summed eligibilities for the regulariser).
-struct OnlineBuffers {
-    zbar: wgpu::Buffer,
-    zsum: wgpu::Buffer,
-    cbar: wgpu::Buffer,
-    esum: wgpu::Buffer,
+impl Buffers {
+    /// The pack's shared buffers and these by the binding names the kernels give them.
+    fn named<'a>(&'a self, pack: &'a Pack) -> Vec<(&'static str, &'a wgpu::Buffer)> {
+        let mut v = pack.named();
+        v.extend([
+            ("feedback", &self.feedback),
+            ("v", &self.v),
+            ("a", &self.a),
+            ("z", &self.z),
+            ("psi", &self.psi),
+            ("refr", &self.refr),
+            ("y", &self.y),
+            ("dy", &self.dy),
+            ("gy", &self.gy),
+            ("part", &self.part),
+            ("rate", &self.rate),
+            ("dreg", &self.dreg),
+            ("da", &self.da),
+        ]);
+        v
+    }
 }
 
-struct Kernels {
-    step: SpikeStepKernel,
-    readout: SpikeReadout,
-    loss: SpikeLoss,
-    rates: SpikeRates,
-    reduce: SpikeLossReduce,
-    bptt: SpikeBpttStep,
-    zero_diag: SpikeZeroDiag,
-    pre: SpikeEpropPre,
-    trace: SpikeEpropTrace,
-    outer: SpikeOuterGrad,
-    adam: SpikeAdam,
-    online_out: SpikeOnlineOut,
-    online_readout: SpikeOnlineReadoutGrad,
-    online_rates: SpikeOnlineRates,
-    online_reg: SpikeOnlineRegGrad,
+/// The kernels of a pack that keeps whole trajectories and sweeps back (BPTT, cut graphs,
+/// factorised e-prop).
+struct Backward {
+    readout: Bound,
+    loss: Bound,
+    rates: Bound,
+    bptt: Bound,
+    /// Outer-product jobs: w_rec, w_in (from dv), w_out, b_out (from gy)
+    outer: [wgpu::BindGroup; 4],
 }
 
-struct Groups {
-    step: wgpu::BindGroup,
-    readout: wgpu::BindGroup,
-    loss: wgpu::BindGroup,
-    rates: wgpu::BindGroup,
-    reduce: wgpu::BindGroup,
-    bptt: Option<wgpu::BindGroup>,
-    zero_diag: wgpu::BindGroup,
-    pre: Option<wgpu::BindGroup>,
-    trace: Option<wgpu::BindGroup>,
-    /// w_rec, w_in (from dv; BPTT only), w_out, b_out (from gy)
-    outer: [Option<wgpu::BindGroup>; 4],
-    adam: wgpu::BindGroup,
-    /// online_out, online_readout, online_rates, online_reg (online packs)
-    online: Option<[wgpu::BindGroup; 4]>,
+/// The kernels of an online e-prop pack: traces advance with the forward pass, step by step.
+struct Online {
+    out: Bound,
+    readout_grad: Bound,
+    rates: Bound,
+    reg_grad: Bound,
+    pre: Bound,
+    trace: Bound,
+}
+
+enum Form {
+    Backward(Backward),
+    Online(Online),
 }
 
 pub struct SpikingEngine {
-    ctx: Arc<GpuContext>,
+    pack: Pack,
     pub cfg: SpikingConfig,
     pub dims: SpikeDims,
-    online: bool,
-    k: Kernels,
+    variant: StepKernels,
+    step: Bound,
+    reduce: Bound,
+    zero_diag: Bound,
+    form: Form,
     buf: Buffers,
-    g: Groups,
-    step_stride: u64,
-    job_stride: u64,
     jobs: [OuterJob; 4],
-    net_f: Vec<f32>,
-    has_feedback: bool,
-    rule: Option<Rule>,
-    adam_steps: u64,
 }
+
+/// The passes of one update, as the bench reports them (an online pack computes its gradient
+/// inside the forward pass).
+pub const PASSES: [&str; 3] = ["forward", "gradient", "adam"];
+
+super::engine::derefs_to_pack!(SpikingEngine);
 
 impl SpikingEngine {
     /// Device memory of a pack: with `online`, the trace buffers of online e-prop instead of dv.
@@ -234,24 +229,16 @@ impl SpikingEngine {
     ) -> Result<Self> {
         let online = form == EpropForm::Online;
         cfg.validate()?;
-        if m == 0 || b == 0 || t == 0 {
-            return Err(Error::Input(format!(
-                "empty pack: M = {m}, B = {b}, T = {t}"
-            )));
-        }
-        let mem = Self::memory_bytes(cfg, m, b, t, loss, online);
-        if mem.largest > ctx.max_binding_bytes() {
-            return Err(Error::Runtime(format!(
-                "a spiking pack of {m} networks needs a {}-byte buffer but {} allows {} bytes per binding per pack",
-                mem.largest,
-                ctx.info.name,
-                ctx.max_binding_bytes()
-            )));
-        }
-        ctx.check_dispatch_dims(m, b, cfg.n_rec)?;
         let (n, ni, no) = (cfg.n_rec, cfg.n_in, cfg.n_out);
-        let kt = if loss == LossKind::Mse { no } else { 1 };
         let p_len = SpikingParams::<f32>::len(cfg);
+        let shape = PackShape::new(m, b, t, n, ni, no, loss, p_len);
+        let kt = shape.k_t;
+        shape.check(
+            &ctx,
+            "spiking",
+            Self::memory_bytes(cfg, m, b, t, loss, online).largest,
+            Self::memory_bytes(cfg, 1, b, t, loss, online).largest,
+        )?;
         let dims = SpikeDims {
             m: m as u32,
             b: b as u32,
@@ -278,285 +265,125 @@ impl SpikingEngine {
             accumulate: 0,
             slots: if online { 2 } else { t as u32 },
         };
-        let al = ctx.limits.min_uniform_buffer_offset_alignment as u64;
-        let step_stride = align(std::mem::size_of::<SpikeStep>() as u64, al);
-        let job_stride = align(std::mem::size_of::<OuterJob>() as u64, al);
-        let dev = &ctx.device;
-        let storage = |label: &str, floats: usize| ctx.storage_buffer(label, floats);
         let slots = dims.slots as usize;
         let traj = m * slots * b * n;
         let outs = m * slots * b * no;
         // Outer-product jobs over samples s = (t, b): w_rec pairs dv[t] with z[t-1] (t >= 1).
         let tb = (t * b) as u32;
+        let (sn, sx, so) = ([t * b * n, 0, n], [t * b * ni, 0, ni], [t * b * no, 0, no]);
         let jobs = [
-            OuterJob {
-                rows: n as u32,
-                cols: n as u32,
-                samples: tb - b as u32,
-                ones: 0,
-                a_net: (t * b * n) as u32,
-                a_off: (b * n) as u32,
-                a_stride: n as u32,
-                p_net: (t * b * n) as u32,
-                p_off: 0,
-                p_stride: n as u32,
-                dst: dims.off_w_rec,
-                scale: 1.0,
-            },
-            OuterJob {
-                rows: n as u32,
-                cols: ni as u32,
-                samples: tb,
-                ones: 0,
-                a_net: (t * b * n) as u32,
-                a_off: 0,
-                a_stride: n as u32,
-                p_net: (t * b * ni) as u32,
-                p_off: 0,
-                p_stride: ni as u32,
-                dst: dims.off_w_in,
-                scale: 1.0,
-            },
-            OuterJob {
-                rows: no as u32,
-                cols: n as u32,
-                samples: tb,
-                ones: 0,
-                a_net: (t * b * no) as u32,
-                a_off: 0,
-                a_stride: no as u32,
-                p_net: (t * b * n) as u32,
-                p_off: 0,
-                p_stride: n as u32,
-                dst: dims.off_w_out,
-                scale: 1.0,
-            },
-            OuterJob {
-                rows: no as u32,
-                cols: 1,
-                samples: tb,
-                ones: 1,
-                a_net: (t * b * no) as u32,
-                a_off: 0,
-                a_stride: no as u32,
-                p_net: 0,
-                p_off: 0,
-                p_stride: 0,
-                dst: dims.off_b_out,
-                scale: 1.0,
-            },
+            OuterJob::product(
+                n,
+                n,
+                tb - b as u32,
+                [t * b * n, b * n, n],
+                sn,
+                dims.off_w_rec,
+                1.0,
+            ),
+            OuterJob::product(n, ni, tb, sn, sx, dims.off_w_in, 1.0),
+            OuterJob::product(no, n, tb, so, sn, dims.off_w_out, 1.0),
+            OuterJob::bias(no, tb, so, dims.off_b_out, 1.0),
         ];
+        let mut pack =
+            Pack::new::<SpikeDims, SpikeStep>(ctx, shape, Prelude::Spike, &dims, &jobs, &PASSES);
         let buf = Buffers {
-            dims: dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("spike dims"),
-                contents: bytemuck::bytes_of(&dims),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            }),
-            steps: uniform_table(
-                &ctx,
-                "spike steps",
-                &vec![SpikeStep::default(); t],
-                step_stride,
-            ),
-            jobs: uniform_table(&ctx, "spike outer jobs", &jobs, job_stride),
-            adam: uniform_table(
-                &ctx,
-                "spike adam step",
-                &[AdamStep::default()],
-                std::mem::size_of::<AdamStep>() as u64,
-            ),
-            params: storage("spike params", m * p_len),
-            grads: storage("spike grads", m * p_len),
-            adam_m: storage("spike adam m", m * p_len),
-            adam_v: storage("spike adam v", m * p_len),
-            feedback: storage("spike feedback", m * n * no),
-            net_f: storage("spike net_f", m * 4),
-            x: storage("spike x", m * t * b * ni),
-            targets: storage("spike targets", m * t * b * kt),
-            mask: storage("spike mask", m * t * b * kt),
-            v: storage("v", traj),
-            a: storage("a", traj),
-            z: storage("z", traj),
-            psi: storage("psi", traj),
-            refr: storage("refractory", m * b * n),
-            y: storage("spike y", outs),
-            dy: storage("spike dy", outs),
-            gy: storage("spike gy", if online { 1 } else { outs }),
-            part: storage("spike loss parts", m * b),
-            rate: storage("rates", m * n),
-            dreg: storage("dreg", m * n),
-            loss_out: storage("spike loss out", m * 2),
-            loss_staging: dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("spike loss staging"),
-                size: (m * 2 * 4) as u64,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            dv: (!online).then(|| storage("dv", traj)),
-            da: storage("da", m * b * n),
-            traces: online.then(|| {
-                [
-                    storage("eps_v", 2 * m * b * (n + ni)),
-                    storage("eps_a", m * b * n * (n + ni)),
-                    storage("ebar", m * b * n * (n + ni)),
-                ]
-            }),
-            online: online.then(|| OnlineBuffers {
-                zbar: storage("zbar", m * b * n),
-                zsum: storage("zsum", m * b * n),
-                cbar: storage("cbar", m * b),
-                esum: storage("esum", m * n * (n + ni)),
-            }),
+            feedback: pack.storage("feedback", m * n * no),
+            v: pack.storage("v", traj),
+            a: pack.storage("a", traj),
+            z: pack.storage("z", traj),
+            psi: pack.storage("psi", traj),
+            refr: pack.storage("refractory", m * b * n),
+            y: pack.storage("y", outs),
+            dy: pack.storage("dy", outs),
+            gy: pack.storage("gy", if online { 1 } else { outs }),
+            part: pack.storage("loss parts", m * b),
+            rate: pack.storage("rates", m * n),
+            dreg: pack.storage("dreg", m * n),
+            da: pack.storage("da", m * b * n),
         };
-        let k = Kernels {
-            step: SpikeStepKernel::new(&ctx, variant),
-            readout: SpikeReadout::new(&ctx),
-            loss: SpikeLoss::new(&ctx),
-            rates: SpikeRates::new(&ctx),
-            reduce: SpikeLossReduce::new(&ctx),
-            bptt: SpikeBpttStep::new(&ctx, variant),
-            zero_diag: SpikeZeroDiag::new(&ctx),
-            pre: SpikeEpropPre::new(&ctx),
-            trace: SpikeEpropTrace::new(&ctx),
-            outer: SpikeOuterGrad::new(&ctx),
-            adam: SpikeAdam::new(&ctx),
-            online_out: SpikeOnlineOut::new(&ctx),
-            online_readout: SpikeOnlineReadoutGrad::new(&ctx),
-            online_rates: SpikeOnlineRates::new(&ctx),
-            online_reg: SpikeOnlineRegGrad::new(&ctx),
+        let form = if online {
+            Form::Online(Self::online_kernels(&mut pack, &buf))
+        } else {
+            Form::Backward(Self::backward_kernels(&mut pack, &buf, variant))
         };
-        let c = &*ctx;
-        let bf = &buf;
-        let g = Groups {
-            step: k.step.bind(
-                c, &bf.dims, &bf.steps, &bf.params, &bf.x, &bf.v, &bf.a, &bf.z, &bf.psi, &bf.refr,
-            ),
-            readout: k.readout.bind(c, &bf.dims, &bf.params, &bf.z, &bf.y),
-            loss: k.loss.bind(
-                c,
-                &bf.dims,
-                &bf.targets,
-                &bf.mask,
-                &bf.net_f,
-                &bf.y,
-                &bf.dy,
-                &bf.gy,
-                &bf.part,
-            ),
-            rates: k
-                .rates
-                .bind(c, &bf.dims, &bf.z, &bf.net_f, &bf.rate, &bf.dreg),
-            reduce: k
-                .reduce
-                .bind(c, &bf.dims, &bf.part, &bf.rate, &bf.net_f, &bf.loss_out),
-            bptt: bf.dv.as_ref().map(|dv| {
-                k.bptt.bind(
-                    c,
-                    &bf.dims,
-                    &bf.steps,
-                    &bf.params,
-                    &bf.feedback,
-                    &bf.gy,
-                    &bf.psi,
-                    &bf.dreg,
-                    dv,
-                    &bf.da,
-                )
-            }),
-            zero_diag: k.zero_diag.bind(c, &bf.dims, &bf.grads),
-            pre: bf
-                .traces
-                .as_ref()
-                .map(|tr| k.pre.bind(c, &bf.dims, &bf.steps, &bf.z, &bf.x, &tr[0])),
-            trace: bf.traces.as_ref().zip(bf.online.as_ref()).map(|(tr, on)| {
-                k.trace.bind(
-                    c,
-                    &bf.dims,
-                    &bf.steps,
-                    &bf.params,
-                    &bf.feedback,
-                    &bf.dy,
-                    &bf.psi,
-                    &on.esum,
-                    &tr[0],
-                    &tr[1],
-                    &tr[2],
-                    &bf.grads,
-                )
-            }),
-            outer: [
-                bf.dv
-                    .as_ref()
-                    .map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.z, &bf.grads)),
-                bf.dv
-                    .as_ref()
-                    .map(|dv| k.outer.bind(c, &bf.dims, &bf.jobs, dv, &bf.x, &bf.grads)),
-                Some(
-                    k.outer
-                        .bind(c, &bf.dims, &bf.jobs, &bf.gy, &bf.z, &bf.grads),
-                ),
-                Some(
-                    k.outer
-                        .bind(c, &bf.dims, &bf.jobs, &bf.gy, &bf.z, &bf.grads),
-                ),
-            ],
-            adam: k.adam.bind(
-                c, &bf.dims, &bf.adam, &bf.grads, &bf.net_f, &bf.params, &bf.adam_m, &bf.adam_v,
-            ),
-            online: bf.online.as_ref().map(|on| {
-                [
-                    k.online_out.bind(
-                        c,
-                        &bf.dims,
-                        &bf.steps,
-                        &bf.params,
-                        &bf.z,
-                        &bf.targets,
-                        &bf.mask,
-                        &bf.net_f,
-                        &bf.y,
-                        &bf.dy,
-                        &bf.part,
-                        &on.zbar,
-                        &on.zsum,
-                        &on.cbar,
-                    ),
-                    k.online_readout.bind(
-                        c, &bf.dims, &bf.steps, &bf.dy, &on.zbar, &on.cbar, &bf.grads,
-                    ),
-                    k.online_rates
-                        .bind(c, &bf.dims, &on.zsum, &bf.net_f, &bf.rate, &bf.dreg),
-                    k.online_reg
-                        .bind(c, &bf.dims, &bf.dreg, &on.esum, &bf.grads),
-                ]
-            }),
-        };
-        let mut net_f = vec![0f32; m * 4];
-        for i in 0..m {
-            net_f[i * 4 + 3] = 0.01; // default rate target (SPEC §3)
-        }
+        let (p, bf) = (&pack, &buf);
+        let named = bf.named(p);
+        let step = Bound::new(p, variant.name("spike_step"), &named);
+        let reduce = Bound::new(p, "spike_loss_reduce", &named);
+        let zero_diag = Bound::new(p, "spike_zero_diag", &named);
+        // Default rate target (SPEC §3) until `set_hyper`.
+        pack.update_nets(|_, v| v.rate_target = 0.01);
         let mut eng = Self {
-            ctx,
+            pack,
             cfg: cfg.clone(),
             dims,
-            online,
-            k,
+            variant,
+            step,
+            reduce,
+            zero_diag,
+            form,
             buf,
-            g,
-            step_stride,
-            job_stride,
             jobs,
-            net_f,
-            has_feedback: false,
-            rule: None,
-            adam_steps: 0,
         };
         eng.set_rule(Rule::Bptt)?;
         Ok(eng)
     }
 
-    pub fn n_networks(&self) -> usize {
-        self.dims.m as usize
+    fn backward_kernels(pack: &mut Pack, bf: &Buffers, variant: StepKernels) -> Backward {
+        let dv = pack.storage(
+            "dv",
+            pack.shape.m * pack.shape.t * pack.shape.b * pack.shape.n,
+        );
+        let p = &*pack;
+        let mut named = bf.named(p);
+        named.push(("dv", &dv));
+        Backward {
+            readout: Bound::new(p, "spike_readout", &named),
+            loss: Bound::new(p, "spike_loss", &named),
+            rates: Bound::new(p, "spike_rates", &named),
+            bptt: Bound::new(p, variant.name("spike_bptt_step"), &named),
+            outer: [
+                p.bind_outer(&dv, &bf.z),
+                p.bind_outer(&dv, &p.x),
+                p.bind_outer(&bf.gy, &bf.z),
+                p.bind_outer(&bf.gy, &bf.z),
+            ],
+        }
+    }
+
+    fn online_kernels(pack: &mut Pack, bf: &Buffers) -> Online {
+        let PackShape { m, b, n, n_in, .. } = pack.shape;
+        let eps_v = pack.storage("eps_v", 2 * m * b * (n + n_in));
+        let eps_a = pack.storage("eps_a", m * b * n * (n + n_in));
+        let ebar = pack.storage("ebar", m * b * n * (n + n_in));
+        let zbar = pack.storage("zbar", m * b * n);
+        let zsum = pack.storage("zsum", m * b * n);
+        let cbar = pack.storage("cbar", m * b);
+        let esum = pack.storage("esum", m * n * (n + n_in));
+        let p = &*pack;
+        let mut named = bf.named(p);
+        named.extend([
+            ("eps_v", &eps_v),
+            ("eps_a", &eps_a),
+            ("ebar", &ebar),
+            ("zbar", &zbar),
+            ("zsum", &zsum),
+            ("cbar", &cbar),
+            ("esum", &esum),
+        ]);
+        Online {
+            out: Bound::new(p, "spike_online_out", &named),
+            readout_grad: Bound::new(p, "spike_online_readout_grad", &named),
+            rates: Bound::new(p, "spike_online_rates", &named),
+            reg_grad: Bound::new(p, "spike_online_reg_grad", &named),
+            pre: Bound::new(p, "spike_eprop_pre", &named),
+            trace: Bound::new(p, "spike_eprop_trace", &named),
+        }
+    }
+
+    fn online(&self) -> bool {
+        matches!(self.form, Form::Online(_))
     }
 
     /// Device memory this pack holds.
@@ -572,103 +399,59 @@ impl SpikingEngine {
             self.dims.b as usize,
             self.dims.t as usize,
             loss,
-            self.online,
+            self.online(),
         )
-    }
-
-    fn write(&self, b: &wgpu::Buffer, data: &[f32]) {
-        self.ctx
-            .queue
-            .write_buffer(b, 0, bytemuck::cast_slice(data));
     }
 
     /// Upload the networks' parameters and feedback matrices; resets the Adam state.
     pub fn set_networks(&mut self, models: &[&SpikingModel]) -> Result<()> {
-        let m = self.n_networks();
-        if models.len() != m {
-            return Err(Error::Runtime(format!(
-                "pack holds {m} networks, got {}",
-                models.len()
-            )));
-        }
-        let (n, no) = (self.cfg.n_rec, self.cfg.n_out);
-        let mut params = Vec::with_capacity(m * self.dims.p_len as usize);
-        let mut fb = vec![0f32; m * n * no];
-        self.has_feedback = models.iter().all(|md| md.feedback.is_some());
+        let cfg = &self.cfg;
+        let describe = |md: &SpikingModel| {
+            (
+                md.config == *cfg,
+                md.feedback.is_some(),
+                md.params.flatten(),
+            )
+        };
+        self.pack.upload_networks(models, describe)?;
+        let (n, no) = (cfg.n_rec, cfg.n_out);
+        let mut fb = vec![0f32; models.len() * n * no];
         for (i, md) in models.iter().enumerate() {
-            if md.config != self.cfg {
-                return Err(Error::Input(format!(
-                    "network {i} has a different configuration from the pack's"
-                )));
-            }
-            params.extend(md.params.flatten());
             if let Some(f) = &md.feedback {
                 fb[i * n * no..(i + 1) * n * no]
                     .copy_from_slice(f.as_standard_layout().as_slice().expect("contiguous"));
             }
         }
-        self.write(&self.buf.params, &params);
-        self.write(&self.buf.feedback, &fb);
-        let zeros = vec![0f32; params.len()];
-        self.write(&self.buf.adam_m, &zeros);
-        self.write(&self.buf.adam_v, &zeros);
-        self.adam_steps = 0;
+        self.pack.write(&self.buf.feedback, &fb);
         Ok(())
     }
 
     /// One batch per network, or a single batch shared by all; shapes must match the pack.
+    /// (A spiking pack takes whole batches only: its rate regulariser's gradient depends on the
+    /// rates of the whole batch, so gradients of chunks would not add up.)
     pub fn set_batches(&mut self, batches: &[&Batch]) -> Result<()> {
-        let m = self.n_networks();
-        if batches.len() != m && batches.len() != 1 {
+        let b = self.dims.b as usize;
+        if let Some(bt) = batches.iter().find(|bt| bt.n_trials() != b) {
             return Err(Error::Runtime(format!(
-                "need 1 or {m} batches, got {}",
-                batches.len()
+                "a batch has B = {}, T = {} but the spiking pack was built for B = {b}, T = {}",
+                bt.n_trials(),
+                bt.n_steps(),
+                self.dims.t
             )));
         }
-        let (b, t) = (self.dims.b as usize, self.dims.t as usize);
-        let (mut x, mut tg, mut mk) = (Vec::new(), Vec::new(), Vec::new());
-        for i in 0..m {
-            let bt = batches[if batches.len() == 1 { 0 } else { i }];
-            if bt.n_trials() != b || bt.n_steps() != t || bt.loss.gpu_code() != self.dims.loss {
-                return Err(Error::Runtime(format!(
-                    "batch {i} has B = {}, T = {} but the pack was built for B = {b}, T = {t}",
-                    bt.n_trials(),
-                    bt.n_steps()
-                )));
-            }
-            let tm = |a: &Array3<f64>| Batch::time_major(a).into_iter().map(|v| v as f32);
-            x.extend(tm(&bt.inputs));
-            tg.extend(tm(&bt.targets));
-            mk.extend(tm(&bt.mask));
-            self.net_f[i * 4] = (1.0 / bt.mask.sum()) as f32;
-        }
-        self.write(&self.buf.x, &x);
-        self.write(&self.buf.targets, &tg);
-        self.write(&self.buf.mask, &mk);
-        self.write(&self.buf.net_f, &self.net_f);
+        self.pack.upload_batch_chunk(batches, 0, self.dims.loss)?;
         Ok(())
     }
 
     /// Regulariser weight lambda, learning rate and target rate of every network.
     pub fn set_hyper(&mut self, lambdas: &[f64], lrs: &[f64], rate_target: f64) {
-        for i in 0..self.n_networks() {
-            self.net_f[i * 4 + 1] = lambdas[i.min(lambdas.len() - 1)] as f32;
-            self.net_f[i * 4 + 2] = lrs[i.min(lrs.len() - 1)] as f32;
-            self.net_f[i * 4 + 3] = rate_target as f32;
-        }
-        self.write(&self.buf.net_f, &self.net_f);
-    }
-
-    /// Regulariser weight lambda of every network (learning rates and target unchanged).
-    pub fn set_lambdas(&mut self, lambdas: &[f64]) {
-        for (i, l) in lambdas.iter().enumerate().take(self.n_networks()) {
-            self.net_f[i * 4 + 1] = *l as f32;
-        }
-        self.write(&self.buf.net_f, &self.net_f);
+        self.pack.set_hyper(lambdas, lrs);
+        self.pack
+            .update_nets(|_, v| v.rate_target = rate_target as f32);
     }
 
     fn set_rule(&mut self, rule: Rule) -> Result<()> {
-        if self.rule == Some(rule) {
+        if !self.pack.switch_rule(rule)? {
             return Ok(());
         }
         let t = self.dims.t as usize;
@@ -680,155 +463,102 @@ impl SpikingEngine {
                 _pad: 0,
             })
             .collect();
-        self.ctx
-            .queue
-            .write_buffer(&self.buf.steps, 0, &table_bytes(&steps, self.step_stride));
         self.dims.use_feedback = rule.uses_feedback() as u32;
-        self.ctx
-            .queue
-            .write_buffer(&self.buf.dims, 0, bytemuck::bytes_of(&self.dims));
-        self.rule = Some(rule);
+        self.pack.write_rule(&steps, &self.dims);
         Ok(())
     }
 
     /// The forward pass (and, for an online pack with `rule`, the e-prop traces step by step
     /// alongside it), the losses, and everything of the gradient that needs no backward sweep.
-    fn encode_forward(&self, enc: &mut wgpu::CommandEncoder, online_rule: bool) {
-        let (k, g, d) = (&self.k, &self.g, &self.dims);
-        if let Some(on) = &g.online {
-            if online_rule {
-                enc.clear_buffer(&self.buf.grads, 0, None);
-            }
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("spiking online forward"),
-                timestamp_writes: None,
-            });
-            let (pre, trace) = (
-                g.pre.as_ref().expect("online pack"),
-                g.trace.as_ref().expect("online pack"),
-            );
-            for t in 0..d.t {
-                let o = t * self.step_stride as u32;
-                k.step.encode(&mut pass, &g.step, d, o);
-                k.online_out.encode(&mut pass, &on[0], d, o);
-                if online_rule {
-                    k.online_readout.encode(&mut pass, &on[1], d, o);
-                    k.pre.encode(&mut pass, pre, d, o);
-                    k.trace.encode(&mut pass, trace, d, o);
+    fn encode_forward(&self, enc: &mut wgpu::CommandEncoder, with_gradient: bool) {
+        let (d, p) = (&self.dims, &self.pack);
+        match &self.form {
+            Form::Online(on) => {
+                if with_gradient {
+                    enc.clear_buffer(&p.grads, 0, None);
                 }
+                let mut pass = p.begin_pass(enc, "spiking online forward", Some("forward"));
+                for t in 0..d.t {
+                    let o = [p.step_offset(t)];
+                    self.step
+                        .encode(&mut pass, &o, self.pack.step_grid(self.variant));
+                    on.out.encode(&mut pass, &o, [groups(d.b), d.m, 1]);
+                    if with_gradient {
+                        on.readout_grad.encode(
+                            &mut pass,
+                            &o,
+                            [groups(d.n_out * (d.n + 1)), d.m, 1],
+                        );
+                        on.pre
+                            .encode(&mut pass, &o, [groups(d.n + d.n_in), d.b, d.m]);
+                        on.trace
+                            .encode(&mut pass, &o, [groups(d.n + d.n_in), d.n, d.m]);
+                    }
+                }
+                on.rates.encode(&mut pass, &[], [groups(d.n), d.m, 1]);
+                if with_gradient {
+                    on.reg_grad
+                        .encode(&mut pass, &[], [groups(d.n + d.n_in), d.n, d.m]);
+                    self.zero_diag.encode(&mut pass, &[], [groups(d.n), d.m, 1]);
+                }
+                self.reduce.encode(&mut pass, &[], [d.m, 1, 1]);
             }
-            k.online_rates.encode(&mut pass, &on[2], d);
-            if online_rule {
-                k.online_reg.encode(&mut pass, &on[3], d);
-                k.zero_diag.encode(&mut pass, &g.zero_diag, d);
+            Form::Backward(bw) => {
+                let mut pass = p.begin_pass(enc, "spiking forward", Some("forward"));
+                for t in 0..d.t {
+                    self.step.encode(
+                        &mut pass,
+                        &[p.step_offset(t)],
+                        self.pack.step_grid(self.variant),
+                    );
+                }
+                bw.readout
+                    .encode(&mut pass, &[], [groups(d.t * d.b * d.n_out), d.m, 1]);
+                bw.loss.encode(&mut pass, &[], [groups(d.b), d.m, 1]);
+                bw.rates.encode(&mut pass, &[], [groups(d.n), d.m, 1]);
+                self.reduce.encode(&mut pass, &[], [d.m, 1, 1]);
             }
-            k.reduce.encode(&mut pass, &g.reduce, d);
-            return;
         }
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("spiking forward"),
-            timestamp_writes: None,
-        });
-        for t in 0..d.t {
-            k.step
-                .encode(&mut pass, &g.step, d, t * self.step_stride as u32);
-        }
-        k.readout.encode(&mut pass, &g.readout, d);
-        k.loss.encode(&mut pass, &g.loss, d);
-        k.rates.encode(&mut pass, &g.rates, d);
-        k.reduce.encode(&mut pass, &g.reduce, d);
     }
 
-    fn encode_outer(&self, pass: &mut wgpu::ComputePass, which: usize) {
-        if let Some(bg) = &self.g.outer[which] {
-            self.k.outer.encode(
-                pass,
-                bg,
-                &self.dims,
-                &self.jobs[which],
-                (which as u64 * self.job_stride) as u32,
+    /// The backward sweep and weight gradients of a pack that keeps whole trajectories.
+    fn encode_backward(&self, enc: &mut wgpu::CommandEncoder, bw: &Backward) {
+        let (d, p) = (&self.dims, &self.pack);
+        let mut pass = p.begin_pass(enc, "spiking backward sweep", Some("gradient"));
+        for t in (0..d.t).rev() {
+            bw.bptt.encode(
+                &mut pass,
+                &[p.step_offset(t)],
+                self.pack.step_grid(self.variant),
             );
         }
-    }
-
-    /// The backward sweep and weight gradients of a pack that keeps whole trajectories (online
-    /// packs compute their gradient inside `encode_forward`).
-    fn encode_grad(&self, enc: &mut wgpu::CommandEncoder) {
-        let (k, g, d) = (&self.k, &self.g, &self.dims);
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("spiking backward sweep"),
-            timestamp_writes: None,
-        });
-        let bptt = g.bptt.as_ref().expect("backward pack");
-        for t in (0..d.t).rev() {
-            k.bptt
-                .encode(&mut pass, bptt, d, t * self.step_stride as u32);
+        for (j, (bg, job)) in bw.outer.iter().zip(&self.jobs).enumerate() {
+            p.encode_outer(&mut pass, bg, job, j);
         }
-        for w in 0..4 {
-            self.encode_outer(&mut pass, w);
-        }
-        k.zero_diag.encode(&mut pass, &g.zero_diag, d);
+        self.zero_diag.encode(&mut pass, &[], [groups(d.n), d.m, 1]);
     }
 
     fn run(&mut self, rule: Option<Rule>, adam: bool) -> Result<Vec<SpikeNetLoss>> {
         if let Some(r) = rule {
-            if r.uses_feedback() && !self.has_feedback {
-                return Err(Error::Input(format!(
-                    "rule {} needs the model's feedback matrix",
-                    r.name()
-                )));
-            }
             self.set_rule(r)?;
         }
         if adam {
-            self.adam_steps += 1;
-            let (bc1, bc2) = Adam::<f32>::bias_corrections(self.adam_steps);
-            let h = AdamStep {
-                bc1: bc1 as f32,
-                sqrt_bc2: bc2.sqrt() as f32,
-                beta1: BETA1 as f32,
-                beta2: BETA2 as f32,
-                eps: EPS as f32,
-                _pad: [0.0; 3],
-            };
-            self.ctx
-                .queue
-                .write_buffer(&self.buf.adam, 0, bytemuck::bytes_of(&h));
+            self.pack.next_adam_step();
         }
         if let Some(r) = rule {
-            if self.online && !r.is_eprop() {
+            if self.online() && !r.is_eprop() {
                 return Err(Error::Runtime(format!(
                     "this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep",
                     r.name()
                 )));
             }
         }
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("spiking update"),
-            });
-        self.encode_forward(&mut enc, self.online && rule.is_some());
-        if rule.is_some() && !self.online {
-            self.encode_grad(&mut enc);
+        let mut enc = self.pack.encoder("spiking update");
+        self.encode_forward(&mut enc, self.online() && rule.is_some());
+        if let (Some(_), Form::Backward(bw)) = (rule, &self.form) {
+            self.encode_backward(&mut enc, bw);
         }
-        if adam {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("spiking adam"),
-                timestamp_writes: None,
-            });
-            self.k.adam.encode(&mut pass, &self.g.adam, &self.dims);
-        }
-        enc.copy_buffer_to_buffer(&self.buf.loss_out, 0, &self.buf.loss_staging, 0, None);
-        self.ctx.queue.submit([enc.finish()]);
-        let v = self.map_read(&self.buf.loss_staging)?;
-        Ok(v.chunks(2)
-            .map(|c| SpikeNetLoss {
-                task: c[0],
-                rate_reg: c[1],
-            })
-            .collect())
+        self.pack.finish(enc, adam)
     }
 
     /// Forward pass only.
@@ -844,45 +574,30 @@ impl SpikingEngine {
         self.run(Some(rule), true)
     }
 
-    fn map_read(&self, staging: &wgpu::Buffer) -> Result<Vec<f32>> {
-        self.ctx.map_read_f32(staging)
-    }
-
-    fn read(&self, src: &wgpu::Buffer) -> Result<Vec<f32>> {
-        self.ctx.read_f32(src)
-    }
-
-    fn split(&self, flat: &[f32]) -> Vec<SpikingParams<f32>> {
-        flat.chunks(self.dims.p_len as usize)
-            .map(|c| SpikingParams::from_flat(&self.cfg, c))
-            .collect()
+    fn read_flat(&self, buf: &wgpu::Buffer) -> Result<Vec<SpikingParams<f32>>> {
+        self.pack
+            .read_per_network(buf, |c| SpikingParams::from_flat(&self.cfg, c))
     }
     pub fn read_params(&self) -> Result<Vec<SpikingParams<f32>>> {
-        Ok(self.split(&self.read(&self.buf.params)?))
+        self.read_flat(&self.pack.params)
     }
     pub fn read_grads(&self) -> Result<Vec<SpikingParams<f32>>> {
-        Ok(self.split(&self.read(&self.buf.grads)?))
+        self.read_flat(&self.pack.grads)
     }
     /// `(v, a, z, psi)` each `[M, T, B, N]` and `y [M, T, B, n_out]` of the last forward pass
     /// (packs that keep whole trajectories only).
     pub fn read_trajectories(&self) -> Result<([Array4<f32>; 4], Array4<f32>)> {
-        if self.online {
+        if self.online() {
             return Err(Error::Runtime(
                 "an online e-prop pack keeps only the last two steps of its trajectories".into(),
             ));
         }
-        let (m, b, t, n) = (
-            self.dims.m as usize,
-            self.dims.b as usize,
-            self.dims.t as usize,
-            self.cfg.n_rec,
-        );
-        let st = |buf: &wgpu::Buffer| -> Result<Array4<f32>> {
-            Array4::from_shape_vec((m, t, b, n), self.read(buf)?)
-                .map_err(|e| Error::Runtime(e.to_string()))
-        };
-        let y = Array4::from_shape_vec((m, t, b, self.cfg.n_out), self.read(&self.buf.y)?)
-            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let d = &self.dims;
+        let (m, b, t) = (d.m as usize, d.b as usize, d.t as usize);
+        let st = |buf| self.pack.read_array(buf, [m, t, b, self.cfg.n_rec]);
+        let y = self
+            .pack
+            .read_array(&self.buf.y, [m, t, b, self.cfg.n_out])?;
         Ok((
             [
                 st(&self.buf.v)?,
