@@ -176,13 +176,48 @@ enum Cmd {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Dynamical similarity (SPEC §9) between two arrays [units, T, C]; prints a bare number.
+    Dsa {
+        #[arg(long)]
+        x: PathBuf,
+        #[arg(long)]
+        y: PathBuf,
+        /// Axis order of --x: a permutation of N (units), T (time bins), C (conditions).
+        #[arg(long, default_value = "NTC")]
+        x_layout: String,
+        /// Axis order of --y.
+        #[arg(long, default_value = "NTC")]
+        y_layout: String,
+        #[arg(long, default_value_t = 1)]
+        n_delays: usize,
+        #[arg(long, default_value_t = 1)]
+        delay_interval: usize,
+        /// Temporal modes kept (default: all).
+        #[arg(long)]
+        rank: Option<usize>,
+        /// Project each array onto its top P principal components first.
+        #[arg(long)]
+        pca: Option<usize>,
+        #[arg(long, default_value_t = 0.0)]
+        ridge: f64,
+        /// angular (radians) | euclidean | wasserstein
+        #[arg(long, default_value = "angular")]
+        score: String,
+        /// Most steps of the orthogonal search per start.
+        #[arg(long, default_value_t = 1500)]
+        iters: usize,
+        /// JSON with the scores, eigenvalues and settings.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Shape distance (SPEC §5) between two activity arrays [units, T, C]; prints a bare number.
     Procrustes {
         #[arg(long)]
         x: PathBuf,
         #[arg(long)]
         y: PathBuf,
-        /// angular (in [0, 1]) | euclidean
+        /// angular (in [0, 1]) | euclidean (the shape metric at --alpha), or one of
+        /// procrustes | shape:ALPHA[:euclidean] | cka | cka-angular | cca | dsa
         #[arg(long, default_value = "angular")]
         metric: String,
         /// Partial whitening: 1 = Procrustes, 0 = CCA-like.
@@ -680,9 +715,14 @@ fn run(cli: Cli) -> Result<()> {
             metric,
             alpha,
         } => {
-            let score: snnlab::similarity::Score = metric
-                .parse()
-                .map_err(|e| Error::Input(format!("--metric: {e}")))?;
+            // angular | euclidean: the shape metric at --alpha (SPEC §7); else a family id.
+            let family: snnlab::metric::Metric = match metric.as_str() {
+                "angular" | "euclidean" => snnlab::metric::Metric::Shape {
+                    alpha,
+                    score: metric.parse()?,
+                },
+                other => other.parse()?,
+            };
             if !(0.0..=1.0).contains(&alpha) {
                 return Err(Error::Input(format!("--alpha: {alpha} is not in [0, 1]")));
             }
@@ -697,10 +737,40 @@ fn run(cli: Cli) -> Result<()> {
                     x.display()
                 )));
             }
-            println!(
-                "{}",
-                snnlab::similarity::shape_distance(xa.view(), ya.view(), alpha, score)?
-            );
+            println!("{}", family.score(xa.view(), ya.view())?);
+            Ok(())
+        }
+        Cmd::Dsa {
+            x,
+            y,
+            x_layout,
+            y_layout,
+            n_delays,
+            delay_interval,
+            rank,
+            pca,
+            ridge,
+            score,
+            iters,
+            out,
+        } => {
+            let settings = snnlab::dsa::DmdSettings {
+                n_delays,
+                delay_interval,
+                rank,
+                pca,
+                ridge,
+            };
+            let score = score.parse()?;
+            let xa = snnlab::dsa::load_layout(&x, &x_layout, "--x-layout")?;
+            let ya = snnlab::dsa::load_layout(&y, &y_layout, "--y-layout")?;
+            let report = snnlab::dsa::command(&xa, &x, &ya, &y, &settings, score, iters)?;
+            if let Some(out) = out {
+                let json = serde_json::to_string_pretty(&report)
+                    .map_err(|e| Error::Runtime(e.to_string()))?;
+                snnlab::io::write_atomic(&out, json.as_bytes())?;
+            }
+            println!("{}", report.result.score);
             Ok(())
         }
         Cmd::Evaluate {

@@ -205,6 +205,150 @@ pub fn linear_cka(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Result<f64> {
     Ok((cross / sx) * (cross / sy))
 }
 
+/// One side of a shape metric, prepared once (centred, zero-padded to `width` features,
+/// partially whitened) so that a recording is compared with many models without redoing it.
+#[derive(Clone, Debug)]
+pub struct ShapeSide {
+    w: Array2<f64>,
+    norm: f64,
+}
+
+impl ShapeSide {
+    /// From activity `[units, T, C]` with `units <= width`.
+    pub fn new(act: ArrayView3<f64>, name: &str, width: usize, alpha: f64) -> Result<Self> {
+        check_alpha(alpha)?;
+        check_tensor(act, name)?;
+        let xc = pad_columns(centre(flatten(act).view()), width);
+        check_variance(&xc, name)?;
+        let w = whiten(xc, alpha, name)?;
+        let norm = fro(&w);
+        Ok(ShapeSide { w, norm })
+    }
+}
+
+/// The shape metric between two prepared sides of equal width and sample count (the same
+/// numbers as [`shape_distance`]).
+pub fn shape_between(x: &ShapeSide, y: &ShapeSide, score: Score) -> Result<f64> {
+    if x.w.dim() != y.w.dim() {
+        return Err(Error::Input(format!(
+            "prepared sides differ in shape: {:?} and {:?}",
+            x.w.dim(),
+            y.w.dim()
+        )));
+    }
+    let m = x.w.t().dot(&y.w);
+    match score {
+        Score::Angular => {
+            let (_, s, _) = m
+                .svddc(JobSvd::None)
+                .map_err(|e| lapack_err("SVD of x^T y", e))?;
+            Ok((s.sum() / (x.norm * y.norm)).clamp(-1.0, 1.0).acos() / FRAC_PI_2)
+        }
+        Score::Euclidean => {
+            let (u, _, vt) = m
+                .svddc(JobSvd::All)
+                .map_err(|e| lapack_err("SVD of x^T y", e))?;
+            let (u, vt) = (u.expect("U requested"), vt.expect("V^T requested"));
+            Ok(fro(&(x.w.dot(&u) - y.w.dot(&vt.t()))))
+        }
+    }
+}
+
+/// One side of linear CKA, prepared once: the centred matrix and `||Xc^T Xc||_F`.
+#[derive(Clone, Debug)]
+pub struct CkaSide {
+    xc: Array2<f64>,
+    gram_norm: f64,
+}
+
+impl CkaSide {
+    pub fn new(act: ArrayView3<f64>, name: &str) -> Result<Self> {
+        check_tensor(act, name)?;
+        let xc = centre(flatten(act).view());
+        check_variance(&xc, name)?;
+        let gram_norm = fro(&xc.t().dot(&xc));
+        Ok(CkaSide { xc, gram_norm })
+    }
+
+    /// Linear CKA with `other` (same sample count; [`linear_cka`]'s value).
+    pub fn cka_with(&self, other: &CkaSide) -> f64 {
+        let cross = fro(&other.xc.t().dot(&self.xc));
+        (cross / self.gram_norm) * (cross / other.gram_norm)
+    }
+}
+
+/// Metric CKA: `arccos(CKA) / (pi/2)` of [`linear_cka`], in `[0, 1]` (0 = same up to rotation
+/// and isotropic scale); an angle, so it satisfies the triangle inequality.
+pub fn cka_angular(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Result<f64> {
+    Ok(linear_cka(x, y)?.clamp(0.0, 1.0).acos() / FRAC_PI_2)
+}
+
+/// Principal components kept by [`cca_distance`] (the paper's recipe).
+pub const CCA_COMPONENTS: usize = 20;
+/// Ridge of [`cca_distance`], relative to the mean variance of the kept components.
+pub const CCA_RIDGE: f64 = 1e-3;
+
+/// One side of [`cca_distance`]: the centred samples × features matrix reduced to its top
+/// principal components and whitened with the ridge, `P_k diag(1/sqrt(var_k + lambda))`, so that
+/// the canonical correlations are the singular values of `Wx^T Wy / (m - 1)`.
+#[derive(Clone, Debug)]
+pub struct CcaBasis {
+    w: Array2<f64>,
+}
+
+impl CcaBasis {
+    /// From activity `[units, T, C]` (`name` names it in errors).
+    pub fn new(act: ArrayView3<f64>, name: &str) -> Result<Self> {
+        check_tensor(act, name)?;
+        let xc = centre(flatten(act).view());
+        check_variance(&xc, name)?;
+        let m = xc.nrows();
+        let (u, sv, _) = xc
+            .svddc(JobSvd::Some)
+            .map_err(|e| lapack_err(&format!("PCA of {name}"), e))?;
+        let u = u.expect("U requested");
+        let s0 = sv[0];
+        let k = sv
+            .iter()
+            .take(CCA_COMPONENTS)
+            .take_while(|&&v| v > 1e-10 * s0)
+            .count();
+        let dof = (m.max(2) - 1) as f64;
+        let var: Vec<f64> = sv.iter().take(k).map(|v| v * v / dof).collect();
+        let lambda = CCA_RIDGE * var.iter().sum::<f64>() / k as f64;
+        let mut w = u.slice(ndarray::s![.., ..k]).to_owned();
+        for (j, mut col) in w.columns_mut().into_iter().enumerate() {
+            col *= sv[j] / (var[j] + lambda).sqrt();
+        }
+        Ok(CcaBasis { w })
+    }
+}
+
+/// CCA distance as Liu, Yang & Cueva 2025 compute it: each flattened, centred matrix reduced to
+/// its top 20 principal components (fewer if it has fewer), ridge `1e-3` times the mean variance of
+/// those components added to each covariance, and `1 - mean` of the `min(kx, ky)` canonical
+/// correlations. In `[0, 1]`; invariant to rotation, isotropic scaling and shifts of either side.
+pub fn cca_distance(x: ArrayView3<f64>, y: ArrayView3<f64>) -> Result<f64> {
+    check_pair(x, "x", y, "y")?;
+    cca_between(&CcaBasis::new(x, "x")?, &CcaBasis::new(y, "y")?)
+}
+
+/// [`cca_distance`] between two prepared sides (same number of samples).
+pub fn cca_between(x: &CcaBasis, y: &CcaBasis) -> Result<f64> {
+    let m = x.w.nrows();
+    if m != y.w.nrows() {
+        return Err(Error::Input(format!(
+            "x and y have different numbers of samples ({m} and {})",
+            y.w.nrows()
+        )));
+    }
+    let cross = x.w.t().dot(&y.w) / (m.max(2) - 1) as f64;
+    let (_, rho, _) = cross
+        .svddc(JobSvd::None)
+        .map_err(|e| lapack_err("SVD of the CCA cross-covariance", e))?;
+    Ok(1.0 - rho.mean().unwrap_or(0.0))
+}
+
 /// Every condition replaced by the across-condition mean: `out[u, t, c] = mean_c' data[u, t, c']`.
 pub fn condition_average(data: ArrayView3<f64>) -> Array3<f64> {
     let (n, t, c) = data.dim();

@@ -360,3 +360,128 @@ fn analyze_and_report_score_every_checkpoint() {
         None,
     );
 }
+
+#[test]
+fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
+    let d = tmpdir("dsa");
+    let x = random((4, 20, 3), 11);
+    let (xp, yp, zp, tp) = (
+        d.join("x.npy"),
+        d.join("y.npy"),
+        d.join("z.npy"),
+        d.join("x_tnc.npy"),
+    );
+    write_npy(&xp, &x);
+    // y: x with units reversed and scaled — DSA angle 0.
+    let mut y = x.clone();
+    y.invert_axis(Axis(0));
+    write_npy(&yp, &(y * 2.0));
+    write_npy(&zp, &random((5, 20, 3), 12));
+    // x stored as [T, N, C].
+    let xt = x.view().permuted_axes([1, 0, 2]).as_standard_layout().into_owned();
+    write_npy(&tp, &xt);
+    let (xs, ys, zs) = (
+        xp.to_str().unwrap(),
+        yp.to_str().unwrap(),
+        zp.to_str().unwrap(),
+    );
+    let same: f64 = run_ok(&["dsa", "--x", xs, "--y", ys, "--n-delays", "2"])
+        .trim()
+        .parse()
+        .expect("a bare number");
+    assert!(same < 1e-3, "angle to a permuted, scaled copy: {same}");
+    let json = d.join("dsa.json");
+    let far: f64 = run_ok(&[
+        "dsa",
+        "--x",
+        xs,
+        "--y",
+        zs,
+        "--n-delays",
+        "2",
+        "--rank",
+        "6",
+        "--out",
+        json.to_str().unwrap(),
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["score"].as_f64().unwrap(), far);
+    assert_eq!(v["score_method"], "angular");
+    assert_eq!(v["rank"], 6);
+    assert_eq!(v["n_delays"], 2);
+    assert!(v["wasserstein"].as_f64().unwrap() > 0.0);
+    let ex = v["eigenvalues_x"].as_array().unwrap();
+    assert_eq!(ex.len(), 6);
+    let moduli: Vec<f64> = ex
+        .iter()
+        .map(|z| z[0].as_f64().unwrap().hypot(z[1].as_f64().unwrap()))
+        .collect();
+    assert!(moduli.windows(2).all(|w| w[0] >= w[1]), "{moduli:?}");
+    assert!(far > 0.05 && far <= std::f64::consts::PI);
+    // Wasserstein as the score equals the JSON's wasserstein field.
+    let w: f64 = run_ok(&[
+        "dsa", "--x", xs, "--y", zs, "--n-delays", "2", "--rank", "6", "--score", "wasserstein",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    assert!((w - v["wasserstein"].as_f64().unwrap()).abs() < 1e-12);
+    // --x-layout: the [T, N, C] copy is the same array.
+    let same_layout: f64 = run_ok(&[
+        "dsa",
+        "--x",
+        tp.to_str().unwrap(),
+        "--x-layout",
+        "TNC",
+        "--y",
+        ys,
+        "--n-delays",
+        "2",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    assert!(same_layout < 1e-3);
+
+    // 4 units x 12 delays = 48 features > 3 x 9 samples: one line saying what to do.
+    assert_bad(
+        &["dsa", "--x", xs, "--y", ys, "--n-delays", "12", "--out", json.with_extension("bad").to_str().unwrap()],
+        &["x.npy", "reduce --n-delays", "--pca"],
+        Some(&json.with_extension("bad")),
+    );
+    let ok: f64 = run_ok(&["dsa", "--x", xs, "--y", ys, "--n-delays", "12", "--pca", "2"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ok < 1e-3, "{ok}");
+    let mut n = x.clone();
+    n[[1, 2, 0]] = f64::NAN;
+    let nan = d.join("nan.npy");
+    write_npy(&nan, &n);
+    assert_bad(
+        &["dsa", "--x", xs, "--y", nan.to_str().unwrap()],
+        &["nan.npy", "NaN"],
+        None,
+    );
+    let short = d.join("short.npy");
+    write_npy(&short, &random((4, 19, 3), 13));
+    assert_bad(
+        &["dsa", "--x", xs, "--y", short.to_str().unwrap()],
+        &["short.npy", "T and C"],
+        None,
+    );
+    assert_bad(
+        &["dsa", "--x", xs, "--y", ys, "--x-layout", "NTX"],
+        &["--x-layout"],
+        None,
+    );
+    assert_bad(
+        &["dsa", "--x", xs, "--y", ys, "--score", "cosine"],
+        &["--score"],
+        None,
+    );
+}

@@ -477,3 +477,425 @@ fn bad_input_is_rejected_with_a_message() {
     input_error("cosine".parse::<Score>(), "cosine");
     assert_eq!("euclidean".parse::<Score>().unwrap(), Score::Euclidean);
 }
+
+// ---------------------------------------------------------------------------------------------
+// DSA (SPEC §9)
+
+use snnlab::dsa::{self, DmdSettings, DsaScore};
+
+/// Eigenvalues sorted by modulus (descending), then real and imaginary part, as `dsa` sorts them.
+fn sorted(mut v: Vec<[f64; 2]>) -> Vec<[f64; 2]> {
+    v.sort_by(|p, q| {
+        let (mp, mq) = (p[0].hypot(p[1]), q[0].hypot(q[1]));
+        mq.total_cmp(&mp)
+            .then(q[0].total_cmp(&p[0]))
+            .then(q[1].total_cmp(&p[1]))
+    });
+    v
+}
+
+fn assert_eigs_close(got: &[[f64; 2]], want: &[[f64; 2]], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g[0] - w[0]).abs() < tol && (g[1] - w[1]).abs() < tol,
+            "{got:?} vs {want:?}"
+        );
+    }
+}
+
+/// `x[:, t+1, c] = m x[:, t, c]` from random initial states: `[n, T, C]`.
+fn linear_run(m: &Array2<f64>, t: usize, c: usize, seed: u64) -> Array3<f64> {
+    let n = m.nrows();
+    let x0 = gauss2((n, c), seed);
+    let mut x = Array3::zeros((n, t, c));
+    for ci in 0..c {
+        let mut state = x0.column(ci).to_owned();
+        for ti in 0..t {
+            x.slice_mut(s![.., ti, ci]).assign(&state);
+            state = m.dot(&state);
+        }
+    }
+    x
+}
+
+#[test]
+fn dmd_of_a_linear_system_has_its_eigenvalues() {
+    // M = R diag(rotation 0.9 e^{±0.4i}, 0.7) R^-1, with R a fixed well-conditioned matrix.
+    let (rho, th) = (0.9f64, 0.4f64);
+    let block = ndarray::arr2(&[
+        [rho * th.cos(), -rho * th.sin(), 0.0],
+        [rho * th.sin(), rho * th.cos(), 0.0],
+        [0.0, 0.0, 0.7],
+    ]);
+    let r = ndarray::arr2(&[[1.0, 0.3, -0.2], [0.1, 1.0, 0.4], [-0.3, 0.2, 1.0]]);
+    let rinv = {
+        use ndarray_linalg::Inverse;
+        r.inv().unwrap()
+    };
+    let m = r.dot(&block).dot(&rinv);
+    let x = linear_run(&m, 30, 4, 1);
+    let d = dsa::fit_dmd(x.view(), "x", &DmdSettings::default()).unwrap();
+    let want = sorted(vec![
+        [rho * th.cos(), rho * th.sin()],
+        [rho * th.cos(), -rho * th.sin()],
+        [0.7, 0.0],
+    ]);
+    assert_eigs_close(&d.eigenvalues, &want, 1e-9);
+}
+
+#[test]
+fn delay_embedded_dmd_finds_the_roots_of_an_ar2_process() {
+    // x_t = a1 x_{t-1} + a2 x_{t-2} with characteristic roots 0.95 e^{±0.3i}: the 2-delay state
+    // [x_t, x_{t-1}] evolves by the companion matrix, whose eigenvalues are those roots.
+    let (rho, th) = (0.95f64, 0.3f64);
+    let (a1, a2) = (2.0 * rho * th.cos(), -rho * rho);
+    let (t, c) = (40, 3);
+    let mut x = Array3::zeros((1, t, c));
+    let init = gauss2((c, 2), 7);
+    for ci in 0..c {
+        let (mut prev, mut cur) = (init[[ci, 0]], init[[ci, 1]]);
+        for ti in 0..t {
+            x[[0, ti, ci]] = cur;
+            let next = a1 * cur + a2 * prev;
+            prev = cur;
+            cur = next;
+        }
+    }
+    let want = sorted(vec![
+        [rho * th.cos(), rho * th.sin()],
+        [rho * th.cos(), -rho * th.sin()],
+    ]);
+    let s = DmdSettings {
+        n_delays: 2,
+        ..Default::default()
+    };
+    let d = dsa::fit_dmd(x.view(), "x", &s).unwrap();
+    assert_eigs_close(&d.eigenvalues, &want, 1e-8);
+}
+
+/// A noisy nonlinear network's trajectories `[n, T, C]`: `x_{t+1} = tanh(W x_t) + noise`.
+fn dynamics(n: usize, t: usize, c: usize, seed: u64) -> Array3<f64> {
+    let w = gauss2((n, n), seed) * (1.3 / (n as f64).sqrt());
+    let noise = gauss((n, t, c), seed ^ 0xabc) * 0.1;
+    let x0 = gauss2((n, c), seed ^ 0x123);
+    let mut x = Array3::zeros((n, t, c));
+    for ci in 0..c {
+        let mut state = x0.column(ci).to_owned();
+        for ti in 0..t {
+            x.slice_mut(s![.., ti, ci]).assign(&state);
+            state = w.dot(&state).mapv(f64::tanh) + noise.slice(s![.., ti, ci]);
+        }
+    }
+    x
+}
+
+fn dsa_angle(x: &Array3<f64>, y: &Array3<f64>, s: &DmdSettings) -> f64 {
+    dsa::dsa(x.view(), y.view(), s, DsaScore::Angular, 1500)
+        .unwrap()
+        .0
+        .score
+}
+
+#[test]
+fn dsa_is_zero_on_itself_and_on_rotated_scaled_shifted_or_permuted_copies() {
+    let plain = DmdSettings {
+        n_delays: 2,
+        ..Default::default()
+    };
+    let centred = DmdSettings {
+        n_delays: 2,
+        pca: Some(6),
+        ..Default::default()
+    };
+    for seed in 0..3 {
+        let x = dynamics(6, 40, 5, seed);
+        assert!(dsa_angle(&x, &x, &plain) < 1e-6);
+        let q = orthonormal(6, 6, seed + 100);
+        let rotated = mix(&q, &x) * 3.0;
+        assert!(dsa_angle(&x, &rotated, &plain) < 1e-3, "seed {seed}");
+        let mut perm = Array2::zeros((6, 6));
+        for i in 0..6 {
+            perm[[i, (i * 5 + seed as usize) % 6]] = 1.0;
+        }
+        assert!(dsa_angle(&x, &mix(&perm, &x), &plain) < 1e-3, "seed {seed}");
+        // DMD does not centre, so a shift is removed by the (centring) PCA.
+        let shifted = offset(&(mix(&q, &x) * 0.5), seed);
+        assert!(dsa_angle(&x, &shifted, &centred) < 1e-3, "seed {seed}");
+    }
+}
+
+#[test]
+fn dsa_is_symmetric_and_positive_between_different_systems() {
+    let s = DmdSettings {
+        n_delays: 2,
+        ..Default::default()
+    };
+    for seed in 0..3 {
+        let x = dynamics(5, 40, 4, seed);
+        let y = dynamics(5, 40, 4, seed + 50);
+        let (dxy, dyx) = (dsa_angle(&x, &y, &s), dsa_angle(&y, &x, &s));
+        assert!(dxy > 0.05, "{dxy}");
+        assert!((dxy - dyx).abs() < 1e-6, "{dxy} vs {dyx}");
+    }
+}
+
+fn random_orthogonal(n: usize, seed: u64, reflect: bool) -> Array2<f64> {
+    let mut q = orthonormal(n, n, seed);
+    let det = {
+        use ndarray_linalg::Determinant;
+        q.det().unwrap()
+    };
+    if (det < 0.0) != reflect {
+        q.column_mut(0).mapv_inplace(|v| -v);
+    }
+    q
+}
+
+fn cos_of(a: &Array2<f64>, b: &Array2<f64>, c: &Array2<f64>) -> f64 {
+    (a * &c.dot(b).dot(&c.t())).sum() / (fro(a) * fro(b))
+}
+
+#[test]
+fn exactly_conjugate_dmd_matrices_score_zero_in_both_components_of_o_n() {
+    for seed in 0..6 {
+        for reflect in [false, true] {
+            let a = gauss2((10, 10), seed) / 3.0;
+            let q = random_orthogonal(10, seed + 20, reflect);
+            let b = q.t().dot(&a).dot(&q);
+            let (da, db) = (
+                dsa::prepare(a, "a").unwrap(),
+                dsa::prepare(b, "b").unwrap(),
+            );
+            let r = dsa::compare(&da, &db, DsaScore::Angular, 1500).unwrap();
+            assert!(r.angular < 1e-3, "seed {seed}, reflect {reflect}: {}", r.angular);
+            assert!(r.wasserstein < 1e-12, "{}", r.wasserstein);
+        }
+    }
+}
+
+/// The reference's search, written out here: Adam (lr 0.01, betas 0.9/0.999, eps 1e-8) on `X`
+/// with `C = (I + S)^-1 (I - S)`, `S = X - X^T`, minimising `||A - C B C^T||_F²` of the
+/// normalised matrices; restarts from the identity and against the row-swapped `P B P^T`.
+/// Returns the better cosine.
+fn adam_cayley(a: &Array2<f64>, b: &Array2<f64>, iters: usize) -> f64 {
+    use ndarray_linalg::Inverse;
+    let n = a.nrows();
+    let a = a / fro(a);
+    let b = b / fro(b);
+    let eye = Array2::<f64>::eye(n);
+    let run = |b: &Array2<f64>| {
+        let mut x = Array2::<f64>::zeros((n, n));
+        let (mut m, mut v) = (x.clone(), x.clone());
+        let (b1, b2, lr, eps) = (0.9f64, 0.999f64, 0.01, 1e-8);
+        let cay = |x: &Array2<f64>| {
+            let s = x - &x.t();
+            let inv = (&eye + &s).inv().unwrap();
+            (inv.dot(&(&eye - &s)), inv)
+        };
+        for k in 1..=iters {
+            let (c, inv) = cay(&x);
+            let e = c.dot(b).dot(&c.t()) - &a;
+            let gc = (e.dot(&c).dot(&b.t()) + e.t().dot(&c).dot(b)) * 2.0;
+            let gs = -inv.t().dot(&gc).dot(&(&c + &eye).t());
+            let g = &gs - &gs.t();
+            m = &m * b1 + &g * (1.0 - b1);
+            v = &v * b2 + &(&g * &g) * (1.0 - b2);
+            let mh = &m / (1.0 - b1.powi(k as i32));
+            let vh = &v / (1.0 - b2.powi(k as i32));
+            x = &x - &(mh / (vh.mapv(f64::sqrt) + eps) * lr);
+        }
+        cay(&x).0
+    };
+    let c1 = run(&b);
+    let mut p = eye.clone();
+    if n > 1 {
+        p[[0, 0]] = 0.0;
+        p[[1, 1]] = 0.0;
+        p[[0, 1]] = 1.0;
+        p[[1, 0]] = 1.0;
+    }
+    let c2 = run(&p.dot(&b).dot(&p.t())).dot(&p);
+    cos_of(&a, &b, &c1).max(cos_of(&a, &b, &c2))
+}
+
+#[test]
+fn multi_start_search_is_never_worse_than_adam_on_cayley_with_two_restarts() {
+    let mut cases = Vec::new();
+    for seed in 0..5 {
+        // Unrelated pairs, noisy conjugates (both components) and DMD matrices of dynamics.
+        let a = gauss2((6, 6), seed) / 2.0;
+        cases.push((a.clone(), gauss2((6, 6), seed + 40) / 2.0));
+        let q = random_orthogonal(6, seed + 60, seed % 2 == 1);
+        cases.push((a.clone(), q.t().dot(&a).dot(&q) + gauss2((6, 6), seed + 80) * 0.1));
+        let s = DmdSettings::default();
+        let x = dsa::dmd_matrix(dynamics(6, 30, 4, seed).view(), "x", &s).unwrap();
+        let y = dsa::dmd_matrix(dynamics(6, 30, 4, seed + 9).view(), "y", &s).unwrap();
+        cases.push((x, y));
+    }
+    for (i, (a, b)) in cases.into_iter().enumerate() {
+        let reference = adam_cayley(&a, &b, 1500);
+        let (da, db) = (
+            dsa::prepare(a, "a").unwrap(),
+            dsa::prepare(b, "b").unwrap(),
+        );
+        let (ours, c) = dsa::align(&da, &db, 1500);
+        // The returned C is orthogonal and attains the returned cosine.
+        let ctc = c.t().dot(&c) - Array2::<f64>::eye(c.nrows());
+        assert!(fro(&ctc) < 1e-9, "case {i}: C^T C - I = {}", fro(&ctc));
+        assert!((cos_of(&da.a, &db.a, &c) - ours).abs() < 1e-9, "case {i}");
+        assert!(
+            ours >= reference - 1e-9,
+            "case {i}: ours cos {ours} < reference {reference}"
+        );
+    }
+}
+
+#[test]
+fn wasserstein_is_the_optimal_assignment_cost() {
+    let x = [[1.0, 0.0], [0.5, 0.5], [0.5, -0.5], [-0.2, 0.0]];
+    let y = [[0.9, 0.1], [-0.1, 0.0], [0.4, -0.6], [0.6, 0.4]];
+    // Brute force over the 24 matchings.
+    let cost = |p: [f64; 2], q: [f64; 2]| (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2);
+    let mut best = f64::INFINITY;
+    let idx = [0usize, 1, 2, 3];
+    for a in idx {
+        for b in idx {
+            for c in idx {
+                for d in idx {
+                    let perm = [a, b, c, d];
+                    let mut seen = [false; 4];
+                    perm.iter().for_each(|&k| seen[k] = true);
+                    if seen.iter().all(|&s| s) {
+                        let total: f64 = (0..4).map(|i| cost(x[i], y[perm[i]])).sum();
+                        best = best.min(total);
+                    }
+                }
+            }
+        }
+    }
+    let w = dsa::wasserstein(&x, &y).unwrap();
+    assert!((w - best / 4.0).abs() < 1e-15, "{w} vs {}", best / 4.0);
+    // Unequal counts: the smaller set is padded with zeros.
+    let w2 = dsa::wasserstein(&x[..1], &[[0.0, 0.0], [1.0, 0.0]]).unwrap();
+    assert!(w2.abs() < 1e-15);
+}
+
+#[test]
+fn dmd_rejects_too_many_delays_and_nan() {
+    let x = dynamics(6, 10, 2, 1);
+    let s = DmdSettings {
+        n_delays: 4,
+        ..Default::default()
+    };
+    // 6 units x 4 delays = 24 features > 2 x 7 samples.
+    input_error(dsa::fit_dmd(x.view(), "x", &s), "add --pca");
+    let with_pca = DmdSettings {
+        pca: Some(2),
+        ..s.clone()
+    };
+    assert!(dsa::fit_dmd(x.view(), "x", &with_pca).is_ok());
+    let mut bad = x.clone();
+    bad[[1, 2, 0]] = f64::NAN;
+    input_error(dsa::fit_dmd(bad.view(), "x", &DmdSettings::default()), "NaN");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The family as one type (snnlab::metric)
+
+use snnlab::metric::{Metric, score_many};
+
+#[test]
+fn cca_of_single_units_is_one_minus_the_shrunk_correlation() {
+    // One unit each: the canonical correlation is |corr(x, y)| / (1 + 1e-3) (ridge relative to
+    // the variance), computed here by hand.
+    let x = gauss((1, 30, 2), 1);
+    let y = &x * 0.6 + gauss((1, 30, 2), 2) * 0.8;
+    let (xf, yf) = (centred(&x), centred(&y));
+    let corr = (&xf * &yf).sum() / (fro(&xf) * fro(&yf));
+    let want = 1.0 - corr.abs() / (1.0 + CCA_RIDGE);
+    let got = cca_distance(x.view(), y.view()).unwrap();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+}
+
+#[test]
+fn cca_is_invariant_to_rotation_scale_and_shift_and_shrunk_only_by_the_ridge() {
+    let x = activity(8, 20, 3, 4);
+    let q = orthonormal(8, 8, 9);
+    let y = offset(&(mix(&q, &x) * 4.0), 3);
+    let dxy = cca_distance(x.view(), y.view()).unwrap();
+    let dxx = cca_distance(x.view(), x.view()).unwrap();
+    assert!((dxy - dxx).abs() < 1e-10, "{dxy} vs {dxx}");
+    // Self-distance: only the ridge shrinks the correlations, 1 - mean(v/(v + lambda)).
+    assert!(dxx > 0.0 && dxx < 1e-2, "{dxx}");
+    // Self-distance by hand: only the ridge shrinks the correlations: 1 - mean(v/(v + lambda))
+    // over the PC variances v (all 8 kept), lambda = 1e-3 mean(v).
+    let xc = centred(&x);
+    let v = {
+        use ndarray_linalg::EigValsh;
+        xc.t().dot(&xc).eigvalsh(ndarray_linalg::UPLO::Lower).unwrap()
+    };
+    let lambda = CCA_RIDGE * v.mean().unwrap();
+    let want = 1.0 - v.iter().map(|vi| vi / (vi + lambda)).sum::<f64>() / v.len() as f64;
+    assert!((dxx - want).abs() < 1e-10, "{dxx} vs {want}");
+}
+
+#[test]
+fn metric_cka_is_the_angle_of_cka() {
+    let x = activity(5, 10, 3, 1);
+    let y = activity(6, 10, 3, 2);
+    let cka = linear_cka(x.view(), y.view()).unwrap();
+    let ang = cka_angular(x.view(), y.view()).unwrap();
+    assert!((ang - cka.acos() / FRAC_PI_2).abs() < 1e-15);
+    assert!(cka_angular(x.view(), x.view()).unwrap() < 1e-6);
+    // A hand case: two orthogonal 1-unit signals have CKA 0, metric CKA 1.
+    let mut a = Array3::zeros((1, 4, 1));
+    let mut b = Array3::zeros((1, 4, 1));
+    for (t, (va, vb)) in [(1.0, 1.0), (-1.0, 1.0), (1.0, -1.0), (-1.0, -1.0)].iter().enumerate() {
+        a[[0, t, 0]] = *va;
+        b[[0, t, 0]] = *vb;
+    }
+    assert!(linear_cka(a.view(), b.view()).unwrap().abs() < 1e-15);
+    assert!((cka_angular(a.view(), b.view()).unwrap() - 1.0).abs() < 1e-15);
+}
+
+#[test]
+fn metric_ids_parse_and_batched_scores_equal_the_pairwise_ones() {
+    let ids = [
+        "procrustes",
+        "shape:0.5",
+        "shape:0:euclidean",
+        "cka",
+        "cka-angular",
+        "cca",
+        "dsa",
+    ];
+    let rec = dynamics(7, 25, 4, 1);
+    let models: Vec<Array3<f64>> = (0..4).map(|i| dynamics(5 + i, 25, 4, 10 + i as u64)).collect();
+    let views: Vec<ArrayView3<f64>> = models.iter().map(|m| m.view()).collect();
+    for id in ids {
+        let m: Metric = id.parse().unwrap();
+        assert_eq!(m.id(), id);
+        assert_eq!(m.id().parse::<Metric>().unwrap(), m);
+        let batch = score_many(&m, &views, rec.view()).unwrap();
+        for (i, mv) in views.iter().enumerate() {
+            let pair = m.score(*mv, rec.view()).unwrap();
+            assert!((batch[i] - pair).abs() < 1e-9, "{id} model {i}: {} vs {pair}", batch[i]);
+        }
+    }
+    assert_eq!(
+        Metric::parse_list("procrustes, cka,dsa").unwrap().len(),
+        3
+    );
+    assert_eq!(
+        "procrustes".parse::<Metric>().unwrap().registry_name(),
+        "procrustes-angular"
+    );
+    let p = "shape:0.5".parse::<Metric>().unwrap();
+    let want = shape_distance(views[0], rec.view(), 0.5, Score::Angular).unwrap();
+    assert_eq!(p.score(views[0], rec.view()).unwrap(), want);
+    input_error("shape:1.5".parse::<Metric>(), "alpha");
+    input_error("cosine".parse::<Metric>(), "--metric");
+    let short = dynamics(5, 24, 4, 3);
+    input_error(score_many(&Metric::Cka, &[short.view()], rec.view()), "model 0");
+}

@@ -1,0 +1,667 @@
+//! Dynamical Similarity Analysis (SPEC §9; Ostrow et al. 2023, the HAVOK-DMD form of the
+//! `dsa-metric` package), on the CPU in f64 with LAPACK (ndarray-linalg).
+//!
+//! Per array `[units, T, C]` (conditions are trials, each a `T × n` time-major matrix):
+//! optional PCA (pooled over conditions and time, centred), delay embedding (newest sample first),
+//! the thin SVD `H = V S U^T` of the flattened Hankel matrix, and the ridge regression
+//! `A = ((V-^T V- + λI)^-1 V-^T V+)^T` in the first `r` temporal modes. Two such matrices are
+//! compared after dividing each by its Frobenius norm:
+//! `max over C in O(r) of tr(A_x^T C A_y C^T)` (= cos of the angular score; the Euclidean score
+//! is `sqrt(2 - 2 cos)` since both norms are 1), and by the exact optimal transport between their
+//! eigenvalues ([`wasserstein`]).
+//!
+//! # The orthogonal search
+//! Riemannian gradient ascent on O(r): at `C`, the Euclidean gradient of
+//! `f(C) = tr(A^T C B C^T)` is `G = A C B^T + A^T C B`, the step direction `C W` with the skew
+//! `W = C^T G - G^T C`, and the step the Cayley retraction `C (I - t/2 W)^-1 (I + t/2 W)` with
+//! Armijo backtracking (the step doubles after every accepted step, halves on a rejection).
+//! This stays on one component of O(r), so the starts cover both: the identity, a row swap
+//! (det −1, the reference's two restarts), a sign-aligned start (the ±1 diagonal maximising
+//! `f` by greedy flips: rotating a data set's neurons only flips signs of its DMD matrix), and a
+//! spectral start `Q_x D Q_y^T` from the eigenvectors of the symmetric parts (with `D` sign-aligned
+//! in that basis), in both components. The best end point is kept.
+//!
+//! Why Riemannian steps rather than the reference's Adam on a Cayley parametrisation
+//! `C = (I + S)^-1 (I - S)`: the parametrisation cannot reach orthogonal matrices with eigenvalue
+//! −1 (the Cayley map's image misses them, so a start's component is never fully covered), its
+//! gradient is badly scaled far from the identity, and Adam's fixed learning rate needs thousands
+//! of iterations (tests/similarity.rs runs it side by side: the Riemannian search is never worse
+//! and converges in tens to hundreds of steps). The inner loop works in buffers allocated once per
+//! start (matrix products through `general_mat_mul`, an in-place LU for the retraction).
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis, s};
+use ndarray_linalg::{EigVals, Eigh, Inverse, JobSvd, SVDDC, UPLO};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The settings of one DMD fit (SPEC §9 flags).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DmdSettings {
+    /// `--n-delays d` (≥ 1).
+    pub n_delays: usize,
+    /// `--delay-interval tau` (≥ 1).
+    pub delay_interval: usize,
+    /// `--rank r`: temporal modes kept; None = all.
+    pub rank: Option<usize>,
+    /// `--pca p`: project onto the top p principal components first.
+    pub pca: Option<usize>,
+    /// `--ridge lambda` (≥ 0).
+    pub ridge: f64,
+}
+
+impl Default for DmdSettings {
+    fn default() -> Self {
+        DmdSettings {
+            n_delays: 1,
+            delay_interval: 1,
+            rank: None,
+            pca: None,
+            ridge: 0.0,
+        }
+    }
+}
+
+/// Which number `dsa` reports as `score`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DsaScore {
+    /// `arccos` of the aligned normalised inner product, radians in `[0, pi]`.
+    Angular,
+    /// `||A_x - C A_y C^T||_F` of the normalised matrices.
+    Euclidean,
+    /// Exact optimal transport of the unnormalised eigenvalues, squared Euclidean cost.
+    Wasserstein,
+}
+
+impl std::str::FromStr for DsaScore {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "angular" => Ok(DsaScore::Angular),
+            "euclidean" => Ok(DsaScore::Euclidean),
+            "wasserstein" => Ok(DsaScore::Wasserstein),
+            o => Err(Error::Input(format!(
+                "--score: unknown score '{o}' (expected angular, euclidean or wasserstein)"
+            ))),
+        }
+    }
+}
+
+/// One array's DMD, ready to be compared: the r × r matrix, its eigenvalues and what the
+/// orthogonal search needs from it (computed once per array, see [`dsa_many`]).
+#[derive(Clone, Debug)]
+pub struct Dmd {
+    /// `A` as fitted (unnormalised).
+    pub a: Array2<f64>,
+    /// Eigenvalues of `A` as `[re, im]`, sorted by modulus, descending.
+    pub eigenvalues: Vec<[f64; 2]>,
+    /// `A / ||A||_F`.
+    normalised: Array2<f64>,
+    /// Eigenvectors of the symmetric part of `normalised` (columns, ascending eigenvalues).
+    sym_vectors: Array2<f64>,
+}
+
+impl Dmd {
+    /// The number of temporal modes r.
+    pub fn rank(&self) -> usize {
+        self.a.nrows()
+    }
+}
+
+/// The three scores of one pair (the one asked for is `score`).
+#[derive(Clone, Debug, Serialize)]
+pub struct DsaResult {
+    pub score: f64,
+    pub score_method: DsaScore,
+    pub angular: f64,
+    pub euclidean: f64,
+    pub wasserstein: f64,
+}
+
+/// Fit the HAVOK DMD of `x [units, T, C]` (`name` names it in errors).
+pub fn fit_dmd(x: ArrayView3<f64>, name: &str, s: &DmdSettings) -> Result<Dmd> {
+    let a = dmd_matrix(x, name, s)?;
+    prepare(a, name)
+}
+
+/// The DMD matrix `A` (SPEC §9) of `x [units, T, C]`.
+pub fn dmd_matrix(x: ArrayView3<f64>, name: &str, s: &DmdSettings) -> Result<Array2<f64>> {
+    check_settings(s)?;
+    let (n, t, c) = x.dim();
+    if n == 0 || t == 0 || c == 0 {
+        return Err(Error::Input(format!(
+            "{name} has an empty axis: [units, T, C] = [{n}, {t}, {c}]"
+        )));
+    }
+    if let Some(((u, ti, ci), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::Input(format!(
+            "{name} holds {v} at [unit {u}, time {ti}, condition {ci}]"
+        )));
+    }
+    let projected;
+    let x = match s.pca {
+        Some(p) => {
+            projected = pca_project(x, p, name)?;
+            projected.view()
+        }
+        None => x,
+    };
+    let n = x.dim().0;
+    let (d, tau) = (s.n_delays, s.delay_interval);
+    let span = (d - 1) * tau;
+    if span + 2 > t {
+        return Err(Error::Input(format!(
+            "{name}: {d} delays {tau} bins apart need more than {t} time bins; reduce --n-delays or --delay-interval"
+        )));
+    }
+    let tp = t - span;
+    let (samples, features) = (c * tp, n * d);
+    if features > samples {
+        return Err(Error::Input(format!(
+            "{name}: {n} {} x {d} delays = {features} features exceed the {samples} samples ({c} conditions x {tp} embedded bins); reduce --n-delays or add --pca",
+            if s.pca.is_some() { "components" } else { "units" }
+        )));
+    }
+    // H[c*T' + t, j*n + u] = x[u, t + (d-1-j) tau, c].
+    let mut h = Array2::<f64>::zeros((samples, features));
+    for ci in 0..c {
+        for ti in 0..tp {
+            let mut row = h.row_mut(ci * tp + ti);
+            for j in 0..d {
+                let src = x.slice(s![.., ti + (d - 1 - j) * tau, ci]);
+                row.slice_mut(s![j * n..(j + 1) * n]).assign(&src);
+            }
+        }
+    }
+    let (v, sv, _) = h
+        .svddc(JobSvd::Some)
+        .map_err(|e| lapack_err(&format!("SVD of {name}'s Hankel matrix"), e))?;
+    let v = v.expect("U requested");
+    let full = sv.len();
+    let r = s.rank.unwrap_or(full);
+    if r > full {
+        return Err(Error::Input(format!(
+            "--rank {r} exceeds the {full} temporal modes of {name}"
+        )));
+    }
+    let rows = c * (tp - 1);
+    let mut vm = Array2::<f64>::zeros((rows, r));
+    let mut vp = Array2::<f64>::zeros((rows, r));
+    for ci in 0..c {
+        let block = v.slice(s![ci * tp..(ci + 1) * tp, ..r]);
+        vm.slice_mut(s![ci * (tp - 1)..(ci + 1) * (tp - 1), ..])
+            .assign(&block.slice(s![..tp - 1, ..]));
+        vp.slice_mut(s![ci * (tp - 1)..(ci + 1) * (tp - 1), ..])
+            .assign(&block.slice(s![1.., ..]));
+    }
+    let mut gram = vm.t().dot(&vm);
+    gram.diag_mut().mapv_inplace(|g| g + s.ridge);
+    let inv = gram
+        .inv()
+        .map_err(|e| lapack_err(&format!("regression of {name}'s temporal modes"), e))?;
+    Ok(inv.dot(&vm.t().dot(&vp)).reversed_axes())
+}
+
+/// Project `x [units, T, C]` onto its top `p` principal components (pooled over conditions and
+/// time, centred): `[min(p, units, samples), T, C]`.
+pub fn pca_project(x: ArrayView3<f64>, p: usize, name: &str) -> Result<ndarray::Array3<f64>> {
+    if p == 0 {
+        return Err(Error::Input("--pca must be at least 1".into()));
+    }
+    let (n, t, c) = x.dim();
+    let mut flat = crate::similarity::flatten(x);
+    let mean = flat.mean_axis(Axis(0)).expect("non-empty");
+    flat -= &mean;
+    let (_, _, vt) = flat
+        .svddc(JobSvd::Some)
+        .map_err(|e| lapack_err(&format!("PCA of {name}"), e))?;
+    let vt = vt.expect("V^T requested");
+    let k = p.min(vt.nrows()).min(n);
+    let scores = flat.dot(&vt.slice(s![..k, ..]).t()); // [T*C, k], s = t + T*c
+    let mut out = ndarray::Array3::<f64>::zeros((k, t, c));
+    for ci in 0..c {
+        for ti in 0..t {
+            out.slice_mut(s![.., ti, ci]).assign(&scores.row(ti + t * ci));
+        }
+    }
+    Ok(out)
+}
+
+/// Normalise `a`, take its eigenvalues and the eigenvectors of its symmetric part.
+pub fn prepare(a: Array2<f64>, name: &str) -> Result<Dmd> {
+    let norm = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return Err(Error::Input(format!(
+            "{name}: the DMD matrix is {} (no dynamics to compare)",
+            if norm == 0.0 { "zero" } else { "not finite" }
+        )));
+    }
+    let normalised = &a / norm;
+    let sym = (&normalised + &normalised.t()) * 0.5;
+    let (_, sym_vectors) = sym
+        .eigh(UPLO::Lower)
+        .map_err(|e| lapack_err(&format!("eigendecomposition of {name}'s symmetric part"), e))?;
+    let ev = a
+        .eigvals()
+        .map_err(|e| lapack_err(&format!("eigenvalues of {name}'s DMD matrix"), e))?;
+    let mut eigenvalues: Vec<[f64; 2]> = ev.iter().map(|z| [z.re, z.im]).collect();
+    eigenvalues.sort_by(|p, q| {
+        let (mp, mq) = (p[0].hypot(p[1]), q[0].hypot(q[1]));
+        mq.total_cmp(&mp)
+            .then(q[0].total_cmp(&p[0]))
+            .then(q[1].total_cmp(&p[1]))
+    });
+    Ok(Dmd {
+        a,
+        eigenvalues,
+        normalised,
+        sym_vectors,
+    })
+}
+
+/// Exact optimal transport cost between two equally weighted point sets in the complex plane
+/// (squared Euclidean cost; the reference's `ot.emd2` with uniform weights): with equal counts an
+/// assignment problem, solved exactly in f64 (`lsap`, scipy's `linear_sum_assignment`). A smaller
+/// set is padded with zeros, as the reference does.
+pub fn wasserstein(x: &[[f64; 2]], y: &[[f64; 2]]) -> Result<f64> {
+    let m = x.len().max(y.len());
+    if m == 0 {
+        return Ok(0.0);
+    }
+    let at = |v: &[[f64; 2]], i: usize| v.get(i).copied().unwrap_or([0.0, 0.0]);
+    let mut cost = Vec::with_capacity(m * m);
+    for i in 0..m {
+        let p = at(x, i);
+        for j in 0..m {
+            let q = at(y, j);
+            cost.push((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2));
+        }
+    }
+    let total = lsap::get_assigned_cost(m, m, &cost, false)
+        .map_err(|e| Error::Runtime(format!("assignment of eigenvalues failed: {e:?}")))?;
+    Ok(total / m as f64)
+}
+
+/// The best `cos = max over C in O(r) tr(A_x^T C A_y C^T)` of the normalised matrices (the
+/// smaller one zero-padded) found by the multi-start Riemannian search of the module docs, with
+/// at most `iters` steps per start. Returns the cosine and the best C.
+pub fn align(x: &Dmd, y: &Dmd, iters: usize) -> (f64, Array2<f64>) {
+    let n = x.rank().max(y.rank());
+    let a = pad(&x.normalised, n);
+    let b = pad(&y.normalised, n);
+    let mut starts = vec![Array2::eye(n)];
+    if n > 1 {
+        let mut swap = Array2::eye(n);
+        swap[[0, 0]] = 0.0;
+        swap[[1, 1]] = 0.0;
+        swap[[0, 1]] = 1.0;
+        swap[[1, 0]] = 1.0;
+        starts.push(swap);
+        starts.push(Array2::from_diag(&ndarray::Array1::from(sign_align(
+            a.view(),
+            b.view(),
+        ))));
+        let qx = pad_orthogonal(&x.sym_vectors, n);
+        let qy = pad_orthogonal(&y.sym_vectors, n);
+        let ar = qx.t().dot(&a).dot(&qx);
+        let br = qy.t().dot(&b).dot(&qy);
+        let signs = sign_align(ar.view(), br.view());
+        starts.push(spectral(&qx, &signs, &qy));
+        // The same start in the other component: flip the sign that costs least.
+        let mut other = signs.clone();
+        let worst = flip_cost_min(ar.view(), br.view(), &signs);
+        other[worst] = -other[worst];
+        starts.push(spectral(&qx, &other, &qy));
+    }
+    starts
+        .into_par_iter()
+        .map(|c0| ascend(a.view(), b.view(), c0, iters))
+        .reduce_with(|p, q| if q.0 > p.0 { q } else { p })
+        .expect("at least one start")
+}
+
+/// Score two fitted DMDs.
+pub fn compare(x: &Dmd, y: &Dmd, score: DsaScore, iters: usize) -> Result<DsaResult> {
+    let wasserstein = wasserstein(&x.eigenvalues, &y.eigenvalues)?;
+    let (angular, euclidean) = if score == DsaScore::Wasserstein {
+        (f64::NAN, f64::NAN)
+    } else {
+        let (cos, _) = align(x, y, iters);
+        let cos = cos.clamp(-1.0, 1.0);
+        (cos.acos(), (2.0 - 2.0 * cos).max(0.0).sqrt())
+    };
+    let value = match score {
+        DsaScore::Angular => angular,
+        DsaScore::Euclidean => euclidean,
+        DsaScore::Wasserstein => wasserstein,
+    };
+    Ok(DsaResult {
+        score: value,
+        score_method: score,
+        angular,
+        euclidean,
+        wasserstein,
+    })
+}
+
+/// DSA between `x` and `y` (`[units, T, C]` each, same T and C not required by the method but
+/// by the callers' contract).
+pub fn dsa(
+    x: ArrayView3<f64>,
+    y: ArrayView3<f64>,
+    s: &DmdSettings,
+    score: DsaScore,
+    iters: usize,
+) -> Result<(DsaResult, Dmd, Dmd)> {
+    let dx = fit_dmd(x, "x", s)?;
+    let dy = fit_dmd(y, "y", s)?;
+    let r = compare(&dx, &dy, score, iters)?;
+    Ok((r, dx, dy))
+}
+
+/// Many model arrays against one recording: the recording's DMD is fitted once, the models' fits
+/// and the pairs run on the rayon threads. `models[i]` is named `model i` in errors.
+pub fn dsa_many(
+    models: &[ArrayView3<f64>],
+    recording: ArrayView3<f64>,
+    s: &DmdSettings,
+    score: DsaScore,
+    iters: usize,
+) -> Result<Vec<DsaResult>> {
+    let rec = fit_dmd(recording, "recording", s)?;
+    models
+        .par_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let dm = fit_dmd(*m, &format!("model {i}"), s)?;
+            compare(&dm, &rec, score, iters)
+        })
+        .collect()
+}
+
+/// What `snnlab dsa --out` writes (SPEC §9).
+#[derive(Debug, Serialize)]
+pub struct DsaReport {
+    #[serde(flatten)]
+    pub result: DsaResult,
+    /// The compared size (the larger rank when the two differ; the smaller is zero-padded).
+    pub rank: usize,
+    pub rank_x: usize,
+    pub rank_y: usize,
+    pub eigenvalues_x: Vec<[f64; 2]>,
+    pub eigenvalues_y: Vec<[f64; 2]>,
+    pub n_delays: usize,
+    pub delay_interval: usize,
+    pub pca: Option<usize>,
+    pub ridge: f64,
+    /// `--rank` as given (None = all temporal modes).
+    pub rank_requested: Option<usize>,
+    pub iters: usize,
+}
+
+/// `snnlab dsa`: check the pair (same T and C), fit both, score.
+pub fn command(
+    x: &ndarray::Array3<f64>,
+    x_path: &std::path::Path,
+    y: &ndarray::Array3<f64>,
+    y_path: &std::path::Path,
+    s: &DmdSettings,
+    score: DsaScore,
+    iters: usize,
+) -> Result<DsaReport> {
+    let ((_, tx, cx), (_, ty, cy)) = (x.dim(), y.dim());
+    if (tx, cx) != (ty, cy) {
+        return Err(Error::Input(format!(
+            "{} has [units, T, C] = {:?} but {} has {:?}: T and C must match",
+            y_path.display(),
+            y.dim(),
+            x_path.display(),
+            x.dim()
+        )));
+    }
+    let dx = fit_dmd(x.view(), &x_path.display().to_string(), s)?;
+    let dy = fit_dmd(y.view(), &y_path.display().to_string(), s)?;
+    let result = compare(&dx, &dy, score, iters)?;
+    Ok(DsaReport {
+        result,
+        rank: dx.rank().max(dy.rank()),
+        rank_x: dx.rank(),
+        rank_y: dy.rank(),
+        eigenvalues_x: dx.eigenvalues,
+        eigenvalues_y: dy.eigenvalues,
+        n_delays: s.n_delays,
+        delay_interval: s.delay_interval,
+        pca: s.pca,
+        ridge: s.ridge,
+        rank_requested: s.rank,
+        iters,
+    })
+}
+
+/// Load an array (`snnlab::neural::load_neural`) whose axes are in `layout` order (a permutation
+/// of N, T, C; `flag` names it in errors) as `[units, T, C]`.
+pub fn load_layout(path: &std::path::Path, layout: &str, flag: &str) -> Result<ndarray::Array3<f64>> {
+    let order = parse_layout(layout, flag)?;
+    let a = crate::neural::load_neural(path)?;
+    // a's axis k holds letter order[k]; we want N, T, C.
+    let axis_of = |l: char| order.iter().position(|&o| o == l).expect("permutation");
+    Ok(a
+        .permuted_axes([axis_of('N'), axis_of('T'), axis_of('C')])
+        .as_standard_layout()
+        .into_owned())
+}
+
+fn parse_layout(layout: &str, flag: &str) -> Result<Vec<char>> {
+    let order: Vec<char> = layout.to_ascii_uppercase().chars().collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    if sorted != ['C', 'N', 'T'] {
+        return Err(Error::Input(format!(
+            "{flag}: '{layout}' is not a permutation of the letters N, T, C"
+        )));
+    }
+    Ok(order)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn check_settings(s: &DmdSettings) -> Result<()> {
+    if s.n_delays == 0 {
+        return Err(Error::Input("--n-delays must be at least 1".into()));
+    }
+    if s.delay_interval == 0 {
+        return Err(Error::Input("--delay-interval must be at least 1".into()));
+    }
+    if s.rank == Some(0) {
+        return Err(Error::Input("--rank must be at least 1".into()));
+    }
+    if !(s.ridge >= 0.0 && s.ridge.is_finite()) {
+        return Err(Error::Input(format!(
+            "--ridge must be finite and >= 0, got {}",
+            s.ridge
+        )));
+    }
+    Ok(())
+}
+
+fn pad(a: &Array2<f64>, n: usize) -> Array2<f64> {
+    let mut out = Array2::zeros((n, n));
+    out.slice_mut(s![..a.nrows(), ..a.ncols()]).assign(a);
+    out
+}
+
+/// An r × r orthogonal matrix embedded in n × n (identity on the padding).
+fn pad_orthogonal(q: &Array2<f64>, n: usize) -> Array2<f64> {
+    let mut out = Array2::eye(n);
+    out.slice_mut(s![..q.nrows(), ..q.ncols()]).assign(q);
+    out
+}
+
+fn spectral(qx: &Array2<f64>, signs: &[f64], qy: &Array2<f64>) -> Array2<f64> {
+    let d = ndarray::Array1::from(signs.to_vec());
+    (qx * &d).dot(&qy.t())
+}
+
+/// Greedy ±1 signs `d` maximising `sum_ij a_ij b_ij d_i d_j` (best single flip until none helps).
+fn sign_align(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Vec<f64> {
+    let n = a.nrows();
+    let m = &a * &b;
+    let mut d = vec![1.0; n];
+    for _ in 0..4 * n {
+        let (best, gain) = (0..n)
+            .map(|i| (i, -flip_change(m.view(), &d, i)))
+            .fold((0, f64::NEG_INFINITY), |p, q| if q.1 > p.1 { q } else { p });
+        if gain >= 0.0 {
+            break;
+        }
+        d[best] = -d[best];
+    }
+    d
+}
+
+/// Loss in `sum m_ij d_i d_j` when `d_i` flips (positive = worse).
+fn flip_change(m: ArrayView2<f64>, d: &[f64], i: usize) -> f64 {
+    let mut s = 0.0;
+    for j in 0..d.len() {
+        if j != i {
+            s += (m[[i, j]] + m[[j, i]]) * d[j];
+        }
+    }
+    2.0 * d[i] * s
+}
+
+fn flip_cost_min(a: ArrayView2<f64>, b: ArrayView2<f64>, d: &[f64]) -> usize {
+    let m = &a * &b;
+    (0..d.len())
+        .map(|i| (i, flip_change(m.view(), d, i)))
+        .fold((0, f64::INFINITY), |p, q| if q.1 < p.1 { q } else { p })
+        .0
+}
+
+/// Buffers of one start's search, allocated once.
+struct Work {
+    c: Array2<f64>,
+    cand: Array2<f64>,
+    p: Array2<f64>,
+    q: Array2<f64>,
+    g: Array2<f64>,
+    w: Array2<f64>,
+    lu: Array2<f64>,
+    rot: Array2<f64>,
+}
+
+/// `f(C) = <A, C B C^T>`, using `p` and `q` as scratch.
+fn value(
+    a: ArrayView2<f64>,
+    b: ArrayView2<f64>,
+    c: &Array2<f64>,
+    p: &mut Array2<f64>,
+    q: &mut Array2<f64>,
+) -> f64 {
+    general_mat_mul(1.0, c, &b, 0.0, p);
+    general_mat_mul(1.0, p, &c.t(), 0.0, q);
+    a.iter().zip(q.iter()).map(|(x, y)| x * y).sum()
+}
+
+/// Riemannian ascent from `c0`; returns `(f, C)` at the end.
+fn ascend(a: ArrayView2<f64>, b: ArrayView2<f64>, c0: Array2<f64>, iters: usize) -> (f64, Array2<f64>) {
+    let n = a.nrows();
+    let z = || Array2::<f64>::zeros((n, n));
+    let mut w = Work {
+        c: c0,
+        cand: z(),
+        p: z(),
+        q: z(),
+        g: z(),
+        w: z(),
+        lu: z(),
+        rot: z(),
+    };
+    let mut f = value(a, b, &w.c, &mut w.p, &mut w.q);
+    let mut step = 1.0;
+    for _ in 0..iters {
+        // G = A (C B^T) + A^T (C B).
+        general_mat_mul(1.0, &w.c, &b.t(), 0.0, &mut w.q);
+        general_mat_mul(1.0, &a, &w.q, 0.0, &mut w.g);
+        general_mat_mul(1.0, &w.c, &b, 0.0, &mut w.p);
+        general_mat_mul(1.0, &a.t(), &w.p, 1.0, &mut w.g);
+        // W = C^T G - (C^T G)^T.
+        general_mat_mul(1.0, &w.c.t(), &w.g, 0.0, &mut w.q);
+        let mut norm2 = 0.0;
+        for i in 0..n {
+            for j in 0..n {
+                let v = w.q[[i, j]] - w.q[[j, i]];
+                w.w[[i, j]] = v;
+                norm2 += v * v;
+            }
+        }
+        if norm2.sqrt() < 1e-13 || f >= 1.0 - 1e-15 {
+            break;
+        }
+        let slope = 0.5 * norm2;
+        let mut accepted = false;
+        while step > 1e-18 {
+            cayley(&w.w, 0.5 * step, &mut w.lu, &mut w.rot);
+            general_mat_mul(1.0, &w.c, &w.rot, 0.0, &mut w.cand);
+            let fc = value(a, b, &w.cand, &mut w.p, &mut w.q);
+            if fc >= f + 1e-4 * step * slope {
+                std::mem::swap(&mut w.c, &mut w.cand);
+                let gain = fc - f;
+                f = fc;
+                accepted = gain > 1e-16;
+                step *= 2.0;
+                break;
+            }
+            step *= 0.5;
+        }
+        if !accepted {
+            break;
+        }
+    }
+    (f, w.c)
+}
+
+/// `rot = (I - k W)^-1 (I + k W)` for skew `W` by Gaussian elimination without pivoting in `lu`
+/// (safe: `I - kW` has the identity as its symmetric part, so its leading minors never vanish).
+fn cayley(w: &Array2<f64>, k: f64, lu: &mut Array2<f64>, rot: &mut Array2<f64>) {
+    let n = w.nrows();
+    for i in 0..n {
+        for j in 0..n {
+            let id = if i == j { 1.0 } else { 0.0 };
+            lu[[i, j]] = id - k * w[[i, j]];
+            rot[[i, j]] = id + k * w[[i, j]];
+        }
+    }
+    // Forward elimination on lu with the right-hand sides rot.
+    for p in 0..n {
+        let piv = lu[[p, p]];
+        for i in p + 1..n {
+            let l = lu[[i, p]] / piv;
+            if l == 0.0 {
+                continue;
+            }
+            for j in p..n {
+                lu[[i, j]] -= l * lu[[p, j]];
+            }
+            for j in 0..n {
+                rot[[i, j]] -= l * rot[[p, j]];
+            }
+        }
+    }
+    for p in (0..n).rev() {
+        for j in 0..n {
+            let mut v = rot[[p, j]];
+            for k2 in p + 1..n {
+                v -= lu[[p, k2]] * rot[[k2, j]];
+            }
+            rot[[p, j]] = v / lu[[p, p]];
+        }
+    }
+}
+
+fn lapack_err(what: &str, e: ndarray_linalg::error::LinalgError) -> Error {
+    Error::Runtime(format!("LAPACK failed in the {what}: {e}"))
+}

@@ -1,0 +1,241 @@
+//! The similarity family as one type: parsed once from its command-line id, scored in batches
+//! (many model activity arrays against one recording, the recording's side prepared once, the
+//! pairs on the rayon threads).
+//!
+//! | id             | registry-style name         | formula                                                      |
+//! |----------------|-----------------------------|--------------------------------------------------------------|
+//! | `procrustes`   | `procrustes-angular`        | netrep `LinearMetric(alpha=1, angular)` / (pi/2), SPEC §5     |
+//! | `shape:ALPHA`  | `shape-angular-alphaALPHA`  | netrep `LinearMetric(alpha)` angular / (pi/2)                 |
+//! | `shape:ALPHA:euclidean` | `shape-euclidean-alphaALPHA` | netrep `LinearMetric(alpha)` Euclidean (unnormalised) |
+//! | `cka`          | `cka`                       | linear CKA `\|\|Yc^T Xc\|\|² / (\|\|Xc^T Xc\|\| \|\|Yc^T Yc\|\|)` (similarity, 1 = same) |
+//! | `cka-angular`  | `cka-angular`               | `arccos(CKA) / (pi/2)`                                        |
+//! | `cca`          | `cca-mean-pca20-ridge1e-3`  | `1 - mean canonical correlation` after PCA to 20 (ridge 1e-3) |
+//! | `dsa`          | `dsa-angular`               | DSA angle (radians, SPEC §9), default DMD settings            |
+//!
+//! The registry-style names follow netrep's and the similarity-measure registry's
+//! `<measure>-<score>` pattern; they are this crate's spelling, not looked up in a registry.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use ndarray::ArrayView3;
+use rayon::prelude::*;
+
+use crate::dsa::{DmdSettings, DsaScore};
+use crate::error::{Error, Result};
+use crate::similarity::{self as sim, Score};
+
+/// One similarity measure with its parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Metric {
+    /// Generalised shape metric (alpha = 1 angular is Procrustes).
+    Shape { alpha: f64, score: Score },
+    /// Linear CKA (a similarity: 1 = same).
+    Cka,
+    /// `arccos(CKA) / (pi/2)`.
+    CkaAngular,
+    /// The paper's CCA distance.
+    Cca,
+    /// DSA with these DMD settings, score and search length.
+    Dsa {
+        settings: DmdSettings,
+        score: DsaScore,
+        iters: usize,
+    },
+}
+
+impl Metric {
+    /// Angular Procrustes (SPEC §5).
+    pub const PROCRUSTES: Metric = Metric::Shape {
+        alpha: 1.0,
+        score: Score::Angular,
+    };
+
+    /// The id it parses from (round-trips through [`FromStr`]).
+    pub fn id(&self) -> String {
+        match self {
+            Metric::Shape {
+                alpha,
+                score: Score::Angular,
+            } if *alpha == 1.0 => "procrustes".into(),
+            Metric::Shape {
+                alpha,
+                score: Score::Angular,
+            } => format!("shape:{alpha}"),
+            Metric::Shape {
+                alpha,
+                score: Score::Euclidean,
+            } => format!("shape:{alpha}:euclidean"),
+            Metric::Cka => "cka".into(),
+            Metric::CkaAngular => "cka-angular".into(),
+            Metric::Cca => "cca".into(),
+            Metric::Dsa { .. } => "dsa".into(),
+        }
+    }
+
+    /// The registry-style name used in output tables (see the module docs).
+    pub fn registry_name(&self) -> String {
+        match self {
+            Metric::Shape {
+                alpha,
+                score: Score::Angular,
+            } if *alpha == 1.0 => "procrustes-angular".into(),
+            Metric::Shape {
+                alpha,
+                score: Score::Angular,
+            } => format!("shape-angular-alpha{alpha}"),
+            Metric::Shape {
+                alpha,
+                score: Score::Euclidean,
+            } => format!("shape-euclidean-alpha{alpha}"),
+            Metric::Cka => "cka".into(),
+            Metric::CkaAngular => "cka-angular".into(),
+            Metric::Cca => "cca-mean-pca20-ridge1e-3".into(),
+            Metric::Dsa { score, .. } => format!(
+                "dsa-{}",
+                match score {
+                    DsaScore::Angular => "angular",
+                    DsaScore::Euclidean => "euclidean",
+                    DsaScore::Wasserstein => "wasserstein",
+                }
+            ),
+        }
+    }
+
+    /// Parse a comma-separated list (`--metric procrustes,cka,dsa`).
+    pub fn parse_list(s: &str) -> Result<Vec<Metric>> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.trim().parse())
+            .collect()
+    }
+
+    /// Score one pair (`x`, `y` name them in errors; same numbers as [`score_many`]).
+    pub fn score(&self, x: ArrayView3<f64>, y: ArrayView3<f64>) -> Result<f64> {
+        match self {
+            Metric::Shape { alpha, score } => sim::shape_distance(x, y, *alpha, *score),
+            Metric::Cka => sim::linear_cka(x, y),
+            Metric::CkaAngular => sim::cka_angular(x, y),
+            Metric::Cca => sim::cca_distance(x, y),
+            Metric::Dsa {
+                settings,
+                score,
+                iters,
+            } => Ok(crate::dsa::dsa(x, y, settings, *score, *iters)?.0.score),
+        }
+    }
+}
+
+impl FromStr for Metric {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Input(format!(
+                "--metric: unknown metric '{s}' (expected procrustes, shape:ALPHA[:euclidean], cka, cka-angular, cca or dsa)"
+            ))
+        };
+        match s {
+            "procrustes" => return Ok(Metric::PROCRUSTES),
+            "cka" => return Ok(Metric::Cka),
+            "cka-angular" => return Ok(Metric::CkaAngular),
+            "cca" => return Ok(Metric::Cca),
+            "dsa" => {
+                return Ok(Metric::Dsa {
+                    settings: DmdSettings::default(),
+                    score: DsaScore::Angular,
+                    iters: 1500,
+                });
+            }
+            _ => {}
+        }
+        let rest = s.strip_prefix("shape:").ok_or_else(bad)?;
+        let (a, score) = match rest.split_once(':') {
+            Some((a, "euclidean")) => (a, Score::Euclidean),
+            Some((a, "angular")) => (a, Score::Angular),
+            Some(_) => return Err(bad()),
+            None => (rest, Score::Angular),
+        };
+        let alpha: f64 = a.parse().map_err(|_| bad())?;
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(Error::Input(format!(
+                "--metric {s}: alpha must be in [0, 1]"
+            )));
+        }
+        Ok(Metric::Shape { alpha, score })
+    }
+}
+
+/// Score every model array `[units, T, C]` against one recording `[neurons, T, C]` (same T and
+/// C); the recording's side (whitened matrix, CCA basis, CKA Gram norm, DMD) is prepared once and
+/// the pairs run on the rayon threads. Errors name the model by its index.
+pub fn score_many(
+    metric: &Metric,
+    models: &[ArrayView3<f64>],
+    recording: ArrayView3<f64>,
+) -> Result<Vec<f64>> {
+    let (_, t, c) = recording.dim();
+    for (i, m) in models.iter().enumerate() {
+        let (_, tm, cm) = m.dim();
+        if (tm, cm) != (t, c) {
+            return Err(Error::Input(format!(
+                "model {i} has [units, T, C] = {:?} but the recording has {:?}: T and C must match",
+                m.dim(),
+                recording.dim()
+            )));
+        }
+    }
+    match metric {
+        Metric::Shape { alpha, score } => {
+            let mut widths: Vec<usize> = models
+                .iter()
+                .map(|m| m.dim().0.max(recording.dim().0))
+                .collect();
+            widths.sort_unstable();
+            widths.dedup();
+            let prepared: HashMap<usize, sim::ShapeSide> = widths
+                .into_par_iter()
+                .map(|w| Ok((w, sim::ShapeSide::new(recording, "recording", w, *alpha)?)))
+                .collect::<Result<_>>()?;
+            models
+                .par_iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let w = m.dim().0.max(recording.dim().0);
+                    let side = sim::ShapeSide::new(*m, &format!("model {i}"), w, *alpha)?;
+                    sim::shape_between(&side, &prepared[&w], *score)
+                })
+                .collect()
+        }
+        Metric::Cka | Metric::CkaAngular => {
+            let rec = sim::CkaSide::new(recording, "recording")?;
+            models
+                .par_iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let cka = sim::CkaSide::new(*m, &format!("model {i}"))?.cka_with(&rec);
+                    Ok(if *metric == Metric::Cka {
+                        cka
+                    } else {
+                        cka.clamp(0.0, 1.0).acos() / std::f64::consts::FRAC_PI_2
+                    })
+                })
+                .collect()
+        }
+        Metric::Cca => {
+            let rec = sim::CcaBasis::new(recording, "recording")?;
+            models
+                .par_iter()
+                .enumerate()
+                .map(|(i, m)| sim::cca_between(&sim::CcaBasis::new(*m, &format!("model {i}"))?, &rec))
+                .collect()
+        }
+        Metric::Dsa {
+            settings,
+            score,
+            iters,
+        } => Ok(crate::dsa::dsa_many(models, recording, settings, *score, *iters)?
+            .into_iter()
+            .map(|r| r.score)
+            .collect()),
+    }
+}
