@@ -300,6 +300,15 @@ enum SweepCmd {
         /// Report path (default RESULTS/report.html).
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Accuracy levels of matched.csv, attribution.csv and paired.csv (comma-separated).
+        #[arg(long, default_value = "0.5,0.8,0.9,0.95")]
+        levels: String,
+        /// The axis of paired.csv (default: `rule`, when it is an axis).
+        #[arg(long)]
+        compare: Option<String>,
+        /// The report's closest checkpoint is chosen among checkpoints at or above this accuracy.
+        #[arg(long, default_value_t = snnlab::sweep::DEFAULT_MIN_ACCURACY)]
+        min_accuracy: f64,
     },
 }
 
@@ -403,16 +412,37 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
             target,
             out,
             report,
+            levels,
+            compare,
+            min_accuracy,
         } => {
             let s = load_sweep(&target)?;
-            let m = sweep::merge(&s, out.as_deref(), report.as_deref())?;
+            let opts = sweep::MergeOptions {
+                levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
+                compare,
+                min_accuracy,
+            };
+            let m = sweep::merge(&s, out.as_deref(), report.as_deref(), &opts)?;
+            if m.runs == 0 {
+                println!(
+                    "nothing to merge yet: none of the {} runs is complete (train them with `snnlab sweep run {}`); wrote empty tables",
+                    s.runs.len(),
+                    s.path.display()
+                );
+            }
             println!(
-                "{} rows from {} of {} runs ({} missing): {}; report {}",
+                "{} rows from {} of {} runs ({} missing): {}; matched {}; attribution {}{}; report {}",
                 m.rows,
                 m.runs,
                 s.runs.len(),
                 m.missing,
                 m.csv.display(),
+                m.matched.display(),
+                m.attribution.display(),
+                m.paired
+                    .as_ref()
+                    .map(|p| format!("; paired {}", p.display()))
+                    .unwrap_or_default(),
                 m.report.display()
             );
             Ok(())

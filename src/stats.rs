@@ -420,6 +420,110 @@ pub fn paired_csv(rows: &[PairedRow]) -> String {
     out
 }
 
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "–".into())
+}
+
+fn ci_cell(ci: Option<(f64, f64)>) -> String {
+    ci.map(|(lo, hi)| format!("[{lo:.4}, {hi:.4}]"))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The matched table as HTML; a group where no network reaches a level says so.
+pub fn matched_html(metric: &str, group_axes: &[String], rows: &[MatchedRow]) -> String {
+    let mut h = String::from("<table><tr><th>accuracy level</th>");
+    for a in group_axes {
+        h.push_str(&format!("<th>{}</th>", esc(a)));
+    }
+    h.push_str(&format!(
+        "<th>n</th><th>missing</th><th>mean {}</th><th>sd</th><th>sem</th><th>95 % CI</th></tr>",
+        esc(metric)
+    ));
+    for r in rows {
+        h.push_str(&format!("<tr><td>{}</td>", r.level));
+        for v in &r.group {
+            h.push_str(&format!("<td>{}</td>", esc(v)));
+        }
+        let s = &r.summary;
+        if s.n == 0 {
+            h.push_str(&format!(
+                "<td>0</td><td>{}</td><td colspan=\"4\">no network reached accuracy {}</td></tr>",
+                r.missing, r.level
+            ));
+        } else {
+            h.push_str(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                s.n,
+                r.missing,
+                cell(s.mean),
+                cell(s.sd),
+                cell(s.sem),
+                ci_cell(s.ci)
+            ));
+        }
+    }
+    h + "</table>"
+}
+
+/// The attribution table as HTML.
+pub fn attribution_html(rows: &[AttributionRow]) -> String {
+    let mut h = String::from(
+        "<table><tr><th>accuracy level</th><th>axis</th><th>networks</th><th>eta²</th><th>95 % CI</th></tr>",
+    );
+    for r in rows {
+        let eta = match (r.n, r.eta2) {
+            (0, _) => "no network reached this level".to_string(),
+            (_, None) => "no variance (all values equal)".to_string(),
+            (_, e) => cell(e),
+        };
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{eta}</td><td>{}</td></tr>",
+            r.level,
+            esc(&r.axis),
+            r.n,
+            ci_cell(r.ci)
+        ));
+    }
+    h + "</table>"
+}
+
+/// The paired table as HTML.
+pub fn paired_html(rows: &[PairedRow]) -> String {
+    let mut h = String::from(
+        "<table><tr><th>accuracy level</th><th>axis</th><th>a</th><th>b</th><th>pairs</th><th>mean b − a</th><th>sd</th><th>95 % CI</th><th>p (sign flip)</th></tr>",
+    );
+    for r in rows {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            r.level,
+            esc(&r.axis),
+            esc(&r.a),
+            esc(&r.b),
+            r.diff.n
+        ));
+        if r.diff.n == 0 {
+            h.push_str(
+                "<td colspan=\"4\">no pair where both networks reached this level</td></tr>",
+            );
+        } else {
+            h.push_str(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                cell(r.diff.mean),
+                cell(r.diff.sd),
+                ci_cell(r.diff.ci),
+                cell(r.p)
+            ));
+        }
+    }
+    h + "</table>"
+}
+
 /// Parse `--levels`: comma-separated accuracies, each finite.
 pub fn parse_levels(s: &str) -> Result<Vec<f64>, String> {
     let levels: Vec<f64> = s
