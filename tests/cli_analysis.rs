@@ -348,6 +348,56 @@ fn analyze_and_report_score_every_checkpoint() {
         "report should hold the charts"
     );
     assert!(page.contains("cross-condition baseline") && page.contains("split-half floor"));
+    // No network of 3 updates reaches 0.95: the table says so instead of a value.
+    assert!(page.contains("no network reached accuracy 0.95"), "{page}");
+    assert!(page.contains("no checkpoint at accuracy ≥ 0.9"));
+    assert!(
+        !page.contains(&d.display().to_string()),
+        "no absolute paths"
+    );
+
+    // The matched table of plain run folders: the level below every accuracy is met by the
+    // first checkpoint (its distance); the level above every accuracy by none.
+    let first: Vec<f64> = rows[0].split(',').map(|v| v.parse().unwrap()).collect();
+    let stdout = run_ok(&[
+        "analyze",
+        run.to_str().unwrap(),
+        "--data",
+        h.to_str().unwrap(),
+        "--levels",
+        "-1e9,2",
+        "--min-accuracy",
+        "-1e9",
+    ]);
+    let table = &stdout[stdout.find("level,run,").expect("matched table printed")..];
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "level,run,n,missing,mean,sd,sem,ci_low,ci_high");
+    assert_eq!(
+        lines[1],
+        format!("-1000000000,run,1,0,{0},,,{0},{0}", first[4])
+    );
+    assert_eq!(lines[2], "2,run,0,1,,,,,");
+    // Every checkpoint is at accuracy >= -1e9: the closest is the smallest distance of all.
+    let min_d = rows
+        .iter()
+        .map(|r| r.split(',').nth(4).unwrap().parse::<f64>().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert!(stdout.contains(&format!("distance {min_d:.4}")), "{stdout}");
+    run_ok(&[
+        "report",
+        run.to_str().unwrap(),
+        "--data",
+        h.to_str().unwrap(),
+        "--out",
+        html.to_str().unwrap(),
+        "--levels",
+        "-1e9,2",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("matched.csv")).unwrap(),
+        lines.join("\n") + "\n",
+        "report and analyze give the same matched table"
+    );
 
     assert_bad(
         &[
