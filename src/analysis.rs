@@ -66,6 +66,20 @@ impl RunAnalysis {
             .min_by(|a, b| a.distance.total_cmp(&b.distance))?;
         Some((last, best))
     }
+    /// The checkpoint of `seed` closest to the data among those with accuracy >= `min_accuracy`.
+    pub fn closest_above(&self, seed: u64, min_accuracy: f64) -> Option<&CheckpointScore> {
+        self.scores
+            .iter()
+            .filter(|s| s.seed == seed && s.distance.is_finite() && s.accuracy >= min_accuracy)
+            .min_by(|a, b| a.distance.total_cmp(&b.distance))
+    }
+    /// The run's name in tables: its folder's name (never an absolute path).
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.label.clone())
+    }
     /// Mean over seeds of `f` at every checkpoint update (for line charts).
     pub fn mean_by_update(&self, f: impl Fn(&CheckpointScore) -> f64) -> Vec<(f64, f64)> {
         let mut acc: std::collections::BTreeMap<usize, (f64, usize)> =
@@ -369,6 +383,46 @@ fn trajectories_chart(title: &str, pcs: &Array3<f64>, max_conditions: usize) -> 
     ch
 }
 
+/// One network per (run, seed), its checkpoints in update order; axis values (run name, seed).
+pub fn networks(runs: &[RunAnalysis]) -> Vec<crate::stats::Network> {
+    let mut out = Vec::new();
+    for r in runs {
+        for seed in r.seeds() {
+            let mut own: Vec<&CheckpointScore> =
+                r.scores.iter().filter(|s| s.seed == seed).collect();
+            own.sort_by_key(|s| s.update);
+            out.push(crate::stats::Network {
+                values: vec![r.name(), seed.to_string()],
+                checkpoints: own.iter().map(|s| (s.accuracy, s.distance)).collect(),
+            });
+        }
+    }
+    out
+}
+
+/// The matched-accuracy table of plain run folders: one group per run, its seeds the networks
+/// (the columns of `sweep merge`'s matched.csv, with `run` as the one axis).
+pub fn matched_table(runs: &[RunAnalysis], levels: &[f64]) -> Vec<crate::stats::MatchedRow> {
+    crate::stats::matched(&networks(runs), levels, &[0])
+}
+
+/// What `report` shows beyond the checkpoints themselves.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    pub levels: Vec<f64>,
+    /// The closest checkpoint is chosen among checkpoints at or above this accuracy.
+    pub min_accuracy: f64,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            levels: crate::stats::DEFAULT_LEVELS.to_vec(),
+            min_accuracy: crate::sweep::DEFAULT_MIN_ACCURACY,
+        }
+    }
+}
+
 /// Write the HTML report (charts inline as SVG) for analysed runs.
 pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> {
     report_with(runs, &mut References::new(data_path), out)
@@ -376,6 +430,17 @@ pub fn report(runs: &[RunAnalysis], data_path: &Path, out: &Path) -> Result<()> 
 
 /// [`report`] against already prepared references.
 pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> Result<()> {
+    report_with_options(runs, refs, out, &ReportOptions::default())
+}
+
+/// [`report_with`] with the matched levels and the closest checkpoint's accuracy floor given;
+/// also writes `matched.csv` beside the report.
+pub fn report_with_options(
+    runs: &[RunAnalysis],
+    refs: &mut References,
+    out: &Path,
+    opts: &ReportOptions,
+) -> Result<()> {
     let first = runs
         .first()
         .ok_or_else(|| Error::Input("report: no runs given".into()))?;
@@ -436,11 +501,35 @@ pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> R
         );
         dist_t.add(&r.label, r.mean_by_update(|s| s.distance), Mark::LinePoints);
         for seed in r.seeds() {
-            if let Some((l, b)) = r.last_and_best(seed) {
+            if let Some((l, _)) = r.last_and_best(seed) {
                 rows.push_str(&format!(
-                    "<tr><td>{}</td><td>{seed}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-                    crate::plot::esc(&r.label), l.update, l.accuracy, l.distance, b.update, b.accuracy, b.distance, b.normalised_distance
+                    "<tr><td>{}</td><td>{seed}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td>",
+                    crate::plot::esc(&r.label),
+                    l.update,
+                    l.accuracy,
+                    l.distance
                 ));
+                match r.closest_above(seed, opts.min_accuracy) {
+                    Some(b) => rows.push_str(&format!(
+                        "<td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td>",
+                        b.update, b.accuracy, b.distance, b.normalised_distance
+                    )),
+                    None => rows.push_str(&format!(
+                        "<td colspan=\"4\">no checkpoint at accuracy ≥ {}</td>",
+                        opts.min_accuracy
+                    )),
+                }
+                let mut own: Vec<&CheckpointScore> =
+                    r.scores.iter().filter(|s| s.seed == seed).collect();
+                own.sort_by_key(|s| s.update);
+                let cks: Vec<(f64, f64)> = own.iter().map(|s| (s.accuracy, s.distance)).collect();
+                for &level in &opts.levels {
+                    rows.push_str(&match crate::stats::distance_at(&cks, level) {
+                        Some(d) => format!("<td>{d:.4}</td>"),
+                        None => "<td>not reached</td>".into(),
+                    });
+                }
+                rows.push_str("</tr>");
             }
         }
     }
@@ -448,13 +537,33 @@ pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> R
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
     );
     html.push_str(&format!(
-        "<h1>snnlab report: {:?} task vs {}</h1><p>Cross-condition-average baseline {baseline:.4}; split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings.</p>",
+        "<h1>snnlab report: {:?} task vs {}</h1><p>snnlab {}. Cross-condition-average baseline {baseline:.4}; split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings.</p>",
         task.name,
-        crate::plot::esc(&data_path.display().to_string())
+        crate::plot::esc(
+            &data_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+        env!("CARGO_PKG_VERSION")
     ));
-    html.push_str("<table><tr><th>run</th><th>seed</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint</th><th>its accuracy</th><th>its distance</th><th>normalised (split-half)</th></tr>");
+    html.push_str(&format!("<table><tr><th>run</th><th>seed</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint (accuracy ≥ {})</th><th>its accuracy</th><th>its distance</th><th>normalised (split-half)</th>", opts.min_accuracy));
+    for l in &opts.levels {
+        html.push_str(&format!("<th>distance at accuracy {l}</th>"));
+    }
+    html.push_str("</tr>");
     html.push_str(&rows);
     html.push_str("</table>");
+    let matched = matched_table(runs, &opts.levels);
+    html.push_str(&format!(
+        "<h2>Distance at matched accuracy</h2><p>Per run, over its seeds: each network's distance where its accuracy first reaches the level (linear between the checkpoints around the crossing), 95 % bootstrap percentile CI over networks. Also in matched.csv beside this report.</p>{}",
+        crate::stats::matched_html("distance", &["run".to_string()], &matched)
+    ));
+    let dir = out.parent().unwrap_or(Path::new("."));
+    crate::io::write_atomic(
+        &dir.join("matched.csv"),
+        crate::stats::matched_csv(&["run".to_string()], &matched).as_bytes(),
+    )?;
     for ch in [&main, &dist_t, &curves, &dims] {
         html.push_str(&format!("<div>{}</div>", ch.svg(900.0, 420.0)));
     }

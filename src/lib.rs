@@ -22,6 +22,7 @@ pub mod reproduce;
 pub mod rules;
 pub mod similarity;
 pub mod spiking;
+pub mod stats;
 pub mod sweep;
 pub mod tasks;
 pub mod train;

@@ -245,6 +245,12 @@ enum Cmd {
         runs: Vec<PathBuf>,
         #[arg(long)]
         data: PathBuf,
+        /// Accuracy levels of the matched-accuracy table printed at the end (comma-separated).
+        #[arg(long, default_value = "0.5,0.8,0.9,0.95", allow_hyphen_values = true)]
+        levels: String,
+        /// The closest checkpoint is chosen among checkpoints at or above this accuracy.
+        #[arg(long, default_value_t = snnlab::sweep::DEFAULT_MIN_ACCURACY, allow_hyphen_values = true)]
+        min_accuracy: f64,
     },
     /// HTML report with plots (distance vs accuracy with baseline and floor, learning curves, PCA).
     Report {
@@ -254,6 +260,12 @@ enum Cmd {
         data: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Accuracy levels of the matched-accuracy table (also written as matched.csv beside OUT).
+        #[arg(long, default_value = "0.5,0.8,0.9,0.95", allow_hyphen_values = true)]
+        levels: String,
+        /// The closest checkpoint is chosen among checkpoints at or above this accuracy.
+        #[arg(long, default_value_t = snnlab::sweep::DEFAULT_MIN_ACCURACY, allow_hyphen_values = true)]
+        min_accuracy: f64,
     },
     /// Parameter sweeps: train every run of a grid (resumable, shardable, on Slurm), merge results.
     Sweep {
@@ -339,6 +351,15 @@ enum SweepCmd {
         /// Report path (default RESULTS/report.html).
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Accuracy levels of matched.csv, attribution.csv and paired.csv (comma-separated).
+        #[arg(long, default_value = "0.5,0.8,0.9,0.95", allow_hyphen_values = true)]
+        levels: String,
+        /// The axis of paired.csv (default: `rule`, when it is an axis).
+        #[arg(long)]
+        compare: Option<String>,
+        /// The report's closest checkpoint is chosen among checkpoints at or above this accuracy.
+        #[arg(long, default_value_t = snnlab::sweep::DEFAULT_MIN_ACCURACY, allow_hyphen_values = true)]
+        min_accuracy: f64,
     },
 }
 
@@ -442,16 +463,37 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
             target,
             out,
             report,
+            levels,
+            compare,
+            min_accuracy,
         } => {
             let s = load_sweep(&target)?;
-            let m = sweep::merge(&s, out.as_deref(), report.as_deref())?;
+            let opts = sweep::MergeOptions {
+                levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
+                compare,
+                min_accuracy,
+            };
+            let m = sweep::merge(&s, out.as_deref(), report.as_deref(), &opts)?;
+            if m.runs == 0 {
+                println!(
+                    "nothing to merge yet: none of the {} runs is complete (train them with `snnlab sweep run {}`); wrote empty tables",
+                    s.runs.len(),
+                    s.path.display()
+                );
+            }
             println!(
-                "{} rows from {} of {} runs ({} missing): {}; report {}",
+                "{} rows from {} of {} runs ({} missing): {}; matched {}; attribution {}{}; report {}",
                 m.rows,
                 m.runs,
                 s.runs.len(),
                 m.missing,
                 m.csv.display(),
+                m.matched.display(),
+                m.attribution.display(),
+                m.paired
+                    .as_ref()
+                    .map(|p| format!("; paired {}", p.display()))
+                    .unwrap_or_default(),
                 m.report.display()
             );
             Ok(())
@@ -793,11 +835,23 @@ fn run(cli: Cli) -> Result<()> {
             println!("{json}");
             Ok(())
         }
-        Cmd::Analyze { runs, data } => {
-            for r in snnlab::analysis::analyze(&runs, &data)? {
-                match r.best() {
+        Cmd::Analyze {
+            runs,
+            data,
+            levels,
+            min_accuracy,
+        } => {
+            let levels = snnlab::stats::parse_levels(&levels).map_err(Error::Input)?;
+            let analysed = snnlab::analysis::analyze(&runs, &data)?;
+            for r in &analysed {
+                let closest = r
+                    .seeds()
+                    .into_iter()
+                    .filter_map(|s| r.closest_above(s, min_accuracy))
+                    .min_by(|a, b| a.distance.total_cmp(&b.distance));
+                match closest {
                     Some(b) => println!(
-                        "{}: {} checkpoints; closest to data: seed {} update {} (accuracy {:.4}, distance {:.4}); table {}",
+                        "{}: {} checkpoints; closest to data at accuracy >= {min_accuracy}: seed {} update {} (accuracy {:.4}, distance {:.4}); table {}",
                         r.dir.display(),
                         r.scores.len(),
                         b.seed,
@@ -807,18 +861,37 @@ fn run(cli: Cli) -> Result<()> {
                         r.dir.join("analysis.csv").display()
                     ),
                     None => println!(
-                        "{}: {} checkpoints, none with a finite distance",
+                        "{}: {} checkpoints; closest to data at accuracy >= {min_accuracy}: none (no checkpoint reaches it with a finite distance); table {}",
                         r.dir.display(),
-                        r.scores.len()
+                        r.scores.len(),
+                        r.dir.join("analysis.csv").display()
                     ),
                 }
             }
+            println!("distance at matched accuracy (matched.csv columns):");
+            print!(
+                "{}",
+                snnlab::stats::matched_csv(
+                    &["run".to_string()],
+                    &snnlab::analysis::matched_table(&analysed, &levels)
+                )
+            );
             Ok(())
         }
-        Cmd::Report { runs, data, out } => {
+        Cmd::Report {
+            runs,
+            data,
+            out,
+            levels,
+            min_accuracy,
+        } => {
+            let opts = snnlab::analysis::ReportOptions {
+                levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
+                min_accuracy,
+            };
             let mut refs = snnlab::analysis::References::new(&data);
             let analysed = snnlab::analysis::analyze_with(&runs, &mut refs)?;
-            snnlab::analysis::report_with(&analysed, &mut refs, &out)?;
+            snnlab::analysis::report_with_options(&analysed, &mut refs, &out, &opts)?;
             println!("report: {}", out.display());
             Ok(())
         }

@@ -87,6 +87,8 @@ pub struct Sweep {
     pub pack_max: usize,
     /// Axis names, in the order of the merged table's columns.
     pub axes: Vec<String>,
+    /// The axes of the `[zip]` group (stepped together, so never crossed with one another).
+    pub zip_axes: Vec<String>,
     /// Every run, sorted by id.
     pub runs: Vec<Run>,
 }
@@ -308,6 +310,7 @@ impl Sweep {
             data,
             pack_max: f.pack_max,
             axes,
+            zip_axes: f.zip.keys().cloned().collect(),
             runs,
         })
     }
@@ -1017,17 +1020,61 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// What `merge` found.
+/// What `merge` found and wrote.
 pub struct Merged {
     pub csv: PathBuf,
     pub report: PathBuf,
+    pub matched: PathBuf,
+    pub attribution: PathBuf,
+    /// `paired.csv`, when there is an axis to compare.
+    pub paired: Option<PathBuf>,
     pub runs: usize,
     pub rows: usize,
     pub missing: usize,
 }
 
-/// One CSV row per (run, checkpoint) of every complete run, and the sweep report.
-pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -> Result<Merged> {
+/// The statistics `merge` computes beside the merged table (SPEC §10).
+#[derive(Clone, Debug)]
+pub struct MergeOptions {
+    /// Matched accuracy levels.
+    pub levels: Vec<f64>,
+    /// The axis of `paired.csv`; `None`: `rule` when it is an axis.
+    pub compare: Option<String>,
+    /// The report's closest checkpoint is chosen among checkpoints at or above this accuracy.
+    pub min_accuracy: f64,
+}
+
+/// Default accuracy floor of the "closest checkpoint" tables.
+pub const DEFAULT_MIN_ACCURACY: f64 = 0.9;
+
+impl Default for MergeOptions {
+    fn default() -> Self {
+        MergeOptions {
+            levels: crate::stats::DEFAULT_LEVELS.to_vec(),
+            compare: None,
+            min_accuracy: DEFAULT_MIN_ACCURACY,
+        }
+    }
+}
+
+/// One CSV row per (run, checkpoint) of every complete run, the matched-accuracy, attribution
+/// and paired tables beside it, and the sweep report.
+pub fn merge(
+    sweep: &Sweep,
+    csv_out: Option<&Path>,
+    report_out: Option<&Path>,
+    opts: &MergeOptions,
+) -> Result<Merged> {
+    let compare = match &opts.compare {
+        Some(a) => Some(sweep.axes.iter().position(|x| x == a).ok_or_else(|| {
+            Error::Input(format!(
+                "--compare: '{a}' is not an axis of {} (axes: {})",
+                sweep.path.display(),
+                sweep.axes.join(", ")
+            ))
+        })?),
+        None => sweep.axes.iter().position(|x| x == "rule"),
+    };
     let mut head: Vec<String> = vec!["run".into()];
     head.extend(sweep.axes.iter().cloned());
     // The network seed is a column of its own unless it is an axis already.
@@ -1053,7 +1100,9 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
     // Per axis: value → (accuracy, distance) points.
     let mut groups: Vec<BTreeMap<String, Vec<(f64, f64)>>> =
         vec![BTreeMap::new(); sweep.axes.len()];
-    let mut best: Vec<(String, Vec<(String, String)>, f64, f64)> = Vec::new();
+    // Per network: (run id, axis values, closest checkpoint at or above the floor).
+    let mut best: Vec<(String, Vec<String>, Option<(usize, f64, f64)>)> = Vec::new();
+    let mut networks: Vec<crate::stats::Network> = Vec::new();
     for r in &sweep.runs {
         let Some(rec) = sweep.record(&r.id) else {
             missing += 1;
@@ -1127,28 +1176,92 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
                     .map(|s| (s.accuracy, s.distance)),
             );
         }
-        if let Some(b) = scores
+        let values: Vec<String> = sweep
+            .axes
             .iter()
-            .filter(|s| s.distance.is_finite())
-            .min_by(|a, b| a.distance.total_cmp(&b.distance))
-        {
-            best.push((r.id.clone(), r.values.clone(), b.accuracy, b.distance));
+            .map(|a| {
+                r.values
+                    .iter()
+                    .find(|(k, _)| k == a)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut seeds: Vec<u64> = scores.iter().map(|s| s.seed).collect();
+        seeds.sort_unstable();
+        seeds.dedup();
+        for seed in seeds {
+            let mut own: Vec<&CheckpointScore> = scores.iter().filter(|s| s.seed == seed).collect();
+            own.sort_by_key(|s| s.update);
+            let closest = own
+                .iter()
+                .filter(|s| s.distance.is_finite() && s.accuracy >= opts.min_accuracy)
+                .min_by(|a, b| a.distance.total_cmp(&b.distance))
+                .map(|s| (s.update, s.accuracy, s.distance));
+            best.push((r.id.clone(), values.clone(), closest));
+            networks.push(crate::stats::Network {
+                values: values.clone(),
+                checkpoints: own.iter().map(|s| (s.accuracy, s.distance)).collect(),
+            });
         }
     }
     let csv_path = csv_out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| sweep.results.join("merged.csv"));
+    // Nothing run yet: the results folder does not exist, and the empty tables go there.
+    if csv_out.is_none() || report_out.is_none() {
+        std::fs::create_dir_all(&sweep.results).map_err(|e| io_err(&sweep.results, e))?;
+    }
     crate::io::write_atomic(&csv_path, csv.as_bytes())?;
+
+    // Statistics across networks, beside the merged table.
+    let is_seed = |a: &str| a == "seed" || a == "init_seed";
+    let group_idx: Vec<usize> = (0..sweep.axes.len())
+        .filter(|&i| !is_seed(&sweep.axes[i]))
+        .collect();
+    let group_names: Vec<String> = group_idx.iter().map(|&i| sweep.axes[i].clone()).collect();
+    let matched = crate::stats::matched(&networks, &opts.levels, &group_idx);
+    let attribution = crate::stats::attribution(&sweep.axes, &networks, &opts.levels);
+    let paired = compare.map(|c| {
+        let zipped = sweep.zip_axes.contains(&sweep.axes[c]);
+        let match_idx: Vec<usize> = (0..sweep.axes.len())
+            .filter(|&i| i != c && !(zipped && sweep.zip_axes.contains(&sweep.axes[i])))
+            .collect();
+        crate::stats::paired(&sweep.axes, &networks, &opts.levels, c, &match_idx)
+    });
+    let dir = csv_path.parent().unwrap_or(Path::new("."));
+    let matched_path = dir.join("matched.csv");
+    crate::io::write_atomic(
+        &matched_path,
+        crate::stats::matched_csv(&group_names, &matched).as_bytes(),
+    )?;
+    let attribution_path = dir.join("attribution.csv");
+    crate::io::write_atomic(
+        &attribution_path,
+        crate::stats::attribution_csv(&attribution).as_bytes(),
+    )?;
+    let paired_path = match &paired {
+        Some(rows) => {
+            let p = dir.join("paired.csv");
+            crate::io::write_atomic(&p, crate::stats::paired_csv(rows).as_bytes())?;
+            Some(p)
+        }
+        None => None,
+    };
 
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab sweep report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
     );
     html.push_str(&format!(
-        "<h1>Sweep {}</h1><p>{runs} of {} runs complete ({missing} missing); table: {}.</p>",
+        "<h1>Sweep {}</h1><p>snnlab {}; {runs} of {} runs complete ({missing} missing), {} networks.</p>",
         esc(&sweep.name),
+        env!("CARGO_PKG_VERSION"),
         sweep.runs.len(),
-        esc(&csv_path.display().to_string())
+        networks.len()
     ));
+    if runs == 0 {
+        html.push_str("<p>No run is complete yet: run <code>snnlab sweep run</code> on this sweep first. The tables below are empty.</p>");
+    }
     let (baseline, floor) = match &sweep.data {
         Some(d) => {
             let mut refs = crate::analysis::References::new(d);
@@ -1160,14 +1273,38 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
     if baseline.is_none() {
         html.push_str("<p>No neural data configured: no distances to show.</p>");
     }
+    html.push_str(&format!(
+        "<h2>Distance at matched accuracy</h2><p>Each network's distance at an accuracy level is read where its accuracy first reaches the level (linear between the two checkpoints around the crossing); networks that never reach it are counted as missing. Mean over networks, sd (n − 1), sem, and a 95 % bootstrap percentile interval ({} seeded resamples of the networks). Written to matched.csv.</p>{}",
+        crate::stats::BOOTSTRAP_RESAMPLES,
+        crate::stats::matched_html("distance", &group_names, &matched)
+    ));
+    html.push_str(&format!(
+        "<h2>Attribution: share of variance per axis</h2><p>One-way eta² (between-group over total sum of squares of the matched distances, over the networks that reach the level), with 95 % bootstrap CIs. Written to attribution.csv.</p>{}",
+        crate::stats::attribution_html(&attribution)
+    ));
+    if let Some(rows) = &paired {
+        html.push_str(&format!(
+            "<h2>Paired differences</h2><p>Networks that agree on every other axis (axes zipped with the compared one excepted); p from a two-sided sign-flip permutation test (exact up to {} pairs, else {} seeded flips). Written to paired.csv.</p>{}",
+            crate::stats::EXACT_MAX_PAIRS,
+            crate::stats::PERMUTATION_FLIPS,
+            crate::stats::paired_html(rows)
+        ));
+    }
     for (ai, a) in sweep.axes.iter().enumerate() {
-        if baseline.is_none() {
-            break;
+        // Seeds are spread, not a factor to colour by; a zip group is one factor, drawn once.
+        if baseline.is_none()
+            || is_seed(a)
+            || sweep
+                .zip_axes
+                .first()
+                .is_some_and(|z| z != a && sweep.zip_axes.contains(a))
+        {
+            continue;
         }
         let mut ch = Chart::new(
             &format!("Distance to neural data vs accuracy, by {a}"),
             "accuracy",
-            "angular Procrustes distance",
+            "distance (angular Procrustes)",
         );
         ch.hlines = vec![
             (
@@ -1182,25 +1319,48 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
         html.push_str(&format!("<div>{}</div>", ch.svg(900.0, 420.0)));
     }
     if !best.is_empty() {
-        html.push_str("<h2>Closest checkpoint of each run</h2><table><tr><th>run</th>");
+        html.push_str(&format!(
+            "<h2>Closest checkpoint of each network (accuracy ≥ {})</h2><table><tr><th>run</th>",
+            opts.min_accuracy
+        ));
         for a in &sweep.axes {
             html.push_str(&format!("<th>{}</th>", esc(a)));
         }
-        html.push_str("<th>accuracy</th><th>distance</th></tr>");
-        best.sort_by(|a, b| a.3.total_cmp(&b.3));
-        for (id, vals, acc, dist) in &best {
+        html.push_str("<th>update</th><th>accuracy</th><th>distance</th>");
+        for l in &opts.levels {
+            html.push_str(&format!("<th>distance at accuracy {l}</th>"));
+        }
+        html.push_str("</tr>");
+        let order: Vec<usize> = {
+            let mut o: Vec<usize> = (0..best.len()).collect();
+            let key = |i: &usize| best[*i].2.map_or(f64::INFINITY, |b| b.2);
+            o.sort_by(|a, b| key(a).total_cmp(&key(b)));
+            o
+        };
+        for i in order {
+            let (id, vals, closest) = &best[i];
             html.push_str(&format!("<tr><td>{id}</td>"));
-            for a in &sweep.axes {
-                html.push_str(&format!(
-                    "<td>{}</td>",
-                    esc(vals
-                        .iter()
-                        .find(|(k, _)| k == a)
-                        .map(|(_, v)| v.as_str())
-                        .unwrap_or(""))
-                ));
+            for v in vals {
+                html.push_str(&format!("<td>{}</td>", esc(v)));
             }
-            html.push_str(&format!("<td>{acc:.4}</td><td>{dist:.4}</td></tr>"));
+            match closest {
+                Some((u, acc, dist)) => {
+                    html.push_str(&format!("<td>{u}</td><td>{acc:.4}</td><td>{dist:.4}</td>"))
+                }
+                None => html.push_str(&format!(
+                    "<td colspan=\"3\">no checkpoint at accuracy ≥ {}</td>",
+                    opts.min_accuracy
+                )),
+            }
+            for &l in &opts.levels {
+                html.push_str(
+                    &match crate::stats::distance_at(&networks[i].checkpoints, l) {
+                        Some(d) => format!("<td>{d:.4}</td>"),
+                        None => "<td>not reached</td>".into(),
+                    },
+                );
+            }
+            html.push_str("</tr>");
         }
         html.push_str("</table>");
     }
@@ -1212,6 +1372,9 @@ pub fn merge(sweep: &Sweep, csv_out: Option<&Path>, report_out: Option<&Path>) -
     Ok(Merged {
         csv: csv_path,
         report: report_path,
+        matched: matched_path,
+        attribution: attribution_path,
+        paired: paired_path,
         runs,
         rows,
         missing,

@@ -348,6 +348,56 @@ fn analyze_and_report_score_every_checkpoint() {
         "report should hold the charts"
     );
     assert!(page.contains("cross-condition baseline") && page.contains("split-half floor"));
+    // No network of 3 updates reaches 0.95: the table says so instead of a value.
+    assert!(page.contains("no network reached accuracy 0.95"), "{page}");
+    assert!(page.contains("no checkpoint at accuracy ≥ 0.9"));
+    assert!(
+        !page.contains(&d.display().to_string()),
+        "no absolute paths"
+    );
+
+    // The matched table of plain run folders: the level below every accuracy is met by the
+    // first checkpoint (its distance); the level above every accuracy by none.
+    let first: Vec<f64> = rows[0].split(',').map(|v| v.parse().unwrap()).collect();
+    let stdout = run_ok(&[
+        "analyze",
+        run.to_str().unwrap(),
+        "--data",
+        h.to_str().unwrap(),
+        "--levels",
+        "-1e9,2",
+        "--min-accuracy",
+        "-1e9",
+    ]);
+    let table = &stdout[stdout.find("level,run,").expect("matched table printed")..];
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "level,run,n,missing,mean,sd,sem,ci_low,ci_high");
+    assert_eq!(
+        lines[1],
+        format!("-1000000000,run,1,0,{0},,,{0},{0}", first[4])
+    );
+    assert_eq!(lines[2], "2,run,0,1,,,,,");
+    // Every checkpoint is at accuracy >= -1e9: the closest is the smallest distance of all.
+    let min_d = rows
+        .iter()
+        .map(|r| r.split(',').nth(4).unwrap().parse::<f64>().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert!(stdout.contains(&format!("distance {min_d:.4}")), "{stdout}");
+    run_ok(&[
+        "report",
+        run.to_str().unwrap(),
+        "--data",
+        h.to_str().unwrap(),
+        "--out",
+        html.to_str().unwrap(),
+        "--levels",
+        "-1e9,2",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("matched.csv")).unwrap(),
+        lines.join("\n") + "\n",
+        "report and analyze give the same matched table"
+    );
 
     assert_bad(
         &[
@@ -378,7 +428,11 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
     write_npy(&yp, &(y * 2.0));
     write_npy(&zp, &random((5, 20, 3), 12));
     // x stored as [T, N, C].
-    let xt = x.view().permuted_axes([1, 0, 2]).as_standard_layout().into_owned();
+    let xt = x
+        .view()
+        .permuted_axes([1, 0, 2])
+        .as_standard_layout()
+        .into_owned();
     write_npy(&tp, &xt);
     let (xs, ys, zs) = (
         xp.to_str().unwrap(),
@@ -424,7 +478,17 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
     assert!(far > 0.05 && far <= std::f64::consts::PI);
     // Wasserstein as the score equals the JSON's wasserstein field.
     let w: f64 = run_ok(&[
-        "dsa", "--x", xs, "--y", zs, "--n-delays", "2", "--rank", "6", "--score", "wasserstein",
+        "dsa",
+        "--x",
+        xs,
+        "--y",
+        zs,
+        "--n-delays",
+        "2",
+        "--rank",
+        "6",
+        "--score",
+        "wasserstein",
     ])
     .trim()
     .parse()
@@ -449,14 +513,34 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
 
     // 4 units x 12 delays = 48 features > 3 x 9 samples: one line saying what to do.
     assert_bad(
-        &["dsa", "--x", xs, "--y", ys, "--n-delays", "12", "--out", json.with_extension("bad").to_str().unwrap()],
+        &[
+            "dsa",
+            "--x",
+            xs,
+            "--y",
+            ys,
+            "--n-delays",
+            "12",
+            "--out",
+            json.with_extension("bad").to_str().unwrap(),
+        ],
         &["x.npy", "reduce --n-delays", "--pca"],
         Some(&json.with_extension("bad")),
     );
-    let ok: f64 = run_ok(&["dsa", "--x", xs, "--y", ys, "--n-delays", "12", "--pca", "2"])
-        .trim()
-        .parse()
-        .unwrap();
+    let ok: f64 = run_ok(&[
+        "dsa",
+        "--x",
+        xs,
+        "--y",
+        ys,
+        "--n-delays",
+        "12",
+        "--pca",
+        "2",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
     assert!(ok < 1e-3, "{ok}");
     let mut n = x.clone();
     n[[1, 2, 0]] = f64::NAN;

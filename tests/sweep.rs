@@ -647,7 +647,7 @@ fn the_sweep_report_escapes_what_it_shows() {
     // Names are checked on load; the report escapes them anyway.
     s.name = "<script>alert(1)</script>".into();
     let out = d.join("report.html");
-    snnlab::sweep::merge(&s, Some(&d.join("m.csv")), Some(&out)).unwrap();
+    snnlab::sweep::merge(&s, Some(&d.join("m.csv")), Some(&out), &Default::default()).unwrap();
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
