@@ -201,8 +201,11 @@ pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
     ))
 }
 
-/// Write f32 arrays to an uncompressed `.npz` (as `np.savez` does) atomically.
-pub fn write_npz(path: &Path, arrays: &[(&str, ArrayD<f32>)]) -> Result<()> {
+/// Write arrays (f32 or f64) to an uncompressed `.npz` (as `np.savez` does) atomically.
+pub fn write_npz<T: ndarray_npy::WritableElement>(
+    path: &Path,
+    arrays: &[(&str, ArrayD<T>)],
+) -> Result<()> {
     for (i, (name, _)) in arrays.iter().enumerate() {
         if arrays[..i].iter().any(|(n, _)| n == name) {
             return Err(crate::error::Error::Runtime(format!(
