@@ -484,3 +484,86 @@ fn ce_tasks_report_percent_correct() {
     let pc = e.percent_correct.unwrap();
     assert!((0.0..=100.0).contains(&pc));
 }
+
+#[test]
+fn a_spiking_network_trains_on_a_file_task_at_a_finer_dt_and_the_gpu_agrees_with_the_cpu() {
+    let dir = common::tmpdir("spiking");
+    small_task(&dir);
+    let base = read(dir.join("task.toml")).replace("updates = 1", "updates = 2");
+    let body = |device: &str, out: &str| {
+        format!(
+            "{}kind = \"lif\"\nbin_ms = 2.0\n[spiking]\ndt_ms = 1.0\n",
+            base.replace("device = \"cpu\"", &format!("device = \"{device}\""))
+                .replace(
+                    &dir.join("run").display().to_string(),
+                    &dir.join(out).display().to_string()
+                )
+        )
+    };
+    let cpu = load(&dir, "cpu.toml", &body("cpu", "cpu"));
+    assert_eq!(cpu.steps_per_bin().unwrap(), 2);
+    train(&cpu, None, true).unwrap();
+    let ck = cpu.out.join("seed4/update0002.safetensors");
+    let m = snnlab::io::load_any_model(&ck).unwrap();
+    // Read at each bin's end: 8 bins (steps 2..=9) of the 4 conditions, outputs at 12 bins.
+    let task = snnlab::evaluate::AnalysisTask::for_config(&cpu).unwrap();
+    let r = snnlab::evaluate::run_any_full(&task, &m, 20.0).unwrap();
+    assert_eq!(r.activity.shape(), &[6, 8, 4]);
+    assert_eq!(r.y.shape(), &[4, 12, 2]);
+    assert!(r.accuracy.is_finite() && r.loss.is_finite());
+    if let Err(e) = snnlab::gpu::GpuContext::new(None) {
+        assert!(
+            std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
+            "REQUIRE_GPU=1 but no adapter: {e}"
+        );
+        eprintln!("skipping the GPU half: {e}");
+        return;
+    }
+    let gpu = load(&dir, "gpu.toml", &body("gpu", "gpu"));
+    train(&gpu, None, true).unwrap();
+    let f = |c: &TrainConfig| {
+        snnlab::io::load_spiking_model(&c.out.join("seed4/update0002.safetensors"))
+            .unwrap()
+            .params
+            .flatten()
+    };
+    let (x, y) = (f(&cpu), f(&gpu));
+    let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = x
+        .iter()
+        .zip(&y)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        err <= 2e-4 * scale,
+        "cpu vs gpu parameters differ by {err} (scale {scale})"
+    );
+    let losses = |c: &TrainConfig| -> Vec<f64> {
+        read(c.out.join("loss.csv"))
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+            .collect()
+    };
+    for (a, b) in losses(&cpu).iter().zip(losses(&gpu)) {
+        assert!((a - b).abs() <= 1e-4 * a.abs(), "loss {a} vs {b}");
+    }
+}
+
+#[test]
+fn the_worked_example_lines_up_with_the_churchland_data() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = TrainConfig::load(&root.join("configs/examples/churchland/train.toml")).unwrap();
+    let task = snnlab::evaluate::AnalysisTask::for_config(&cfg).unwrap();
+    let data = root.join("data/neural/churchland2012_tme/dataTensor_t61_n50_c10.npy");
+    let layout: snnlab::evaluate::Layout = "TNC".parse().unwrap();
+    let d = snnlab::evaluate::load_data_in(&data, &task, layout).unwrap();
+    assert_eq!(d.shape(), &[50, 61, 10]);
+    // Stored [T, N, C]: the permutation moves values, it does not reorder within an axis.
+    let stored = snnlab::neural::load_neural(&data).unwrap();
+    assert_eq!(d[[7, 20, 3]], stored[[20, 7, 3]]);
+    // The default layout does not fit, and says so.
+    let e = snnlab::evaluate::load_data(&data, &task)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[61, 50, 10]") && e.contains("NTC"), "{e}");
+}
