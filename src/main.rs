@@ -813,7 +813,7 @@ fn run(cli: Cli) -> Result<()> {
                 activity.shape(),
                 r.y.shape()
             );
-            snnlab::io::write_npz(
+            snnlab::io::write_npz_of(
                 &out,
                 &[("activity", activity.into_dyn()), ("y", r.y.into_dyn())],
             )?;

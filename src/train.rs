@@ -1162,7 +1162,9 @@ fn checkpoint_metadata(shared: &TrainConfig, m: &Member) -> Result<Vec<(String, 
         m.lr,
         m.g0,
         m.activity_l2,
-        m.dir.clone(),
+        // Not the output folder: a checkpoint's bytes must not depend on where it was written
+        // (sweeps train in temporary folders and move them).
+        PathBuf::new(),
         Some(m.init_seed),
     );
     let files: Vec<TaskFile> = [&c.train_batch, &c.analysis_batch]

@@ -53,6 +53,12 @@ fn entry<'a>(
     ))
 }
 
+/// Compact JSON, as safetensors writes its header.
+fn compact_json<T: Serialize>(v: &T, path: &Path) -> Result<String> {
+    serde_json::to_string(v)
+        .map_err(|e| Error::Runtime(format!("{}: cannot encode metadata: {e}", path.display())))
+}
+
 /// Serialise `entries` with `config` as `__metadata__["config"]` (and the `extra` entries beside
 /// it) and write the file atomically.
 fn write_model(
@@ -71,12 +77,28 @@ fn write_model(
     }
     let mut meta = HashMap::from([("config".to_string(), config)]);
     meta.extend(extra.iter().cloned());
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| {
+    // safetensors writes `__metadata__` in the HashMap's (per-process random) order: put its
+    // entries in key order, in place (same bytes, same length), so that files are reproducible.
+    let as_hashed = compact_json(&meta, path)?;
+    let in_order = compact_json(
+        &meta.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        path,
+    )?;
+    let mut bytes = safetensors::serialize(views, Some(meta)).map_err(|e| {
         Error::Runtime(format!(
             "{}: cannot encode safetensors: {e}",
             path.display()
         ))
     })?;
+    if as_hashed != in_order {
+        let at = bytes
+            .windows(as_hashed.len())
+            .position(|w| w == as_hashed.as_bytes())
+            .ok_or_else(|| {
+                Error::Runtime(format!("{}: cannot order the metadata", path.display()))
+            })?;
+        bytes[at..at + in_order.len()].copy_from_slice(in_order.as_bytes());
+    }
     write_atomic(path, &bytes)
 }
 
