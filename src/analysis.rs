@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::evaluate::{AnalysisTask, TaskName, load_data, run_any};
+use crate::evaluate::{AnalysisTask, Layout, TaskName, load_data_in, run_any};
 use crate::plot::{Chart, Mark};
 use crate::similarity;
 use crate::train::TrainConfig;
@@ -128,16 +128,6 @@ pub fn checkpoints(dir: &Path) -> Result<Vec<(u64, usize, PathBuf)>> {
     Ok(out)
 }
 
-fn task_of(cfg: &TrainConfig) -> Result<TaskName> {
-    match cfg.task.as_str() {
-        "reach" => Ok(TaskName::Reach),
-        "mante" => Ok(TaskName::Mante),
-        other => Err(Error::Input(format!(
-            "task '{other}' has no analysis trials to compare with neural data (reach and mante do)"
-        ))),
-    }
-}
-
 /// Neural data checked against a task's analysis trials, with the two reference distances every
 /// report draws: the cross-condition-average baseline and the split-half floor.
 pub struct Reference {
@@ -151,13 +141,20 @@ pub struct Reference {
 /// Procrustes draws are done once however many runs are scored against it).
 pub struct References {
     path: PathBuf,
-    by_task: Vec<(TaskName, Reference)>,
+    layout: Layout,
+    /// By [`AnalysisTask::key`].
+    by_task: Vec<(String, Reference)>,
 }
 
 impl References {
     pub fn new(data_path: &Path) -> Self {
+        Self::with_layout(data_path, Layout::default())
+    }
+    /// Recordings whose axes are stored in `layout` (SPEC §8 `--data-layout`).
+    pub fn with_layout(data_path: &Path, layout: Layout) -> Self {
         Self {
             path: data_path.to_path_buf(),
+            layout,
             by_task: Vec::new(),
         }
     }
@@ -166,14 +163,18 @@ impl References {
     }
     /// The reference for `task`, loaded and checked on first use.
     pub fn get(&mut self, task: TaskName) -> Result<&Reference> {
-        if !self.by_task.iter().any(|(n, _)| *n == task) {
-            let t = AnalysisTask::load(task)?;
-            let data = load_data(&self.path, &t)?;
+        self.get_for(AnalysisTask::load(task)?)
+    }
+    /// The reference for the analysis trials `t`, loaded and checked on first use.
+    pub fn get_for(&mut self, t: AnalysisTask) -> Result<&Reference> {
+        let key = t.key();
+        if !self.by_task.iter().any(|(n, _)| *n == key) {
+            let data = load_data_in(&self.path, &t, self.layout)?;
             let baseline = similarity::cross_condition_baseline(data.view())?;
             let floor =
                 similarity::split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?;
             self.by_task.push((
-                task,
+                key.clone(),
                 Reference {
                     task: t,
                     data,
@@ -185,13 +186,13 @@ impl References {
         Ok(&self
             .by_task
             .iter()
-            .find(|(n, _)| *n == task)
+            .find(|(n, _)| *n == key)
             .expect("just inserted")
             .1)
     }
     /// The reference for a training run's task.
     pub fn for_config(&mut self, cfg: &TrainConfig) -> Result<&Reference> {
-        self.get(task_of(cfg)?)
+        self.get_for(AnalysisTask::for_config(cfg)?)
     }
 }
 

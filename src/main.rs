@@ -11,7 +11,7 @@ use ndarray::{Axis, IxDyn};
 use snnlab::backend::Device;
 use snnlab::batch::{Batch, LossKind};
 use snnlab::error::{Error, Result};
-use snnlab::evaluate::{AnalysisTask, TaskName};
+use snnlab::evaluate::{AnalysisTask, Layout, TaskName};
 use snnlab::gpu::{GpuContext, RateEngine};
 use snnlab::io::AnyModel;
 use snnlab::model::RateModel;
@@ -223,21 +223,47 @@ enum Cmd {
         /// Partial whitening: 1 = Procrustes, 0 = CCA-like.
         #[arg(long, default_value_t = 1.0)]
         alpha: f64,
+        /// Axis order of --x: a permutation of N (units), T (bins), C (conditions).
+        #[arg(long, default_value = "NTC")]
+        x_layout: Layout,
+        /// Axis order of --y.
+        #[arg(long, default_value = "NTC")]
+        y_layout: Layout,
     },
     /// Score a model on a task's analysis trials (accuracy, loss; distance to --data); JSON out.
     Evaluate {
         #[arg(long)]
         model: PathBuf,
-        #[arg(long, value_enum)]
-        task: TaskName,
+        #[command(flatten)]
+        task: TaskChoice,
         /// Neural data [neurons, T, C] (.npy, .npz[:array], .mat[:variable]).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Axis order of --data: a permutation of N (neurons), T (bins), C (conditions).
+        #[arg(long, default_value = "NTC")]
+        data_layout: Layout,
         #[arg(long)]
         out: PathBuf,
-        /// Spiking models: time constant (ms) of the filter turning spikes into rates.
-        #[arg(long, default_value_t = 20.0)]
-        tau_filter_ms: f64,
+        /// Spiking models: time constant (ms) of the filter turning spikes into rates (default:
+        /// the run's, else 20).
+        #[arg(long)]
+        tau_filter_ms: Option<f64>,
+    },
+    /// Write the activity `evaluate` compares with recordings (and the outputs y) to an .npz.
+    Activity {
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        task: TaskChoice,
+        /// Axis order of `activity`: a permutation of N (units), T (bins), C (conditions).
+        #[arg(long, default_value = "NTC")]
+        layout: Layout,
+        #[arg(long)]
+        out: PathBuf,
+        /// Spiking models: time constant (ms) of the filter turning spikes into rates (default:
+        /// the run's, else 20).
+        #[arg(long)]
+        tau_filter_ms: Option<f64>,
     },
     /// Score every checkpoint of training runs against neural data: RUN/analysis.csv, best checkpoint.
     Analyze {
@@ -251,6 +277,9 @@ enum Cmd {
         /// The closest checkpoint is chosen among checkpoints at or above this accuracy.
         #[arg(long, default_value_t = snnlab::sweep::DEFAULT_MIN_ACCURACY, allow_hyphen_values = true)]
         min_accuracy: f64,
+        /// Axis order of --data: a permutation of N (neurons), T (bins), C (conditions).
+        #[arg(long, default_value = "NTC")]
+        data_layout: Layout,
     },
     /// HTML report with plots (distance vs accuracy with baseline and floor, learning curves, PCA).
     Report {
@@ -258,6 +287,9 @@ enum Cmd {
         runs: Vec<PathBuf>,
         #[arg(long)]
         data: PathBuf,
+        /// Axis order of --data.
+        #[arg(long, default_value = "NTC")]
+        data_layout: Layout,
         #[arg(long)]
         out: PathBuf,
         /// Accuracy levels of the matched-accuracy table (also written as matched.csv beside OUT).
@@ -291,6 +323,44 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+}
+
+/// Which analysis trials: a built-in task, a train config's task, or (neither given) the task a
+/// checkpoint's metadata records.
+#[derive(clap::Args)]
+struct TaskChoice {
+    #[arg(long, value_enum, conflicts_with = "config")]
+    task: Option<TaskName>,
+    /// A train config (TOML) whose task to use, e.g. a file task.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl TaskChoice {
+    /// The analysis trials, and the run's config when one is known.
+    fn resolve(&self, model: &Path) -> Result<(AnalysisTask, Option<snnlab::train::TrainConfig>)> {
+        if let Some(t) = self.task {
+            return Ok((AnalysisTask::load(t)?, None));
+        }
+        let cfg = match &self.config {
+            Some(p) => snnlab::train::TrainConfig::load(p)?,
+            None => snnlab::train::TrainConfig::from_checkpoint(model)?.ok_or_else(|| {
+                Error::Input(format!(
+                    "{}: the checkpoint does not record its task; give --task or --config",
+                    model.display()
+                ))
+            })?,
+        };
+        Ok((AnalysisTask::for_config(&cfg)?, Some(cfg)))
+    }
+}
+
+/// The spike filter: the flag, else the run's, else 20 ms.
+fn tau_filter(flag: Option<f64>, cfg: &Option<snnlab::train::TrainConfig>) -> f64 {
+    flag.unwrap_or_else(|| {
+        cfg.as_ref()
+            .map_or(20.0, |c| c.spiking_settings().tau_filter_ms)
+    })
 }
 
 #[derive(clap::Args)]
@@ -756,6 +826,8 @@ fn run(cli: Cli) -> Result<()> {
             y,
             metric,
             alpha,
+            x_layout,
+            y_layout,
         } => {
             // angular | euclidean: the shape metric at --alpha (SPEC §7); else a family id.
             let family: snnlab::metric::Metric = match metric.as_str() {
@@ -768,13 +840,13 @@ fn run(cli: Cli) -> Result<()> {
             if !(0.0..=1.0).contains(&alpha) {
                 return Err(Error::Input(format!("--alpha: {alpha} is not in [0, 1]")));
             }
-            let xa = snnlab::neural::load_neural(&x)?;
-            let ya = snnlab::neural::load_neural(&y)?;
+            let xa = x_layout.to_ntc(snnlab::neural::load_neural(&x)?);
+            let ya = y_layout.to_ntc(snnlab::neural::load_neural(&y)?);
             let (_, tx, cx) = xa.dim();
             let (_, ty, cy) = ya.dim();
             if (tx, cx) != (ty, cy) {
                 return Err(Error::Input(format!(
-                    "{}: [units, T, C] has T = {ty}, C = {cy} but {} has T = {tx}, C = {cx}",
+                    "{}: read as {y_layout} it has T = {ty}, C = {cy} but {} (read as {x_layout}) has T = {tx}, C = {cx}",
                     y.display(),
                     x.display()
                 )));
@@ -819,30 +891,62 @@ fn run(cli: Cli) -> Result<()> {
             model,
             task,
             data,
+            data_layout,
             out,
             tau_filter_ms,
         } => {
             let m = snnlab::io::load_any_model(&model)?;
-            let t = AnalysisTask::load(task)?;
+            let (t, cfg) = task.resolve(&model)?;
             let d = data
                 .as_deref()
-                .map(|p| snnlab::evaluate::load_data(p, &t))
+                .map(|p| snnlab::evaluate::load_data_in(p, &t, data_layout))
                 .transpose()?;
-            let e = snnlab::evaluate::evaluate_any(&t, &m, d.as_ref(), tau_filter_ms)?;
+            let e = snnlab::evaluate::evaluate_any(
+                &t,
+                &m,
+                d.as_ref(),
+                tau_filter(tau_filter_ms, &cfg),
+            )?;
             let json =
                 serde_json::to_string_pretty(&e).map_err(|e| Error::Runtime(e.to_string()))?;
             snnlab::io::write_atomic(&out, json.as_bytes())?;
             println!("{json}");
             Ok(())
         }
+        Cmd::Activity {
+            model,
+            task,
+            layout,
+            out,
+            tau_filter_ms,
+        } => {
+            let m = snnlab::io::load_any_model(&model)?;
+            let (t, cfg) = task.resolve(&model)?;
+            let r = snnlab::evaluate::run_any_full(&t, &m, tau_filter(tau_filter_ms, &cfg))?;
+            let activity = layout.from_ntc(r.activity);
+            let summary = format!(
+                "{}: activity {:?} ({layout}), y {:?}",
+                out.display(),
+                activity.shape(),
+                r.y.shape()
+            );
+            snnlab::io::write_npz_of(
+                &out,
+                &[("activity", activity.into_dyn()), ("y", r.y.into_dyn())],
+            )?;
+            println!("{summary}");
+            Ok(())
+        }
         Cmd::Analyze {
             runs,
             data,
+            data_layout,
             levels,
             min_accuracy,
         } => {
             let levels = snnlab::stats::parse_levels(&levels).map_err(Error::Input)?;
-            let analysed = snnlab::analysis::analyze(&runs, &data)?;
+            let mut refs = snnlab::analysis::References::with_layout(&data, data_layout);
+            let analysed = snnlab::analysis::analyze_with(&runs, &mut refs)?;
             for r in &analysed {
                 let closest = r
                     .seeds()
@@ -881,6 +985,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Report {
             runs,
             data,
+            data_layout,
             out,
             levels,
             min_accuracy,
@@ -889,7 +994,7 @@ fn run(cli: Cli) -> Result<()> {
                 levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
                 min_accuracy,
             };
-            let mut refs = snnlab::analysis::References::new(&data);
+            let mut refs = snnlab::analysis::References::with_layout(&data, data_layout);
             let analysed = snnlab::analysis::analyze_with(&runs, &mut refs)?;
             snnlab::analysis::report_with_options(&analysed, &mut refs, &out, &opts)?;
             println!("report: {}", out.display());

@@ -259,7 +259,8 @@ impl Sweep {
                 toml::Value::Array(vec![toml::Value::Integer(s)]),
             );
             t.insert("out".into(), toml::Value::String(String::new()));
-            let cfg: TrainConfig =
+            let batch_size_given = t.contains_key("batch_size");
+            let mut cfg: TrainConfig =
                 toml::Value::Table(t)
                     .try_into()
                     .map_err(|e: toml::de::Error| {
@@ -269,7 +270,9 @@ impl Sweep {
                             e.message().lines().next().unwrap_or("invalid setting")
                         ))
                     })?;
-            cfg.validate()
+            // File tasks' paths are relative to the sweep file's folder.
+            cfg.resolve(path.parent().unwrap_or(Path::new("")), batch_size_given)
+                .and_then(|()| cfg.validate())
                 .map_err(|e| bad(format!("run {}: {e}", label.join(" "))))?;
             let id = run_id(&cfg);
             let values = combo
@@ -295,12 +298,12 @@ impl Sweep {
         }
         let task = runs
             .first()
-            .map(|r| r.config().task.clone())
-            .unwrap_or_default();
+            .map(|r| r.config().task)
+            .unwrap_or(crate::train::TaskKind::Reach);
         let data = match f.data.as_deref() {
             Some("none") => None,
             Some(p) => Some(PathBuf::from(p)),
-            None if task == "reach" => Some(crate::reproduce::default_data()),
+            None if task == crate::train::TaskKind::Reach => Some(crate::reproduce::default_data()),
             None => None,
         };
         Ok(Sweep {
@@ -514,7 +517,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
     // The data, checked before spending any time on training and prepared once for every run.
     let mut refs = sweep.data.as_deref().map(crate::analysis::References::new);
     if let Some(r) = &mut refs {
-        r.get(task_name(&sweep.runs[0].config().task))?;
+        r.for_config(sweep.runs[0].config())?;
     }
     let removed = clean_stale(sweep)?;
     let mine = opts.shard.select(&sweep.runs);
@@ -599,6 +602,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
                 let c = r.config();
                 Member {
                     seed: c.seeds[0],
+                    init_seed: c.init_seed_for(c.seeds[0]),
                     lr: c.lr,
                     g0: c.g0,
                     activity_l2: c.activity_l2,
@@ -725,14 +729,6 @@ fn sweep_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
             .progress_chars("=> "),
     );
     bar
-}
-
-fn task_name(task: &str) -> crate::evaluate::TaskName {
-    if task == "mante" {
-        crate::evaluate::TaskName::Mante
-    } else {
-        crate::evaluate::TaskName::Reach
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1265,7 +1261,7 @@ pub fn merge(
     let (baseline, floor) = match &sweep.data {
         Some(d) => {
             let mut refs = crate::analysis::References::new(d);
-            let r = refs.get(task_name(&sweep.runs[0].config().task))?;
+            let r = refs.for_config(sweep.runs[0].config())?;
             (Some(r.baseline), Some(r.floor))
         }
         None => (None, None),

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -11,12 +12,13 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Device};
-use crate::batch::Batch;
+use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::model::{Activation, RateConfig, RateModel};
 use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::rules::Rule;
 use crate::spiking::{SpikingConfig, SpikingModel};
+use crate::tasks::file::{FileTask, FileTaskSpec};
 use crate::tasks::{mante, reach::Reach};
 
 fn d_rule() -> String {
@@ -131,11 +133,76 @@ impl Default for SpikingSettings {
     }
 }
 
+/// The task a config trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// Hatsopoulos 2007 centre-out reach (mse).
+    Reach,
+    /// The fixed 72-condition Mante 2013 batch (ce).
+    Mante,
+    /// Bellec et al. 2020 evidence accumulation (ce).
+    Cue,
+    /// Trials from files (SPEC §8): `train_batch`, `analysis_batch`, `loss`, ...
+    File,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Reach => "reach",
+            TaskKind::Mante => "mante",
+            TaskKind::Cue => "cue",
+            TaskKind::File => "file",
+        }
+    }
+}
+
+impl std::fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A loaded file task kept with its config (not serialised; shown by its widths only).
+#[derive(Clone, Default)]
+pub struct LoadedFileTask(Option<Arc<FileTask>>);
+
+impl std::fmt::Debug for LoadedFileTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(t) => write!(f, "{:?}", t.dims),
+            None => f.write_str("not loaded"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// "reach" (Hatsopoulos 2007 centre-out, mse) or "mante" (fixed 72-condition batch, ce).
-    pub task: String,
+    /// reach, mante, cue, or file (SPEC §8: the trials come from `train_batch` and
+    /// `analysis_batch`).
+    pub task: TaskKind,
+    /// File task: the pool of training trials (SPEC §6 batch), relative to the config's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_batch: Option<PathBuf>,
+    /// File task: the analysis trials, one per condition in the recordings' order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_batch: Option<PathBuf>,
+    /// File task: mse or ce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossKind>,
+    /// File task: inclusive range of analysis steps compared with the recordings' bins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_steps: Option<[usize; 2]>,
+    /// File task: ms per file step (required for spiking kinds; their dt_ms must divide it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_ms: Option<f64>,
+    /// Seed of the initial network only (default: each network's seed, which seeds the rest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_seed: Option<u64>,
+    #[serde(skip)]
+    pub file_task: LoadedFileTask,
     /// Network kind: "rate" (SPEC §1), "lif" or "alif" (SPEC §2; settings in `[spiking]`).
     #[serde(default = "d_rate", skip_serializing_if = "is_rate")]
     pub kind: String,
@@ -196,21 +263,102 @@ impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        let c: TrainConfig = toml::from_str(&text).map_err(|e| {
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
             Error::Input(format!(
                 "{}: {}",
                 path.display(),
                 e.message().lines().next().unwrap_or("invalid TOML")
             ))
         })?;
+        let batch_size_given = table.contains_key("batch_size");
+        let mut c: TrainConfig = toml::from_str(&text).map_err(|e| {
+            Error::Input(format!(
+                "{}: {}",
+                path.display(),
+                e.message().lines().next().unwrap_or("invalid TOML")
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        c.resolve(base, batch_size_given)
+            .map_err(|e| prefix_config(path, e))?;
         c.validate()
             .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
         Ok(c)
     }
-    pub fn validate(&self) -> Result<()> {
-        if !["reach", "mante", "cue"].contains(&self.task.as_str()) {
+    /// The file task's definition, paths as given (File tasks only).
+    pub fn file_task_spec(&self) -> Result<FileTaskSpec> {
+        let need = |v: &Option<PathBuf>, key: &str| {
+            v.clone()
+                .ok_or_else(|| Error::Input(format!("task = \"file\" needs {key} = \"PATH.npz\"")))
+        };
+        Ok(FileTaskSpec {
+            train_batch: need(&self.train_batch, "train_batch")?,
+            analysis_batch: need(&self.analysis_batch, "analysis_batch")?,
+            loss: self.loss.ok_or_else(|| {
+                Error::Input("task = \"file\" needs loss = \"mse\" or \"ce\"".into())
+            })?,
+            analysis_steps: self.analysis_steps,
+            bin_ms: self.bin_ms,
+        })
+    }
+    /// A file task: make its paths absolute (relative ones are taken from `base`, the config's
+    /// folder), load and check its files, and, when the config gave no `batch_size`, train on the
+    /// whole pool at every update. Other tasks: nothing to do.
+    pub fn resolve(&mut self, base: &Path, batch_size_given: bool) -> Result<()> {
+        if self.task != TaskKind::File {
+            return Ok(());
+        }
+        for p in [&mut self.train_batch, &mut self.analysis_batch]
+            .into_iter()
+            .flatten()
+        {
+            let joined = base.join(&*p);
+            *p = std::path::absolute(&joined).unwrap_or(joined);
+        }
+        let task = FileTask::load(&self.file_task_spec()?)?;
+        let pool = task.train.n_trials();
+        if !batch_size_given {
+            self.batch_size = pool;
+        } else if self.batch_size > pool {
             return Err(Error::Input(format!(
-                "task '{}' is not one of reach, mante, cue",
+                "batch_size = {} is more than the {pool} trials of {}",
+                self.batch_size,
+                task_path(&self.train_batch)
+            )));
+        }
+        self.file_task = LoadedFileTask(Some(Arc::new(task)));
+        Ok(())
+    }
+    /// The loaded file task (File tasks after [`TrainConfig::resolve`]).
+    pub fn file_task(&self) -> Result<&FileTask> {
+        self.file_task.0.as_deref().ok_or_else(|| {
+            Error::Runtime(
+                "the file task's files were not loaded (resolve the config first)".into(),
+            )
+        })
+    }
+    pub fn validate(&self) -> Result<()> {
+        if self.task == TaskKind::File {
+            self.file_task_spec()?;
+            self.file_task()?;
+            if self.is_spiking() && self.bin_ms.is_none() {
+                return Err(Error::Input(
+                    "task = \"file\" with a spiking kind needs bin_ms (the ms of one file step)"
+                        .into(),
+                ));
+            }
+        } else if let Some(key) = [
+            ("train_batch", self.train_batch.is_some()),
+            ("analysis_batch", self.analysis_batch.is_some()),
+            ("loss", self.loss.is_some()),
+            ("analysis_steps", self.analysis_steps.is_some()),
+            ("bin_ms", self.bin_ms.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(k, set)| set.then_some(k))
+        {
+            return Err(Error::Input(format!(
+                "{key} applies to task = \"file\" only (task is {})",
                 self.task
             )));
         }
@@ -270,7 +418,7 @@ impl TrainConfig {
     }
     /// The spiking network of this config (kind lif/alif).
     pub fn spiking_config(&self) -> SpikingConfig {
-        let (ni, no) = task_io(&self.task);
+        let (ni, no) = self.task_io();
         let s = self.spiking_settings();
         SpikingConfig {
             kind: self.kind.clone(),
@@ -293,10 +441,49 @@ impl TrainConfig {
         if !self.is_spiking() {
             return Ok(1);
         }
-        task_steps_per_bin(&self.task, self.spiking_settings().dt_ms)
+        task_steps_per_bin(
+            &self.task_label(),
+            self.bin_ms(),
+            self.spiking_settings().dt_ms,
+        )
+    }
+    /// The ms of one task step: the built-in tasks' bins, or a file task's `bin_ms` (1 when
+    /// absent: rate networks do not use it).
+    pub fn bin_ms(&self) -> f64 {
+        match self.task {
+            TaskKind::File => self.bin_ms.unwrap_or(1.0),
+            t => task_bin_ms(t),
+        }
+    }
+    /// How error messages name the task: `reach`, or a file task's training file.
+    fn task_label(&self) -> String {
+        match self.task {
+            TaskKind::File => format!("file ({})", task_path(&self.train_batch)),
+            t => t.to_string(),
+        }
+    }
+    /// (inputs, outputs) of this task's networks.
+    pub fn task_io(&self) -> (usize, usize) {
+        match (self.task, self.file_task.0.as_deref()) {
+            (TaskKind::File, Some(t)) => (t.dims.n_in, t.dims.n_out),
+            (TaskKind::File, None) => (0, 0),
+            (t, _) => task_io(t),
+        }
+    }
+    /// The loss of this task.
+    pub fn loss_kind(&self) -> LossKind {
+        match self.task {
+            TaskKind::Reach => LossKind::Mse,
+            TaskKind::Mante | TaskKind::Cue => LossKind::Ce,
+            TaskKind::File => self.loss.unwrap_or(LossKind::Mse),
+        }
+    }
+    /// Seed of the initial network of the member with training seed `seed`.
+    pub fn init_seed_for(&self, seed: u64) -> u64 {
+        self.init_seed.unwrap_or(seed)
     }
     pub fn model_config(&self) -> RateConfig {
-        let (ni, no) = task_io(&self.task);
+        let (ni, no) = self.task_io();
         RateConfig {
             kind: "rate".into(),
             n_in: ni,
@@ -310,27 +497,40 @@ impl TrainConfig {
     }
 }
 
-/// Bin width of a task in ms (one rate-network step).
-pub fn task_bin_ms(task: &str) -> f64 {
-    match task {
-        "mante" => mante::DT_MS,
-        "cue" => crate::tasks::cue::DT_MS,
-        _ => crate::tasks::reach::DT_MS,
+fn prefix_config(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Input(m) if !m.starts_with(&path.display().to_string()) => {
+            Error::Input(format!("{}: {m}", path.display()))
+        }
+        e => e,
     }
 }
 
-/// (inputs, outputs) of a task's networks.
-pub fn task_io(task: &str) -> (usize, usize) {
+fn task_path(p: &Option<PathBuf>) -> String {
+    p.as_deref()
+        .map_or_else(|| "?".into(), |p| p.display().to_string())
+}
+
+/// Bin width of a built-in task in ms (one rate-network step; a file task gives its `bin_ms`).
+pub fn task_bin_ms(task: TaskKind) -> f64 {
     match task {
-        "mante" => (mante::N_INPUTS, mante::N_CLASSES),
-        "cue" => (crate::tasks::cue::N_INPUTS, crate::tasks::cue::N_CLASSES),
-        _ => (3, 2),
+        TaskKind::Mante => mante::DT_MS,
+        TaskKind::Cue => crate::tasks::cue::DT_MS,
+        TaskKind::Reach | TaskKind::File => crate::tasks::reach::DT_MS,
     }
 }
 
-/// Steps of `dt_ms` per bin of `task`; the bin must be a whole multiple of dt.
-pub fn task_steps_per_bin(task: &str, dt_ms: f64) -> Result<usize> {
-    let bin = task_bin_ms(task);
+/// (inputs, outputs) of a built-in task's networks (a file task's come from its files).
+pub fn task_io(task: TaskKind) -> (usize, usize) {
+    match task {
+        TaskKind::Mante => (mante::N_INPUTS, mante::N_CLASSES),
+        TaskKind::Cue => (crate::tasks::cue::N_INPUTS, crate::tasks::cue::N_CLASSES),
+        TaskKind::Reach | TaskKind::File => (3, 2),
+    }
+}
+
+/// Steps of `dt_ms` per bin of `bin` ms (of the task named `task`); dt must divide the bin.
+pub fn task_steps_per_bin(task: &str, bin: f64, dt_ms: f64) -> Result<usize> {
     let k = (bin / dt_ms).round();
     if !(k >= 1.0 && (k * dt_ms - bin).abs() < 1e-9 * bin) {
         return Err(Error::Input(format!(
@@ -338,6 +538,11 @@ pub fn task_steps_per_bin(task: &str, dt_ms: f64) -> Result<usize> {
         )));
     }
     Ok(k as usize)
+}
+
+/// The generator of a network's training trials (seeded by its training seed).
+pub fn trial_rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9) ^ 0xda7a)
 }
 
 /// numpy's `np.round(np.linspace(a, b, n))` (round half to even).
@@ -372,14 +577,23 @@ enum Task {
     Mante(Batch),
     /// Bellec et al.'s evidence accumulation (fresh random trials every update).
     Cue(crate::tasks::cue::CueTask),
+    /// Trials from files: `batch_size` of the pool per update (the whole pool, in file order,
+    /// when that is all of it).
+    File(Arc<FileTask>),
 }
 
 impl Task {
-    fn load(name: &str) -> Result<Task> {
-        Ok(match name {
-            "reach" => Task::Reach(Reach::load_default()?),
-            "cue" => Task::Cue(crate::tasks::cue::CueTask::paper()),
-            _ => Task::Mante(mante::load_default()?.0),
+    fn load(cfg: &TrainConfig) -> Result<Task> {
+        Ok(match cfg.task {
+            TaskKind::Reach => Task::Reach(Reach::load_default()?),
+            TaskKind::Cue => Task::Cue(crate::tasks::cue::CueTask::paper()),
+            TaskKind::Mante => Task::Mante(mante::load_default()?.0),
+            TaskKind::File => Task::File(
+                cfg.file_task
+                    .0
+                    .clone()
+                    .ok_or_else(|| Error::Runtime("file task not loaded".into()))?,
+            ),
         })
     }
     /// Held-out evaluation batch: reach — 100 random trials (fixed seed); mante — the fixed batch.
@@ -390,7 +604,17 @@ impl Task {
             }
             Task::Mante(b) => b.clone(),
             Task::Cue(c) => c.batch(100, &mut ChaCha8Rng::seed_from_u64(0x7e57)),
+            Task::File(f) => f.analysis.clone(),
         }
+    }
+}
+
+/// A file task's error on `b` from the outputs `y [T, B, n_out]`: mse, the normalised error;
+/// ce, the fraction of masked steps whose largest output is not the target.
+fn file_task_error(y: &ndarray::Array3<f32>, b: &Batch, d: &Prepared<f32>) -> f64 {
+    match b.loss {
+        LossKind::Mse => normalised_error(y, d) as f64,
+        LossKind::Ce => 1.0 - crate::evaluate::fraction_correct(&y.mapv(f64::from), b),
     }
 }
 
@@ -412,6 +636,7 @@ fn eval_error(task: &Task, model: &RateModel, b: &Batch) -> f64 {
         Task::Reach(_) => normalised_error(&tr.y, &d) as f64,
         Task::Mante(_) => loss(&tr, &d, 0.0).task as f64,
         Task::Cue(_) => 1.0 - crate::tasks::cue::accuracy(&tr.y.mapv(f64::from), b),
+        Task::File(_) => file_task_error(&tr.y, b, &d),
     }
 }
 
@@ -424,6 +649,7 @@ fn eval_error_spiking(task: &Task, model: &SpikingModel, b: &Batch) -> f64 {
         Task::Reach(_) => normalised_error(&tr.y, &d) as f64,
         Task::Mante(_) => crate::reference::rate::task_loss(&tr.y, &d).0 as f64,
         Task::Cue(_) => 1.0 - crate::tasks::cue::accuracy(&tr.y.mapv(f64::from), b),
+        Task::File(_) => file_task_error(&tr.y, b, &d),
     }
 }
 
@@ -501,11 +727,21 @@ impl Pack {
             Pack::Spiking { models, .. } => models[i].params.first_non_finite(),
         }
     }
-    /// Save network `i` (as of the last snapshot) and return its evaluation error.
-    fn save(&self, i: usize, path: &Path, task: &Task, eval: &Batch) -> Result<f64> {
+    /// Save network `i` (as of the last snapshot) with the `__metadata__` entries `meta` and
+    /// return its evaluation error.
+    fn save(
+        &self,
+        i: usize,
+        path: &Path,
+        task: &Task,
+        eval: &Batch,
+        meta: &[(String, String)],
+    ) -> Result<f64> {
         match self {
-            Pack::Rate { models, .. } => crate::io::save_model(path, &models[i])?,
-            Pack::Spiking { models, .. } => crate::io::save_spiking_model(path, &models[i])?,
+            Pack::Rate { models, .. } => crate::io::save_model_with(path, &models[i], meta)?,
+            Pack::Spiking { models, .. } => {
+                crate::io::save_spiking_model_with(path, &models[i], meta)?
+            }
         }
         Ok(self.final_eval(i, task, eval))
     }
@@ -539,6 +775,8 @@ fn append_line(f: &mut std::fs::File, line: &str) -> Result<()> {
 #[derive(Clone, Debug)]
 pub struct Member {
     pub seed: u64,
+    /// Seed of the initial network (the config's `init_seed`, else `seed`).
+    pub init_seed: u64,
     pub lr: f64,
     pub g0: f64,
     /// Initial activity-L2 weight.
@@ -564,8 +802,13 @@ pub fn pack_key(cfg: &TrainConfig) -> String {
         format!("{:?}", cfg.model_config())
     };
     format!(
-        "{}|{}|{model}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{model}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
         cfg.task,
+        cfg.train_batch,
+        cfg.analysis_batch,
+        cfg.loss,
+        cfg.analysis_steps,
+        cfg.bin_ms,
         cfg.rule,
         cfg.updates,
         cfg.batch_size,
@@ -596,6 +839,7 @@ pub fn train_into(
         .iter()
         .map(|&seed| Member {
             seed,
+            init_seed: cfg.init_seed_for(seed),
             lr: cfg.lr,
             g0: cfg.g0,
             activity_l2: cfg.activity_l2,
@@ -843,11 +1087,12 @@ pub fn train_members_with(
     }
     let rule = Rule::parse(&shared.rule)?;
     let mcfg = shared.model_config();
-    let task = Task::load(&shared.task)?;
+    let task = Task::load(shared)?;
     let (b, t) = match &task {
         Task::Reach(_) => (shared.batch_size, shared.n_steps),
         Task::Mante(bt) => (bt.n_trials(), bt.n_steps()),
         Task::Cue(c) => (shared.batch_size, c.n_steps()),
+        Task::File(f) => (shared.batch_size, f.train.n_steps()),
     };
     for m in members {
         if !(m.lr > 0.0 && m.lr.is_finite())
@@ -864,10 +1109,7 @@ pub fn train_members_with(
     let k = shared.steps_per_bin()?;
     let (b, t) = (b, t * k);
     let lrs: Vec<f64> = members.iter().map(|m| m.lr).collect();
-    let loss_kind = match &task {
-        Task::Reach(_) => crate::batch::LossKind::Mse,
-        Task::Mante(_) | Task::Cue(_) => crate::batch::LossKind::Ce,
-    };
+    let loss_kind = shared.loss_kind();
     let mut pack = if spiking {
         let scfg = shared.spiking_config();
         let settings = shared.spiking_settings();
@@ -887,7 +1129,7 @@ pub fn train_members_with(
                     m0
                 }
                 None => {
-                    let mut m0 = SpikingModel::init(scfg.clone(), m.seed)?;
+                    let mut m0 = SpikingModel::init(scfg.clone(), m.init_seed)?;
                     // g0 scales the recurrent weights, as for rate networks.
                     m0.params.w_rec.mapv_inplace(|w| w * m.g0 as f32);
                     m0.params.w_in.mapv_inplace(|w| w * settings.in_gain as f32);
@@ -933,7 +1175,7 @@ pub fn train_members_with(
                     }
                     m0
                 }
-                None => RateModel::init(mcfg.clone(), m.g0, m.seed)?,
+                None => RateModel::init(mcfg.clone(), m.g0, m.init_seed)?,
             };
             if rule.uses_feedback() {
                 model.ensure_feedback(m.seed);
@@ -1002,11 +1244,12 @@ pub fn train_members_with(
     };
     let eval = prep(task.eval_batch(shared));
 
-    let mut rngs: Vec<ChaCha8Rng> = members
-        .iter()
-        .map(|m| ChaCha8Rng::seed_from_u64(m.seed.wrapping_mul(0x9e37_79b9) ^ 0xda7a))
-        .collect();
+    let mut rngs: Vec<ChaCha8Rng> = members.iter().map(|m| trial_rng(m.seed)).collect();
     let mut lambdas: Vec<f64> = members.iter().map(|m| m.activity_l2).collect();
+    let run_meta = members
+        .iter()
+        .map(|m| checkpoint_metadata(shared, m))
+        .collect::<Result<Vec<_>>>()?;
     let mut last = vec![f64::NAN; members.len()];
     let mut diverged: Vec<Option<usize>> = vec![None; members.len()];
     let start = Instant::now();
@@ -1035,7 +1278,10 @@ pub fn train_members_with(
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| Error::Runtime(format!("{}: {e}", dir.display())))?;
                 let path = dir.join(format!("update{u:04}.safetensors"));
-                let err = pack.save(i, &path, &task, &eval)?;
+                let mut meta = run_meta[i].clone();
+                meta.push(("update".into(), u.to_string()));
+                meta.push(("lambda".into(), lambdas[i].to_string()));
+                let err = pack.save(i, &path, &task, &eval, &meta)?;
                 // Relative to the run directory, so that the log stays right when the directory moves.
                 append_line(
                     &mut logs[log_of[i]].1,
@@ -1060,6 +1306,11 @@ pub fn train_members_with(
                 .collect(),
             Task::Mante(bt) => vec![prep(bt.clone())],
             Task::Cue(c) => rngs.iter_mut().map(|g| prep(c.batch(b, g))).collect(),
+            Task::File(f) if b == f.train.n_trials() => vec![prep(f.train.clone())],
+            Task::File(f) => rngs
+                .iter_mut()
+                .map(|g| prep(draw_trials(&f.train, b, g)))
+                .collect(),
         };
         let losses = pack.update(rule, &batches.iter().collect::<Vec<_>>(), &lambdas)?;
         for (i, &(task_l, h2)) in losses.iter().enumerate() {
@@ -1120,6 +1371,111 @@ pub fn train_members_with(
             diverged_at: diverged[i],
         })
         .collect())
+}
+
+/// SHA-256 of a file, hex.
+fn sha256_file(p: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+/// A file a run depends on, with its content hash (checkpoint metadata `task_files`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TaskFile {
+    path: PathBuf,
+    sha256: String,
+}
+
+/// What a checkpoint of `m` says of its run (besides `update` and `lambda`): the resolved config
+/// (its task included), the task files with their SHA-256, rule, seed, init_seed and version.
+fn checkpoint_metadata(shared: &TrainConfig, m: &Member) -> Result<Vec<(String, String)>> {
+    let mut c = shared.clone();
+    (c.seeds, c.lr, c.g0, c.activity_l2, c.out, c.init_seed) = (
+        vec![m.seed],
+        m.lr,
+        m.g0,
+        m.activity_l2,
+        // Not the output folder: a checkpoint's bytes must not depend on where it was written
+        // (sweeps train in temporary folders and move them).
+        PathBuf::new(),
+        Some(m.init_seed),
+    );
+    let files: Vec<TaskFile> = [&c.train_batch, &c.analysis_batch]
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            Ok(TaskFile {
+                path: p.clone(),
+                sha256: sha256_file(p)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(vec![
+        ("train_config".into(), to_json(&c)?),
+        ("task_files".into(), to_json(&files)?),
+        ("rule".into(), c.rule.clone()),
+        ("seed".into(), m.seed.to_string()),
+        ("init_seed".into(), m.init_seed.to_string()),
+        (
+            "snnlab_version".into(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ])
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+impl TrainConfig {
+    /// The run a checkpoint came from, when its metadata says (None for files without it),
+    /// with its task files checked to be where they were and unchanged.
+    pub fn from_checkpoint(path: &Path) -> Result<Option<TrainConfig>> {
+        let Some(text) = crate::io::model_metadata(path, "train_config")? else {
+            return Ok(None);
+        };
+        let bad = |m: String| Error::Input(format!("{}: {m}", path.display()));
+        let mut c: TrainConfig = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("__metadata__ train_config: {e}")))?;
+        let files: Vec<TaskFile> = match crate::io::model_metadata(path, "task_files")? {
+            Some(t) => serde_json::from_str(&t)
+                .map_err(|e| bad(format!("__metadata__ task_files: {e}")))?,
+            None => Vec::new(),
+        };
+        for f in &files {
+            if !f.path.is_file() {
+                return Err(bad(format!(
+                    "its task file {} is missing (moved or deleted since training); give --config or --task",
+                    f.path.display()
+                )));
+            }
+            let now = sha256_file(&f.path)?;
+            if now != f.sha256 {
+                return Err(bad(format!(
+                    "its task file {} has changed since training (sha256 {now}, trained on {}); give --config or --task",
+                    f.path.display(),
+                    f.sha256
+                )));
+            }
+        }
+        c.resolve(Path::new(""), true)
+            .and_then(|()| c.validate())
+            .map_err(|e| bad(format!("__metadata__ train_config: {e}")))?;
+        Ok(Some(c))
+    }
+}
+
+/// `n` trials of `pool` drawn without replacement.
+fn draw_trials(pool: &Batch, n: usize, rng: &mut ChaCha8Rng) -> Batch {
+    let idx = rand::seq::index::sample(rng, pool.n_trials(), n).into_vec();
+    let pick = |a: &ndarray::Array3<f64>| a.select(ndarray::Axis(0), &idx);
+    Batch {
+        inputs: pick(&pool.inputs),
+        targets: pick(&pool.targets),
+        mask: pick(&pool.mask),
+        loss: pool.loss,
+    }
 }
 
 pub fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {

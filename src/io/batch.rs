@@ -41,6 +41,14 @@ fn to3(
 ///   integer or bool. When `mask` is absent, `output_mask` (the name the paper's task file uses)
 ///   is taken instead.
 pub fn load_batch<C: IoDims + ?Sized>(path: &Path, cfg: &C, loss: LossKind) -> Result<Batch> {
+    let batch = read_batch(path, loss)?;
+    batch.validate(cfg, &path.display().to_string())?;
+    Ok(batch)
+}
+
+/// Read a batch file as [`load_batch`] does, with the shapes of its arrays checked against each
+/// other only (the caller validates it against a model, or infers the model's widths from it).
+pub fn read_batch(path: &Path, loss: LossKind) -> Result<Batch> {
     let mut npz = Npz::open(path)?;
     for required in ["inputs", "targets"] {
         if !npz.has(required) {
@@ -98,12 +106,10 @@ pub fn load_batch<C: IoDims + ?Sized>(path: &Path, cfg: &C, loss: LossKind) -> R
         }
         None => Array3::ones(targets.raw_dim()),
     };
-    let batch = Batch {
+    Ok(Batch {
         inputs,
         targets,
         mask,
         loss,
-    };
-    batch.validate(cfg, &path.display().to_string())?;
-    Ok(batch)
+    })
 }

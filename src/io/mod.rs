@@ -16,11 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
-pub use batch::load_batch;
+pub use batch::{load_batch, read_batch};
 pub use model::{
-    AnyModel, load_any_model, load_model, load_spiking_model, save_model, save_spiking_model,
+    AnyModel, load_any_model, load_model, load_spiking_model, model_metadata, save_model,
+    save_model_with, save_spiking_model, save_spiking_model_with,
 };
-pub use npz::{npz_names, read_npy_f64, read_npz_f64, save_grads, save_spiking_grads, write_npz};
+pub use npz::{
+    npz_names, read_npy_f64, read_npz_f64, save_grads, save_spiking_grads, write_npz, write_npz_of,
+};
 pub use paper::{import_paper_npz, paper_lambda, paper_prefixes};
 
 /// Collapse a message onto one line (library error texts occasionally hold newlines).

@@ -53,8 +53,20 @@ fn entry<'a>(
     ))
 }
 
-/// Serialise `entries` with `config` as `__metadata__["config"]` and write the file atomically.
-fn write_model(path: &Path, config: &impl Serialize, entries: &[Entry]) -> Result<()> {
+/// Compact JSON, as safetensors writes its header.
+fn compact_json<T: Serialize>(v: &T, path: &Path) -> Result<String> {
+    serde_json::to_string(v)
+        .map_err(|e| Error::Runtime(format!("{}: cannot encode metadata: {e}", path.display())))
+}
+
+/// Serialise `entries` with `config` as `__metadata__["config"]` (and the `extra` entries beside
+/// it) and write the file atomically.
+fn write_model(
+    path: &Path,
+    config: &impl Serialize,
+    entries: &[Entry],
+    extra: &[(String, String)],
+) -> Result<()> {
     let config = serde_json::to_string(config)
         .map_err(|e| Error::Runtime(format!("{}: cannot encode config: {e}", path.display())))?;
     let mut views = Vec::with_capacity(entries.len());
@@ -63,18 +75,40 @@ fn write_model(path: &Path, config: &impl Serialize, entries: &[Entry]) -> Resul
             .map_err(|e| Error::Runtime(format!("{}: tensor {name}: {e}", path.display())))?;
         views.push((name.clone(), v));
     }
-    let meta = HashMap::from([("config".to_string(), config)]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| {
+    let mut meta = HashMap::from([("config".to_string(), config)]);
+    meta.extend(extra.iter().cloned());
+    // safetensors writes `__metadata__` in the HashMap's (per-process random) order: put its
+    // entries in key order, in place (same bytes, same length), so that files are reproducible.
+    let as_hashed = compact_json(&meta, path)?;
+    let in_order = compact_json(
+        &meta.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        path,
+    )?;
+    let mut bytes = safetensors::serialize(views, Some(meta)).map_err(|e| {
         Error::Runtime(format!(
             "{}: cannot encode safetensors: {e}",
             path.display()
         ))
     })?;
+    if as_hashed != in_order {
+        let at = bytes
+            .windows(as_hashed.len())
+            .position(|w| w == as_hashed.as_bytes())
+            .ok_or_else(|| {
+                Error::Runtime(format!("{}: cannot order the metadata", path.display()))
+            })?;
+        bytes[at..at + in_order.len()].copy_from_slice(in_order.as_bytes());
+    }
     write_atomic(path, &bytes)
 }
 
 /// Save a rate model atomically. Shapes are checked against the config first.
 pub fn save_model(path: &Path, m: &RateModel) -> Result<()> {
+    save_model_with(path, m, &[])
+}
+
+/// [`save_model`] with more `__metadata__` entries (a checkpoint's run description).
+pub fn save_model_with(path: &Path, m: &RateModel, extra: &[(String, String)]) -> Result<()> {
     let cfg = &m.config;
     let n = cfg.n_rec;
     let shapes = RateParams::<f32>::shapes(cfg);
@@ -99,12 +133,21 @@ pub fn save_model(path: &Path, m: &RateModel) -> Result<()> {
             entries.push(entry(path, name, a.shape(), &want, a.iter())?);
         }
     }
-    write_model(path, cfg, &entries)
+    write_model(path, cfg, &entries, extra)
 }
 
 /// Save a spiking model atomically. Shapes are checked against the config first; values are
 /// not (a file with NaN or self-connections is refused when loaded).
 pub fn save_spiking_model(path: &Path, m: &SpikingModel) -> Result<()> {
+    save_spiking_model_with(path, m, &[])
+}
+
+/// [`save_spiking_model`] with more `__metadata__` entries.
+pub fn save_spiking_model_with(
+    path: &Path,
+    m: &SpikingModel,
+    extra: &[(String, String)],
+) -> Result<()> {
     let cfg = &m.config;
     let shapes = SpikingParams::<f32>::shapes(cfg);
     let p = &m.params;
@@ -127,7 +170,7 @@ pub fn save_spiking_model(path: &Path, m: &SpikingModel) -> Result<()> {
             a.iter(),
         )?);
     }
-    write_model(path, cfg, &entries)
+    write_model(path, cfg, &entries, extra)
 }
 
 /// A tensor's values as f32: F32 as is, F64 converted; any other dtype is an input error.
@@ -208,6 +251,14 @@ fn read_optional(
 struct ModelFile {
     bytes: Vec<u8>,
     config: String,
+}
+
+/// A model file's `__metadata__` entry `key`, if it has one.
+pub fn model_metadata(path: &Path, key: &str) -> Result<Option<String>> {
+    let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+    Ok(meta.metadata().as_ref().and_then(|m| m.get(key)).cloned())
 }
 
 impl ModelFile {

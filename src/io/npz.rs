@@ -203,6 +203,14 @@ pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
 
 /// Write f32 arrays to an uncompressed `.npz` (as `np.savez` does) atomically.
 pub fn write_npz(path: &Path, arrays: &[(&str, ArrayD<f32>)]) -> Result<()> {
+    write_npz_of(path, arrays)
+}
+
+/// [`write_npz`] for arrays of any element type numpy reads (e.g. f64).
+pub fn write_npz_of<T: ndarray_npy::WritableElement>(
+    path: &Path,
+    arrays: &[(&str, ArrayD<T>)],
+) -> Result<()> {
     for (i, (name, _)) in arrays.iter().enumerate() {
         if arrays[..i].iter().any(|(n, _)| n == name) {
             return Err(crate::error::Error::Runtime(format!(

@@ -6,6 +6,7 @@
 //! Data files are read at run time, never embedded: see [`data_dir`].
 
 pub mod cue;
+pub mod file;
 pub mod mante;
 pub mod reach;
 
