@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Device};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
+use crate::io::budget;
 use crate::model::{Activation, RateConfig, RateModel};
 use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::rules::Rule;
@@ -194,17 +195,21 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        let c: TrainConfig = toml::from_str(&text).map_err(|e| {
-            Error::Input(format!(
-                "{}: {}",
-                path.display(),
-                e.message().lines().next().unwrap_or("invalid TOML")
-            ))
+        let text = budget::read_input_text(path, "a TOML config file")?;
+        Self::from_toml(&text).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+    }
+    /// Parse and validate a config's TOML text (also the entry point of the `cargo fuzz` target).
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let c: TrainConfig = toml::from_str(text).map_err(|e| {
+            Error::Input(
+                e.message()
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid TOML")
+                    .to_string(),
+            )
         })?;
-        c.validate()
-            .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        c.validate()?;
         Ok(c)
     }
     pub fn validate(&self) -> Result<()> {
@@ -260,7 +265,41 @@ impl TrainConfig {
                 "batch_size and n_steps must be positive".into(),
             ));
         }
-        self.model_config().validate()
+        self.model_config().validate()?;
+        self.check_memory()
+    }
+    /// Refuse sizes whose training could not fit the memory budget ([`crate::io::budget`]), before
+    /// anything is allocated. A lower bound: per network, the parameters with their gradients and
+    /// two Adam moments (f32), and two f32 trajectories (the states and their gradients) of
+    /// batch_size × simulation steps × n_rec.
+    fn check_memory(&self) -> Result<()> {
+        let (ni, no) = task_io(&self.task);
+        let n = self.n_rec as u64;
+        let steps = budget::product(&[self.n_steps as u64, self.steps_per_bin()? as u64]);
+        let params = n
+            .checked_mul(n)
+            .and_then(|w| w.checked_add(n.checked_mul((ni + no + 2) as u64)?));
+        let per_net = (|| {
+            let weights = params?.checked_mul(4 * 4)?;
+            let traj = budget::product(&[8, self.batch_size as u64, steps?, n])?;
+            weights.checked_add(traj)
+        })();
+        let need = per_net.and_then(|b| b.checked_mul(self.seeds.len() as u64));
+        budget::check(
+            &format!(
+                "training {} network(s) (seeds) of n_rec = {} on batch_size = {} × n_steps = {}{}",
+                self.seeds.len(),
+                self.n_rec,
+                self.batch_size,
+                self.n_steps,
+                if self.is_spiking() {
+                    format!(" × {} steps per bin (dt_ms)", self.steps_per_bin()?)
+                } else {
+                    String::new()
+                }
+            ),
+            need,
+        )
     }
     pub fn is_spiking(&self) -> bool {
         self.kind == "lif" || self.kind == "alif"
