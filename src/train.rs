@@ -201,13 +201,19 @@ impl TrainConfig {
     /// Parse and validate a config's TOML text (also the entry point of the `cargo fuzz` target).
     pub fn from_toml(text: &str) -> Result<Self> {
         let c: TrainConfig = toml::from_str(text).map_err(|e| {
-            Error::Input(
-                e.message()
-                    .lines()
-                    .next()
-                    .unwrap_or("invalid TOML")
-                    .to_string(),
-            )
+            let msg = e.message().lines().next().unwrap_or("invalid TOML");
+            // A bad value's message does not say whose: the key on the line it points at does.
+            let key = e
+                .span()
+                .and_then(|r| text.get(..r.start))
+                .and_then(|t| t.rsplit('\n').next())
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !msg.contains(*k));
+            Error::Input(match key {
+                Some(k) => format!("{k}: {msg}"),
+                None => msg.to_string(),
+            })
         })?;
         c.validate()?;
         Ok(c)
