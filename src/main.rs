@@ -30,6 +30,10 @@ struct Cli {
     /// GPU adapter to use (substring of its name; overrides WGPU_ADAPTER_NAME).
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Memory budget: sizes read from files, configs and grids are refused past it before
+    /// anything is allocated (e.g. 8G, 512M; default $SNNLAB_MAX_MEMORY, else 3/4 of the RAM).
+    #[arg(long, global = true)]
+    max_memory: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -538,6 +542,13 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
             min_accuracy,
         } => {
             let s = load_sweep(&target)?;
+            let mut inputs = vec![("the sweep file", target.config.as_path())];
+            inputs.extend(s.data.as_deref().map(|d| ("the sweep's data", d)));
+            for (flag, o) in [("--out", &out), ("--report", &report)] {
+                if let Some(o) = o {
+                    snnlab::io::check_output(o, flag, &inputs)?;
+                }
+            }
             let opts = sweep::MergeOptions {
                 levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
                 compare,
@@ -665,7 +676,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// The memory budget: `--max-memory`, else `SNNLAB_MAX_MEMORY`, else a fraction of the RAM
+/// (none where /proc/meminfo cannot be read). Read here once; the library is handed the number.
+fn max_memory(flag: Option<&str>) -> Result<u64> {
+    use snnlab::io::budget;
+    if let Some(f) = flag {
+        return budget::parse_size(f).map_err(|e| Error::Input(format!("--max-memory: {e}")));
+    }
+    match std::env::var("SNNLAB_MAX_MEMORY") {
+        Ok(v) if !v.is_empty() => {
+            budget::parse_size(&v).map_err(|e| Error::Input(format!("SNNLAB_MAX_MEMORY: {e}")))
+        }
+        _ => Ok(budget::default_max_memory().unwrap_or(u64::MAX)),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
+    snnlab::io::budget::set_max_memory(max_memory(cli.max_memory.as_deref())?);
     let adapter = cli.adapter.as_deref();
     match cli.cmd {
         Cmd::Devices => devices(adapter),
@@ -674,7 +701,11 @@ fn run(cli: Cli) -> Result<()> {
             batch,
             out,
             device,
-        } => cmd_forward(&model, &batch, &out, device, adapter),
+        } => {
+            let inputs = [("--model", model.as_path()), ("--batch", batch.as_path())];
+            snnlab::io::check_output(&out, "--out", &inputs)?;
+            cmd_forward(&model, &batch, &out, device, adapter)
+        }
         Cmd::Grad {
             model,
             batch,
@@ -686,6 +717,8 @@ fn run(cli: Cli) -> Result<()> {
             out,
             device,
         } => {
+            let inputs = [("--model", model.as_path()), ("--batch", batch.as_path())];
+            snnlab::io::check_output(&out, "--out", &inputs)?;
             let rule = Rule::parse(&rule)?;
             let loss = LossKind::parse(&loss)?;
             if !activity_l2.is_finite() || activity_l2 < 0.0 {
@@ -718,6 +751,7 @@ fn run(cli: Cli) -> Result<()> {
                     "--kind: the paper's checkpoints are rate networks; '{kind}' is not supported"
                 )));
             }
+            snnlab::io::check_output(&out, "--out", &[("--npz", npz.as_path())])?;
             let m = snnlab::io::import_paper_npz(&npz, &prefix)?;
             snnlab::io::save_model(&out, &m)?;
             println!(
@@ -777,24 +811,40 @@ fn run(cli: Cli) -> Result<()> {
             peak_gbps,
             software_gpu_max_gflop,
             peer,
-        } => snnlab::bench::run_with_peer(
-            &snnlab::bench::BenchSpec {
-                n,
-                b,
-                t,
-                m,
-                rules,
-                devices,
-                repeats,
-                csv,
-                plot,
-                peak_gflops,
-                peak_gbps,
-                software_gpu_max_gflop,
-            },
-            adapter,
-            peer,
-        ),
+        } => {
+            if let Some(c) = &csv {
+                snnlab::io::check_output(c, "--csv", &[])?;
+            }
+            if let Some(p) = &plot {
+                let others: Vec<(&str, &Path)> =
+                    csv.iter().map(|c| ("--csv", c.as_path())).collect();
+                snnlab::io::check_output(p, "--plot", &others)?;
+                if csv.as_deref() == Some(p.as_path()) {
+                    return Err(Error::Input(format!(
+                        "--plot {}: is also --csv; give two paths",
+                        p.display()
+                    )));
+                }
+            }
+            snnlab::bench::run_with_peer(
+                &snnlab::bench::BenchSpec {
+                    n,
+                    b,
+                    t,
+                    m,
+                    rules,
+                    devices,
+                    repeats,
+                    csv,
+                    plot,
+                    peak_gflops,
+                    peak_gbps,
+                    software_gpu_max_gflop,
+                },
+                adapter,
+                peer,
+            )
+        }
         Cmd::BenchSpiking {
             kinds,
             forms,
@@ -806,21 +856,34 @@ fn run(cli: Cli) -> Result<()> {
             max_gflop_cpu,
             max_gflop_gpu,
             csv,
-        } => snnlab::bench_spiking::run(
-            &snnlab::bench_spiking::SpikeBenchSpec {
-                kinds,
-                forms,
-                n,
-                t,
-                b,
-                devices,
-                repeats,
-                max_gflop_cpu,
-                max_gflop_gpu,
-                csv,
-            },
-            adapter,
-        ),
+        } => {
+            if let Some(c) = &csv {
+                snnlab::io::check_output(c, "--csv", &[])?;
+            }
+            let b1 = [b];
+            for (flag, values) in [("--t", &t[..]), ("--n", &n[..]), ("--b", &b1[..])] {
+                if values.contains(&0) {
+                    return Err(Error::Input(format!(
+                        "{flag}: 0 steps or units; give at least 1"
+                    )));
+                }
+            }
+            snnlab::bench_spiking::run(
+                &snnlab::bench_spiking::SpikeBenchSpec {
+                    kinds,
+                    forms,
+                    n,
+                    t,
+                    b,
+                    devices,
+                    repeats,
+                    max_gflop_cpu,
+                    max_gflop_gpu,
+                    csv,
+                },
+                adapter,
+            )
+        }
         Cmd::Procrustes {
             x,
             y,
@@ -895,6 +958,10 @@ fn run(cli: Cli) -> Result<()> {
             out,
             tau_filter_ms,
         } => {
+            let data_file = data.as_deref().map(|d| snnlab::neural::split_spec(d).0);
+            let mut inputs = vec![("--model", model.as_path())];
+            inputs.extend(data_file.as_deref().map(|d| ("--data", d)));
+            snnlab::io::check_output(&out, "--out", &inputs)?;
             let m = snnlab::io::load_any_model(&model)?;
             let (t, cfg) = task.resolve(&model)?;
             let d = data
@@ -990,6 +1057,7 @@ fn run(cli: Cli) -> Result<()> {
             levels,
             min_accuracy,
         } => {
+            snnlab::io::check_output(&out, "--out", &[("--data", data.as_path())])?;
             let opts = snnlab::analysis::ReportOptions {
                 levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
                 min_accuracy,
@@ -1135,7 +1203,9 @@ fn cmd_forward(
 ) -> Result<()> {
     let model = match snnlab::io::load_any_model(model_p)? {
         AnyModel::Rate(m) => m,
-        AnyModel::Spiking(m) => return forward_spiking(&m, batch_p, out, device, adapter),
+        AnyModel::Spiking(m) => {
+            return forward_spiking(&m, model_p, batch_p, out, device, adapter);
+        }
     };
     let batch = snnlab::io::load_batch(batch_p, &model.config, infer_loss(batch_p)?)?;
     let (y, h) = match device.resolve(adapter) {
@@ -1169,7 +1239,33 @@ fn cmd_forward(
             .into_dimensionality::<IxDyn>()
             .unwrap()
     };
-    snnlab::io::write_npz(out, &[("y", dyn_(y)), ("h", dyn_(h))])
+    let arrays = [("y", dyn_(y)), ("h", dyn_(h))];
+    ensure_finite(&arrays, model_p, batch_p)?;
+    snnlab::io::write_npz(out, &arrays)
+}
+
+/// The error of a model or batch that drives the network to overflow (exit status 2: the input's).
+fn overflow(model_p: &Path, batch_p: &Path, what: &str) -> Error {
+    Error::Input(format!(
+        "{}: {what} is not finite on batch {} (the model's weights or the batch's inputs drive the network to overflow)",
+        model_p.display(),
+        batch_p.display()
+    ))
+}
+
+/// Refuse to write trajectories that hold NaN or infinity.
+fn ensure_finite(
+    arrays: &[(&str, ndarray::ArrayD<f32>)],
+    model_p: &Path,
+    batch_p: &Path,
+) -> Result<()> {
+    match arrays
+        .iter()
+        .find(|(_, a)| a.iter().any(|v| !v.is_finite()))
+    {
+        Some((name, _)) => Err(overflow(model_p, batch_p, &format!("output {name}"))),
+        None => Ok(()),
+    }
 }
 
 /// `grad`'s flags, checked.
@@ -1194,7 +1290,7 @@ fn cmd_grad(
 ) -> Result<()> {
     let mut model = match snnlab::io::load_any_model(model_p)? {
         AnyModel::Rate(m) => m,
-        AnyModel::Spiking(m) => return grad_spiking(m, batch_p, o, out, device, adapter),
+        AnyModel::Spiking(m) => return grad_spiking(m, model_p, batch_p, o, out, device, adapter),
     };
     if o.rate_target.is_some() {
         eprintln!(
@@ -1230,15 +1326,17 @@ fn cmd_grad(
         }
     };
     if let Some(name) = g.first_non_finite() {
-        return Err(Error::Runtime(format!(
-            "gradient of {name} is not finite (the model or batch drives the network to overflow)"
-        )));
+        return Err(overflow(model_p, batch_p, &format!("gradient of {name}")));
+    }
+    if !total.is_finite() {
+        return Err(overflow(model_p, batch_p, "the loss"));
     }
     snnlab::io::save_grads(out, &g, total)
 }
 
 fn forward_spiking(
     model: &SpikingModel,
+    model_p: &Path,
     batch_p: &Path,
     out: &Path,
     device: Device,
@@ -1267,6 +1365,7 @@ fn forward_spiking(
     if model.config.is_alif() {
         arrays.push(("a", batch_major(&a)));
     }
+    ensure_finite(&arrays, model_p, batch_p)?;
     snnlab::io::write_npz(out, &arrays)
 }
 
@@ -1274,8 +1373,10 @@ fn forward_spiking(
 /// form instead of the online traces: the two are equal (tested), the factorised one is GEMMs.
 const ONLINE_TRACE_WORK: usize = 200_000_000;
 
+#[allow(clippy::too_many_arguments)]
 fn grad_spiking(
     mut model: SpikingModel,
+    model_p: &Path,
     batch_p: &Path,
     o: &GradOpts,
     out: &Path,
@@ -1292,11 +1393,13 @@ fn grad_spiking(
         let l = e.gradient(o.rule)?[0];
         let g = e.read_grads()?.remove(0);
         if let Some(name) = g.first_non_finite() {
-            return Err(Error::Runtime(format!(
-                "gradient of {name} is not finite (the model or batch drives the network to overflow)"
-            )));
+            return Err(overflow(model_p, batch_p, &format!("gradient of {name}")));
         }
-        return snnlab::io::save_spiking_grads(out, &g, l.task + o.lambda as f32 * l.rate_reg);
+        let total: f32 = l.task + o.lambda as f32 * l.rate_reg;
+        if !total.is_finite() {
+            return Err(overflow(model_p, batch_p, "the loss"));
+        }
+        return snnlab::io::save_spiking_grads(out, &g, total);
     }
     let net = spk::SpikingNet::<f64>::new(&model);
     let d = Prepared::<f64>::new(&batch);
@@ -1311,9 +1414,11 @@ fn grad_spiking(
     };
     let g = g.cast::<f32>();
     if let Some(name) = g.first_non_finite() {
-        return Err(Error::Runtime(format!(
-            "gradient of {name} is not finite (the model or batch drives the network to overflow)"
-        )));
+        return Err(overflow(model_p, batch_p, &format!("gradient of {name}")));
     }
-    snnlab::io::save_spiking_grads(out, &g, lo.total as f32)
+    let total: f32 = lo.total as f32;
+    if !total.is_finite() {
+        return Err(overflow(model_p, batch_p, "the loss"));
+    }
+    snnlab::io::save_spiking_grads(out, &g, total)
 }

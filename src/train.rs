@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Device};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
+use crate::io::budget;
 use crate::model::{Activation, RateConfig, RateModel};
 use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::rules::Rule;
@@ -261,29 +262,44 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = budget::read_input_text(path, "a TOML config file")?;
+        let (mut c, batch_size_given) = Self::parse_toml(&text)
             .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        let table: toml::Table = toml::from_str(&text).map_err(|e| {
-            Error::Input(format!(
-                "{}: {}",
-                path.display(),
-                e.message().lines().next().unwrap_or("invalid TOML")
-            ))
-        })?;
-        let batch_size_given = table.contains_key("batch_size");
-        let mut c: TrainConfig = toml::from_str(&text).map_err(|e| {
-            Error::Input(format!(
-                "{}: {}",
-                path.display(),
-                e.message().lines().next().unwrap_or("invalid TOML")
-            ))
-        })?;
         let base = path.parent().unwrap_or(Path::new(""));
         c.resolve(base, batch_size_given)
             .map_err(|e| prefix_config(path, e))?;
         c.validate()
             .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
         Ok(c)
+    }
+    /// Parse and validate a config's TOML text, file-task paths relative to the working folder
+    /// (also the entry point of the `cargo fuzz` target).
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let (mut c, batch_size_given) = Self::parse_toml(text)?;
+        c.resolve(Path::new(""), batch_size_given)?;
+        c.validate()?;
+        Ok(c)
+    }
+    /// The config as written, and whether it gave `batch_size` (a file task's default is its pool).
+    fn parse_toml(text: &str) -> Result<(Self, bool)> {
+        let toml_error = |e: toml::de::Error| {
+            let msg = e.message().lines().next().unwrap_or("invalid TOML");
+            // A bad value's message does not say whose: the key on the line it points at does.
+            let key = e
+                .span()
+                .and_then(|r| text.get(..r.start))
+                .and_then(|t| t.rsplit('\n').next())
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !msg.contains(*k));
+            Error::Input(match key {
+                Some(k) => format!("{k}: {msg}"),
+                None => msg.to_string(),
+            })
+        };
+        let table: toml::Table = toml::from_str(text).map_err(toml_error)?;
+        let c: TrainConfig = toml::from_str(text).map_err(toml_error)?;
+        Ok((c, table.contains_key("batch_size")))
     }
     /// The file task's definition, paths as given (File tasks only).
     pub fn file_task_spec(&self) -> Result<FileTaskSpec> {
@@ -408,7 +424,41 @@ impl TrainConfig {
                 "batch_size and n_steps must be positive".into(),
             ));
         }
-        self.model_config().validate()
+        self.model_config().validate()?;
+        self.check_memory()
+    }
+    /// Refuse sizes whose training could not fit the memory budget ([`crate::io::budget`]), before
+    /// anything is allocated. A lower bound: per network, the parameters with their gradients and
+    /// two Adam moments (f32), and two f32 trajectories (the states and their gradients) of
+    /// batch_size × simulation steps × n_rec.
+    fn check_memory(&self) -> Result<()> {
+        let (ni, no) = self.task_io();
+        let n = self.n_rec as u64;
+        let steps = budget::product(&[self.n_steps as u64, self.steps_per_bin()? as u64]);
+        let params = n
+            .checked_mul(n)
+            .and_then(|w| w.checked_add(n.checked_mul((ni + no + 2) as u64)?));
+        let per_net = (|| {
+            let weights = params?.checked_mul(4 * 4)?;
+            let traj = budget::product(&[8, self.batch_size as u64, steps?, n])?;
+            weights.checked_add(traj)
+        })();
+        let need = per_net.and_then(|b| b.checked_mul(self.seeds.len() as u64));
+        budget::check(
+            &format!(
+                "training {} network(s) (seeds) of n_rec = {} on batch_size = {} × n_steps = {}{}",
+                self.seeds.len(),
+                self.n_rec,
+                self.batch_size,
+                self.n_steps,
+                if self.is_spiking() {
+                    format!(" × {} steps per bin (dt_ms)", self.steps_per_bin()?)
+                } else {
+                    String::new()
+                }
+            ),
+            need,
+        )
     }
     pub fn is_spiking(&self) -> bool {
         self.kind == "lif" || self.kind == "alif"

@@ -5,6 +5,7 @@
 //! names the file and the array or tensor at fault. Nothing here panics on bad input.
 
 mod batch;
+pub mod budget;
 mod model;
 mod npz;
 mod paper;
@@ -18,11 +19,12 @@ use crate::error::{Error, Result};
 
 pub use batch::{load_batch, read_batch};
 pub use model::{
-    AnyModel, load_any_model, load_model, load_spiking_model, model_metadata, save_model,
-    save_model_with, save_spiking_model, save_spiking_model_with,
+    AnyModel, load_any_model, load_model, load_spiking_model, model_config_json, model_metadata,
+    save_model, save_model_with, save_spiking_model, save_spiking_model_with,
 };
 pub use npz::{
-    npz_names, read_npy_f64, read_npz_f64, save_grads, save_spiking_grads, write_npz, write_npz_of,
+    NpyHeader, check_npy_stream, npz_names, parse_npy_header, read_npy_f64, read_npy_header,
+    read_npz_f64, save_grads, save_spiking_grads, write_npz, write_npz_of,
 };
 pub use paper::{import_paper_npz, paper_lambda, paper_prefixes};
 
@@ -112,9 +114,54 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// The identity of an existing file (device, inode): equal for hard links and for every path
+/// that resolves, through symbolic links, to the same file.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// An output path that is a symbolic link is refused, never written through nor replaced: the
+/// user gives the path of the file meant (or removes the link).
+fn refuse_symlink(out: &Path, flag: &str) -> Result<()> {
+    if fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(bad(
+            out,
+            format!(
+                "{flag} is a symbolic link; outputs never replace or write through a link (give the path it points to, or remove it)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse the output `out` (given as `flag`, e.g. `--out`) when it is a symbolic link or is the
+/// same file as one of the command's `inputs` (`(flag, path)`): the same path, a hard link or a
+/// link to it. Called before a command reads or computes anything.
+pub fn check_output(out: &Path, flag: &str, inputs: &[(&str, &Path)]) -> Result<()> {
+    refuse_symlink(out, flag)?;
+    let Some(id) = file_id(out) else {
+        return Ok(());
+    };
+    for (in_flag, input) in inputs {
+        if file_id(input) == Some(id) {
+            return Err(bad(
+                out,
+                format!(
+                    "{flag} is the same file as {in_flag} {}; refusing to overwrite an input",
+                    input.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Let `f` write the whole output to the temp path it is given, then move it over `path`
 /// atomically. If `f` (or the move) fails, the temp file is removed and `path` is untouched.
+/// A `path` that is a symbolic link is refused (see [`check_output`]).
 pub fn write_atomic_with(path: &Path, f: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    refuse_symlink(path, "the output path")?;
     if path.is_dir() {
         return Err(bad(path, "output path is a directory"));
     }

@@ -247,6 +247,20 @@ fn read_optional(
     }
 }
 
+/// The configuration JSON in a `.safetensors` model file's header (`__metadata__.config`), after
+/// the header's length and every tensor's offsets are checked against `bytes` (safetensors does).
+pub fn model_config_json(bytes: &[u8]) -> std::result::Result<String, String> {
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("not a valid safetensors file: {}", super::one_line(e)))?;
+    meta.metadata()
+        .as_ref()
+        .and_then(|m| m.get("config"))
+        .cloned()
+        .ok_or_else(|| {
+            "__metadata__ has no \"config\" entry (the model's configuration JSON)".to_string()
+        })
+}
+
 /// A model file's bytes and its config JSON, read once whatever the kind.
 struct ModelFile {
     bytes: Vec<u8>,
@@ -263,26 +277,8 @@ pub fn model_metadata(path: &Path, key: &str) -> Result<Option<String>> {
 
 impl ModelFile {
     fn read(path: &Path) -> Result<Self> {
-        if path.is_dir() {
-            return Err(bad(
-                path,
-                "is a directory, expected a .safetensors model file",
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
-        let config = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("config"))
-            .ok_or_else(|| {
-                bad(
-                    path,
-                    "__metadata__ has no \"config\" entry (the model's configuration JSON)",
-                )
-            })?
-            .clone();
+        let bytes = super::budget::read_input(path, "a .safetensors model file")?;
+        let config = model_config_json(&bytes).map_err(|e| bad(path, e))?;
         Ok(Self { bytes, config })
     }
 

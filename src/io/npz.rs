@@ -1,13 +1,13 @@
 //! Reading `.npz`/`.npy` arrays of any numeric dtype, and writing `.npz` files atomically.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, IxDyn, OwnedRepr, arr0};
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
 
-use super::{bad, one_line, write_atomic_with, write_err};
+use super::{bad, budget, one_line, write_atomic_with, write_err};
 use crate::error::Result;
 use crate::model::{PARAM_NAMES, RateParams};
 use crate::spiking::{SPIKING_PARAM_NAMES, SpikingParams};
@@ -17,6 +17,9 @@ use crate::spiking::{SPIKING_PARAM_NAMES, SpikingParams};
 pub(crate) struct Npz {
     pub path: PathBuf,
     reader: NpzReader<BufReader<File>>,
+    /// The same archive, for checking an entry's header and real length before ndarray-npy
+    /// allocates what the header claims.
+    zip: zip::ZipArchive<BufReader<File>>,
     pub names: Vec<String>,
 }
 
@@ -36,10 +39,10 @@ fn read_error(path: &Path, name: &str, e: impl std::fmt::Display) -> crate::erro
 
 impl Npz {
     pub fn open(path: &Path) -> Result<Self> {
-        let f = File::open(path).map_err(|e| bad(path, format!("cannot open: {e}")))?;
-        if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            return Err(bad(path, "is a directory, expected an .npz file"));
-        }
+        let (f, _) = budget::open_input(path, "an .npz file")?;
+        let zip = zip::ZipArchive::new(BufReader::new(f))
+            .map_err(|e| bad(path, format!("not a valid .npz (zip) archive: {e}")))?;
+        let (f, _) = budget::open_input(path, "an .npz file")?;
         let mut reader = NpzReader::new(BufReader::new(f))
             .map_err(|e| bad(path, format!("not a valid .npz (zip) archive: {e}")))?;
         let names = reader
@@ -48,8 +51,45 @@ impl Npz {
         Ok(Self {
             path: path.to_path_buf(),
             reader,
+            zip,
             names,
         })
+    }
+
+    /// Check array `name`'s header against the bytes its entry really inflates to (read with a
+    /// cap, so a zip bomb stops at the claimed size) and against the memory budget.
+    fn check_entry(&mut self, name: &str) -> Result<()> {
+        let entry = if self.zip.index_for_name(name).is_some() {
+            name.to_string()
+        } else {
+            format!("{name}.npy")
+        };
+        let what = format!("array {name}");
+        let mut f = self
+            .zip
+            .by_name(&entry)
+            .map_err(|e| read_error(&self.path, name, e))?;
+        let h = read_npy_header(&mut f).map_err(|e| bad(&self.path, format!("{what}: {e}")))?;
+        if !h.is_readable_dtype() {
+            // ndarray-npy refuses it from the header alone, naming the dtype.
+            return Ok(());
+        }
+        let claimed = h
+            .elements()
+            .and_then(|n| n.checked_mul(h.item_size))
+            .ok_or_else(|| {
+                bad(
+                    &self.path,
+                    budget::over_budget(&what, None, budget::max_memory()),
+                )
+            })?;
+        // Fail early on a shape over the budget, then count the real bytes up to one past it.
+        h.check(&what, claimed, budget::max_memory())
+            .map_err(|e| bad(&self.path, e))?;
+        let real = std::io::copy(&mut (&mut f).take(claimed + 1), &mut std::io::sink())
+            .map_err(|e| read_error(&self.path, name, e))?;
+        h.check(&what, real, budget::max_memory())
+            .map_err(|e| bad(&self.path, e))
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -101,6 +141,7 @@ impl Npz {
         if !self.has(name) {
             return Err(self.missing(name));
         }
+        self.check_entry(name)?;
         macro_rules! try_as {
             ($t:ty) => {
                 match self.attempt::<$t>(name)? {
@@ -163,16 +204,15 @@ pub fn npz_names(path: &Path) -> Result<Vec<String>> {
 /// Read a `.npy` file as f64 (float, integer and bool dtypes accepted).
 pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
     fn attempt<T: ndarray_npy::ReadableElement>(path: &Path) -> Result<Attempt<ArrayD<T>>> {
-        let f = File::open(path).map_err(|e| bad(path, format!("cannot open: {e}")))?;
+        let (f, _) = budget::open_input(path, "an .npy file")?;
         match ArrayD::<T>::read_npy(BufReader::new(f)) {
             Ok(a) => Ok(Attempt::Done(a)),
             Err(ReadNpyError::WrongDescriptor(d)) => Ok(Attempt::WrongDtype(one_line(d))),
             Err(e) => Err(bad(path, format!("not a valid .npy file: {}", one_line(e)))),
         }
     }
-    if path.is_dir() {
-        return Err(bad(path, "is a directory, expected an .npy file"));
-    }
+    let (mut f, len) = budget::open_input(path, "an .npy file")?;
+    check_npy_stream(&mut f, len, "array", budget::max_memory()).map_err(|e| bad(path, e))?;
     macro_rules! try_as {
         ($t:ty) => {
             match attempt::<$t>(path)? {
@@ -199,6 +239,174 @@ pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
         path,
         format!("array has unsupported dtype {dtype} (expected a float, integer or bool dtype)"),
     ))
+}
+
+/// What an `.npy` header says: where the data starts, the bytes per element and the shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpyHeader {
+    pub data_offset: u64,
+    pub descr: String,
+    /// Bytes per element as the descr says (`<f8`: 8); 0 where it does not say (`|O`).
+    pub item_size: u64,
+    pub fortran_order: bool,
+    pub shape: Vec<u64>,
+}
+
+/// The most header bytes read before parsing (numpy writes headers of 64-byte multiples; a
+/// header longer than this is refused rather than read).
+pub const MAX_NPY_HEADER: u64 = 1 << 16;
+
+/// Parse the header at the start of `bytes` (a prefix of an `.npy` file or array entry of at
+/// least the header's length). Only the sizes are interpreted here; ndarray-npy decodes the data.
+pub fn parse_npy_header(bytes: &[u8]) -> std::result::Result<NpyHeader, String> {
+    if !bytes.starts_with(b"\x93NUMPY") || bytes.len() < 10 {
+        return Err("not an .npy array (no \\x93NUMPY magic)".into());
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u64::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10u64),
+        2 | 3 if bytes.len() >= 12 => (
+            u64::from(u32::from_le_bytes([
+                bytes[8], bytes[9], bytes[10], bytes[11],
+            ])),
+            12,
+        ),
+        v => return Err(format!(".npy format version {v} is not supported")),
+    };
+    if len > MAX_NPY_HEADER {
+        return Err(format!(".npy header of {len} bytes is too long"));
+    }
+    let text = bytes
+        .get(start as usize..(start + len) as usize)
+        .ok_or("the .npy header is truncated")?;
+    let text = std::str::from_utf8(text).map_err(|_| "the .npy header is not text")?;
+    let value_of = |key: &str| -> std::result::Result<&str, String> {
+        let at = text
+            .find(&format!("'{key}'"))
+            .ok_or_else(|| format!("the .npy header has no '{key}'"))?;
+        let rest = text[at + key.len() + 2..].trim_start();
+        rest.strip_prefix(':')
+            .map(str::trim_start)
+            .ok_or_else(|| format!("the .npy header's '{key}' has no value"))
+    };
+    let descr_v = value_of("descr")?;
+    let quote = descr_v.chars().next().filter(|c| *c == '\'' || *c == '"');
+    let descr = quote
+        .and_then(|q| descr_v[1..].split(q).next())
+        .ok_or("the .npy header's descr is not a simple dtype string")?
+        .to_string();
+    let item_size: u64 = descr
+        .trim_start_matches(['<', '>', '|', '='])
+        .get(1..)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    let fortran_order = value_of("fortran_order")?.starts_with("True");
+    let shape_v = value_of("shape")?;
+    let inner = shape_v
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or("the .npy header's shape is not a tuple")?;
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.trim_end_matches('L')
+                .parse::<u64>()
+                .map_err(|_| format!("the .npy header's shape has a bad dimension '{s}'"))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(NpyHeader {
+        data_offset: start + len,
+        descr,
+        item_size,
+        fortran_order,
+        shape,
+    })
+}
+
+impl NpyHeader {
+    /// Is the dtype one that [`Npz::read_f64`] converts (floats, integers, bool)?
+    pub fn is_readable_dtype(&self) -> bool {
+        matches!(
+            self.descr.trim_start_matches(['<', '>', '|', '=']),
+            "f8" | "f4" | "i8" | "i4" | "i2" | "i1" | "u8" | "u4" | "u2" | "u1" | "b1"
+        )
+    }
+
+    /// Elements claimed by the shape (`None`: the product overflows).
+    pub fn elements(&self) -> Option<u64> {
+        budget::product(&self.shape)
+    }
+
+    /// Check the shape against `data_len`, the bytes that really follow the header, and the
+    /// memory needed to read it as f64 against `limit`.
+    pub fn check(&self, what: &str, data_len: u64, limit: u64) -> std::result::Result<(), String> {
+        if self.item_size == 0 {
+            return Err(format!("{what}: unsupported dtype {}", self.descr));
+        }
+        let raw = self.elements().and_then(|n| n.checked_mul(self.item_size));
+        if raw != Some(data_len) {
+            let claim = match raw {
+                Some(r) => format!("{r} bytes"),
+                None => "more than 2^64 bytes".into(),
+            };
+            return Err(format!(
+                "{what}: header claims shape {:?} of {} ({claim}) but {data_len} bytes of data follow",
+                self.shape, self.descr
+            ));
+        }
+        // The raw elements, their f64 copy, and a reordered copy for Fortran order.
+        let copies = if self.fortran_order { 3 } else { 2 };
+        let need = self
+            .elements()
+            .and_then(|n| n.checked_mul(8 * copies))
+            .and_then(|b| b.checked_add(data_len));
+        budget::check_within(what, need, limit)
+    }
+}
+
+/// Read the header of an `.npy` stream (at most [`MAX_NPY_HEADER`] bytes are read from it).
+pub fn read_npy_header(r: &mut impl Read) -> std::result::Result<NpyHeader, String> {
+    let mut head = [0u8; 12];
+    let mut got = 0;
+    while got < 12 {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(format!("cannot read: {}", one_line(e))),
+        }
+    }
+    let first = parse_npy_header(&head[..got]).err();
+    // Lengths only: an error other than truncation is final.
+    match first {
+        Some(e) if !e.contains("truncated") => return Err(e),
+        _ => {}
+    }
+    let len = match head[6] {
+        1 => u64::from(u16::from_le_bytes([head[8], head[9]])) + 10,
+        _ => u64::from(u32::from_le_bytes([head[8], head[9], head[10], head[11]])) + 12,
+    };
+    let mut bytes = head[..got].to_vec();
+    r.take(len.saturating_sub(got as u64))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {}", one_line(e)))?;
+    parse_npy_header(&bytes)
+}
+
+/// Check one `.npy` stream that holds exactly `total_len` bytes against `limit`.
+pub fn check_npy_stream(
+    r: &mut impl Read,
+    total_len: u64,
+    what: &str,
+    limit: u64,
+) -> std::result::Result<NpyHeader, String> {
+    let h = read_npy_header(r).map_err(|e| format!("{what}: {e}"))?;
+    if !h.is_readable_dtype() {
+        // Refused by ndarray-npy from the header alone, naming the dtype.
+        return Ok(h);
+    }
+    h.check(what, total_len.saturating_sub(h.data_offset), limit)?;
+    Ok(h)
 }
 
 /// Write f32 arrays to an uncompressed `.npz` (as `np.savez` does) atomically.

@@ -85,17 +85,22 @@ impl MatValue {
     }
 }
 
-/// Read every variable of a MAT v5/v7 file. Errors name the file.
+/// Read every variable of a MAT v5/v7 file, within the process's memory budget
+/// ([`crate::io::budget`]). Errors name the file.
 pub fn read_mat(path: &Path) -> Result<Vec<MatVar>> {
-    if path.is_dir() {
-        return Err(input_err(path, "is a directory, expected a .mat file"));
-    }
-    let bytes = std::fs::read(path).map_err(|e| input_err(path, format!("cannot open: {e}")))?;
-    parse_mat(&bytes).map_err(|e| input_err(path, e))
+    let bytes = crate::io::budget::read_input(path, "a .mat file")?;
+    let limit = crate::io::budget::max_memory().saturating_sub(bytes.len() as u64);
+    parse_mat_limited(&bytes, limit).map_err(|e| input_err(path, e))
 }
 
-/// Parse the bytes of a MAT v5/v7 file.
+/// Parse the bytes of a MAT v5/v7 file (no memory budget).
 pub fn parse_mat(bytes: &[u8]) -> std::result::Result<Vec<MatVar>, String> {
+    parse_mat_limited(bytes, u64::MAX)
+}
+
+/// Parse the bytes of a MAT v5/v7 file, allocating at most about `limit` bytes: compressed
+/// variables are inflated through a cap, numeric data is converted only when its f64 copy fits.
+pub fn parse_mat_limited(bytes: &[u8], limit: u64) -> std::result::Result<Vec<MatVar>, String> {
     if bytes.len() >= 4 && bytes[..4].contains(&0) {
         return Err(
             "not a MATLAB v5/v7 .mat file (a MATLAB v4 file? re-save it with save -v7)".into(),
@@ -121,7 +126,8 @@ pub fn parse_mat(bytes: &[u8]) -> std::result::Result<Vec<MatVar>, String> {
         big,
     };
     let mut vars = Vec::new();
-    top_level(&mut r, &mut vars, 0)?;
+    let mut left = limit;
+    top_level(&mut r, &mut vars, 0, &mut left)?;
     Ok(vars)
 }
 
@@ -186,30 +192,33 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `left`: the bytes this file may still allocate (inflated data and f64 copies).
 fn top_level(
     r: &mut Reader,
     vars: &mut Vec<MatVar>,
     depth: usize,
+    left: &mut u64,
 ) -> std::result::Result<(), String> {
     // Stop when fewer than a tag's 8 bytes remain (some writers leave trailing padding).
     while r.data.len().saturating_sub(r.pos) >= 8 {
         let (ty, d) = r.element()?;
         match ty {
             MI_MATRIX => {
-                let (name, value) = matrix(d, r.big, depth)?;
+                let (name, value) = matrix(d, r.big, depth, left)?;
                 vars.push(MatVar { name, value });
             }
             MI_COMPRESSED => {
                 if depth > 0 {
                     return Err("nested compressed elements".into());
                 }
-                let inner = zlib_decompress(d)?;
+                let inner = zlib_decompress(d, *left)?;
+                *left -= inner.len() as u64;
                 let mut ir = Reader {
                     data: &inner,
                     pos: 0,
                     big: r.big,
                 };
-                top_level(&mut ir, vars, depth + 1)?;
+                top_level(&mut ir, vars, depth + 1, left)?;
             }
             _ => {} // anything else at top level carries no variable
         }
@@ -217,13 +226,25 @@ fn top_level(
     Ok(())
 }
 
-/// Inflate one `miCOMPRESSED` element (a zlib stream; flate2 checks its Adler-32 trailer).
-fn zlib_decompress(d: &[u8]) -> std::result::Result<Vec<u8>, String> {
+/// Inflate one `miCOMPRESSED` element (a zlib stream; flate2 checks its Adler-32 trailer),
+/// streaming: it stops one byte past `limit` instead of inflating a bomb to its full size.
+fn zlib_decompress(d: &[u8], limit: u64) -> std::result::Result<Vec<u8>, String> {
     use std::io::Read;
     let mut out = Vec::new();
     flate2::read::ZlibDecoder::new(d)
+        .take(limit.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| format!("corrupt compressed element: {e}"))?;
+    if out.len() as u64 > limit {
+        return Err(crate::io::budget::over_budget(
+            &format!(
+                "a compressed variable ({} bytes) inflating to more than {limit} bytes",
+                d.len()
+            ),
+            Some(out.len() as u64),
+            limit,
+        ));
+    }
     Ok(out)
 }
 
@@ -251,7 +272,12 @@ fn class_name(c: u32) -> &'static str {
 }
 
 /// Parse one `miMATRIX` element's body: (name, value).
-fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, MatValue), String> {
+fn matrix(
+    d: &[u8],
+    big: bool,
+    depth: usize,
+    left: &mut u64,
+) -> std::result::Result<(String, MatValue), String> {
     if depth > MAX_DEPTH {
         return Err("structs or cells nested too deeply".into());
     }
@@ -320,6 +346,17 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
     let value = match class_id {
         6..=15 => {
             let (ty, re) = r.element()?;
+            let need = numel.checked_mul(8).map(|b| b as u64);
+            match need {
+                Some(b) if b <= *left => *left -= b,
+                _ => {
+                    return Err(crate::io::budget::over_budget(
+                        &format!("variable '{name}' {dims:?}"),
+                        need,
+                        *left,
+                    ));
+                }
+            }
             let data = numbers(ty, re, big)?;
             if data.len() != numel {
                 return Err(format!(
@@ -385,7 +422,7 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
                                 "struct '{name}': a field is not a matrix element"
                             ));
                         }
-                        vals.push(matrix(md, big, depth + 1)?.1);
+                        vals.push(matrix(md, big, depth + 1, left)?.1);
                     }
                     elems.push(vals);
                 }
@@ -410,7 +447,7 @@ fn matrix(d: &[u8], big: bool, depth: usize) -> std::result::Result<(String, Mat
                 if ty != MI_MATRIX {
                     return Err(format!("cell '{name}': an element is not a matrix element"));
                 }
-                elems.push(matrix(md, big, depth + 1)?.1);
+                elems.push(matrix(md, big, depth + 1, left)?.1);
             }
             MatValue::Cell { dims, elems }
         }
