@@ -162,7 +162,11 @@ pub fn dmd_matrix(x: ArrayView3<f64>, name: &str, s: &DmdSettings) -> Result<Arr
     if features > samples {
         return Err(Error::Input(format!(
             "{name}: {n} {} x {d} delays = {features} features exceed the {samples} samples ({c} conditions x {tp} embedded bins); reduce --n-delays or add --pca",
-            if s.pca.is_some() { "components" } else { "units" }
+            if s.pca.is_some() {
+                "components"
+            } else {
+                "units"
+            }
         )));
     }
     // H[c*T' + t, j*n + u] = x[u, t + (d-1-j) tau, c].
@@ -224,7 +228,8 @@ pub fn pca_project(x: ArrayView3<f64>, p: usize, name: &str) -> Result<ndarray::
     let mut out = ndarray::Array3::<f64>::zeros((k, t, c));
     for ci in 0..c {
         for ti in 0..t {
-            out.slice_mut(s![.., ti, ci]).assign(&scores.row(ti + t * ci));
+            out.slice_mut(s![.., ti, ci])
+                .assign(&scores.row(ti + t * ci));
         }
     }
     Ok(out)
@@ -443,13 +448,16 @@ pub fn command(
 
 /// Load an array (`snnlab::neural::load_neural`) whose axes are in `layout` order (a permutation
 /// of N, T, C; `flag` names it in errors) as `[units, T, C]`.
-pub fn load_layout(path: &std::path::Path, layout: &str, flag: &str) -> Result<ndarray::Array3<f64>> {
+pub fn load_layout(
+    path: &std::path::Path,
+    layout: &str,
+    flag: &str,
+) -> Result<ndarray::Array3<f64>> {
     let order = parse_layout(layout, flag)?;
     let a = crate::neural::load_neural(path)?;
     // a's axis k holds letter order[k]; we want N, T, C.
     let axis_of = |l: char| order.iter().position(|&o| o == l).expect("permutation");
-    Ok(a
-        .permuted_axes([axis_of('N'), axis_of('T'), axis_of('C')])
+    Ok(a.permuted_axes([axis_of('N'), axis_of('T'), axis_of('C')])
         .as_standard_layout()
         .into_owned())
 }
@@ -567,7 +575,12 @@ fn value(
 }
 
 /// Riemannian ascent from `c0`; returns `(f, C)` at the end.
-fn ascend(a: ArrayView2<f64>, b: ArrayView2<f64>, c0: Array2<f64>, iters: usize) -> (f64, Array2<f64>) {
+fn ascend(
+    a: ArrayView2<f64>,
+    b: ArrayView2<f64>,
+    c0: Array2<f64>,
+    iters: usize,
+) -> (f64, Array2<f64>) {
     let n = a.nrows();
     let z = || Array2::<f64>::zeros((n, n));
     let mut w = Work {

@@ -226,16 +226,20 @@ pub fn score_many(
             models
                 .par_iter()
                 .enumerate()
-                .map(|(i, m)| sim::cca_between(&sim::CcaBasis::new(*m, &format!("model {i}"))?, &rec))
+                .map(|(i, m)| {
+                    sim::cca_between(&sim::CcaBasis::new(*m, &format!("model {i}"))?, &rec)
+                })
                 .collect()
         }
         Metric::Dsa {
             settings,
             score,
             iters,
-        } => Ok(crate::dsa::dsa_many(models, recording, settings, *score, *iters)?
-            .into_iter()
-            .map(|r| r.score)
-            .collect()),
+        } => Ok(
+            crate::dsa::dsa_many(models, recording, settings, *score, *iters)?
+                .into_iter()
+                .map(|r| r.score)
+                .collect(),
+        ),
     }
 }

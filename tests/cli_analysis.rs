@@ -378,7 +378,11 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
     write_npy(&yp, &(y * 2.0));
     write_npy(&zp, &random((5, 20, 3), 12));
     // x stored as [T, N, C].
-    let xt = x.view().permuted_axes([1, 0, 2]).as_standard_layout().into_owned();
+    let xt = x
+        .view()
+        .permuted_axes([1, 0, 2])
+        .as_standard_layout()
+        .into_owned();
     write_npy(&tp, &xt);
     let (xs, ys, zs) = (
         xp.to_str().unwrap(),
@@ -424,7 +428,17 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
     assert!(far > 0.05 && far <= std::f64::consts::PI);
     // Wasserstein as the score equals the JSON's wasserstein field.
     let w: f64 = run_ok(&[
-        "dsa", "--x", xs, "--y", zs, "--n-delays", "2", "--rank", "6", "--score", "wasserstein",
+        "dsa",
+        "--x",
+        xs,
+        "--y",
+        zs,
+        "--n-delays",
+        "2",
+        "--rank",
+        "6",
+        "--score",
+        "wasserstein",
     ])
     .trim()
     .parse()
@@ -449,14 +463,34 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
 
     // 4 units x 12 delays = 48 features > 3 x 9 samples: one line saying what to do.
     assert_bad(
-        &["dsa", "--x", xs, "--y", ys, "--n-delays", "12", "--out", json.with_extension("bad").to_str().unwrap()],
+        &[
+            "dsa",
+            "--x",
+            xs,
+            "--y",
+            ys,
+            "--n-delays",
+            "12",
+            "--out",
+            json.with_extension("bad").to_str().unwrap(),
+        ],
         &["x.npy", "reduce --n-delays", "--pca"],
         Some(&json.with_extension("bad")),
     );
-    let ok: f64 = run_ok(&["dsa", "--x", xs, "--y", ys, "--n-delays", "12", "--pca", "2"])
-        .trim()
-        .parse()
-        .unwrap();
+    let ok: f64 = run_ok(&[
+        "dsa",
+        "--x",
+        xs,
+        "--y",
+        ys,
+        "--n-delays",
+        "12",
+        "--pca",
+        "2",
+    ])
+    .trim()
+    .parse()
+    .unwrap();
     assert!(ok < 1e-3, "{ok}");
     let mut n = x.clone();
     n[[1, 2, 0]] = f64::NAN;

@@ -663,12 +663,13 @@ fn exactly_conjugate_dmd_matrices_score_zero_in_both_components_of_o_n() {
             let a = gauss2((10, 10), seed) / 3.0;
             let q = random_orthogonal(10, seed + 20, reflect);
             let b = q.t().dot(&a).dot(&q);
-            let (da, db) = (
-                dsa::prepare(a, "a").unwrap(),
-                dsa::prepare(b, "b").unwrap(),
-            );
+            let (da, db) = (dsa::prepare(a, "a").unwrap(), dsa::prepare(b, "b").unwrap());
             let r = dsa::compare(&da, &db, DsaScore::Angular, 1500).unwrap();
-            assert!(r.angular < 1e-3, "seed {seed}, reflect {reflect}: {}", r.angular);
+            assert!(
+                r.angular < 1e-3,
+                "seed {seed}, reflect {reflect}: {}",
+                r.angular
+            );
             assert!(r.wasserstein < 1e-12, "{}", r.wasserstein);
         }
     }
@@ -727,7 +728,10 @@ fn multi_start_search_is_never_worse_than_adam_on_cayley_with_two_restarts() {
         let a = gauss2((6, 6), seed) / 2.0;
         cases.push((a.clone(), gauss2((6, 6), seed + 40) / 2.0));
         let q = random_orthogonal(6, seed + 60, seed % 2 == 1);
-        cases.push((a.clone(), q.t().dot(&a).dot(&q) + gauss2((6, 6), seed + 80) * 0.1));
+        cases.push((
+            a.clone(),
+            q.t().dot(&a).dot(&q) + gauss2((6, 6), seed + 80) * 0.1,
+        ));
         let s = DmdSettings::default();
         let x = dsa::dmd_matrix(dynamics(6, 30, 4, seed).view(), "x", &s).unwrap();
         let y = dsa::dmd_matrix(dynamics(6, 30, 4, seed + 9).view(), "y", &s).unwrap();
@@ -735,10 +739,7 @@ fn multi_start_search_is_never_worse_than_adam_on_cayley_with_two_restarts() {
     }
     for (i, (a, b)) in cases.into_iter().enumerate() {
         let reference = adam_cayley(&a, &b, 1500);
-        let (da, db) = (
-            dsa::prepare(a, "a").unwrap(),
-            dsa::prepare(b, "b").unwrap(),
-        );
+        let (da, db) = (dsa::prepare(a, "a").unwrap(), dsa::prepare(b, "b").unwrap());
         let (ours, c) = dsa::align(&da, &db, 1500);
         // The returned C is orthogonal and attains the returned cosine.
         let ctc = c.t().dot(&c) - Array2::<f64>::eye(c.nrows());
@@ -797,7 +798,10 @@ fn dmd_rejects_too_many_delays_and_nan() {
     assert!(dsa::fit_dmd(x.view(), "x", &with_pca).is_ok());
     let mut bad = x.clone();
     bad[[1, 2, 0]] = f64::NAN;
-    input_error(dsa::fit_dmd(bad.view(), "x", &DmdSettings::default()), "NaN");
+    input_error(
+        dsa::fit_dmd(bad.view(), "x", &DmdSettings::default()),
+        "NaN",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -833,7 +837,10 @@ fn cca_is_invariant_to_rotation_scale_and_shift_and_shrunk_only_by_the_ridge() {
     let xc = centred(&x);
     let v = {
         use ndarray_linalg::EigValsh;
-        xc.t().dot(&xc).eigvalsh(ndarray_linalg::UPLO::Lower).unwrap()
+        xc.t()
+            .dot(&xc)
+            .eigvalsh(ndarray_linalg::UPLO::Lower)
+            .unwrap()
     };
     let lambda = CCA_RIDGE * v.mean().unwrap();
     let want = 1.0 - v.iter().map(|vi| vi / (vi + lambda)).sum::<f64>() / v.len() as f64;
@@ -851,7 +858,10 @@ fn metric_cka_is_the_angle_of_cka() {
     // A hand case: two orthogonal 1-unit signals have CKA 0, metric CKA 1.
     let mut a = Array3::zeros((1, 4, 1));
     let mut b = Array3::zeros((1, 4, 1));
-    for (t, (va, vb)) in [(1.0, 1.0), (-1.0, 1.0), (1.0, -1.0), (-1.0, -1.0)].iter().enumerate() {
+    for (t, (va, vb)) in [(1.0, 1.0), (-1.0, 1.0), (1.0, -1.0), (-1.0, -1.0)]
+        .iter()
+        .enumerate()
+    {
         a[[0, t, 0]] = *va;
         b[[0, t, 0]] = *vb;
     }
@@ -871,7 +881,9 @@ fn metric_ids_parse_and_batched_scores_equal_the_pairwise_ones() {
         "dsa",
     ];
     let rec = dynamics(7, 25, 4, 1);
-    let models: Vec<Array3<f64>> = (0..4).map(|i| dynamics(5 + i, 25, 4, 10 + i as u64)).collect();
+    let models: Vec<Array3<f64>> = (0..4)
+        .map(|i| dynamics(5 + i, 25, 4, 10 + i as u64))
+        .collect();
     let views: Vec<ArrayView3<f64>> = models.iter().map(|m| m.view()).collect();
     for id in ids {
         let m: Metric = id.parse().unwrap();
@@ -880,13 +892,14 @@ fn metric_ids_parse_and_batched_scores_equal_the_pairwise_ones() {
         let batch = score_many(&m, &views, rec.view()).unwrap();
         for (i, mv) in views.iter().enumerate() {
             let pair = m.score(*mv, rec.view()).unwrap();
-            assert!((batch[i] - pair).abs() < 1e-9, "{id} model {i}: {} vs {pair}", batch[i]);
+            assert!(
+                (batch[i] - pair).abs() < 1e-9,
+                "{id} model {i}: {} vs {pair}",
+                batch[i]
+            );
         }
     }
-    assert_eq!(
-        Metric::parse_list("procrustes, cka,dsa").unwrap().len(),
-        3
-    );
+    assert_eq!(Metric::parse_list("procrustes, cka,dsa").unwrap().len(), 3);
     assert_eq!(
         "procrustes".parse::<Metric>().unwrap().registry_name(),
         "procrustes-angular"
@@ -897,5 +910,8 @@ fn metric_ids_parse_and_batched_scores_equal_the_pairwise_ones() {
     input_error("shape:1.5".parse::<Metric>(), "alpha");
     input_error("cosine".parse::<Metric>(), "--metric");
     let short = dynamics(5, 24, 4, 3);
-    input_error(score_many(&Metric::Cka, &[short.view()], rec.view()), "model 0");
+    input_error(
+        score_many(&Metric::Cka, &[short.view()], rec.view()),
+        "model 0",
+    );
 }
