@@ -16,10 +16,11 @@
 //! `W = C^T G - G^T C`, and the step the Cayley retraction `C (I - t/2 W)^-1 (I + t/2 W)` with
 //! Armijo backtracking (the step doubles after every accepted step, halves on a rejection).
 //! This stays on one component of O(r), so the starts cover both: the identity, a row swap
-//! (det −1, the reference's two restarts), a sign-aligned start (the ±1 diagonal maximising
-//! `f` by greedy flips: rotating a data set's neurons only flips signs of its DMD matrix), and a
-//! spectral start `Q_x D Q_y^T` from the eigenvectors of the symmetric parts (with `D` sign-aligned
-//! in that basis), in both components. The best end point is kept.
+//! (det −1, the reference's two restarts), sign-aligned starts (±1 diagonals maximising
+//! `f`: rotating a data set's neurons only flips signs of its DMD matrix; greedy flips from all +1
+//! and from signs propagated along a maximum spanning tree of `|a_ij b_ij|`, which is exact for a
+//! sign-conjugate pair), and spectral starts `Q_x D Q_y^T` from the eigenvectors of the symmetric
+//! parts (with `D` sign-aligned the same ways in that basis), in both components. The best end point is kept.
 //!
 //! Why Riemannian steps rather than the reference's Adam on a Cayley parametrisation
 //! `C = (I + S)^-1 (I - S)`: the parametrisation cannot reach orthogonal matrices with eigenvalue
@@ -305,21 +306,21 @@ pub fn align(x: &Dmd, y: &Dmd, iters: usize) -> (f64, Array2<f64>) {
         swap[[0, 1]] = 1.0;
         swap[[1, 0]] = 1.0;
         starts.push(swap);
-        starts.push(Array2::from_diag(&ndarray::Array1::from(sign_align(
-            a.view(),
-            b.view(),
-        ))));
+        for d in sign_patterns(a.view(), b.view()) {
+            starts.push(Array2::from_diag(&ndarray::Array1::from(d)));
+        }
         let qx = pad_orthogonal(&x.sym_vectors, n);
         let qy = pad_orthogonal(&y.sym_vectors, n);
         let ar = qx.t().dot(&a).dot(&qx);
         let br = qy.t().dot(&b).dot(&qy);
-        let signs = sign_align(ar.view(), br.view());
-        starts.push(spectral(&qx, &signs, &qy));
-        // The same start in the other component: flip the sign that costs least.
-        let mut other = signs.clone();
-        let worst = flip_cost_min(ar.view(), br.view(), &signs);
-        other[worst] = -other[worst];
-        starts.push(spectral(&qx, &other, &qy));
+        for signs in sign_patterns(ar.view(), br.view()) {
+            starts.push(spectral(&qx, &signs, &qy));
+            // The same start in the other component: flip the sign that costs least.
+            let mut other = signs.clone();
+            let worst = flip_cost_min(ar.view(), br.view(), &signs);
+            other[worst] = -other[worst];
+            starts.push(spectral(&qx, &other, &qy));
+        }
     }
     starts
         .into_par_iter()
@@ -513,16 +514,87 @@ fn spectral(qx: &Array2<f64>, signs: &[f64], qy: &Array2<f64>) -> Array2<f64> {
     (qx * &d).dot(&qy.t())
 }
 
-/// Greedy ±1 signs `d` maximising `sum_ij a_ij b_ij d_i d_j` (best single flip until none helps).
-fn sign_align(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Vec<f64> {
+/// Candidate ±1 signs `d` for `sum_ij a_ij b_ij d_i d_j` (a sign-conjugate pair `B = D A D` has
+/// its maximum `sum a_ij^2` at `d = D`), each polished by best single flips until none helps:
+/// from all +1, and from signs propagated along a maximum spanning tree of
+/// `|m_ij + m_ji|` (`m = a ∘ b`), `d_j = sign(m_ij + m_ji) d_i`, which recovers `D` exactly for
+/// a sign-conjugate pair (where greedy flips from all +1 can stop at a local optimum). Distinct
+/// patterns only (up to a global sign), best first.
+fn sign_patterns(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Vec<Vec<f64>> {
     let n = a.nrows();
     let m = &a * &b;
+    let mut found: Vec<(f64, Vec<f64>)> = Vec::new();
+    for d in [vec![1.0; n], tree_signs(m.view())] {
+        let d = flip_ascent(m.view(), d);
+        let same = |e: &Vec<f64>| {
+            let s = d.iter().zip(e).map(|(p, q)| p * q).sum::<f64>();
+            s.abs() == n as f64
+        };
+        if !found.iter().any(|(_, e)| same(e)) {
+            found.push((sign_objective(m.view(), &d), d));
+        }
+    }
+    found.sort_by(|p, q| q.0.total_cmp(&p.0));
+    found.into_iter().map(|(_, d)| d).collect()
+}
+
+/// `sum_ij m_ij d_i d_j`.
+fn sign_objective(m: ArrayView2<f64>, d: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..d.len() {
+        for j in 0..d.len() {
+            s += m[[i, j]] * d[i] * d[j];
+        }
+    }
+    s
+}
+
+/// Signs along a maximum spanning tree (Prim, from node 0) of `|m_ij + m_ji|`.
+fn tree_signs(m: ArrayView2<f64>) -> Vec<f64> {
+    let n = m.nrows();
+    let w = |i: usize, j: usize| m[[i, j]] + m[[j, i]];
     let mut d = vec![1.0; n];
+    let mut in_tree = vec![false; n];
+    let mut best = vec![f64::NEG_INFINITY; n];
+    let mut parent = vec![0usize; n];
+    if n == 0 {
+        return d;
+    }
+    in_tree[0] = true;
+    for j in 1..n {
+        best[j] = w(0, j).abs();
+    }
+    for _ in 1..n {
+        let mut j = usize::MAX;
+        for k in 0..n {
+            if !in_tree[k] && (j == usize::MAX || best[k] > best[j]) {
+                j = k;
+            }
+        }
+        in_tree[j] = true;
+        let p = parent[j];
+        d[j] = if w(p, j) < 0.0 { -d[p] } else { d[p] };
+        for k in 0..n {
+            if !in_tree[k] {
+                let v = w(j, k).abs();
+                if v > best[k] {
+                    best[k] = v;
+                    parent[k] = j;
+                }
+            }
+        }
+    }
+    d
+}
+
+/// Best single flips of `d` for `sum m_ij d_i d_j` until none helps.
+fn flip_ascent(m: ArrayView2<f64>, mut d: Vec<f64>) -> Vec<f64> {
+    let n = d.len();
     for _ in 0..4 * n {
         let (best, gain) = (0..n)
-            .map(|i| (i, -flip_change(m.view(), &d, i)))
+            .map(|i| (i, -flip_change(m, &d, i)))
             .fold((0, f64::NEG_INFINITY), |p, q| if q.1 > p.1 { q } else { p });
-        if gain >= 0.0 {
+        if gain <= 0.0 {
             break;
         }
         d[best] = -d[best];
