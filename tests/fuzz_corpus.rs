@@ -729,13 +729,6 @@ fn dtypes_and_nans(c: &mut Corpus, s: &Seeds) {
 
 fn absurd_configs(c: &mut Corpus, _s: &Seeds) {
     // The original cases: sizes that ended in an allocation abort.
-    let seeds_10k = format!(
-        "seeds = [{}]",
-        (0..10_000)
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     let train = [
         ("n_rec = 4", "n_rec = 1000000000", "n_rec"),
         ("batch_size = 2", "batch_size = 1000000000", "batch_size"),
