@@ -21,4 +21,4 @@ if [ -z "$SUDO" ] || sudo -n true 2>/dev/null; then
 else
     echo "note: neither root nor passwordless sudo, so no local Slurm is started; the Slurm test will be skipped"
 fi
-cargo test --locked --lib --bins --tests
+cargo test --locked --no-fail-fast --lib --bins --tests

@@ -1012,6 +1012,11 @@ fn run(cli: Cli) -> Result<()> {
             min_accuracy,
         } => {
             let levels = snnlab::stats::parse_levels(&levels).map_err(Error::Input)?;
+            for dir in &runs {
+                if let Some(w) = snnlab::analysis::incomplete(dir) {
+                    eprintln!("warning: {w}");
+                }
+            }
             let mut refs = snnlab::analysis::References::with_layout(&data, data_layout);
             let analysed = snnlab::analysis::analyze_with(&runs, &mut refs)?;
             for r in &analysed {
