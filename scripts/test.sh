@@ -21,4 +21,5 @@ if [ -z "$SUDO" ] || sudo -n true 2>/dev/null; then
 else
     echo "note: neither root nor passwordless sudo, so no local Slurm is started; the Slurm test will be skipped"
 fi
+cargo fmt --check
 cargo test --locked --no-fail-fast --lib --bins --tests
