@@ -427,20 +427,19 @@ pub fn write_npz_of<T: ndarray_npy::WritableElement>(
             )));
         }
     }
+    // The archive is built in memory and then written out in one piece: zip never writes to
+    // the disk itself, so a full disk is one error of ours, never zip's drop-time debug text of
+    // a second failure printed in front of it (issue 16). Costs one copy of the output in RAM.
+    let mut w = NpzWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, a) in arrays {
+        w.add_array(*name, a)
+            .map_err(|e| write_err(path, format!("array {name}: {e}")))?;
+    }
+    let bytes = w.finish().map_err(|e| write_err(path, e))?.into_inner();
     write_atomic_with(path, |tmp| {
-        let f = super::create_temp(tmp, path)?;
-        let mut w = NpzWriter::new(std::io::BufWriter::new(f));
-        for (name, a) in arrays {
-            if let Err(e) = w.add_array(*name, a) {
-                // Dropping the writer would try to finish the archive on the failing disk and
-                // print zip's debug text of that second error in front of ours: leak it instead
-                // (its temporary file is removed by write_atomic_with).
-                std::mem::forget(w);
-                return Err(write_err(path, format!("array {name}: {e}")));
-            }
-        }
-        let buf = w.finish().map_err(|e| write_err(path, e))?;
-        let f = buf.into_inner().map_err(|e| write_err(path, e.error()))?;
+        use std::io::Write;
+        let mut f = super::create_temp(tmp, path)?;
+        f.write_all(&bytes).map_err(|e| write_err(path, e))?;
         f.sync_all().map_err(|e| write_err(path, e))
     })
 }
