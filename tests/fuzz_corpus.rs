@@ -1367,6 +1367,22 @@ fn every_malformed_input_is_a_clean_exit_2() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// `snnlab sweep CMD SWEEP`, asserted to exit 0; its stdout.
+fn sweep_ok(cmd: &str, sweep: &Path) -> String {
+    let o = common::bin()
+        .args(["sweep", cmd])
+        .arg(sweep)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 #[test]
 fn merge_with_nothing_done_writes_an_empty_table() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -1377,18 +1393,7 @@ fn merge_with_nothing_done_writes_an_empty_table() {
         format!("results = \"{}\"\n{SWEEP_TOML}", d.join("res").display()),
     )
     .unwrap();
-    let o = common::bin()
-        .args(["sweep", "merge"])
-        .arg(&sweep)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = sweep_ok("merge", &sweep);
     assert!(out.contains("nothing to merge yet"), "{out}");
     let csv = std::fs::read_to_string(d.join("res/merged.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1, "header only: {csv}");
@@ -1421,18 +1426,7 @@ fn a_large_grid_is_counted_without_expanding_it_twice() {
         ),
     )
     .unwrap();
-    let o = common::bin()
-        .args(["sweep", "status"])
-        .arg(&sweep)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = sweep_ok("status", &sweep);
     assert!(
         out.contains("10000 runs") && out.contains("pending 10000"),
         "{out}"
