@@ -2,7 +2,8 @@
 # The whole test suite. GPU tests run on whatever adapter exists (lavapipe without a GPU) and
 # fail, never skip, when none is found (REQUIRE_GPU=1). As root (or with passwordless sudo), a
 # real single-node Slurm is brought up on localhost (scripts/slurm-local.sh) and the Slurm test
-# must pass (SNNLAB_SLURM=1); otherwise that one test is skipped with a message.
+# must pass (SNNLAB_SLURM=1); otherwise that one test is skipped with a message. NeuroGym is
+# installed from PyPI into .venv-test/ for the NeuroGym bridge's test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -21,5 +22,11 @@ if [ -z "$SUDO" ] || sudo -n true 2>/dev/null; then
 else
     echo "note: neither root nor passwordless sudo, so no local Slurm is started; the Slurm test will be skipped"
 fi
+# NeuroGym for tests/neurogym.rs, in a venv of its own (pinned: neurogym 2.3.x imports torch
+# without declaring it); the test fails, never skips, when it is missing (REQUIRE_NEUROGYM=1).
+VENV=.venv-test
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import neurogym" 2>/dev/null || "$VENV/bin/pip" install -q "neurogym==2.2.0"
+export SNNLAB_NEUROGYM_PYTHON="$PWD/$VENV/bin/python" REQUIRE_NEUROGYM=1
 cargo fmt --check
 cargo test --locked --no-fail-fast --lib --bins --tests

@@ -22,10 +22,29 @@ use crate::train::{TaskKind, TrainConfig};
 pub enum TaskName {
     Reach,
     Mante,
+    /// Bellec et al.'s evidence accumulation: the analysis trials are the training's fixed
+    /// evaluation batch ([`cue_analysis_batch`]), every step compared.
+    Cue,
     /// A task from files (SPEC §8), named by a train config rather than on the command line.
     #[value(skip)]
     File,
 }
+
+/// Trials of the cue task's analysis: the 100 seeded trials on which training reports its
+/// evaluation error, so that `evaluate`'s accuracy is one minus that error.
+pub fn cue_analysis_batch() -> Batch {
+    use rand::SeedableRng;
+    crate::tasks::cue::CueTask::paper().batch(
+        CUE_ANALYSIS_TRIALS,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(CUE_EVAL_SEED),
+    )
+}
+
+/// The seed of training's evaluation batch (`train.rs`, `eval_batch`).
+const CUE_EVAL_SEED: u64 = 0x7e57;
+
+/// Number of [`cue_analysis_batch`] trials.
+pub const CUE_ANALYSIS_TRIALS: usize = 100;
 
 /// A task's analysis trials and how model steps align with the neural data's bins.
 #[derive(Clone, Debug)]
@@ -57,6 +76,16 @@ impl AnalysisTask {
                 bin_ms: mante::DT_MS,
                 label: "mante task".into(),
             },
+            TaskName::Cue => {
+                let batch = cue_analysis_batch();
+                AnalysisTask {
+                    name,
+                    steps: 0..=batch.n_steps() - 1,
+                    batch,
+                    bin_ms: crate::tasks::cue::DT_MS,
+                    label: "cue task".into(),
+                }
+            }
             TaskName::File => {
                 return Err(Error::Input(
                     "a file task is given by its train config (--config), not by --task".into(),
@@ -82,10 +111,7 @@ impl AnalysisTask {
                         .map_or_else(|| "file task".into(), |p| p.display().to_string()),
                 })
             }
-            TaskKind::Cue => Err(Error::Input(
-                "task 'cue' has no analysis trials to compare with neural data (reach, mante and file tasks do)"
-                    .into(),
-            )),
+            TaskKind::Cue => Self::load(TaskName::Cue),
         }
     }
     /// What identifies the analysis trials and window (two tasks with one key are the same).
@@ -167,6 +193,12 @@ fn score(
     let fraction = (task.batch.loss == LossKind::Ce).then(|| fraction_correct(y, &task.batch));
     let accuracy = match (task.name, task.batch.loss) {
         (TaskName::Mante, _) => 1.0 - task_loss,
+        // Per trial, the class of the readout summed over the recall window (as training scores it).
+        (TaskName::Cue, _) if y.dim().0 == task.batch.n_steps() => {
+            crate::tasks::cue::accuracy(y, &task.batch)
+        }
+        // A spiking network at a finer dt: scored at the bin ends by the caller.
+        (TaskName::Cue, _) => f64::NAN,
         (_, LossKind::Mse) => 1.0 - normalised_error(y, d),
         (_, LossKind::Ce) => fraction.expect("ce"),
     };
@@ -273,6 +305,9 @@ pub fn run_spiking_full(
         let f = fraction_correct(&y_bins, &task.batch);
         if task.name == TaskName::File {
             accuracy = f;
+        }
+        if task.name == TaskName::Cue {
+            accuracy = crate::tasks::cue::accuracy(&y_bins, &task.batch);
         }
         100.0 * f
     });

@@ -456,9 +456,7 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
         } => {
             let mut s = load_sweep(&target)?;
             if let Some(d) = device {
-                for r in &mut s.runs {
-                    r.config.device = d;
-                }
+                s.runs.set_device(d);
             }
             let shard = match shard {
                 Some(x) => sweep::Shard::parse(&x)?,

@@ -8,6 +8,7 @@
 //! results = "runs/sweeps/gain"    # optional; default: runs/sweeps/<name>
 //! data = "neural.npy"             # optional; default: the bundled Hatsopoulos data for reach,
 //!                                 # none (no analysis) for mante; "none" turns analysis off
+//! data_layout = "NTC"             # optional; the data's axis order (as `--data-layout`)
 //! pack_max = 64                   # optional; most runs trained together in one pack
 //! [base]                          # a `train` config (configs/*.toml keys) without seeds/out
 //! task = "reach"
@@ -35,6 +36,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -44,10 +46,6 @@ use crate::claim::Owner;
 use crate::error::{Error, Result};
 use crate::plot::{Chart, Mark, esc};
 use crate::train::{Member, TrainConfig};
-
-/// Memory of one expanded run (its config, id and axis values), for the grid-size check; about
-/// 900 bytes measured on a 10^6-run grid.
-const RUN_BYTES: u64 = 1024;
 
 fn d_pack_max() -> usize {
     64
@@ -59,6 +57,8 @@ struct SweepFile {
     name: Option<String>,
     results: Option<PathBuf>,
     data: Option<String>,
+    /// The recordings' axis order (as `--data-layout`), default NTC.
+    data_layout: Option<String>,
     #[serde(default = "d_pack_max")]
     pack_max: usize,
     base: toml::Table,
@@ -88,13 +88,15 @@ pub struct Sweep {
     pub results: PathBuf,
     /// Neural data for the analysis of every run; `None`: no analysis.
     pub data: Option<PathBuf>,
+    /// The order of the data's axes (`data_layout`, SPEC §8).
+    pub data_layout: crate::evaluate::Layout,
     pub pack_max: usize,
     /// Axis names, in the order of the merged table's columns.
     pub axes: Vec<String>,
     /// The axes of the `[zip]` group (stepped together, so never crossed with one another).
     pub zip_axes: Vec<String>,
-    /// Every run, sorted by id.
-    pub runs: Vec<Run>,
+    /// Every run, sorted by id (built on demand).
+    pub runs: Runs,
 }
 
 /// One expanded run.
@@ -131,8 +133,8 @@ pub struct RunRecord {
 }
 
 /// 64-bit FNV-1a: a hash that is the same on every platform and Rust version (std's is not).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+/// It streams: the hash of `a ++ b` is `fnv1a_from(fnv1a_from(FNV_OFFSET, a), b)`.
+fn fnv1a_from(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
@@ -140,21 +142,463 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The id of a run: a hash of its resolved settings without `out` and `device`.
-pub fn run_id(cfg: &TrainConfig) -> String {
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A run's resolved settings without `out` and `device`, as canonical text (serde_json's map
+/// is ordered by key).
+fn id_text(cfg: &TrainConfig) -> String {
     let mut v = serde_json::to_value(cfg).expect("configs serialise");
     if let Some(m) = v.as_object_mut() {
         m.remove("out");
         m.remove("device");
     }
-    // serde_json's map is ordered by key: the text is canonical.
-    format!("{:016x}", fnv1a(v.to_string().as_bytes()))
+    v.to_string()
+}
+
+fn id_hash(cfg: &TrainConfig) -> u64 {
+    fnv1a_from(FNV_OFFSET, id_text(cfg).as_bytes())
+}
+
+/// The id of a run: a hash of its resolved settings without `out` and `device`.
+pub fn run_id(cfg: &TrainConfig) -> String {
+    format!("{:016x}", id_hash(cfg))
 }
 
 fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Bytes per run of a loaded sweep: its (id, combination) index entry and, when runs are
+/// borrowed one by one ([`Runs::iter`]), a memo slot.
+const RUN_BYTES: u64 = 32;
+
+/// The most runs a sweep may have: every run's id is computed on loading (about a microsecond
+/// each), so a larger grid would take minutes before any command starts.
+const MAX_RUNS: u64 = 100_000_000;
+
+/// Runs expanded per parallel batch of stems (runs less their seed); the batches go in grid
+/// order, so the error reported is the first failing run's.
+const RUNS_PER_BATCH: u64 = 1 << 16;
+
+/// A seed put in a run's settings to find where its seed stands in their canonical text.
+const SEED_PLACEHOLDER: u64 = i64::MAX as u64;
+
+/// How a sweep's runs are made: the base config and the axes' values. A run is a combination
+/// index over the factors (mixed radix, the first factor the most significant digit; the zip
+/// group is one digit), and is built from it on demand, so a grid is never held expanded.
+#[derive(Debug)]
+struct Grid {
+    path: PathBuf,
+    base: toml::Table,
+    /// Per factor, its choices; a choice sets one or more (axis, value).
+    factors: Vec<Vec<Vec<(String, toml::Value)>>>,
+    /// Per factor, the number of combinations of the factors after it.
+    strides: Vec<u64>,
+    n_runs: u64,
+    /// The factor of the `seed` grid axis: runs that differ only in it share all other settings.
+    seed_factor: Option<usize>,
+}
+
+impl Grid {
+    fn new(
+        path: &Path,
+        base: toml::Table,
+        factors: Vec<Vec<Vec<(String, toml::Value)>>>,
+        seed_factor: Option<usize>,
+    ) -> Grid {
+        let mut strides = vec![1u64; factors.len()];
+        for i in (0..factors.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * factors[i + 1].len() as u64;
+        }
+        // Checked against the memory budget already, so it fits in u64.
+        let n_runs = factors.iter().map(|f| f.len() as u64).product();
+        Grid {
+            path: path.to_path_buf(),
+            base,
+            factors,
+            strides,
+            n_runs,
+            seed_factor,
+        }
+    }
+
+    fn bad(&self, m: String) -> Error {
+        Error::Input(format!("{}: {m}", self.path.display()))
+    }
+
+    /// The (axis, value) pairs of combination `combo`, in axis order.
+    fn choices(&self, combo: u64) -> Vec<(&str, &toml::Value)> {
+        self.factors
+            .iter()
+            .zip(&self.strides)
+            .flat_map(|(fac, &stride)| {
+                fac[((combo / stride) % fac.len() as u64) as usize]
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v))
+            })
+            .collect()
+    }
+
+    fn values(&self, combo: u64) -> Vec<(String, String)> {
+        self.choices(combo)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), value_text(v)))
+            .collect()
+    }
+
+    /// The network seed of `seed = S` among `choices` (1 without a seed axis).
+    fn seed_of(choices: &[(&str, &toml::Value)]) -> toml::Value {
+        choices
+            .iter()
+            .find(|(k, _)| *k == "seed")
+            .map_or(toml::Value::Integer(1), |(_, v)| (*v).clone())
+    }
+
+    /// The resolved, validated config of one combination.
+    fn config(&self, combo: u64) -> Result<TrainConfig> {
+        let choices = self.choices(combo);
+        let mut t = self.base.clone();
+        for (k, v) in &choices {
+            if *k != "seed" {
+                t.insert(k.to_string(), (*v).clone());
+            }
+        }
+        let label = || {
+            choices
+                .iter()
+                .map(|(k, v)| format!("{k}={}", value_text(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let seed = Self::seed_of(&choices);
+        let Some(s) = seed.as_integer().filter(|s| *s >= 0) else {
+            return Err(self.bad(format!("seed {seed} is not a non-negative integer")));
+        };
+        t.insert(
+            "seeds".into(),
+            toml::Value::Array(vec![toml::Value::Integer(s)]),
+        );
+        t.insert("out".into(), toml::Value::String(String::new()));
+        let batch_size_given = t.contains_key("batch_size");
+        let mut cfg: TrainConfig =
+            toml::Value::Table(t)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    self.bad(format!(
+                        "run {}: {}",
+                        label(),
+                        e.message().lines().next().unwrap_or("invalid setting")
+                    ))
+                })?;
+        // File tasks' paths are relative to the sweep file's folder.
+        cfg.resolve(
+            self.path.parent().unwrap_or(Path::new("")),
+            batch_size_given,
+        )
+        .and_then(|()| cfg.validate())
+        .map_err(|e| self.bad(format!("run {}: {e}", label())))?;
+        Ok(cfg)
+    }
+
+    /// (length, stride) of the seed digit; (1, 1) without a seed axis.
+    fn seed_digit(&self) -> (u64, u64) {
+        self.seed_factor
+            .map_or((1, 1), |i| (self.factors[i].len() as u64, self.strides[i]))
+    }
+
+    fn n_stems(&self) -> u64 {
+        self.n_runs / self.seed_digit().0
+    }
+
+    /// The combination of stem `stem` with the `j`-th seed.
+    fn combo_of(&self, stem: u64, j: u64) -> u64 {
+        let (len, stride) = self.seed_digit();
+        (stem / stride) * len * stride + j * stride + stem % stride
+    }
+
+    /// The stem of combination `combo` (its seed digit taken out).
+    fn stem_of(&self, combo: u64) -> u64 {
+        let (len, stride) = self.seed_digit();
+        (combo / (len * stride)) * stride + combo % stride
+    }
+
+    /// The `j`-th value of the seed axis, when it is a non-negative integer.
+    fn seed_value(&self, j: u64) -> Option<u64> {
+        let i = self.seed_factor?;
+        self.factors[i][j as usize][0]
+            .1
+            .as_integer()
+            .filter(|s| *s >= 0)
+            .map(|s| s as u64)
+    }
+
+    /// The (id hash, combination) of every run of stem `stem` whose seed is valid. The settings
+    /// are built and checked once, with the first seed; the other seeds' ids come from the
+    /// canonical text around the seed (checked against the full hash for that first seed).
+    fn expand_stem(&self, stem: u64) -> Result<Vec<(u64, u64)>> {
+        let first = self.combo_of(stem, 0);
+        let mut cfg = self.config(first)?;
+        let (len, _) = self.seed_digit();
+        if len == 1 {
+            return Ok(vec![(id_hash(&cfg), first)]);
+        }
+        let full = id_hash(&cfg);
+        let seeds = std::mem::replace(&mut cfg.seeds, vec![SEED_PLACEHOLDER]);
+        let text = id_text(&cfg);
+        let marker = format!("\"seeds\":[{SEED_PLACEHOLDER}]");
+        let split = (text.matches(&marker).count() == 1)
+            .then(|| text.find(&marker))
+            .flatten()
+            .map(|at| {
+                let head = at + "\"seeds\":[".len();
+                (
+                    fnv1a_from(FNV_OFFSET, &text.as_bytes()[..head]),
+                    &text[head + SEED_PLACEHOLDER.to_string().len()..],
+                )
+            });
+        let fast = |s: u64| {
+            split.map(|(h, tail)| {
+                fnv1a_from(fnv1a_from(h, s.to_string().as_bytes()), tail.as_bytes())
+            })
+        };
+        let template_ok = fast(seeds[0]) == Some(full);
+        Ok((0..len)
+            .filter_map(|j| {
+                let s = self.seed_value(j)?;
+                let h = if template_ok {
+                    fast(s)?
+                } else {
+                    let mut c = cfg.clone();
+                    c.seeds = vec![s];
+                    id_hash(&c)
+                };
+                Some((h, self.combo_of(stem, j)))
+            })
+            .collect())
+    }
+}
+
+/// The runs of a sweep, sorted by id: an index of (id, combination) over the [`Grid`], each run
+/// built when asked for. [`Runs::get`] builds a run for the caller; [`Runs::iter`] and indexing
+/// keep the runs they build (convenient for small sweeps; the program's commands use `get`).
+pub struct Runs {
+    grid: Arc<Grid>,
+    /// (id hash, combination), sorted.
+    index: Vec<(u64, u64)>,
+    device: Option<crate::backend::Device>,
+    memo: OnceLock<Vec<OnceLock<Box<Run>>>>,
+}
+
+impl Clone for Runs {
+    fn clone(&self) -> Self {
+        Runs {
+            grid: Arc::clone(&self.grid),
+            index: self.index.clone(),
+            device: self.device,
+            memo: OnceLock::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Runs({} of {:?})", self.index.len(), self.grid)
+    }
+}
+
+/// What `merge` needs of a run, without building its config.
+pub struct RunInfo {
+    pub id: String,
+    pub values: Vec<(String, String)>,
+    seed: u64,
+}
+
+impl RunInfo {
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+}
+
+impl Runs {
+    /// Every run's id, sorted; the first failing run in grid order is the error.
+    fn expand(grid: Arc<Grid>) -> Result<Runs> {
+        let (len, stride) = grid.seed_digit();
+        // A bad seed fails the runs that carry it: the first of them in grid order is this one.
+        let seed_err = grid.seed_factor.and_then(|i| {
+            (0..len).find(|&j| grid.seed_value(j).is_none()).map(|j| {
+                let v = &grid.factors[i][j as usize][0].1;
+                (
+                    j * stride,
+                    grid.bad(format!("seed {v} is not a non-negative integer")),
+                )
+            })
+        });
+        let n_stems = grid.n_stems();
+        let stems_per_batch = (RUNS_PER_BATCH / len).max(1);
+        let mut index = Vec::new();
+        index.try_reserve_exact(grid.n_runs as usize).map_err(|e| {
+            Error::Runtime(format!(
+                "{}: the index of {} runs: {e}",
+                grid.path.display(),
+                grid.n_runs
+            ))
+        })?;
+        let mut from = 0;
+        while from < n_stems {
+            let to = (from + stems_per_batch).min(n_stems);
+            if seed_err
+                .as_ref()
+                .is_some_and(|(c, _)| *c < grid.combo_of(from, 0))
+            {
+                break;
+            }
+            let batch: Vec<Result<Vec<(u64, u64)>>> = {
+                use rayon::prelude::*;
+                (from..to)
+                    .into_par_iter()
+                    .map(|stem| grid.expand_stem(stem))
+                    .collect()
+            };
+            for (stem, r) in (from..to).zip(batch) {
+                match r {
+                    Ok(v) => index.extend(v),
+                    Err(e) => {
+                        return Err(match seed_err {
+                            Some((c, se)) if c <= grid.combo_of(stem, 0) => se,
+                            _ => e,
+                        });
+                    }
+                }
+            }
+            from = to;
+        }
+        if let Some((_, e)) = seed_err {
+            return Err(e);
+        }
+        // By id, then in grid order (as a stable sort of the expanded list would give).
+        index.sort_unstable();
+        if let Some(w) = index.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(grid.bad(format!(
+                "two runs have the same settings ({}): an axis repeats a value",
+                grid.values(w[0].1)
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )));
+        }
+        Ok(Runs {
+            grid,
+            index,
+            device: None,
+            memo: OnceLock::new(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+    /// The id of the `k`-th run.
+    pub fn id(&self, k: usize) -> String {
+        format!("{:016x}", self.index[k].0)
+    }
+    /// Train every run on this device (not part of the runs' ids).
+    pub fn set_device(&mut self, d: crate::backend::Device) {
+        self.device = Some(d);
+        self.memo = OnceLock::new();
+    }
+    /// The `k`-th run, built (a file task's files are read again).
+    pub fn get(&self, k: usize) -> Result<Run> {
+        let (hash, combo) = self.index[k];
+        let mut config = self.grid.config(combo)?;
+        if let Some(d) = self.device {
+            config.device = d;
+        }
+        Ok(Run {
+            id: format!("{hash:016x}"),
+            values: self.grid.values(combo),
+            config,
+        })
+    }
+    /// The `k`-th run's id, axis values and seed.
+    pub fn info(&self, k: usize) -> RunInfo {
+        let combo = self.index[k].1;
+        let choices = self.grid.choices(combo);
+        RunInfo {
+            id: self.id(k),
+            values: self.grid.values(combo),
+            seed: Grid::seed_of(&choices).as_integer().unwrap_or(1) as u64,
+        }
+    }
+    /// The `k`-th run, kept once built. Panics when it can no longer be built (a file task's
+    /// file removed since the sweep was loaded); [`Runs::get`] says so instead.
+    fn memo(&self, k: usize) -> &Run {
+        let slots = self
+            .memo
+            .get_or_init(|| (0..self.len()).map(|_| OnceLock::new()).collect());
+        slots[k].get_or_init(|| {
+            Box::new(
+                self.get(k)
+                    .unwrap_or_else(|e| panic!("run {} cannot be rebuilt: {e}", self.id(k))),
+            )
+        })
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &Run> + '_ {
+        (0..self.len()).map(|k| self.memo(k))
+    }
+    /// Runs of one shape (same `pack_key`), at most `pack_max` per pack, in the order of
+    /// `positions` (as [`packs`] does on built runs); with each pack's number of updates.
+    /// A run's shape does not depend on its seed, so it is computed once per stem.
+    pub fn packs(&self, positions: &[usize], pack_max: usize) -> Result<Vec<(Vec<usize>, usize)>> {
+        let mut by_stem: std::collections::HashMap<u64, usize> = Default::default();
+        let mut by_key: std::collections::HashMap<String, usize> = Default::default();
+        let mut groups: Vec<(Vec<usize>, usize)> = Vec::new();
+        for &k in positions {
+            let stem = self.grid.stem_of(self.index[k].1);
+            let g = match by_stem.get(&stem) {
+                Some(&g) => g,
+                None => {
+                    let cfg = self.get(k)?.config;
+                    let n = groups.len();
+                    let g = *by_key.entry(crate::train::pack_key(&cfg)).or_insert(n);
+                    if g == n {
+                        groups.push((Vec::new(), cfg.updates));
+                    }
+                    by_stem.insert(stem, g);
+                    g
+                }
+            };
+            groups[g].0.push(k);
+        }
+        Ok(groups
+            .into_iter()
+            .flat_map(|(v, updates)| {
+                v.chunks(pack_max)
+                    .map(|c| (c.to_vec(), updates))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+}
+
+impl std::ops::Index<usize> for Runs {
+    type Output = Run;
+    fn index(&self, k: usize) -> &Run {
+        self.memo(k)
+    }
+}
+
+impl<'a> IntoIterator for &'a Runs {
+    type Item = &'a Run;
+    type IntoIter = Box<dyn Iterator<Item = &'a Run> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
     }
 }
 
@@ -181,6 +625,12 @@ impl Sweep {
                 .unwrap_or_else(|| "sweep".into())
         });
         check_name(&name).map_err(bad)?;
+        let data_layout = match &f.data_layout {
+            Some(l) => l
+                .parse()
+                .map_err(|e: String| bad(format!("data_layout = {l:?}: {e}")))?,
+            None => crate::evaluate::Layout::default(),
+        };
         if f.pack_max == 0 {
             return Err(bad("pack_max must be at least 1".into()));
         }
@@ -230,101 +680,33 @@ impl Sweep {
             );
         }
         let axes: Vec<String> = f.grid.keys().chain(f.zip.keys()).cloned().collect();
-        // The grid's size, refused before it is expanded when its runs could not fit in memory.
+        // The grid's size, refused before it is expanded when its index could not fit in memory.
         let lengths: Vec<u64> = factors.iter().map(|fac| fac.len() as u64).collect();
         let n_runs = crate::io::budget::product(&lengths);
-        crate::io::budget::check(
-            &format!(
-                "the grid of {} runs ({})",
-                n_runs.map_or("more than 2^64".into(), |n| n.to_string()),
-                lengths
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" × ")
-            ),
-            n_runs.and_then(|n| n.checked_mul(RUN_BYTES)),
-        )
-        .map_err(|e| bad(e.to_string()))?;
-        let mut combos: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
-        for fac in &factors {
-            combos = combos
+        let what = format!(
+            "the grid of {} runs ({})",
+            n_runs.map_or("more than 2^64".into(), |n| n.to_string()),
+            lengths
                 .iter()
-                .flat_map(|c| {
-                    fac.iter().map(move |choice| {
-                        c.iter().cloned().chain(choice.iter().cloned()).collect()
-                    })
-                })
-                .collect();
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" × ")
+        );
+        crate::io::budget::check(&what, n_runs.and_then(|n| n.checked_mul(RUN_BYTES)))
+            .map_err(|e| bad(e.to_string()))?;
+        if n_runs.is_none_or(|n| n > MAX_RUNS) {
+            return Err(bad(format!(
+                "{what} is more than a sweep may have ({MAX_RUNS}): split it into several sweeps"
+            )));
         }
         let results = f
             .results
             .clone()
             .unwrap_or_else(|| PathBuf::from("runs/sweeps").join(&name));
-        let mut runs = Vec::with_capacity(combos.len());
-        for combo in combos {
-            let mut t = f.base.clone();
-            let mut seed = toml::Value::Integer(1);
-            for (k, v) in &combo {
-                if k == "seed" {
-                    seed = v.clone();
-                } else {
-                    t.insert(k.clone(), v.clone());
-                }
-            }
-            let label: Vec<String> = combo
-                .iter()
-                .map(|(k, v)| format!("{k}={}", value_text(v)))
-                .collect();
-            let Some(s) = seed.as_integer().filter(|s| *s >= 0) else {
-                return Err(bad(format!("seed {seed} is not a non-negative integer")));
-            };
-            t.insert(
-                "seeds".into(),
-                toml::Value::Array(vec![toml::Value::Integer(s)]),
-            );
-            t.insert("out".into(), toml::Value::String(String::new()));
-            let batch_size_given = t.contains_key("batch_size");
-            let mut cfg: TrainConfig =
-                toml::Value::Table(t)
-                    .try_into()
-                    .map_err(|e: toml::de::Error| {
-                        bad(format!(
-                            "run {}: {}",
-                            label.join(" "),
-                            e.message().lines().next().unwrap_or("invalid setting")
-                        ))
-                    })?;
-            // File tasks' paths are relative to the sweep file's folder.
-            cfg.resolve(path.parent().unwrap_or(Path::new("")), batch_size_given)
-                .and_then(|()| cfg.validate())
-                .map_err(|e| bad(format!("run {}: {e}", label.join(" "))))?;
-            let id = run_id(&cfg);
-            let values = combo
-                .iter()
-                .map(|(k, v)| (k.clone(), value_text(v)))
-                .collect();
-            runs.push(Run {
-                id,
-                values,
-                config: cfg,
-            });
-        }
-        runs.sort_by(|a, b| a.id.cmp(&b.id));
-        if let Some(w) = runs.windows(2).find(|w| w[0].id == w[1].id) {
-            return Err(bad(format!(
-                "two runs have the same settings ({}): an axis repeats a value",
-                w[0].values
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )));
-        }
-        let task = runs
-            .first()
-            .map(|r| r.config().task)
-            .unwrap_or(crate::train::TaskKind::Reach);
+        let seed_factor = f.grid.keys().position(|k| k == "seed");
+        let grid = Grid::new(path, f.base.clone(), factors, seed_factor);
+        let runs = Runs::expand(Arc::new(grid))?;
+        let task = runs.get(0)?.config().task;
         let data = match f.data.as_deref() {
             Some("none") => None,
             Some(p) => Some(PathBuf::from(p)),
@@ -336,6 +718,7 @@ impl Sweep {
             path: path.to_path_buf(),
             results,
             data,
+            data_layout,
             pack_max: f.pack_max,
             axes,
             zip_axes: f.zip.keys().cloned().collect(),
@@ -417,12 +800,13 @@ impl Shard {
     }
 
     /// The runs of this shard: every `count`-th of the id-sorted list, from `index`.
-    pub fn select<'a>(&self, runs: &'a [Run]) -> Vec<&'a Run> {
-        runs.iter()
-            .enumerate()
-            .filter(|(k, _)| k % self.count == self.index)
-            .map(|(_, r)| r)
-            .collect()
+    pub fn select<'a>(&self, runs: &'a Runs) -> Vec<&'a Run> {
+        self.positions(runs.len()).map(|k| &runs[k]).collect()
+    }
+
+    /// The positions in the id-sorted list of this shard's runs among `n`.
+    pub fn positions(&self, n: usize) -> impl Iterator<Item = usize> + use<> {
+        (self.index..n).step_by(self.count)
     }
 }
 
@@ -540,24 +924,32 @@ pub fn packs<'a>(runs: &[&'a Run], pack_max: usize) -> Vec<Vec<&'a Run>> {
 pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<RunReport> {
     prepare_results(sweep)?;
     // The data, checked before spending any time on training and prepared once for every run.
-    let mut refs = sweep.data.as_deref().map(crate::analysis::References::new);
+    let mut refs = sweep
+        .data
+        .as_deref()
+        .map(|d| crate::analysis::References::with_layout(d, sweep.data_layout));
     if let Some(r) = &mut refs {
-        r.for_config(sweep.runs[0].config())?;
+        r.for_config(sweep.runs.get(0)?.config())?;
     }
     let removed = clean_stale(sweep)?;
-    let mine = opts.shard.select(&sweep.runs);
-    let todo: Vec<&Run> = mine
+    // Positions in the id-sorted list; runs are built one pack at a time.
+    let mine: Vec<usize> = opts.shard.positions(sweep.runs.len()).collect();
+    let present = listing(&sweep.runs_dir());
+    let todo: Vec<usize> = mine
         .iter()
         .copied()
-        .filter(|r| !sweep.is_complete(&r.id))
+        .filter(|&k| {
+            let id = sweep.runs.id(k);
+            !(present.contains(&id) && sweep.is_complete(&id))
+        })
         .collect();
     let mut rep = RunReport {
         selected: mine.len(),
         skipped: mine.len() - todo.len(),
         ..Default::default()
     };
-    let packed = packs(&todo, sweep.pack_max);
-    let total_updates: u64 = packed.iter().map(|p| p[0].config().updates as u64).sum();
+    let packed = sweep.runs.packs(&todo, sweep.pack_max)?;
+    let total_updates: u64 = packed.iter().map(|(_, u)| *u as u64).sum();
     if !opts.quiet {
         eprintln!(
             "sweep {}: {} runs, shard {}/{} has {}: {} complete, {} to train in {} pack(s){}",
@@ -578,7 +970,13 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
     }
     let bar = sweep_bar(total_updates, opts.quiet);
     let t0 = Instant::now();
-    for planned in &packed {
+    for (positions, _) in &packed {
+        let built: Vec<Run> = positions
+            .iter()
+            .map(|&k| sweep.runs.get(k))
+            .collect::<Result<_>>()?;
+        let planned: Vec<&Run> = built.iter().collect();
+        let planned = &planned;
         bar.set_prefix(format!(
             "runs {}/{}",
             rep.skipped + rep.done + rep.diverged + rep.failed + rep.elsewhere,
@@ -774,6 +1172,17 @@ pub struct Status {
     pub pending: usize,
 }
 
+/// The names in folder `dir` (none when it cannot be read).
+fn listing(dir: &Path) -> std::collections::HashSet<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn status(sweep: &Sweep) -> Status {
     let mut s = Status {
         total: sweep.runs.len(),
@@ -793,14 +1202,22 @@ pub fn status(sweep: &Sweep) -> Status {
             }
         }
     }
-    for r in &sweep.runs {
-        match sweep.record(&r.id) {
+    // The folders are listed once: a run that is in neither listing is not looked up.
+    let (present, failed) = (listing(&sweep.runs_dir()), listing(&sweep.failed_dir()));
+    for k in 0..sweep.runs.len() {
+        let id = sweep.runs.id(k);
+        let record = present.contains(&id).then(|| sweep.record(&id)).flatten();
+        match record {
             Some(rec) if rec.status == "diverged" => s.diverged += 1,
             Some(_) => s.done += 1,
-            None => match in_progress.get(&r.id) {
+            None => match in_progress.get(&id) {
                 Some(true) => s.running += 1,
                 Some(false) => s.stale += 1,
-                None if sweep.failed_dir().join(format!("{}.txt", r.id)).exists() => s.failed += 1,
+                None if failed.contains(&format!("{id}.txt"))
+                    && sweep.failed_dir().join(format!("{id}.txt")).exists() =>
+                {
+                    s.failed += 1
+                }
                 None => s.pending += 1,
             },
         }
@@ -1124,8 +1541,13 @@ pub fn merge(
     // Per network: (run id, axis values, closest checkpoint at or above the floor).
     let mut best: Vec<(String, Vec<String>, Option<(usize, f64, f64)>)> = Vec::new();
     let mut networks: Vec<crate::stats::Network> = Vec::new();
-    for r in &sweep.runs {
-        let Some(rec) = sweep.record(&r.id) else {
+    let present = listing(&sweep.runs_dir());
+    for r in (0..sweep.runs.len()).map(|k| sweep.runs.info(k)) {
+        let Some(rec) = present
+            .contains(&r.id)
+            .then(|| sweep.record(&r.id))
+            .flatten()
+        else {
             missing += 1;
             continue;
         };
@@ -1285,8 +1707,8 @@ pub fn merge(
     }
     let (baseline, floor) = match &sweep.data {
         Some(d) => {
-            let mut refs = crate::analysis::References::new(d);
-            let r = refs.for_config(sweep.runs[0].config())?;
+            let mut refs = crate::analysis::References::with_layout(d, sweep.data_layout);
+            let r = refs.for_config(sweep.runs.get(0)?.config())?;
             (Some(r.baseline), Some(r.floor))
         }
         None => (None, None),

@@ -1,0 +1,368 @@
+//! Large sweep grids: runs are indexed by id over the grid (never held expanded), so `sweep
+//! status` on 10^6 runs, or 10,000 seeds, stays in bounded memory; the lazy index gives exactly
+//! the ids and order of the full expansion; an absurd grid is refused with its size; the sweep's
+//! `data_layout` reads the recordings in any axis order.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use snnlab::sweep::{Shard, Sweep, run_id};
+use snnlab::train::TrainConfig;
+
+const BASE: &str = "[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 2\nbatch_size = 4\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n";
+
+fn list(values: impl Iterator<Item = String>) -> String {
+    format!("[{}]", values.collect::<Vec<_>>().join(", "))
+}
+
+fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Run the binary; (exit code, stdout, stderr, peak RSS of the child in KiB) from wait4.
+fn run_measured(args: &[&str]) -> (i32, String, String, u64) {
+    use std::process::Stdio;
+    let child = common::bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    // The pipes are small: read them while the child runs.
+    let mut out_pipe = child.stdout.unwrap();
+    let mut err_pipe = child.stderr.unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out_pipe, &mut s).unwrap();
+        s
+    });
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut err_pipe, &mut err).unwrap();
+    let out = reader.join().unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it in for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4 failed");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -libc::WTERMSIG(status)
+    };
+    (code, out, err, ru.ru_maxrss as u64)
+}
+
+/// The expansion as it was before the lazy index: every combination in grid order (the first
+/// axis the slowest), each config built from TOML text and hashed, then sorted by id (stably).
+fn full_expansion(axes: &[(&str, Vec<&str>)]) -> Vec<(String, Vec<(String, String)>)> {
+    let mut combos: Vec<Vec<(&str, &str)>> = vec![vec![]];
+    for (k, vals) in axes {
+        combos = combos
+            .iter()
+            .flat_map(|c| {
+                vals.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((*k, *v));
+                    c
+                })
+            })
+            .collect();
+    }
+    let mut runs: Vec<(String, Vec<(String, String)>)> = combos
+        .into_iter()
+        .map(|c| {
+            let mut text = BASE.replace("[base]\n", "");
+            let mut seed = "1";
+            for (k, v) in &c {
+                if *k == "seed" {
+                    seed = v;
+                } else {
+                    text.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+            text.push_str(&format!("seeds = [{seed}]\n"));
+            let cfg = TrainConfig::from_toml(&text).unwrap();
+            let values = c
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+                .collect();
+            (run_id(&cfg), values)
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.cmp(&b.0));
+    runs
+}
+
+#[test]
+fn the_lazy_index_gives_the_ids_and_order_of_the_full_expansion() {
+    let d = common::tmpdir("order");
+    // Axes sorted by name (as the grid's are): g0, lr, rule, seed; seed is not the last digit.
+    let axes = vec![
+        ("g0", vec!["1.0", "1.5"]),
+        ("lr", vec!["0.001", "0.0003", "0.01"]),
+        ("rule", vec!["\"bptt\"", "\"eprop\""]),
+        ("seed", vec!["1", "2", "3", "40", "7"]),
+    ];
+    let body = format!(
+        "{BASE}[grid]\n{}",
+        axes.iter()
+            .map(|(k, v)| format!("{k} = [{}]\n", v.join(", ")))
+            .collect::<String>()
+    );
+    let s = Sweep::load(&sweep_file(&d, "grid", &body)).unwrap();
+    let expected = full_expansion(&axes);
+    assert_eq!(s.runs.len(), 2 * 3 * 2 * 5);
+    let got: Vec<(String, Vec<(String, String)>)> = (0..s.runs.len())
+        .map(|k| {
+            let r = s.runs.get(k).unwrap();
+            (r.id, r.values)
+        })
+        .collect();
+    assert_eq!(got, expected);
+    // Every run's id is the hash of its own built config (the seed shortcut agrees with it).
+    for k in 0..s.runs.len() {
+        let r = s.runs.get(k).unwrap();
+        assert_eq!(run_id(&r.config), r.id);
+        assert_eq!(s.runs.id(k), r.id);
+        let info = s.runs.info(k);
+        assert_eq!(info.seed(), r.seed());
+        assert_eq!((info.id, info.values), (r.id.clone(), r.values.clone()));
+    }
+    // Shards take every N-th of that order.
+    let part: Vec<usize> = Shard::parse("1/4")
+        .unwrap()
+        .positions(s.runs.len())
+        .collect();
+    assert_eq!(part, (1..60).step_by(4).collect::<Vec<_>>());
+
+    // A zipped seed (no seed digit) and no seed axis at all give the same order as well.
+    let zipped = format!(
+        "{BASE}[grid]\nrule = [\"bptt\", \"eprop\"]\n[zip]\nlr = [0.001, 0.01]\nseed = [3, 4]\n"
+    );
+    let z = Sweep::load(&sweep_file(&d, "zip", &zipped)).unwrap();
+    let mut want: Vec<String> = Vec::new();
+    for rule in ["bptt", "eprop"] {
+        for (lr, seed) in [("0.001", 3), ("0.01", 4)] {
+            let t = format!(
+                "{}rule = \"{rule}\"\nlr = {lr}\nseeds = [{seed}]\n",
+                BASE.replace("[base]\n", "")
+            );
+            want.push(run_id(&TrainConfig::from_toml(&t).unwrap()));
+        }
+    }
+    want.sort();
+    assert_eq!(
+        (0..z.runs.len()).map(|k| z.runs.id(k)).collect::<Vec<_>>(),
+        want
+    );
+}
+
+#[test]
+fn the_first_bad_run_in_grid_order_is_the_error() {
+    let d = common::tmpdir("errors");
+    for (grid, culprit) in [
+        // A bad seed late in its axis, a good rest: the seed is named.
+        ("lr = [0.001, 0.01]\nseed = [1, 2, -3]\n", "seed -3 is not"),
+        // A bad lr on the first digit comes before the bad seed's first run (seed=-3 with lr=0.001).
+        (
+            "lr = [-1.0, 0.01]\nseed = [1, 2, -3]\n",
+            "run lr=-1.0 seed=1",
+        ),
+        // The bad seed's first run (lr = 0.001, seed = -3) comes before any run of lr = -1.
+        ("lr = [0.001, -1.0]\nseed = [1, 2, -3]\n", "seed -3 is not"),
+        ("lr = [0.001, -1.0]\nseed = [1, 2]\n", "run lr=-1.0 seed=1"),
+        ("seed = [1, 2, 1]\n", "same settings (seed=1)"),
+    ] {
+        let e = Sweep::load(&sweep_file(&d, "bad", &format!("{BASE}[grid]\n{grid}")))
+            .expect_err(grid)
+            .to_string();
+        assert!(e.contains(culprit) && e.contains("bad.toml"), "{grid}: {e}");
+    }
+}
+
+#[test]
+fn an_absurd_grid_is_refused_with_its_size() {
+    let d = common::tmpdir("absurd");
+    let axis = |n: usize| list((0..n).map(|i| i.to_string()));
+    let f = sweep_file(
+        &d,
+        "huge",
+        &format!(
+            "{BASE}[grid]\nseed = {}\nn_steps = {}\n",
+            axis(100_000),
+            axis(100_000)
+        ),
+    );
+    let e = Sweep::load(&f).expect_err("10^10 runs").to_string();
+    assert!(
+        e.contains("the grid of 10000000000 runs (100000 × 100000)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn status_of_a_million_runs_and_of_ten_thousand_seeds_stays_in_bounded_memory() {
+    let d = common::tmpdir("million");
+    let axis = |n: usize, f: &dyn Fn(usize) -> String| list((0..n).map(f));
+    // 10^6 runs: 1000 seeds × 1000 learning rates.
+    let million = sweep_file(
+        &d,
+        "million",
+        &format!(
+            "results = \"{}\"\n{BASE}[grid]\nseed = {}\nlr = {}\n",
+            d.join("res").display(),
+            axis(1000, &|i| i.to_string()),
+            axis(1000, &|i| format!("{:e}", 1e-4 * (1.0 + i as f64)))
+        ),
+    );
+    let (code, out, err, peak_kib) = run_measured(&["sweep", "status", million.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("1000000 runs") && out.contains("pending 1000000"),
+        "{out}"
+    );
+    // The index is 16 bytes a run (16 MB); a fully expanded grid took about 900 MB.
+    assert!(
+        peak_kib < 200 * 1024,
+        "sweep status of 10^6 runs peaked at {peak_kib} KiB"
+    );
+    // A run that is done is counted as done (its run.json read), the others stay pending.
+    let s = Sweep::load(&million).unwrap();
+    let id = s.runs.id(123_456);
+    let dir = s.run_dir(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("run.json"),
+        format!("{{\"id\":\"{id}\",\"values\":[],\"status\":\"done\",\"diverged_at\":null,\"final_loss\":null,\"final_eval_error\":null,\"seconds\":0.0,\"analysis_error\":null}}"),
+    )
+    .unwrap();
+    drop(s);
+    let (code, out, err, _) = run_measured(&["sweep", "status", million.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("done 1 |") && out.contains("pending 999999"),
+        "{out}"
+    );
+
+    // 10,000 seeds of one config.
+    let seeds = sweep_file(
+        &d,
+        "seeds",
+        &format!(
+            "results = \"{}\"\n{BASE}[grid]\nseed = {}\n",
+            d.join("res2").display(),
+            axis(10_000, &|i| i.to_string())
+        ),
+    );
+    let (code, out, err, peak_kib) = run_measured(&["sweep", "status", seeds.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("10000 runs") && out.contains("pending 10000"),
+        "{out}"
+    );
+    assert!(
+        peak_kib < 200 * 1024,
+        "10,000 seeds peaked at {peak_kib} KiB"
+    );
+    let (code, out, err, _) = run_measured(&[
+        "sweep",
+        "submit",
+        seeds.to_str().unwrap(),
+        "--dry-run",
+        "--runs-per-task",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("100 array task(s) for 10000 runs"), "{out}");
+    // merge with nothing done: empty tables, said so.
+    let (code, out, err, peak_kib) = run_measured(&["sweep", "merge", seeds.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("nothing to merge yet"), "{out}");
+    assert!(
+        peak_kib < 200 * 1024,
+        "merge of 10,000 runs peaked at {peak_kib} KiB"
+    );
+}
+
+/// The bundled reach recordings `[N, T, C]` rewritten with axes in `layout` order.
+fn permuted_data(dir: &Path, layout: &str) -> PathBuf {
+    let data = snnlab::reproduce::default_data();
+    let a: ndarray::Array3<f64> = ndarray_npy::read_npy(&data).unwrap();
+    let axis = |c: char| "NTC".find(c).unwrap();
+    let perm: Vec<usize> = layout.chars().map(axis).collect();
+    let p = a
+        .permuted_axes([perm[0], perm[1], perm[2]])
+        .as_standard_layout()
+        .into_owned();
+    let out = dir.join(format!("data_{layout}.npy"));
+    ndarray_npy::write_npy(&out, &p).unwrap();
+    out
+}
+
+#[test]
+fn data_layout_reads_the_recordings_in_any_axis_order() {
+    let d = common::tmpdir("layout");
+    let analysis = |name: &str, data: &Path, layout: Option<&str>| -> String {
+        let f = sweep_file(
+            &d,
+            name,
+            &format!(
+                "results = \"{}\"\ndata = \"{}\"\n{}{BASE}[grid]\nseed = [1]\n",
+                d.join(name).display(),
+                data.display(),
+                layout
+                    .map(|l| format!("data_layout = \"{l}\"\n"))
+                    .unwrap_or_default()
+            ),
+        );
+        let out = common::bin()
+            .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = Sweep::load(&f).unwrap();
+        let rec = s.record(&s.runs.id(0)).unwrap();
+        assert_eq!(rec.analysis_error, None);
+        std::fs::read_to_string(s.run_dir(&rec.id).join("analysis.csv")).unwrap()
+    };
+    let plain = analysis("ntc", &snnlab::reproduce::default_data(), None);
+    assert!(
+        plain.lines().count() == 3,
+        "two checkpoints scored: {plain}"
+    );
+    let tcn = analysis("tcn", &permuted_data(&d, "TCN"), Some("TCN"));
+    assert_eq!(tcn, plain);
+    // The permuted data without its layout does not fit the task: the run says so.
+    let f = sweep_file(
+        &d,
+        "wrong",
+        &format!(
+            "results = \"{}\"\ndata = \"{}\"\n{BASE}[grid]\nseed = [1]\n",
+            d.join("wrong").display(),
+            permuted_data(&d, "CNT").display()
+        ),
+    );
+    let out = common::bin()
+        .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A bad layout is an input error naming the key.
+    let bad = sweep_file(&d, "badlayout", &format!("data_layout = \"NTX\"\n{BASE}"));
+    let e = Sweep::load(&bad).expect_err("NTX").to_string();
+    assert!(e.contains("data_layout") && e.contains("NTX"), "{e}");
+}
