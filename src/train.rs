@@ -1218,7 +1218,7 @@ impl RunFolder {
         }
         if let Some(key) = config_difference(dir, cfg)? {
             return Err(Error::Input(format!(
-                "{} holds a run of a different config ({key} differs); use --force to replace it",
+                "{} holds a run; use --force to replace it (its config differs from this one in {key})",
                 dir.display()
             )));
         }
@@ -1227,7 +1227,7 @@ impl RunFolder {
             FolderStart::Resume
         } else if is("FAILED") {
             return Err(Error::Input(format!(
-                "{} holds a failed run (see its FAILED file); use --force to replace it",
+                "{} holds a run; use --force to replace it (it failed: see its FAILED file)",
                 dir.display()
             )));
         } else if cfg

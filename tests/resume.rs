@@ -278,7 +278,7 @@ fn a_second_train_on_a_folder_in_use_and_a_different_config_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("lr differs") && err.contains("--force"),
+        err.contains("differs from this one in lr") && err.contains("--force"),
         "{err}"
     );
     assert!(
