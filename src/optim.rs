@@ -7,6 +7,9 @@ pub const BETA1: f64 = 0.9;
 pub const BETA2: f64 = 0.999;
 pub const EPS: f64 = 1e-8;
 
+/// One tensor of a parameter set as checkpoints see it: (name, shape, values).
+pub type NamedTensor<'a, F> = (&'static str, Vec<usize>, &'a [F]);
+
 /// The trained tensors of one network kind (also its gradients and Adam moments), in the
 /// kind's fixed order: what Adam, the finiteness check and checkpoint I/O need of them.
 pub trait ParamSet: Clone + Send + Sync {
@@ -40,7 +43,7 @@ pub trait ParamSet: Clone + Send + Sync {
         tensors::first_non_finite(self.names(), &ts)
     }
     /// Checkpoint output: (name, shape, values) of each tensor.
-    fn named(&self) -> Vec<(&'static str, Vec<usize>, &[Self::Scalar])> {
+    fn named(&self) -> Vec<NamedTensor<'_, Self::Scalar>> {
         self.names()
             .iter()
             .zip(self.tensors())

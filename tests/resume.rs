@@ -313,33 +313,30 @@ fn a_second_train_on_a_folder_in_use_and_a_different_config_are_refused() {
     assert!(left.is_empty(), "no temporary or claim left: {left:?}");
 }
 
-#[test]
-fn a_sweep_killed_mid_run_continues_the_partial_run() {
-    let d = tmpdir("sweep");
-    let sweep = |name: &str| {
+/// A sweep of `seeds` (packs of `pack_max`) killed once every partial run has a state past
+/// update 30, then run again: each run's files equal those of an uninterrupted sweep trained one
+/// run per pack.
+fn sweep_killed_mid_run_resumes(name: &str, seeds: &[u64], pack_max: usize) {
+    let d = tmpdir(name);
+    let sweep = |name: &str, pack_max: usize| {
         let p = d.join(format!("{name}.toml"));
         std::fs::write(
             &p,
             format!(
-                "results = \"{}\"\n[base]\ntask = \"reach\"\nn_rec = 24\nupdates = 400\nbatch_size = 8\nn_steps = 120\ncheckpoints = [0, 200]\nstate_every = 10\ndevice = \"cpu\"\n[grid]\nseed = [7]\n",
+                "results = \"{}\"\npack_max = {pack_max}\n[base]\ntask = \"reach\"\nn_rec = 24\nupdates = 400\nbatch_size = 8\nn_steps = 120\ncheckpoints = [0, 200]\nstate_every = 10\ndevice = \"cpu\"\n[grid]\nseed = {seeds:?}\n",
                 d.join(format!("results-{name}")).display()
             ),
         )
         .unwrap();
-        (
-            p,
-            snnlab::sweep::Sweep::load(&d.join(format!("{name}.toml"))).unwrap(),
-        )
+        (p.clone(), snnlab::sweep::Sweep::load(&p).unwrap())
     };
-    let (killed_file, killed) = sweep("killed");
-    let (whole_file, whole) = sweep("whole");
+    let (killed_file, killed) = sweep("killed", pack_max);
+    let (whole_file, whole) = sweep("whole", 1);
     let tmp = killed.results.join("tmp");
-    let partial = || -> Option<PathBuf> {
+    let partials = || -> Vec<PathBuf> {
         std::fs::read_dir(&tmp)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .next()
+            .map(|r| r.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
     };
     let child = bin()
         .args(["sweep", "run", killed_file.to_str().unwrap(), "--quiet"])
@@ -347,8 +344,9 @@ fn a_sweep_killed_mid_run_continues_the_partial_run() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("a partial run with a state", 120, || {
-        partial().is_some_and(|p| state_update(&p).is_some_and(|u| u >= 30))
+    wait_for("partial runs with a state", 120, || {
+        let p = partials();
+        p.len() == pack_max && p.iter().all(|p| state_update(p).is_some_and(|u| u >= 30))
     });
     assert!(kill(child), "the sweep ended before it was killed");
     let o = bin()
@@ -358,37 +356,47 @@ fn a_sweep_killed_mid_run_continues_the_partial_run() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
-        err.contains("1 stale partial run(s) to continue from their training state"),
+        err.contains(&format!(
+            "{pack_max} stale partial run(s) to continue from their training state"
+        )),
         "{err}"
     );
-    assert_eq!(
-        std::fs::read_dir(&tmp).unwrap().count(),
-        0,
-        "no partial run left"
-    );
+    assert_eq!(partials().len(), 0, "no partial run left");
     let o = bin()
         .args(["sweep", "run", whole_file.to_str().unwrap(), "--quiet"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let id = &killed.runs[0].id;
-    let (a, b) = (killed.run_dir(id), whole.run_dir(id));
     // run.json holds timings, config.toml the results folder: the rest is compared byte for byte.
     let strip = |v: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
         v.into_iter()
             .filter(|(n, _)| n != "run.json" && n != "config.toml")
             .collect()
     };
-    let (fa, fb) = (strip(files(&a)), strip(files(&b)));
-    assert_eq!(
-        fa.iter().map(|f| &f.0).collect::<Vec<_>>(),
-        fb.iter().map(|f| &f.0).collect::<Vec<_>>()
-    );
-    for ((n, x), (_, y)) in fa.iter().zip(&fb) {
-        assert!(
-            x == y,
-            "{n} differs between the resumed and the uninterrupted sweep"
+    for r in &killed.runs {
+        let (a, b) = (killed.run_dir(&r.id), whole.run_dir(&r.id));
+        let (fa, fb) = (strip(files(&a)), strip(files(&b)));
+        assert_eq!(
+            fa.iter().map(|f| &f.0).collect::<Vec<_>>(),
+            fb.iter().map(|f| &f.0).collect::<Vec<_>>()
         );
+        for ((n, x), (_, y)) in fa.iter().zip(&fb) {
+            assert!(
+                x == y,
+                "run {}: {n} differs between the resumed and the uninterrupted sweep",
+                r.id
+            );
+        }
+        assert_eq!(rows(&a.join("loss.csv")), 400);
     }
-    assert_eq!(rows(&a.join("loss.csv")), 400);
+}
+
+#[test]
+fn a_sweep_killed_mid_run_continues_the_partial_run() {
+    sweep_killed_mid_run_resumes("sweep", &[7], 1);
+}
+
+#[test]
+fn a_pack_killed_mid_run_continues_each_member_from_its_state() {
+    sweep_killed_mid_run_resumes("pack", &[7, 8], 2);
 }
