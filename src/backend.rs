@@ -62,7 +62,7 @@ fn single_threaded_blas() {
 /// One network on the CPU with its optimiser state.
 pub struct CpuNet {
     net: Net<f32>,
-    adam: Adam<f32>,
+    adam: Adam<RateParams<f32>>,
     /// Thread-seconds spent in forward (+ loss), gradient and Adam since the last take.
     phases: [f64; 3],
 }
@@ -354,6 +354,27 @@ impl Backend {
         }
     }
 
+    /// Every network's Adam state, for a resumable training state (None on the GPU, whose
+    /// moments stay on the device).
+    pub fn adam_states(&self) -> Option<Vec<Adam<RateParams<f32>>>> {
+        match self {
+            Backend::Cpu(nets) => Some(nets.iter().map(|c| c.adam.clone()).collect()),
+            Backend::Gpu { .. } => None,
+        }
+    }
+
+    /// Continue from saved Adam states (one per network, in order; CPU only).
+    pub fn set_adam_states(&mut self, states: Vec<Adam<RateParams<f32>>>) -> Result<()> {
+        match self {
+            Backend::Cpu(nets) if nets.len() == states.len() => {
+                nets.iter_mut().zip(states).for_each(|(c, a)| c.adam = a);
+                Ok(())
+            }
+            Backend::Cpu(_) => Err(Error::Runtime("Adam states do not match the pack".into())),
+            Backend::Gpu { .. } => Err(gpu_resume_error()),
+        }
+    }
+
     /// Current parameters of every network (a device readback on the GPU).
     pub fn params(&self) -> Result<Vec<RateParams<f32>>> {
         match self {
@@ -369,10 +390,16 @@ impl Backend {
     }
 }
 
+fn gpu_resume_error() -> Error {
+    Error::Input(
+        "a saved training state can only be resumed on the CPU (device = \"cpu\"); use --force to train again from the start".into(),
+    )
+}
+
 /// One spiking network on the CPU with its optimiser state.
 pub struct CpuSpikingNet {
     net: crate::reference::spiking::SpikingNet<f32>,
-    adam: crate::optim::SpikingAdam<f32>,
+    adam: Adam<crate::spiking::SpikingParams<f32>>,
 }
 
 /// Where a pack of spiking networks trains: threads over networks on the CPU (each update's
@@ -471,7 +498,7 @@ impl SpikingBackend {
                     .zip(lrs)
                     .map(|(m, &lr)| CpuSpikingNet {
                         net: crate::reference::spiking::SpikingNet::new(m),
-                        adam: crate::optim::SpikingAdam::new(cfg, lr),
+                        adam: Adam::new(cfg, lr),
                     })
                     .collect()
             })),
@@ -569,6 +596,31 @@ impl SpikingBackend {
                 }
                 Ok(out)
             }
+        }
+    }
+
+    /// Every network's Adam state (None on the GPU), as [`Backend::adam_states`].
+    pub fn adam_states(&self) -> Option<Vec<Adam<crate::spiking::SpikingParams<f32>>>> {
+        match self {
+            SpikingBackend::Cpu(nets) => Some(nets.iter().map(|c| c.adam.clone()).collect()),
+            SpikingBackend::Gpu(_) => None,
+        }
+    }
+
+    /// Continue from saved Adam states (CPU only), as [`Backend::set_adam_states`].
+    pub fn set_adam_states(
+        &mut self,
+        states: Vec<Adam<crate::spiking::SpikingParams<f32>>>,
+    ) -> Result<()> {
+        match self {
+            SpikingBackend::Cpu(nets) if nets.len() == states.len() => {
+                nets.iter_mut().zip(states).for_each(|(c, a)| c.adam = a);
+                Ok(())
+            }
+            SpikingBackend::Cpu(_) => {
+                Err(Error::Runtime("Adam states do not match the pack".into()))
+            }
+            SpikingBackend::Gpu(_) => Err(gpu_resume_error()),
         }
     }
 

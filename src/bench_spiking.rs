@@ -18,11 +18,13 @@ use rand_chacha::ChaCha8Rng;
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::gpu::{EpropForm, GpuContext, SpikingEngine};
-use crate::optim::SpikingAdam;
+use crate::optim::Adam;
 use crate::reference::rate::Prepared;
 use crate::reference::spiking as spk;
 use crate::rules::Rule;
-use crate::spiking::{SpikingConfig, SpikingModel};
+use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
+
+type SpikingAdam<F> = Adam<SpikingParams<F>>;
 
 pub struct SpikeBenchSpec {
     pub kinds: Vec<String>,

@@ -226,6 +226,29 @@ impl<F: Real> SpikingParams<F> {
     }
 }
 
+impl<F: Real> crate::optim::ParamSet for SpikingParams<F> {
+    type Scalar = F;
+    type Config = SpikingConfig;
+    fn zeros(cfg: &SpikingConfig) -> Self {
+        SpikingParams::zeros(cfg)
+    }
+    fn names(&self) -> &'static [&'static str] {
+        &SPIKING_PARAM_NAMES
+    }
+    fn tensors(&self) -> Vec<(&[usize], &[F])> {
+        let shapes = [
+            self.w_in.shape(),
+            self.w_rec.shape(),
+            self.w_out.shape(),
+            self.b_out.shape(),
+        ];
+        shapes.into_iter().zip(self.slices()).collect()
+    }
+    fn tensors_mut(&mut self) -> Vec<&mut [F]> {
+        self.slices_mut().into()
+    }
+}
+
 /// A spiking network as stored on disk.
 #[derive(Clone, Debug)]
 pub struct SpikingModel {

@@ -812,8 +812,7 @@ impl Shard {
 
 /// A temporary run directory's (id, owner) from its name `<id>.<host>.<pid>.<start>`.
 fn parse_tmp(name: &str) -> Option<(String, Owner)> {
-    let (id, tag) = name.split_once('.')?;
-    Some((id.to_string(), Owner::from_tag(tag)?))
+    crate::io::temp::parse_owned(name)
 }
 
 /// Where this process trains run `id` (the owner's tag in the name tells a live process's
@@ -857,11 +856,12 @@ fn io_err(p: &Path, e: std::io::Error) -> Error {
 
 /// Remove the temporary run directories of dead processes on this host, and those of other
 /// hosts whose run is complete and no longer claimed. Only real directories with the names this
-/// program gives are touched (a link is never followed). Returns how many were removed.
-fn clean_stale(sweep: &Sweep) -> Result<usize> {
-    let mut n = 0;
+/// program gives are touched (a link is never followed). Returns how many were removed, and
+/// how many dead processes' partial runs were kept to be continued from their training state.
+fn clean_stale(sweep: &Sweep) -> Result<(usize, usize)> {
+    let (mut n, mut kept) = (0, 0);
     let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) else {
-        return Ok(0);
+        return Ok((0, 0));
     };
     let here = crate::claim::hostname();
     for e in rd.flatten() {
@@ -871,7 +871,9 @@ fn clean_stale(sweep: &Sweep) -> Result<usize> {
         };
         let is_dir = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir());
         let gone = if owner.host == here {
-            !owner.alive()
+            // A dead process's partial run with a training state waits for the next process
+            // that claims the run, which continues it.
+            !owner.alive() && (sweep.is_complete(&id) || !holds_state(&e.path()))
         } else {
             sweep.is_complete(&id)
                 && crate::claim::holder(&sweep.claims_dir(), &id).is_none_or(|h| h != owner)
@@ -879,10 +881,51 @@ fn clean_stale(sweep: &Sweep) -> Result<usize> {
         if is_dir && gone {
             std::fs::remove_dir_all(e.path()).map_err(|er| io_err(&e.path(), er))?;
             n += 1;
+        } else if is_dir && owner.host == here && !owner.alive() {
+            kept += 1;
         }
     }
     crate::claim::clean_private(&sweep.claims_dir());
-    Ok(n)
+    Ok((n, kept))
+}
+
+/// Whether a temporary run folder holds a training state to continue from.
+fn holds_state(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(crate::train::STATE_FILE)).is_ok_and(|m| m.is_file())
+}
+
+/// Move the partial run of `id` that a process now gone left in `tmp/` (the one furthest on,
+/// when there are several) to `to`, and remove the others. Only for a claimed run: no live
+/// process trains it then. Returns whether one was taken over.
+fn adopt_partial(sweep: &Sweep, id: &str, to: &Path) -> Result<bool> {
+    let Ok(rd) = std::fs::read_dir(sweep.tmp_dir()) else {
+        return Ok(false);
+    };
+    let me = Owner::me();
+    let mut found: Vec<(Option<usize>, PathBuf)> = rd
+        .flatten()
+        .filter(|e| {
+            parse_tmp(&e.file_name().to_string_lossy()).is_some_and(|(i, o)| i == id && o != me)
+        })
+        .filter(|e| std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir()))
+        .map(|e| (crate::train::saved_update(&e.path()), e.path()))
+        .collect();
+    found.sort();
+    let best = found.pop().filter(|(u, _)| u.is_some());
+    for (_, d) in found {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    match best {
+        Some((_, d)) => {
+            if std::fs::symlink_metadata(to).is_ok() {
+                return Err(Error::Input(format!("{}: exists already", to.display())));
+            }
+            std::fs::rename(&d, to).map_err(|e| io_err(&d, e))?;
+            crate::train::clean_stale_run(to);
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Options of `sweep run`.
@@ -931,7 +974,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
     if let Some(r) = &mut refs {
         r.for_config(sweep.runs.get(0)?.config())?;
     }
-    let removed = clean_stale(sweep)?;
+    let (removed, resumable) = clean_stale(sweep)?;
     // Positions in the id-sorted list; runs are built one pack at a time.
     let mine: Vec<usize> = opts.shard.positions(sweep.runs.len()).collect();
     let present = listing(&sweep.runs_dir());
@@ -961,10 +1004,14 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
             rep.skipped,
             todo.len(),
             packed.len(),
-            if removed > 0 {
-                format!(" ({removed} stale partial run(s) removed)")
-            } else {
-                String::new()
+            match (removed, resumable) {
+                (0, 0) => String::new(),
+                (r, 0) => format!(" ({r} stale partial run(s) removed)"),
+                (0, k) =>
+                    format!(" ({k} stale partial run(s) to continue from their training state)"),
+                (r, k) => format!(
+                    " ({r} stale partial run(s) removed, {k} to continue from their training state)"
+                ),
             }
         );
     }
@@ -1003,12 +1050,17 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
             continue;
         }
         let tmp: Vec<PathBuf> = pack.iter().map(|r| tmp_run_dir(sweep, &r.id)).collect();
-        // A fresh folder of our own: anything already at the name (a planted link included) is
-        // not ours, and is neither used nor removed.
-        if let Some((d, e)) = tmp
-            .iter()
-            .find_map(|d| std::fs::create_dir(d).err().map(|e| (d, e)))
-        {
+        // A fresh folder of our own, or the partial run of a process now gone (continued from
+        // its training state): anything already at our name (a planted link included) is not
+        // ours, and is neither used nor removed.
+        if let Some((d, e)) = pack.iter().zip(&tmp).find_map(|(r, d)| {
+            let made = match adopt_partial(sweep, &r.id, d) {
+                Ok(true) => Ok(()),
+                Ok(false) => std::fs::create_dir(d),
+                Err(e) => Err(std::io::Error::other(e.to_string())),
+            };
+            made.err().map(|e| (d, e))
+        }) {
             for d2 in tmp.iter().take_while(|d2| *d2 != d) {
                 let _ = std::fs::remove_dir_all(d2);
             }
@@ -1335,6 +1387,9 @@ pub fn write_sbatch(sweep: &Sweep, o: &SubmitOptions) -> Result<(PathBuf, usize)
         sq(&slurm.join("%A_%a.out"))?,
         sq(&cwd)?
     ));
+    // A preempted (or failed node's) task is queued again and continues where it stopped: runs
+    // done are skipped and a partial run resumes from its training state; its log is appended to.
+    s.push_str("#SBATCH --requeue\n#SBATCH --open-mode=append\n");
     s.push_str("set -euo pipefail\n");
     s.push_str(&format!(
         "exec {} sweep run {} --results {} --shard \"$((SLURM_ARRAY_TASK_ID - ${{SLURM_ARRAY_TASK_MIN:-0}}))/{tasks}\"\n",

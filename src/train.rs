@@ -16,6 +16,7 @@ use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::io::budget;
 use crate::model::{Activation, RateConfig, RateModel};
+use crate::optim::{Adam, ParamSet};
 use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::rules::Rule;
 use crate::spiking::{SpikingConfig, SpikingModel};
@@ -256,6 +257,10 @@ pub struct TrainConfig {
     pub init: Option<PathBuf>,
     #[serde(default = "d_device")]
     pub device: Device,
+    /// Save the resumable training state (`train-state.safetensors`) after every this many
+    /// updates; default: at every checkpoint. Outputs do not depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_every: Option<usize>,
     #[serde(default = "d_out")]
     pub out: PathBuf,
 }
@@ -422,6 +427,11 @@ impl TrainConfig {
         if self.batch_size == 0 || self.n_steps == 0 {
             return Err(Error::Input(
                 "batch_size and n_steps must be positive".into(),
+            ));
+        }
+        if self.state_every == Some(0) {
+            return Err(Error::Input(
+                "state_every = 0: give a number of updates of at least 1".into(),
             ));
         }
         self.model_config().validate()?;
@@ -795,6 +805,48 @@ impl Pack {
         }
         Ok(self.final_eval(i, task, eval))
     }
+    /// Every network's training-state tensors (parameters and Adam moments, as they are now)
+    /// and Adam step; None where the backend keeps them on the GPU.
+    fn state_tensors(
+        &self,
+        members: &[Member],
+    ) -> Result<Option<(Vec<Vec<StateTensor>>, Vec<u64>)>> {
+        fn of<P: ParamSet<Scalar = f32>>(
+            members: &[Member],
+            params: Vec<P>,
+            adams: Option<Vec<Adam<P>>>,
+        ) -> Option<(Vec<Vec<StateTensor>>, Vec<u64>)> {
+            let adams = adams?;
+            let t = members
+                .iter()
+                .zip(params.iter().zip(&adams))
+                .map(|(m, (p, a))| member_tensors(m.seed, p, a))
+                .collect();
+            Some((t, adams.iter().map(|a| a.step).collect()))
+        }
+        Ok(match self {
+            Pack::Rate { backend, .. } => match backend.adam_states() {
+                None => None,
+                a => of(members, backend.params()?, a),
+            },
+            Pack::Spiking { backend, .. } => match backend.adam_states() {
+                None => None,
+                a => of(members, backend.params()?, a),
+            },
+        })
+    }
+    /// Continue every network's optimiser from the saved states.
+    fn restore_adams(&mut self, r: &Resumed, members: &[Member], lrs: &[f64]) -> Result<()> {
+        debug_assert_eq!(members.len(), r.members.len());
+        match self {
+            Pack::Rate { backend, models } => {
+                backend.set_adam_states(r.adams(&models[0].config, lrs)?)
+            }
+            Pack::Spiking {
+                backend, models, ..
+            } => backend.set_adam_states(r.adams(&models[0].config, lrs)?),
+        }
+    }
     /// Evaluation error of network `i` as of the last snapshot.
     fn final_eval(&self, i: usize, task: &Task, eval: &Batch) -> f64 {
         match self {
@@ -852,7 +904,7 @@ pub fn pack_key(cfg: &TrainConfig) -> String {
         format!("{:?}", cfg.model_config())
     };
     format!(
-        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{model}|{}|{}|{}|{}|{:?}|{:?}|{:?}",
+        "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{model}|{}|{}|{}|{}|{:?}|{:?}|{:?}|{:?}",
         cfg.task,
         cfg.train_batch,
         cfg.analysis_batch,
@@ -866,7 +918,8 @@ pub fn pack_key(cfg: &TrainConfig) -> String {
         cfg.adaptive_l2,
         cfg.checkpoints,
         cfg.device,
-        cfg.init
+        cfg.init,
+        cfg.state_every
     )
 }
 
@@ -875,7 +928,9 @@ pub fn train(cfg: &TrainConfig, adapter: Option<&str>, quiet: bool) -> Result<Ve
 }
 
 /// [`train`]; `force`: replace a run already in `cfg.out` (it is kept aside until the new run has
-/// its first checkpoint, and put back if the new run fails before).
+/// its first checkpoint, and put back if the new run fails before). A folder holding an
+/// unfinished run of the same config is resumed from its last saved state; one holding a
+/// finished run of it is reported, and nothing is trained.
 pub fn train_into(
     cfg: &TrainConfig,
     adapter: Option<&str>,
@@ -883,7 +938,24 @@ pub fn train_into(
     force: bool,
 ) -> Result<Vec<RunSummary>> {
     cfg.validate()?;
-    let mut folder = RunFolder::plan(&cfg.out, force)?;
+    let mut folder = RunFolder::open(&cfg.out, force, cfg)?;
+    match folder.start {
+        FolderStart::Finished => {
+            if !quiet {
+                eprintln!(
+                    "{} holds a finished run of this config ({} updates); nothing to do (--force trains it again)",
+                    cfg.out.display(),
+                    cfg.updates
+                );
+            }
+            return Ok(Vec::new());
+        }
+        FolderStart::Restart if !quiet => eprintln!(
+            "{}: an unfinished run with no saved training state; training it again from the start",
+            cfg.out.display()
+        ),
+        _ => {}
+    }
     let members: Vec<Member> = cfg
         .seeds
         .iter()
@@ -925,23 +997,132 @@ pub fn train_into(
     Ok(outcomes.into_iter().map(|o| o.summary).collect())
 }
 
-/// Whether `dir` holds (part of) a training run: its config, logs or a seed folder. Nothing is
-/// followed through a link.
+/// The resumable training state in a run folder (removed once the run is finished).
+pub const STATE_FILE: &str = "train-state.safetensors";
+
+/// The files of a run in its folder, besides its `seedS/` folders.
+const RUN_FILES: [&str; 5] = [
+    "config.toml",
+    "loss.csv",
+    "checkpoints.csv",
+    STATE_FILE,
+    "FAILED",
+];
+
+/// Whether `dir` holds (part of) a training run: its config, logs, state or a seed folder.
+/// Nothing is followed through a link.
 pub fn holds_run(dir: &Path) -> bool {
     let is = |p: PathBuf| std::fs::symlink_metadata(p).is_ok();
-    if ["config.toml", "loss.csv", "checkpoints.csv"]
-        .iter()
-        .any(|f| is(dir.join(f)))
-    {
+    if RUN_FILES[..4].iter().any(|f| is(dir.join(f))) {
         return true;
     }
-    std::fs::read_dir(dir).is_ok_and(|rd| {
-        rd.flatten().any(|e| {
+    !seed_dirs(dir).is_empty()
+}
+
+/// The `seedS` entries of `dir` (S all digits).
+fn seed_dirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
             n.strip_prefix("seed")
                 .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Remove a run's files and seed folders from `dir` (what else is there stays).
+fn clear_run(dir: &Path) {
+    for f in RUN_FILES {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    for d in seed_dirs(dir) {
+        if std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(d);
+        } else {
+            let _ = std::fs::remove_file(d);
+        }
+    }
+}
+
+/// Remove what killed processes left in a run folder: atomic-write temporaries (in it and in
+/// its seed folders) and half-made claim files.
+pub fn clean_stale_run(dir: &Path) {
+    crate::io::temp::clean_stale_temps(dir);
+    for d in seed_dirs(dir) {
+        if std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
+            crate::io::temp::clean_stale_temps(&d);
+        }
+    }
+    crate::claim::clean_private(dir);
+}
+
+/// Whether this process may write in `dir` (a read-only mount or a folder without write
+/// permission is the user's choice of output: exit status 2).
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path; access(2) only reads it.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Claim `dir` for this `train` (a `train.N` file naming this process, as sweeps claim runs);
+/// a folder another live `train` holds is refused.
+fn claim_folder(dir: &Path) -> Result<crate::claim::Claim> {
+    let claim = crate::claim::try_claim(dir, "train").map_err(|e| match e {
+        Error::Runtime(m) if !writable(dir) => Error::Input(format!(
+            "{}: cannot write to the output folder ({m})",
+            dir.display()
+        )),
+        e => e,
+    })?;
+    claim.ok_or_else(|| {
+        let who = crate::claim::holder(dir, "train")
+            .map(|o| format!(" (pid {} on {})", o.pid, o.host))
+            .unwrap_or_default();
+        Error::Input(format!(
+            "{}: another train{who} is using this folder",
+            dir.display()
+        ))
     })
+}
+
+/// The update at which the training state in `dir` was saved (None: no readable state).
+pub fn saved_update(dir: &Path) -> Option<usize> {
+    crate::io::state::peek_state(&dir.join(STATE_FILE))
+        .and_then(|t| serde_json::from_str::<SavedState>(&t).ok())
+        .map(|s| s.update)
+}
+
+/// The first setting in which the run in `dir` (its `config.toml`) differs from `cfg`, ignoring
+/// `out` (the folder may be named differently now); `Ok(None)` when they are the same.
+fn config_difference(dir: &Path, cfg: &TrainConfig) -> Result<Option<String>> {
+    let path = dir.join("config.toml");
+    let unreadable = |why: String| {
+        Error::Input(format!(
+            "{} holds a run whose config.toml {why}; use --force to replace it",
+            dir.display()
+        ))
+    };
+    let text = budget::read_input_text(&path, "a TOML config file")
+        .map_err(|e| unreadable(format!("cannot be read ({e})")))?;
+    let mut old: toml::Table = toml::from_str(&text)
+        .map_err(|e| unreadable(format!("is not valid TOML ({})", e.message())))?;
+    let mut new: toml::Table =
+        toml::from_str(&toml::to_string(cfg).map_err(|e| Error::Runtime(e.to_string()))?)
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+    old.remove("out");
+    new.remove("out");
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    Ok(keys
+        .into_iter()
+        .find(|k| old.get(*k) != new.get(*k))
+        .map(|k| k.to_string()))
 }
 
 /// How `train` takes its output folder.
@@ -953,6 +1134,12 @@ enum FolderStart {
     Reuse,
     /// It holds a run and `--force` was given: the old run is moved aside.
     Replace,
+    /// It holds an unfinished run of this config with a saved training state: continued.
+    Resume,
+    /// It holds an unfinished run of this config without a saved state: trained again.
+    Restart,
+    /// It holds the finished run of this config: nothing to do.
+    Finished,
 }
 
 /// The output folder of one `train`: set up only once every input is checked, the earlier run
@@ -965,11 +1152,21 @@ pub struct RunFolder {
     /// The folder has been written to.
     opened: bool,
     checkpointed: bool,
+    /// This process's claim on the folder (released when the `RunFolder` goes).
+    claim: Option<crate::claim::Claim>,
+}
+
+impl Drop for RunFolder {
+    fn drop(&mut self) {
+        if let Some(c) = self.claim.take() {
+            c.release();
+        }
+    }
 }
 
 impl RunFolder {
     /// Decide what to do with `dir`, writing nothing: a folder that already holds a run is
-    /// refused unless `force`. (Resuming an unfinished run would be decided here.)
+    /// refused unless `force`. (`train` itself uses [`RunFolder::open`], which also resumes.)
     pub fn plan(dir: &Path, force: bool) -> Result<RunFolder> {
         let meta = std::fs::symlink_metadata(dir);
         let start = match &meta {
@@ -1001,7 +1198,48 @@ impl RunFolder {
             aside: None,
             opened: false,
             checkpointed: false,
+            claim: None,
         })
+    }
+
+    /// [`RunFolder::plan`] for training `cfg` into `dir`, with the folder claimed (a second
+    /// `train` on it is refused) and the temporaries of killed processes removed. A run already
+    /// there of the same config is resumed from its saved state (or, without one, trained again,
+    /// or, when finished, left alone); one of another config is refused unless `force`.
+    pub fn open(dir: &Path, force: bool, cfg: &TrainConfig) -> Result<RunFolder> {
+        let mut f = match RunFolder::plan(dir, true) {
+            Ok(f) if f.start == FolderStart::Create => return Ok(f),
+            r => r?,
+        };
+        f.claim = Some(claim_folder(dir)?);
+        clean_stale_run(dir);
+        if f.start == FolderStart::Reuse || force {
+            return Ok(f);
+        }
+        if let Some(key) = config_difference(dir, cfg)? {
+            return Err(Error::Input(format!(
+                "{} holds a run; use --force to replace it (its config differs from this one in {key})",
+                dir.display()
+            )));
+        }
+        let is = |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok();
+        f.start = if is(STATE_FILE) {
+            FolderStart::Resume
+        } else if is("FAILED") {
+            return Err(Error::Input(format!(
+                "{} holds a run; use --force to replace it (it failed: see its FAILED file)",
+                dir.display()
+            )));
+        } else if cfg
+            .seeds
+            .iter()
+            .all(|s| is(&format!("seed{s}/update{:04}.safetensors", cfg.updates)))
+        {
+            FolderStart::Finished
+        } else {
+            FolderStart::Restart
+        };
+        Ok(f)
     }
 
     /// After a failure: a run without any checkpoint leaves nothing (the replaced run is put
@@ -1019,19 +1257,8 @@ impl RunFolder {
             FolderStart::Create | FolderStart::Replace => {
                 let _ = std::fs::remove_dir_all(&self.dir);
             }
-            FolderStart::Reuse => {
-                for f in ["config.toml", "loss.csv", "checkpoints.csv"] {
-                    let _ = std::fs::remove_file(self.dir.join(f));
-                }
-                if let Ok(rd) = std::fs::read_dir(&self.dir) {
-                    for e in rd.flatten() {
-                        let seed = e.file_name().to_string_lossy().starts_with("seed");
-                        if seed && e.file_type().is_ok_and(|t| t.is_dir()) {
-                            let _ = std::fs::remove_dir_all(e.path());
-                        }
-                    }
-                }
-            }
+            FolderStart::Reuse | FolderStart::Restart => clear_run(&self.dir),
+            FolderStart::Resume | FolderStart::Finished => {}
         }
         if let Some(a) = self.aside.take() {
             let _ = std::fs::rename(&a, &self.dir);
@@ -1045,6 +1272,11 @@ pub trait RunHooks {
     fn before_write(&mut self) -> Result<()>;
     /// Called once every member's first checkpoint is on disk.
     fn first_checkpoint(&mut self) -> Result<()>;
+    /// Whether a training state found in a member's folder is continued (else ignored, and
+    /// replaced as the run goes).
+    fn resume(&self) -> bool {
+        true
+    }
 }
 
 /// The sweeps' hooks: their temporary folders are set up and committed by the sweep.
@@ -1065,11 +1297,26 @@ impl RunHooks for RunFolder {
             if let Some(p) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(p).map_err(|e| crate::io::create_err(d, e))?;
             }
-            std::fs::create_dir(d).map_err(|e| crate::io::create_err(d, e))
+            std::fs::create_dir(d).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Input(format!(
+                    "{}: created by another process meanwhile (another train?)",
+                    d.display()
+                )),
+                _ => crate::io::create_err(d, e),
+            })
         };
         match self.start {
-            FolderStart::Create => mkdir(&self.dir)?,
-            FolderStart::Reuse => {}
+            FolderStart::Create => {
+                mkdir(&self.dir)?;
+                self.opened = true;
+                self.claim = Some(claim_folder(&self.dir)?);
+            }
+            FolderStart::Reuse | FolderStart::Finished => {}
+            FolderStart::Restart => clear_run(&self.dir),
+            FolderStart::Resume => {
+                self.checkpointed = true;
+                let _ = std::fs::remove_file(self.dir.join("FAILED"));
+            }
             FolderStart::Replace => {
                 let name = self
                     .dir
@@ -1080,6 +1327,10 @@ impl RunHooks for RunFolder {
                     ".{name}.replaced.{}",
                     crate::claim::Owner::me().tag()
                 ));
+                // Our claim goes aside with the old run; the new folder gets a new one.
+                if let Some(c) = self.claim.take() {
+                    c.release();
+                }
                 std::fs::rename(&self.dir, &aside).map_err(|e| {
                     Error::Runtime(format!(
                         "{}: cannot move the earlier run aside: {e}",
@@ -1089,6 +1340,7 @@ impl RunHooks for RunFolder {
                 self.aside = Some(aside);
                 self.opened = true;
                 mkdir(&self.dir)?;
+                self.claim = Some(claim_folder(&self.dir)?);
             }
         }
         self.opened = true;
@@ -1106,12 +1358,16 @@ impl RunHooks for RunFolder {
         }
         Ok(())
     }
+    fn resume(&self) -> bool {
+        self.start == FolderStart::Resume
+    }
 }
 
 /// Train `members` together (one pack on the GPU, threads over networks on the CPU) with the
 /// shared settings of `shared` (its `seeds`, `lr`, `g0`, `activity_l2` and `out` are ignored).
 /// Advances `bar` by one per update. Each member's directory gets its config, logs and
-/// checkpoints; a diverged member stops being logged and saved, the others go on.
+/// checkpoints; a diverged member stops being logged and saved, the others go on. A member
+/// directory holding a training state continues from it.
 pub fn train_members(
     shared: &TrainConfig,
     members: &[Member],
@@ -1119,7 +1375,37 @@ pub fn train_members(
     bar: &indicatif::ProgressBar,
     quiet: bool,
 ) -> Result<Vec<MemberOutcome>> {
-    train_members_with(shared, members, adapter, bar, quiet, &mut NoHooks)
+    // Members continue from their own saved updates: those at the same update train as one
+    // pack, one pack after the other (on the CPU a network's numbers do not depend on its pack).
+    let mut groups: Vec<(Option<usize>, Vec<usize>)> = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let at = saved_update(&m.dir);
+        match groups.iter_mut().find(|(u, _)| *u == at) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((at, vec![i])),
+        }
+    }
+    if groups.len() == 1 {
+        return train_members_with(shared, members, adapter, bar, quiet, &mut NoHooks);
+    }
+    let mut out: Vec<Option<MemberOutcome>> = vec![None; members.len()];
+    for (_, idx) in groups {
+        let part: Vec<Member> = idx.iter().map(|&i| members[i].clone()).collect();
+        for (i, o) in idx.into_iter().zip(train_members_with(
+            shared,
+            &part,
+            adapter,
+            bar,
+            quiet,
+            &mut NoHooks,
+        )?) {
+            out[i] = Some(o);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.expect("every member trained"))
+        .collect())
 }
 
 /// [`train_members`], with `hooks` called before the first write and after the first checkpoint.
@@ -1159,12 +1445,32 @@ pub fn train_members_with(
     let k = shared.steps_per_bin()?;
     let (b, t) = (b, t * k);
     let lrs: Vec<f64> = members.iter().map(|m| m.lr).collect();
+    // Directories, one pair of logs and one training state each (in members' order).
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for m in members {
+        if !dirs.contains(&m.dir) {
+            dirs.push(m.dir.clone());
+        }
+    }
+    let log_of: Vec<usize> = members
+        .iter()
+        .map(|m| dirs.iter().position(|d| d == &m.dir).unwrap())
+        .collect();
+    let run_meta = members
+        .iter()
+        .map(|m| checkpoint_metadata(shared, m))
+        .collect::<Result<Vec<_>>>()?;
+    let resumed = if hooks.resume() {
+        Resumed::load(&dirs, members, &log_of, &run_meta)?
+    } else {
+        None
+    };
     let loss_kind = shared.loss_kind();
     let mut pack = if spiking {
         let scfg = shared.spiking_config();
         let settings = shared.spiking_settings();
         let mut models = Vec::new();
-        for m in members {
+        for (i, m) in members.iter().enumerate() {
             let mut model = match &shared.init {
                 Some(p) => {
                     let m0 = crate::io::load_spiking_model(p)?;
@@ -1192,6 +1498,9 @@ pub fn train_members_with(
             if rule.uses_feedback() {
                 model.ensure_feedback(m.seed);
             }
+            if let Some(r) = &resumed {
+                r.restore_params(i, &mut model.params)?;
+            }
             models.push(model);
         }
         let rate_target = settings.rate_target;
@@ -1211,7 +1520,7 @@ pub fn train_members_with(
         }
     } else {
         let mut models = Vec::new();
-        for m in members {
+        for (i, m) in members.iter().enumerate() {
             let mut model = match &shared.init {
                 Some(p) => {
                     let m0 = crate::io::load_model(p)?;
@@ -1230,6 +1539,9 @@ pub fn train_members_with(
             if rule.uses_feedback() {
                 model.ensure_feedback(m.seed);
             }
+            if let Some(r) = &resumed {
+                r.restore_params(i, &mut model.params)?;
+            }
             models.push(model);
         }
         Pack::Rate {
@@ -1237,17 +1549,13 @@ pub fn train_members_with(
             models,
         }
     };
+    if let Some(r) = &resumed {
+        pack.restore_adams(r, members, &lrs)?;
+    }
     // Every input is checked and the backend made: only now is anything written.
     hooks.before_write()?;
-    // Logs, one pair per distinct directory (in members' order).
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for m in members {
-        if !dirs.contains(&m.dir) {
-            dirs.push(m.dir.clone());
-        }
-    }
     let mut logs = Vec::new();
-    for dir in &dirs {
+    for (di, dir) in dirs.iter().enumerate() {
         std::fs::create_dir_all(dir).map_err(|e| crate::io::create_err(dir, e))?;
         // The directory's own config: the shared settings with its members' seeds and values.
         let mine: Vec<&Member> = members.iter().filter(|m| &m.dir == dir).collect();
@@ -1261,6 +1569,15 @@ pub fn train_members_with(
                 .map_err(|e| Error::Runtime(e.to_string()))?
                 .as_bytes(),
         )?;
+        if let Some(r) = &resumed {
+            // Rows written after the state was saved are written again.
+            let (loss_len, ckpt_len) = r.log_bytes[di];
+            logs.push((
+                reopen_log(&dir.join("loss.csv"), loss_len)?,
+                reopen_log(&dir.join("checkpoints.csv"), ckpt_len)?,
+            ));
+            continue;
+        }
         let mut log = create_log(&dir.join("loss.csv"))?;
         append_line(
             &mut log,
@@ -1274,10 +1591,6 @@ pub fn train_members_with(
         append_line(&mut evlog, "update,seed,eval_error,checkpoint")?;
         logs.push((log, evlog));
     }
-    let log_of: Vec<usize> = members
-        .iter()
-        .map(|m| dirs.iter().position(|d| d == &m.dir).unwrap())
-        .collect();
 
     let checkpoints: Vec<usize> = shared
         .checkpoints
@@ -1296,17 +1609,41 @@ pub fn train_members_with(
 
     let mut rngs: Vec<ChaCha8Rng> = members.iter().map(|m| trial_rng(m.seed)).collect();
     let mut lambdas: Vec<f64> = members.iter().map(|m| m.activity_l2).collect();
-    let run_meta = members
-        .iter()
-        .map(|m| checkpoint_metadata(shared, m))
-        .collect::<Result<Vec<_>>>()?;
     let mut last = vec![f64::NAN; members.len()];
     let mut diverged: Vec<Option<usize>> = vec![None; members.len()];
+    let mut first_update = 0;
+    if let Some(r) = &resumed {
+        for (i, s) in r.members.iter().enumerate() {
+            rngs[i] = s.rng()?;
+            lambdas[i] = f64::from_bits(s.lambda_bits);
+            last[i] = f64::from_bits(s.last_loss_bits);
+            diverged[i] = s.diverged_at;
+        }
+        first_update = r.update;
+        bar.inc(first_update as u64);
+        if !quiet {
+            bar.suspend(|| {
+                eprintln!(
+                    "resuming {} from its training state at update {first_update}",
+                    dirs.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        }
+    }
+    let state_due = |u: usize| match shared.state_every {
+        Some(n) => u % n == 0,
+        None => checkpoints.contains(&u),
+    };
     let start = Instant::now();
-    let mut first_checkpoint = true;
-    for u in 0..=shared.updates {
+    let mut first_checkpoint = resumed.is_none();
+    for u in first_update..=shared.updates {
+        // Where the run resumes, its checkpoint and state are on disk already.
+        let resumed_here = resumed.is_some() && u == first_update;
         // Checkpoint index U = parameters after U updates (U = 0: the initialisation).
-        if checkpoints.contains(&u) || u == shared.updates {
+        if (checkpoints.contains(&u) || u == shared.updates) && !resumed_here {
             if diverged.iter().any(Option::is_none) {
                 pack.snapshot(|i| diverged[i].is_none())?;
             }
@@ -1348,6 +1685,17 @@ pub fn train_members_with(
         }
         if u == shared.updates {
             break;
+        }
+        if state_due(u) && !resumed_here {
+            let saved = SavedProgress {
+                update: u,
+                rngs: &rngs,
+                lambdas: &lambdas,
+                last: &last,
+                diverged: &diverged,
+                run_meta: &run_meta,
+            };
+            save_states(&pack, &saved, members, &dirs, &log_of, &logs)?;
         }
         let batches: Vec<Batch> = match &task {
             Task::Reach(r) => rngs
@@ -1406,6 +1754,19 @@ pub fn train_members_with(
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    // Finished: the states are no longer needed (and a folder without one is a finished run).
+    for dir in &dirs {
+        let p = dir.join(STATE_FILE);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Runtime(format!(
+                    "{}: cannot remove: {e}",
+                    p.display()
+                )));
+            }
+            _ => {}
+        }
+    }
     Ok((0..members.len())
         .map(|i| MemberOutcome {
             summary: RunSummary {
@@ -1421,6 +1782,284 @@ pub fn train_members_with(
             diverged_at: diverged[i],
         })
         .collect())
+}
+
+/// What a training state file says besides its tensors (`__metadata__["state"]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedState {
+    /// Updates done: checkpoint `update` (when it is one) is written and logged.
+    update: usize,
+    /// Lengths of `loss.csv` and `checkpoints.csv` then; later rows are discarded on resume.
+    loss_log_bytes: u64,
+    checkpoint_log_bytes: u64,
+    members: Vec<SavedMember>,
+}
+
+/// One network's place in its training (its tensors are `seedS.params.*`, `seedS.adam_m.*`
+/// and `seedS.adam_v.*`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedMember {
+    seed: u64,
+    /// The checkpoint metadata of its run (config, task files and their SHA-256): a state is
+    /// only continued by the same run.
+    run: Vec<(String, String)>,
+    adam_step: u64,
+    /// f64 bits (exact, and NaN-safe).
+    lambda_bits: u64,
+    last_loss_bits: u64,
+    diverged_at: Option<usize>,
+    /// The trial generator: seed (hex), stream and word position.
+    rng_seed: String,
+    rng_stream: u64,
+    rng_word_pos: String,
+}
+
+impl SavedMember {
+    fn rng(&self) -> Result<ChaCha8Rng> {
+        let bad = || Error::Input(format!("seed {}: training state: bad rng state", self.seed));
+        let bytes: Vec<u8> = (0..self.rng_seed.len())
+            .step_by(2)
+            .map(|i| {
+                self.rng_seed
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(self.rng_stream);
+        rng.set_word_pos(self.rng_word_pos.parse().map_err(|_| bad())?);
+        Ok(rng)
+    }
+}
+
+/// The training states a run continues from: one file per member directory, all at one update.
+struct Resumed {
+    update: usize,
+    /// Per member, in members' order.
+    members: Vec<SavedMember>,
+    /// Per member: its directory's state file (index into `files`).
+    file_of: Vec<usize>,
+    files: Vec<(PathBuf, crate::io::state::StateFile)>,
+    /// Per directory: the lengths its logs are cut back to.
+    log_bytes: Vec<(u64, u64)>,
+}
+
+impl Resumed {
+    /// The states in `dirs` (None when there are none). Every directory must have one, all at
+    /// the same update, each for the same run (config and task files) as its members now.
+    fn load(
+        dirs: &[PathBuf],
+        members: &[Member],
+        log_of: &[usize],
+        run_meta: &[Vec<(String, String)>],
+    ) -> Result<Option<Resumed>> {
+        let paths: Vec<PathBuf> = dirs.iter().map(|d| d.join(STATE_FILE)).collect();
+        let present: Vec<bool> = paths
+            .iter()
+            .map(|p| std::fs::symlink_metadata(p).is_ok())
+            .collect();
+        if !present.iter().any(|&p| p) {
+            return Ok(None);
+        }
+        if let Some(i) = present.iter().position(|&p| !p) {
+            return Err(Error::Runtime(format!(
+                "{}: no training state, while other networks of its pack have one (train them apart)",
+                dirs[i].display()
+            )));
+        }
+        let mut files = Vec::new();
+        let mut states = Vec::new();
+        for p in &paths {
+            let f = crate::io::state::StateFile::read(p)?;
+            let s: SavedState = serde_json::from_str(&f.state).map_err(|e| {
+                Error::Input(format!(
+                    "{}: not a training state of this version: {e}",
+                    p.display()
+                ))
+            })?;
+            if let Some(s0) = states.first().map(|s: &SavedState| s.update)
+                && s0 != s.update
+            {
+                return Err(Error::Runtime(format!(
+                    "{}: saved at update {}, another network of its pack at {s0} (train them apart)",
+                    p.display(),
+                    s.update
+                )));
+            }
+            states.push(s);
+            files.push((p.clone(), f));
+        }
+        let mut saved = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let (path, s) = (&paths[log_of[i]], &states[log_of[i]]);
+            let sm = s.members.iter().find(|x| x.seed == m.seed).ok_or_else(|| {
+                Error::Input(format!(
+                    "{}: holds no state of seed {}; use --force to train again",
+                    path.display(),
+                    m.seed
+                ))
+            })?;
+            if sm.run != run_meta[i] {
+                return Err(Error::Input(format!(
+                    "{}: saved by a different run of seed {} (its settings or task files changed since); use --force to train again",
+                    path.display(),
+                    m.seed
+                )));
+            }
+            saved.push(sm.clone());
+        }
+        Ok(Some(Resumed {
+            update: states[0].update,
+            members: saved,
+            file_of: log_of.to_vec(),
+            log_bytes: states
+                .iter()
+                .map(|s| (s.loss_log_bytes, s.checkpoint_log_bytes))
+                .collect(),
+            files,
+        }))
+    }
+
+    /// Member `i`'s tensors `{kind}.*` (params, adam_m, adam_v) into `p`.
+    fn fill<P: ParamSet<Scalar = f32>>(&self, i: usize, kind: &str, p: &mut P) -> Result<()> {
+        let (path, f) = &self.files[self.file_of[i]];
+        let seed = self.members[i].seed;
+        p.fill_named(|n| f.tensor(&format!("seed{seed}.{kind}.{n}")))
+            .map_err(|e| Error::Input(format!("{}: seed {seed}: {e}", path.display())))
+    }
+
+    fn restore_params<P: ParamSet<Scalar = f32>>(&self, i: usize, p: &mut P) -> Result<()> {
+        self.fill(i, "params", p)
+    }
+
+    /// Every member's Adam state.
+    fn adams<P: ParamSet<Scalar = f32>>(
+        &self,
+        cfg: &P::Config,
+        lrs: &[f64],
+    ) -> Result<Vec<Adam<P>>> {
+        (0..self.members.len())
+            .map(|i| {
+                let mut a = Adam::<P>::new(cfg, lrs[i]);
+                a.step = self.members[i].adam_step;
+                self.fill(i, "adam_m", &mut a.m)?;
+                self.fill(i, "adam_v", &mut a.v)?;
+                Ok(a)
+            })
+            .collect()
+    }
+}
+
+/// The loop's own state at a training-state save.
+struct SavedProgress<'a> {
+    update: usize,
+    rngs: &'a [ChaCha8Rng],
+    lambdas: &'a [f64],
+    last: &'a [f64],
+    diverged: &'a [Option<usize>],
+    run_meta: &'a [Vec<(String, String)>],
+}
+
+/// One tensor of a state file: (name, shape, values).
+type StateTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Member `seed`'s parameters and Adam state as state-file tensors.
+fn member_tensors<P: ParamSet<Scalar = f32>>(seed: u64, p: &P, a: &Adam<P>) -> Vec<StateTensor> {
+    [("params", p), ("adam_m", &a.m), ("adam_v", &a.v)]
+        .into_iter()
+        .flat_map(|(kind, set)| {
+            set.named()
+                .into_iter()
+                .map(move |(n, shape, v)| (format!("seed{seed}.{kind}.{n}"), shape, v.to_vec()))
+        })
+        .collect()
+}
+
+/// Write every directory's training state (atomically). The GPU keeps its Adam moments on the
+/// device: there, no state is saved (a killed GPU run trains again from the start).
+fn save_states(
+    pack: &Pack,
+    at: &SavedProgress,
+    members: &[Member],
+    dirs: &[PathBuf],
+    log_of: &[usize],
+    logs: &[(std::fs::File, std::fs::File)],
+) -> Result<()> {
+    let Some((tensors, steps)) = pack.state_tensors(members)? else {
+        return Ok(());
+    };
+    let len = |f: &std::fs::File| {
+        f.metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::Runtime(format!("cannot read a log's length: {e}")))
+    };
+    for (di, dir) in dirs.iter().enumerate() {
+        let mine: Vec<usize> = (0..members.len()).filter(|&i| log_of[i] == di).collect();
+        let state = SavedState {
+            update: at.update,
+            loss_log_bytes: len(&logs[di].0)?,
+            checkpoint_log_bytes: len(&logs[di].1)?,
+            members: mine
+                .iter()
+                .map(|&i| {
+                    let g = &at.rngs[i];
+                    SavedMember {
+                        seed: members[i].seed,
+                        run: at.run_meta[i].clone(),
+                        adam_step: steps[i],
+                        lambda_bits: at.lambdas[i].to_bits(),
+                        last_loss_bits: at.last[i].to_bits(),
+                        diverged_at: at.diverged[i],
+                        rng_seed: g.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+                        rng_stream: g.get_stream(),
+                        rng_word_pos: g.get_word_pos().to_string(),
+                    }
+                })
+                .collect(),
+        };
+        let views: Vec<(String, Vec<usize>, &[f32])> = mine
+            .iter()
+            .flat_map(|&i| {
+                tensors[i]
+                    .iter()
+                    .map(|(n, s, v)| (n.clone(), s.clone(), &v[..]))
+            })
+            .collect();
+        crate::io::state::write_state(&dir.join(STATE_FILE), &views, &to_json(&state)?)?;
+    }
+    Ok(())
+}
+
+/// An existing log, cut back to `len` bytes and opened for appending (never through a link).
+fn reopen_log(path: &Path, len: u64) -> Result<std::fs::File> {
+    use crate::claim::NoFollow;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags_nofollow()
+        .open(path)
+        .map_err(|e| {
+            Error::Input(format!(
+                "{}: cannot reopen the log to resume: {e}",
+                path.display()
+            ))
+        })?;
+    let now = f
+        .metadata()
+        .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?
+        .len();
+    if now < len {
+        return Err(Error::Input(format!(
+            "{}: shorter ({now} bytes) than when the training state was saved ({len}); use --force to train again",
+            path.display()
+        )));
+    }
+    f.set_len(len)
+        .map_err(|e| Error::Runtime(format!("{}: cannot cut back the log: {e}", path.display())))?;
+    Ok(f)
 }
 
 /// SHA-256 of a file, hex.
@@ -1441,6 +2080,8 @@ struct TaskFile {
 /// (its task included), the task files with their SHA-256, rule, seed, init_seed and version.
 fn checkpoint_metadata(shared: &TrainConfig, m: &Member) -> Result<Vec<(String, String)>> {
     let mut c = shared.clone();
+    // How often the training state is saved does not change the run.
+    c.state_every = None;
     (c.seeds, c.lr, c.g0, c.activity_l2, c.out, c.init_seed) = (
         vec![m.seed],
         m.lr,

@@ -9,6 +9,8 @@ pub mod budget;
 mod model;
 mod npz;
 mod paper;
+pub mod state;
+pub mod temp;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -75,7 +77,8 @@ pub(crate) fn create_temp(tmp: &Path, path: &Path) -> Result<File> {
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The temporary sibling `.{name}.tmp-{pid}-{n}` that an atomic write of `path` goes through.
+/// The temporary sibling `.{name}.tmp-{owner tag}-{n}` that an atomic write of `path` goes
+/// through (the owner tag lets a later process remove it once this one is gone: [`temp`]).
 fn temp_path(path: &Path) -> Result<PathBuf> {
     let name = path
         .file_name()
@@ -83,7 +86,7 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
         .to_string_lossy()
         .into_owned();
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = format!(".{name}.tmp-{}-{n}", std::process::id());
+    let tmp = format!(".{name}.tmp-{}-{n}", temp::my_tag());
     Ok(match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.join(tmp),
         _ => PathBuf::from(tmp),
