@@ -144,6 +144,7 @@ fn report_writes_every_figure_as_svg_and_png_with_a_caption() {
     for n in [
         "distance_vs_accuracy",
         "distance_vs_accuracy_zoom",
+        "distance_vs_error_log",
         "matched_accuracy",
         "distance_during_learning",
         "learning_curves",

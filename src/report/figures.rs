@@ -742,7 +742,7 @@ mod tests {
         assert_eq!(runs, vec![vec![(1.0, 1.0)], vec![(3.0, 3.0), (4.0, 4.0)]]);
         // log axes drop values that are not positive
         let runs = split_finite(&[(0.0, 1.0), (10.0, 1.0)], Scale::Log10, Scale::Linear);
-        assert_eq!(runs, vec![vec![(1.0, 0.0)]]);
+        assert_eq!(runs, vec![vec![(1.0, 1.0)]]);
     }
 
     #[test]

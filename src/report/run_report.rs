@@ -75,7 +75,7 @@ pub struct Group {
     pub matched: Vec<MatchedRow>,
 }
 
-/// Notes for the levels some group never reaches (empty panels say why, SPEC: issue 13).
+/// Notes for the levels some group never reaches (a figure says so instead of drawing an empty panel).
 pub fn unreached_notes(groups: &[Group]) -> Vec<String> {
     let levels: Vec<f64> = groups
         .iter()
@@ -88,8 +88,8 @@ pub fn unreached_notes(groups: &[Group]) -> Vec<String> {
         }
     }
     let mut notes = Vec::new();
-    let levels = unique;
-    for l in levels {
+    let mut by_none: Vec<String> = Vec::new();
+    for l in unique {
         let missing: Vec<&str> = groups
             .iter()
             .filter(|g| {
@@ -103,13 +103,19 @@ pub fn unreached_notes(groups: &[Group]) -> Vec<String> {
             continue;
         }
         if missing.len() == groups.len() {
-            notes.push(format!("no network reached accuracy {l}"));
+            by_none.push(l.to_string());
         } else {
             notes.push(format!(
                 "accuracy {l} not reached by: {}",
                 missing.join(", ")
             ));
         }
+    }
+    if !by_none.is_empty() {
+        notes.insert(
+            0,
+            format!("no network reached accuracy {}", by_none.join(", ")),
+        );
     }
     notes
 }
@@ -201,6 +207,34 @@ pub fn distance_vs_accuracy(
     } else if !any_nonnegative {
         p.notes
             .push("every checkpoint is below accuracy 0: the whole range is shown".into());
+    }
+    p
+}
+
+/// [`distance_vs_accuracy`] over the whole range with the accuracy axis as 1 − accuracy on a log
+/// scale: each decade of error gets the same room, so 0.9, 0.99 and 0.999 are spread apart.
+pub fn distance_vs_error_log(title: &str, groups: &[Group], refs: Option<(f64, f64)>) -> Panel {
+    let mut p = distance_vs_accuracy(title, groups, refs, false);
+    p.x_label = "1 − task accuracy (log scale; left = more accurate)".into();
+    let flip = |v: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        v.iter()
+            .map(|&(x, y)| if x.is_nan() { (x, y) } else { (1.0 - x, y) })
+            .filter(|&(e, _)| e.is_nan() || (e > 0.0 && e <= 1.0))
+            .collect()
+    };
+    for l in &mut p.lines {
+        l.points = flip(&l.points);
+    }
+    for b in &mut p.bands {
+        b.x = b.x.iter().map(|x| 1.0 - x).collect();
+    }
+    p.x_scale = Scale::Log10;
+    p.x_range = None;
+    if p.message.is_none() && p.lines.iter().all(|l| l.points.is_empty()) {
+        p.message = Some(
+            "No checkpoint has accuracy between 0 and 1: nothing to plot on a log error axis."
+                .into(),
+        );
     }
     p
 }
@@ -551,6 +585,17 @@ pub fn write(
             ),
         ),
         Figure::new(
+            "distance_vs_error_log",
+            distance_vs_error_log(
+                "Distance vs task error (log scale)",
+                &groups,
+                Some((baseline, floor)),
+            ),
+            format!(
+                "{lines_caption} The accuracy axis as 1 − accuracy on a log scale, so that the high-accuracy range (0.9, 0.99, …) gets as much room as the rest; checkpoints with accuracy ≤ 0 or exactly 1 are left out."
+            ),
+        ),
+        Figure::new(
             "matched_accuracy",
             matched_panel("Distance at matched accuracy", &groups),
             format!(
@@ -723,6 +768,32 @@ mod tests {
         assert!((z[0].0 - 0.9).abs() < 1e-12 && (z[0].1 - y).abs() < 1e-12);
         assert_eq!(&z[1..], &pts[1..]);
         assert!(from_x(&[(0.1, 1.0), (0.2, 1.0)], 0.9).is_empty());
+    }
+
+    #[test]
+    fn unreached_levels_are_named_once() {
+        let row = |level: f64, v: &[f64]| MatchedRow {
+            level,
+            group: vec![],
+            missing: 0,
+            summary: crate::stats::summarise(v),
+        };
+        let g = |label: &str, rows: Vec<MatchedRow>| Group {
+            label: label.into(),
+            networks: vec![],
+            matched: rows,
+        };
+        let groups = [
+            g("a", vec![row(0.5, &[0.3]), row(0.9, &[]), row(0.95, &[])]),
+            g("b", vec![row(0.5, &[]), row(0.9, &[]), row(0.95, &[])]),
+        ];
+        assert_eq!(
+            unreached_notes(&groups),
+            [
+                "no network reached accuracy 0.9, 0.95",
+                "accuracy 0.5 not reached by: b"
+            ]
+        );
     }
 
     #[test]
