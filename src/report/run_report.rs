@@ -300,7 +300,10 @@ pub fn matched_panel(title: &str, groups: &[Group]) -> Panel {
 }
 
 /// Per-seed thin lines and their mean (thick) of a quantity over updates, one colour per run.
-fn over_updates(p: &mut Panel, runs: &[(String, Vec<Vec<(f64, f64)>>)]) {
+/// A legend label and its series (one per seed) of (x, y) points.
+type LabelledSeries = (String, Vec<Vec<(f64, f64)>>);
+
+fn over_updates(p: &mut Panel, runs: &[LabelledSeries]) {
     for (gi, (label, seeds)) in runs.iter().enumerate() {
         let color = palette(gi);
         let mut by_x: BTreeMap<i64, (f64, f64, usize)> = BTreeMap::new();
@@ -598,9 +601,7 @@ pub fn write(
         Figure::new(
             "matched_accuracy",
             matched_panel("Distance at matched accuracy", &groups),
-            format!(
-                "Mean distance to the neural data (unitless) at each matched accuracy level, per run, with 95 % bootstrap percentile CIs over the run's networks (2000 seeded resamples; no bar for a single network). A network's value at a level is read where its accuracy first reaches the level, linear between the checkpoints around the crossing; runs side by side at each level. Levels a run never reaches are listed in the panel instead of being drawn. Same numbers as matched.csv."
-            ),
+            "Mean distance to the neural data (unitless) at each matched accuracy level, per run, with 95 % bootstrap percentile CIs over the run's networks (2000 seeded resamples; no bar for a single network). A network's value at a level is read where its accuracy first reaches the level, linear between the checkpoints around the crossing; runs side by side at each level. Levels a run never reaches are listed in the panel instead of being drawn. Same numbers as matched.csv.".into(),
         ),
     ];
     let mut dist_t = Panel::new(

@@ -11,6 +11,9 @@ use crate::error::Result;
 use crate::stats::{AttributionRow, MatchedRow, Network, PairedRow};
 use crate::sweep::Sweep;
 
+/// (run id, axis values, closest checkpoint (update, accuracy, distance)) of one network.
+pub type NetworkBest = (String, Vec<String>, Option<(usize, f64, f64)>);
+
 /// What `merge` computed, for the report.
 pub struct SweepReport<'a> {
     pub sweep: &'a Sweep,
@@ -20,7 +23,7 @@ pub struct SweepReport<'a> {
     pub networks: &'a [Network],
     /// Per network: (run id, axis values, closest checkpoint (update, accuracy, distance) at or
     /// above `min_accuracy`).
-    pub best: &'a [(String, Vec<String>, Option<(usize, f64, f64)>)],
+    pub best: &'a [NetworkBest],
     pub group_names: &'a [String],
     pub matched: &'a [MatchedRow],
     pub attribution: &'a [AttributionRow],
