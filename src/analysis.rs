@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::evaluate::{AnalysisTask, Layout, TaskName, load_data_in, run_any};
-use crate::plot::{Chart, Mark};
 use crate::similarity;
 use crate::train::TrainConfig;
 
@@ -350,40 +349,6 @@ pub fn pca_project(act: &Array3<f64>, k: usize) -> Result<Array3<f64>> {
     Ok(out)
 }
 
-/// Task loss per update (mean over the seeds logged), x = update + 1 for the log axis.
-fn read_loss_curve(dir: &Path) -> Vec<(f64, f64)> {
-    let Ok(text) = std::fs::read_to_string(dir.join("loss.csv")) else {
-        return vec![];
-    };
-    let mut acc: std::collections::BTreeMap<usize, (f64, usize)> =
-        std::collections::BTreeMap::new();
-    for l in text.lines().skip(1) {
-        let f: Vec<&str> = l.split(',').collect();
-        if let (Some(u), Some(v)) = (
-            f.first().and_then(|v| v.parse::<usize>().ok()),
-            f.get(3).and_then(|v| v.parse::<f64>().ok()),
-        ) {
-            let e = acc.entry(u).or_insert((0.0, 0));
-            e.0 += v;
-            e.1 += 1;
-        }
-    }
-    acc.into_iter()
-        .map(|(u, (s, n))| (u as f64 + 1.0, s / n as f64))
-        .collect()
-}
-
-fn trajectories_chart(title: &str, pcs: &Array3<f64>, max_conditions: usize) -> Chart {
-    let mut ch = Chart::new(title, "PC 1", "PC 2");
-    for c in 0..pcs.dim().2.min(max_conditions) {
-        let pts: Vec<(f64, f64)> = (0..pcs.dim().1)
-            .map(|t| (pcs[[0, t, c]], pcs[[1.min(pcs.dim().0 - 1), t, c]]))
-            .collect();
-        ch.add(&format!("condition {c}"), pts, Mark::Line);
-    }
-    ch
-}
-
 /// One network per (run, seed), its checkpoints in update order; axis values (run name, seed).
 pub fn networks(runs: &[RunAnalysis]) -> Vec<crate::stats::Network> {
     let mut out = Vec::new();
@@ -435,159 +400,12 @@ pub fn report_with(runs: &[RunAnalysis], refs: &mut References, out: &Path) -> R
 }
 
 /// [`report_with`] with the matched levels and the closest checkpoint's accuracy floor given;
-/// also writes `matched.csv` beside the report.
+/// also writes `matched.csv` beside the report and the figures into `figures/` beside it.
 pub fn report_with_options(
     runs: &[RunAnalysis],
     refs: &mut References,
     out: &Path,
     opts: &ReportOptions,
 ) -> Result<()> {
-    let first = runs
-        .first()
-        .ok_or_else(|| Error::Input("report: no runs given".into()))?;
-    let data_path = refs.path().to_path_buf();
-    let Reference {
-        task,
-        data,
-        baseline,
-        floor,
-    } = refs.for_config(&first.config)?;
-    let (baseline, floor) = (*baseline, *floor);
-
-    let mut main = Chart::new(
-        "Distance to neural data vs task accuracy (checkpoints with accuracy >= 0)",
-        "accuracy",
-        "angular Procrustes distance",
-    );
-    main.hlines = vec![
-        (baseline, "cross-condition baseline".into()),
-        (floor, "split-half floor".into()),
-    ];
-    let mut curves = Chart::new(
-        "Learning curves (mean over seeds)",
-        "update",
-        "task loss (training batch)",
-    );
-    curves.log_x = true;
-    curves.log_y = true;
-    let mut dims = Chart::new(
-        "Dimensionality during learning (mean over seeds)",
-        "update",
-        "participation ratio",
-    );
-    let mut dist_t = Chart::new(
-        "Distance to neural data during learning (mean over seeds)",
-        "update",
-        "angular Procrustes distance",
-    );
-    dist_t.hlines = main.hlines.clone();
-    let mut rows = String::new();
-    for r in runs {
-        // Below accuracy 0 a network does worse than the targets' mean; those early checkpoints
-        // would squash the range that matters (the paper's figure starts there too).
-        main.add(
-            &r.label,
-            r.scores
-                .iter()
-                .filter(|s| s.accuracy >= 0.0)
-                .map(|s| (s.accuracy, s.distance))
-                .collect(),
-            Mark::Points,
-        );
-        curves.add(&r.label, read_loss_curve(&r.dir), Mark::Line);
-        dims.add(
-            &r.label,
-            r.mean_by_update(|s| s.participation_ratio),
-            Mark::LinePoints,
-        );
-        dist_t.add(&r.label, r.mean_by_update(|s| s.distance), Mark::LinePoints);
-        for seed in r.seeds() {
-            if let Some((l, _)) = r.last_and_best(seed) {
-                rows.push_str(&format!(
-                    "<tr><td>{}</td><td>{seed}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td>",
-                    crate::plot::esc(&r.label),
-                    l.update,
-                    l.accuracy,
-                    l.distance
-                ));
-                match r.closest_above(seed, opts.min_accuracy) {
-                    Some(b) => rows.push_str(&format!(
-                        "<td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td>",
-                        b.update, b.accuracy, b.distance, b.normalised_distance
-                    )),
-                    None => rows.push_str(&format!(
-                        "<td colspan=\"4\">no checkpoint at accuracy ≥ {}</td>",
-                        opts.min_accuracy
-                    )),
-                }
-                let mut own: Vec<&CheckpointScore> =
-                    r.scores.iter().filter(|s| s.seed == seed).collect();
-                own.sort_by_key(|s| s.update);
-                let cks: Vec<(f64, f64)> = own.iter().map(|s| (s.accuracy, s.distance)).collect();
-                for &level in &opts.levels {
-                    rows.push_str(&match crate::stats::distance_at(&cks, level) {
-                        Some(d) => format!("<td>{d:.4}</td>"),
-                        None => "<td>not reached</td>".into(),
-                    });
-                }
-                rows.push_str("</tr>");
-            }
-        }
-    }
-    let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
-    );
-    html.push_str(&format!(
-        "<h1>snnlab report: {:?} task vs {}</h1><p>snnlab {}. Cross-condition-average baseline {baseline:.4}; split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings.</p>",
-        task.name,
-        crate::plot::esc(
-            &data_path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ),
-        env!("CARGO_PKG_VERSION")
-    ));
-    html.push_str(&format!("<table><tr><th>run</th><th>seed</th><th>last update</th><th>accuracy</th><th>distance</th><th>closest checkpoint (accuracy ≥ {})</th><th>its accuracy</th><th>its distance</th><th>normalised (split-half)</th>", opts.min_accuracy));
-    for l in &opts.levels {
-        html.push_str(&format!("<th>distance at accuracy {l}</th>"));
-    }
-    html.push_str("</tr>");
-    html.push_str(&rows);
-    html.push_str("</table>");
-    let matched = matched_table(runs, &opts.levels);
-    html.push_str(&format!(
-        "<h2>Distance at matched accuracy</h2><p>Per run, over its seeds: each network's distance where its accuracy first reaches the level (linear between the checkpoints around the crossing), 95 % bootstrap percentile CI over networks. Also in matched.csv beside this report.</p>{}",
-        crate::stats::matched_html("distance", &["run".to_string()], &matched)
-    ));
-    let dir = out.parent().unwrap_or(Path::new("."));
-    crate::io::write_atomic(
-        &dir.join("matched.csv"),
-        crate::stats::matched_csv(&["run".to_string()], &matched).as_bytes(),
-    )?;
-    for ch in [&main, &dist_t, &curves, &dims] {
-        html.push_str(&format!("<div>{}</div>", ch.svg(900.0, 420.0)));
-    }
-    let data_pcs = pca_project(&data, 2)?;
-    html.push_str(&format!(
-        "<h2>PCA trajectories</h2><div>{}</div>",
-        trajectories_chart("Neural data (top 2 PCs)", &data_pcs, 8).svg(900.0, 420.0)
-    ));
-    for r in runs {
-        if let Some(b) = r.best() {
-            let model = crate::io::load_any_model(&b.path)?;
-            let (_, _, act) = run_any(&task, &model, r.config.spiking_settings().tau_filter_ms)?;
-            let pcs = pca_project(&act, 2)?;
-            let title = format!(
-                "{} (seed {}, update {}, top 2 PCs)",
-                r.label, b.seed, b.update
-            );
-            html.push_str(&format!(
-                "<div>{}</div>",
-                trajectories_chart(&title, &pcs, 8).svg(900.0, 420.0)
-            ));
-        }
-    }
-    html.push_str("</body></html>\n");
-    crate::io::write_atomic(out, html.as_bytes())
+    crate::report::run_report::write(runs, refs, out, opts)
 }

@@ -21,7 +21,6 @@ use crate::backend::{Backend, Device};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::model::{RateConfig, RateModel};
-use crate::plot::{Chart, Mark};
 use crate::rules::Rule;
 
 pub struct BenchSpec {
@@ -589,7 +588,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
         crate::io::write_atomic(p, (csv.join("\n") + "\n").as_bytes())?;
     }
     if let Some(p) = &spec.plot {
-        crate::io::write_atomic(p, cost_plot(&rows).as_bytes())?;
+        crate::io::write_atomic(p, cost_plot(&rows)?.as_bytes())?;
     }
     Ok(())
 }
@@ -607,10 +606,12 @@ fn cuda_available(peer: &Peer) -> bool {
 }
 
 /// "The cost of a learning rule": seconds per network-update against N (at the first T, B, M
-/// measured) and against T (at the first N, B, M), one line per device × rule, log-log.
-fn cost_plot(rows: &[Row]) -> String {
+/// measured) and against T (at the first N, B, M), one line per device × rule, log-log; two
+/// panels side by side in one SVG document.
+fn cost_plot(rows: &[Row]) -> Result<String> {
+    use crate::report::figures::{Figure, Line, Panel, Scale, palette};
     let Some(first) = rows.first() else {
-        return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>".into();
+        return Ok("<svg xmlns=\"http://www.w3.org/2000/svg\"/>".into());
     };
     let mut keys: Vec<(String, String)> = Vec::new();
     for r in rows {
@@ -623,9 +624,9 @@ fn cost_plot(rows: &[Row]) -> String {
                  same: &dyn Fn(&Point) -> bool,
                  title: &str,
                  x_label: &str| {
-        let mut c = Chart::new(title, x_label, "seconds per network-update");
-        (c.log_x, c.log_y) = (true, true);
-        for (dev, rule) in &keys {
+        let mut c = Panel::new(title, x_label, "seconds per network-update");
+        (c.x_scale, c.y_scale) = (Scale::Log10, Scale::Log10);
+        for (i, (dev, rule)) in keys.iter().enumerate() {
             let mut pts: Vec<(f64, f64)> = rows
                 .iter()
                 .filter(|r| &r.dev == dev && &r.rule == rule && same(&r.p))
@@ -634,10 +635,13 @@ fn cost_plot(rows: &[Row]) -> String {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             pts.dedup_by(|a, b| a.0 == b.0);
             if !pts.is_empty() {
-                c.add(&format!("{dev} {rule}"), pts, Mark::LinePoints);
+                let mut l = Line::new(pts, palette(i));
+                l.dots = true;
+                l.label = Some(format!("{dev} {rule}"));
+                c.lines.push(l);
             }
         }
-        c.svg(560.0, 380.0)
+        c
     };
     let f = first.p;
     let by_n = chart(
@@ -652,17 +656,9 @@ fn cost_plot(rows: &[Row]) -> String {
         &format!("cost vs T (N = {}, B = {}, M = {})", f.n, f.b, f.m),
         "T (steps)",
     );
-    // Two charts side by side in one SVG document.
-    let strip = |s: &str| {
-        s.trim_start_matches(|c| c != '>')
-            .trim_start_matches('>')
-            .trim_end()
-            .trim_end_matches("</svg>")
-            .to_owned()
-    };
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1120\" height=\"380\"><g>{}</g><g transform=\"translate(560,0)\">{}</g></svg>\n",
-        strip(&by_n),
-        strip(&by_t)
-    )
+    crate::report::figures::svg(&Figure {
+        name: "cost".into(),
+        panels: vec![by_n, by_t],
+        caption: String::new(),
+    })
 }

@@ -44,7 +44,6 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::CheckpointScore;
 use crate::claim::Owner;
 use crate::error::{Error, Result};
-use crate::plot::{Chart, Mark, esc};
 use crate::train::{Member, TrainConfig};
 
 fn d_pack_max() -> usize {
@@ -1590,9 +1589,6 @@ pub fn merge(
     );
     let mut csv = head.join(",") + "\n";
     let (mut rows, mut runs, mut missing) = (0, 0, 0);
-    // Per axis: value → (accuracy, distance) points.
-    let mut groups: Vec<BTreeMap<String, Vec<(f64, f64)>>> =
-        vec![BTreeMap::new(); sweep.axes.len()];
     // Per network: (run id, axis values, closest checkpoint at or above the floor).
     let mut best: Vec<(String, Vec<String>, Option<(usize, f64, f64)>)> = Vec::new();
     let mut networks: Vec<crate::stats::Network> = Vec::new();
@@ -1659,20 +1655,6 @@ pub fn merge(
                     Some(s),
                 );
             }
-        }
-        for (ai, a) in sweep.axes.iter().enumerate() {
-            let v = r
-                .values
-                .iter()
-                .find(|(k, _)| k == a)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            groups[ai].entry(format!("{a}={v}")).or_default().extend(
-                scores
-                    .iter()
-                    .filter(|s| s.accuracy >= 0.0)
-                    .map(|s| (s.accuracy, s.distance)),
-            );
         }
         let values: Vec<String> = sweep
             .axes
@@ -1747,126 +1729,25 @@ pub fn merge(
         None => None,
     };
 
-    let mut html = String::from(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>snnlab sweep report</title><style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>",
-    );
-    html.push_str(&format!(
-        "<h1>Sweep {}</h1><p>snnlab {}; {runs} of {} runs complete ({missing} missing), {} networks.</p>",
-        esc(&sweep.name),
-        env!("CARGO_PKG_VERSION"),
-        sweep.runs.len(),
-        networks.len()
-    ));
-    if runs == 0 {
-        html.push_str("<p>No run is complete yet: run <code>snnlab sweep run</code> on this sweep first. The tables below are empty.</p>");
-    }
-    let (baseline, floor) = match &sweep.data {
-        Some(d) => {
-            let mut refs = crate::analysis::References::with_layout(d, sweep.data_layout);
-            let r = refs.for_config(sweep.runs.get(0)?.config())?;
-            (Some(r.baseline), Some(r.floor))
-        }
-        None => (None, None),
-    };
-    if baseline.is_none() {
-        html.push_str("<p>No neural data configured: no distances to show.</p>");
-    }
-    html.push_str(&format!(
-        "<h2>Distance at matched accuracy</h2><p>Each network's distance at an accuracy level is read where its accuracy first reaches the level (linear between the two checkpoints around the crossing); networks that never reach it are counted as missing. Mean over networks, sd (n − 1), sem, and a 95 % bootstrap percentile interval ({} seeded resamples of the networks). Written to matched.csv.</p>{}",
-        crate::stats::BOOTSTRAP_RESAMPLES,
-        crate::stats::matched_html("distance", &group_names, &matched)
-    ));
-    html.push_str(&format!(
-        "<h2>Attribution: share of variance per axis</h2><p>One-way eta² (between-group over total sum of squares of the matched distances, over the networks that reach the level), with 95 % bootstrap CIs. Written to attribution.csv.</p>{}",
-        crate::stats::attribution_html(&attribution)
-    ));
-    if let Some(rows) = &paired {
-        html.push_str(&format!(
-            "<h2>Paired differences</h2><p>Networks that agree on every other axis (axes zipped with the compared one excepted); p from a two-sided sign-flip permutation test (exact up to {} pairs, else {} seeded flips). Written to paired.csv.</p>{}",
-            crate::stats::EXACT_MAX_PAIRS,
-            crate::stats::PERMUTATION_FLIPS,
-            crate::stats::paired_html(rows)
-        ));
-    }
-    for (ai, a) in sweep.axes.iter().enumerate() {
-        // Seeds are spread, not a factor to colour by; a zip group is one factor, drawn once.
-        if baseline.is_none()
-            || is_seed(a)
-            || sweep
-                .zip_axes
-                .first()
-                .is_some_and(|z| z != a && sweep.zip_axes.contains(a))
-        {
-            continue;
-        }
-        let mut ch = Chart::new(
-            &format!("Distance to neural data vs accuracy, by {a}"),
-            "accuracy",
-            "distance (angular Procrustes)",
-        );
-        ch.hlines = vec![
-            (
-                baseline.unwrap_or(f64::NAN),
-                "cross-condition baseline".into(),
-            ),
-            (floor.unwrap_or(f64::NAN), "split-half floor".into()),
-        ];
-        for (label, pts) in &groups[ai] {
-            ch.add(label, pts.clone(), Mark::Points);
-        }
-        html.push_str(&format!("<div>{}</div>", ch.svg(900.0, 420.0)));
-    }
-    if !best.is_empty() {
-        html.push_str(&format!(
-            "<h2>Closest checkpoint of each network (accuracy ≥ {})</h2><table><tr><th>run</th>",
-            opts.min_accuracy
-        ));
-        for a in &sweep.axes {
-            html.push_str(&format!("<th>{}</th>", esc(a)));
-        }
-        html.push_str("<th>update</th><th>accuracy</th><th>distance</th>");
-        for l in &opts.levels {
-            html.push_str(&format!("<th>distance at accuracy {l}</th>"));
-        }
-        html.push_str("</tr>");
-        let order: Vec<usize> = {
-            let mut o: Vec<usize> = (0..best.len()).collect();
-            let key = |i: &usize| best[*i].2.map_or(f64::INFINITY, |b| b.2);
-            o.sort_by(|a, b| key(a).total_cmp(&key(b)));
-            o
-        };
-        for i in order {
-            let (id, vals, closest) = &best[i];
-            html.push_str(&format!("<tr><td>{id}</td>"));
-            for v in vals {
-                html.push_str(&format!("<td>{}</td>", esc(v)));
-            }
-            match closest {
-                Some((u, acc, dist)) => {
-                    html.push_str(&format!("<td>{u}</td><td>{acc:.4}</td><td>{dist:.4}</td>"))
-                }
-                None => html.push_str(&format!(
-                    "<td colspan=\"3\">no checkpoint at accuracy ≥ {}</td>",
-                    opts.min_accuracy
-                )),
-            }
-            for &l in &opts.levels {
-                html.push_str(
-                    &match crate::stats::distance_at(&networks[i].checkpoints, l) {
-                        Some(d) => format!("<td>{d:.4}</td>"),
-                        None => "<td>not reached</td>".into(),
-                    },
-                );
-            }
-            html.push_str("</tr>");
-        }
-        html.push_str("</table>");
-    }
-    html.push_str("</body></html>\n");
     let report_path = report_out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| sweep.results.join("report.html"));
-    crate::io::write_atomic(&report_path, html.as_bytes())?;
+    crate::report::sweep_report::write(
+        &crate::report::sweep_report::SweepReport {
+            sweep,
+            runs,
+            missing,
+            networks: &networks,
+            best: &best,
+            group_names: &group_names,
+            matched: &matched,
+            attribution: &attribution,
+            paired: paired.as_deref(),
+            levels: &opts.levels,
+            min_accuracy: opts.min_accuracy,
+        },
+        &report_path,
+    )?;
     Ok(Merged {
         csv: csv_path,
         report: report_path,

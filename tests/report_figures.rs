@@ -1,0 +1,286 @@
+//! The reports' figures as files (issue 13): `report` over a small trained run and `sweep merge`
+//! over hand-written run folders write every chart as SVG (parses as XML) and PNG (decodes, at the
+//! stated size, not blank) into `figures/` beside the HTML, each with a caption that carries the
+//! provenance and no absolute path; levels no network reaches are said so in the figures.
+
+use std::path::{Path, PathBuf};
+
+use snnlab::sweep::{RunRecord, Sweep};
+
+mod common;
+use common::{bin, tmpdir};
+
+fn hatsopoulos() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data/neural/hatsopoulos2007/firing_rate_n141_t121_c8.npy")
+}
+
+fn run_ok(args: &[&str]) {
+    let o = bin().args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "args {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Every figure of `figures/` checked; returns the figure names (file stems).
+fn check_figures(dir: &Path, tmp: &Path) -> Vec<String> {
+    let fdir = dir.join("figures");
+    let mut names: Vec<String> = std::fs::read_dir(&fdir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".svg")
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no figures in {}", fdir.display());
+    let captions = std::fs::read_to_string(fdir.join("captions.md")).unwrap();
+    let abs = tmp.display().to_string();
+    for n in &names {
+        let svg = std::fs::read_to_string(fdir.join(format!("{n}.svg"))).unwrap();
+        let doc =
+            roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{n}.svg is not XML: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg", "{n}.svg");
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter(|d| d.has_tag_name("text"))
+            .filter_map(|d| d.text().map(str::trim))
+            .collect();
+        assert!(!texts.is_empty(), "{n}.svg has a title and labels");
+        assert!(
+            texts
+                .iter()
+                .all(|t| !t.contains(&abs) && !t.starts_with('/')),
+            "{n}.svg: no absolute path in its text: {texts:?}"
+        );
+
+        let file = std::fs::File::open(fdir.join(format!("{n}.png"))).unwrap();
+        let mut reader = png::Decoder::new(file)
+            .read_info()
+            .unwrap_or_else(|e| panic!("{n}.png does not decode: {e}"));
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(
+            (info.width, info.height),
+            (
+                snnlab::report::figures::WIDTH * snnlab::report::figures::PNG_SCALE,
+                snnlab::report::figures::HEIGHT * snnlab::report::figures::PNG_SCALE
+            ),
+            "{n}.png at the stated size"
+        );
+        let px = &buf[..info.buffer_size()];
+        let mean = px.iter().map(|&v| v as f64).sum::<f64>() / px.len() as f64;
+        let var = px.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / px.len() as f64;
+        let inked = px.chunks(3).filter(|c| c.iter().any(|&v| v < 200)).count();
+        assert!(
+            var > 1.0 && inked * 1000 > px.len() / 3,
+            "{n}.png is blank (variance {var}, {inked} dark pixels)"
+        );
+
+        let caption = std::fs::read_to_string(fdir.join(format!("{n}.txt")))
+            .unwrap_or_else(|_| panic!("{n} has no caption"));
+        assert!(caption.starts_with("Figure "), "{caption}");
+        assert!(
+            caption.contains(concat!("snnlab ", env!("CARGO_PKG_VERSION"))) && caption.len() > 150,
+            "{n}: caption with provenance: {caption}"
+        );
+        assert!(!caption.contains(&abs), "{n}: no absolute path: {caption}");
+        assert!(
+            captions.contains(&format!("## {n}.svg")),
+            "{n} in captions.md"
+        );
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for n in &names {
+        assert!(
+            html.contains(&format!("href=\"figures/{n}.svg\"")),
+            "the report links {n}"
+        );
+    }
+    assert!(html.contains("<h2>Glossary</h2>") && html.contains("split-half floor"));
+    names
+}
+
+/// Text of the `<text>` elements of a figure.
+fn svg_text(dir: &Path, name: &str) -> Vec<String> {
+    let svg = std::fs::read_to_string(dir.join("figures").join(format!("{name}.svg"))).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    doc.descendants()
+        .filter(|d| d.has_tag_name("text"))
+        .filter_map(|d| d.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn report_writes_every_figure_as_svg_and_png_with_a_caption() {
+    let d = tmpdir("report");
+    let run = d.join("run");
+    let cfg = d.join("c.toml");
+    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 24\nbatch_size = 8\nupdates = 3\ncheckpoints = [0, 2]\nseeds = [1, 2]\ndevice = \"cpu\"\n").unwrap();
+    run_ok(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let out = d.join("rep");
+    std::fs::create_dir_all(&out).unwrap();
+    let h = hatsopoulos();
+    run_ok(&[
+        "report",
+        run.to_str().unwrap(),
+        "--data",
+        h.to_str().unwrap(),
+        "--out",
+        out.join("report.html").to_str().unwrap(),
+    ]);
+    let names = check_figures(&out, &d);
+    for n in [
+        "distance_vs_accuracy",
+        "distance_vs_accuracy_zoom",
+        "distance_vs_error_log",
+        "matched_accuracy",
+        "distance_during_learning",
+        "learning_curves",
+        "dimensionality",
+        "pca_run",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    // Three updates reach none of the levels: the figures say so instead of drawing nothing.
+    let matched = svg_text(&out, "matched_accuracy").join(" ");
+    assert!(
+        matched.contains("No network reached any accuracy level (0.5, 0.8, 0.9, 0.95)"),
+        "{matched}"
+    );
+    let zoom = svg_text(&out, "distance_vs_accuracy_zoom").join(" ");
+    assert!(
+        zoom.contains("No checkpoint reaches accuracy 0.9"),
+        "{zoom}"
+    );
+    // Two seeds, one run: one legend entry for the run, not one per seed.
+    let lines = svg_text(&out, "distance_during_learning");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|t| t.as_str() == "bptt lr=0.001 (2 seeds)")
+            .count(),
+        1,
+        "{lines:?}"
+    );
+    // Reach directions labelled by angle, with start and onset markers.
+    let pca = svg_text(&out, "pca_run");
+    for l in ["0°", "45°", "315°", "start", "movement onset"] {
+        assert!(pca.iter().any(|t| t == l), "{l} in {pca:?}");
+    }
+    assert!(!pca.iter().any(|t| t.starts_with("condition")));
+}
+
+/// rule (zipped with lr) × g0 × seed on the bundled reach data; run folders written by hand as
+/// `sweep run` leaves them (accuracy 0.3, 0.5, 0.7 at updates 0, 1, 2: nobody reaches 0.9).
+fn write_sweep(dir: &Path) -> (PathBuf, Sweep) {
+    let p = dir.join("s.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "results = \"{}\"\n[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 2\n[grid]\ng0 = [1.0, 2.0]\nseed = [1, 2]\n[zip]\nrule = [\"bptt\", \"eprop\"]\nlr = [1e-3, 3e-4]\n",
+            dir.join("results").display()
+        ),
+    )
+    .unwrap();
+    let s = Sweep::load(&p).unwrap();
+    for (i, r) in s.runs.iter().enumerate() {
+        let dir = s.run_dir(&r.id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rec = RunRecord {
+            id: r.id.clone(),
+            values: r.values.clone(),
+            status: "done".into(),
+            diverged_at: None,
+            final_loss: None,
+            final_eval_error: None,
+            seconds: 0.0,
+            analysis_error: None,
+        };
+        std::fs::write(dir.join("run.json"), serde_json::to_string(&rec).unwrap()).unwrap();
+        let seed = &r.values.iter().find(|(a, _)| a == "seed").unwrap().1;
+        let d = 0.5 + 0.03 * i as f64;
+        std::fs::write(
+            dir.join("analysis.csv"),
+            format!(
+                "seed,update,accuracy,loss,distance,normalised_distance,participation_ratio\n{seed},0,0.3,0.5,0.9,0,1\n{seed},1,0.5,0.2,{d},0,2\n{seed},2,0.7,0.1,{},0,3\n",
+                d - 0.1
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("loss.csv"),
+            format!("update,seed,loss,task_loss,rate_reg,lambda\n0,{seed},1,1,0,0\n1,{seed},0.5,0.5,0,0\n"),
+        )
+        .unwrap();
+    }
+    (p, s)
+}
+
+#[test]
+fn sweep_merge_writes_its_figures_once_per_factor() {
+    let d = tmpdir("sweep");
+    let (path, s) = write_sweep(&d);
+    run_ok(&[
+        "sweep",
+        "merge",
+        path.to_str().unwrap(),
+        "--levels",
+        "0.5,0.6,0.9",
+    ]);
+    let names = check_figures(&s.results, &d);
+    for n in [
+        "distance_vs_accuracy_by_g0",
+        "distance_vs_accuracy_by_rule",
+        "distance_vs_accuracy_zoom_by_rule",
+        "matched_accuracy_by_g0",
+        "matched_accuracy_by_rule",
+        "attribution",
+        "learning_curves_by_g0",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    // No seed panels; the zipped lr is drawn with rule, not again on its own.
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with("by_seed") || n.ends_with("by_lr")),
+        "{names:?}"
+    );
+    let matched = svg_text(&s.results, "matched_accuracy_by_rule").join(" ");
+    assert!(
+        matched.contains("no network reached accuracy 0.9"),
+        "{matched}"
+    );
+    let attribution = svg_text(&s.results, "attribution").join(" ");
+    assert!(
+        attribution.contains("no network reached accuracy 0.9"),
+        "{attribution}"
+    );
+    // One legend entry per group of the zipped axes, named by both.
+    let by_rule = svg_text(&s.results, "distance_vs_accuracy_by_rule");
+    for l in ["rule=bptt, lr=0.001", "rule=eprop, lr=0.0003"] {
+        assert_eq!(
+            by_rule.iter().filter(|t| t.as_str() == l).count(),
+            1,
+            "{l} once in {by_rule:?}"
+        );
+    }
+    let caption =
+        std::fs::read_to_string(s.results.join("figures/distance_vs_accuracy_by_g0.txt")).unwrap();
+    assert!(
+        caption.contains("input: s.toml") && caption.contains("split-half floor"),
+        "{caption}"
+    );
+}
