@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use ndarray::ArrayView3;
+use ndarray::{ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::dsa::{DmdSettings, DsaScore};
@@ -110,6 +110,95 @@ impl Metric {
             .collect()
     }
 
+    /// The metrics of repeated and comma-separated `--metric` values, each once, in the order
+    /// first given; none given: Procrustes alone (the outputs of a run without the flag).
+    pub fn parse_flags(values: &[String]) -> Result<Vec<Metric>> {
+        let mut out: Vec<Metric> = Vec::new();
+        for v in values {
+            for m in Self::parse_list(v)? {
+                if !out.iter().any(|o| o.registry_name() == m.registry_name()) {
+                    out.push(m);
+                }
+            }
+        }
+        if out.is_empty() {
+            if values.is_empty() {
+                out.push(Metric::PROCRUSTES);
+            } else {
+                return Err(Error::Input("--metric: no metric given".into()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The metric whose [`registry_name`](Self::registry_name) is `s`.
+    fn from_registry_name(s: &str) -> Option<Metric> {
+        let dsa = |score| Metric::Dsa {
+            settings: DmdSettings::default(),
+            score,
+            iters: 1500,
+        };
+        Some(match s {
+            "procrustes-angular" => Metric::PROCRUSTES,
+            "cca-mean-pca20-ridge1e-3" => Metric::Cca,
+            "dsa-angular" => dsa(DsaScore::Angular),
+            "dsa-euclidean" => dsa(DsaScore::Euclidean),
+            "dsa-wasserstein" => dsa(DsaScore::Wasserstein),
+            _ => {
+                let (score, a) = if let Some(a) = s.strip_prefix("shape-angular-alpha") {
+                    (Score::Angular, a)
+                } else {
+                    (Score::Euclidean, s.strip_prefix("shape-euclidean-alpha")?)
+                };
+                let alpha: f64 = a.parse().ok().filter(|a| (0.0..=1.0).contains(a))?;
+                Metric::Shape { alpha, score }
+            }
+        })
+    }
+
+    /// Whether the metric is a distance in [0, 1] (0 = same), for which the split-half
+    /// normalised distance `(d - floor) / (1 - floor)` of SPEC §5 is defined.
+    pub fn is_unit_distance(&self) -> bool {
+        matches!(
+            self,
+            Metric::Shape {
+                score: Score::Angular,
+                ..
+            } | Metric::CkaAngular
+                | Metric::Cca
+        )
+    }
+
+    /// The data's cross-condition-average baseline in this metric: the score of the data with
+    /// every condition replaced by the across-condition mean against the data.
+    pub fn baseline(&self, data: ArrayView3<f64>) -> Result<f64> {
+        if *self == Metric::PROCRUSTES {
+            return sim::cross_condition_baseline(data);
+        }
+        let avg = sim::condition_average(data);
+        self.score(avg.view(), data)
+    }
+
+    /// The split-half floor in this metric: the mean score between two disjoint random halves
+    /// of the data's units over `draws` seeded draws (the same draws as
+    /// [`similarity::split_half_floor`](sim::split_half_floor), which it equals for Procrustes).
+    pub fn split_half_floor(&self, data: ArrayView3<f64>, draws: usize, seed: u64) -> Result<f64> {
+        if *self == Metric::PROCRUSTES {
+            return sim::split_half_floor(data, draws, seed);
+        }
+        let halves = sim::split_halves(data, draws, seed)?;
+        let scores: Vec<f64> = halves
+            .par_iter()
+            .map(|(a, b)| {
+                self.score(
+                    data.select(Axis(0), a).view(),
+                    data.select(Axis(0), b).view(),
+                )
+            })
+            .collect::<Result<_>>()?;
+        Ok(scores.iter().sum::<f64>() / draws as f64)
+    }
+
     /// Score one pair (`x`, `y` name them in errors; same numbers as [`score_many`]).
     pub fn score(&self, x: ArrayView3<f64>, y: ArrayView3<f64>) -> Result<f64> {
         match self {
@@ -134,6 +223,10 @@ impl FromStr for Metric {
                 "--metric: unknown metric '{s}' (expected procrustes, shape:ALPHA[:euclidean], cka, cka-angular, cca or dsa)"
             ))
         };
+        // The output names parse too, so a table's `metric` value can be given back to --metric.
+        if let Some(m) = Self::from_registry_name(s) {
+            return Ok(m);
+        }
         match s {
             "procrustes" => return Ok(Metric::PROCRUSTES),
             "cka" => return Ok(Metric::Cka),
@@ -165,14 +258,14 @@ impl FromStr for Metric {
     }
 }
 
-/// Score every model array `[units, T, C]` against one recording `[neurons, T, C]` (same T and
-/// C); the recording's side (whitened matrix, CCA basis, CKA Gram norm, DMD) is prepared once and
-/// the pairs run on the rayon threads. Errors name the model by its index.
-pub fn score_many(
+/// [`score_many`] with one result per model: a model that cannot be scored (e.g. activity
+/// with no variance, or NaN after divergence) gets its own error, the others their scores;
+/// an error of the recording's side is the whole call's.
+pub fn score_many_each(
     metric: &Metric,
     models: &[ArrayView3<f64>],
     recording: ArrayView3<f64>,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<Result<f64>>> {
     let (_, t, c) = recording.dim();
     for (i, m) in models.iter().enumerate() {
         let (_, tm, cm) = m.dim();
@@ -184,7 +277,7 @@ pub fn score_many(
             )));
         }
     }
-    match metric {
+    Ok(match metric {
         Metric::Shape { alpha, score } => {
             let mut widths: Vec<usize> = models
                 .iter()
@@ -235,11 +328,22 @@ pub fn score_many(
             settings,
             score,
             iters,
-        } => Ok(
-            crate::dsa::dsa_many(models, recording, settings, *score, *iters)?
-                .into_iter()
-                .map(|r| r.score)
-                .collect(),
-        ),
-    }
+        } => crate::dsa::dsa_many_each(models, recording, settings, *score, *iters)?
+            .into_iter()
+            .map(|r| r.map(|r| r.score))
+            .collect(),
+    })
+}
+
+/// Score every model array `[units, T, C]` against one recording `[neurons, T, C]` (same T and
+/// C); the recording's side (whitened matrix, CCA basis, CKA Gram norm, DMD) is prepared once and
+/// the pairs run on the rayon threads. Errors name the model by its index.
+pub fn score_many(
+    metric: &Metric,
+    models: &[ArrayView3<f64>],
+    recording: ArrayView3<f64>,
+) -> Result<Vec<f64>> {
+    score_many_each(metric, models, recording)?
+        .into_iter()
+        .collect()
 }
