@@ -49,18 +49,16 @@ fn main() {
         acts[0].dim()
     );
     let views: Vec<_> = acts.iter().map(|a| a.view()).collect();
-    let metrics = [
-        "procrustes",
-        "shape:0.5",
-        "shape:0",
-        "shape:1:euclidean",
-        "cka",
-        "cka-angular",
-        "cca",
-        "dsa",
-    ];
+    // SNNLAB_BENCH_METRICS picks (comma-separated ids); default every metric.
+    let metrics: Vec<String> = std::env::var("SNNLAB_BENCH_METRICS")
+        .unwrap_or_else(|_| {
+            "procrustes,shape:0.5,shape:0,shape:1:euclidean,cka,cka-angular,cca,dsa".into()
+        })
+        .split(',')
+        .map(String::from)
+        .collect();
     let mut total = 0.0;
-    for id in metrics {
+    for id in &metrics {
         let m: Metric = id.parse().expect("metric id");
         let t = Instant::now();
         let scores = score_many(&m, &views, data.view()).expect("scores");

@@ -10,7 +10,7 @@
 //! | `cka`          | `cka`                       | linear CKA `\|\|Yc^T Xc\|\|² / (\|\|Xc^T Xc\|\| \|\|Yc^T Yc\|\|)` (similarity, 1 = same) |
 //! | `cka-angular`  | `cka-angular`               | `arccos(CKA) / (pi/2)`                                        |
 //! | `cca`          | `cca-mean-pca20-ridge1e-3`  | `1 - mean canonical correlation` after PCA to 20 (ridge 1e-3) |
-//! | `dsa`          | `dsa-angular`               | DSA angle (radians, SPEC §9), default DMD settings            |
+//! | `dsa[:SCORE][:pcaP][:rankR][:delaysD]` | `dsa-angular[-pcaP][-rankR][-delaysD]` | DSA (radians, SPEC §9) with those DMD settings (default: full rank, 1 delay) |
 //!
 //! The registry-style names follow netrep's and the similarity-measure registry's
 //! `<measure>-<score>` pattern; they are this crate's spelling, not looked up in a registry.
@@ -69,7 +69,16 @@ impl Metric {
             Metric::Cka => "cka".into(),
             Metric::CkaAngular => "cka-angular".into(),
             Metric::Cca => "cca".into(),
-            Metric::Dsa { .. } => "dsa".into(),
+            Metric::Dsa {
+                settings, score, ..
+            } => {
+                let mut id = String::from("dsa");
+                if *score != DsaScore::Angular {
+                    id.push(':');
+                    id.push_str(score_name(*score));
+                }
+                id + &dsa_settings_suffix(settings, ":")
+            }
         }
     }
 
@@ -91,13 +100,12 @@ impl Metric {
             Metric::Cka => "cka".into(),
             Metric::CkaAngular => "cka-angular".into(),
             Metric::Cca => "cca-mean-pca20-ridge1e-3".into(),
-            Metric::Dsa { score, .. } => format!(
-                "dsa-{}",
-                match score {
-                    DsaScore::Angular => "angular",
-                    DsaScore::Euclidean => "euclidean",
-                    DsaScore::Wasserstein => "wasserstein",
-                }
+            Metric::Dsa {
+                settings, score, ..
+            } => format!(
+                "dsa-{}{}",
+                score_name(*score),
+                dsa_settings_suffix(settings, "-")
             ),
         }
     }
@@ -141,9 +149,15 @@ impl Metric {
         Some(match s {
             "procrustes-angular" => Metric::PROCRUSTES,
             "cca-mean-pca20-ridge1e-3" => Metric::Cca,
-            "dsa-angular" => dsa(DsaScore::Angular),
-            "dsa-euclidean" => dsa(DsaScore::Euclidean),
-            "dsa-wasserstein" => dsa(DsaScore::Wasserstein),
+            _ if s.starts_with("dsa-") => {
+                let mut parts = s["dsa-".len()..].split('-');
+                let score: DsaScore = parts.next()?.parse().ok()?;
+                let mut m = dsa(score);
+                for p in parts {
+                    dsa_option(&mut m, p).ok()?;
+                }
+                m
+            }
             _ => {
                 let (score, a) = if let Some(a) = s.strip_prefix("shape-angular-alpha") {
                     (Score::Angular, a)
@@ -220,7 +234,7 @@ impl FromStr for Metric {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::Input(format!(
-                "--metric: unknown metric '{s}' (expected procrustes, shape:ALPHA[:euclidean], cka, cka-angular, cca or dsa)"
+                "--metric: unknown metric '{s}' (expected procrustes, shape:ALPHA[:euclidean], cka, cka-angular, cca or dsa[:pcaP][:rankR][:delaysD])"
             ))
         };
         // The output names parse too, so a table's `metric` value can be given back to --metric.
@@ -232,12 +246,20 @@ impl FromStr for Metric {
             "cka" => return Ok(Metric::Cka),
             "cka-angular" => return Ok(Metric::CkaAngular),
             "cca" => return Ok(Metric::Cca),
-            "dsa" => {
-                return Ok(Metric::Dsa {
+            _ if s == "dsa" || s.starts_with("dsa:") => {
+                let mut m = Metric::Dsa {
                     settings: DmdSettings::default(),
                     score: DsaScore::Angular,
                     iters: 1500,
-                });
+                };
+                for p in s.split(':').skip(1) {
+                    dsa_option(&mut m, p).map_err(|_| {
+                        Error::Input(format!(
+                            "--metric {s}: unknown DSA option '{p}' (expected angular, euclidean, wasserstein, pcaP, rankR or delaysD, e.g. dsa:pca10:rank10)"
+                        ))
+                    })?;
+                }
+                return Ok(m);
             }
             _ => {}
         }
@@ -256,6 +278,54 @@ impl FromStr for Metric {
         }
         Ok(Metric::Shape { alpha, score })
     }
+}
+
+fn score_name(s: DsaScore) -> &'static str {
+    match s {
+        DsaScore::Angular => "angular",
+        DsaScore::Euclidean => "euclidean",
+        DsaScore::Wasserstein => "wasserstein",
+    }
+}
+
+/// The DMD settings that differ from the defaults, as `{sep}pcaP{sep}rankR{sep}delaysD`.
+fn dsa_settings_suffix(s: &DmdSettings, sep: &str) -> String {
+    let mut out = String::new();
+    if let Some(p) = s.pca {
+        out += &format!("{sep}pca{p}");
+    }
+    if let Some(r) = s.rank {
+        out += &format!("{sep}rank{r}");
+    }
+    if s.n_delays != 1 {
+        out += &format!("{sep}delays{}", s.n_delays);
+    }
+    out
+}
+
+/// One option of a DSA id (`euclidean`, `pca10`, `rank10`, `delays3`) applied to `m`.
+fn dsa_option(m: &mut Metric, p: &str) -> std::result::Result<(), ()> {
+    let Metric::Dsa {
+        settings, score, ..
+    } = m
+    else {
+        return Err(());
+    };
+    let n = |prefix: &str| -> Option<usize> {
+        p.strip_prefix(prefix)?.parse().ok().filter(|&v| v >= 1)
+    };
+    if let Ok(sc) = p.parse::<DsaScore>() {
+        *score = sc;
+    } else if let Some(v) = n("pca") {
+        settings.pca = Some(v);
+    } else if let Some(v) = n("rank") {
+        settings.rank = Some(v);
+    } else if let Some(v) = n("delays") {
+        settings.n_delays = v;
+    } else {
+        return Err(());
+    }
+    Ok(())
 }
 
 /// [`score_many`] with one result per model: a model that cannot be scored (e.g. activity
