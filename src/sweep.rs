@@ -1460,7 +1460,21 @@ pub fn merge(
                 config: r.config.clone(),
                 seed,
                 values: values.clone(),
-                checkpoints: own.iter().map(|s| (s.update, s.accuracy)).collect(),
+                // Accuracy is the same in every metric: any metric that has the checkpoints.
+                checkpoints: {
+                    let any = by_metric
+                        .iter()
+                        .find(|m| m.iter().any(|s| s.seed == seed))
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    let mut c: Vec<(usize, f64)> = any
+                        .iter()
+                        .filter(|s| s.seed == seed)
+                        .map(|s| (s.update, s.accuracy))
+                        .collect();
+                    c.sort_by_key(|x| x.0);
+                    c
+                },
             });
             for (k, scores) in by_metric.iter().enumerate() {
                 let mut own: Vec<&CheckpointScore> =

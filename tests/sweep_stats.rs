@@ -391,3 +391,123 @@ fn run_json_holds_typed_axis_values() {
     assert!(j["values"]["rule"].is_string(), "{text}");
     assert_eq!(s.record(&r.id).unwrap().status, "done");
 }
+
+/// `--metric dsa:… --compare rule`: model_pairs.csv scores each pair of networks at its first
+/// checkpoint reaching the level; two copies of one network score 0, two networks their DSA.
+#[test]
+fn merge_scores_paired_networks_dynamics_in_model_pairs_csv() {
+    let d = tmpdir("model-pairs");
+    // Two trained networks to copy into the hand-made runs.
+    let cfg = d.join("c.toml");
+    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 12\nbatch_size = 4\nupdates = 2\nseeds = [1, 2]\ncheckpoints = [2]\ndevice = \"cpu\"\n").unwrap();
+    let trained = d.join("trained");
+    let o = bin()
+        .args([
+            "train",
+            cfg.to_str().unwrap(),
+            "--out",
+            trained.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (net_a, net_b) = (
+        trained.join("seed1/update0002.safetensors"),
+        trained.join("seed2/update0002.safetensors"),
+    );
+    let path = sweep_file(&d);
+    let s = Sweep::load(&path).unwrap();
+    write_runs(&s);
+    // g0 = 1.0: both rules are network a; g0 = 2.0: bptt a, eprop b. Update 1 is where every
+    // network that reaches 0.5 first does.
+    for r in &s.runs {
+        let v = &r.values;
+        let src = if value(v, "g0") == "2.0" && value(v, "rule") == "eprop" {
+            &net_b
+        } else {
+            &net_a
+        };
+        let dir = s.run_dir(&r.id).join(format!("seed{}", value(v, "seed")));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(src, dir.join("update0001.safetensors")).unwrap();
+        std::fs::copy(src, dir.join("update0002.safetensors")).unwrap();
+    }
+    let o = bin()
+        .args([
+            "sweep",
+            "merge",
+            path.to_str().unwrap(),
+            "--levels",
+            "0.5,0.9",
+            "--metric",
+            "procrustes,dsa:rank4",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(s.results.join("model_pairs.csv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        head,
+        [
+            "metric",
+            "level",
+            "axis",
+            "a",
+            "b",
+            "g0",
+            "seed",
+            "run_a",
+            "seed_a",
+            "update_a",
+            "accuracy_a",
+            "run_b",
+            "seed_b",
+            "update_b",
+            "accuracy_b",
+            "score"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Level 0.5: (1.0, 1), (1.0, 2), (2.0, 1); (2.0, 2) has no bptt network there; 0.9: none.
+    assert_eq!(rows.len(), 3, "{text}");
+    let ab = {
+        let o = bin()
+            .args([
+                "dsa",
+                "--x-model",
+                net_a.to_str().unwrap(),
+                "--y-model",
+                net_b.to_str().unwrap(),
+                "--rank",
+                "4",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(ab > 1e-3);
+    for r in &rows {
+        assert_eq!(
+            &r[..5],
+            ["dsa-angular-rank4", "0.5", "rule", "bptt", "eprop"]
+        );
+        assert_eq!(
+            (r[9], r[13]),
+            ("1", "1"),
+            "the first checkpoint at accuracy 0.5"
+        );
+        let score: f64 = r[15].parse().unwrap();
+        if r[5] == "1.0" {
+            assert!(score.abs() < 1e-6, "one network against itself: {score}");
+        } else {
+            assert!((score - ab).abs() < 1e-9, "{score} vs {ab}");
+        }
+    }
+}
