@@ -234,6 +234,15 @@ fn evaluate_reproduces_the_papers_reach_checkpoint() {
         );
     }
     assert!(get("loss") > 0.0);
+    // The metric set of analysis.csv, named as there.
+    assert_eq!(j["metric"], "procrustes-angular");
+    assert_eq!(get("distance"), get("procrustes"));
+    let task = snnlab::evaluate::AnalysisTask::load(snnlab::evaluate::TaskName::Reach).unwrap();
+    let data = snnlab::evaluate::load_data(&hs, &task).unwrap();
+    let floor = snnlab::similarity::split_half_floor(data.view(), 100, 0).unwrap();
+    assert_eq!(get("split_half_floor"), floor);
+    assert!((get("normalised_distance") - (get("distance") - floor) / (1.0 - floor)).abs() < 1e-12);
+    assert!(get("cka") > 0.0 && get("participation_ratio") >= 1.0);
 
     // Without data: accuracy and loss only.
     let out2 = d.join("e2.json");
