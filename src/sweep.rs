@@ -1050,13 +1050,14 @@ fn scores_by_metric(
         })
         .collect();
     let absent: Vec<usize> = (0..metrics.len()).filter(|&k| out[k].is_empty()).collect();
-    if let (Some(refs), false) = (refs, absent.is_empty()) {
-        if dir.join("config.toml").is_file() && crate::analysis::checkpoints(dir).is_ok() {
-            let asked: Vec<Metric> = absent.iter().map(|&k| metrics[k].clone()).collect();
-            let r = crate::analysis::score_run(dir, refs, &asked)?;
-            for (k, (_, scores)) in absent.into_iter().zip(r.by_metric) {
-                out[k] = scores;
-            }
+    if let (Some(refs), false) = (refs, absent.is_empty())
+        && dir.join("config.toml").is_file()
+        && crate::analysis::checkpoints(dir).is_ok()
+    {
+        let asked: Vec<Metric> = absent.iter().map(|&k| metrics[k].clone()).collect();
+        let r = crate::analysis::score_run(dir, refs, &asked)?;
+        for (k, (_, scores)) in absent.into_iter().zip(r.by_metric) {
+            out[k] = scores;
         }
     }
     Ok(out)
