@@ -10,7 +10,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::evaluate::{AnalysisTask, Layout, TaskName, load_data_in, run_any};
+use crate::evaluate::{AnalysisTask, Layout, TaskName, load_data_in, run_any_full};
+use crate::metric::{self, Metric};
 use crate::similarity;
 use crate::train::TrainConfig;
 
@@ -18,19 +19,115 @@ use crate::train::TrainConfig;
 pub const SPLIT_HALF_DRAWS: usize = 100;
 pub const SPLIT_HALF_SEED: u64 = 0;
 
+/// One checkpoint scored in one metric (a row of `analysis.csv`).
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckpointScore {
     pub seed: u64,
     pub update: usize,
+    /// The metric's output name ([`Metric::registry_name`], e.g. `procrustes-angular`).
+    pub metric: String,
     pub accuracy: f64,
+    /// ce tasks: percent of masked steps whose largest output is the target class.
+    pub percent_correct: Option<f64>,
     pub loss: f64,
+    /// The checkpoint's score in `metric` (NaN when it cannot be scored, e.g. after divergence).
     pub distance: f64,
     /// Split-half normalised distance `(d - floor) / (1 - floor)` (SPEC §5): 0 at the data's
-    /// own split-half floor.
+    /// own split-half floor. NaN for metrics that are not distances in [0, 1] (cka, dsa).
     pub normalised_distance: f64,
+    /// Linear CKA with the data (whatever `metric` is).
+    pub cka: f64,
+    /// The data's cross-condition-average baseline in `metric`.
+    pub baseline: f64,
+    /// The data's split-half floor in `metric`.
+    pub split_half_floor: f64,
     pub participation_ratio: f64,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// The columns of `analysis.csv`, in order.
+pub const ANALYSIS_COLUMNS: [&str; 12] = [
+    "seed",
+    "update",
+    "metric",
+    "accuracy",
+    "percent_correct",
+    "loss",
+    "distance",
+    "normalised_distance",
+    "cka",
+    "baseline",
+    "split_half_floor",
+    "participation_ratio",
+];
+
+impl CheckpointScore {
+    /// Its `analysis.csv` row (undefined values as empty fields).
+    pub fn csv_row(&self) -> String {
+        let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            self.seed,
+            self.update,
+            self.metric,
+            self.accuracy,
+            opt(self.percent_correct),
+            self.loss,
+            self.distance,
+            if self.normalised_distance.is_nan() && !self.distance.is_nan() {
+                String::new()
+            } else {
+                self.normalised_distance.to_string()
+            },
+            self.cka,
+            self.baseline,
+            self.split_half_floor,
+            self.participation_ratio
+        )
+    }
+
+    /// Rows of an `analysis.csv` read back by its header (an older table without a `metric`
+    /// column is Procrustes; missing columns read as NaN). Unparsable rows are skipped.
+    pub fn parse_csv(text: &str) -> Vec<CheckpointScore> {
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+        let col = |name: &str| head.iter().position(|h| *h == name);
+        let cols: Vec<Option<usize>> = ANALYSIS_COLUMNS.iter().map(|c| col(c)).collect();
+        lines
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                let field = |k: usize| cols[k].and_then(|i| f.get(i).copied());
+                let num = |k: usize| {
+                    field(k).map_or(Some(f64::NAN), |v| {
+                        if v.is_empty() {
+                            Some(f64::NAN)
+                        } else {
+                            v.parse().ok()
+                        }
+                    })
+                };
+                Some(CheckpointScore {
+                    seed: field(0)?.parse().ok()?,
+                    update: field(1)?.parse().ok()?,
+                    metric: match field(2) {
+                        Some(m) if !m.is_empty() => m.to_string(),
+                        _ => Metric::PROCRUSTES.registry_name(),
+                    },
+                    accuracy: field(3)?.parse().ok()?,
+                    percent_correct: field(4).and_then(|v| v.parse().ok()),
+                    loss: num(5)?,
+                    distance: num(6)?,
+                    normalised_distance: num(7)?,
+                    cka: num(8)?,
+                    baseline: num(9)?,
+                    split_half_floor: num(10)?,
+                    participation_ratio: num(11)?,
+                    path: PathBuf::new(),
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -39,7 +136,11 @@ pub struct RunAnalysis {
     pub config: TrainConfig,
     /// e.g. "bptt lr=0.001"
     pub label: String,
+    /// The checkpoints scored in the first metric asked for (what the report draws).
     pub scores: Vec<CheckpointScore>,
+    /// Every metric asked for (the first is `scores`), each with one score per checkpoint in
+    /// the order of `scores`.
+    pub by_metric: Vec<(Metric, Vec<CheckpointScore>)>,
 }
 
 impl RunAnalysis {
@@ -143,6 +244,8 @@ pub struct References {
     layout: Layout,
     /// By [`AnalysisTask::key`].
     by_task: Vec<(String, Reference)>,
+    /// (task key, metric name) → (baseline, split-half floor) in that metric.
+    by_metric: Vec<((String, String), (f64, f64))>,
 }
 
 impl References {
@@ -155,6 +258,7 @@ impl References {
             path: data_path.to_path_buf(),
             layout,
             by_task: Vec::new(),
+            by_metric: Vec::new(),
         }
     }
     pub fn path(&self) -> &Path {
@@ -192,6 +296,25 @@ impl References {
     /// The reference for a training run's task.
     pub fn for_config(&mut self, cfg: &TrainConfig) -> Result<&Reference> {
         self.get_for(AnalysisTask::for_config(cfg)?)
+    }
+    /// (cross-condition baseline, split-half floor) of the data of `cfg`'s task in `metric`
+    /// (the Procrustes ones of [`Reference`] for Procrustes), computed once per task and metric.
+    pub fn metric_levels(&mut self, cfg: &TrainConfig, metric: &Metric) -> Result<(f64, f64)> {
+        let r = self.for_config(cfg)?;
+        if *metric == Metric::PROCRUSTES {
+            return Ok((r.baseline, r.floor));
+        }
+        let key = (r.task.key(), metric.registry_name());
+        if let Some((_, v)) = self.by_metric.iter().find(|(k, _)| *k == key) {
+            return Ok(*v);
+        }
+        let data = &self.for_config(cfg)?.data;
+        let v = (
+            metric.baseline(data.view())?,
+            metric.split_half_floor(data.view(), SPLIT_HALF_DRAWS, SPLIT_HALF_SEED)?,
+        );
+        self.by_metric.push((key, v));
+        Ok(v)
     }
 }
 
@@ -254,75 +377,111 @@ pub fn incomplete(dir: &Path) -> Option<String> {
 
 /// [`analyze`] against already prepared references.
 pub fn analyze_with(runs: &[PathBuf], refs: &mut References) -> Result<Vec<RunAnalysis>> {
+    analyze_with_metrics(runs, refs, &[Metric::PROCRUSTES])
+}
+
+/// Score every checkpoint of each run in each of `metrics` and write `analysis.csv` (one row
+/// per checkpoint and metric, checkpoint-major) into each run.
+pub fn analyze_with_metrics(
+    runs: &[PathBuf],
+    refs: &mut References,
+    metrics: &[Metric],
+) -> Result<Vec<RunAnalysis>> {
     let mut out = Vec::new();
     for dir in runs {
-        let config = TrainConfig::load(&dir.join("config.toml"))?;
-        let Reference {
-            task, data, floor, ..
-        } = refs.for_config(&config)?;
-        let tau_filter = config.spiking_settings().tau_filter_ms;
-        let cks = checkpoints(dir)?;
-        let scores: Vec<CheckpointScore> = cks
-            .par_iter()
-            .map(|(seed, update, path)| -> Result<CheckpointScore> {
-                let model = crate::io::load_any_model(path)?;
-                let (accuracy, loss, act) = run_any(task, &model, tau_filter)?;
-                let distance =
-                    similarity::angular_procrustes(act.view(), data.view()).unwrap_or(f64::NAN);
-                let participation_ratio =
-                    similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
-                let normalised_distance = similarity::split_half_normalised(distance, *floor);
-                Ok(CheckpointScore {
-                    seed: *seed,
-                    update: *update,
-                    accuracy,
-                    loss,
-                    distance,
-                    normalised_distance,
-                    participation_ratio,
-                    path: path.clone(),
-                })
-            })
-            .collect::<Result<_>>()?;
-        let mut csv = String::from(
-            "seed,update,accuracy,loss,distance,normalised_distance,participation_ratio\n",
-        );
-        for s in &scores {
-            csv.push_str(&format!(
-                "{},{},{},{},{},{},{}\n",
-                s.seed,
-                s.update,
-                s.accuracy,
-                s.loss,
-                s.distance,
-                s.normalised_distance,
-                s.participation_ratio
-            ));
+        let r = score_run(dir, refs, metrics)?;
+        let mut csv = ANALYSIS_COLUMNS.join(",") + "\n";
+        for i in 0..r.scores.len() {
+            for (_, scores) in &r.by_metric {
+                csv.push_str(&scores[i].csv_row());
+            }
         }
         crate::io::write_atomic(&dir.join("analysis.csv"), csv.as_bytes())?;
-        let label = format!(
-            "{}{} lr={}{}",
-            if config.is_spiking() {
-                format!("{} ", config.kind)
-            } else {
-                String::new()
-            },
-            config.rule,
-            config.lr,
-            if config.seeds.len() > 1 {
-                format!(" ({} seeds)", config.seeds.len())
-            } else {
-                String::new()
-            }
-        );
-        out.push(RunAnalysis {
-            dir: dir.clone(),
-            config,
-            label,
-            scores,
-        });
+        out.push(r);
     }
     Ok(out)
+}
+
+/// Checkpoints run on the analysis trials together, their activity kept for batched scoring.
+const SCORE_CHUNK: usize = 32;
+
+/// Score every checkpoint of the run in `dir` in each of `metrics` without writing anything:
+/// the checkpoints run on the rayon threads, then each metric scores them in one batch
+/// ([`metric::score_many_each`]: the data's side prepared once).
+pub fn score_run(dir: &Path, refs: &mut References, metrics: &[Metric]) -> Result<RunAnalysis> {
+    if metrics.is_empty() {
+        return Err(Error::Input("--metric: no metric given".into()));
+    }
+    let config = TrainConfig::load(&dir.join("config.toml"))?;
+    let levels: Vec<(f64, f64)> = metrics
+        .iter()
+        .map(|m| refs.metric_levels(&config, m))
+        .collect::<Result<_>>()?;
+    let Reference { task, data, .. } = refs.for_config(&config)?;
+    let tau_filter = config.spiking_settings().tau_filter_ms;
+    let cks = checkpoints(dir)?;
+    let mut by_metric: Vec<(Metric, Vec<CheckpointScore>)> =
+        metrics.iter().map(|m| (m.clone(), Vec::new())).collect();
+    // Chunks bound the activity held at once (a chunk of large networks is still small).
+    for chunk in cks.chunks(SCORE_CHUNK) {
+        let runs: Vec<crate::evaluate::ModelRun> = chunk
+            .par_iter()
+            .map(|(_, _, path)| run_any_full(task, &crate::io::load_any_model(path)?, tau_filter))
+            .collect::<Result<_>>()?;
+        let acts: Vec<ndarray::ArrayView3<f64>> = runs.iter().map(|r| r.activity.view()).collect();
+        let pr: Vec<f64> = acts
+            .par_iter()
+            .map(|a| similarity::participation_ratio(*a).unwrap_or(f64::NAN))
+            .collect();
+        let cka = metric::score_many_each(&Metric::Cka, &acts, data.view())?;
+        for ((m, scores), &(baseline, floor)) in by_metric.iter_mut().zip(&levels) {
+            let d = metric::score_many_each(m, &acts, data.view())?;
+            for (i, ((seed, update, path), run)) in chunk.iter().zip(&runs).enumerate() {
+                let distance = d[i].as_ref().copied().unwrap_or(f64::NAN);
+                scores.push(CheckpointScore {
+                    seed: *seed,
+                    update: *update,
+                    metric: m.registry_name(),
+                    accuracy: run.accuracy,
+                    percent_correct: run.percent_correct,
+                    loss: run.loss,
+                    distance,
+                    normalised_distance: if m.is_unit_distance() {
+                        similarity::split_half_normalised(distance, floor)
+                    } else {
+                        f64::NAN
+                    },
+                    cka: cka[i].as_ref().copied().unwrap_or(f64::NAN),
+                    baseline,
+                    split_half_floor: floor,
+                    participation_ratio: pr[i],
+                    path: path.clone(),
+                });
+            }
+        }
+    }
+    let label = format!(
+        "{}{} lr={}{}",
+        if config.is_spiking() {
+            format!("{} ", config.kind)
+        } else {
+            String::new()
+        },
+        config.rule,
+        config.lr,
+        if config.seeds.len() > 1 {
+            format!(" ({} seeds)", config.seeds.len())
+        } else {
+            String::new()
+        }
+    );
+    Ok(RunAnalysis {
+        dir: dir.to_path_buf(),
+        config,
+        label,
+        scores: by_metric[0].1.clone(),
+        by_metric,
+    })
 }
 
 /// Top-`k` principal-component projection of activity `[units, bins, C]` → `[k, bins, C]`.
@@ -351,11 +510,18 @@ pub fn pca_project(act: &Array3<f64>, k: usize) -> Result<Array3<f64>> {
 
 /// One network per (run, seed), its checkpoints in update order; axis values (run name, seed).
 pub fn networks(runs: &[RunAnalysis]) -> Vec<crate::stats::Network> {
+    networks_in(runs, 0)
+}
+
+/// [`networks`] scored in the `k`-th metric of the analysis.
+pub fn networks_in(runs: &[RunAnalysis], k: usize) -> Vec<crate::stats::Network> {
     let mut out = Vec::new();
     for r in runs {
+        let Some((_, scores)) = r.by_metric.get(k) else {
+            continue;
+        };
         for seed in r.seeds() {
-            let mut own: Vec<&CheckpointScore> =
-                r.scores.iter().filter(|s| s.seed == seed).collect();
+            let mut own: Vec<&CheckpointScore> = scores.iter().filter(|s| s.seed == seed).collect();
             own.sort_by_key(|s| s.update);
             out.push(crate::stats::Network {
                 values: vec![r.name(), seed.to_string()],
@@ -368,8 +534,19 @@ pub fn networks(runs: &[RunAnalysis]) -> Vec<crate::stats::Network> {
 
 /// The matched-accuracy table of plain run folders: one group per run, its seeds the networks
 /// (the columns of `sweep merge`'s matched.csv, with `run` as the one axis).
+/// One block of rows per metric of the analysis, in the order asked.
 pub fn matched_table(runs: &[RunAnalysis], levels: &[f64]) -> Vec<crate::stats::MatchedRow> {
-    crate::stats::matched(&networks(runs), levels, &[0])
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for (k, (m, _)) in first.by_metric.iter().enumerate() {
+        rows.extend(crate::stats::with_metric(
+            crate::stats::matched(&networks_in(runs, k), levels, &[0]),
+            &m.registry_name(),
+        ));
+    }
+    rows
 }
 
 /// What `report` shows beyond the checkpoints themselves.

@@ -388,6 +388,26 @@ pub fn dsa_many(
         .collect()
 }
 
+/// [`dsa_many`] with one result per model (a model whose DMD cannot be fitted gets its own
+/// error); an error of the recording's fit is the whole call's.
+pub fn dsa_many_each(
+    models: &[ArrayView3<f64>],
+    recording: ArrayView3<f64>,
+    s: &DmdSettings,
+    score: DsaScore,
+    iters: usize,
+) -> Result<Vec<Result<DsaResult>>> {
+    let rec = fit_dmd(recording, "recording", s)?;
+    Ok(models
+        .par_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let dm = fit_dmd(*m, &format!("model {i}"), s)?;
+            compare(&dm, &rec, score, iters)
+        })
+        .collect())
+}
+
 /// What `snnlab dsa --out` writes (SPEC §9).
 #[derive(Debug, Serialize)]
 pub struct DsaReport {

@@ -137,14 +137,29 @@ pub struct Evaluation {
     pub percent_correct: Option<f64>,
     /// The task loss on the analysis trials (mse or cross-entropy; no regulariser).
     pub loss: f64,
-    /// Angular Procrustes distance to the data (SPEC §5), when data is given.
+    /// Angular Procrustes distance to the data (SPEC §5), when data is given (the key SPEC §7
+    /// fixes; the same number as `distance`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub procrustes: Option<f64>,
+    /// The metric of `distance`, `normalised_distance`, `baseline` and `split_half_floor`, named
+    /// as in analysis.csv and merged.csv (`procrustes-angular`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// The model's distance to the data in `metric`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance: Option<f64>,
+    /// `(distance - split_half_floor) / (1 - split_half_floor)` (SPEC §5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalised_distance: Option<f64>,
+    /// Linear CKA with the data (a similarity, 1 = same).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cka: Option<f64>,
     /// The data's cross-condition-average baseline distance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<f64>,
+    /// The data's split-half floor (100 seeded draws of n/2 neurons against n/2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_half_floor: Option<f64>,
     /// Participation ratio of the model's activity in the analysis window.
     pub participation_ratio: f64,
 }
@@ -389,13 +404,18 @@ fn evaluate_activity(
 ) -> Result<Evaluation> {
     let act = run.activity;
     let participation_ratio = similarity::participation_ratio(act.view()).unwrap_or(f64::NAN);
-    let (procrustes, cka, baseline) = match data {
+    let (procrustes, cka, baseline, floor) = match data {
         Some(d) => (
             Some(similarity::angular_procrustes(act.view(), d.view())?),
             Some(similarity::linear_cka(act.view(), d.view())?),
             Some(similarity::cross_condition_baseline(d.view())?),
+            Some(similarity::split_half_floor(
+                d.view(),
+                crate::analysis::SPLIT_HALF_DRAWS,
+                crate::analysis::SPLIT_HALF_SEED,
+            )?),
         ),
-        None => (None, None, None),
+        None => (None, None, None, None),
     };
     Ok(Evaluation {
         task: task.name,
@@ -403,8 +423,14 @@ fn evaluate_activity(
         percent_correct: run.percent_correct,
         loss: run.loss,
         procrustes,
+        metric: procrustes.map(|_| crate::metric::Metric::PROCRUSTES.registry_name()),
+        distance: procrustes,
+        normalised_distance: procrustes
+            .zip(floor)
+            .map(|(d, f)| similarity::split_half_normalised(d, f)),
         cka,
         baseline,
+        split_half_floor: floor,
         participation_ratio,
     })
 }

@@ -182,10 +182,22 @@ enum Cmd {
     },
     /// Dynamical similarity (SPEC §9) between two arrays [units, T, C]; prints a bare number.
     Dsa {
+        #[arg(long, required_unless_present = "x_model", conflicts_with = "x_model")]
+        x: Option<PathBuf>,
+        #[arg(long, required_unless_present = "y_model", conflicts_with = "y_model")]
+        y: Option<PathBuf>,
+        /// A network instead of --x: its activity on the task's analysis trials (model vs model).
         #[arg(long)]
-        x: PathBuf,
+        x_model: Option<PathBuf>,
+        /// A network instead of --y.
         #[arg(long)]
-        y: PathBuf,
+        y_model: Option<PathBuf>,
+        /// The task the models run (default: the one their checkpoint records).
+        #[command(flatten)]
+        task: TaskChoice,
+        /// Spiking models: time constant (ms) of the spike filter (default: the run's, else 20).
+        #[arg(long)]
+        tau_filter_ms: Option<f64>,
         /// Axis order of --x: a permutation of N (units), T (time bins), C (conditions).
         #[arg(long, default_value = "NTC")]
         x_layout: String,
@@ -284,6 +296,10 @@ enum Cmd {
         /// Axis order of --data: a permutation of N (neurons), T (bins), C (conditions).
         #[arg(long, default_value = "NTC")]
         data_layout: Layout,
+        /// Metrics to score with (comma-separated or repeated): procrustes, shape:ALPHA[:euclidean],
+        /// cka, cka-angular, cca, dsa, or their output names; default procrustes.
+        #[arg(long = "metric")]
+        metrics: Vec<String>,
     },
     /// HTML report with plots (distance vs accuracy with baseline and floor, learning curves, PCA).
     Report {
@@ -302,6 +318,11 @@ enum Cmd {
         /// The closest checkpoint is chosen among checkpoints at or above this accuracy.
         #[arg(long, default_value_t = snnlab::sweep::DEFAULT_MIN_ACCURACY, allow_hyphen_values = true)]
         min_accuracy: f64,
+        /// Metrics to score with (comma-separated or repeated): procrustes, shape:ALPHA[:euclidean],
+        /// cka, cka-angular, cca, dsa, or their output names; default procrustes; the
+        /// plots show the first.
+        #[arg(long = "metric")]
+        metrics: Vec<String>,
     },
     /// Parameter sweeps: train every run of a grid (resumable, shardable, on Slurm), merge results.
     Sweep {
@@ -434,6 +455,11 @@ enum SweepCmd {
         /// The report's closest checkpoint is chosen among checkpoints at or above this accuracy.
         #[arg(long, default_value_t = snnlab::sweep::DEFAULT_MIN_ACCURACY, allow_hyphen_values = true)]
         min_accuracy: f64,
+        /// Metrics to score with (comma-separated or repeated): procrustes, shape:ALPHA[:euclidean],
+        /// cka, cka-angular, cca, dsa, or their output names; default procrustes; metrics a
+        /// run's analysis.csv lacks are scored from its checkpoints.
+        #[arg(long = "metric")]
+        metrics: Vec<String>,
     },
 }
 
@@ -538,7 +564,9 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
             levels,
             compare,
             min_accuracy,
+            metrics,
         } => {
+            let metrics = snnlab::metric::Metric::parse_flags(&metrics)?;
             let s = load_sweep(&target)?;
             let mut inputs = vec![("the sweep file", target.config.as_path())];
             inputs.extend(s.data.as_deref().map(|d| ("the sweep's data", d)));
@@ -551,6 +579,7 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
                 levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
                 compare,
                 min_accuracy,
+                metrics,
             };
             let m = sweep::merge(&s, out.as_deref(), report.as_deref(), &opts)?;
             if m.runs == 0 {
@@ -918,6 +947,10 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Dsa {
             x,
             y,
+            x_model,
+            y_model,
+            task,
+            tau_filter_ms,
             x_layout,
             y_layout,
             n_delays,
@@ -937,8 +970,33 @@ fn run(cli: Cli) -> Result<()> {
                 ridge,
             };
             let score = score.parse()?;
-            let xa = snnlab::dsa::load_layout(&x, &x_layout, "--x-layout")?;
-            let ya = snnlab::dsa::load_layout(&y, &y_layout, "--y-layout")?;
+            // An array as stored, or a network's activity on its task's analysis trials.
+            let side = |array: Option<PathBuf>,
+                        model: Option<PathBuf>,
+                        layout: &str,
+                        flag: &str|
+             -> Result<(ndarray::Array3<f64>, PathBuf)> {
+                match (array, model) {
+                    (Some(a), _) => Ok((snnlab::dsa::load_layout(&a, layout, flag)?, a)),
+                    (None, Some(m)) => {
+                        let net = snnlab::io::load_any_model(&m)?;
+                        let (t, cfg) = task.resolve(&m)?;
+                        let run = snnlab::evaluate::run_any_full(
+                            &t,
+                            &net,
+                            tau_filter(tau_filter_ms, &cfg),
+                        )?;
+                        Ok((run.activity, m))
+                    }
+                    (None, None) => Err(Error::Input(format!(
+                        "give {} or {}-model",
+                        &flag[..3],
+                        &flag[..3]
+                    ))),
+                }
+            };
+            let (xa, x) = side(x, x_model, &x_layout, "--x-layout")?;
+            let (ya, y) = side(y, y_model, &y_layout, "--y-layout")?;
             let report = snnlab::dsa::command(&xa, &x, &ya, &y, &settings, score, iters)?;
             if let Some(out) = out {
                 let json = serde_json::to_string_pretty(&report)
@@ -1008,7 +1066,9 @@ fn run(cli: Cli) -> Result<()> {
             data_layout,
             levels,
             min_accuracy,
+            metrics,
         } => {
+            let metrics = snnlab::metric::Metric::parse_flags(&metrics)?;
             let levels = snnlab::stats::parse_levels(&levels).map_err(Error::Input)?;
             for dir in &runs {
                 if let Some(w) = snnlab::analysis::incomplete(dir) {
@@ -1016,7 +1076,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             let mut refs = snnlab::analysis::References::with_layout(&data, data_layout);
-            let analysed = snnlab::analysis::analyze_with(&runs, &mut refs)?;
+            let analysed = snnlab::analysis::analyze_with_metrics(&runs, &mut refs, &metrics)?;
             for r in &analysed {
                 let closest = r
                     .seeds()
@@ -1059,14 +1119,16 @@ fn run(cli: Cli) -> Result<()> {
             out,
             levels,
             min_accuracy,
+            metrics,
         } => {
+            let metrics = snnlab::metric::Metric::parse_flags(&metrics)?;
             snnlab::io::check_output(&out, "--out", &[("--data", data.as_path())])?;
             let opts = snnlab::analysis::ReportOptions {
                 levels: snnlab::stats::parse_levels(&levels).map_err(Error::Input)?,
                 min_accuracy,
             };
             let mut refs = snnlab::analysis::References::with_layout(&data, data_layout);
-            let analysed = snnlab::analysis::analyze_with(&runs, &mut refs)?;
+            let analysed = snnlab::analysis::analyze_with_metrics(&runs, &mut refs, &metrics)?;
             snnlab::analysis::report_with_options(&analysed, &mut refs, &out, &opts)?;
             println!("report: {}", out.display());
             Ok(())

@@ -10,7 +10,7 @@
 //! | `cka`          | `cka`                       | linear CKA `\|\|Yc^T Xc\|\|² / (\|\|Xc^T Xc\|\| \|\|Yc^T Yc\|\|)` (similarity, 1 = same) |
 //! | `cka-angular`  | `cka-angular`               | `arccos(CKA) / (pi/2)`                                        |
 //! | `cca`          | `cca-mean-pca20-ridge1e-3`  | `1 - mean canonical correlation` after PCA to 20 (ridge 1e-3) |
-//! | `dsa`          | `dsa-angular`               | DSA angle (radians, SPEC §9), default DMD settings            |
+//! | `dsa[:SCORE][:pcaP][:rankR][:delaysD]` | `dsa-angular[-pcaP][-rankR][-delaysD]` | DSA (radians, SPEC §9) with those DMD settings (default: full rank, 1 delay) |
 //!
 //! The registry-style names follow netrep's and the similarity-measure registry's
 //! `<measure>-<score>` pattern; they are this crate's spelling, not looked up in a registry.
@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use ndarray::ArrayView3;
+use ndarray::{ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::dsa::{DmdSettings, DsaScore};
@@ -69,7 +69,16 @@ impl Metric {
             Metric::Cka => "cka".into(),
             Metric::CkaAngular => "cka-angular".into(),
             Metric::Cca => "cca".into(),
-            Metric::Dsa { .. } => "dsa".into(),
+            Metric::Dsa {
+                settings, score, ..
+            } => {
+                let mut id = String::from("dsa");
+                if *score != DsaScore::Angular {
+                    id.push(':');
+                    id.push_str(score_name(*score));
+                }
+                id + &dsa_settings_suffix(settings, ":")
+            }
         }
     }
 
@@ -91,13 +100,12 @@ impl Metric {
             Metric::Cka => "cka".into(),
             Metric::CkaAngular => "cka-angular".into(),
             Metric::Cca => "cca-mean-pca20-ridge1e-3".into(),
-            Metric::Dsa { score, .. } => format!(
-                "dsa-{}",
-                match score {
-                    DsaScore::Angular => "angular",
-                    DsaScore::Euclidean => "euclidean",
-                    DsaScore::Wasserstein => "wasserstein",
-                }
+            Metric::Dsa {
+                settings, score, ..
+            } => format!(
+                "dsa-{}{}",
+                score_name(*score),
+                dsa_settings_suffix(settings, "-")
             ),
         }
     }
@@ -108,6 +116,101 @@ impl Metric {
             .filter(|p| !p.trim().is_empty())
             .map(|p| p.trim().parse())
             .collect()
+    }
+
+    /// The metrics of repeated and comma-separated `--metric` values, each once, in the order
+    /// first given; none given: Procrustes alone (the outputs of a run without the flag).
+    pub fn parse_flags(values: &[String]) -> Result<Vec<Metric>> {
+        let mut out: Vec<Metric> = Vec::new();
+        for v in values {
+            for m in Self::parse_list(v)? {
+                if !out.iter().any(|o| o.registry_name() == m.registry_name()) {
+                    out.push(m);
+                }
+            }
+        }
+        if out.is_empty() {
+            if values.is_empty() {
+                out.push(Metric::PROCRUSTES);
+            } else {
+                return Err(Error::Input("--metric: no metric given".into()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The metric whose [`registry_name`](Self::registry_name) is `s`.
+    fn from_registry_name(s: &str) -> Option<Metric> {
+        let dsa = |score| Metric::Dsa {
+            settings: DmdSettings::default(),
+            score,
+            iters: 1500,
+        };
+        Some(match s {
+            "procrustes-angular" => Metric::PROCRUSTES,
+            "cca-mean-pca20-ridge1e-3" => Metric::Cca,
+            _ if s.starts_with("dsa-") => {
+                let mut parts = s["dsa-".len()..].split('-');
+                let score: DsaScore = parts.next()?.parse().ok()?;
+                let mut m = dsa(score);
+                for p in parts {
+                    dsa_option(&mut m, p).ok()?;
+                }
+                m
+            }
+            _ => {
+                let (score, a) = if let Some(a) = s.strip_prefix("shape-angular-alpha") {
+                    (Score::Angular, a)
+                } else {
+                    (Score::Euclidean, s.strip_prefix("shape-euclidean-alpha")?)
+                };
+                let alpha: f64 = a.parse().ok().filter(|a| (0.0..=1.0).contains(a))?;
+                Metric::Shape { alpha, score }
+            }
+        })
+    }
+
+    /// Whether the metric is a distance in [0, 1] (0 = same), for which the split-half
+    /// normalised distance `(d - floor) / (1 - floor)` of SPEC §5 is defined.
+    pub fn is_unit_distance(&self) -> bool {
+        matches!(
+            self,
+            Metric::Shape {
+                score: Score::Angular,
+                ..
+            } | Metric::CkaAngular
+                | Metric::Cca
+        )
+    }
+
+    /// The data's cross-condition-average baseline in this metric: the score of the data with
+    /// every condition replaced by the across-condition mean against the data.
+    pub fn baseline(&self, data: ArrayView3<f64>) -> Result<f64> {
+        if *self == Metric::PROCRUSTES {
+            return sim::cross_condition_baseline(data);
+        }
+        let avg = sim::condition_average(data);
+        self.score(avg.view(), data)
+    }
+
+    /// The split-half floor in this metric: the mean score between two disjoint random halves
+    /// of the data's units over `draws` seeded draws (the same draws as
+    /// [`similarity::split_half_floor`](sim::split_half_floor), which it equals for Procrustes).
+    pub fn split_half_floor(&self, data: ArrayView3<f64>, draws: usize, seed: u64) -> Result<f64> {
+        if *self == Metric::PROCRUSTES {
+            return sim::split_half_floor(data, draws, seed);
+        }
+        let halves = sim::split_halves(data, draws, seed)?;
+        let scores: Vec<f64> = halves
+            .par_iter()
+            .map(|(a, b)| {
+                self.score(
+                    data.select(Axis(0), a).view(),
+                    data.select(Axis(0), b).view(),
+                )
+            })
+            .collect::<Result<_>>()?;
+        Ok(scores.iter().sum::<f64>() / draws as f64)
     }
 
     /// Score one pair (`x`, `y` name them in errors; same numbers as [`score_many`]).
@@ -131,20 +234,32 @@ impl FromStr for Metric {
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
             Error::Input(format!(
-                "--metric: unknown metric '{s}' (expected procrustes, shape:ALPHA[:euclidean], cka, cka-angular, cca or dsa)"
+                "--metric: unknown metric '{s}' (expected procrustes, shape:ALPHA[:euclidean], cka, cka-angular, cca or dsa[:pcaP][:rankR][:delaysD])"
             ))
         };
+        // The output names parse too, so a table's `metric` value can be given back to --metric.
+        if let Some(m) = Self::from_registry_name(s) {
+            return Ok(m);
+        }
         match s {
             "procrustes" => return Ok(Metric::PROCRUSTES),
             "cka" => return Ok(Metric::Cka),
             "cka-angular" => return Ok(Metric::CkaAngular),
             "cca" => return Ok(Metric::Cca),
-            "dsa" => {
-                return Ok(Metric::Dsa {
+            _ if s == "dsa" || s.starts_with("dsa:") => {
+                let mut m = Metric::Dsa {
                     settings: DmdSettings::default(),
                     score: DsaScore::Angular,
                     iters: 1500,
-                });
+                };
+                for p in s.split(':').skip(1) {
+                    dsa_option(&mut m, p).map_err(|_| {
+                        Error::Input(format!(
+                            "--metric {s}: unknown DSA option '{p}' (expected angular, euclidean, wasserstein, pcaP, rankR or delaysD, e.g. dsa:pca10:rank10)"
+                        ))
+                    })?;
+                }
+                return Ok(m);
             }
             _ => {}
         }
@@ -165,14 +280,62 @@ impl FromStr for Metric {
     }
 }
 
-/// Score every model array `[units, T, C]` against one recording `[neurons, T, C]` (same T and
-/// C); the recording's side (whitened matrix, CCA basis, CKA Gram norm, DMD) is prepared once and
-/// the pairs run on the rayon threads. Errors name the model by its index.
-pub fn score_many(
+fn score_name(s: DsaScore) -> &'static str {
+    match s {
+        DsaScore::Angular => "angular",
+        DsaScore::Euclidean => "euclidean",
+        DsaScore::Wasserstein => "wasserstein",
+    }
+}
+
+/// The DMD settings that differ from the defaults, as `{sep}pcaP{sep}rankR{sep}delaysD`.
+fn dsa_settings_suffix(s: &DmdSettings, sep: &str) -> String {
+    let mut out = String::new();
+    if let Some(p) = s.pca {
+        out += &format!("{sep}pca{p}");
+    }
+    if let Some(r) = s.rank {
+        out += &format!("{sep}rank{r}");
+    }
+    if s.n_delays != 1 {
+        out += &format!("{sep}delays{}", s.n_delays);
+    }
+    out
+}
+
+/// One option of a DSA id (`euclidean`, `pca10`, `rank10`, `delays3`) applied to `m`.
+fn dsa_option(m: &mut Metric, p: &str) -> std::result::Result<(), ()> {
+    let Metric::Dsa {
+        settings, score, ..
+    } = m
+    else {
+        return Err(());
+    };
+    let n = |prefix: &str| -> Option<usize> {
+        p.strip_prefix(prefix)?.parse().ok().filter(|&v| v >= 1)
+    };
+    if let Ok(sc) = p.parse::<DsaScore>() {
+        *score = sc;
+    } else if let Some(v) = n("pca") {
+        settings.pca = Some(v);
+    } else if let Some(v) = n("rank") {
+        settings.rank = Some(v);
+    } else if let Some(v) = n("delays") {
+        settings.n_delays = v;
+    } else {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// [`score_many`] with one result per model: a model that cannot be scored (e.g. activity
+/// with no variance, or NaN after divergence) gets its own error, the others their scores;
+/// an error of the recording's side is the whole call's.
+pub fn score_many_each(
     metric: &Metric,
     models: &[ArrayView3<f64>],
     recording: ArrayView3<f64>,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<Result<f64>>> {
     let (_, t, c) = recording.dim();
     for (i, m) in models.iter().enumerate() {
         let (_, tm, cm) = m.dim();
@@ -184,7 +347,7 @@ pub fn score_many(
             )));
         }
     }
-    match metric {
+    Ok(match metric {
         Metric::Shape { alpha, score } => {
             let mut widths: Vec<usize> = models
                 .iter()
@@ -235,11 +398,22 @@ pub fn score_many(
             settings,
             score,
             iters,
-        } => Ok(
-            crate::dsa::dsa_many(models, recording, settings, *score, *iters)?
-                .into_iter()
-                .map(|r| r.score)
-                .collect(),
-        ),
-    }
+        } => crate::dsa::dsa_many_each(models, recording, settings, *score, *iters)?
+            .into_iter()
+            .map(|r| r.map(|r| r.score))
+            .collect(),
+    })
+}
+
+/// Score every model array `[units, T, C]` against one recording `[neurons, T, C]` (same T and
+/// C); the recording's side (whitened matrix, CCA basis, CKA Gram norm, DMD) is prepared once and
+/// the pairs run on the rayon threads. Errors name the model by its index.
+pub fn score_many(
+    metric: &Metric,
+    models: &[ArrayView3<f64>],
+    recording: ArrayView3<f64>,
+) -> Result<Vec<f64>> {
+    score_many_each(metric, models, recording)?
+        .into_iter()
+        .collect()
 }

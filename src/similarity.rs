@@ -384,6 +384,29 @@ pub fn cross_condition_baseline(data: ArrayView3<f64>) -> Result<f64> {
 /// is deterministic for a given seed.
 pub fn split_half_floor(data: ArrayView3<f64>, draws: usize, seed: u64) -> Result<f64> {
     check_tensor(data, "data")?;
+    let mut total = 0.0;
+    for (ia, ib) in split_halves(data, draws, seed)? {
+        let a = data.select(Axis(0), &ia);
+        let b = data.select(Axis(0), &ib);
+        total += shape_distance_named(
+            a.view(),
+            "first half of data",
+            b.view(),
+            "second half of data",
+            1.0,
+            Score::Angular,
+        )?;
+    }
+    Ok(total / draws as f64)
+}
+
+/// The unit indices of [`split_half_floor`]'s `draws` splits (two disjoint halves of `n/2`
+/// units each, ChaCha8 seeded with `seed`), for scoring the same splits in other metrics.
+pub fn split_halves(
+    data: ArrayView3<f64>,
+    draws: usize,
+    seed: u64,
+) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
     let n = data.dim().0;
     if n < 2 {
         return Err(Error::Input(format!(
@@ -398,21 +421,12 @@ pub fn split_half_floor(data: ArrayView3<f64>, draws: usize, seed: u64) -> Resul
     let half = n / 2;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut idx: Vec<usize> = (0..n).collect();
-    let mut total = 0.0;
-    for _ in 0..draws {
-        idx.shuffle(&mut rng);
-        let a = data.select(Axis(0), &idx[..half]);
-        let b = data.select(Axis(0), &idx[half..2 * half]);
-        total += shape_distance_named(
-            a.view(),
-            "first half of data",
-            b.view(),
-            "second half of data",
-            1.0,
-            Score::Angular,
-        )?;
-    }
-    Ok(total / draws as f64)
+    Ok((0..draws)
+        .map(|_| {
+            idx.shuffle(&mut rng);
+            (idx[..half].to_vec(), idx[half..2 * half].to_vec())
+        })
+        .collect())
 }
 
 /// Split-half normalised distance `(d_model - d_floor) / (1 - d_floor)`: 0 at the noise floor,

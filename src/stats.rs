@@ -201,6 +201,8 @@ pub fn summarise(x: &[f64]) -> Summary {
 /// One row of `matched.csv`: a level and a group (the values of `group_axes`).
 #[derive(Clone, Debug)]
 pub struct MatchedRow {
+    /// The metric's output name (empty until [`with_metric`] names it).
+    pub metric: String,
     pub level: f64,
     pub group: Vec<String>,
     pub missing: usize,
@@ -237,6 +239,7 @@ pub fn matched(networks: &[Network], levels: &[f64], group_axes: &[usize]) -> Ve
                 .collect();
             let values: Vec<f64> = members.iter().flatten().copied().collect();
             rows.push(MatchedRow {
+                metric: String::new(),
                 level,
                 group: k.clone(),
                 missing: members.len() - values.len(),
@@ -250,6 +253,8 @@ pub fn matched(networks: &[Network], levels: &[f64], group_axes: &[usize]) -> Ve
 /// One row of `attribution.csv`.
 #[derive(Clone, Debug)]
 pub struct AttributionRow {
+    /// The metric's output name (empty until [`with_metric`] names it).
+    pub metric: String,
     pub level: f64,
     pub axis: String,
     /// Networks with a value at the level.
@@ -270,6 +275,7 @@ pub fn attribution(axes: &[String], networks: &[Network], levels: &[f64]) -> Vec
         for (ai, axis) in axes.iter().enumerate() {
             let groups: Vec<&str> = reached.iter().map(|r| r.0.values[ai].as_str()).collect();
             rows.push(AttributionRow {
+                metric: String::new(),
                 level,
                 axis: axis.clone(),
                 n: values.len(),
@@ -292,6 +298,8 @@ pub fn attribution(axes: &[String], networks: &[Network], levels: &[f64]) -> Vec
 /// One row of `paired.csv`: value `b` against value `a` of the compared axis.
 #[derive(Clone, Debug)]
 pub struct PairedRow {
+    /// The metric's output name (empty until [`with_metric`] names it).
+    pub metric: String,
     pub level: f64,
     pub axis: String,
     pub a: String,
@@ -332,6 +340,7 @@ pub fn paired(
                     .filter_map(|(k, da)| Some(sb.get(k).copied().flatten()? - (*da)?))
                     .collect();
                 rows.push(PairedRow {
+                    metric: String::new(),
                     level,
                     axis: axes[compare].clone(),
                     a: a.clone(),
@@ -341,6 +350,34 @@ pub fn paired(
                 });
             }
         }
+    }
+    rows
+}
+
+/// A table row that names the metric its distances are in.
+pub trait MetricRow {
+    fn set_metric(&mut self, name: &str);
+}
+impl MetricRow for MatchedRow {
+    fn set_metric(&mut self, name: &str) {
+        self.metric = name.to_string();
+    }
+}
+impl MetricRow for AttributionRow {
+    fn set_metric(&mut self, name: &str) {
+        self.metric = name.to_string();
+    }
+}
+impl MetricRow for PairedRow {
+    fn set_metric(&mut self, name: &str) {
+        self.metric = name.to_string();
+    }
+}
+
+/// `rows` with their `metric` set to `name` (the tables are computed per metric).
+pub fn with_metric<R: MetricRow>(mut rows: Vec<R>, name: &str) -> Vec<R> {
+    for r in &mut rows {
+        r.set_metric(name);
     }
     rows
 }
@@ -357,16 +394,16 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `matched.csv` (SPEC §10): `level`, the group axes, `n`, `missing`, `mean`, `sd`, `sem`,
+/// `matched.csv` (SPEC §10, with the metric first): `metric`, `level`, the group axes, `n`, `missing`, `mean`, `sd`, `sem`,
 /// `ci_low`, `ci_high`; undefined values are empty fields.
 pub fn matched_csv(group_axes: &[String], rows: &[MatchedRow]) -> String {
-    let mut head = vec!["level".to_string()];
+    let mut head = vec!["metric".to_string(), "level".to_string()];
     head.extend(group_axes.iter().map(|a| csv_field(a)));
     head.extend(["n", "missing", "mean", "sd", "sem", "ci_low", "ci_high"].map(String::from));
     let mut out = head.join(",") + "\n";
     for r in rows {
         let s = &r.summary;
-        let mut f = vec![r.level.to_string()];
+        let mut f = vec![csv_field(&r.metric), r.level.to_string()];
         f.extend(r.group.iter().map(|v| csv_field(v)));
         f.extend([
             s.n.to_string(),
@@ -382,12 +419,13 @@ pub fn matched_csv(group_axes: &[String], rows: &[MatchedRow]) -> String {
     out
 }
 
-/// `attribution.csv` (SPEC §10): `level`, `axis`, `eta2`, `ci_low`, `ci_high`.
+/// `attribution.csv` (SPEC §10, with the metric first): `metric`, `level`, `axis`, `eta2`, `ci_low`, `ci_high`.
 pub fn attribution_csv(rows: &[AttributionRow]) -> String {
-    let mut out = String::from("level,axis,eta2,ci_low,ci_high\n");
+    let mut out = String::from("metric,level,axis,eta2,ci_low,ci_high\n");
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{}\n",
+            "{},{},{},{},{},{}\n",
+            csv_field(&r.metric),
             r.level,
             csv_field(&r.axis),
             num(r.eta2),
@@ -398,13 +436,14 @@ pub fn attribution_csv(rows: &[AttributionRow]) -> String {
     out
 }
 
-/// `paired.csv` (SPEC §10): `level`, `axis`, `a`, `b`, `n_pairs`, `mean_diff` (b - a), `sd`,
+/// `paired.csv` (SPEC §10, with the metric first): `metric`, `level`, `axis`, `a`, `b`, `n_pairs`, `mean_diff` (b - a), `sd`,
 /// `ci_low`, `ci_high`, `p`.
 pub fn paired_csv(rows: &[PairedRow]) -> String {
-    let mut out = String::from("level,axis,a,b,n_pairs,mean_diff,sd,ci_low,ci_high,p\n");
+    let mut out = String::from("metric,level,axis,a,b,n_pairs,mean_diff,sd,ci_low,ci_high,p\n");
     for r in rows {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&r.metric),
             r.level,
             csv_field(&r.axis),
             csv_field(&r.a),
@@ -437,7 +476,12 @@ fn ci_cell(ci: Option<(f64, f64)>) -> String {
 
 /// The matched table as HTML; a group where no network reaches a level says so.
 pub fn matched_html(metric: &str, group_axes: &[String], rows: &[MatchedRow]) -> String {
-    let mut h = String::from("<table><tr><th>accuracy level</th>");
+    let named = rows.iter().any(|r| !r.metric.is_empty());
+    let mut h = String::from("<table><tr>");
+    if named {
+        h.push_str("<th>metric</th>");
+    }
+    h.push_str("<th>accuracy level</th>");
     for a in group_axes {
         h.push_str(&format!("<th>{}</th>", esc(a)));
     }
@@ -446,7 +490,11 @@ pub fn matched_html(metric: &str, group_axes: &[String], rows: &[MatchedRow]) ->
         esc(metric)
     ));
     for r in rows {
-        h.push_str(&format!("<tr><td>{}</td>", r.level));
+        h.push_str("<tr>");
+        if named {
+            h.push_str(&format!("<td>{}</td>", esc(&r.metric)));
+        }
+        h.push_str(&format!("<td>{}</td>", r.level));
         for v in &r.group {
             h.push_str(&format!("<td>{}</td>", esc(v)));
         }
@@ -686,18 +734,18 @@ mod tests {
             assert_eq!(r.summary.mean, None);
             assert_eq!(r.missing, 2);
         }
-        let csv = matched_csv(&["rule".into(), "g0".into()], &rows);
+        let csv = matched_csv(&["rule".into(), "g0".into()], &with_metric(rows, "cka"));
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
-            "level,rule,g0,n,missing,mean,sd,sem,ci_low,ci_high"
+            "metric,level,rule,g0,n,missing,mean,sd,sem,ci_low,ci_high"
         );
         assert!(
-            lines[2].starts_with("0.5,bptt,2,1,1,0.3,,,0.3,0.3"),
+            lines[2].starts_with("cka,0.5,bptt,2,1,1,0.3,,,0.3,0.3"),
             "{}",
             lines[2]
         );
-        assert_eq!(lines[5], "0.9,bptt,1,0,2,,,,,");
+        assert_eq!(lines[5], "cka,0.9,bptt,1,0,2,,,,,");
     }
 
     #[test]
@@ -721,8 +769,8 @@ mod tests {
             assert!(lo <= hi && (0.0..=1.0).contains(&lo) && hi <= 1.0);
         }
         assert!((rule - 0.056737588652482).abs() < 1e-9);
-        let csv = attribution_csv(&rows);
-        assert!(csv.starts_with("level,axis,eta2,ci_low,ci_high\n0.5,rule,0.0567"));
+        let csv = attribution_csv(&with_metric(rows, "cka"));
+        assert!(csv.starts_with("metric,level,axis,eta2,ci_low,ci_high\ncka,0.5,rule,0.0567"));
     }
 
     #[test]
@@ -741,9 +789,9 @@ mod tests {
         assert!((r.p.unwrap() - 0.25).abs() < 1e-12);
         let (lo, hi) = r.diff.ci.unwrap();
         assert!(lo >= 0.1 - 1e-12 && hi <= 0.2 + 1e-12 && lo < hi);
-        let csv = paired_csv(&rows);
+        let csv = paired_csv(&with_metric(rows, "cka"));
         assert!(csv.starts_with(
-            "level,axis,a,b,n_pairs,mean_diff,sd,ci_low,ci_high,p\n0.5,rule,bptt,eprop,3,"
+            "metric,level,axis,a,b,n_pairs,mean_diff,sd,ci_low,ci_high,p\ncka,0.5,rule,bptt,eprop,3,"
         ));
     }
 

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::CheckpointScore;
 use crate::claim::Owner;
 use crate::error::{Error, Result};
+use crate::metric::Metric;
 use crate::train::{Member, TrainConfig};
 
 fn d_pack_max() -> usize {
@@ -120,7 +121,8 @@ impl Run {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: String,
-    pub values: Vec<(String, String)>,
+    /// Axis name → value, typed as in the sweep file (numbers as numbers, see [`typed_values`]).
+    pub values: serde_json::Map<String, serde_json::Value>,
     /// "done" or "diverged".
     pub status: String,
     pub diverged_at: Option<usize>,
@@ -129,6 +131,31 @@ pub struct RunRecord {
     pub seconds: f64,
     /// Error of the analysis, when it failed (the run's training results stand).
     pub analysis_error: Option<String>,
+}
+
+/// Axis values as JSON of their TOML type: `1e-3` a number, `true` a boolean, `"bptt"` a
+/// string (a value is read back from its text, so a string that reads as a number is one).
+pub fn typed_values(values: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+    values
+        .iter()
+        .map(|(k, text)| {
+            let v = toml::from_str::<toml::Table>(&format!("v = {text}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .filter(|v| {
+                    matches!(
+                        v,
+                        toml::Value::Integer(_)
+                            | toml::Value::Float(_)
+                            | toml::Value::Boolean(_)
+                            | toml::Value::Array(_)
+                    )
+                })
+                .and_then(|v| serde_json::to_value(v).ok())
+                .unwrap_or_else(|| serde_json::Value::String(text.clone()));
+            (k.clone(), v)
+        })
+        .collect()
 }
 
 /// 64-bit FNV-1a: a hash that is the same on every platform and Rust version (std's is not).
@@ -1117,7 +1144,7 @@ pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<Ru
             };
             let rec = RunRecord {
                 id: r.id.clone(),
-                values: r.values.clone(),
+                values: typed_values(&r.values),
                 status: if o.diverged_at.is_some() {
                     "diverged".into()
                 } else {
@@ -1468,26 +1495,43 @@ pub fn slurm_jobs(sweep: &Sweep) -> Option<Vec<(String, BTreeMap<String, usize>)
 // ---------------------------------------------------------------------------------------------
 
 fn read_scores(dir: &Path) -> Vec<CheckpointScore> {
-    let Ok(text) = std::fs::read_to_string(dir.join("analysis.csv")) else {
-        return vec![];
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let n = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
-            Some(CheckpointScore {
-                seed: f.first()?.parse().ok()?,
-                update: f.get(1)?.parse().ok()?,
-                accuracy: n(2)?,
-                loss: n(3)?,
-                distance: n(4)?,
-                normalised_distance: n(5)?,
-                participation_ratio: n(6)?,
-                path: PathBuf::new(),
-            })
+    std::fs::read_to_string(dir.join("analysis.csv"))
+        .map(|text| CheckpointScore::parse_csv(&text))
+        .unwrap_or_default()
+}
+
+/// Every checkpoint of a run scored in each of `metrics` (outer index = metric): the rows of
+/// its `analysis.csv` in that metric, else — when the sweep has data — scored now (without
+/// touching the run's folder); a metric with neither is empty.
+fn scores_by_metric(
+    dir: &Path,
+    metrics: &[Metric],
+    refs: Option<&mut crate::analysis::References>,
+) -> Result<Vec<Vec<CheckpointScore>>> {
+    let on_disk = read_scores(dir);
+    let mut out: Vec<Vec<CheckpointScore>> = metrics
+        .iter()
+        .map(|m| {
+            let name = m.registry_name();
+            on_disk
+                .iter()
+                .filter(|s| s.metric == name)
+                .cloned()
+                .collect()
         })
-        .collect()
+        .collect();
+    let absent: Vec<usize> = (0..metrics.len()).filter(|&k| out[k].is_empty()).collect();
+    if let (Some(refs), false) = (refs, absent.is_empty())
+        && dir.join("config.toml").is_file()
+        && crate::analysis::checkpoints(dir).is_ok()
+    {
+        let asked: Vec<Metric> = absent.iter().map(|&k| metrics[k].clone()).collect();
+        let r = crate::analysis::score_run(dir, refs, &asked)?;
+        for (k, (_, scores)) in absent.into_iter().zip(r.by_metric) {
+            out[k] = scores;
+        }
+    }
+    Ok(out)
 }
 
 /// (update, eval_error) of every checkpoint from `checkpoints.csv`.
@@ -1512,6 +1556,162 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// One network of a merged sweep, as `model_pairs.csv` needs it.
+#[derive(Clone, Debug)]
+struct PairNetwork {
+    run: String,
+    dir: PathBuf,
+    /// The run's position in `sweep.runs` (its config is built when a pair needs it).
+    run_index: usize,
+    seed: u64,
+    /// Axis values in the sweep's axis order.
+    values: Vec<String>,
+    /// (update, accuracy) in update order.
+    checkpoints: Vec<(usize, f64)>,
+}
+
+/// `model_pairs.csv`: for every level and every two networks that pair along axis `compare`
+/// (equal on the axes `match_axes`, as in paired.csv), the DSA score between the two
+/// networks' activity at their first checkpoint with accuracy >= level (the checkpoint the
+/// first crossing of SPEC §10 ends at), each run on its task's analysis trials. Columns:
+/// `metric`, `level`, `axis`, `a`, `b`, the matched axes, `run_a`, `seed_a`, `update_a`,
+/// `accuracy_a`, the same for b, `score`. Pairs where either network never reaches the level
+/// are left out.
+fn model_pairs_csv(
+    sweep: &Sweep,
+    nets: &[PairNetwork],
+    levels: &[f64],
+    compare: usize,
+    match_axes: &[usize],
+    metric: &Metric,
+) -> Result<String> {
+    use rayon::prelude::*;
+    let Metric::Dsa {
+        settings,
+        score,
+        iters,
+    } = metric
+    else {
+        return Err(Error::Runtime("model_pairs.csv is a DSA table".into()));
+    };
+    let mut head = vec!["metric", "level", "axis", "a", "b"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    head.extend(match_axes.iter().map(|&i| csv_field(&sweep.axes[i])));
+    head.extend(
+        [
+            "run_a",
+            "seed_a",
+            "update_a",
+            "accuracy_a",
+            "run_b",
+            "seed_b",
+            "update_b",
+            "accuracy_b",
+            "score",
+        ]
+        .map(String::from),
+    );
+    let mut out = head.join(",") + "\n";
+    let mut values: Vec<String> = nets.iter().map(|n| n.values[compare].clone()).collect();
+    values.sort();
+    values.dedup();
+    crate::stats::sort_values(&mut values);
+    let first_at = |n: &PairNetwork, level: f64| -> Option<(usize, f64)> {
+        n.checkpoints.iter().find(|c| c.1 >= level).copied()
+    };
+    // (level, a, b, network a, network b) in table order.
+    let mut jobs: Vec<(f64, &str, &str, usize, usize)> = Vec::new();
+    for &level in levels {
+        for (i, a) in values.iter().enumerate() {
+            for b in &values[i + 1..] {
+                for (ia, na) in nets.iter().enumerate() {
+                    if na.values[compare] != *a || first_at(na, level).is_none() {
+                        continue;
+                    }
+                    for (ib, nb) in nets.iter().enumerate() {
+                        if nb.values[compare] == *b
+                            && match_axes.iter().all(|&m| na.values[m] == nb.values[m])
+                            && first_at(nb, level).is_some()
+                        {
+                            jobs.push((level, a, b, ia, ib));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Each checkpoint's DMD once, however many pairs and levels it is in.
+    let mut wanted: Vec<(usize, usize)> = jobs
+        .iter()
+        .flat_map(|&(level, _, _, ia, ib)| {
+            [
+                (ia, first_at(&nets[ia], level).expect("reached").0),
+                (ib, first_at(&nets[ib], level).expect("reached").0),
+            ]
+        })
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let dmds: Vec<crate::dsa::Dmd> = wanted
+        .par_iter()
+        .map(|&(ni, update)| {
+            let n = &nets[ni];
+            let path = n
+                .dir
+                .join(format!("seed{}/update{update:04}.safetensors", n.seed));
+            let config = sweep.runs.get(n.run_index)?.config;
+            let task = crate::evaluate::AnalysisTask::for_config(&config)?;
+            let model = crate::io::load_any_model(&path)?;
+            let run = crate::evaluate::run_any_full(
+                &task,
+                &model,
+                config.spiking_settings().tau_filter_ms,
+            )?;
+            crate::dsa::fit_dmd(run.activity.view(), &path.display().to_string(), settings)
+        })
+        .collect::<Result<_>>()?;
+    let dmd_of =
+        |ni: usize, update: usize| &dmds[wanted.binary_search(&(ni, update)).expect("fitted")];
+    let scores: Vec<f64> = jobs
+        .par_iter()
+        .map(|&(level, _, _, ia, ib)| {
+            let (ua, ub) = (
+                first_at(&nets[ia], level).expect("reached").0,
+                first_at(&nets[ib], level).expect("reached").0,
+            );
+            Ok(crate::dsa::compare(dmd_of(ia, ua), dmd_of(ib, ub), *score, *iters)?.score)
+        })
+        .collect::<Result<_>>()?;
+    for ((level, a, b, ia, ib), sc) in jobs.iter().zip(scores) {
+        let (na, nb) = (&nets[*ia], &nets[*ib]);
+        let (ua, acc_a) = first_at(na, *level).expect("reached");
+        let (ub, acc_b) = first_at(nb, *level).expect("reached");
+        let mut f = vec![
+            metric.registry_name(),
+            level.to_string(),
+            csv_field(&sweep.axes[compare]),
+            csv_field(a),
+            csv_field(b),
+        ];
+        f.extend(match_axes.iter().map(|&m| csv_field(&na.values[m])));
+        f.extend([
+            na.run.clone(),
+            na.seed.to_string(),
+            ua.to_string(),
+            acc_a.to_string(),
+            nb.run.clone(),
+            nb.seed.to_string(),
+            ub.to_string(),
+            acc_b.to_string(),
+            sc.to_string(),
+        ]);
+        out.push_str(&(f.join(",") + "\n"));
+    }
+    Ok(out)
+}
+
 /// What `merge` found and wrote.
 pub struct Merged {
     pub csv: PathBuf,
@@ -1520,6 +1720,8 @@ pub struct Merged {
     pub attribution: PathBuf,
     /// `paired.csv`, when there is an axis to compare.
     pub paired: Option<PathBuf>,
+    /// `model_pairs.csv`, when a DSA metric is asked and there is an axis to compare.
+    pub model_pairs: Option<PathBuf>,
     pub runs: usize,
     pub rows: usize,
     pub missing: usize,
@@ -1534,6 +1736,9 @@ pub struct MergeOptions {
     pub compare: Option<String>,
     /// The report's closest checkpoint is chosen among checkpoints at or above this accuracy.
     pub min_accuracy: f64,
+    /// The metrics of merged.csv and the tables (the first is the report's); metrics a run's
+    /// analysis.csv lacks are scored from its checkpoints against the sweep's data.
+    pub metrics: Vec<Metric>,
 }
 
 /// Default accuracy floor of the "closest checkpoint" tables.
@@ -1545,6 +1750,7 @@ impl Default for MergeOptions {
             levels: crate::stats::DEFAULT_LEVELS.to_vec(),
             compare: None,
             min_accuracy: DEFAULT_MIN_ACCURACY,
+            metrics: vec![Metric::PROCRUSTES],
         }
     }
 }
@@ -1578,22 +1784,34 @@ pub fn merge(
     head.extend(
         [
             "update",
+            "metric",
             "eval_error",
             "accuracy",
+            "percent_correct",
             "loss",
             "distance",
             "normalised_distance",
+            "cka",
+            "baseline",
+            "split_half_floor",
             "participation_ratio",
         ]
         .map(String::from),
     );
+    if opts.metrics.is_empty() {
+        return Err(Error::Input("--metric: no metric given".into()));
+    }
+    let mut refs = sweep.data.as_deref().map(crate::analysis::References::new);
     let mut csv = head.join(",") + "\n";
     let (mut rows, mut runs, mut missing) = (0, 0, 0);
     // Per network: (run id, axis values, closest checkpoint at or above the floor).
     let mut best: Vec<(String, Vec<String>, Option<(usize, f64, f64)>)> = Vec::new();
-    let mut networks: Vec<crate::stats::Network> = Vec::new();
+    // Per metric, per network.
+    let mut networks_by: Vec<Vec<crate::stats::Network>> = vec![Vec::new(); opts.metrics.len()];
+    // Per network (the order of `networks_by`'s): where its checkpoints are, for model_pairs.csv.
+    let mut network_runs: Vec<PairNetwork> = Vec::new();
     let present = listing(&sweep.runs_dir());
-    for r in (0..sweep.runs.len()).map(|k| sweep.runs.info(k)) {
+    for (k, r) in (0..sweep.runs.len()).map(|k| (k, sweep.runs.info(k))) {
         let Some(rec) = present
             .contains(&r.id)
             .then(|| sweep.record(&r.id))
@@ -1604,7 +1822,8 @@ pub fn merge(
         };
         runs += 1;
         let dir = sweep.run_dir(&r.id);
-        let scores = read_scores(&dir);
+        let by_metric = scores_by_metric(&dir, &opts.metrics, refs.as_mut())?;
+        let scores = by_metric[0].clone();
         let evals = read_eval(&dir);
         let axis_vals: Vec<String> = sweep
             .axes
@@ -1629,16 +1848,23 @@ pub fn merge(
             } else {
                 format!("{},", axis_vals.join(","))
             };
+            // NaN (undefined) written as an empty field, as the tables beside it.
+            let g = |v: Option<f64>| f(v.filter(|x| !x.is_nan()));
             csv.push_str(&format!(
-                "{},{axes}{},{seed}{},{},{},{},{},{},{}\n",
+                "{},{axes}{},{seed}{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 r.id,
                 rec.status,
                 update,
+                s.map(|s| csv_field(&s.metric)).unwrap_or_default(),
                 f(ev),
                 f(s.map(|s| s.accuracy)),
+                f(s.and_then(|s| s.percent_correct)),
                 f(s.map(|s| s.loss)),
                 f(s.map(|s| s.distance)),
-                f(s.map(|s| s.normalised_distance)),
+                g(s.map(|s| s.normalised_distance)),
+                g(s.map(|s| s.cka)),
+                g(s.map(|s| s.baseline)),
+                g(s.map(|s| s.split_half_floor)),
                 f(s.map(|s| s.participation_ratio)),
             ));
             rows += 1;
@@ -1648,12 +1874,23 @@ pub fn merge(
                 emit(*u, Some(*e), None);
             }
         } else {
-            for s in &scores {
-                emit(
-                    s.update,
-                    evals.iter().find(|(u, _)| *u == s.update).map(|(_, e)| *e),
-                    Some(s),
-                );
+            for (i, s) in scores.iter().enumerate() {
+                let ev = evals.iter().find(|(u, _)| *u == s.update).map(|(_, e)| *e);
+                emit(s.update, ev, Some(s));
+                for other in by_metric[1..].iter() {
+                    // The same checkpoint in the other metric (same order when scored together).
+                    let o = other
+                        .get(i)
+                        .filter(|o| (o.seed, o.update) == (s.seed, s.update))
+                        .or_else(|| {
+                            other
+                                .iter()
+                                .find(|o| (o.seed, o.update) == (s.seed, s.update))
+                        });
+                    if let Some(o) = o {
+                        emit(s.update, ev, Some(o));
+                    }
+                }
             }
         }
         let values: Vec<String> = sweep
@@ -1667,7 +1904,7 @@ pub fn merge(
                     .unwrap_or_default()
             })
             .collect();
-        let mut seeds: Vec<u64> = scores.iter().map(|s| s.seed).collect();
+        let mut seeds: Vec<u64> = by_metric.iter().flatten().map(|s| s.seed).collect();
         seeds.sort_unstable();
         seeds.dedup();
         for seed in seeds {
@@ -1679,10 +1916,51 @@ pub fn merge(
                 .min_by(|a, b| a.distance.total_cmp(&b.distance))
                 .map(|s| (s.update, s.accuracy, s.distance));
             best.push((r.id.clone(), values.clone(), closest));
-            networks.push(crate::stats::Network {
+            network_runs.push(PairNetwork {
+                run: r.id.clone(),
+                dir: dir.clone(),
+                run_index: k,
+                seed,
                 values: values.clone(),
-                checkpoints: own.iter().map(|s| (s.accuracy, s.distance)).collect(),
+                // Accuracy is the same in every metric: any metric that has the checkpoints.
+                checkpoints: {
+                    let any = by_metric
+                        .iter()
+                        .find(|m| m.iter().any(|s| s.seed == seed))
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    let mut c: Vec<(usize, f64)> = any
+                        .iter()
+                        .filter(|s| s.seed == seed)
+                        .map(|s| (s.update, s.accuracy))
+                        .collect();
+                    c.sort_by_key(|x| x.0);
+                    c
+                },
             });
+            for (k, scores) in by_metric.iter().enumerate() {
+                let mut own: Vec<&CheckpointScore> =
+                    scores.iter().filter(|s| s.seed == seed).collect();
+                own.sort_by_key(|s| s.update);
+                networks_by[k].push(crate::stats::Network {
+                    values: values.clone(),
+                    checkpoints: own.iter().map(|s| (s.accuracy, s.distance)).collect(),
+                });
+            }
+        }
+    }
+    let networks = networks_by[0].clone();
+    for (m, nets) in opts.metrics.iter().zip(&networks_by) {
+        if runs > 0 && nets.iter().all(|n| n.checkpoints.is_empty()) {
+            eprintln!(
+                "warning: no run has scores in {}: no analysis.csv holds them{}",
+                m.registry_name(),
+                if sweep.data.is_none() {
+                    " and the sweep has no data to score them against"
+                } else {
+                    ""
+                }
+            );
         }
     }
     let csv_path = csv_out
@@ -1700,30 +1978,96 @@ pub fn merge(
         .filter(|&i| !is_seed(&sweep.axes[i]))
         .collect();
     let group_names: Vec<String> = group_idx.iter().map(|&i| sweep.axes[i].clone()).collect();
-    let matched = crate::stats::matched(&networks, &opts.levels, &group_idx);
-    let attribution = crate::stats::attribution(&sweep.axes, &networks, &opts.levels);
-    let paired = compare.map(|c| {
+    let match_idx: Option<Vec<usize>> = compare.map(|c| {
         let zipped = sweep.zip_axes.contains(&sweep.axes[c]);
-        let match_idx: Vec<usize> = (0..sweep.axes.len())
+        (0..sweep.axes.len())
             .filter(|&i| i != c && !(zipped && sweep.zip_axes.contains(&sweep.axes[i])))
-            .collect();
-        crate::stats::paired(&sweep.axes, &networks, &opts.levels, c, &match_idx)
+            .collect()
+    });
+    // Every table per metric, the metrics' blocks one after another; the report shows the first.
+    let (mut all_matched, mut all_attribution, mut all_paired) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for (m, nets) in opts.metrics.iter().zip(&networks_by) {
+        let name = m.registry_name();
+        all_matched.extend(crate::stats::with_metric(
+            crate::stats::matched(nets, &opts.levels, &group_idx),
+            &name,
+        ));
+        all_attribution.extend(crate::stats::with_metric(
+            crate::stats::attribution(&sweep.axes, nets, &opts.levels),
+            &name,
+        ));
+        if let (Some(c), Some(mi)) = (compare, &match_idx) {
+            all_paired.extend(crate::stats::with_metric(
+                crate::stats::paired(&sweep.axes, nets, &opts.levels, c, mi),
+                &name,
+            ));
+        }
+    }
+    // DSA between paired networks' checkpoints at each level (issue 14: the dynamics comparison).
+    let model_pairs_path = match (compare, &match_idx) {
+        (Some(c), Some(mi)) => {
+            let dsa: Vec<&Metric> = opts
+                .metrics
+                .iter()
+                .filter(|m| matches!(m, Metric::Dsa { .. }))
+                .collect();
+            if dsa.is_empty() {
+                None
+            } else {
+                let mut text = String::new();
+                for (k, m) in dsa.iter().enumerate() {
+                    let t = model_pairs_csv(sweep, &network_runs, &opts.levels, c, mi, m)?;
+                    // One header for every DSA metric's block.
+                    text.push_str(if k == 0 {
+                        &t
+                    } else {
+                        t.split_once('\n').map_or("", |x| x.1)
+                    });
+                }
+                let p = csv_path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("model_pairs.csv");
+                crate::io::write_atomic(&p, text.as_bytes())?;
+                Some(p)
+            }
+        }
+        _ => None,
+    };
+    let first = opts.metrics[0].registry_name();
+    let matched: Vec<_> = all_matched
+        .iter()
+        .filter(|r| r.metric == first)
+        .cloned()
+        .collect();
+    let attribution: Vec<_> = all_attribution
+        .iter()
+        .filter(|r| r.metric == first)
+        .cloned()
+        .collect();
+    let paired: Option<Vec<_>> = compare.map(|_| {
+        all_paired
+            .iter()
+            .filter(|r| r.metric == first)
+            .cloned()
+            .collect()
     });
     let dir = csv_path.parent().unwrap_or(Path::new("."));
     let matched_path = dir.join("matched.csv");
     crate::io::write_atomic(
         &matched_path,
-        crate::stats::matched_csv(&group_names, &matched).as_bytes(),
+        crate::stats::matched_csv(&group_names, &all_matched).as_bytes(),
     )?;
     let attribution_path = dir.join("attribution.csv");
     crate::io::write_atomic(
         &attribution_path,
-        crate::stats::attribution_csv(&attribution).as_bytes(),
+        crate::stats::attribution_csv(&all_attribution).as_bytes(),
     )?;
     let paired_path = match &paired {
-        Some(rows) => {
+        Some(_) => {
             let p = dir.join("paired.csv");
-            crate::io::write_atomic(&p, crate::stats::paired_csv(rows).as_bytes())?;
+            crate::io::write_atomic(&p, crate::stats::paired_csv(&all_paired).as_bytes())?;
             Some(p)
         }
         None => None,
@@ -1754,6 +2098,7 @@ pub fn merge(
         matched: matched_path,
         attribution: attribution_path,
         paired: paired_path,
+        model_pairs: model_pairs_path,
         runs,
         rows,
         missing,

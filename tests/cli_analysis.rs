@@ -50,6 +50,31 @@ fn assert_bad(args: &[&str], culprits: &[&str], out: Option<&Path>) {
     }
 }
 
+/// The rows of an analysis.csv in `metric` as the columns seed, update, accuracy, loss,
+/// distance, normalised_distance, participation_ratio (the table before its `metric` column).
+fn old_columns(csv: &str, metric: &str) -> Vec<String> {
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<&str>>())
+        .filter(|f| f[col("metric")] == metric)
+        .map(|f| {
+            [
+                "seed",
+                "update",
+                "accuracy",
+                "loss",
+                "distance",
+                "normalised_distance",
+                "participation_ratio",
+            ]
+            .map(|n| f[col(n)])
+            .join(",")
+        })
+        .collect()
+}
+
 fn random(shape: (usize, usize, usize), seed: u64) -> Array3<f64> {
     let mut s = seed
         .wrapping_mul(6364136223846793005)
@@ -209,6 +234,15 @@ fn evaluate_reproduces_the_papers_reach_checkpoint() {
         );
     }
     assert!(get("loss") > 0.0);
+    // The metric set of analysis.csv, named as there.
+    assert_eq!(j["metric"], "procrustes-angular");
+    assert_eq!(get("distance"), get("procrustes"));
+    let task = snnlab::evaluate::AnalysisTask::load(snnlab::evaluate::TaskName::Reach).unwrap();
+    let data = snnlab::evaluate::load_data(&hs, &task).unwrap();
+    let floor = snnlab::similarity::split_half_floor(data.view(), 100, 0).unwrap();
+    assert_eq!(get("split_half_floor"), floor);
+    assert!((get("normalised_distance") - (get("distance") - floor) / (1.0 - floor)).abs() < 1e-12);
+    assert!(get("cka") > 0.0 && get("participation_ratio") >= 1.0);
 
     // Without data: accuracy and loss only.
     let out2 = d.join("e2.json");
@@ -314,7 +348,9 @@ fn analyze_and_report_score_every_checkpoint() {
     ]);
     assert!(stdout.contains("closest to data"), "{stdout}");
     let csv = std::fs::read_to_string(run.join("analysis.csv")).unwrap();
-    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    // Without --metric every row is Procrustes; the columns the assertions below index.
+    let rows: Vec<String> = old_columns(&csv, "procrustes-angular");
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
     // Checkpoints 0 and 2, plus the final update 3.
     assert_eq!(rows.len(), 3, "{csv}");
     let model = snnlab::io::load_model(&run.join("seed1/update0002.safetensors")).unwrap();
@@ -369,14 +405,22 @@ fn analyze_and_report_score_every_checkpoint() {
         "--min-accuracy",
         "-1e9",
     ]);
-    let table = &stdout[stdout.find("level,run,").expect("matched table printed")..];
+    let table = &stdout[stdout
+        .find("metric,level,run,")
+        .expect("matched table printed")..];
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines[0], "level,run,n,missing,mean,sd,sem,ci_low,ci_high");
+    assert_eq!(
+        lines[0],
+        "metric,level,run,n,missing,mean,sd,sem,ci_low,ci_high"
+    );
     assert_eq!(
         lines[1],
-        format!("-1000000000,run,1,0,{0},,,{0},{0}", first[4])
+        format!(
+            "procrustes-angular,-1000000000,run,1,0,{0},,,{0},{0}",
+            first[4]
+        )
     );
-    assert_eq!(lines[2], "2,run,0,1,,,,,");
+    assert_eq!(lines[2], "procrustes-angular,2,run,0,1,,,,,");
     // Every checkpoint is at accuracy >= -1e9: the closest is the smallest distance of all.
     let min_d = rows
         .iter()
@@ -566,6 +610,228 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
     assert_bad(
         &["dsa", "--x", xs, "--y", ys, "--score", "cosine"],
         &["--score"],
+        None,
+    );
+}
+
+/// A tiny trained reach run (`updates` updates, checkpoints 0 and 2, two seeds).
+fn tiny_run(d: &Path) -> PathBuf {
+    let run = d.join("run");
+    let cfg = d.join("c.toml");
+    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 16\nbatch_size = 8\nupdates = 3\nseeds = [1, 2]\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n").unwrap();
+    run_ok(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    run
+}
+
+#[test]
+fn analyze_scores_every_checkpoint_in_every_metric_asked() {
+    use snnlab::similarity as sim;
+    let d = tmpdir("analyze-metrics");
+    let run = tiny_run(&d);
+    let (rs, h) = (run.to_str().unwrap(), hatsopoulos());
+    let hs = h.to_str().unwrap();
+    run_ok(&["analyze", rs, "--data", hs]);
+    let plain = std::fs::read_to_string(run.join("analysis.csv")).unwrap();
+    // Repeated and comma-separated flags; an output name is accepted as the metric's id.
+    let stdout = run_ok(&[
+        "analyze",
+        rs,
+        "--data",
+        hs,
+        "--metric",
+        "procrustes,cka",
+        "--metric",
+        "cca-mean-pca20-ridge1e-3",
+    ]);
+    let csv = std::fs::read_to_string(run.join("analysis.csv")).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        head,
+        [
+            "seed",
+            "update",
+            "metric",
+            "accuracy",
+            "percent_correct",
+            "loss",
+            "distance",
+            "normalised_distance",
+            "cka",
+            "baseline",
+            "split_half_floor",
+            "participation_ratio"
+        ]
+    );
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // Two seeds × checkpoints 0, 2, 3 × three metrics, checkpoint-major.
+    assert_eq!(rows.len(), 2 * 3 * 3, "{csv}");
+    let metrics: Vec<&str> = rows.iter().take(3).map(|r| r[col("metric")]).collect();
+    assert_eq!(
+        metrics,
+        ["procrustes-angular", "cka", "cca-mean-pca20-ridge1e-3"]
+    );
+    // The Procrustes rows are the numbers of a plain `analyze`.
+    assert_eq!(
+        old_columns(&csv, "procrustes-angular"),
+        old_columns(&plain, "procrustes-angular")
+    );
+    // Every row against an independent computation on the checkpoint's activity.
+    let task = snnlab::evaluate::AnalysisTask::load(snnlab::evaluate::TaskName::Reach).unwrap();
+    let data = snnlab::evaluate::load_data(&h, &task).unwrap();
+    let avg = sim::condition_average(data.view());
+    let halves = sim::split_halves(data.view(), 100, 0).unwrap();
+    let cca_floor = halves
+        .iter()
+        .map(|(a, b)| {
+            sim::cca_distance(
+                data.select(Axis(0), a).view(),
+                data.select(Axis(0), b).view(),
+            )
+            .unwrap()
+        })
+        .sum::<f64>()
+        / 100.0;
+    let num = |v: &str| v.parse::<f64>().unwrap();
+    for r in &rows {
+        let update: usize = r[col("update")].parse().unwrap();
+        let path = run.join(format!(
+            "seed{}/update{update:04}.safetensors",
+            r[col("seed")]
+        ));
+        let model = snnlab::io::load_model(&path).unwrap();
+        let (_, _, act) = snnlab::evaluate::run_model(&task, &model).unwrap();
+        let cka = sim::linear_cka(act.view(), data.view()).unwrap();
+        assert!((num(r[col("cka")]) - cka).abs() < 1e-12, "{r:?}");
+        assert_eq!(r[col("percent_correct")], "", "reach is an mse task");
+        let (want, baseline, floor) = match r[col("metric")] {
+            "procrustes-angular" => (
+                sim::angular_procrustes(act.view(), data.view()).unwrap(),
+                sim::cross_condition_baseline(data.view()).unwrap(),
+                sim::split_half_floor(data.view(), 100, 0).unwrap(),
+            ),
+            "cka" => (
+                cka,
+                sim::linear_cka(avg.view(), data.view()).unwrap(),
+                halves
+                    .iter()
+                    .map(|(a, b)| {
+                        sim::linear_cka(
+                            data.select(Axis(0), a).view(),
+                            data.select(Axis(0), b).view(),
+                        )
+                        .unwrap()
+                    })
+                    .sum::<f64>()
+                    / 100.0,
+            ),
+            _ => (
+                sim::cca_distance(act.view(), data.view()).unwrap(),
+                sim::cca_distance(avg.view(), data.view()).unwrap(),
+                cca_floor,
+            ),
+        };
+        assert!((num(r[col("distance")]) - want).abs() < 1e-12, "{r:?}");
+        assert!((num(r[col("baseline")]) - baseline).abs() < 1e-12, "{r:?}");
+        assert!(
+            (num(r[col("split_half_floor")]) - floor).abs() < 1e-12,
+            "{r:?}"
+        );
+        // CKA is a similarity: no split-half normalised distance.
+        if r[col("metric")] == "cka" {
+            assert_eq!(r[col("normalised_distance")], "");
+        } else {
+            let n = (want - floor) / (1.0 - floor);
+            assert!((num(r[col("normalised_distance")]) - n).abs() < 1e-12);
+        }
+    }
+    // The matched table has one block per metric, named.
+    let table = &stdout[stdout
+        .find("metric,level,run,")
+        .expect("matched table printed")..];
+    let blocks: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 3 * 4, "{table}");
+    assert_eq!(blocks[0], "procrustes-angular");
+    assert_eq!(blocks[4], "cka");
+    assert_eq!(blocks[8], "cca-mean-pca20-ridge1e-3");
+    assert_bad(
+        &["analyze", rs, "--data", hs, "--metric", "procrustes,nope"],
+        &["--metric", "nope"],
+        None,
+    );
+}
+
+#[test]
+fn dsa_compares_two_models_symmetric_zero_on_itself_and_on_a_rotated_copy() {
+    let d = tmpdir("dsa-models");
+    let run = tiny_run(&d);
+    let a = run.join("seed1/update0003.safetensors");
+    let b = run.join("seed2/update0003.safetensors");
+    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let score = |args: &[&str]| -> f64 {
+        let mut all = vec!["dsa"];
+        all.extend_from_slice(args);
+        run_ok(&all).trim().parse().unwrap()
+    };
+    let self_pair = score(&["--x-model", a_s, "--y-model", a_s]);
+    assert!(self_pair.abs() < 1e-6, "self-pair {self_pair}");
+    let ab = score(&["--x-model", a_s, "--y-model", b_s, "--task", "reach"]);
+    let ba = score(&["--x-model", b_s, "--y-model", a_s, "--task", "reach"]);
+    assert!(ab > 1e-3, "two different networks: {ab}");
+    assert!((ab - ba).abs() < 1e-6 * ab.max(1.0), "{ab} vs {ba}");
+    // The model's activity with its units rotated by a random orthogonal matrix.
+    let act_path = d.join("a.npz");
+    run_ok(&[
+        "activity",
+        "--model",
+        a_s,
+        "--out",
+        act_path.to_str().unwrap(),
+    ]);
+    let act: Array3<f64> = {
+        let mut z = ndarray_npy::NpzReader::new(std::fs::File::open(&act_path).unwrap()).unwrap();
+        z.by_name("activity").unwrap()
+    };
+    let n = act.dim().0;
+    let (q, _) =
+        ndarray_linalg::QR::qr(&random((n, n, 1), 5).index_axis(Axis(2), 0).to_owned()).unwrap();
+    let mut rot = Array3::zeros(act.dim());
+    for c in 0..act.dim().2 {
+        let m = q.dot(&act.index_axis(Axis(2), c));
+        rot.index_axis_mut(Axis(2), c).assign(&m);
+    }
+    let rp = d.join("rot.npy");
+    write_npy(&rp, &rot);
+    // Silent units leave null temporal modes whose basis is arbitrary: compare the top modes.
+    let rotated = score(&["--x-model", a_s, "--y", rp.to_str().unwrap(), "--rank", "4"]);
+    assert!(rotated < 1e-3, "rotated copy {rotated}");
+    // An unrelated array scores far from it.
+    let other = d.join("other.npy");
+    write_npy(&other, &random(act.dim(), 9));
+    assert!(score(&["--x-model", a_s, "--y", other.to_str().unwrap()]) > 0.1);
+    assert_bad(
+        &[
+            "dsa",
+            "--x-model",
+            d.join("none.safetensors").to_str().unwrap(),
+            "--y",
+            rp.to_str().unwrap(),
+        ],
+        &["none.safetensors"],
         None,
     );
 }

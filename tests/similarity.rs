@@ -922,3 +922,113 @@ fn metric_ids_parse_and_batched_scores_equal_the_pairwise_ones() {
         "model 0",
     );
 }
+
+/// Every metric id parses, prints back as itself, and its output name parses to the same metric
+/// (so a table's `metric` value can be given to `--metric`).
+#[test]
+fn metric_ids_and_output_names_round_trip() {
+    use snnlab::metric::Metric;
+    for (id, name) in [
+        ("procrustes", "procrustes-angular"),
+        ("shape:0.5", "shape-angular-alpha0.5"),
+        ("shape:0:euclidean", "shape-euclidean-alpha0"),
+        ("cka", "cka"),
+        ("cka-angular", "cka-angular"),
+        ("cca", "cca-mean-pca20-ridge1e-3"),
+        ("dsa", "dsa-angular"),
+        ("dsa:pca10:rank8", "dsa-angular-pca10-rank8"),
+        ("dsa:wasserstein:delays3", "dsa-wasserstein-delays3"),
+    ] {
+        let m: Metric = id.parse().unwrap();
+        assert_eq!(m.id(), id);
+        assert_eq!(m.registry_name(), name);
+        assert_eq!(name.parse::<Metric>().unwrap(), m, "{name}");
+    }
+    for bad in ["dsa:pca0", "dsa:fast", "shape:2", "procrustes-euclidean"] {
+        input_error(bad.parse::<Metric>(), bad);
+    }
+    let flags = [
+        "procrustes,cka".to_string(),
+        "procrustes-angular".to_string(),
+    ];
+    assert_eq!(
+        Metric::parse_flags(&flags).unwrap().len(),
+        2,
+        "duplicates once"
+    );
+    assert_eq!(Metric::parse_flags(&[]).unwrap(), [Metric::PROCRUSTES]);
+}
+
+/// A DSA id's settings are the ones scored with; the baseline and floor of a metric are its
+/// score of the condition average and the mean over the split halves.
+#[test]
+fn dsa_ids_carry_their_settings_and_metrics_give_their_own_floor() {
+    use snnlab::dsa::{DmdSettings, DsaScore};
+    use snnlab::metric::Metric;
+    let x = activity(12, 30, 4, 3);
+    let y = activity(10, 30, 4, 4);
+    let m: Metric = "dsa:pca5:rank4".parse().unwrap();
+    let s = DmdSettings {
+        pca: Some(5),
+        rank: Some(4),
+        ..DmdSettings::default()
+    };
+    let want = snnlab::dsa::dsa(x.view(), y.view(), &s, DsaScore::Angular, 1500)
+        .unwrap()
+        .0
+        .score;
+    assert_eq!(m.score(x.view(), y.view()).unwrap(), want);
+    let many = snnlab::metric::score_many(&m, &[x.view(), y.view()], y.view()).unwrap();
+    assert_eq!(many[0], want);
+    assert!(many[1].abs() < 1e-6, "self {}", many[1]);
+    // Procrustes: exactly the similarity module's baseline and floor.
+    let p = Metric::PROCRUSTES;
+    assert_eq!(
+        p.baseline(x.view()).unwrap(),
+        cross_condition_baseline(x.view()).unwrap()
+    );
+    assert_eq!(
+        p.split_half_floor(x.view(), 10, 0).unwrap(),
+        split_half_floor(x.view(), 10, 0).unwrap()
+    );
+    // CCA: by hand over the same halves.
+    let halves = split_halves(x.view(), 10, 0).unwrap();
+    assert_eq!(halves.len(), 10);
+    let by_hand = halves
+        .iter()
+        .map(|(a, b)| {
+            assert_eq!((a.len(), b.len()), (6, 6));
+            assert!(a.iter().all(|i| !b.contains(i)), "disjoint halves");
+            cca_distance(
+                x.select(ndarray::Axis(0), a).view(),
+                x.select(ndarray::Axis(0), b).view(),
+            )
+            .unwrap()
+        })
+        .sum::<f64>()
+        / 10.0;
+    let got = Metric::Cca.split_half_floor(x.view(), 10, 0).unwrap();
+    assert!((got - by_hand).abs() < 1e-12, "{got} vs {by_hand}");
+    let avg = condition_average(x.view());
+    assert_eq!(
+        Metric::Cka.baseline(x.view()).unwrap(),
+        linear_cka(avg.view(), x.view()).unwrap()
+    );
+}
+
+/// One model that cannot be scored (no variance) gets its own error; the others their scores.
+#[test]
+fn score_many_each_keeps_the_other_models_scores() {
+    use snnlab::metric::{Metric, score_many_each};
+    let rec = activity(8, 20, 3, 1);
+    let good = activity(6, 20, 3, 2);
+    let flat = Array3::<f64>::zeros((6, 20, 3));
+    for m in [Metric::PROCRUSTES, Metric::Cka, Metric::Cca] {
+        let r = score_many_each(&m, &[good.view(), flat.view()], rec.view()).unwrap();
+        assert_eq!(
+            *r[0].as_ref().unwrap(),
+            m.score(good.view(), rec.view()).unwrap()
+        );
+        assert!(r[1].is_err(), "{m:?}");
+    }
+}

@@ -50,7 +50,7 @@ fn write_runs(s: &Sweep) {
         std::fs::create_dir_all(&dir).unwrap();
         let rec = RunRecord {
             id: r.id.clone(),
-            values: r.values.clone(),
+            values: snnlab::sweep::typed_values(&r.values),
             status: "done".into(),
             diverged_at: None,
             final_loss: None,
@@ -75,6 +75,25 @@ fn write_runs(s: &Sweep) {
     }
 }
 
+/// The table with its first column, `metric`, taken off; every row must be in `procrustes-angular`.
+fn strip_metric(csv: &str) -> String {
+    csv.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let (m, rest) = l.split_once(',').unwrap();
+            assert_eq!(
+                m,
+                if i == 0 {
+                    "metric"
+                } else {
+                    "procrustes-angular"
+                }
+            );
+            rest.to_string() + "\n"
+        })
+        .collect()
+}
+
 #[test]
 fn merge_writes_matched_attribution_and_paired_tables() {
     let d = tmpdir("merge-stats");
@@ -95,7 +114,7 @@ fn merge_writes_matched_attribution_and_paired_tables() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let read = |f: &str| std::fs::read_to_string(s.results.join(f)).unwrap();
 
-    let matched = read("matched.csv");
+    let matched = strip_metric(&read("matched.csv"));
     let lines: Vec<&str> = matched.lines().collect();
     // Group axes: every axis but `seed`, in the merged table's order (grid, then zip, each
     // sorted by name); groups in numeric order of their values (lr 0.0003 = eprop first).
@@ -120,7 +139,7 @@ fn merge_writes_matched_attribution_and_paired_tables() {
     // Level 0.9: nobody reaches it.
     assert_eq!(lines[5], "0.9,1.0,0.0003,eprop,0,2,,,,,");
 
-    let attribution = read("attribution.csv");
+    let attribution = strip_metric(&read("attribution.csv"));
     let rows: Vec<Vec<&str>> = attribution
         .lines()
         .skip(1)
@@ -141,7 +160,7 @@ fn merge_writes_matched_attribution_and_paired_tables() {
     // Level 0.9: no network, no value.
     assert_eq!(rows[4].get(2).copied().unwrap_or(""), "");
 
-    let paired = read("paired.csv");
+    let paired = strip_metric(&read("paired.csv"));
     let p: Vec<&str> = paired.lines().nth(1).unwrap().split(',').collect();
     // Pairs across the zipped lr: (1.0, 1) 0.1, (1.0, 2) 0.1, (2.0, 1) 0.2; exact p = 2/8.
     assert_eq!(&p[..5], ["0.5", "rule", "bptt", "eprop", "3"]);
@@ -168,14 +187,16 @@ fn merge_with_nothing_run_writes_empty_tables_and_says_so() {
     let r = d.join("results");
     assert_eq!(
         std::fs::read_to_string(r.join("matched.csv")).unwrap(),
-        "level,g0,lr,rule,n,missing,mean,sd,sem,ci_low,ci_high\n"
+        "metric,level,g0,lr,rule,n,missing,mean,sd,sem,ci_low,ci_high\n"
     );
     assert_eq!(
         std::fs::read_to_string(r.join("attribution.csv")).unwrap(),
-        "level,axis,eta2,ci_low,ci_high\n".to_string()
+        "metric,level,axis,eta2,ci_low,ci_high\n".to_string()
             + &["0.5", "0.8", "0.9", "0.95"]
                 .iter()
-                .flat_map(|l| ["g0", "seed", "lr", "rule"].map(|a| format!("{l},{a},,,\n")))
+                .flat_map(|l| {
+                    ["g0", "seed", "lr", "rule"].map(|a| format!("procrustes-angular,{l},{a},,,\n"))
+                })
                 .collect::<String>()
     );
     assert!(r.join("paired.csv").is_file());
@@ -199,4 +220,294 @@ fn merge_rejects_a_bad_compare_axis_and_bad_levels() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     assert!(!d.join("results/merged.csv").exists());
+}
+
+/// Analysis tables with two metrics per checkpoint: Procrustes as in [`write_runs`], and CKA
+/// (a similarity) = 1 - the Procrustes distance, so every CKA statistic is known by hand.
+fn write_two_metric_runs(s: &Sweep) {
+    write_runs(s);
+    for r in &s.runs {
+        let p = s.run_dir(&r.id).join("analysis.csv");
+        let old = std::fs::read_to_string(&p).unwrap();
+        let mut csv = String::from(
+            "seed,update,metric,accuracy,percent_correct,loss,distance,normalised_distance,cka,baseline,split_half_floor,participation_ratio\n",
+        );
+        for l in old.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            let d: f64 = f[4].parse().unwrap();
+            for (m, v) in [("procrustes-angular", d), ("cka", 1.0 - d)] {
+                csv.push_str(&format!(
+                    "{},{},{m},{},,{},{v},,{},0.2,0.1,1\n",
+                    f[0],
+                    f[1],
+                    f[2],
+                    f[3],
+                    1.0 - d
+                ));
+            }
+        }
+        std::fs::write(&p, csv).unwrap();
+    }
+}
+
+#[test]
+fn merge_computes_every_table_per_metric() {
+    let d = tmpdir("merge-metrics");
+    let path = sweep_file(&d);
+    let s = Sweep::load(&path).unwrap();
+    write_two_metric_runs(&s);
+    let o = bin()
+        .args([
+            "sweep",
+            "merge",
+            path.to_str().unwrap(),
+            "--levels",
+            "0.5",
+            "--metric",
+            "procrustes,cka",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |f: &str| std::fs::read_to_string(s.results.join(f)).unwrap();
+    let num = |s: &str| s.parse::<f64>().unwrap();
+
+    // merged.csv: one row per (checkpoint, metric), the metric named, its baseline and floor.
+    let merged = read("merged.csv");
+    let head: Vec<&str> = merged.lines().next().unwrap().split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
+    let rows: Vec<Vec<&str>> = merged
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // 7 networks with 3 checkpoints, 1 with 2; two metrics each.
+    assert_eq!(rows.len(), 2 * (7 * 3 + 2));
+    for pair in rows.chunks(2) {
+        assert_eq!(pair[0][col("metric")], "procrustes-angular");
+        assert_eq!(pair[1][col("metric")], "cka");
+        assert_eq!(pair[0][col("update")], pair[1][col("update")]);
+        let (p, c) = (num(pair[0][col("distance")]), num(pair[1][col("distance")]));
+        assert!((p + c - 1.0).abs() < 1e-12);
+        assert_eq!(pair[1][col("split_half_floor")], "0.1");
+        assert_eq!(pair[1][col("percent_correct")], "");
+    }
+
+    // matched.csv: the Procrustes block as before, then the CKA block: g0 = 1.0, eprop:
+    // CKA 1 - (0.7, 0.5) = (0.3, 0.5), mean 0.4; the group of one (bptt, 2.0) 1 - 0.3 = 0.7.
+    let matched = read("matched.csv");
+    let lines: Vec<&str> = matched.lines().collect();
+    assert_eq!(lines.len(), 1 + 2 * 4);
+    assert!(
+        lines[1..5]
+            .iter()
+            .all(|l| l.starts_with("procrustes-angular,0.5,"))
+    );
+    let f: Vec<&str> = lines[5].split(',').collect();
+    assert_eq!(&f[..7], ["cka", "0.5", "1.0", "0.0003", "eprop", "2", "0"]);
+    assert!((num(f[7]) - 0.4).abs() < 1e-12);
+    assert_eq!(lines[8], "cka,0.5,2.0,0.001,bptt,1,1,0.7,,,0.7,0.7");
+
+    // attribution.csv: eta² is invariant under d -> 1 - d, so both blocks agree axis by axis.
+    let attribution = read("attribution.csv");
+    let rows: Vec<Vec<&str>> = attribution
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2 * 4);
+    for (p, c) in rows[..4].iter().zip(&rows[4..]) {
+        assert_eq!((p[0], c[0]), ("procrustes-angular", "cka"));
+        assert_eq!(p[2], c[2]);
+        assert!((num(p[3]) - num(c[3])).abs() < 1e-12);
+    }
+
+    // paired.csv: the CKA differences are the Procrustes ones negated (mean -0.4/3), same p.
+    let paired = read("paired.csv");
+    let rows: Vec<Vec<&str>> = paired
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[1][..6], ["cka", "0.5", "rule", "bptt", "eprop", "3"]);
+    assert!((num(rows[1][6]) + 0.4 / 3.0).abs() < 1e-12);
+    assert!((num(rows[1][10]) - num(rows[0][10])).abs() < 1e-12);
+
+    // A metric no analysis.csv holds and no data to score it with: empty, well-formed tables.
+    let o = bin()
+        .args([
+            "sweep",
+            "merge",
+            path.to_str().unwrap(),
+            "--levels",
+            "0.5",
+            "--metric",
+            "cca",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        read("matched.csv"),
+        "metric,level,g0,lr,rule,n,missing,mean,sd,sem,ci_low,ci_high\n"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cca-mean-pca20-ridge1e-3") && err.contains("no data"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_json_holds_typed_axis_values() {
+    let values: Vec<(String, String)> = [
+        ("lr", "0.001"),
+        ("rule", "bptt"),
+        ("dale", "true"),
+        ("seed", "1"),
+        ("g0", "1.0"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec();
+    let typed = snnlab::sweep::typed_values(&values);
+    let json = serde_json::Value::Object(typed);
+    assert_eq!(json["lr"].as_f64(), Some(0.001));
+    assert_eq!(json["rule"].as_str(), Some("bptt"));
+    assert_eq!(json["dale"].as_bool(), Some(true));
+    assert_eq!(json["seed"].as_i64(), Some(1));
+    assert_eq!(json["g0"].as_f64(), Some(1.0));
+    // A sweep's own run.json as `merge` reads it back.
+    let d = tmpdir("run-json");
+    let s = Sweep::load(&sweep_file(&d)).unwrap();
+    write_runs(&s);
+    let r = &s.runs[0];
+    let text = std::fs::read_to_string(s.run_dir(&r.id).join("run.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        j["values"]["g0"].is_f64() && j["values"]["seed"].is_i64(),
+        "{text}"
+    );
+    assert!(j["values"]["rule"].is_string(), "{text}");
+    assert_eq!(s.record(&r.id).unwrap().status, "done");
+}
+
+/// `--metric dsa:… --compare rule`: model_pairs.csv scores each pair of networks at its first
+/// checkpoint reaching the level; two copies of one network score 0, two networks their DSA.
+#[test]
+fn merge_scores_paired_networks_dynamics_in_model_pairs_csv() {
+    let d = tmpdir("model-pairs");
+    // Two trained networks to copy into the hand-made runs.
+    let cfg = d.join("c.toml");
+    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 12\nbatch_size = 4\nupdates = 2\nseeds = [1, 2]\ncheckpoints = [2]\ndevice = \"cpu\"\n").unwrap();
+    let trained = d.join("trained");
+    let o = bin()
+        .args([
+            "train",
+            cfg.to_str().unwrap(),
+            "--out",
+            trained.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (net_a, net_b) = (
+        trained.join("seed1/update0002.safetensors"),
+        trained.join("seed2/update0002.safetensors"),
+    );
+    let path = sweep_file(&d);
+    let s = Sweep::load(&path).unwrap();
+    write_runs(&s);
+    // g0 = 1.0: both rules are network a; g0 = 2.0: bptt a, eprop b. Update 1 is where every
+    // network that reaches 0.5 first does.
+    for r in &s.runs {
+        let v = &r.values;
+        let src = if value(v, "g0") == "2.0" && value(v, "rule") == "eprop" {
+            &net_b
+        } else {
+            &net_a
+        };
+        let dir = s.run_dir(&r.id).join(format!("seed{}", value(v, "seed")));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(src, dir.join("update0001.safetensors")).unwrap();
+        std::fs::copy(src, dir.join("update0002.safetensors")).unwrap();
+    }
+    let o = bin()
+        .args([
+            "sweep",
+            "merge",
+            path.to_str().unwrap(),
+            "--levels",
+            "0.5,0.9",
+            "--metric",
+            "procrustes,dsa:rank4",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(s.results.join("model_pairs.csv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        head,
+        [
+            "metric",
+            "level",
+            "axis",
+            "a",
+            "b",
+            "g0",
+            "seed",
+            "run_a",
+            "seed_a",
+            "update_a",
+            "accuracy_a",
+            "run_b",
+            "seed_b",
+            "update_b",
+            "accuracy_b",
+            "score"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Level 0.5: (1.0, 1), (1.0, 2), (2.0, 1); (2.0, 2) has no bptt network there; 0.9: none.
+    assert_eq!(rows.len(), 3, "{text}");
+    let ab = {
+        let o = bin()
+            .args([
+                "dsa",
+                "--x-model",
+                net_a.to_str().unwrap(),
+                "--y-model",
+                net_b.to_str().unwrap(),
+                "--rank",
+                "4",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert!(ab > 1e-3);
+    for r in &rows {
+        assert_eq!(
+            &r[..5],
+            ["dsa-angular-rank4", "0.5", "rule", "bptt", "eprop"]
+        );
+        assert_eq!(
+            (r[9], r[13]),
+            ("1", "1"),
+            "the first checkpoint at accuracy 0.5"
+        );
+        let score: f64 = r[15].parse().unwrap();
+        if r[5] == "1.0" {
+            assert!(score.abs() < 1e-6, "one network against itself: {score}");
+        } else {
+            assert!((score - ab).abs() < 1e-9, "{score} vs {ab}");
+        }
+    }
 }
