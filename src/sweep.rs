@@ -122,6 +122,8 @@ impl Run {
 pub struct RunRecord {
     pub id: String,
     /// Axis name → value, typed as in the sweep file (numbers as numbers, see [`typed_values`]).
+    /// Results of earlier versions, a list of `[axis, text]` pairs, still read.
+    #[serde(deserialize_with = "values_map_or_pairs")]
     pub values: serde_json::Map<String, serde_json::Value>,
     /// "done" or "diverged".
     pub status: String,
@@ -131,6 +133,22 @@ pub struct RunRecord {
     pub seconds: f64,
     /// Error of the analysis, when it failed (the run's training results stand).
     pub analysis_error: Option<String>,
+}
+
+/// `run.json`'s values: a map (this version) or `[axis, text]` pairs (earlier ones).
+fn values_map_or_pairs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Values {
+        Map(serde_json::Map<String, serde_json::Value>),
+        Pairs(Vec<(String, String)>),
+    }
+    Ok(match Values::deserialize(d)? {
+        Values::Map(m) => m,
+        Values::Pairs(p) => typed_values(&p),
+    })
 }
 
 /// Axis values as JSON of their TOML type: `1e-3` a number, `true` a boolean, `"bptt"` a

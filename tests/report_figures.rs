@@ -200,7 +200,7 @@ fn write_sweep(dir: &Path) -> (PathBuf, Sweep) {
         std::fs::create_dir_all(&dir).unwrap();
         let rec = RunRecord {
             id: r.id.clone(),
-            values: r.values.clone(),
+            values: snnlab::sweep::typed_values(&r.values),
             status: "done".into(),
             diverged_at: None,
             final_loss: None,

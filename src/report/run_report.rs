@@ -774,6 +774,7 @@ mod tests {
     #[test]
     fn unreached_levels_are_named_once() {
         let row = |level: f64, v: &[f64]| MatchedRow {
+            metric: String::new(),
             level,
             group: vec![],
             missing: 0,
