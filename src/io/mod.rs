@@ -22,6 +22,7 @@ pub use model::{
     AnyModel, load_any_model, load_model, load_spiking_model, model_config_json, model_metadata,
     save_model, save_model_with, save_spiking_model, save_spiking_model_with,
 };
+pub(crate) use npz::Npz;
 pub use npz::{
     NpyHeader, check_npy_stream, npz_names, parse_npy_header, read_npy_f64, read_npy_header,
     read_npz_f64, save_grads, save_spiking_grads, write_npz, write_npz_of,
