@@ -132,12 +132,10 @@ fn gpu_phases_come_from_timestamps() {
     let dir = tmpdir("gpu");
     let out = bench(&dir, "gpu");
     if !out.status.success() {
-        assert!(
-            std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
-            "REQUIRE_GPU=1 but the gpu bench failed: {}",
+        common::gpu::skip(format_args!(
+            "the gpu bench failed: {}",
             String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("skipping: {}", String::from_utf8_lossy(&out.stderr));
+        ));
         return;
     }
     let rs = rows(&std::fs::read_to_string(dir.join("bench.csv")).unwrap());
@@ -162,15 +160,8 @@ fn gpu_phases_come_from_timestamps() {
 /// (on a hardware GPU the limit does not apply and they are measured).
 #[test]
 fn software_gpu_points_above_the_budget_are_skipped() {
-    let ctx = match snnlab::gpu::GpuContext::new(None) {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
-                "REQUIRE_GPU=1 but no adapter: {e}"
-            );
-            return;
-        }
+    let Some(ctx) = common::gpu::context() else {
+        return;
     };
     let software = ctx.info.device_type == wgpu::DeviceType::Cpu;
     let dir = tmpdir("budget");
