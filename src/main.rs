@@ -12,6 +12,7 @@ use snnlab::backend::Device;
 use snnlab::batch::{Batch, LossKind};
 use snnlab::error::{Error, Result};
 use snnlab::evaluate::{AnalysisTask, Layout, TaskName};
+use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::{GpuContext, RateEngine};
 use snnlab::io::AnyModel;
 use snnlab::model::RateModel;
@@ -691,9 +692,38 @@ fn max_memory(flag: Option<&str>) -> Result<u64> {
     }
 }
 
+/// A set, non-empty environment variable.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The settings the environment gives the library (documented in the README), read here once:
+/// nothing below the CLI reads the environment.
+fn apply_environment() -> Result<()> {
+    snnlab::tasks::set_data_dir(env_value("SNNLAB_DATA").map(PathBuf::from));
+    if std::env::var_os("SNNLAB_NO_SIMD").is_some() {
+        snnlab::linalg::packed::disable_simd();
+    }
+    let kernels = match env_value("SNNLAB_GPU_KERNELS") {
+        None => None,
+        Some(v) => Some(StepKernels::from_name(&v).ok_or_else(|| {
+            Error::Input(format!(
+                "SNNLAB_GPU_KERNELS = '{v}': expected simple or tiled"
+            ))
+        })?),
+    };
+    StepKernels::set_choice(kernels);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     snnlab::io::budget::set_max_memory(max_memory(cli.max_memory.as_deref())?);
-    let adapter = cli.adapter.as_deref();
+    apply_environment()?;
+    let adapter_name = cli
+        .adapter
+        .clone()
+        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+    let adapter = adapter_name.as_deref();
     match cli.cmd {
         Cmd::Devices => devices(adapter),
         Cmd::Forward {
@@ -842,7 +872,11 @@ fn run(cli: Cli) -> Result<()> {
                     software_gpu_max_gflop,
                 },
                 adapter,
-                peer,
+                peer.then(|| {
+                    env_value("SNNLAB_PYTHON")
+                        .unwrap_or_else(|| snnlab::bench::DEFAULT_PEER_PYTHON.into())
+                })
+                .as_deref(),
             )
         }
         Cmd::BenchSpiking {

@@ -24,14 +24,24 @@ enum Simd {
     None,
 }
 
+/// Set by [`disable_simd`].
+static SIMD_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Use the plain `general_mat_mul` path whatever the CPU (the CLI does when `$SNNLAB_NO_SIMD`
+/// is set), from the next [`PackedB`] on.
+pub fn disable_simd() {
+    SIMD_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn simd() -> Simd {
+    if SIMD_OFF.load(std::sync::atomic::Ordering::Relaxed) {
+        return Simd::None;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         static FOUND: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
         *FOUND.get_or_init(|| {
-            if std::env::var_os("SNNLAB_NO_SIMD").is_some() {
-                Simd::None
-            } else if is_x86_feature_detected!("avx512f") {
+            if is_x86_feature_detected!("avx512f") {
                 Simd::Avx512
             } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 Simd::Avx2

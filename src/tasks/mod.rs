@@ -11,12 +11,23 @@ pub mod mante;
 pub mod reach;
 
 use std::path::PathBuf;
+use std::sync::RwLock;
 
-/// Root of the bundled data: `$SNNLAB_DATA` when set (and not empty), else the crate's `data/`
+/// The data root the command line chose (`$SNNLAB_DATA`); `None`: the crate's own.
+static DATA_DIR: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// Set the root of the bundled data (the CLI does, from `$SNNLAB_DATA`, before running a
+/// command; nothing below the CLI reads the environment). `None`: the crate's `data/` folder.
+pub fn set_data_dir(dir: Option<PathBuf>) {
+    *DATA_DIR.write().unwrap_or_else(|e| e.into_inner()) = dir;
+}
+
+/// Root of the bundled data: the folder given to [`set_data_dir`], else the crate's `data/`
 /// folder (`concat!(env!("CARGO_MANIFEST_DIR"), "/data")`).
 pub fn data_dir() -> PathBuf {
-    match std::env::var_os("SNNLAB_DATA") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data")),
-    }
+    DATA_DIR
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data")))
 }
