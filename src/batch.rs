@@ -37,16 +37,19 @@ pub enum LossKind {
     Ce,
 }
 
-impl LossKind {
-    pub fn parse(s: &str) -> Result<Self> {
+/// `--loss` as clap parses it (configs go through serde).
+impl std::str::FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "mse" => Ok(Self::Mse),
             "ce" => Ok(Self::Ce),
-            _ => Err(Error::Input(format!(
-                "--loss: unknown loss '{s}' (expected mse or ce)"
-            ))),
+            _ => Err(format!("unknown loss '{s}' (expected mse or ce)")),
         }
     }
+}
+
+impl LossKind {
     pub fn gpu_code(self) -> u32 {
         match self {
             Self::Mse => 0,

@@ -29,7 +29,7 @@ pub struct BenchSpec {
     pub b: Vec<usize>,
     pub t: Vec<usize>,
     pub m: Vec<usize>,
-    pub rules: Vec<String>,
+    pub rules: Vec<Rule>,
     pub devices: Vec<String>,
     pub repeats: usize,
     pub csv: Option<PathBuf>,
@@ -421,8 +421,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
             }
             _ => None,
         };
-        for rule_s in &spec.rules {
-            let rule = Rule::parse(rule_s)?;
+        for &rule in &spec.rules {
             for &n in &spec.n {
                 for &b in &spec.b {
                     for &t in &spec.t {

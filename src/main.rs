@@ -62,10 +62,10 @@ enum Cmd {
         batch: PathBuf,
         /// bptt | eprop | eprop-random | tbptt:K | readout-fa
         #[arg(long)]
-        rule: String,
+        rule: Rule,
         /// mse | ce
         #[arg(long)]
-        loss: String,
+        loss: LossKind,
         #[arg(long, default_value_t = 0.0)]
         activity_l2: f64,
         /// Target firing rate per step of the spiking regulariser (spiking models only; default 0.01).
@@ -123,7 +123,7 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
         m: Vec<usize>,
         #[arg(long, value_delimiter = ',', default_value = "bptt,eprop")]
-        rules: Vec<String>,
+        rules: Vec<Rule>,
         #[arg(long, value_delimiter = ',', default_value = "cpu,gpu")]
         devices: Vec<String>,
         /// Timed updates per point (after one warm-up update); the median is reported.
@@ -749,8 +749,6 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let inputs = [("--model", model.as_path()), ("--batch", batch.as_path())];
             snnlab::io::check_output(&out, "--out", &inputs)?;
-            let rule = Rule::parse(&rule)?;
-            let loss = LossKind::parse(&loss)?;
             if !activity_l2.is_finite() || activity_l2 < 0.0 {
                 return Err(Error::Input(format!(
                     "--activity-l2: {activity_l2} must be a finite number >= 0"
