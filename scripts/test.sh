@@ -22,4 +22,5 @@ else
     echo "note: neither root nor passwordless sudo, so no local Slurm is started; the Slurm test will be skipped"
 fi
 cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --no-fail-fast --lib --bins --tests

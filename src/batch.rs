@@ -126,16 +126,15 @@ impl Batch {
                 )));
             }
         }
-        if self.loss == LossKind::Ce {
-            if let Some(c) = self
+        if self.loss == LossKind::Ce
+            && let Some(c) = self
                 .targets
                 .iter()
                 .find(|&&c| c < 0.0 || c >= n_out as f64 || c.fract() != 0.0)
-            {
-                return Err(Error::Input(format!(
-                    "{name}: targets holds class {c}, not an integer in 0..{n_out}"
-                )));
-            }
+        {
+            return Err(Error::Input(format!(
+                "{name}: targets holds class {c}, not an integer in 0..{n_out}"
+            )));
         }
         if self.mask.sum() <= 0.0 {
             return Err(Error::Input(format!(

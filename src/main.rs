@@ -515,22 +515,18 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
                 "sweep {}: {} runs | done {} | diverged {} | failed {} | running {} | stale {} | pending {}",
                 s.name, st.total, st.done, st.diverged, st.failed, st.running, st.stale, st.pending
             );
-            match sweep::slurm_jobs(&s) {
-                Some(jobs) => {
-                    for (id, counts) in jobs {
-                        let c: Vec<String> =
-                            counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                        println!(
-                            "slurm job {id}: {}",
-                            if c.is_empty() {
-                                "no tasks in the queue".into()
-                            } else {
-                                c.join(", ")
-                            }
-                        );
-                    }
+            if let Some(jobs) = sweep::slurm_jobs(&s) {
+                for (id, counts) in jobs {
+                    let c: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    println!(
+                        "slurm job {id}: {}",
+                        if c.is_empty() {
+                            "no tasks in the queue".into()
+                        } else {
+                            c.join(", ")
+                        }
+                    );
                 }
-                None => {}
             }
             Ok(())
         }

@@ -383,7 +383,7 @@ impl RateModel {
         if self.feedback.is_none() {
             let n = self.config.n_rec;
             let bound = 1.0 / (n as f64).sqrt();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0feed_bacc);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0000_feed_bacc);
             self.feedback = Some(Array2::from_shape_fn((n, self.config.n_out), |_| {
                 rng.random_range(-bound..bound) as f32
             }));

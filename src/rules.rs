@@ -83,7 +83,7 @@ impl Rule {
         match self {
             Rule::Bptt | Rule::ReadoutFa => false,
             Rule::Eprop | Rule::EpropRandom => true,
-            Rule::Tbptt(k) => (n_steps - t) % k == 0,
+            Rule::Tbptt(k) => (n_steps - t).is_multiple_of(*k),
         }
     }
     /// Does the readout error travel back through the fixed `feedback` matrix?

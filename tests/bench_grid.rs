@@ -3,7 +3,6 @@
 //! wall time), the traffic estimate, and the cost plot.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use snnlab::bench::{rate_update_bytes, rate_update_gflop};
 use snnlab::rules::Rule;
@@ -30,7 +29,7 @@ fn num(r: &HashMap<String, String>, k: &str) -> f64 {
         .unwrap_or_else(|_| panic!("column {k} = '{}' is not a number", r[k]))
 }
 
-fn bench(dir: &PathBuf, device: &str) -> std::process::Output {
+fn bench(dir: &std::path::Path, device: &str) -> std::process::Output {
     bin()
         .args([
             "bench",

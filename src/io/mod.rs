@@ -97,10 +97,10 @@ fn commit(tmp: &Path, path: &Path) -> Result<()> {
         .and_then(|f| f.sync_all())
         .map_err(|e| write_err(path, e))?;
     fs::rename(tmp, path).map_err(|e| write_err(path, e))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }

@@ -214,6 +214,8 @@ mod x86 {
     /// `R` rows × one or two 16-column panels; `cols` valid columns from the first panel's start.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
+    // Register accumulators indexed by row: the index form is what vectorises.
+    #[allow(clippy::needless_range_loop)]
     unsafe fn kern_512<const R: usize>(
         k: usize,
         alpha: f32,
@@ -288,6 +290,8 @@ mod x86 {
     /// `R` rows × one or two 8-column panels; the tail columns go through a small buffer.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
+    // Register accumulators indexed by row: the index form is what vectorises.
+    #[allow(clippy::needless_range_loop)]
     unsafe fn kern_256<const R: usize>(
         k: usize,
         alpha: f32,
