@@ -39,7 +39,7 @@ fn batch(n_in: usize, n_out: usize, b: usize, t: usize, seed: u64) -> Batch {
 
 fn step_product(c: &mut Criterion) {
     use ndarray::{Array2, linalg::general_mat_mul};
-    use snnlab::reference::gemm::PackedB;
+    use snnlab::linalg::PackedB;
     let mut r = ChaCha8Rng::seed_from_u64(7);
     let a = Array2::<f32>::from_shape_simple_fn((50, 200), || r.random_range(-1.0..1.0));
     let w = Array2::<f32>::from_shape_simple_fn((200, 200), || r.random_range(-0.1..0.1));

@@ -18,7 +18,7 @@ fn main() {
             .iter()
             .map(|s| s.parse().expect("SNNLAB_BENCH_M: integers"))
             .collect(),
-        rules: vec!["bptt".into(), "eprop".into()],
+        rules: vec![snnlab::rules::Rule::Bptt, snnlab::rules::Rule::Eprop],
         devices: list("SNNLAB_BENCH_DEVICES", "cpu,gpu"),
         repeats: 3,
         csv: None,

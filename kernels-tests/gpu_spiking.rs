@@ -1,13 +1,14 @@
 //! The spiking GPU kernels against the CPU implementation (f64) on small packs (lavapipe in CI):
 //! spike trains identical, trajectories, losses and every rule's gradient within the one
-//! tolerance of `common.rs`, online e-prop (traces advanced with the forward pass, trajectories
+//! tolerance of `tests/common/gpu.rs`, online e-prop (traces advanced with the forward pass, trajectories
 //! in a 2-step ring) equal to the factorised sweep, the Adam step, and the memory formula
 //! (online e-prop's memory does not grow with T; the backward sweep's grows linearly). The step
 //! kernels run in both forms (simple and tiled), once also on a pack several tiles wide and tall.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{assert_close, gpu};
+use common::gpu::{assert_close, gpu};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

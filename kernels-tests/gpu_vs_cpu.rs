@@ -1,9 +1,10 @@
 //! Every GPU kernel against the CPU implementation on a small pack of networks (lavapipe in CI):
 //! forward trajectories, losses, gradients of every rule, and the Adam step.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{assert_close, gpu};
+use common::gpu::{assert_close, gpu};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

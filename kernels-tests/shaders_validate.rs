@@ -260,10 +260,10 @@ fn contract_problems(specs: &[KernelSpec]) -> Vec<String> {
         let module = parse(spec);
         out.extend(kernel_problems(spec, &module));
         for (_, t) in module.types.iter() {
-            if let (naga::TypeInner::Struct { .. }, Some(n)) = (&t.inner, &t.name) {
-                if let Some(tw) = spec.prelude.structs().into_iter().find(|tw| tw.wgsl == n) {
-                    seen.push((spec.prelude, tw.rust));
-                }
+            if let (naga::TypeInner::Struct { .. }, Some(n)) = (&t.inner, &t.name)
+                && let Some(tw) = spec.prelude.structs().into_iter().find(|tw| tw.wgsl == n)
+            {
+                seen.push((spec.prelude, tw.rust));
             }
         }
     }

@@ -29,4 +29,5 @@ VENV=.venv-test
 "$VENV/bin/python" -c "import neurogym" 2>/dev/null || "$VENV/bin/pip" install -q "neurogym==2.2.0"
 export SNNLAB_NEUROGYM_PYTHON="$PWD/$VENV/bin/python" REQUIRE_NEUROGYM=1
 cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked --no-fail-fast --lib --bins --tests

@@ -37,16 +37,19 @@ pub enum LossKind {
     Ce,
 }
 
-impl LossKind {
-    pub fn parse(s: &str) -> Result<Self> {
+/// `--loss` as clap parses it (configs go through serde).
+impl std::str::FromStr for LossKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "mse" => Ok(Self::Mse),
             "ce" => Ok(Self::Ce),
-            _ => Err(Error::Input(format!(
-                "--loss: unknown loss '{s}' (expected mse or ce)"
-            ))),
+            _ => Err(format!("unknown loss '{s}' (expected mse or ce)")),
         }
     }
+}
+
+impl LossKind {
     pub fn gpu_code(self) -> u32 {
         match self {
             Self::Mse => 0,
@@ -123,16 +126,15 @@ impl Batch {
                 )));
             }
         }
-        if self.loss == LossKind::Ce {
-            if let Some(c) = self
+        if self.loss == LossKind::Ce
+            && let Some(c) = self
                 .targets
                 .iter()
                 .find(|&&c| c < 0.0 || c >= n_out as f64 || c.fract() != 0.0)
-            {
-                return Err(Error::Input(format!(
-                    "{name}: targets holds class {c}, not an integer in 0..{n_out}"
-                )));
-            }
+        {
+            return Err(Error::Input(format!(
+                "{name}: targets holds class {c}, not an integer in 0..{n_out}"
+            )));
         }
         if self.mask.sum() <= 0.0 {
             return Err(Error::Input(format!(

@@ -6,7 +6,7 @@
 //! (`benches/peers/torch_rate.py`: SPEC §1 network, mse + lambda·mean(h²), autograd BPTT or the
 //! stop-gradient e-prop form, torch.optim.Adam) for every CPU row, with the same N, B, T, rule,
 //! repeats and thread count, and reports its seconds per network-update and the ratio
-//! peer / snnlab. The Python used is `$SNNLAB_PYTHON` (default `python3`); without Python or
+//! peer / snnlab. The Python used is the one given (the CLI: `$SNNLAB_PYTHON`, default `python3`); without Python or
 //! PyTorch the peer is skipped with one line and the bench goes on.
 
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ pub struct BenchSpec {
     pub b: Vec<usize>,
     pub t: Vec<usize>,
     pub m: Vec<usize>,
-    pub rules: Vec<String>,
+    pub rules: Vec<Rule>,
     pub devices: Vec<String>,
     pub repeats: usize,
     pub csv: Option<PathBuf>,
@@ -137,13 +137,8 @@ pub fn parse_peer_line(line: &str) -> std::result::Result<PeerLine, String> {
     })
 }
 
-/// The Python the peer runs with: `$SNNLAB_PYTHON`, else `python3`.
-pub fn peer_python() -> String {
-    std::env::var("SNNLAB_PYTHON")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "python3".into())
-}
+/// The Python the peer runs with by default (the CLI passes `$SNNLAB_PYTHON` instead when set).
+pub const DEFAULT_PEER_PYTHON: &str = "python3";
 
 const PEER_SCRIPT: &str = "benches/peers/torch_rate.py";
 
@@ -173,8 +168,8 @@ pub struct Peer {
 }
 
 /// Checks that the peer can run; the error is the one line to print ("peer skipped: …").
-pub fn peer_probe() -> std::result::Result<Peer, String> {
-    let python = peer_python();
+pub fn peer_probe(python: &str) -> std::result::Result<Peer, String> {
+    let python = python.to_string();
     let script = peer_script()?;
     let out = Command::new(&python)
         .args([
@@ -299,7 +294,7 @@ pub fn nominal_gpu_peaks(adapter: &str) -> Option<(f64, f64)> {
 }
 
 pub fn run(spec: &BenchSpec, adapter: Option<&str>) -> Result<()> {
-    run_with_peer(spec, adapter, false)
+    run_with_peer(spec, adapter, None)
 }
 
 /// One measured row.
@@ -311,8 +306,9 @@ struct Row {
 }
 
 /// [`run`], plus the PyTorch peer (same N, B, T, rule, M, repeats and threads; cuda on gpu rows
-/// when PyTorch sees one) when `peer` is set (never fails because of it).
-pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Result<()> {
+/// when PyTorch sees one) when `peer`, the Python to run it with, is given (never fails because
+/// of it).
+pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>) -> Result<()> {
     if spec.repeats == 0 {
         return Err(Error::Input("--repeats must be at least 1".into()));
     }
@@ -325,8 +321,8 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
         ));
     }
     let threads = rayon::current_num_threads();
-    let ready = if peer {
-        match peer_probe() {
+    let ready = if let Some(python) = peer {
+        match peer_probe(python) {
             Ok(p) => {
                 println!(
                     "peer: PyTorch {} ({} {}), {threads} threads on cpu rows",
@@ -363,7 +359,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
         "grad s",
         "opt s"
     );
-    if peer {
+    if peer.is_some() {
         header.push_str(",peer_seconds_per_network_update,peer_ratio");
         title.push_str(&format!(" {:>11} {:>12}", "torch s/net", "torch/snnlab"));
     }
@@ -424,8 +420,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
             }
             _ => None,
         };
-        for rule_s in &spec.rules {
-            let rule = Rule::parse(rule_s)?;
+        for &rule in &spec.rules {
             for &n in &spec.n {
                 for &b in &spec.b {
                     for &t in &spec.t {
@@ -545,7 +540,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: bool) -> Res
                                     "gpu-timestamps"
                                 }
                             );
-                            if peer {
+                            if peer.is_some() {
                                 let got = match (&ready, peer_device, rule.name().as_str()) {
                                     (Some(pr), Some(pd), r @ ("bptt" | "eprop")) => {
                                         match peer_point(pr, p, spec.repeats, r, threads, pd) {

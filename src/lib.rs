@@ -12,6 +12,7 @@ pub mod error;
 pub mod evaluate;
 pub mod gpu;
 pub mod io;
+pub mod linalg;
 pub mod metric;
 pub mod model;
 pub mod neural;

@@ -12,6 +12,7 @@ use snnlab::backend::Device;
 use snnlab::batch::{Batch, LossKind};
 use snnlab::error::{Error, Result};
 use snnlab::evaluate::{AnalysisTask, Layout, TaskName};
+use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::{GpuContext, RateEngine};
 use snnlab::io::AnyModel;
 use snnlab::model::RateModel;
@@ -61,10 +62,10 @@ enum Cmd {
         batch: PathBuf,
         /// bptt | eprop | eprop-random | tbptt:K | readout-fa
         #[arg(long)]
-        rule: String,
+        rule: Rule,
         /// mse | ce
         #[arg(long)]
-        loss: String,
+        loss: LossKind,
         #[arg(long, default_value_t = 0.0)]
         activity_l2: f64,
         /// Target firing rate per step of the spiking regulariser (spiking models only; default 0.01).
@@ -122,7 +123,7 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
         m: Vec<usize>,
         #[arg(long, value_delimiter = ',', default_value = "bptt,eprop")]
-        rules: Vec<String>,
+        rules: Vec<Rule>,
         #[arg(long, value_delimiter = ',', default_value = "cpu,gpu")]
         devices: Vec<String>,
         /// Timed updates per point (after one warm-up update); the median is reported.
@@ -538,22 +539,18 @@ fn cmd_sweep(cmd: SweepCmd, adapter: Option<&str>) -> Result<()> {
                 "sweep {}: {} runs | done {} | diverged {} | failed {} | running {} | stale {} | pending {}",
                 s.name, st.total, st.done, st.diverged, st.failed, st.running, st.stale, st.pending
             );
-            match sweep::slurm_jobs(&s) {
-                Some(jobs) => {
-                    for (id, counts) in jobs {
-                        let c: Vec<String> =
-                            counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                        println!(
-                            "slurm job {id}: {}",
-                            if c.is_empty() {
-                                "no tasks in the queue".into()
-                            } else {
-                                c.join(", ")
-                            }
-                        );
-                    }
+            if let Some(jobs) = sweep::slurm_jobs(&s) {
+                for (id, counts) in jobs {
+                    let c: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    println!(
+                        "slurm job {id}: {}",
+                        if c.is_empty() {
+                            "no tasks in the queue".into()
+                        } else {
+                            c.join(", ")
+                        }
+                    );
                 }
-                None => {}
             }
             Ok(())
         }
@@ -718,9 +715,38 @@ fn max_memory(flag: Option<&str>) -> Result<u64> {
     }
 }
 
+/// A set, non-empty environment variable.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The settings the environment gives the library (documented in the README), read here once:
+/// nothing below the CLI reads the environment.
+fn apply_environment() -> Result<()> {
+    snnlab::tasks::set_data_dir(env_value("SNNLAB_DATA").map(PathBuf::from));
+    if std::env::var_os("SNNLAB_NO_SIMD").is_some() {
+        snnlab::linalg::packed::disable_simd();
+    }
+    let kernels = match env_value("SNNLAB_GPU_KERNELS") {
+        None => None,
+        Some(v) => Some(StepKernels::from_name(&v).ok_or_else(|| {
+            Error::Input(format!(
+                "SNNLAB_GPU_KERNELS = '{v}': expected simple or tiled"
+            ))
+        })?),
+    };
+    StepKernels::set_choice(kernels);
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     snnlab::io::budget::set_max_memory(max_memory(cli.max_memory.as_deref())?);
-    let adapter = cli.adapter.as_deref();
+    apply_environment()?;
+    let adapter_name = cli
+        .adapter
+        .clone()
+        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+    let adapter = adapter_name.as_deref();
     match cli.cmd {
         Cmd::Devices => devices(adapter),
         Cmd::Forward {
@@ -746,8 +772,6 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let inputs = [("--model", model.as_path()), ("--batch", batch.as_path())];
             snnlab::io::check_output(&out, "--out", &inputs)?;
-            let rule = Rule::parse(&rule)?;
-            let loss = LossKind::parse(&loss)?;
             if !activity_l2.is_finite() || activity_l2 < 0.0 {
                 return Err(Error::Input(format!(
                     "--activity-l2: {activity_l2} must be a finite number >= 0"
@@ -869,7 +893,11 @@ fn run(cli: Cli) -> Result<()> {
                     software_gpu_max_gflop,
                 },
                 adapter,
-                peer,
+                peer.then(|| {
+                    env_value("SNNLAB_PYTHON")
+                        .unwrap_or_else(|| snnlab::bench::DEFAULT_PEER_PYTHON.into())
+                })
+                .as_deref(),
             )
         }
         Cmd::BenchSpiking {

@@ -3,7 +3,10 @@
 
 use crate::error::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A learning rule, parsed once where it enters: by clap (`--rule`, through [`FromStr`](std::str::FromStr))
+/// or by serde (`rule = "…"` in a config), and written back by its [`name`](Rule::name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Rule {
     /// Exact gradient through the unrolled network.
     Bptt,
@@ -17,23 +20,53 @@ pub enum Rule {
     ReadoutFa,
 }
 
-impl Rule {
-    pub fn parse(s: &str) -> Result<Self> {
-        let r = match s {
+/// A rule name that is none of the rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown rule '{0}' (expected bptt, eprop, eprop-random, tbptt:K with K > 0, or readout-fa)"
+)]
+pub struct UnknownRule(pub String);
+
+impl std::str::FromStr for Rule {
+    type Err = UnknownRule;
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownRule> {
+        Ok(match s {
             "bptt" => Rule::Bptt,
             "eprop" => Rule::Eprop,
             "eprop-random" => Rule::EpropRandom,
             "readout-fa" => Rule::ReadoutFa,
             _ => match s.strip_prefix("tbptt:").map(str::parse::<usize>) {
                 Some(Ok(k)) if k > 0 => Rule::Tbptt(k),
-                _ => {
-                    return Err(Error::Input(format!(
-                        "--rule: unknown rule '{s}' (expected bptt, eprop, eprop-random, tbptt:K with K > 0, or readout-fa)"
-                    )));
-                }
+                _ => return Err(UnknownRule(s.to_string())),
             },
-        };
-        Ok(r)
+        })
+    }
+}
+
+impl TryFrom<String> for Rule {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        s.parse().map_err(|e| format!("rule: {e}"))
+    }
+}
+
+impl From<Rule> for String {
+    fn from(r: Rule) -> String {
+        r.name()
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Rule {
+    /// [`FromStr`](std::str::FromStr) as an input error naming `--rule`.
+    pub fn parse(s: &str) -> Result<Self> {
+        s.parse()
+            .map_err(|e: UnknownRule| Error::Input(format!("--rule: {e}")))
     }
     pub fn name(&self) -> String {
         match self {
@@ -50,7 +83,7 @@ impl Rule {
         match self {
             Rule::Bptt | Rule::ReadoutFa => false,
             Rule::Eprop | Rule::EpropRandom => true,
-            Rule::Tbptt(k) => (n_steps - t) % k == 0,
+            Rule::Tbptt(k) => (n_steps - t).is_multiple_of(*k),
         }
     }
     /// Does the readout error travel back through the fixed `feedback` matrix?

@@ -23,8 +23,8 @@ use crate::spiking::{SpikingConfig, SpikingModel};
 use crate::tasks::file::{FileTask, FileTaskSpec};
 use crate::tasks::{mante, reach::Reach};
 
-fn d_rule() -> String {
-    "bptt".into()
+fn d_rule() -> Rule {
+    Rule::Bptt
 }
 fn d_n() -> usize {
     200
@@ -213,7 +213,7 @@ pub struct TrainConfig {
     pub spiking: Option<SpikingSettings>,
     /// bptt | eprop | eprop-random | tbptt:K | readout-fa
     #[serde(default = "d_rule")]
-    pub rule: String,
+    pub rule: Rule,
     #[serde(default = "d_n")]
     pub n_rec: usize,
     #[serde(default = "d_alpha")]
@@ -409,7 +409,6 @@ impl TrainConfig {
                 "a [spiking] table needs kind = \"lif\" or \"alif\"".into(),
             ));
         }
-        Rule::parse(&self.rule)?;
         if self.seeds.is_empty() {
             return Err(Error::Input("seeds is empty: give at least one".into()));
         }
@@ -1421,7 +1420,7 @@ pub fn train_members_with(
     if members.is_empty() {
         return Err(Error::Input("no networks to train".into()));
     }
-    let rule = Rule::parse(&shared.rule)?;
+    let rule = shared.rule;
     let mcfg = shared.model_config();
     let task = Task::load(shared)?;
     let (b, t) = match &task {
@@ -2105,7 +2104,7 @@ fn checkpoint_metadata(shared: &TrainConfig, m: &Member) -> Result<Vec<(String, 
     Ok(vec![
         ("train_config".into(), to_json(&c)?),
         ("task_files".into(), to_json(&files)?),
-        ("rule".into(), c.rule.clone()),
+        ("rule".into(), c.rule.name()),
         ("seed".into(), m.seed.to_string()),
         ("init_seed".into(), m.init_seed.to_string()),
         (

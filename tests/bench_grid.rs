@@ -3,7 +3,6 @@
 //! wall time), the traffic estimate, and the cost plot.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use snnlab::bench::{rate_update_bytes, rate_update_gflop};
 use snnlab::rules::Rule;
@@ -30,7 +29,7 @@ fn num(r: &HashMap<String, String>, k: &str) -> f64 {
         .unwrap_or_else(|_| panic!("column {k} = '{}' is not a number", r[k]))
 }
 
-fn bench(dir: &PathBuf, device: &str) -> std::process::Output {
+fn bench(dir: &std::path::Path, device: &str) -> std::process::Output {
     bin()
         .args([
             "bench",
@@ -132,12 +131,10 @@ fn gpu_phases_come_from_timestamps() {
     let dir = tmpdir("gpu");
     let out = bench(&dir, "gpu");
     if !out.status.success() {
-        assert!(
-            std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
-            "REQUIRE_GPU=1 but the gpu bench failed: {}",
+        common::gpu::skip(format_args!(
+            "the gpu bench failed: {}",
             String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("skipping: {}", String::from_utf8_lossy(&out.stderr));
+        ));
         return;
     }
     let rs = rows(&std::fs::read_to_string(dir.join("bench.csv")).unwrap());
@@ -162,15 +159,8 @@ fn gpu_phases_come_from_timestamps() {
 /// (on a hardware GPU the limit does not apply and they are measured).
 #[test]
 fn software_gpu_points_above_the_budget_are_skipped() {
-    let ctx = match snnlab::gpu::GpuContext::new(None) {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
-                "REQUIRE_GPU=1 but no adapter: {e}"
-            );
-            return;
-        }
+    let Some(ctx) = common::gpu::context() else {
+        return;
     };
     let software = ctx.info.device_type == wgpu::DeviceType::Cpu;
     let dir = tmpdir("budget");

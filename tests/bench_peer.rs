@@ -1,7 +1,6 @@
 //! `snnlab bench --peer`: the PyTorch peer's JSON line parser, and the skip path when Python or
 //! PyTorch is missing (no torch needed; tiny networks, one repeat).
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use snnlab::bench::parse_peer_line;
@@ -45,7 +44,7 @@ fn rejects_garbage_peer_lines() {
 }
 
 /// `snnlab bench --peer` on a tiny CPU point with the given Python; returns (stdout, csv text).
-fn bench_with_python(python: &str, dir: &PathBuf) -> (String, String) {
+fn bench_with_python(python: &str, dir: &std::path::Path) -> (String, String) {
     let csv = dir.join("bench.csv");
     let out = Command::new(env!("CARGO_BIN_EXE_snnlab"))
         .args([

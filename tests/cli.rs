@@ -257,9 +257,11 @@ fn forward_and_grad_write_spec_files_and_agree_across_devices() {
             ])
             .output()
             .unwrap();
-        if dev == "gpu" && !o.status.success() && std::env::var("REQUIRE_GPU").as_deref() != Ok("1")
-        {
-            eprintln!("skipping GPU half: {}", String::from_utf8_lossy(&o.stderr));
+        if dev == "gpu" && !o.status.success() {
+            common::gpu::skip(format_args!(
+                "--device gpu failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
             return;
         }
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

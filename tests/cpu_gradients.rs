@@ -573,7 +573,7 @@ fn tbptt_matches_finite_differences_of_its_cut_graph() {
     for (name, c) in all_cases().into_iter().step_by(2) {
         for k in [2usize, 3, 4, T - 1, T, T + 1, 3 * T] {
             let (_, g, _) = loss_and_grad(&c.net, Rule::Tbptt(k), &c.prep, c.lambda);
-            let fd = cut_graph_fd(&c, &|t| (T - t) % k == 0);
+            let fd = cut_graph_fd(&c, &|t| (T - t).is_multiple_of(k));
             assert_close(
                 &format!("tbptt:{k} vs cut-graph FD, {name}"),
                 &g,

@@ -511,12 +511,7 @@ fn a_spiking_network_trains_on_a_file_task_at_a_finer_dt_and_the_gpu_agrees_with
     assert_eq!(r.activity.shape(), &[6, 8, 4]);
     assert_eq!(r.y.shape(), &[4, 12, 2]);
     assert!(r.accuracy.is_finite() && r.loss.is_finite());
-    if let Err(e) = snnlab::gpu::GpuContext::new(None) {
-        assert!(
-            std::env::var("REQUIRE_GPU").as_deref() != Ok("1"),
-            "REQUIRE_GPU=1 but no adapter: {e}"
-        );
-        eprintln!("skipping the GPU half: {e}");
+    if common::gpu::context().is_none() {
         return;
     }
     let gpu = load(&dir, "gpu.toml", &body("gpu", "gpu"));
@@ -528,15 +523,7 @@ fn a_spiking_network_trains_on_a_file_task_at_a_finer_dt_and_the_gpu_agrees_with
             .flatten()
     };
     let (x, y) = (f(&cpu), f(&gpu));
-    let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = x
-        .iter()
-        .zip(&y)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    assert!(
-        err <= 2e-4 * scale,
-        "cpu vs gpu parameters differ by {err} (scale {scale})"
-    );
+    common::gpu::Tolerance::rel(2e-4).assert_close("parameters", &y, &x);
     let losses = |c: &TrainConfig| -> Vec<f64> {
         read(c.out.join("loss.csv"))
             .lines()

@@ -142,7 +142,7 @@ fn mat_element(ty: u32, data: &[u8]) -> Vec<u8> {
     let mut b = ty.to_le_bytes().to_vec();
     b.extend((data.len() as u32).to_le_bytes());
     b.extend(data);
-    while b.len() % 8 != 0 {
+    while !b.len().is_multiple_of(8) {
         b.push(0);
     }
     b
@@ -1176,6 +1176,8 @@ fn listing(dir: &Path) -> Vec<String> {
     v
 }
 
+// The child is reaped by wait4 (for its rusage), which clippy does not see.
+#[allow(clippy::zombie_processes)]
 fn run_child(args: &[OsString], log: &Path) -> Outcome {
     let err = std::fs::File::create(log).unwrap();
     let t0 = Instant::now();

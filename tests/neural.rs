@@ -45,7 +45,7 @@ mod matw {
     }
 
     fn pad8(b: &mut Vec<u8>) {
-        while b.len() % 8 != 0 {
+        while !b.len().is_multiple_of(8) {
             b.push(0);
         }
     }

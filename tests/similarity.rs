@@ -360,7 +360,11 @@ fn participation_ratio_counts_dimensions() {
     let t = 16;
     let wave = |u: usize, ti: usize| {
         let ph = 2.0 * PI * ti as f64 / t as f64 * (1 + u / 2) as f64;
-        if u % 2 == 0 { ph.cos() } else { ph.sin() }
+        if u.is_multiple_of(2) {
+            ph.cos()
+        } else {
+            ph.sin()
+        }
     };
     let iso = Array3::from_shape_fn((4, t, 1), |(u, ti, _)| wave(u, ti) + u as f64);
     let pr = participation_ratio(iso.view()).unwrap();

@@ -78,6 +78,8 @@ fn case(kind: &str, loss_kind: LossKind, seed: u64) -> Case {
 }
 
 /// The forward pass as plain scalar loops (independent of the library's array code).
+// Unit indices into several arrays at once, as the equations write them.
+#[allow(clippy::needless_range_loop)]
 fn forward_loops(net: &SpikingNet<f64>, x: &Array3<f64>) -> SpikeTrajectory<f64> {
     let c = &net.cfg;
     let (a_v, rho, kappa, v_th, beta, gamma) =
@@ -219,6 +221,8 @@ fn refractory_period_and_reset_by_subtraction() {
 /// dE/dw_in and dE/dw_rec of `rule` by forward-mode sensitivities of the surrogate network
 /// (`dz = psi (dv - beta da)`, no gradient through the reset), accumulated with the learning
 /// signal `S gy[t] + dEreg/dz` where `gy` is the leaky-readout adjoint (computed here).
+// Unit indices into several arrays at once, as the equations write them.
+#[allow(clippy::needless_range_loop)]
 fn rtrl(
     c: &Case,
     rule: Rule,

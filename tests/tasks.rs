@@ -140,6 +140,8 @@ fn intervals_from_inputs(b: &snnlab::batch::Batch, k: usize) -> (usize, usize) {
 }
 
 #[test]
+// Sample indices into several arrays at once.
+#[allow(clippy::needless_range_loop)]
 fn reach_training_batch() {
     let r = reach::Reach::load_default().unwrap();
     let (sh, el) = raw_kinematics();

@@ -98,12 +98,10 @@ pub fn usable_adapters() -> Vec<AdapterSummary> {
         .collect()
 }
 
-/// The name filter in force: the explicit override, else `WGPU_ADAPTER_NAME`.
-pub fn name_filter(explicit: Option<&str>) -> Option<String> {
-    explicit
-        .map(str::to_owned)
-        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
-        .filter(|s| !s.is_empty())
+/// The name filter in force: the one given, unless empty (the CLI passes `--adapter`, else
+/// `$WGPU_ADAPTER_NAME`; nothing below the CLI reads the environment).
+pub fn name_filter(given: Option<&str>) -> Option<String> {
+    given.filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 impl GpuContext {

@@ -288,6 +288,9 @@ pub fn align(x: u64, a: u64) -> u64 {
     x.div_ceil(a) * a
 }
 
+/// Set by [`StepKernels::set_choice`].
+static KERNEL_CHOICE: std::sync::RwLock<Option<StepKernels>> = std::sync::RwLock::new(None);
+
 /// Which implementation of the two step kernels (forward, BPTT reverse step) an engine uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepKernels {
@@ -301,21 +304,28 @@ pub enum StepKernels {
 }
 
 impl StepKernels {
-    /// `$SNNLAB_GPU_KERNELS` (`simple` or `tiled`) when set, else tiled on hardware GPUs and
-    /// simple on software adapters (llvmpipe runs barriers slowly: 2.4× slower forward there).
-    pub fn for_adapter(ctx: &GpuContext) -> crate::error::Result<Self> {
-        match std::env::var("SNNLAB_GPU_KERNELS").ok().as_deref() {
-            Some("simple") => Ok(Self::Simple),
-            Some("tiled") => Ok(Self::Tiled),
-            Some(other) => Err(crate::error::Error::Input(format!(
-                "SNNLAB_GPU_KERNELS = '{other}': expected simple or tiled"
-            ))),
-            None => Ok(if ctx.is_software() {
-                Self::Simple
-            } else {
-                Self::Tiled
-            }),
+    /// The form named `simple` or `tiled`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "simple" => Some(Self::Simple),
+            "tiled" => Some(Self::Tiled),
+            _ => None,
         }
+    }
+    /// Make every engine use `choice` (the CLI does for `$SNNLAB_GPU_KERNELS`; nothing below the
+    /// CLI reads the environment); `None`: chosen by the adapter ([`StepKernels::for_adapter`]).
+    pub fn set_choice(choice: Option<StepKernels>) {
+        *KERNEL_CHOICE.write().unwrap_or_else(|e| e.into_inner()) = choice;
+    }
+    /// The form given to [`StepKernels::set_choice`], else tiled on hardware GPUs and simple on
+    /// software adapters (llvmpipe runs barriers slowly: 2.4× slower forward there).
+    pub fn for_adapter(ctx: &GpuContext) -> crate::error::Result<Self> {
+        let chosen = *KERNEL_CHOICE.read().unwrap_or_else(|e| e.into_inner());
+        Ok(chosen.unwrap_or(if ctx.is_software() {
+            Self::Simple
+        } else {
+            Self::Tiled
+        }))
     }
     /// The file of step kernel `base` in this implementation.
     pub(crate) fn name(self, base: &'static str) -> &'static str {

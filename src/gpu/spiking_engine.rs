@@ -545,13 +545,14 @@ impl SpikingEngine {
         if adam {
             self.pack.next_adam_step();
         }
-        if let Some(r) = rule {
-            if self.online() && !r.is_eprop() {
-                return Err(Error::Runtime(format!(
-                    "this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep",
-                    r.name()
-                )));
-            }
+        if let Some(r) = rule
+            && self.online()
+            && !r.is_eprop()
+        {
+            return Err(Error::Runtime(format!(
+                "this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep",
+                r.name()
+            )));
         }
         let mut enc = self.pack.encoder("spiking update");
         self.encode_forward(&mut enc, self.online() && rule.is_some());

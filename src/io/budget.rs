@@ -62,7 +62,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         _ => return Err(format!("'{s}': unknown unit (use K, M, G or T)")),
     };
     let bytes = value * scale;
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19) {
+    if !(bytes.is_finite() && (1.0..1.8e19).contains(&bytes)) {
         return Err(format!("'{s}' is not a positive size"));
     }
     Ok(bytes as u64)

@@ -24,6 +24,7 @@ pub use model::{
     AnyModel, load_any_model, load_model, load_spiking_model, model_config_json, model_metadata,
     save_model, save_model_with, save_spiking_model, save_spiking_model_with,
 };
+pub(crate) use npz::Npz;
 pub use npz::{
     NpyHeader, check_npy_stream, npz_names, parse_npy_header, read_npy_f64, read_npy_header,
     read_npz_f64, save_grads, save_spiking_grads, write_npz, write_npz_of,
@@ -99,10 +100,10 @@ fn commit(tmp: &Path, path: &Path) -> Result<()> {
         .and_then(|f| f.sync_all())
         .map_err(|e| write_err(path, e))?;
     fs::rename(tmp, path).map_err(|e| write_err(path, e))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
     }
     Ok(())
 }

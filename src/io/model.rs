@@ -113,6 +113,7 @@ pub fn save_model_with(path: &Path, m: &RateModel, extra: &[(String, String)]) -
     let n = cfg.n_rec;
     let shapes = RateParams::<f32>::shapes(cfg);
     let p = &m.params;
+    #[allow(clippy::type_complexity)]
     let views: [(&[usize], Box<dyn Iterator<Item = &f32>>); 6] = [
         (p.w_in.shape(), Box::new(p.w_in.iter())),
         (p.b_in.shape(), Box::new(p.b_in.iter())),
@@ -151,6 +152,7 @@ pub fn save_spiking_model_with(
     let cfg = &m.config;
     let shapes = SpikingParams::<f32>::shapes(cfg);
     let p = &m.params;
+    #[allow(clippy::type_complexity)]
     let views: [(&[usize], Box<dyn Iterator<Item = &f32>>); 4] = [
         (p.w_in.shape(), Box::new(p.w_in.iter())),
         (p.w_rec.shape(), Box::new(p.w_rec.iter())),

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use ndarray::{ArrayD, IxDyn, OwnedRepr, arr0};
+use ndarray::{Array, ArrayD, Dimension, IxDyn, OwnedRepr, arr0};
 use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
 
 use super::{bad, budget, one_line, write_atomic_with, write_err};
@@ -170,6 +170,19 @@ impl Npz {
                 "array {name} has unsupported dtype {dtype} (expected a float, integer or bool dtype)"
             ),
         ))
+    }
+
+    /// [`Npz::read_f64`] with the number of dimensions of `D` checked.
+    pub fn read_f64_as<D: Dimension>(&mut self, name: &str) -> Result<Array<f64, D>> {
+        let a = self.read_f64(name)?;
+        let got = a.ndim();
+        a.into_dimensionality::<D>().map_err(|_| {
+            let want = D::NDIM.map_or("?".into(), |w| w.to_string());
+            bad(
+                &self.path,
+                format!("array {name} has {got} dimensions, expected {want}"),
+            )
+        })
     }
 
     /// Read `name` if the archive holds it.

@@ -53,12 +53,13 @@ pub fn split_spec(spec: &Path) -> (PathBuf, Option<String>) {
     if spec.exists() {
         return (spec.to_path_buf(), None);
     }
-    if let Some(s) = spec.to_str() {
-        if let Some((file, name)) = s.rsplit_once(':') {
-            if !file.is_empty() && !name.is_empty() && Path::new(file).is_file() {
-                return (PathBuf::from(file), Some(name.to_string()));
-            }
-        }
+    if let Some(s) = spec.to_str()
+        && let Some((file, name)) = s.rsplit_once(':')
+        && !file.is_empty()
+        && !name.is_empty()
+        && Path::new(file).is_file()
+    {
+        return (PathBuf::from(file), Some(name.to_string()));
     }
     (spec.to_path_buf(), None)
 }

@@ -1,4 +1,3 @@
 //! CPU implementation of every kernel: the oracle for the GPU tests and the `--device cpu` backend.
-pub mod gemm;
 pub mod rate;
 pub mod spiking;

@@ -7,8 +7,8 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 
-use super::gemm::{add_narrow_outer, add_narrow_product, narrow_readout};
 use crate::batch::{Batch, LossKind};
+use crate::linalg::narrow::{add_narrow_outer, add_narrow_product, narrow_readout};
 use crate::model::{
     Activation, RateConfig, RateModel, RateParams, Real, chain_w_rec_grad, effective_w_rec,
 };

@@ -368,6 +368,8 @@ pub fn grad_backward<F: Real>(
 /// grad w[j,i]   = sum_t Lout[t][j] ebar[t][j,i] + Lreg[t][j] e[t][j,i]
 /// ```
 /// with `Lout[t] = S dE/dy[t]`. Only for the e-prop rules.
+// The traces and the trajectory share the unit index.
+#[allow(clippy::needless_range_loop)]
 pub fn grad_eprop_online<F: Real>(
     net: &SpikingNet<F>,
     rule: Rule,

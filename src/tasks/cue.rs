@@ -147,7 +147,7 @@ impl CueTask {
     /// spike probability in [0, 1] per step, `p_group` in [0, 1].
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Input(format!("cue task: {m}")));
-        if self.n_cues == 0 || self.n_cues % 2 == 0 {
+        if self.n_cues == 0 || self.n_cues.is_multiple_of(2) {
             return bad(format!(
                 "n_cues = {} must be odd (no ties between left and right)",
                 self.n_cues

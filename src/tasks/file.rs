@@ -79,10 +79,10 @@ impl FileTask {
                 )));
             }
         };
-        if let Some(bin) = spec.bin_ms {
-            if !(bin > 0.0 && bin.is_finite()) {
-                return Err(Error::Input(format!("bin_ms = {bin} must be positive")));
-            }
+        if let Some(bin) = spec.bin_ms
+            && !(bin > 0.0 && bin.is_finite())
+        {
+            return Err(Error::Input(format!("bin_ms = {bin} must be positive")));
         }
         Ok(FileTask {
             train,

@@ -16,6 +16,7 @@ use ndarray::{Array0, Array1, Array2, Array3, Axis};
 
 use crate::batch::{Batch, LossKind};
 use crate::error::{Result, input_err};
+use crate::io::Npz;
 
 /// One step (bin) of the task, ms.
 pub const DT_MS: f64 = 15.0;
@@ -57,14 +58,12 @@ pub fn load_default() -> Result<(Batch, ManteInfo)> {
 /// (trial labels default to empty arrays, the window to [`RECORDING_STEPS`]).
 pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
     let path = path.as_ref();
-    let mut npz = super::open_npz(path)?;
-    let names = npz
-        .names()
-        .map_err(|e| input_err(path, format!("not a readable .npz file ({e})")))?;
+    let mut npz = Npz::open(path)?;
+    let names = npz.names.clone();
     let has = |n: &str| names.iter().any(|m| m == n);
 
-    let inputs: Array3<f64> = super::read_f64(&mut npz, path, "inputs")?;
-    let targets: Array2<f64> = super::read_f64(&mut npz, path, "targets")?;
+    let inputs: Array3<f64> = npz.read_f64_as("inputs")?;
+    let targets: Array2<f64> = npz.read_f64_as("targets")?;
     let (b, t, _) = inputs.dim();
     if targets.dim() != (b, t) {
         return Err(input_err(
@@ -76,9 +75,9 @@ pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
         ));
     }
     let mask: Array2<f64> = if has("output_mask") {
-        super::read_f64(&mut npz, path, "output_mask")?
+        npz.read_f64_as("output_mask")?
     } else if has("mask") {
-        super::read_f64(&mut npz, path, "mask")?
+        npz.read_f64_as("mask")?
     } else {
         Array2::ones((b, t))
     };
@@ -111,7 +110,7 @@ pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
 
     let mut read_vec = |name: &str| -> Result<Array1<f64>> {
         if has(name) {
-            super::read_f64(&mut npz, path, name)
+            npz.read_f64_as(name)
         } else {
             Ok(Array1::zeros(0))
         }
@@ -124,7 +123,7 @@ pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
         if !has(name) {
             return Ok(default);
         }
-        let a: Array0<f64> = super::read_f64(&mut npz, path, name)?;
+        let a: Array0<f64> = npz.read_f64_as(name)?;
         let v = a.into_scalar();
         if v < 0.0 || v.fract() != 0.0 {
             return Err(input_err(path, format!("{name} = {v} is not a step index")));

@@ -37,6 +37,7 @@ use rand::Rng;
 
 use crate::batch::{Batch, LossKind};
 use crate::error::{Result, input_err};
+use crate::io::Npz;
 
 /// Number of reach conditions (targets at 45° steps).
 /// One step (bin) of the task, ms.
@@ -161,10 +162,10 @@ impl Reach {
     /// the samples with `t_ms >= −100` (51 for the bundled file).
     pub fn load(path: impl AsRef<Path>) -> Result<Reach> {
         let path = path.as_ref();
-        let mut npz = super::open_npz(path)?;
-        let sh: Array2<f64> = super::read_f64(&mut npz, path, "shoulderangle")?;
-        let el: Array2<f64> = super::read_f64(&mut npz, path, "elbowangle")?;
-        let t: Array1<f64> = super::read_f64(&mut npz, path, "t_ms")?;
+        let mut npz = Npz::open(path)?;
+        let sh: Array2<f64> = npz.read_f64_as("shoulderangle")?;
+        let el: Array2<f64> = npz.read_f64_as("elbowangle")?;
+        let t: Array1<f64> = npz.read_f64_as("t_ms")?;
         if sh.dim() != el.dim() {
             return Err(input_err(
                 path,

@@ -1,7 +1,7 @@
 //! The per-step products of a sequence, `c += alpha · a · b` with `b` the recurrent weight (the
 //! same at every step: packed once per sequence into column panels) or one step's activity (for
 //! `dE/dw_rec`, repacked per step into the same storage); each product is a register-blocked
-//! SIMD kernel over the panels. Also the narrow products (inputs, readout) done row by row.
+//! SIMD kernel over the panels (the narrow products are in [`super::narrow`]).
 //!
 //! Why not BLAS: a per-step product of the paper's reach update is small (50 × 200 · 200 × 200) and
 //! OpenBLAS packs both operands on every call, a fifth of a CPU BPTT update (measured with perf).
@@ -11,8 +11,6 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
-
-use crate::model::Real;
 
 /// Rows of `c` per kernel call: 6 rows × 2 panels = 12 accumulators, with the two `b` vectors and
 /// the broadcast in registers too (16 with AVX2).
@@ -26,14 +24,24 @@ enum Simd {
     None,
 }
 
+/// Set by [`disable_simd`].
+static SIMD_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Use the plain `general_mat_mul` path whatever the CPU (the CLI does when `$SNNLAB_NO_SIMD`
+/// is set), from the next [`PackedB`] on.
+pub fn disable_simd() {
+    SIMD_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn simd() -> Simd {
+    if SIMD_OFF.load(std::sync::atomic::Ordering::Relaxed) {
+        return Simd::None;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         static FOUND: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
         *FOUND.get_or_init(|| {
-            if std::env::var_os("SNNLAB_NO_SIMD").is_some() {
-                Simd::None
-            } else if is_x86_feature_detected!("avx512f") {
+            if is_x86_feature_detected!("avx512f") {
                 Simd::Avx512
             } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 Simd::Avx2
@@ -157,45 +165,6 @@ impl PackedB {
     }
 }
 
-/// `c += alpha · a · b` for `a` of few columns (inputs, readout errors): one axpy over a row of
-/// `b` per element of `a`. BLAS would pack a whole `c`-sized operand for a handful of products.
-pub fn add_narrow_product<F: Real>(
-    c: &mut ArrayViewMut2<F>,
-    alpha: F,
-    a: &ArrayView2<F>,
-    b: &ArrayView2<F>,
-) {
-    for (mut cr, ar) in c.rows_mut().into_iter().zip(a.rows()) {
-        for (&av, br) in ar.iter().zip(b.rows()) {
-            cr.scaled_add(alpha * av, &br);
-        }
-    }
-}
-
-/// `c += a^T · b` for `a` of few columns: `c[i, :] += a[r, i] b[r, :]` row by row, so that `b`
-/// (a step of the trajectory) is read once while it is in cache.
-pub fn add_narrow_outer<F: Real>(c: &mut Array2<F>, a: &ArrayView2<F>, b: &ArrayView2<F>) {
-    for (ar, br) in a.rows().into_iter().zip(b.rows()) {
-        for (&av, mut cr) in ar.iter().zip(c.rows_mut()) {
-            cr.scaled_add(av, &br);
-        }
-    }
-}
-
-/// `c[r, o] = bias[o] + a[r, :] · b[o, :]` for `b` of few rows (the readout).
-pub fn narrow_readout<F: Real>(
-    c: &mut ArrayViewMut2<F>,
-    a: &ArrayView2<F>,
-    b: &ArrayView2<F>,
-    bias: &ndarray::ArrayView1<F>,
-) {
-    for (mut cr, ar) in c.rows_mut().into_iter().zip(a.rows()) {
-        for ((cv, br), &bv) in cr.iter_mut().zip(b.rows()).zip(bias) {
-            *cv = bv + ar.dot(&br);
-        }
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{MR, PackedB};
@@ -245,6 +214,8 @@ mod x86 {
     /// `R` rows × one or two 16-column panels; `cols` valid columns from the first panel's start.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
+    // Register accumulators indexed by row: the index form is what vectorises.
+    #[allow(clippy::needless_range_loop)]
     unsafe fn kern_512<const R: usize>(
         k: usize,
         alpha: f32,
@@ -319,6 +290,8 @@ mod x86 {
     /// `R` rows × one or two 8-column panels; the tail columns go through a small buffer.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
+    // Register accumulators indexed by row: the index form is what vectorises.
+    #[allow(clippy::needless_range_loop)]
     unsafe fn kern_256<const R: usize>(
         k: usize,
         alpha: f32,
@@ -450,32 +423,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// The narrow products against ndarray's own.
-    #[test]
-    fn narrow_products_match_dot() {
-        let (a, b, c0) = (
-            mat(9, 3, 6).mapv(f64::from),
-            mat(3, 20, 7).mapv(f64::from),
-            mat(9, 20, 8).mapv(f64::from),
-        );
-        let close = |x: &Array2<f64>, y: &Array2<f64>| {
-            x.iter()
-                .zip(y)
-                .all(|(p, q)| (p - q).abs() < 1e-12 * (1.0 + q.abs()))
-        };
-        let mut c = c0.clone();
-        add_narrow_product(&mut c.view_mut(), 0.5, &a.view(), &b.view());
-        assert!(close(&c, &(&c0 + &(a.dot(&b) * 0.5))));
-        let (r, t) = (mat(9, 20, 9).mapv(f64::from), mat(3, 20, 1).mapv(f64::from));
-        let mut o = t.clone();
-        add_narrow_outer(&mut o, &a.view(), &r.view());
-        assert!(close(&o, &(&t + &a.t().dot(&r))));
-        let bias = ndarray::Array1::from_vec(vec![0.1, -0.2, 0.3]);
-        let mut y = Array2::<f64>::zeros((9, 3));
-        narrow_readout(&mut y.view_mut(), &r.view(), &b.view(), &bias.view());
-        assert!(close(&y, &(r.dot(&b.t()) + &bias)));
     }
 
     /// A strided `c` and a transposed `b` go through the plain path with the same result.
