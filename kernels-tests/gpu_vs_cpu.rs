@@ -246,7 +246,8 @@ fn adam_update_matches_cpu() {
     eng.set_hyper(&[0.3], &lrs);
     // Three updates: exercises the bias corrections and the moment buffers.
     let mut cpu_nets: Vec<Net<f64>> = mds.iter().map(Net::new).collect();
-    let mut opts: Vec<Adam<f64>> = (0..M).map(|i| Adam::new(&case.cfg, lrs[i])).collect();
+    let mut opts: Vec<Adam<RateParams<f64>>> =
+        (0..M).map(|i| Adam::new(&case.cfg, lrs[i])).collect();
     for _ in 0..3 {
         let gl = eng.update(Rule::Bptt).unwrap();
         for i in 0..M {
@@ -328,7 +329,7 @@ fn trial_chunks_add_up_to_the_whole_batch() {
                     &g[i].flatten(),
                     &flat64(&cpu),
                 );
-                let mut opt = Adam::<f64>::new(&case.cfg, 1e-2);
+                let mut opt = Adam::<RateParams<f64>>::new(&case.cfg, 1e-2);
                 opt.update(&mut net.p, &cpu);
                 assert_close(
                     "params after the chunked update",

@@ -218,7 +218,7 @@ impl Backend {
                 // Whole batches when one network's fit a binding; else the smallest number of
                 // equal trial chunks that fits (equal, so every chunk runs on the same pack).
                 let chunk = (1..=b)
-                    .filter(|k| b % k == 0)
+                    .filter(|k| b.is_multiple_of(*k))
                     .map(|k| b / k)
                     .find(|&c| RateEngine::max_networks(&ctx, cfg, c, t) >= 1)
                     .ok_or_else(|| {

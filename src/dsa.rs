@@ -581,8 +581,8 @@ fn tree_signs(m: ArrayView2<f64>) -> Vec<f64> {
         return d;
     }
     in_tree[0] = true;
-    for j in 1..n {
-        best[j] = w(0, j).abs();
+    for (j, b) in best.iter_mut().enumerate().skip(1) {
+        *b = w(0, j).abs();
     }
     for _ in 1..n {
         let mut j = usize::MAX;

@@ -119,9 +119,8 @@ impl SpikingConfig {
                 )));
             }
         }
-        if !(self.beta >= 0.0 && self.beta.is_finite())
-            || !(self.gamma >= 0.0 && self.gamma.is_finite())
-        {
+        let non_negative = |x: f64| x >= 0.0 && x.is_finite();
+        if !(non_negative(self.beta) && non_negative(self.gamma)) {
             return Err(Error::Input(format!(
                 "config: beta = {} and gamma = {} must be finite and >= 0",
                 self.beta, self.gamma
@@ -290,7 +289,7 @@ impl SpikingModel {
         if self.feedback.is_none() {
             let n = self.config.n_rec;
             let bound = 1.0 / (n as f64).sqrt();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0feed_bacc);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0000_feed_bacc);
             self.feedback = Some(Array2::from_shape_fn((n, self.config.n_out), |_| {
                 rng.random_range(-bound..bound) as f32
             }));

@@ -95,7 +95,7 @@ pub fn bootstrap_ci(n: usize, stat: impl Fn(&[usize]) -> Option<f64>) -> Option<
 pub fn eta2(values: &[f64], groups: &[&str]) -> Option<f64> {
     let grand = mean(values);
     let total: f64 = values.iter().map(|v| (v - grand).powi(2)).sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return None;
     }
     let mut by: BTreeMap<&str, (f64, usize)> = BTreeMap::new();

@@ -1773,6 +1773,10 @@ impl Default for MergeOptions {
     }
 }
 
+/// A network's run id, axis values and closest checkpoint (update, accuracy, distance) at or
+/// above the accuracy floor.
+pub type ClosestCheckpoint = (String, Vec<String>, Option<(usize, f64, f64)>);
+
 /// One CSV row per (run, checkpoint) of every complete run, the matched-accuracy, attribution
 /// and paired tables beside it, and the sweep report.
 pub fn merge(
@@ -1823,7 +1827,7 @@ pub fn merge(
     let mut csv = head.join(",") + "\n";
     let (mut rows, mut runs, mut missing) = (0, 0, 0);
     // Per network: (run id, axis values, closest checkpoint at or above the floor).
-    let mut best: Vec<(String, Vec<String>, Option<(usize, f64, f64)>)> = Vec::new();
+    let mut best: Vec<ClosestCheckpoint> = Vec::new();
     // Per metric, per network.
     let mut networks_by: Vec<Vec<crate::stats::Network>> = vec![Vec::new(); opts.metrics.len()];
     // Per network (the order of `networks_by`'s): where its checkpoints are, for model_pairs.csv.

@@ -725,6 +725,9 @@ enum Pack {
     },
 }
 
+/// Per network its training-state tensors, and per network its Adam step.
+type NetworkStates = (Vec<Vec<StateTensor>>, Vec<u64>);
+
 impl Pack {
     /// One update; (task loss, regulariser before lambda) per network.
     fn update(
@@ -806,10 +809,7 @@ impl Pack {
     }
     /// Every network's training-state tensors (parameters and Adam moments, as they are now)
     /// and Adam step; None where the backend keeps them on the GPU.
-    fn state_tensors(
-        &self,
-        members: &[Member],
-    ) -> Result<Option<(Vec<Vec<StateTensor>>, Vec<u64>)>> {
+    fn state_tensors(&self, members: &[Member]) -> Result<Option<NetworkStates>> {
         fn of<P: ParamSet<Scalar = f32>>(
             members: &[Member],
             params: Vec<P>,
@@ -1430,10 +1430,12 @@ pub fn train_members_with(
         Task::File(f) => (shared.batch_size, f.train.n_steps()),
     };
     for m in members {
-        if !(m.lr > 0.0 && m.lr.is_finite())
-            || !m.g0.is_finite()
-            || !(m.activity_l2 >= 0.0 && m.activity_l2.is_finite())
-        {
+        let valid = m.lr > 0.0
+            && m.lr.is_finite()
+            && m.g0.is_finite()
+            && m.activity_l2 >= 0.0
+            && m.activity_l2.is_finite();
+        if !valid {
             return Err(Error::Input(format!(
                 "seed {}: lr = {}, g0 = {}, activity_l2 = {} are not all valid",
                 m.seed, m.lr, m.g0, m.activity_l2
@@ -1633,7 +1635,7 @@ pub fn train_members_with(
         }
     }
     let state_due = |u: usize| match shared.state_every {
-        Some(n) => u % n == 0,
+        Some(n) => u.is_multiple_of(n),
         None => checkpoints.contains(&u),
     };
     let start = Instant::now();

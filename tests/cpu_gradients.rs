@@ -693,7 +693,7 @@ fn adam_first_step() {
     let p0: Vec<f64> = (0..13).map(|i| 0.1 * i as f64 - 0.6).collect();
     let mut p = RateParams::from_flat(&cfg, &p0);
     let g = RateParams::from_flat(&cfg, &G1);
-    let mut adam = Adam::<f64>::new(&cfg, lr);
+    let mut adam = Adam::<RateParams<f64>>::new(&cfg, lr);
     adam.update(&mut p, &g);
     // Step 1: m_hat = g, v_hat = g^2, so the move is exactly lr * g / (|g| + eps): about
     // lr * sign(g) for |g| >> eps, half of it for |g| = eps, nothing for g = 0.
@@ -724,7 +724,7 @@ fn adam_second_step_and_constant_gradient() {
     let lr = 3e-4;
     let p0: Vec<f64> = (0..13).map(|i| 0.05 * i as f64).collect();
     let mut p = RateParams::from_flat(&cfg, &p0);
-    let mut adam = Adam::<f64>::new(&cfg, lr);
+    let mut adam = Adam::<RateParams<f64>>::new(&cfg, lr);
     adam.update(&mut p, &RateParams::from_flat(&cfg, &G1));
     adam.update(&mut p, &RateParams::from_flat(&cfg, &G2));
     let got = p.flatten();
@@ -746,7 +746,7 @@ fn adam_second_step_and_constant_gradient() {
     }
     // A constant gradient g keeps m_hat = g and v_hat = g^2: every step moves lr * g / (|g| + eps).
     let mut p = RateParams::from_flat(&cfg, &p0);
-    let mut adam = Adam::<f64>::new(&cfg, lr);
+    let mut adam = Adam::<RateParams<f64>>::new(&cfg, lr);
     let g = RateParams::from_flat(&cfg, &G1);
     for _ in 0..10 {
         adam.update(&mut p, &g);
@@ -768,8 +768,8 @@ fn adam_f32_matches_f64() {
     let p0: Vec<f64> = (0..13).map(|i| 0.1 * i as f64 - 0.6).collect();
     let mut p64 = RateParams::from_flat(&cfg, &p0);
     let mut p32: RateParams<f32> = p64.cast();
-    let mut a64 = Adam::<f64>::new(&cfg, 1e-3);
-    let mut a32 = Adam::<f32>::new(&cfg, 1e-3);
+    let mut a64 = Adam::<RateParams<f64>>::new(&cfg, 1e-3);
+    let mut a32 = Adam::<RateParams<f32>>::new(&cfg, 1e-3);
     for g in [&G1, &G2, &G1] {
         let g64 = RateParams::from_flat(&cfg, g);
         a64.update(&mut p64, &g64);
