@@ -1847,17 +1847,19 @@ pub fn merge(
         let by_metric = scores_by_metric(&dir, &opts.metrics, refs.as_mut())?;
         let scores = by_metric[0].clone();
         let evals = read_eval(&dir);
-        let axis_vals: Vec<String> = sweep
+        let values: Vec<String> = sweep
             .axes
             .iter()
             .map(|a| {
                 r.values
                     .iter()
                     .find(|(k, _)| k == a)
-                    .map(|(_, v)| csv_field(v))
+                    .map(|(_, v)| v.clone())
                     .unwrap_or_default()
             })
             .collect();
+        // The same values as CSV fields (a missing axis is empty either way).
+        let axis_vals: Vec<String> = values.iter().map(|v| csv_field(v)).collect();
         let mut emit = |update: usize, ev: Option<f64>, s: Option<&CheckpointScore>| {
             let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
             let seed = if seed_col {
@@ -1915,17 +1917,6 @@ pub fn merge(
                 }
             }
         }
-        let values: Vec<String> = sweep
-            .axes
-            .iter()
-            .map(|a| {
-                r.values
-                    .iter()
-                    .find(|(k, _)| k == a)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            })
-            .collect();
         let mut seeds: Vec<u64> = by_metric.iter().flatten().map(|s| s.seed).collect();
         seeds.sort_unstable();
         seeds.dedup();
