@@ -322,12 +322,29 @@ pub fn align(x: &Dmd, y: &Dmd, iters: usize) -> (f64, Array2<f64>) {
             starts.push(spectral(&qx, &other, &qy));
         }
     }
-    starts
+    // Race: every start gets a few dozen steps; only the leaders spend the rest of the budget.
+    let race = iters.min(RACE_STEPS);
+    let mut raced: Vec<(f64, Array2<f64>)> = starts
         .into_par_iter()
-        .map(|c0| ascend(a.view(), b.view(), c0, iters))
+        .map(|c0| ascend(a.view(), b.view(), c0, race))
+        .collect();
+    raced.sort_by(|p, q| q.0.total_cmp(&p.0));
+    raced.truncate(RACE_KEEP);
+    raced
+        .into_par_iter()
+        .map(|(f0, c0)| {
+            let (f, c) = ascend(a.view(), b.view(), c0.clone(), iters - race);
+            // The continuation never returns a worse point than where it began.
+            if f >= f0 { (f, c) } else { (f0, c0) }
+        })
         .reduce_with(|p, q| if q.0 > p.0 { q } else { p })
         .expect("at least one start")
 }
+
+/// Steps every start of [`align`] runs before the field is cut to the [`RACE_KEEP`] best.
+const RACE_STEPS: usize = 40;
+/// Starts that continue past the race.
+const RACE_KEEP: usize = 2;
 
 /// Score two fitted DMDs.
 pub fn compare(x: &Dmd, y: &Dmd, score: DsaScore, iters: usize) -> Result<DsaResult> {
