@@ -3,23 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use ndarray::{Axis, IxDyn};
 
 use snnlab::backend::Device;
-use snnlab::batch::{Batch, LossKind};
+use snnlab::batch::LossKind;
 use snnlab::error::{Error, Result};
 use snnlab::evaluate::{AnalysisTask, Layout, TaskName};
 use snnlab::gpu::kernels::StepKernels;
-use snnlab::gpu::{GpuContext, RateEngine};
-use snnlab::io::AnyModel;
-use snnlab::model::RateModel;
-use snnlab::reference::rate::{Net, Prepared, forward, grad_backward, grad_eprop_traces, loss};
-use snnlab::reference::spiking as spk;
 use snnlab::rules::Rule;
-use snnlab::spiking::SpikingModel;
 
 mod cli;
 use cli::{GradOpts, cmd_forward, cmd_grad, devices};

@@ -1,7 +1,20 @@
 //! Command bodies behind `main.rs`'s dispatcher: device listing and the rate/spiking
 //! forward and grad commands (moved unchanged from main.rs).
 
-use crate::*;
+use std::path::Path;
+use std::sync::Arc;
+
+use ndarray::{Axis, IxDyn};
+use snnlab::backend::Device;
+use snnlab::batch::{Batch, LossKind};
+use snnlab::error::{Error, Result};
+use snnlab::gpu::{GpuContext, RateEngine};
+use snnlab::io::AnyModel;
+use snnlab::model::RateModel;
+use snnlab::reference::rate::{Net, Prepared, forward, grad_backward, grad_eprop_traces, loss};
+use snnlab::reference::spiking as spk;
+use snnlab::rules::Rule;
+use snnlab::spiking::SpikingModel;
 
 pub(crate) fn devices(adapter: Option<&str>) -> Result<()> {
     let list = snnlab::gpu::context::list_adapters();
@@ -234,13 +247,24 @@ pub(crate) fn cmd_grad(
             (g.cast::<f32>(), lo.total as f32)
         }
     };
-    if let Some(name) = g.first_non_finite() {
+    ensure_finite_grad(g.first_non_finite(), total, model_p, batch_p)?;
+    snnlab::io::save_grads(out, &g, total)
+}
+
+/// Refuse to write a gradient (first non-finite tensor named, if any) or a loss that is not finite.
+fn ensure_finite_grad(
+    non_finite: Option<&str>,
+    total: f32,
+    model_p: &Path,
+    batch_p: &Path,
+) -> Result<()> {
+    if let Some(name) = non_finite {
         return Err(overflow(model_p, batch_p, &format!("gradient of {name}")));
     }
     if !total.is_finite() {
         return Err(overflow(model_p, batch_p, "the loss"));
     }
-    snnlab::io::save_grads(out, &g, total)
+    Ok(())
 }
 
 fn forward_spiking(
@@ -301,13 +325,8 @@ fn grad_spiking(
         e.set_hyper(&[o.lambda], &[0.0], o.rate_target.unwrap_or(0.01));
         let l = e.gradient(o.rule)?[0];
         let g = e.read_grads()?.remove(0);
-        if let Some(name) = g.first_non_finite() {
-            return Err(overflow(model_p, batch_p, &format!("gradient of {name}")));
-        }
         let total: f32 = l.task + o.lambda as f32 * l.rate_reg;
-        if !total.is_finite() {
-            return Err(overflow(model_p, batch_p, "the loss"));
-        }
+        ensure_finite_grad(g.first_non_finite(), total, model_p, batch_p)?;
         return snnlab::io::save_spiking_grads(out, &g, total);
     }
     let net = spk::SpikingNet::<f64>::new(&model);
@@ -322,12 +341,7 @@ fn grad_spiking(
         spk::grad_backward(&net, o.rule, &d, &tr, &lo)
     };
     let g = g.cast::<f32>();
-    if let Some(name) = g.first_non_finite() {
-        return Err(overflow(model_p, batch_p, &format!("gradient of {name}")));
-    }
     let total: f32 = lo.total as f32;
-    if !total.is_finite() {
-        return Err(overflow(model_p, batch_p, "the loss"));
-    }
+    ensure_finite_grad(g.first_non_finite(), total, model_p, batch_p)?;
     snnlab::io::save_spiking_grads(out, &g, total)
 }
