@@ -115,7 +115,7 @@ const SMALL: &str = "task = \"reach\"\nn_rec = 16\nlr = 3e-3\nupdates = 6\nbatch
 /// `train` of `config` into `out`, as a user types it; (exit code, stderr).
 fn run_train(config: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
     let o = bin()
-        .args(["train", s(&config), "--out", s(&out), "--quiet"])
+        .args(["train", s(config), "--out", s(out), "--quiet"])
         .args(extra)
         .output()
         .unwrap();

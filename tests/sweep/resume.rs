@@ -28,7 +28,7 @@ fn config(dir: &Path, name: &str, body: &str) -> (PathBuf, PathBuf) {
 
 fn spawn_train(cfg: &Path, stderr: Stdio) -> Child {
     bin()
-        .args(["train", s(&cfg)])
+        .args(["train", s(cfg)])
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -37,7 +37,7 @@ fn spawn_train(cfg: &Path, stderr: Stdio) -> Child {
 
 /// Run `train` to its end; its stderr.
 fn train_ok(cfg: &Path) -> String {
-    let o = bin().args(["train", s(&cfg)]).output().unwrap();
+    let o = bin().args(["train", s(cfg)]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{}: {err}", cfg.display());
     err

@@ -120,7 +120,7 @@ fn no_value_can_inject_a_command_into_the_sbatch_script() {
     };
     let submit = |cfg: &PathBuf, extra: &[&str]| {
         let o = bin()
-            .args(["sweep", "submit", s(&cfg), "--dry-run"])
+            .args(["sweep", "submit", s(cfg), "--dry-run"])
             .args(extra)
             .output()
             .unwrap();

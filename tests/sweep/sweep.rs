@@ -336,7 +336,7 @@ fn packing_on_the_gpu_matches_training_each_network_alone() {
     let packed = sweep_file(&d, "packed", &format!("pack_max = 6\n{body}"));
     let alone = sweep_file(&d, "alone", &format!("pack_max = 1\n{body}"));
     for f in [&packed, &alone] {
-        output_ok(&mut sweep_cmd("run", &f, &["--quiet"]));
+        output_ok(&mut sweep_cmd("run", f, &["--quiet"]));
     }
     let (p, a) = (Sweep::load(&packed).unwrap(), Sweep::load(&alone).unwrap());
     for r in &p.runs {
