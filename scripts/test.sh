@@ -22,7 +22,7 @@ if [ -z "$SUDO" ] || sudo -n true 2>/dev/null; then
 else
     echo "note: neither root nor passwordless sudo, so no local Slurm is started; the Slurm test will be skipped"
 fi
-# NeuroGym for tests/neurogym.rs, in a venv of its own (pinned: neurogym 2.3.x imports torch
+# NeuroGym for tests/cli/neurogym.rs, in a venv of its own (pinned: neurogym 2.3.x imports torch
 # without declaring it); the test fails, never skips, when it is missing (REQUIRE_NEUROGYM=1).
 VENV=.venv-test
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

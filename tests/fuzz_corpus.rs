@@ -7,6 +7,10 @@
 //!
 //! Every child runs with `--max-memory 64M`. The parser entry points that the `cargo fuzz`
 //! targets in fuzz/ call are also run in-process on every corpus file (no panic allowed).
+//!
+//! A test binary of its own (the others are tests/cli, tests/cpu, tests/sweep): a child's
+//! measured peak includes its parent's resident memory, and the in-process pass sets the
+//! process-wide memory budget, so no other test may share this process.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -37,6 +41,7 @@ enum Expect {
     /// A random mutation may still be a valid file: exit 0, or exit 2 with one line.
     Either,
 }
+use Expect::Bad;
 
 struct Case {
     class: &'static str,
@@ -183,11 +188,21 @@ fn zlib(bytes: &[u8]) -> Vec<u8> {
 
 /// A compressed MAT element (no padding after it, as MATLAB writes it).
 fn mat_compressed(inner: &[u8]) -> Vec<u8> {
-    let z = zlib(inner);
+    mat_zlib_element(zlib(inner))
+}
+
+/// A miCOMPRESSED element holding the zlib stream `z`.
+fn mat_zlib_element(z: Vec<u8>) -> Vec<u8> {
     let mut b = 15u32.to_le_bytes().to_vec();
     b.extend((z.len() as u32).to_le_bytes());
     b.extend(z);
     b
+}
+
+/// The TOML list `[1, 2, …, n]`.
+fn axis(n: usize) -> String {
+    let values: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+    format!("[{}]", values.join(", "))
 }
 
 fn column_major(v: &[f64], (a, b, c): (usize, usize, usize)) -> Vec<f64> {
@@ -296,20 +311,23 @@ impl Corpus {
         d
     }
 
-    /// A case whose input file `file` (written into the case's folder) goes to `command`.
+    /// A case whose input file `file` (written into the case's folder) goes to the command that
+    /// reads a file of its name ([`command_for`]).
     fn with_file(
         &mut self,
+        s: &Seeds,
         class: &'static str,
         name: String,
-        file: (&str, &[u8]),
-        command: impl FnOnce(&Path, &Path) -> Vec<OsString>,
+        file: &str,
+        bytes: &[u8],
         expect: Expect,
     ) {
         let dir = self.dir();
-        let p = dir.join(file.0);
-        std::fs::write(&p, file.1).unwrap();
+        let p = dir.join(file);
+        std::fs::write(&p, bytes).unwrap();
         self.files.push(p.clone());
-        let args = command(&p, &dir);
+        let (stem, ext) = file.split_once('.').unwrap();
+        let args = command_for(s, stem, ext, &p, &dir);
         self.cases.push(Case {
             class,
             name,
@@ -317,6 +335,15 @@ impl Corpus {
             args,
             expect,
         });
+    }
+
+    /// Cases of one class, each through [`Corpus::with_file`].
+    fn section<'a>(&'a mut self, seeds: &'a Seeds, class: &'static str) -> Section<'a> {
+        Section {
+            corpus: self,
+            seeds,
+            class,
+        }
     }
 
     fn plain(&mut self, class: &'static str, name: &str, args: Vec<OsString>, expect: Expect) {
@@ -331,40 +358,55 @@ impl Corpus {
     }
 }
 
+struct Section<'a> {
+    corpus: &'a mut Corpus,
+    seeds: &'a Seeds,
+    class: &'static str,
+}
+
+impl Section<'_> {
+    fn add(&mut self, name: String, file: &str, bytes: &[u8], expect: Expect) {
+        self.corpus
+            .with_file(self.seeds, self.class, name, file, bytes, expect);
+    }
+}
+
 fn os(v: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
     v.iter().map(|s| s.as_ref().to_os_string()).collect()
 }
 
 /// The command that reads a file of `kind` (`stem.ext`), writing into `out_dir`.
+type Arg<'a> = &'a dyn AsRef<std::ffi::OsStr>;
+
+/// `forward` of `model` on `batch` into `out` on the CPU.
+fn forward_args(model: Arg, batch: Arg, out: Arg) -> Vec<OsString> {
+    os(&[
+        &"forward",
+        &"--model",
+        model,
+        &"--batch",
+        batch,
+        &"--out",
+        out,
+        &"--device",
+        &"cpu",
+    ])
+}
+
+/// `grad` of `model` on `batch` with `rule` and `loss` into `out` on the CPU.
+fn grad_args(model: Arg, batch: Arg, (rule, loss): (&str, &str), out: Arg) -> Vec<OsString> {
+    let mut args = os(&[
+        &"grad", &"--model", model, &"--batch", batch, &"--rule", &rule,
+    ]);
+    args.extend(os(&[&"--loss", &loss, &"--out", out, &"--device", &"cpu"]));
+    args
+}
+
 fn command_for(s: &Seeds, stem: &str, ext: &str, file: &Path, out_dir: &Path) -> Vec<OsString> {
     let out = out_dir.join("out.npz");
     match (stem, ext) {
-        ("batch", _) => os(&[
-            &"forward",
-            &"--model",
-            &s.model,
-            &"--batch",
-            &file,
-            &"--out",
-            &out,
-            &"--device",
-            &"cpu",
-        ]),
-        ("model", _) => os(&[
-            &"grad",
-            &"--model",
-            &file,
-            &"--batch",
-            &s.batch,
-            &"--rule",
-            &"bptt",
-            &"--loss",
-            &"mse",
-            &"--out",
-            &out,
-            &"--device",
-            &"cpu",
-        ]),
+        ("batch", _) => forward_args(&s.model, &file, &out),
+        ("model", _) => grad_args(&file, &s.batch, ("bptt", "mse"), &out),
         ("paper", _) => os(&[
             &"import-npz",
             &"--npz",
@@ -399,10 +441,11 @@ fn build(root: &Path) -> (Corpus, Seeds) {
     for (stem, ext, bytes) in &s.bytes {
         let file = format!("{stem}.{ext}");
         c.with_file(
+            &s,
             "valid",
             format!("valid {file}"),
-            (&file, bytes),
-            |p, d| command_for(&s, stem, ext, p, d),
+            &file,
+            bytes,
             Expect::Ok,
         );
     }
@@ -418,10 +461,11 @@ fn build(root: &Path) -> (Corpus, Seeds) {
                 Expect::Bad("")
             };
             c.with_file(
+                &s,
                 "truncation",
                 format!("{file} cut at {at}"),
-                (&file, &bytes[..at]),
-                |p, d| command_for(&s, stem, ext, p, d),
+                &file,
+                &bytes[..at],
                 expect,
             );
         }
@@ -436,10 +480,11 @@ fn build(root: &Path) -> (Corpus, Seeds) {
             }
             let file = format!("{stem}.{ext}");
             c.with_file(
+                &s,
                 "byte flip",
                 format!("{file} flip #{k}"),
-                (&file, &b),
-                |p, d| command_for(&s, stem, ext, p, d),
+                &file,
+                &b,
                 Expect::Either,
             );
         }
@@ -453,6 +498,7 @@ fn build(root: &Path) -> (Corpus, Seeds) {
 }
 
 fn header_lies(c: &mut Corpus, s: &Seeds) {
+    let mut lies = c.section(s, "header lie");
     let vals = f64_bytes(&data_values());
     // .npy shapes that claim more than the file holds (the original case: 10^12 elements).
     for shape in [
@@ -466,17 +512,11 @@ fn header_lies(c: &mut Corpus, s: &Seeds) {
     ] {
         let b = npy_bytes("<f8", shape, &vals);
         let expect = if shape == "(60,)" {
-            Expect::Bad("expected 3")
+            Bad("expected 3")
         } else {
-            Expect::Bad("data.npy")
+            Bad("data.npy")
         };
-        c.with_file(
-            "header lie",
-            format!("npy shape {shape}"),
-            ("data.npy", &b),
-            |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
-            expect,
-        );
+        lies.add(format!("npy shape {shape}"), "data.npy", &b, expect);
     }
     // Header lengths past the file, and a bad magic.
     for (label, patch) in [
@@ -490,25 +530,18 @@ fn header_lies(c: &mut Corpus, s: &Seeds) {
             1 => b[1] = b'X',
             _ => b[6] = 9,
         }
-        c.with_file(
-            "header lie",
-            label.into(),
-            ("data.npy", &b),
-            |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
-            Expect::Bad("data.npy"),
-        );
+        lies.add(label.into(), "data.npy", &b, Bad("data.npy"));
     }
     // .npz batch entries whose headers claim 10^12 elements (stored and deflated).
     for deflate in [false, true] {
         let x = npy_bytes("<f4", "(1000000, 1000000, 3)", &[0u8; 144]);
         let y = npy_bytes("<f4", "(2, 6, 2)", &[0u8; 96]);
         let b = npz_bytes(&[("inputs", x), ("targets", y)], deflate);
-        c.with_file(
-            "header lie",
+        lies.add(
             format!("npz inputs 10^12 elements (deflate {deflate})"),
-            ("batch.npz", &b),
-            |p, d| command_for(s, "batch", "npz", p, d),
-            Expect::Bad("inputs"),
+            "batch.npz",
+            &b,
+            Bad("inputs"),
         );
     }
     // MAT dimensions that overflow or disagree with the data.
@@ -520,12 +553,11 @@ fn header_lies(c: &mut Corpus, s: &Seeds) {
         [65536, 65536, 65536],
     ] {
         let m = mat_file(&[mat_matrix("firing_rate", &dims, &cm)]);
-        c.with_file(
-            "header lie",
+        lies.add(
             format!("mat dims {dims:?}"),
-            ("data.mat", &m),
-            |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
-            Expect::Bad("data.mat"),
+            "data.mat",
+            &m,
+            Bad("data.mat"),
         );
     }
     // Safetensors header length and tensor shapes that lie.
@@ -548,17 +580,17 @@ fn header_lies(c: &mut Corpus, s: &Seeds) {
                 b[..8].copy_from_slice(&hl.to_le_bytes());
             }
         }
-        c.with_file(
-            "header lie",
+        lies.add(
             format!("safetensors {label}"),
-            ("model.safetensors", &b),
-            |p, d| command_for(s, "model", "safetensors", p, d),
-            Expect::Bad("model.safetensors"),
+            "model.safetensors",
+            &b,
+            Bad("model.safetensors"),
         );
     }
 }
 
 fn bombs(c: &mut Corpus, s: &Seeds) {
+    let mut bombs = c.section(s, "zlib bomb");
     // The original case: a compressed MAT variable of ~0.5 MiB inflating past the budget. The
     // element is built with an 8-byte stand-in for its data, whose length tags are then patched.
     let n = 128usize << 20;
@@ -568,31 +600,21 @@ fn bombs(c: &mut Corpus, s: &Seeds) {
     head[4..8].copy_from_slice(&body_len.to_le_bytes());
     let data_tag = head.len() - 4;
     head[data_tag..].copy_from_slice(&(n as u32).to_le_bytes());
-    let z = zlib_zeros(&head, n);
-    let mut el = 15u32.to_le_bytes().to_vec();
-    el.extend((z.len() as u32).to_le_bytes());
-    el.extend(z);
-    let m = mat_file(&[el]);
-    c.with_file(
-        "zlib bomb",
+    let m = mat_file(&[mat_zlib_element(zlib_zeros(&head, n))]);
+    bombs.add(
         "mat variable inflating to 128 MiB".into(),
-        ("data.mat", &m),
-        |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
-        Expect::Bad("memory budget"),
+        "data.mat",
+        &m,
+        Bad("memory budget"),
     );
     // A small MAT variable followed, in its compressed stream, by 64 MiB of zeros.
     let inner = mat_matrix("firing_rate", &[1, 1, 1], &f64_bytes(&[1.0]));
-    let z = zlib_zeros(&inner, 64 << 20);
-    let mut el = 15u32.to_le_bytes().to_vec();
-    el.extend((z.len() as u32).to_le_bytes());
-    el.extend(z);
-    let m = mat_file(&[el]);
-    c.with_file(
-        "zlib bomb",
+    let m = mat_file(&[mat_zlib_element(zlib_zeros(&inner, 64 << 20))]);
+    bombs.add(
         "mat stream longer than its variable".into(),
-        ("data.mat", &m),
-        |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
-        Expect::Bad("data.mat"),
+        "data.mat",
+        &m,
+        Bad("data.mat"),
     );
     // .npz entries: an honest 384 MiB header (over the budget) and a lying 96-byte one.
     let y = npy_bytes("<f4", "(2, 6, 2)", &[0u8; 96]);
@@ -609,12 +631,11 @@ fn bombs(c: &mut Corpus, s: &Seeds) {
         ),
     ] {
         let b = npz_zeros(&head, zeros, &y);
-        c.with_file(
-            "zlib bomb",
+        bombs.add(
             format!("npz deflated inputs, {label}"),
-            ("batch.npz", &b),
-            |p, d| command_for(s, "batch", "npz", p, d),
-            Expect::Bad("batch.npz"),
+            "batch.npz",
+            &b,
+            Bad("batch.npz"),
         );
     }
 }
@@ -631,10 +652,11 @@ fn dtypes_and_nans(c: &mut Corpus, s: &Seeds) {
     ] {
         let b = npy_bytes(descr, "(4, 5, 3)", &vec![0u8; 60 * size]);
         c.with_file(
+            s,
             "wrong dtype",
             format!("npy dtype {descr}"),
-            ("data.npy", &b),
-            |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
+            "data.npy",
+            &b,
             Expect::Bad("data.npy"),
         );
     }
@@ -659,10 +681,11 @@ fn dtypes_and_nans(c: &mut Corpus, s: &Seeds) {
     for (descr, data) in encodings {
         let b = npy_bytes(descr, "(4, 5, 3)", &data);
         c.with_file(
+            s,
             "wrong dtype",
             format!("npy dtype {descr} (accepted)"),
-            ("data.npy", &b),
-            |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
+            "data.npy",
+            &b,
             Expect::Ok,
         );
     }
@@ -672,10 +695,11 @@ fn dtypes_and_nans(c: &mut Corpus, s: &Seeds) {
         vals[7] = v;
         let b = npy_bytes("<f8", "(4, 5, 3)", &f64_bytes(&vals));
         c.with_file(
+            s,
             "NaN",
             format!("npy holding {v}"),
-            ("data.npy", &b),
-            |p, _| os(&[&"procrustes", &"--x", &p, &"--y", &s.npy]),
+            "data.npy",
+            &b,
             Expect::Bad("data.npy"),
         );
     }
@@ -727,7 +751,8 @@ fn dtypes_and_nans(c: &mut Corpus, s: &Seeds) {
     }
 }
 
-fn absurd_configs(c: &mut Corpus, _s: &Seeds) {
+fn absurd_configs(c: &mut Corpus, s: &Seeds) {
+    let mut absurd = c.section(s, "absurd config");
     // The original cases: sizes that ended in an allocation abort.
     let train = [
         ("n_rec = 4", "n_rec = 1000000000", "n_rec"),
@@ -749,36 +774,25 @@ fn absurd_configs(c: &mut Corpus, _s: &Seeds) {
     ];
     for (from, to, culprit) in train {
         let text = TRAIN_TOML.replace(from, to);
-        c.with_file(
-            "absurd config",
+        absurd.add(
             format!("train {}", to.chars().take(40).collect::<String>()),
-            ("train.toml", text.as_bytes()),
-            |p, d| os(&[&"train", &p, &"--out", &d.join("run"), &"--quiet"]),
-            Expect::Bad(culprit),
+            "train.toml",
+            text.as_bytes(),
+            Bad(culprit),
         );
     }
     // Spiking: dt_ms = 1e-7 (10^8 steps per bin), and a dt that does not divide the bin.
     for (dt, culprit) in [("0.0000001", "memory budget"), ("3.0", "dt_ms")] {
         let text = TRAIN_TOML.replace("rule = \"bptt\"", "rule = \"eprop\"\nkind = \"lif\"")
             + &format!("[spiking]\ndt_ms = {dt}\n");
-        c.with_file(
-            "absurd config",
+        absurd.add(
             format!("spiking dt_ms = {dt}"),
-            ("train.toml", text.as_bytes()),
-            |p, d| os(&[&"train", &p, &"--out", &d.join("run"), &"--quiet"]),
-            Expect::Bad(culprit),
+            "train.toml",
+            text.as_bytes(),
+            Bad(culprit),
         );
     }
     // Sweeps: a 10^10-run grid (the original case), a 10^30 one, and bad axes.
-    let axis = |n: usize| {
-        format!(
-            "[{}]",
-            (1..=n)
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
     let grids = [
         (
             format!(
@@ -816,153 +830,52 @@ fn absurd_configs(c: &mut Corpus, _s: &Seeds) {
         (SWEEP_TOML.replace("lr = [", "lr_typo = ["), "lr_typo"),
     ];
     for (text, culprit) in grids {
-        c.with_file(
-            "absurd config",
+        absurd.add(
             format!("sweep needing '{culprit}'"),
-            ("sweep.toml", text.as_bytes()),
-            |p, d| os(&[&"sweep", &"status", &p, &"--results", &d.join("results")]),
-            Expect::Bad(culprit),
+            "sweep.toml",
+            text.as_bytes(),
+            Bad(culprit),
         );
     }
 }
 
 fn flags_and_outputs(c: &mut Corpus, s: &Seeds) {
-    let fwd = |model: &dyn AsRef<std::ffi::OsStr>,
-               batch: &dyn AsRef<std::ffi::OsStr>,
-               out: &dyn AsRef<std::ffi::OsStr>| {
-        os(&[
-            &"forward",
-            &"--model",
-            model,
-            &"--batch",
-            batch,
-            &"--out",
-            out,
-            &"--device",
-            &"cpu",
-        ])
-    };
+    let fwd = forward_args;
     // Bad flags.
     let d = c.root.join("unused");
     let out = d.join("out.npz");
     let grad = |rule: &str, loss: &str, extra: &[&str]| {
-        let mut a = os(&[
-            &"grad",
-            &"--model",
-            &s.model,
-            &"--batch",
-            &s.batch,
-            &"--rule",
-            &rule,
-            &"--loss",
-            &loss,
-            &"--out",
-            &out,
-            &"--device",
-            &"cpu",
-        ]);
+        let mut a = grad_args(&s.model, &s.batch, (rule, loss), &out);
         a.extend(extra.iter().map(OsString::from));
         a
     };
+    let with = |mut a: Vec<OsString>, extra: &[Arg]| {
+        a.extend(os(extra));
+        a
+    };
+    let procrustes = |extra| with(os(&[&"procrustes", &"--x", &s.npy, &"--y", &s.npy]), extra);
+    let import = |extra| with(os(&[&"import-npz", &"--npz", &s.paper, &"--prefix"]), extra);
+    let bptt = |extra: &[&str]| grad("bptt", "mse", extra);
+    let bench_spiking = |flag| os(&[&"bench-spiking", &flag, &"0", &"--devices", &"cpu"]);
+    // (case, arguments, what the message names): one line each.
+    #[rustfmt::skip]
     let flag_cases: Vec<(&str, Vec<OsString>, &'static str)> = vec![
         ("rule nonsense", grad("nonsense", "mse", &[]), "nonsense"),
         ("rule tbptt:x", grad("tbptt:x", "mse", &[]), "tbptt"),
         ("loss xx", grad("bptt", "xx", &[]), "xx"),
-        (
-            "activity-l2 -1",
-            grad("bptt", "mse", &["--activity-l2=-1"]),
-            "activity-l2",
-        ),
-        (
-            "activity-l2 nan",
-            grad("bptt", "mse", &["--activity-l2", "nan"]),
-            "activity-l2",
-        ),
-        (
-            "rate-target inf",
-            grad("bptt", "mse", &["--rate-target", "inf"]),
-            "rate-target",
-        ),
-        ("unknown flag", grad("bptt", "mse", &["--bogus"]), "bogus"),
-        (
-            "max-memory 0",
-            grad("bptt", "mse", &["--max-memory", "0"]),
-            "max-memory",
-        ),
-        (
-            "max-memory abc",
-            grad("bptt", "mse", &["--max-memory", "abc"]),
-            "max-memory",
-        ),
-        (
-            "max-memory 1K",
-            grad("bptt", "mse", &["--max-memory", "1K"]),
-            "memory budget",
-        ),
-        (
-            "procrustes alpha 2",
-            os(&[
-                &"procrustes",
-                &"--x",
-                &s.npy,
-                &"--y",
-                &s.npy,
-                &"--alpha",
-                &"2",
-            ]),
-            "alpha",
-        ),
-        (
-            "procrustes metric",
-            os(&[
-                &"procrustes",
-                &"--x",
-                &s.npy,
-                &"--y",
-                &s.npy,
-                &"--metric",
-                &"cosine",
-            ]),
-            "metric",
-        ),
-        (
-            "import-npz kind",
-            os(&[
-                &"import-npz",
-                &"--npz",
-                &s.paper,
-                &"--prefix",
-                &"p0_",
-                &"--kind",
-                &"lif",
-                &"--out",
-                &out,
-            ]),
-            "kind",
-        ),
-        (
-            "import-npz prefix",
-            os(&[
-                &"import-npz",
-                &"--npz",
-                &s.paper,
-                &"--prefix",
-                &"p9_",
-                &"--out",
-                &out,
-            ]),
-            "p9_",
-        ),
-        (
-            "bench-spiking --t 0",
-            os(&[&"bench-spiking", &"--t", &"0", &"--devices", &"cpu"]),
-            "--t",
-        ),
-        (
-            "bench-spiking --n 0",
-            os(&[&"bench-spiking", &"--n", &"0", &"--devices", &"cpu"]),
-            "--n",
-        ),
+        ("activity-l2 -1", bptt(&["--activity-l2=-1"]), "activity-l2"),
+        ("activity-l2 nan", bptt(&["--activity-l2", "nan"]), "activity-l2"),
+        ("rate-target inf", bptt(&["--rate-target", "inf"]), "rate-target"),
+        ("unknown flag", bptt(&["--bogus"]), "bogus"),
+        ("max-memory 0", bptt(&["--max-memory", "0"]), "max-memory"),
+        ("max-memory abc", bptt(&["--max-memory", "abc"]), "max-memory"),
+        ("max-memory 1K", bptt(&["--max-memory", "1K"]), "memory budget"),
+        ("procrustes alpha 2", procrustes(&[&"--alpha", &"2"]), "alpha"),
+        ("procrustes metric", procrustes(&[&"--metric", &"cosine"]), "metric"),
+        ("import-npz kind", import(&[&"p0_", &"--kind", &"lif", &"--out", &out]), "kind"),
+        ("import-npz prefix", import(&[&"p9_", &"--out", &out]), "p9_"),
+        ("bench-spiking --t 0", bench_spiking("--t"), "--t"),
+        ("bench-spiking --n 0", bench_spiking("--n"), "--n"),
         ("missing file", fwd(&d.join("none"), &s.batch, &out), "none"),
     ];
     for (name, args, culprit) in flag_cases {
@@ -1037,101 +950,36 @@ fn flags_and_outputs(c: &mut Corpus, s: &Seeds) {
     std::fs::copy(&s.paper, &paper).unwrap();
     let data = dir.join("data.npy");
     std::fs::copy(&s.npy, &data).unwrap();
-    let grad_out = |out: &Path| {
-        os(&[
-            &"grad",
-            &"--model",
-            &m,
-            &"--batch",
-            &b,
-            &"--rule",
-            &"bptt",
-            &"--loss",
-            &"mse",
-            &"--out",
-            &out,
-            &"--device",
-            &"cpu",
-        ])
+    let grad_out = |out: &Path| grad_args(&m, &b, ("bptt", "mse"), &out);
+    let evaluate = |extra: &[Arg]| {
+        with(
+            os(&[&"evaluate", &"--model", &m, &"--task", &"reach"]),
+            extra,
+        )
     };
+    let dotted = dir.join("..").join(dir.file_name().unwrap()).join("b.npz");
+    // (case, arguments, what the message names): one line each.
+    #[rustfmt::skip]
     let same: Vec<(&str, Vec<OsString>, &'static str)> = vec![
-        (
-            "forward --out = --batch",
-            fwd(&m, &b, &b),
-            "same file as --batch",
-        ),
-        (
-            "forward --out = --model",
-            fwd(&m, &b, &m),
-            "same file as --model",
-        ),
-        (
-            "forward --out hard link of --batch",
-            fwd(&m, &b, &hard),
-            "same file",
-        ),
-        (
-            "forward --out via ./ and ..",
-            fwd(
-                &m,
-                &b,
-                &dir.join("..").join(dir.file_name().unwrap()).join("b.npz"),
-            ),
-            "same file",
-        ),
+        ("forward --out = --batch", fwd(&m, &b, &b), "same file as --batch"),
+        ("forward --out = --model", fwd(&m, &b, &m), "same file as --model"),
+        ("forward --out hard link of --batch", fwd(&m, &b, &hard), "same file"),
+        ("forward --out via ./ and ..", fwd(&m, &b, &dotted), "same file"),
         ("forward --out symlink", fwd(&m, &b, &soft), "symbolic link"),
-        (
-            "forward --out dangling symlink",
-            fwd(&m, &b, &dangling),
-            "symbolic link",
-        ),
+        ("forward --out dangling symlink", fwd(&m, &b, &dangling), "symbolic link"),
         ("grad --out = --model", grad_out(&m), "same file as --model"),
-        (
-            "grad --out = --batch",
-            grad_out(&hard),
-            "same file as --batch",
-        ),
+        ("grad --out = --batch", grad_out(&hard), "same file as --batch"),
         (
             "import-npz --out = --npz",
-            os(&[
-                &"import-npz",
-                &"--npz",
-                &paper,
-                &"--prefix",
-                &"p0_",
-                &"--out",
-                &paper,
-            ]),
+            os(&[&"import-npz", &"--npz", &paper, &"--prefix", &"p0_", &"--out", &paper]),
             "same file as --npz",
         ),
         (
             "evaluate --out = --data",
-            os(&[
-                &"evaluate",
-                &"--model",
-                &m,
-                &"--task",
-                &"reach",
-                &"--data",
-                &data,
-                &"--out",
-                &data,
-            ]),
+            evaluate(&[&"--data", &data, &"--out", &data]),
             "same file as --data",
         ),
-        (
-            "evaluate --out = --model",
-            os(&[
-                &"evaluate",
-                &"--model",
-                &m,
-                &"--task",
-                &"reach",
-                &"--out",
-                &m,
-            ]),
-            "same file as --model",
-        ),
+        ("evaluate --out = --model", evaluate(&[&"--out", &m]), "same file as --model"),
     ];
     for (name, args, culprit) in same {
         c.cases.push(Case {
@@ -1371,30 +1219,14 @@ fn every_malformed_input_is_a_clean_exit_2() {
 
 /// `snnlab sweep CMD SWEEP`, asserted to exit 0; its stdout.
 fn sweep_ok(cmd: &str, sweep: &Path) -> String {
-    let o = common::bin()
-        .args(["sweep", cmd])
-        .arg(sweep)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    common::output_ok(common::bin().args(["sweep", cmd]).arg(sweep))
 }
 
 #[test]
 fn merge_with_nothing_done_writes_an_empty_table() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let d = tmpdir("merge");
-    let sweep = d.join("s.toml");
-    std::fs::write(
-        &sweep,
-        format!("results = \"{}\"\n{SWEEP_TOML}", d.join("res").display()),
-    )
-    .unwrap();
+    let sweep = common::sweep_file_in(&d, "s", "res", SWEEP_TOML);
     let out = sweep_ok("merge", &sweep);
     assert!(out.contains("nothing to merge yet"), "{out}");
     let csv = std::fs::read_to_string(d.join("res/merged.csv")).unwrap();
@@ -1408,26 +1240,12 @@ fn a_large_grid_is_counted_without_expanding_it_twice() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // 10^4 runs: status in bounded time (the grid check runs before the expansion).
     let d = tmpdir("grid");
-    let axis = |n: usize| {
-        format!(
-            "[{}]",
-            (1..=n)
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let sweep = d.join("s.toml");
-    std::fs::write(
-        &sweep,
-        format!(
-            "results = \"{}\"\n{}seed = {}\n",
-            d.join("res").display(),
-            SWEEP_TOML.replace("seed = [1, 2]\n", ""),
-            axis(5000)
-        ),
-    )
-    .unwrap();
+    let body = format!(
+        "{}seed = {}\n",
+        SWEEP_TOML.replace("seed = [1, 2]\n", ""),
+        axis(5000)
+    );
+    let sweep = common::sweep_file_in(&d, "s", "res", &body);
     let out = sweep_ok("status", &sweep);
     assert!(
         out.contains("10000 runs") && out.contains("pending 10000"),

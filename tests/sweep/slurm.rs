@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::bin;
+use crate::common;
+use common::{bin, output_ok, run_ok, s, sweep_file_in};
 
 fn slurm_available() -> bool {
     let required = std::env::var("SNNLAB_SLURM").as_deref() == Ok("1");
@@ -37,35 +37,17 @@ fn sweep_submit_runs_as_a_job_array_and_merge_has_every_run() {
     let d: PathBuf = std::env::temp_dir().join(format!("snnlab-slurm-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    let cfg = d.join("slurm_small.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "results = \"{}\"\npack_max = 2\n[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 10\nbatch_size = 8\ncheckpoints = [0, 5]\ndevice = \"cpu\"\n[grid]\nseed = [1, 2, 3]\nrule = [\"bptt\", \"eprop\"]\n",
-            d.join("results").display()
-        ),
-    )
-    .unwrap();
-    let cs = cfg.to_str().unwrap();
-    let o = bin()
-        .args([
-            "sweep",
-            "submit",
-            cs,
-            "--runs-per-task",
-            "2",
-            "--cpus-per-task",
-            "1",
-            "--time",
-            "10",
-        ])
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "submit failed: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let cfg = sweep_file_in(
+        &d,
+        "slurm_small",
+        "results",
+        "pack_max = 2\n[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 10\nbatch_size = 8\ncheckpoints = [0, 5]\ndevice = \"cpu\"\n[grid]\nseed = [1, 2, 3]\nrule = [\"bptt\", \"eprop\"]\n",
+    );
+    let cs = s(&cfg);
+    let out = output_ok(
+        bin()
+            .args(["sweep", "submit", cs])
+            .args("--runs-per-task 2 --cpus-per-task 1 --time 10".split(' ')),
     );
     let id = out
         .split_whitespace()
@@ -111,8 +93,7 @@ fn sweep_submit_runs_as_a_job_array_and_merge_has_every_run() {
     );
     assert!(st.contains(&format!("slurm job {id}")), "{st}");
 
-    let o = bin().args(["sweep", "merge", cs]).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_ok(&["sweep", "merge", cs]);
     let csv = std::fs::read_to_string(d.join("results/merged.csv")).unwrap();
     let runs: std::collections::BTreeSet<&str> = csv
         .lines()
@@ -135,20 +116,11 @@ fn no_value_can_inject_a_command_into_the_sbatch_script() {
     std::fs::create_dir_all(&d).unwrap();
     let base = "[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 2\ndevice = \"cpu\"\n";
     let sweep = |name: &str, body: &str| {
-        let p = d.join(format!("{name}.toml"));
-        std::fs::write(
-            &p,
-            format!(
-                "results = \"{}\"\n{body}{base}",
-                d.join(format!("r-{name}")).display()
-            ),
-        )
-        .unwrap();
-        p
+        sweep_file_in(&d, name, &format!("r-{name}"), &format!("{body}{base}"))
     };
     let submit = |cfg: &PathBuf, extra: &[&str]| {
         let o = bin()
-            .args(["sweep", "submit", cfg.to_str().unwrap(), "--dry-run"])
+            .args(["sweep", "submit", s(cfg), "--dry-run"])
             .args(extra)
             .output()
             .unwrap();

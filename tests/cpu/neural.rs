@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzWriter;
 use snnlab::error::Error;
+
+use crate::common::assert_contains_all;
 use snnlab::neural::{
     self, check_shape, check_shape_for, load_mante_units, load_mante_units_report, load_neural,
 };
@@ -50,6 +52,13 @@ mod matw {
         }
     }
 
+    /// Dimensions as the miINT32 data of a dimensions element.
+    fn int32s(dims: &[usize]) -> Vec<u8> {
+        dims.iter()
+            .flat_map(|&x| (x as i32).to_le_bytes())
+            .collect()
+    }
+
     fn elem(out: &mut Vec<u8>, ty: u32, data: &[u8]) {
         if data.len() <= 4 && !data.is_empty() && ty == 1 {
             // Small data element format (as MATLAB writes short names).
@@ -74,11 +83,7 @@ mod matw {
         let mut flags = class.to_le_bytes().to_vec();
         flags.extend_from_slice(&0u32.to_le_bytes());
         elem(&mut body, 6, &flags);
-        let d: Vec<u8> = dims
-            .iter()
-            .flat_map(|&x| (x as i32).to_le_bytes())
-            .collect();
-        elem(&mut body, 5, &d);
+        elem(&mut body, 5, &int32s(&dims));
         elem(&mut body, 1, name.as_bytes());
         match v {
             V::Num(_, data) => {
@@ -181,6 +186,11 @@ fn sample3(n: usize, t: usize, c: usize) -> Array3<f64> {
     })
 }
 
+/// `load_neural` refuses `path` with an input error naming every one of `words`.
+fn assert_refused(path: &Path, words: &[&str]) {
+    assert_contains_all(&input_msg(load_neural(path)), words);
+}
+
 fn input_msg<T: std::fmt::Debug>(r: snnlab::error::Result<T>) -> String {
     match r {
         Err(e @ Error::Input(_)) => {
@@ -257,8 +267,7 @@ fn compressed_mat_from_zlib_loads() {
     // A truncated stream is an error naming the file, not garbage.
     let q = s.path("cut.mat");
     std::fs::write(&q, &bytes[..bytes.len() - 40]).unwrap();
-    let m = input_msg(load_neural(&q));
-    assert!(m.contains("cut.mat"), "{m}");
+    assert_refused(&q, &["cut.mat"]);
 }
 
 #[test]
@@ -276,22 +285,16 @@ fn mat_variable_choice() {
         ],
         false,
     );
-    let m = input_msg(load_neural(&p));
-    assert!(
-        m.contains("two.mat") && m.contains("several") && m.contains("a, b"),
-        "{m}"
-    );
+    assert_refused(&p, &["two.mat", "several", "a, b"]);
     let spec = PathBuf::from(format!("{}:b", p.display()));
     assert_eq!(load_neural(&spec).unwrap(), b);
-    let m = input_msg(load_neural(&PathBuf::from(format!("{}:zz", p.display()))));
-    assert!(
-        m.contains("two.mat") && m.contains("'zz'") && m.contains("a (double [2, 3, 4])"),
-        "{m}"
+    assert_refused(
+        &PathBuf::from(format!("{}:zz", p.display())),
+        &["two.mat", "'zz'", "a (double [2, 3, 4])"],
     );
-    let m = input_msg(load_neural(&PathBuf::from(format!("{}:v", p.display()))));
-    assert!(
-        m.contains("two.mat") && m.contains("'v'") && m.contains("2 axes"),
-        "{m}"
+    assert_refused(
+        &PathBuf::from(format!("{}:v", p.display())),
+        &["two.mat", "'v'", "2 axes"],
     );
 
     let q = s.path("fr.mat");
@@ -304,28 +307,17 @@ fn mat_variable_choice() {
 
     let r = s.path("flat.mat");
     matw::write(&r, &[("x", V::Num(vec![4, 5], vec![0.0; 20]))], false);
-    let m = input_msg(load_neural(&r));
-    assert!(
-        m.contains("flat.mat") && m.contains("no 3-D") && m.contains("x (double [4, 5])"),
-        "{m}"
-    );
+    assert_refused(&r, &["flat.mat", "no 3-D", "x (double [4, 5])"]);
 
     let t = s.path("nan.mat");
     let mut c = a.clone();
     c[[1, 2, 3]] = f64::NAN;
     matw::write(&t, &[("a", col_major(&c))], true);
-    let m = input_msg(load_neural(&t));
-    assert!(
-        m.contains("nan.mat")
-            && m.contains("NaN")
-            && m.contains("neuron 1, time bin 2, condition 3"),
-        "{m}"
-    );
+    assert_refused(&t, &["nan.mat", "NaN", "neuron 1, time bin 2, condition 3"]);
 
     let u = s.path("junk.mat");
     std::fs::write(&u, b"definitely not a mat file").unwrap();
-    let m = input_msg(load_neural(&u));
-    assert!(m.contains("junk.mat"), "{m}");
+    assert_refused(&u, &["junk.mat"]);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -342,22 +334,15 @@ fn npy_and_npz_loading_and_errors() {
 
     let q = s.path("flat.npy");
     ndarray_npy::write_npy(&q, &Array2::<f64>::zeros((4, 5))).unwrap();
-    let m = input_msg(load_neural(&q));
-    assert!(
-        m.contains("flat.npy") && m.contains("2 axes") && m.contains("[neurons, T, C]"),
-        "{m}"
-    );
+    assert_refused(&q, &["flat.npy", "2 axes", "[neurons, T, C]"]);
 
     let r = s.path("inf.npy");
     let mut b = a.clone();
     b[[2, 0, 1]] = f64::INFINITY;
     ndarray_npy::write_npy(&r, &b).unwrap();
-    let m = input_msg(load_neural(&r));
-    assert!(
-        m.contains("inf.npy")
-            && m.contains("infinity")
-            && m.contains("neuron 2, time bin 0, condition 1"),
-        "{m}"
+    assert_refused(
+        &r,
+        &["inf.npy", "infinity", "neuron 2, time bin 0, condition 1"],
     );
 
     // f32 arrays are accepted.
@@ -381,8 +366,7 @@ fn npy_and_npz_loading_and_errors() {
         w.add_array("y", &a.mapv(|v| 2.0 * v)).unwrap();
         w.finish().unwrap();
     }
-    let m = input_msg(load_neural(&z2));
-    assert!(m.contains("two.npz") && m.contains("x, y"), "{m}");
+    assert_refused(&z2, &["two.npz", "x, y"]);
     assert_eq!(
         load_neural(&PathBuf::from(format!("{}:y", z2.display()))).unwrap(),
         a.mapv(|v| 2.0 * v)
@@ -403,15 +387,12 @@ fn npy_and_npz_loading_and_errors() {
         w.add_array("labels", &Array1::<f64>::zeros(3)).unwrap();
         w.finish().unwrap();
     }
-    let m = input_msg(load_neural(&z4));
-    assert!(m.contains("none.npz") && m.contains("labels [3]"), "{m}");
+    assert_refused(&z4, &["none.npz", "labels [3]"]);
 
-    let m = input_msg(load_neural(&s.path("missing.npy")));
-    assert!(m.contains("missing.npy"), "{m}");
+    assert_refused(&s.path("missing.npy"), &["missing.npy"]);
     let txt = s.path("data.csv");
     std::fs::write(&txt, "1,2").unwrap();
-    let m = input_msg(load_neural(&txt));
-    assert!(m.contains("data.csv") && m.contains("unknown"), "{m}");
+    assert_refused(&txt, &["data.csv", "unknown"]);
 }
 
 #[test]
@@ -617,10 +598,9 @@ fn mante_layout_errors_name_the_file() {
     let mut t = full_unit(0.0);
     t.truncate(100);
     unit_file(&d1.join("u.mat"), &t, false, false);
-    let m = input_msg(load_mante_units(&d1));
-    assert!(
-        m.contains("incomplete") && m.contains("no unit has all 72 conditions"),
-        "{m}"
+    assert_contains_all(
+        &input_msg(load_mante_units(&d1)),
+        &["incomplete", "no unit has all 72 conditions"],
     );
 
     // A file without the struct `unit`.
@@ -631,8 +611,7 @@ fn mante_layout_errors_name_the_file() {
         &[("rates", col_major(&sample3(1, 2, 3)))],
         false,
     );
-    let m = input_msg(load_mante_units(&d2));
-    assert!(m.contains("x.mat") && m.contains("'unit'"), "{m}");
+    assert_contains_all(&input_msg(load_mante_units(&d2)), &["x.mat", "'unit'"]);
 
     // task_variable of the wrong length.
     let d3 = s.path("short");
@@ -650,13 +629,9 @@ fn mante_layout_errors_name_the_file() {
         ("task_variable", tv),
     ]);
     matw::write(&d3.join("s.mat"), &[("unit", unit)], false);
-    let m = input_msg(load_mante_units(&d3));
-    assert!(
-        m.contains("s.mat")
-            && m.contains("stim_col2dir")
-            && m.contains("3 values")
-            && m.contains("4 trials"),
-        "{m}"
+    assert_contains_all(
+        &input_msg(load_mante_units(&d3)),
+        &["s.mat", "stim_col2dir", "3 values", "4 trials"],
     );
 
     // Missing field.
@@ -668,14 +643,12 @@ fn mante_layout_errors_name_the_file() {
         ("task_variable", tv),
     ]);
     matw::write(&d4.join("f.mat"), &[("unit", unit)], false);
-    let m = input_msg(load_mante_units(&d4));
-    assert!(m.contains("f.mat") && m.contains("stim_dir"), "{m}");
+    assert_contains_all(&input_msg(load_mante_units(&d4)), &["f.mat", "stim_dir"]);
 
     // Empty directory.
     let d5 = s.path("empty");
     std::fs::create_dir_all(&d5).unwrap();
-    let m = input_msg(load_neural(&d5));
-    assert!(m.contains("empty") && m.contains("no .mat files"), "{m}");
+    assert_refused(&d5, &["empty", "no .mat files"]);
 
     // The MAT parser itself is reachable for other layouts.
     let vars = neural::mat::read_mat(&d3.join("s.mat")).unwrap();

@@ -11,9 +11,9 @@ use snnlab::reference::spiking::{SpikingNet, forward, grad_backward, loss};
 use snnlab::rules::Rule;
 use snnlab::spiking::{SPIKING_PARAM_NAMES, SpikingConfig, SpikingModel};
 
-mod common;
+use crate::common;
 use common::gpu::Tolerance;
-use common::{bin, tmpdir};
+use common::{assert_bad, bin, run_ok, s, tmpdir};
 
 const B: usize = 2;
 const T: usize = 40;
@@ -44,17 +44,32 @@ fn batch(dir: &Path, name: &str, n_in: usize) -> PathBuf {
     p
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// `forward` of `model` on `batch` into `out` on `device`.
+fn forward_args<'a>(
+    model: &'a Path,
+    batch: &'a Path,
+    out: &'a Path,
+    device: &'a str,
+) -> [&'a str; 9] {
+    let (ms, bs, os) = (s(model), s(batch), s(out));
+    [
+        "forward", "--model", ms, "--batch", bs, "--out", os, "--device", device,
+    ]
 }
 
-fn run_ok(args: &[&str]) {
-    let o = bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "args {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+/// `grad` of `model` on `batch` with `rule` and `loss` into `out` on `device` (flags may follow).
+fn grad_args<'a>(
+    model: &'a Path,
+    batch: &'a Path,
+    (rule, loss): (&'a str, &'a str),
+    out: &'a Path,
+    device: &'a str,
+) -> Vec<&'a str> {
+    let (ms, bs, os) = (s(model), s(batch), s(out));
+    vec![
+        "grad", "--model", ms, "--batch", bs, "--rule", rule, "--loss", loss, "--out", os,
+        "--device", device,
+    ]
 }
 
 fn read(p: &Path, name: &str) -> ArrayD<f64> {
@@ -90,17 +105,7 @@ fn forward_writes_y_z_v_and_a_for_alif_matching_the_reference() {
         let out = d.join(format!("fwd-{kind}.npz"));
         // --device auto: the CPU here (no hardware GPU), or the GPU engine where there is one
         for dev in ["cpu", "auto"] {
-            run_ok(&[
-                "forward",
-                "--model",
-                s(&mp),
-                "--batch",
-                s(&bp),
-                "--out",
-                s(&out),
-                "--device",
-                dev,
-            ]);
+            run_ok(&forward_args(&mp, &bp, &out, dev));
         }
         let mut names = snnlab::io::npz_names(&out).unwrap();
         names.sort();
@@ -187,28 +192,9 @@ fn grad_every_rule_equals_grad_backward() {
             let (mut m, b) = reference(mp, &bp, *loss_kind);
             for rule in rule_set.iter() {
                 let out = d.join(format!("g-{kind}-{ci}-{}.npz", rule.replace(':', "_")));
-                let mut args = vec![
-                    "grad",
-                    "--model",
-                    s(mp),
-                    "--batch",
-                    s(&bp),
-                    "--rule",
-                    rule,
-                    "--loss",
-                    loss_name,
-                ];
                 let (ls, ts) = (lambda.to_string(), target.to_string());
-                args.extend([
-                    "--activity-l2",
-                    &ls,
-                    "--rate-target",
-                    &ts,
-                    "--out",
-                    s(&out),
-                    "--device",
-                    "cpu",
-                ]);
+                let mut args = grad_args(mp, &bp, (rule, loss_name), &out, "cpu");
+                args.extend(["--activity-l2", &ls, "--rate-target", &ts]);
                 args.extend(extra.iter().copied());
                 run_ok(&args);
 
@@ -265,95 +251,33 @@ fn grad_every_rule_equals_grad_backward() {
     assert!(max_abs(&(&a - &b)) > 0.0);
 }
 
-/// Runs the command and asserts: exit 2, exactly one stderr line containing every `culprit`, no `out`.
-fn assert_bad(args: &[&str], culprits: &[&str], out: &Path) {
-    let o = bin().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    for c in culprits {
-        assert!(
-            lines[0].contains(c),
-            "message '{}' should name '{c}'",
-            lines[0]
-        );
-    }
-    assert!(!out.exists(), "no output file may be left behind");
-    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-}
-
 #[test]
 fn bad_spiking_input_gives_one_line_exit_2_and_no_output() {
     let d = tmpdir("bad");
     let good_b = batch(&d, "good.npz", N_IN);
     let good_m = save(&d, "good.safetensors", &spiking_model("alif"));
     let out = d.join("out.npz");
-    let os = s(&out);
-    let grad = |m: &Path, b: &Path| -> Vec<String> {
-        [
-            "grad",
-            "--model",
-            s(m),
-            "--batch",
-            s(b),
-            "--rule",
-            "eprop",
-            "--loss",
-            "mse",
-            "--out",
-            os,
-            "--device",
-            "cpu",
-        ]
-        .map(String::from)
-        .to_vec()
+    let grad = |m: &Path, b: &Path| {
+        grad_args(m, b, ("eprop", "mse"), &out, "cpu")
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
     };
-    let fwd = |m: &Path, b: &Path| -> Vec<String> {
-        [
-            "forward",
-            "--model",
-            s(m),
-            "--batch",
-            s(b),
-            "--out",
-            os,
-            "--device",
-            "cpu",
-        ]
-        .map(String::from)
-        .to_vec()
-    };
+    let fwd = |m: &Path, b: &Path| forward_args(m, b, &out, "cpu").map(String::from).to_vec();
     let check = |args: Vec<String>, culprits: &[&str]| {
         assert_bad(
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
             culprits,
-            &out,
+            Some(&out),
         )
     };
 
     let mut nan = spiking_model("lif");
     nan.params.w_out[[1, 4]] = f32::NAN;
     let nan_p = save(&d, "nan.safetensors", &nan);
-    check(fwd(&nan_p, &good_b), &["nan.safetensors", "w_out", "NaN"]);
-    check(grad(&nan_p, &good_b), &["nan.safetensors", "w_out", "NaN"]);
-
     let mut diag = spiking_model("alif");
     diag.params.w_rec[[2, 2]] = 0.5;
     let diag_p = save(&d, "diag.safetensors", &diag);
-    check(
-        fwd(&diag_p, &good_b),
-        &["diag.safetensors", "w_rec", "diagonal"],
-    );
-    check(
-        grad(&diag_p, &good_b),
-        &["diag.safetensors", "w_rec", "diagonal"],
-    );
 
     // an unknown kind in the config
     let bytes = std::fs::read(&good_m).unwrap();
@@ -368,18 +292,19 @@ fn bad_spiking_input_gives_one_line_exit_2_and_no_output() {
         safetensors::serialize(tensors, Some(meta)).unwrap(),
     )
     .unwrap();
-    check(
-        fwd(&kind_p, &good_b),
-        &["kind.safetensors", "hodgkin-huxley"],
-    );
-    check(
-        grad(&kind_p, &good_b),
-        &["kind.safetensors", "hodgkin-huxley"],
-    );
-
     let wrong_b = batch(&d, "wrong.npz", N_IN + 1);
-    check(fwd(&good_m, &wrong_b), &["wrong.npz", "inputs", "n_in"]);
-    check(grad(&good_m, &wrong_b), &["wrong.npz", "inputs", "n_in"]);
+
+    // (model, batch, what the message names), each through forward and grad
+    let cases: [(&Path, &Path, &[&str]); 4] = [
+        (&nan_p, &good_b, &["nan.safetensors", "w_out", "NaN"]),
+        (&diag_p, &good_b, &["diag.safetensors", "w_rec", "diagonal"]),
+        (&kind_p, &good_b, &["kind.safetensors", "hodgkin-huxley"]),
+        (&good_m, &wrong_b, &["wrong.npz", "inputs", "n_in"]),
+    ];
+    for (m, b, culprits) in cases {
+        check(fwd(m, b), culprits);
+        check(grad(m, b), culprits);
+    }
 
     let mut g = grad(&good_m, &good_b);
     g.push("--rate-target=-0.5".into());
@@ -395,17 +320,7 @@ fn gpu_forward_and_grad_agree_with_cpu() {
     let probe = d.join("probe.npz");
     let mp0 = save(&d, "probe.safetensors", &spiking_model("lif"));
     let o = bin()
-        .args([
-            "forward",
-            "--model",
-            s(&mp0),
-            "--batch",
-            s(&bp),
-            "--out",
-            s(&probe),
-            "--device",
-            "gpu",
-        ])
+        .args(forward_args(&mp0, &bp, &probe, "gpu"))
         .output()
         .unwrap();
     if !o.status.success() {
@@ -421,28 +336,8 @@ fn gpu_forward_and_grad_agree_with_cpu() {
             d.join(format!("{kind}-cpu.npz")),
             d.join(format!("{kind}-gpu.npz")),
         );
-        run_ok(&[
-            "forward",
-            "--model",
-            s(&mp),
-            "--batch",
-            s(&bp),
-            "--out",
-            s(&fc),
-            "--device",
-            "cpu",
-        ]);
-        run_ok(&[
-            "forward",
-            "--model",
-            s(&mp),
-            "--batch",
-            s(&bp),
-            "--out",
-            s(&fg),
-            "--device",
-            "gpu",
-        ]);
+        run_ok(&forward_args(&mp, &bp, &fc, "cpu"));
+        run_ok(&forward_args(&mp, &bp, &fg, "gpu"));
         assert_eq!(
             read(&fc, "z"),
             read(&fg, "z"),
@@ -460,23 +355,9 @@ fn gpu_forward_and_grad_agree_with_cpu() {
                 d.join(format!("{kind}-{rule}-gpu.npz")),
             );
             for (dev, out) in [("cpu", &gc), ("gpu", &gg)] {
-                run_ok(&[
-                    "grad",
-                    "--model",
-                    s(&mp),
-                    "--batch",
-                    s(&bp),
-                    "--rule",
-                    rule,
-                    "--loss",
-                    "mse",
-                    "--activity-l2",
-                    "0.3",
-                    "--out",
-                    s(out),
-                    "--device",
-                    dev,
-                ]);
+                let mut args = grad_args(&mp, &bp, (rule, "mse"), out, dev);
+                args.extend(["--activity-l2", "0.3"]);
+                run_ok(&args);
             }
             for name in ["w_in", "w_rec", "w_out", "b_out"] {
                 let (c, g) = (read(&gc, name), read(&gg, name));

@@ -6,7 +6,8 @@
 //! it). Without it the test is skipped with a message, unless `REQUIRE_NEUROGYM=1` (CI), where it
 //! fails.
 
-mod common;
+use crate::common;
+use common::{json, output_ok, repo};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,28 +33,16 @@ fn python() -> Option<PathBuf> {
 }
 
 fn export(py: &Path, task: &str, trials: usize, out: &Path) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/neurogym_export.py");
-    let o = Command::new(py)
-        .arg("-W")
-        .arg("ignore")
-        .arg(&script)
-        .args([
-            task,
-            "--trials",
-            &trials.to_string(),
-            "--updates",
-            "3",
-            "--seed",
-            "5",
-        ])
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "export {task}: {}",
-        String::from_utf8_lossy(&o.stderr)
+    let script = repo("scripts/neurogym_export.py");
+    let trials = trials.to_string();
+    output_ok(
+        Command::new(py)
+            .arg("-W")
+            .arg("ignore")
+            .arg(&script)
+            .args([task, "--trials", &trials, "--updates", "3", "--seed", "5"])
+            .arg("--out")
+            .arg(out),
     );
 }
 
@@ -97,7 +86,7 @@ fn check_batch(path: &Path, trials: usize, n_actions: i64) -> usize {
 }
 
 fn conditions(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("conditions.json")).unwrap()).unwrap()
+    json(&dir.join("conditions.json"))
 }
 
 #[test]
@@ -139,18 +128,13 @@ fn two_neurogym_tasks_export_and_one_trains_through_a_file_task() {
 
     // Train it for 3 updates and evaluate the last checkpoint (which records its task).
     let run = dir.join("run");
-    let out = common::bin()
-        .arg("train")
-        .arg(pdm.join("train.toml"))
-        .arg("--out")
-        .arg(&run)
-        .args(["--device", "cpu", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        common::bin()
+            .arg("train")
+            .arg(pdm.join("train.toml"))
+            .arg("--out")
+            .arg(&run)
+            .args(["--device", "cpu", "--quiet"]),
     );
     let losses = std::fs::read_to_string(run.join("loss.csv")).unwrap();
     assert_eq!(
@@ -161,21 +145,15 @@ fn two_neurogym_tasks_export_and_one_trains_through_a_file_task() {
     let model = run.join("seed1/update0003.safetensors");
     assert!(model.is_file());
     let e = run.join("e.json");
-    let out = common::bin()
-        .arg("evaluate")
-        .arg("--model")
-        .arg(&model)
-        .arg("--out")
-        .arg(&e)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    output_ok(
+        common::bin()
+            .arg("evaluate")
+            .arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(&e),
     );
-    let ev: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&e).unwrap()).unwrap();
+    let ev = json(&e);
     let acc = ev["accuracy"].as_f64().unwrap();
     let pc = ev["percent_correct"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc), "{ev}");

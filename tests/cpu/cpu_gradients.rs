@@ -430,13 +430,8 @@ fn bptt_matches_the_independent_full_graph() {
     for (name, c) in all_cases().into_iter().step_by(3) {
         let (_, g, _) = loss_and_grad(&c.net, Rule::Bptt, &c.prep, c.lambda);
         let fd = cut_graph_fd(&c, &|_| false);
-        assert_close(
-            &format!("bptt vs independent FD, {name}"),
-            &g,
-            &fd,
-            1e-6,
-            1e-9,
-        );
+        let what = format!("bptt vs independent FD, {name}");
+        assert_close(&what, &g, &fd, 1e-6, 1e-9);
     }
 }
 
@@ -457,13 +452,8 @@ fn eprop_trace_form_equals_backward_form() {
         for rule in [Rule::Eprop, Rule::EpropRandom] {
             let a = grad_eprop_traces(&net, rule, &c.prep, &tr, &lo, c.lambda);
             let b = grad_backward(&net, rule, &c.prep, &tr, &lo, c.lambda);
-            assert_close(
-                &format!("{} traces vs backward, {name}", rule.name()),
-                &a,
-                &b,
-                1e-9,
-                1e-15,
-            );
+            let what = format!("{} traces vs backward, {name}", rule.name());
+            assert_close(&what, &a, &b, 1e-9, 1e-15);
         }
     }
 }
@@ -473,13 +463,8 @@ fn eprop_matches_finite_differences_of_the_cut_graph() {
     for (name, c) in all_cases() {
         let (_, g, _) = loss_and_grad(&c.net, Rule::Eprop, &c.prep, c.lambda);
         let fd = cut_graph_fd(&c, &|_| true);
-        assert_close(
-            &format!("eprop vs cut-graph FD, {name}"),
-            &g,
-            &fd,
-            1e-6,
-            1e-9,
-        );
+        let what = format!("eprop vs cut-graph FD, {name}");
+        assert_close(&what, &g, &fd, 1e-6, 1e-9);
         // It really differs from BPTT (the recurrent path matters in these networks).
         let (_, gb, _) = loss_and_grad(&c.net, Rule::Bptt, &c.prep, c.lambda);
         let d = (&gb.w_in - &g.w_in).mapv(f64::abs).sum();
@@ -523,48 +508,16 @@ fn eprop_random_matches_a_linear_surrogate() {
             s + c.lambda * h2 / (B * T * N) as f64
         });
         let what = format!("eprop-random vs surrogate FD, {name}");
-        assert_close_one(
-            &format!("{what}: w_in"),
-            g.w_in.as_slice().unwrap(),
-            fd.w_in.as_slice().unwrap(),
-            1e-6,
-            1e-9,
-        );
-        assert_close_one(
-            &format!("{what}: b_in"),
-            g.b_in.as_slice().unwrap(),
-            fd.b_in.as_slice().unwrap(),
-            1e-6,
-            1e-9,
-        );
-        assert_close_one(
-            &format!("{what}: w_rec"),
-            g.w_rec.as_slice().unwrap(),
-            fd.w_rec.as_slice().unwrap(),
-            1e-6,
-            1e-9,
-        );
-        assert_close_one(
-            &format!("{what}: ah0"),
-            g.ah0.as_slice().unwrap(),
-            fd.ah0.as_slice().unwrap(),
-            1e-6,
-            1e-9,
-        );
-        assert_close_one(
-            &format!("{what}: w_out exact"),
-            g.w_out.as_slice().unwrap(),
-            g_exact.w_out.as_slice().unwrap(),
-            1e-14,
-            0.0,
-        );
-        assert_close_one(
-            &format!("{what}: b_out exact"),
-            g.b_out.as_slice().unwrap(),
-            g_exact.b_out.as_slice().unwrap(),
-            1e-14,
-            0.0,
-        );
+        // w_in, b_in, w_rec and ah0 against the surrogate; w_out and b_out exactly BPTT's.
+        let (got, fd, exact) = (g.slices(), fd.slices(), g_exact.slices());
+        for (k, param) in PARAM_NAMES.iter().enumerate() {
+            if matches!(*param, "w_out" | "b_out") {
+                let what = format!("{what}: {param} exact");
+                assert_close_one(&what, got[k], exact[k], 1e-14, 0.0);
+            } else {
+                assert_close_one(&format!("{what}: {param}"), got[k], fd[k], 1e-6, 1e-9);
+            }
+        }
     }
 }
 
@@ -574,13 +527,8 @@ fn tbptt_matches_finite_differences_of_its_cut_graph() {
         for k in [2usize, 3, 4, T - 1, T, T + 1, 3 * T] {
             let (_, g, _) = loss_and_grad(&c.net, Rule::Tbptt(k), &c.prep, c.lambda);
             let fd = cut_graph_fd(&c, &|t| (T - t).is_multiple_of(k));
-            assert_close(
-                &format!("tbptt:{k} vs cut-graph FD, {name}"),
-                &g,
-                &fd,
-                1e-6,
-                1e-9,
-            );
+            let what = format!("tbptt:{k} vs cut-graph FD, {name}");
+            assert_close(&what, &g, &fd, 1e-6, 1e-9);
         }
     }
 }
@@ -591,35 +539,20 @@ fn tbptt_limits() {
         let grad = |rule| loss_and_grad(&c.net, rule, &c.prep, c.lambda).1;
         let (bptt, eprop) = (grad(Rule::Bptt), grad(Rule::Eprop));
         // K = 1 cuts every step: e-prop.
-        assert_close(
-            &format!("tbptt:1 = eprop, {name}"),
-            &grad(Rule::Tbptt(1)),
-            &eprop,
-            1e-13,
-            0.0,
-        );
+        let what = format!("tbptt:1 = eprop, {name}");
+        assert_close(&what, &grad(Rule::Tbptt(1)), &eprop, 1e-13, 0.0);
         // K > T cuts no step (T - t lies in 1..=T): BPTT.
         for k in [T + 1, 5 * T] {
-            assert_close(
-                &format!("tbptt:{k} = bptt, {name}"),
-                &grad(Rule::Tbptt(k)),
-                &bptt,
-                1e-13,
-                0.0,
-            );
+            let what = format!("tbptt:{k} = bptt, {name}");
+            assert_close(&what, &grad(Rule::Tbptt(k)), &bptt, 1e-13, 0.0);
         }
         // K = T cuts only step 0, whose recurrent input is w_rec f(ah0): everything equals BPTT
         // except ah0, which keeps only its leak path.
         let g = grad(Rule::Tbptt(T));
         let mut g_no_ah0 = g.clone();
         g_no_ah0.ah0 = bptt.ah0.clone();
-        assert_close(
-            &format!("tbptt:T = bptt except ah0, {name}"),
-            &g_no_ah0,
-            &bptt,
-            1e-13,
-            0.0,
-        );
+        let what = format!("tbptt:T = bptt except ah0, {name}");
+        assert_close(&what, &g_no_ah0, &bptt, 1e-13, 0.0);
         assert!(
             (&g.ah0 - &bptt.ah0).mapv(f64::abs).sum() > 1e-9,
             "{name}: ah0 recurrent path missing"
@@ -633,37 +566,22 @@ fn feedback_equal_to_readout_transpose_reduces_to_symmetric_rules() {
         let mut net = c.net.clone();
         net.feedback = Some(net.p.w_out.t().to_owned());
         let grad = |net: &Net<f64>, rule| loss_and_grad(net, rule, &c.prep, c.lambda).1;
-        assert_close(
-            &format!("readout-fa(B = w_out^T) = bptt, {name}"),
-            &grad(&net, Rule::ReadoutFa),
-            &grad(&net, Rule::Bptt),
-            1e-13,
-            0.0,
-        );
-        assert_close(
-            &format!("eprop-random(B = w_out^T) = eprop, {name}"),
-            &grad(&net, Rule::EpropRandom),
-            &grad(&net, Rule::Eprop),
-            1e-13,
-            0.0,
-        );
+        for (rule, equals) in [
+            (Rule::ReadoutFa, Rule::Bptt),
+            (Rule::EpropRandom, Rule::Eprop),
+        ] {
+            let what = format!("{}(B = w_out^T) = {}, {name}", rule.name(), equals.name());
+            assert_close(&what, &grad(&net, rule), &grad(&net, equals), 1e-13, 0.0);
+        }
         // With a random B, readout-fa still has the exact readout gradients but differs elsewhere.
         net.feedback = Some(random_feedback(&c, 11));
         let (fa, bp) = (grad(&net, Rule::ReadoutFa), grad(&net, Rule::Bptt));
-        assert_close_one(
-            &format!("readout-fa w_out, {name}"),
-            fa.w_out.as_slice().unwrap(),
-            bp.w_out.as_slice().unwrap(),
-            1e-14,
-            0.0,
-        );
-        assert_close_one(
-            &format!("readout-fa b_out, {name}"),
-            fa.b_out.as_slice().unwrap(),
-            bp.b_out.as_slice().unwrap(),
-            1e-14,
-            0.0,
-        );
+        let (got, want) = (fa.slices(), bp.slices());
+        for param in ["w_out", "b_out"] {
+            let k = PARAM_NAMES.iter().position(|n| *n == param).unwrap();
+            let what = format!("readout-fa {param}, {name}");
+            assert_close_one(&what, got[k], want[k], 1e-14, 0.0);
+        }
         assert!(
             (&fa.w_in - &bp.w_in).mapv(f64::abs).sum() > 1e-9,
             "{name}: feedback unused"
@@ -829,13 +747,8 @@ fn f32_fast_path_matches_the_f64_oracle() {
     };
     let (n64, n32) = (Net::<f64>::new(&model), Net::<f32>::new(&model));
     let (p64, p32) = (Prepared::<f64>::new(&batch), Prepared::<f32>::new(&batch));
-    for rule in [
-        Rule::Bptt,
-        Rule::Eprop,
-        Rule::EpropRandom,
-        Rule::Tbptt(4),
-        Rule::ReadoutFa,
-    ] {
+    use Rule::{Bptt, Eprop, EpropRandom, ReadoutFa, Tbptt};
+    for rule in [Bptt, Eprop, EpropRandom, Tbptt(4), ReadoutFa] {
         let (l64, g64, tr64) = loss_and_grad(&n64, rule, &p64, 0.1);
         let (l32, g32, tr32) = loss_and_grad(&n32, rule, &p32, 0.1f32);
         let rel = |a: &[f32], b: &[f64]| {

@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::common::csv_rows;
+
 #[test]
 fn grid_rows_are_timed_or_skipped_with_a_reason() {
     let d = std::env::temp_dir().join(format!("snnlab-bench-spiking-{}", std::process::id()));
@@ -9,43 +11,28 @@ fn grid_rows_are_timed_or_skipped_with_a_reason() {
     let csv = d.join("b.csv");
     let o = Command::new(env!("CARGO_BIN_EXE_snnlab"))
         .env("NODEVICE_SELECT", "1")
-        .args([
-            "bench-spiking",
-            "--kinds",
-            "lif,alif",
-            "--n",
-            "8,64",
-            "--t",
-            "5",
-            "--b",
-            "2",
-            "--repeats",
-            "1",
-            "--devices",
-            "cpu",
-            "--max-gflop-cpu",
-            "0.0002",
-            "--csv",
-        ])
+        .args(
+            "bench-spiking --kinds lif,alif --n 8,64 --t 5 --b 2 --repeats 1 --devices cpu"
+                .split(' '),
+        )
+        .args(["--max-gflop-cpu", "0.0002", "--csv"])
         .arg(&csv)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = std::fs::read_to_string(&csv).unwrap();
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows = csv_rows(&csv);
     assert_eq!(rows.len(), 2 * 2 * 3, "kinds × N × forms");
     for r in &rows {
         let (n, secs, gflop, note) = (
             r[4].parse::<usize>().unwrap(),
-            r[7],
+            r[7].as_str(),
             r[8].parse::<f64>().unwrap(),
-            r[10],
+            r[10].as_str(),
         );
-        assert_eq!(gflop, snnlab::bench_spiking::estimated_gflop(r[3], n, 5, 2));
+        assert_eq!(
+            gflop,
+            snnlab::bench_spiking::estimated_gflop(&r[3], n, 5, 2)
+        );
         if gflop > 0.0002 {
             assert!(
                 secs.is_empty() && note.contains("skipped") && r[11].is_empty(),

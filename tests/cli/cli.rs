@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array3, ArrayD, IxDyn};
 use snnlab::model::{RateConfig, RateModel};
 
-mod common;
-use common::{bin, tmpdir};
+use crate::common;
+use common::{assert_bad, bin, repo, run_ok, s, stdout_ok, tmpdir, write_file};
 
 fn model(dir: &Path) -> PathBuf {
     let m = RateModel::init(RateConfig::new(3, 10, 2), 1.0, 4).unwrap();
@@ -30,205 +30,135 @@ fn batch(dir: &Path, name: &str, n_in: usize, nan: bool) -> PathBuf {
     p
 }
 
-/// Runs the command and asserts: exit 2, exactly one stderr line containing `culprit`, no `out`.
-fn assert_bad(args: &[&str], culprit: &str, out: &Path) {
-    let o = bin().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    assert!(
-        lines[0].contains(culprit),
-        "message '{}' should name '{culprit}'",
-        lines[0]
-    );
-    assert!(!out.exists(), "no output file may be left behind");
-    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-}
-
 #[test]
 fn bad_input_gives_one_line_exit_2_and_no_output() {
     let d = tmpdir("bad");
     let m = model(&d);
     let good = batch(&d, "good.npz", 3, false);
-    let out = d.join("out.npz");
-    let (ms, gs, os) = (
-        m.to_str().unwrap(),
-        good.to_str().unwrap(),
-        out.to_str().unwrap(),
-    );
-
-    assert_bad(
-        &[
-            "forward",
-            "--model",
-            "nope.safetensors",
-            "--batch",
-            gs,
-            "--out",
-            os,
-            "--device",
-            "cpu",
-        ],
-        "nope.safetensors",
-        &out,
-    );
     let wrong = batch(&d, "wrong.npz", 4, false);
-    assert_bad(
-        &[
-            "grad",
-            "--model",
-            ms,
-            "--batch",
-            wrong.to_str().unwrap(),
-            "--rule",
-            "bptt",
-            "--loss",
-            "mse",
-            "--out",
-            os,
-            "--device",
-            "cpu",
-        ],
-        "inputs",
-        &out,
-    );
     let nan = batch(&d, "nan.npz", 3, true);
-    assert_bad(
-        &[
-            "forward",
-            "--model",
-            ms,
-            "--batch",
-            nan.to_str().unwrap(),
-            "--out",
-            os,
-            "--device",
-            "cpu",
-        ],
-        "NaN",
-        &out,
-    );
-    assert_bad(
-        &[
-            "grad", "--model", ms, "--batch", gs, "--rule", "hebb", "--loss", "mse", "--out", os,
-        ],
-        "--rule",
-        &out,
-    );
-    assert_bad(
-        &[
-            "grad", "--model", ms, "--batch", gs, "--rule", "tbptt:0", "--loss", "mse", "--out", os,
-        ],
-        "--rule",
-        &out,
-    );
-    assert_bad(
-        &[
-            "grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "hinge", "--out", os,
-        ],
-        "--loss",
-        &out,
-    );
-    assert_bad(
-        &[
-            "grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "ce", "--out", os,
-            "--device", "cpu",
-        ],
-        "targets",
-        &out,
-    );
-    assert_bad(
-        &[
-            "forward",
-            "--model",
-            ms,
-            "--batch",
-            gs,
-            "--out",
-            os,
-            "--frobnicate",
-        ],
-        "--frobnicate",
-        &out,
-    );
-    assert_bad(
-        &[
-            "forward", "--model", ms, "--batch", gs, "--out", os, "--device", "tpu",
-        ],
-        "--device",
-        &out,
-    );
-
     // NaN weights in the model file.
     let mut bad_m = RateModel::init(RateConfig::new(3, 10, 2), 1.0, 4).unwrap();
     bad_m.params.w_rec[[2, 3]] = f32::NAN;
     let bm = d.join("nan.safetensors");
     snnlab::io::save_model(&bm, &bad_m).unwrap();
-    assert_bad(
-        &[
-            "forward",
-            "--model",
-            bm.to_str().unwrap(),
-            "--batch",
-            gs,
-            "--out",
-            os,
+    let out = d.join("out.npz");
+    let (ms, gs, os, ws, ns, bms) = (s(&m), s(&good), s(&out), s(&wrong), s(&nan), s(&bm));
+
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &[
+                "forward",
+                "--model",
+                "nope.safetensors",
+                "--batch",
+                gs,
+                "--out",
+                os,
+                "--device",
+                "cpu",
+            ],
+            "nope.safetensors",
+        ),
+        (
+            &[
+                "grad", "--model", ms, "--batch", ws, "--rule", "bptt", "--loss", "mse", "--out",
+                os, "--device", "cpu",
+            ],
+            "inputs",
+        ),
+        (
+            &[
+                "forward", "--model", ms, "--batch", ns, "--out", os, "--device", "cpu",
+            ],
+            "NaN",
+        ),
+        (
+            &[
+                "grad", "--model", ms, "--batch", gs, "--rule", "hebb", "--loss", "mse", "--out",
+                os,
+            ],
+            "--rule",
+        ),
+        (
+            &[
+                "grad", "--model", ms, "--batch", gs, "--rule", "tbptt:0", "--loss", "mse",
+                "--out", os,
+            ],
+            "--rule",
+        ),
+        (
+            &[
+                "grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "hinge", "--out",
+                os,
+            ],
+            "--loss",
+        ),
+        (
+            &[
+                "grad", "--model", ms, "--batch", gs, "--rule", "bptt", "--loss", "ce", "--out",
+                os, "--device", "cpu",
+            ],
+            "targets",
+        ),
+        (
+            &[
+                "forward",
+                "--model",
+                ms,
+                "--batch",
+                gs,
+                "--out",
+                os,
+                "--frobnicate",
+            ],
+            "--frobnicate",
+        ),
+        (
+            &[
+                "forward", "--model", ms, "--batch", gs, "--out", os, "--device", "tpu",
+            ],
             "--device",
-            "cpu",
-        ],
-        "w_rec",
-        &out,
-    );
+        ),
+        (
+            &[
+                "forward", "--model", bms, "--batch", gs, "--out", os, "--device", "cpu",
+            ],
+            "w_rec",
+        ),
+    ];
+    for (args, culprit) in cases {
+        assert_bad(args, &[culprit], Some(&out));
+    }
 
     // Paper import with a missing prefix, and a train config with an unknown key.
-    let ckpt = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/paper/mante_bptt_n200.npz"
-    );
+    let ckpt = repo("data/paper/mante_bptt_n200.npz");
     let mout = d.join("imp.safetensors");
     assert_bad(
         &[
             "import-npz",
             "--npz",
-            ckpt,
+            s(&ckpt),
             "--prefix",
             "p291_",
             "--out",
-            mout.to_str().unwrap(),
+            s(&mout),
         ],
-        "p291_",
-        &mout,
+        &["p291_"],
+        Some(&mout),
     );
-    let cfg = d.join("c.toml");
-    std::fs::write(&cfg, "task = \"reach\"\nlearning_rate = 0.1\n").unwrap();
     let rdir = d.join("run");
-    assert_bad(
-        &[
-            "train",
-            cfg.to_str().unwrap(),
-            "--out",
-            rdir.to_str().unwrap(),
-        ],
-        "learning_rate",
-        &rdir,
-    );
-    std::fs::write(&cfg, "task = \"reach\"\nrule = \"oja\"\n").unwrap();
-    assert_bad(
-        &[
-            "train",
-            cfg.to_str().unwrap(),
-            "--out",
-            rdir.to_str().unwrap(),
-        ],
-        "oja",
-        &rdir,
-    );
+    for (body, culprit) in [
+        ("task = \"reach\"\nlearning_rate = 0.1\n", "learning_rate"),
+        ("task = \"reach\"\nrule = \"oja\"\n", "oja"),
+    ] {
+        let cfg = write_file(&d, "c.toml", body);
+        assert_bad(
+            &["train", s(&cfg), "--out", s(&rdir)],
+            &[culprit],
+            Some(&rdir),
+        );
+    }
 }
 
 fn read(p: &Path, name: &str) -> ArrayD<f64> {
@@ -240,7 +170,7 @@ fn forward_and_grad_write_spec_files_and_agree_across_devices() {
     let d = tmpdir("ok");
     let m = model(&d);
     let b = batch(&d, "b.npz", 3, false);
-    let (ms, bs) = (m.to_str().unwrap(), b.to_str().unwrap());
+    let (ms, bs) = (s(&m), s(&b));
     for dev in ["cpu", "gpu"] {
         let out = d.join(format!("fwd-{dev}.npz"));
         let o = bin()
@@ -251,7 +181,7 @@ fn forward_and_grad_write_spec_files_and_agree_across_devices() {
                 "--batch",
                 bs,
                 "--out",
-                out.to_str().unwrap(),
+                s(&out),
                 "--device",
                 dev,
             ])
@@ -264,31 +194,27 @@ fn forward_and_grad_write_spec_files_and_agree_across_devices() {
             ));
             return;
         }
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout_ok(&o, "forward");
         assert_eq!(read(&out, "y").shape(), &[2, 6, 2]);
         assert_eq!(read(&out, "h").shape(), &[2, 6, 10]);
         let g = d.join(format!("grad-{dev}.npz"));
-        let o = bin()
-            .args([
-                "grad",
-                "--model",
-                ms,
-                "--batch",
-                bs,
-                "--rule",
-                "eprop",
-                "--loss",
-                "mse",
-                "--activity-l2",
-                "0.5",
-                "--out",
-                g.to_str().unwrap(),
-                "--device",
-                dev,
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        run_ok(&[
+            "grad",
+            "--model",
+            ms,
+            "--batch",
+            bs,
+            "--rule",
+            "eprop",
+            "--loss",
+            "mse",
+            "--activity-l2",
+            "0.5",
+            "--out",
+            s(&g),
+            "--device",
+            dev,
+        ]);
         for (name, shape) in [
             ("w_in", vec![10, 3]),
             ("b_in", vec![10]),
@@ -328,34 +254,28 @@ fn forward_and_grad_write_spec_files_and_agree_across_devices() {
 fn import_npz_then_devices_list() {
     let d = tmpdir("imp");
     let out = d.join("reach.safetensors");
-    let ckpt = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/data/paper/reach_bptt_lr1e-3.npz"
-    );
-    let o = bin()
-        .args([
-            "import-npz",
-            "--npz",
-            ckpt,
-            "--prefix",
-            "p508_",
-            "--kind",
-            "rate",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ckpt = repo("data/paper/reach_bptt_lr1e-3.npz");
+    run_ok(&[
+        "import-npz",
+        "--npz",
+        s(&ckpt),
+        "--prefix",
+        "p508_",
+        "--kind",
+        "rate",
+        "--out",
+        s(&out),
+    ]);
     let m = snnlab::io::load_model(&out).unwrap();
     assert_eq!((m.config.n_in, m.config.n_rec, m.config.n_out), (3, 200, 2));
-    let w = snnlab::io::read_npz_f64(Path::new(ckpt), "p508_w_rec").unwrap();
+    let w = snnlab::io::read_npz_f64(&ckpt, "p508_w_rec").unwrap();
     assert_eq!(m.params.w_rec[[3, 7]] as f64, w[[3, 7]]);
 
-    let o = bin().arg("devices").output().unwrap();
-    assert!(o.status.success());
-    let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("used:") || s.contains("no GPU adapters"), "{s}");
+    let listing = run_ok(&["devices"]);
+    assert!(
+        listing.contains("used:") || listing.contains("no GPU adapters"),
+        "{listing}"
+    );
 }
 
 /// Issue 16 §7: a full disk (exit 1) and a read-only file system (the user's `--out`: exit 2, for
@@ -380,12 +300,11 @@ fn a_full_disk_and_a_read_only_file_system_are_one_line_errors() {
     }
     let m = model(&d);
     let b = batch(&d, "b.npz", 3, false);
-    let cfg = d.join("c.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &d,
+        "c.toml",
         "task = \"reach\"\nn_rec = 8\nupdates = 1\nbatch_size = 2\nn_steps = 300\ndevice = \"cpu\"\n",
-    )
-    .unwrap();
+    );
     let exe = env!("CARGO_BIN_EXE_snnlab");
     let script = r#"mount -t tmpfs -o size=64k tmpfs "$1" && mount -t tmpfs -o ro tmpfs "$2" || exit 97
 dd if=/dev/zero of="$1/fill" bs=4k 2>/dev/null

@@ -16,6 +16,8 @@ use snnlab::io::*;
 use snnlab::model::{RateConfig, RateModel, RateParams};
 use snnlab::spiking::{SpikingConfig, SpikingModel};
 
+use crate::common::{assert_contains_all, repo};
+
 /// A fresh, empty directory for one test, removed afterwards unless the test failed.
 struct TmpDir(PathBuf);
 
@@ -52,11 +54,18 @@ fn tmpdir(tag: &str) -> TmpDir {
     TmpDir(d)
 }
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+/// `dir` holds `n` entries: no temporary file was left behind.
+fn assert_entries(dir: &Path, n: usize) {
+    let count = std::fs::read_dir(dir).unwrap().count();
+    assert_eq!(count, n, "temp file left behind in {}", dir.display());
 }
 
 /// The message of an input error (exit status 2); fails the test on success or a runtime error.
+/// `load_model` refuses `path` with an input error naming every one of `words`.
+fn assert_model_refused(path: &Path, words: &[&str]) {
+    assert_contains_all(&input_msg(load_model(path)), words);
+}
+
 fn input_msg<T: std::fmt::Debug>(r: Result<T, Error>) -> String {
     match r {
         Err(Error::Input(m)) => {
@@ -155,7 +164,7 @@ fn model_round_trip_plain_and_with_fixed_tensors() {
         serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
     assert_eq!(cfg, dale.config);
     // no temp files left behind
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
+    assert_entries(&d, 2);
 }
 
 #[test]
@@ -183,12 +192,7 @@ fn model_rejects_wrong_shape_naming_the_tensor() {
     t[2] = ("w_rec".into(), Dtype::F32, vec![3, 12], t[2].3.clone());
     let p = d.join("M.safetensors");
     raw_model(&p, Some(&config_json(&m)), &t);
-    let msg = input_msg(load_model(&p));
-    assert!(
-        msg.contains("M.safetensors") && msg.contains("w_rec"),
-        "{msg}"
-    );
-    assert!(msg.contains("[3, 12]") && msg.contains("[6, 6]"), "{msg}");
+    assert_model_refused(&p, &["M.safetensors", "w_rec", "[3, 12]", "[6, 6]"]);
 }
 
 #[test]
@@ -198,17 +202,12 @@ fn model_rejects_nan_naming_the_tensor() {
     m.params.w_out[[1, 2]] = f32::NAN;
     let p = d.join("M.safetensors");
     raw_model(&p, Some(&config_json(&m)), &raw_tensors(&m));
-    let msg = input_msg(load_model(&p));
-    assert!(
-        msg.contains("M.safetensors") && msg.contains("w_out") && msg.contains("NaN"),
-        "{msg}"
-    );
+    assert_model_refused(&p, &["M.safetensors", "w_out", "NaN"]);
 
     let mut m = model(false);
     m.params.b_in[0] = f32::INFINITY;
     raw_model(&p, Some(&config_json(&m)), &raw_tensors(&m));
-    let msg = input_msg(load_model(&p));
-    assert!(msg.contains("b_in"), "{msg}");
+    assert_model_refused(&p, &["b_in"]);
 }
 
 #[test]
@@ -219,19 +218,15 @@ fn model_rejects_unknown_config_key() {
     v["tau_bogus"] = serde_json::json!(3.0);
     let p = d.join("M.safetensors");
     raw_model(&p, Some(&v.to_string()), &raw_tensors(&m));
-    let msg = input_msg(load_model(&p));
-    assert!(
-        msg.contains("M.safetensors") && msg.contains("tau_bogus"),
-        "{msg}"
-    );
+    assert_model_refused(&p, &["M.safetensors", "tau_bogus"]);
 
     // missing config, invalid config
     raw_model(&p, None, &raw_tensors(&m));
-    assert!(input_msg(load_model(&p)).contains("config"));
+    assert_model_refused(&p, &["config"]);
     v = serde_json::from_str(&config_json(&m)).unwrap();
     v["alpha"] = serde_json::json!(1.5);
     raw_model(&p, Some(&v.to_string()), &raw_tensors(&m));
-    assert!(input_msg(load_model(&p)).contains("alpha"));
+    assert_model_refused(&p, &["alpha"]);
 }
 
 #[test]
@@ -242,8 +237,7 @@ fn model_rejects_wrong_dtype_naming_tensor_and_dtype() {
     t[1] = ("b_in".into(), Dtype::I32, vec![6], vec![0u8; 24]);
     let p = d.join("M.safetensors");
     raw_model(&p, Some(&config_json(&m)), &t);
-    let msg = input_msg(load_model(&p));
-    assert!(msg.contains("b_in") && msg.contains("I32"), "{msg}");
+    assert_model_refused(&p, &["b_in", "I32"]);
 }
 
 #[test]
@@ -254,34 +248,32 @@ fn model_rejects_unknown_and_missing_tensors() {
     let mut t = raw_tensors(&m);
     t.push(("w_extra".into(), Dtype::F32, vec![1], vec![0u8; 4]));
     raw_model(&p, Some(&config_json(&m)), &t);
-    assert!(input_msg(load_model(&p)).contains("w_extra"));
+    assert_model_refused(&p, &["w_extra"]);
 
     let mut t = raw_tensors(&m);
     t.retain(|e| e.0 != "ah0");
     raw_model(&p, Some(&config_json(&m)), &t);
-    assert!(input_msg(load_model(&p)).contains("ah0"));
+    assert_model_refused(&p, &["ah0"]);
 
     // a Dale model needs its mask
     let dm = model(true);
     raw_model(&p, Some(&config_json(&dm)), &raw_tensors(&dm));
-    assert!(input_msg(load_model(&p)).contains("mask_rec"));
+    assert_model_refused(&p, &["mask_rec"]);
 
     // wrong feedback shape
     let mut t = raw_tensors(&m);
     t.push(("feedback".into(), Dtype::F32, vec![2, 6], vec![0u8; 48]));
     raw_model(&p, Some(&config_json(&m)), &t);
-    let msg = input_msg(load_model(&p));
-    assert!(msg.contains("feedback") && msg.contains("[6, 2]"), "{msg}");
+    assert_model_refused(&p, &["feedback", "[6, 2]"]);
 }
 
 #[test]
 fn model_missing_or_garbage_file_is_input_error() {
     let d = tmpdir("garbage");
-    let msg = input_msg(load_model(&d.join("nope.safetensors")));
-    assert!(msg.contains("nope.safetensors"), "{msg}");
+    assert_model_refused(&d.join("nope.safetensors"), &["nope.safetensors"]);
     let p = d.join("junk.safetensors");
     std::fs::write(&p, b"not a model at all").unwrap();
-    assert!(input_msg(load_model(&p)).contains("junk.safetensors"));
+    assert_model_refused(&p, &["junk.safetensors"]);
 }
 
 // ---------------------------------------------------------------- spiking model files
@@ -366,16 +358,11 @@ fn spiking_model_round_trip_lif_alif_with_and_without_feedback() {
     let r = d.join("rate.safetensors");
     save_model(&r, &model(false)).unwrap();
     assert!(matches!(load_any_model(&r).unwrap(), AnyModel::Rate(_)));
-    let msg = input_msg(load_model(&d.join("lif-false.safetensors")));
-    assert!(
-        msg.contains("lif-false.safetensors") && msg.contains("spiking"),
-        "{msg}"
+    assert_model_refused(
+        &d.join("lif-false.safetensors"),
+        &["lif-false.safetensors", "spiking"],
     );
-    assert_eq!(
-        std::fs::read_dir(&d).unwrap().count(),
-        5,
-        "no temp files left behind"
-    );
+    assert_entries(&d, 5);
 }
 
 #[test]
@@ -441,32 +428,18 @@ fn batch_validates_against_a_spiking_config() {
     let d = tmpdir("spkbatch");
     let cfg = SpikingConfig::new("lif", 3, 6, 2);
     let p = d.join("B.npz");
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F64(ramp(&[2, 4, 3]))),
-            ("targets", A::F64(ramp(&[2, 4, 2]))),
-        ],
-    );
+    ramp_batch(&p, &[2, 4, 3], &[2, 4, 2]);
     assert_eq!(
         load_batch(&p, &cfg, LossKind::Mse).unwrap().inputs.dim(),
         (2, 4, 3)
     );
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F64(ramp(&[2, 4, 5]))),
-            ("targets", A::F64(ramp(&[2, 4, 2]))),
-        ],
-    );
+    ramp_batch(&p, &[2, 4, 5], &[2, 4, 2]);
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("B.npz") && msg.contains("n_in = 3"), "{msg}");
-    npz(
+    batch_npz(
         &p,
-        vec![
-            ("inputs", A::F64(ramp(&[2, 4, 3]))),
-            ("targets", A::I64(ArrayD::from_elem(IxDyn(&[2, 4]), 2))),
-        ],
+        A::F64(ramp(&[2, 4, 3])),
+        A::I64(ArrayD::from_elem(IxDyn(&[2, 4]), 2)),
     );
     assert!(input_msg(load_batch(&p, &cfg, LossKind::Ce)).contains("class 2"));
 }
@@ -497,6 +470,16 @@ fn npz(path: &Path, arrays: Vec<(&str, A)>) {
     w.finish().unwrap();
 }
 
+/// A batch file: `inputs` and `targets`.
+fn batch_npz(path: &Path, inputs: A, targets: A) {
+    npz(path, vec![("inputs", inputs), ("targets", targets)]);
+}
+
+/// A batch file of ramp inputs and targets of these shapes (f64).
+fn ramp_batch(path: &Path, inputs: &[usize], targets: &[usize]) {
+    batch_npz(path, A::F64(ramp(inputs)), A::F64(ramp(targets)));
+}
+
 fn ramp(shape: &[usize]) -> ArrayD<f64> {
     let n: usize = shape.iter().product();
     Array::from_shape_vec(
@@ -513,13 +496,7 @@ fn batch_mse_with_and_without_mask() {
     let x = ramp(&[4, 7, 3]);
     let y = ramp(&[4, 7, 2]).mapv(|v| v as f32);
     let p = d.join("b.npz");
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F64(x.clone())),
-            ("targets", A::F32(y.clone())),
-        ],
-    );
+    batch_npz(&p, A::F64(x.clone()), A::F32(y.clone()));
     let b = load_batch(&p, &cfg, LossKind::Mse).unwrap();
     assert_eq!(b.inputs.clone().into_dyn(), x);
     assert_eq!(b.targets.clone().into_dyn(), y.mapv(|v| v as f64));
@@ -541,13 +518,7 @@ fn batch_mse_with_and_without_mask() {
     assert_eq!(b.mask.sum(), 4.0 * 7.0 * 2.0 - 1.0);
 
     // mse targets must have three axes
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F64(x)),
-            ("targets", A::F32(ramp(&[4, 7]).mapv(|v| v as f32))),
-        ],
-    );
+    batch_npz(&p, A::F64(x), A::F32(ramp(&[4, 7]).mapv(|v| v as f32)));
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("targets") && msg.contains("[4, 7]"), "{msg}");
 }
@@ -559,13 +530,7 @@ fn batch_ce_with_int64_and_float_class_indices() {
     let x = ramp(&[2, 4, 3]).mapv(|v| v as f32);
     let classes = Array2::from_shape_fn((2, 4), |(b, t)| ((b + t) % 3) as i64).into_dyn();
     let p = d.join("ce.npz");
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F32(x.clone())),
-            ("targets", A::I64(classes.clone())),
-        ],
-    );
+    batch_npz(&p, A::F32(x.clone()), A::I64(classes.clone()));
     let b = load_batch(&p, &cfg, LossKind::Ce).unwrap();
     assert_eq!(b.targets.shape(), &[2, 4, 1]);
     assert_eq!(b.targets[[1, 3, 0]], ((1 + 3) % 3) as f64);
@@ -589,18 +554,9 @@ fn batch_ce_with_int64_and_float_class_indices() {
 
     // a class out of range, or a non-integer class, is rejected naming targets
     let bad = classes.mapv(|c| c as f64 + 0.5);
-    npz(
-        &p,
-        vec![("inputs", A::F32(x.clone())), ("targets", A::F64(bad))],
-    );
+    batch_npz(&p, A::F32(x.clone()), A::F64(bad));
     assert!(input_msg(load_batch(&p, &cfg, LossKind::Ce)).contains("targets"));
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F32(x)),
-            ("targets", A::I64(classes.mapv(|_| 3))),
-        ],
-    );
+    batch_npz(&p, A::F32(x), A::I64(classes.mapv(|_| 3)));
     assert!(input_msg(load_batch(&p, &cfg, LossKind::Ce)).contains("targets"));
 }
 
@@ -609,26 +565,14 @@ fn batch_rejects_wrong_n_in_missing_arrays_and_nan() {
     let d = tmpdir("badbatch");
     let cfg = RateConfig::new(3, 5, 2);
     let p = d.join("B.npz");
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F64(ramp(&[2, 4, 5]))),
-            ("targets", A::F64(ramp(&[2, 4, 2]))),
-        ],
-    );
+    ramp_batch(&p, &[2, 4, 5], &[2, 4, 2]);
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("B.npz") && msg.contains("inputs"), "{msg}");
 
     npz(&p, vec![("inputs", A::F64(ramp(&[2, 4])))]);
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("targets"), "{msg}");
-    npz(
-        &p,
-        vec![
-            ("inputs", A::F64(ramp(&[2, 4]))),
-            ("targets", A::F64(ramp(&[2, 4, 2]))),
-        ],
-    );
+    ramp_batch(&p, &[2, 4], &[2, 4, 2]);
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("inputs") && msg.contains("[2, 4]"), "{msg}");
     npz(&p, vec![("targets", A::F64(ramp(&[2, 4, 2])))]);
@@ -636,10 +580,7 @@ fn batch_rejects_wrong_n_in_missing_arrays_and_nan() {
 
     let mut x = ramp(&[2, 4, 3]);
     x[[1, 1, 1]] = f64::NAN;
-    npz(
-        &p,
-        vec![("inputs", A::F64(x)), ("targets", A::F64(ramp(&[2, 4, 2])))],
-    );
+    batch_npz(&p, A::F64(x), A::F64(ramp(&[2, 4, 2])));
     let msg = input_msg(load_batch(&p, &cfg, LossKind::Mse));
     assert!(msg.contains("inputs") && msg.contains("NaN"), "{msg}");
 
@@ -753,11 +694,7 @@ fn gradient_file_has_every_parameter_and_loss() {
         Array1::from(vec![0.0, -2.0]).into_dyn()
     );
     assert_eq!(read_npz_f64(&p, "w_in").unwrap().shape(), &[4, 3]);
-    assert_eq!(
-        std::fs::read_dir(&d).unwrap().count(),
-        1,
-        "temp file left behind"
-    );
+    assert_entries(&d, 1);
 }
 
 // ---------------------------------------------------------------- paper checkpoints
@@ -832,11 +769,7 @@ fn failed_writer_leaves_neither_file_nor_temp() {
     });
     assert!(matches!(r, Err(Error::Runtime(ref m)) if m == "writer failed"));
     assert!(!p.exists());
-    assert_eq!(
-        std::fs::read_dir(&d).unwrap().count(),
-        0,
-        "temp file left behind"
-    );
+    assert_entries(&d, 0);
 
     // an existing file survives a failed rewrite unchanged
     write_atomic(&p, b"good").unwrap();
@@ -846,7 +779,7 @@ fn failed_writer_leaves_neither_file_nor_temp() {
     });
     assert!(r.is_err());
     assert_eq!(std::fs::read(&p).unwrap(), b"good");
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+    assert_entries(&d, 1);
 
     // writing into a directory that does not exist is the user's --out at fault
     let msg = input_msg(write_npz(

@@ -4,13 +4,13 @@
 //! a second `train` on a folder in use is refused; a different config in the folder is refused
 //! (exit 2), a finished run is reported as such; a sweep killed mid-run continues its partial run.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{bin, tmpdir};
+use common::{bin, files_under, run_err, run_ok, s, sweep_file_in, tmpdir, wait_for};
 use ndarray::Array3;
 use ndarray_npy::NpzWriter;
 use rand::{Rng, SeedableRng};
@@ -28,7 +28,7 @@ fn config(dir: &Path, name: &str, body: &str) -> (PathBuf, PathBuf) {
 
 fn spawn_train(cfg: &Path, stderr: Stdio) -> Child {
     bin()
-        .args(["train", cfg.to_str().unwrap()])
+        .args(["train", s(cfg)])
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -37,10 +37,7 @@ fn spawn_train(cfg: &Path, stderr: Stdio) -> Child {
 
 /// Run `train` to its end; its stderr.
 fn train_ok(cfg: &Path) -> String {
-    let o = bin()
-        .args(["train", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = bin().args(["train", s(cfg)]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{}: {err}", cfg.display());
     err
@@ -49,31 +46,13 @@ fn train_ok(cfg: &Path) -> String {
 /// Every file under `dir` (relative path, bytes), sorted; config.toml with the folder's own name
 /// replaced (it names the run folder, which differs between the runs compared).
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).unwrap().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let rel = path
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let mut bytes = std::fs::read(&path).unwrap();
-            if rel == "config.toml" {
-                bytes = String::from_utf8(bytes)
-                    .unwrap()
-                    .replace(&dir.display().to_string(), "OUT")
-                    .into_bytes();
-            }
-            out.push((rel, bytes));
+    let mut out = files_under(dir);
+    for (rel, bytes) in &mut out {
+        if rel == "config.toml" {
+            let text = String::from_utf8(std::mem::take(bytes)).unwrap();
+            *bytes = text.replace(&dir.display().to_string(), "OUT").into_bytes();
         }
     }
-    out.sort();
     out
 }
 
@@ -93,18 +72,6 @@ fn assert_same_run(resumed: &Path, whole: &Path) {
             x == y,
             "{n} differs between the resumed and the uninterrupted run"
         );
-    }
-}
-
-/// Waits until `f` holds (polling), failing after `secs`.
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -253,13 +220,7 @@ fn a_second_train_on_a_folder_in_use_and_a_different_config_are_refused() {
     let (cfg, out) = config(&d, "run", &format!("{REACH}updates = 3000\n"));
     let first = spawn_train(&cfg, Stdio::null());
     wait_for("the first train's state", 120, || out.join(STATE).is_file());
-    let o = bin()
-        .args(["train", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = run_err(&["train", s(&cfg)]);
     assert!(
         err.contains("another train") && err.contains(&format!("pid {}", first.id())),
         "{err}"
@@ -274,13 +235,7 @@ fn a_second_train_on_a_folder_in_use_and_a_different_config_are_refused() {
             .replace("lr = 3e-3", "lr = 1e-3"),
     )
     .unwrap();
-    let o = bin()
-        .args(["train", other.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = run_err(&["train", s(&other)]);
     assert!(
         err.contains("differs from this one in lr") && err.contains("--force"),
         "{err}"
@@ -290,18 +245,7 @@ fn a_second_train_on_a_folder_in_use_and_a_different_config_are_refused() {
         "the refused train changed nothing"
     );
     // --force starts again from scratch (a short run, to its end).
-    let o = bin()
-        .args([
-            "train",
-            other.to_str().unwrap(),
-            "--force",
-            "--updates",
-            "4",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_ok(&["train", s(&other), "--force", "--updates", "4", "--quiet"]);
     assert_eq!(rows(&out.join("loss.csv")), 2 * 4);
     assert!(!out.join(STATE).exists());
     let left: Vec<String> = std::fs::read_dir(&out)
@@ -319,15 +263,14 @@ fn a_second_train_on_a_folder_in_use_and_a_different_config_are_refused() {
 fn sweep_killed_mid_run_resumes(name: &str, seeds: &[u64], pack_max: usize) {
     let d = tmpdir(name);
     let sweep = |name: &str, pack_max: usize| {
-        let p = d.join(format!("{name}.toml"));
-        std::fs::write(
-            &p,
-            format!(
-                "results = \"{}\"\npack_max = {pack_max}\n[base]\ntask = \"reach\"\nn_rec = 24\nupdates = 400\nbatch_size = 8\nn_steps = 120\ncheckpoints = [0, 200]\nstate_every = 10\ndevice = \"cpu\"\n[grid]\nseed = {seeds:?}\n",
-                d.join(format!("results-{name}")).display()
+        let p = sweep_file_in(
+            &d,
+            name,
+            &format!("results-{name}"),
+            &format!(
+                "pack_max = {pack_max}\n[base]\ntask = \"reach\"\nn_rec = 24\nupdates = 400\nbatch_size = 8\nn_steps = 120\ncheckpoints = [0, 200]\nstate_every = 10\ndevice = \"cpu\"\n[grid]\nseed = {seeds:?}\n"
             ),
-        )
-        .unwrap();
+        );
         (p.clone(), snnlab::sweep::Sweep::load(&p).unwrap())
     };
     let (killed_file, killed) = sweep("killed", pack_max);
@@ -339,7 +282,7 @@ fn sweep_killed_mid_run_resumes(name: &str, seeds: &[u64], pack_max: usize) {
             .unwrap_or_default()
     };
     let child = bin()
-        .args(["sweep", "run", killed_file.to_str().unwrap(), "--quiet"])
+        .args(["sweep", "run", s(&killed_file), "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -350,7 +293,7 @@ fn sweep_killed_mid_run_resumes(name: &str, seeds: &[u64], pack_max: usize) {
     });
     assert!(kill(child), "the sweep ended before it was killed");
     let o = bin()
-        .args(["sweep", "run", killed_file.to_str().unwrap()])
+        .args(["sweep", "run", s(&killed_file)])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -363,7 +306,7 @@ fn sweep_killed_mid_run_resumes(name: &str, seeds: &[u64], pack_max: usize) {
     );
     assert_eq!(partials().len(), 0, "no partial run left");
     let o = bin()
-        .args(["sweep", "run", whole_file.to_str().unwrap(), "--quiet"])
+        .args(["sweep", "run", s(&whole_file), "--quiet"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

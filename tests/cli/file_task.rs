@@ -3,7 +3,8 @@
 //! steps in the layout asked for, and `procrustes` on it equals `evaluate`'s distance for any
 //! layout of the data; checkpoints name their task; bad file tasks are one-line input errors.
 
-mod common;
+use crate::common;
+use common::{run_err, run_ok, write_file};
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,31 @@ fn load(dir: &Path, name: &str, body: &str) -> TrainConfig {
     TrainConfig::load(&p).unwrap()
 }
 
+/// The built-in task's config and its file twin (`common` settings for both, outputs in
+/// `dir/builtin` and `dir/file`), both trained: their loss logs are the same bytes.
+fn train_builtin_and_file(
+    dir: &Path,
+    common: &str,
+    builtin_task: &str,
+    file_task: &str,
+) -> (TrainConfig, TrainConfig) {
+    let [builtin, file] = [("builtin", builtin_task), ("file", file_task)].map(|(name, task)| {
+        let out = dir.join(name).display().to_string();
+        load(
+            dir,
+            &format!("{name}.toml"),
+            &format!("{task}{common}out = \"{out}\"\n"),
+        )
+    });
+    train(&builtin, None, true).unwrap();
+    train(&file, None, true).unwrap();
+    assert_eq!(
+        read(builtin.out.join("loss.csv")),
+        read(file.out.join("loss.csv"))
+    );
+    (builtin, file)
+}
+
 fn read(p: PathBuf) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -68,29 +94,13 @@ fn reach_exported_to_files_trains_exactly_as_the_builtin_reach() {
     write_batch(&dir.join("train.npz"), &pool);
     write_batch(&dir.join("analysis.npz"), &reach.analysis_batch());
     let common = "rule = \"bptt\"\nn_rec = 12\nlr = 1e-3\nseeds = [3]\nupdates = 1\ncheckpoints = [0, 1]\ndevice = \"cpu\"\n";
-    let builtin = load(
+    let (builtin, file) = train_builtin_and_file(
         &dir,
-        "builtin.toml",
-        &format!(
-            "task = \"reach\"\nbatch_size = 6\nn_steps = 80\n{common}out = \"{}\"\n",
-            dir.join("builtin").display()
-        ),
-    );
-    let file = load(
-        &dir,
-        "file.toml",
-        &format!(
-            "task = \"file\"\ntrain_batch = \"train.npz\"\nanalysis_batch = \"analysis.npz\"\nloss = \"mse\"\nanalysis_steps = [105, 225]\n{common}out = \"{}\"\n",
-            dir.join("file").display()
-        ),
+        common,
+        "task = \"reach\"\nbatch_size = 6\nn_steps = 80\n",
+        "task = \"file\"\ntrain_batch = \"train.npz\"\nanalysis_batch = \"analysis.npz\"\nloss = \"mse\"\nanalysis_steps = [105, 225]\n",
     );
     assert_eq!(file.batch_size, 6, "no batch_size: the whole pool");
-    train(&builtin, None, true).unwrap();
-    train(&file, None, true).unwrap();
-    assert_eq!(
-        read(builtin.out.join("loss.csv")),
-        read(file.out.join("loss.csv"))
-    );
     for u in ["update0000", "update0001"] {
         let f = |c: &TrainConfig| rate_params(c.out.join(format!("seed3/{u}.safetensors")));
         assert_eq!(f(&builtin), f(&file), "{u}");
@@ -108,27 +118,11 @@ fn mante_exported_to_files_trains_exactly_as_the_builtin_mante() {
     let (batch, _) = snnlab::tasks::mante::load_default().unwrap();
     write_batch(&dir.join("train.npz"), &batch);
     let common = "rule = \"eprop\"\nn_rec = 10\nlr = 1e-3\nseeds = [1, 2]\nupdates = 3\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n";
-    let builtin = load(
+    let (builtin, file) = train_builtin_and_file(
         &dir,
-        "builtin.toml",
-        &format!(
-            "task = \"mante\"\n{common}out = \"{}\"\n",
-            dir.join("builtin").display()
-        ),
-    );
-    let file = load(
-        &dir,
-        "file.toml",
-        &format!(
-            "task = \"file\"\ntrain_batch = \"train.npz\"\nanalysis_batch = \"train.npz\"\nloss = \"ce\"\n{common}out = \"{}\"\n",
-            dir.join("file").display()
-        ),
-    );
-    train(&builtin, None, true).unwrap();
-    train(&file, None, true).unwrap();
-    assert_eq!(
-        read(builtin.out.join("loss.csv")),
-        read(file.out.join("loss.csv"))
+        common,
+        "task = \"mante\"\n",
+        "task = \"file\"\ntrain_batch = \"train.npz\"\nanalysis_batch = \"train.npz\"\nloss = \"ce\"\n",
     );
     for s in [1, 2] {
         for u in [0, 2, 3] {
@@ -200,24 +194,6 @@ fn small_task(dir: &Path) {
         ),
     )
     .unwrap();
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let o = common::bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn run_err(args: &[&str]) -> String {
-    let o = common::bin().args(args).output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "{args:?}");
-    let e = String::from_utf8(o.stderr).unwrap();
-    assert_eq!(e.trim().lines().count(), 1, "{e}");
-    e
 }
 
 fn npz(p: &Path, name: &str) -> ArrayD<f64> {
@@ -358,22 +334,11 @@ fn activity_is_forward_over_the_analysis_steps_and_procrustes_on_it_is_evaluates
     let last = changed.len() - 30;
     changed[last] ^= 1;
     std::fs::write(&analysis, &changed).unwrap();
-    let e = run_err(&[
-        "activity",
-        "--model",
-        &model,
-        "--out",
-        &s(dir.join("x.npz")),
-    ]);
+    let (x_npz, x_json) = (s(dir.join("x.npz")), s(dir.join("x.json")));
+    let e = run_err(&["activity", "--model", &model, "--out", &x_npz]);
     assert!(e.contains("analysis.npz") && e.contains("changed"), "{e}");
     std::fs::remove_file(&analysis).unwrap();
-    let e = run_err(&[
-        "evaluate",
-        "--model",
-        &model,
-        "--out",
-        &s(dir.join("x.json")),
-    ]);
+    let e = run_err(&["evaluate", "--model", &model, "--out", &x_json]);
     assert!(e.contains("analysis.npz") && e.contains("missing"), "{e}");
     assert!(!dir.join("x.npz").exists() && !dir.join("x.json").exists());
 }
@@ -384,8 +349,7 @@ fn bad_file_tasks_are_one_line_input_errors_naming_the_file() {
     small_task(&dir);
     let base = read(dir.join("task.toml"));
     let check = |body: String, want: &[&str]| {
-        let p = dir.join("bad.toml");
-        std::fs::write(&p, body).unwrap();
+        let p = write_file(&dir, "bad.toml", body);
         let e = TrainConfig::load(&p).unwrap_err();
         assert!(matches!(e, snnlab::error::Error::Input(_)), "{e}");
         let m = e.to_string();

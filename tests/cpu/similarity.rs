@@ -67,6 +67,18 @@ fn d(x: &Array3<f64>, y: &Array3<f64>, alpha: f64, score: Score) -> f64 {
     shape_distance(x.view(), y.view(), alpha, score).unwrap()
 }
 
+/// Both pairs are the same distance apart at `alpha` in both scores (within `tol`, relative
+/// to the distance when above 1).
+fn assert_same_scores(alpha: f64, [(x, y), (x2, y2)]: [(&Array3<f64>, &Array3<f64>); 2], tol: f64) {
+    for score in [Score::Angular, Score::Euclidean] {
+        let (a, b) = (d(x, y, alpha, score), d(x2, y2, alpha, score));
+        assert!(
+            (a - b).abs() < tol * a.max(1.0),
+            "alpha {alpha} {score:?}: {a} vs {b}"
+        );
+    }
+}
+
 fn input_error<T: std::fmt::Debug>(r: Result<T, Error>, needle: &str) {
     match r {
         Err(Error::Input(msg)) => {
@@ -173,13 +185,7 @@ fn invariant_to_rotation_of_units_and_offsets_at_every_alpha() {
     let y2 = offset(&mix(&q, &y), 8);
     let x2 = offset(&x, 9);
     for alpha in ALPHAS {
-        for score in [Score::Angular, Score::Euclidean] {
-            let (a, b) = (d(&x, &y, alpha, score), d(&x2, &y2, alpha, score));
-            assert!(
-                (a - b).abs() < 1e-9 * a.max(1.0),
-                "alpha {alpha} {score:?}: {a} vs {b}"
-            );
-        }
+        assert_same_scores(alpha, [(&x, &y), (&x2, &y2)], 1e-9);
         let z = d(&x, &offset(&mix(&q, &x), 10), alpha, Score::Angular);
         assert!(
             z < 1e-6,
@@ -209,13 +215,7 @@ fn angular_invariant_to_isotropic_scaling_without_or_with_full_whitening() {
 fn symmetric_in_its_arguments() {
     let (x, y) = (activity(5, 8, 3, 13), activity(7, 8, 3, 14));
     for alpha in ALPHAS {
-        for score in [Score::Angular, Score::Euclidean] {
-            let (a, b) = (d(&x, &y, alpha, score), d(&y, &x, alpha, score));
-            assert!(
-                (a - b).abs() < 1e-10 * a.max(1.0),
-                "alpha {alpha} {score:?}: {a} vs {b}"
-            );
-        }
+        assert_same_scores(alpha, [(&x, &y), (&y, &x)], 1e-10);
     }
 }
 

@@ -15,7 +15,7 @@ use rand_distr::{Distribution, StandardNormal};
 use snnlab::batch::{Batch, LossKind};
 use snnlab::reference::rate::Prepared;
 use snnlab::reference::spiking::{
-    SpikeTrajectory, SpikingNet, forward, grad_backward, grad_eprop_online, loss,
+    SpikeLoss, SpikeTrajectory, SpikingNet, forward, grad_backward, grad_eprop_online, loss,
 };
 use snnlab::rules::Rule;
 use snnlab::spiking::{SpikingConfig, SpikingParams};
@@ -75,6 +75,29 @@ fn case(kind: &str, loss_kind: LossKind, seed: u64) -> Case {
         net: SpikingNet { cfg, p, feedback },
         prep: Prepared::new(&batch),
     }
+}
+
+/// (kind, loss, case, its trajectory, its loss terms).
+type Simulated = (
+    &'static str,
+    LossKind,
+    Case,
+    SpikeTrajectory<f64>,
+    SpikeLoss<f64>,
+);
+
+/// The case of `seed` for every kind and loss, run forward.
+fn simulated(seed: u64) -> Vec<Simulated> {
+    let mut out = vec![];
+    for kind in ["lif", "alif"] {
+        for lk in [LossKind::Mse, LossKind::Ce] {
+            let c = case(kind, lk, seed);
+            let tr = forward(&c.net, &c.prep.x);
+            let lo = loss(&tr, &c.prep, LAMBDA, TARGET);
+            out.push((kind, lk, c, tr, lo));
+        }
+    }
+    out
 }
 
 /// The forward pass as plain scalar loops (independent of the library's array code).
@@ -316,95 +339,80 @@ const RULES: [Rule; 5] = [
 
 #[test]
 fn every_rule_matches_forward_mode_sensitivities_of_the_surrogate() {
-    for kind in ["lif", "alif"] {
-        for lk in [LossKind::Mse, LossKind::Ce] {
-            let c = case(kind, lk, 11);
-            let tr = forward(&c.net, &c.prep.x);
-            let lo = loss(&tr, &c.prep, LAMBDA, TARGET);
-            for rule in RULES {
-                let g = grad_backward(&c.net, rule, &c.prep, &tr, &lo);
-                let (g_in, g_rec) = rtrl(&c, rule, &tr, &lo.dy, lo.dreg.as_slice().unwrap());
-                let e_in = rel_err(g.w_in.as_slice().unwrap(), g_in.as_slice().unwrap());
-                let e_rec = rel_err(g.w_rec.as_slice().unwrap(), g_rec.as_slice().unwrap());
-                assert!(
-                    e_in < 1e-10 && e_rec < 1e-10,
-                    "{kind} {lk:?} {}: w_in {e_in:.2e}, w_rec {e_rec:.2e}",
-                    rule.name()
-                );
-                assert!(
-                    g_rec.iter().any(|v| v.abs() > 1e-6),
-                    "{kind} {}: gradient is not trivially zero",
-                    rule.name()
-                );
-                assert!(g.w_rec.diag().iter().all(|&v| v == 0.0));
-            }
-            // The rules differ: e-prop is not BPTT here (recurrent paths matter).
-            let gb = grad_backward(&c.net, Rule::Bptt, &c.prep, &tr, &lo);
-            let ge = grad_backward(&c.net, Rule::Eprop, &c.prep, &tr, &lo);
-            assert!(rel_err(ge.w_rec.as_slice().unwrap(), gb.w_rec.as_slice().unwrap()) > 1e-3);
+    for (kind, lk, c, tr, lo) in simulated(11) {
+        for rule in RULES {
+            let g = grad_backward(&c.net, rule, &c.prep, &tr, &lo);
+            let (g_in, g_rec) = rtrl(&c, rule, &tr, &lo.dy, lo.dreg.as_slice().unwrap());
+            let e_in = rel_err(g.w_in.as_slice().unwrap(), g_in.as_slice().unwrap());
+            let e_rec = rel_err(g.w_rec.as_slice().unwrap(), g_rec.as_slice().unwrap());
+            assert!(
+                e_in < 1e-10 && e_rec < 1e-10,
+                "{kind} {lk:?} {}: w_in {e_in:.2e}, w_rec {e_rec:.2e}",
+                rule.name()
+            );
+            assert!(
+                g_rec.iter().any(|v| v.abs() > 1e-6),
+                "{kind} {}: gradient is not trivially zero",
+                rule.name()
+            );
+            assert!(g.w_rec.diag().iter().all(|&v| v == 0.0));
         }
+        // The rules differ: e-prop is not BPTT here (recurrent paths matter).
+        let gb = grad_backward(&c.net, Rule::Bptt, &c.prep, &tr, &lo);
+        let ge = grad_backward(&c.net, Rule::Eprop, &c.prep, &tr, &lo);
+        assert!(rel_err(ge.w_rec.as_slice().unwrap(), gb.w_rec.as_slice().unwrap()) > 1e-3);
     }
 }
 
 #[test]
 fn readout_gradients_match_finite_differences() {
-    for kind in ["lif", "alif"] {
-        for lk in [LossKind::Mse, LossKind::Ce] {
-            let c = case(kind, lk, 5);
-            let tr = forward(&c.net, &c.prep.x);
-            let lo = loss(&tr, &c.prep, LAMBDA, TARGET);
-            let g = grad_backward(&c.net, Rule::Bptt, &c.prep, &tr, &lo);
-            let eps = 1e-6;
-            let total = |p: &SpikingParams<f64>| {
-                let net = SpikingNet {
-                    cfg: c.net.cfg.clone(),
-                    p: p.clone(),
-                    feedback: None,
-                };
-                let tr = forward(&net, &c.prep.x);
-                loss(&tr, &c.prep, LAMBDA, TARGET).total
+    for (kind, lk, c, tr, lo) in simulated(5) {
+        let g = grad_backward(&c.net, Rule::Bptt, &c.prep, &tr, &lo);
+        let eps = 1e-6;
+        let total = |p: &SpikingParams<f64>| {
+            let net = SpikingNet {
+                cfg: c.net.cfg.clone(),
+                p: p.clone(),
+                feedback: None,
             };
-            let mut fd_w = Array2::<f64>::zeros(g.w_out.raw_dim());
-            for ((kk, j), v) in fd_w.indexed_iter_mut() {
-                let (mut pp, mut pm) = (c.net.p.clone(), c.net.p.clone());
-                pp.w_out[[kk, j]] += eps;
-                pm.w_out[[kk, j]] -= eps;
-                *v = (total(&pp) - total(&pm)) / (2.0 * eps);
-            }
-            let mut fd_b = vec![0.0; g.b_out.len()];
-            for (kk, v) in fd_b.iter_mut().enumerate() {
-                let (mut pp, mut pm) = (c.net.p.clone(), c.net.p.clone());
-                pp.b_out[kk] += eps;
-                pm.b_out[kk] -= eps;
-                *v = (total(&pp) - total(&pm)) / (2.0 * eps);
-            }
-            let ew = rel_err(g.w_out.as_slice().unwrap(), fd_w.as_slice().unwrap());
-            let eb = rel_err(g.b_out.as_slice().unwrap(), &fd_b);
-            assert!(
-                ew < 1e-7 && eb < 1e-7,
-                "{kind} {lk:?}: w_out {ew:.2e}, b_out {eb:.2e}"
-            );
+            let tr = forward(&net, &c.prep.x);
+            loss(&tr, &c.prep, LAMBDA, TARGET).total
+        };
+        let mut fd_w = Array2::<f64>::zeros(g.w_out.raw_dim());
+        for ((kk, j), v) in fd_w.indexed_iter_mut() {
+            let (mut pp, mut pm) = (c.net.p.clone(), c.net.p.clone());
+            pp.w_out[[kk, j]] += eps;
+            pm.w_out[[kk, j]] -= eps;
+            *v = (total(&pp) - total(&pm)) / (2.0 * eps);
         }
+        let mut fd_b = vec![0.0; g.b_out.len()];
+        for (kk, v) in fd_b.iter_mut().enumerate() {
+            let (mut pp, mut pm) = (c.net.p.clone(), c.net.p.clone());
+            pp.b_out[kk] += eps;
+            pm.b_out[kk] -= eps;
+            *v = (total(&pp) - total(&pm)) / (2.0 * eps);
+        }
+        let ew = rel_err(g.w_out.as_slice().unwrap(), fd_w.as_slice().unwrap());
+        let eb = rel_err(g.b_out.as_slice().unwrap(), &fd_b);
+        assert!(
+            ew < 1e-7 && eb < 1e-7,
+            "{kind} {lk:?}: w_out {ew:.2e}, b_out {eb:.2e}"
+        );
     }
 }
 
 #[test]
 fn eprop_online_traces_equal_the_factorised_form() {
-    for kind in ["lif", "alif"] {
-        for lk in [LossKind::Mse, LossKind::Ce] {
-            for rule in [Rule::Eprop, Rule::EpropRandom] {
-                let c = case(kind, lk, 21);
-                let tr = forward(&c.net, &c.prep.x);
-                let lo = loss(&tr, &c.prep, LAMBDA, TARGET);
-                let online = grad_eprop_online(&c.net, rule, &c.prep, &tr, &lo);
-                let fact = grad_backward(&c.net, rule, &c.prep, &tr, &lo);
-                let e = rel_err(&online.flatten(), &fact.flatten());
-                assert!(
-                    e < 1e-9,
-                    "{kind} {lk:?} {}: online vs factorised {e:.2e}",
-                    rule.name()
-                );
-            }
+    for (kind, lk, c, tr, lo) in simulated(21) {
+        for rule in [Rule::Eprop, Rule::EpropRandom] {
+            let online = grad_eprop_online(&c.net, rule, &c.prep, &tr, &lo);
+            let fact = grad_backward(&c.net, rule, &c.prep, &tr, &lo);
+            let e = rel_err(&online.flatten(), &fact.flatten());
+            assert!(
+                e < 1e-9,
+                "{kind} {lk:?} {}: online vs factorised {e:.2e}",
+                rule.name()
+            );
         }
     }
 }

@@ -3,21 +3,12 @@
 //! window (recomputed here by hand from `activity`'s outputs), and a checkpoint that records the
 //! cue task needs no `--task`.
 
-mod common;
+use crate::common;
+use common::{json, run_ok, s, write_file};
 
 use std::path::Path;
 
 use ndarray::ArrayD;
-
-fn run_ok(args: &[&str]) -> String {
-    let out = common::bin().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn npz(path: &Path, name: &str) -> ArrayD<f64> {
     let mut z = ndarray_npy::NpzReader::new(std::fs::File::open(path).unwrap()).unwrap();
@@ -29,53 +20,40 @@ fn npz(path: &Path, name: &str) -> ArrayD<f64> {
         .unwrap()
 }
 
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn evaluate_and_activity_on_the_cue_task() {
     let dir = common::tmpdir("cue");
-    let cfg = dir.join("cue.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "cue.toml",
         format!(
             "task = \"cue\"\nrule = \"bptt\"\nn_rec = 8\nlr = 1e-2\nseeds = [2]\nupdates = 1\nbatch_size = 2\ncheckpoints = [0, 1]\ndevice = \"cpu\"\nout = \"{}\"\n",
             dir.join("run").display()
         ),
-    )
-    .unwrap();
-    run_ok(&["train", cfg.to_str().unwrap(), "--quiet"]);
+    );
+    run_ok(&["train", s(&cfg), "--quiet"]);
     let model = dir.join("run/seed2/update0001.safetensors");
-    let s = |p: &Path| p.display().to_string();
     let (e_task, e_auto, act) = (
         dir.join("e_task.json"),
         dir.join("e_auto.json"),
         dir.join("act.npz"),
     );
+    let ms = s(&model);
     run_ok(&[
         "evaluate",
         "--model",
-        &s(&model),
+        ms,
         "--task",
         "cue",
         "--out",
-        &s(&e_task),
+        s(&e_task),
     ]);
     // The checkpoint records its task: no --task needed, the same result.
-    run_ok(&["evaluate", "--model", &s(&model), "--out", &s(&e_auto)]);
+    run_ok(&["evaluate", "--model", ms, "--out", s(&e_auto)]);
     let (a, b) = (json(&e_task), json(&e_auto));
     assert_eq!(a, b);
     assert_eq!(a["task"], "cue");
-    run_ok(&[
-        "activity",
-        "--model",
-        &s(&model),
-        "--task",
-        "cue",
-        "--out",
-        &s(&act),
-    ]);
+    run_ok(&["activity", "--model", ms, "--task", "cue", "--out", s(&act)]);
 
     let batch = snnlab::evaluate::cue_analysis_batch();
     let (c, t_n) = (batch.n_trials(), batch.n_steps());
@@ -136,18 +114,19 @@ fn evaluate_and_activity_on_the_cue_task() {
     // Recordings for the cue task: [N, 2250, 100]; a mismatch names both shapes.
     let data = dir.join("data.npy");
     ndarray_npy::write_npy(&data, &ndarray::Array3::<f64>::zeros((5, 10, c))).unwrap();
+    let x_json = dir.join("x.json");
     let out = common::bin()
         .args([
             "evaluate",
             "--model",
-            &s(&model),
+            ms,
             "--task",
             "cue",
             "--data",
-            &s(&data),
+            s(&data),
             "--out",
-            &s(&dir.join("x.json")),
         ])
+        .arg(&x_json)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -156,5 +135,5 @@ fn evaluate_and_activity_on_the_cue_task() {
         err.contains("[5, 10, 100]") && err.lines().count() == 1,
         "{err}"
     );
-    assert!(!dir.join("x.json").exists());
+    assert!(!x_json.exists());
 }

@@ -4,50 +4,28 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array3, Axis};
+use ndarray::{Array3, ArrayView3, Axis};
 
-mod common;
-use common::{bin, tmpdir};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn hatsopoulos() -> PathBuf {
-    root().join("data/neural/hatsopoulos2007/firing_rate_n141_t121_c8.npy")
-}
+use crate::common;
+use common::{assert_bad, hatsopoulos, json, repo, run_ok, s, table, tmpdir, train_quietly};
 
 fn write_npy(path: &Path, a: &Array3<f64>) {
     ndarray_npy::write_npy(path, a).unwrap();
 }
 
-fn run_ok(args: &[&str]) -> String {
-    let o = bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "args {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Exit 2, one stderr line containing every `culprit`, `out` (if any) not created.
-fn assert_bad(args: &[&str], culprits: &[&str], out: Option<&Path>) {
-    let o = bin().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line expected, got: {err}");
-    for c in culprits {
-        assert!(
-            lines[0].contains(c),
-            "message '{}' should name '{c}'",
-            lines[0]
-        );
-    }
-    if let Some(p) = out {
-        assert!(!p.exists(), "{} must not be written", p.display());
-    }
+/// `d/nan.npy` (`x` with a NaN at `at`) and `d/short.npy` (`short`).
+fn nan_and_short(
+    d: &Path,
+    x: &Array3<f64>,
+    at: [usize; 3],
+    short: &Array3<f64>,
+) -> (PathBuf, PathBuf) {
+    let mut n = x.clone();
+    n[at] = f64::NAN;
+    let (nan_p, short_p) = (d.join("nan.npy"), d.join("short.npy"));
+    write_npy(&nan_p, &n);
+    write_npy(&short_p, short);
+    (nan_p, short_p)
 }
 
 /// The rows of an analysis.csv in `metric` as the columns seed, update, accuracy, loss,
@@ -99,11 +77,7 @@ fn procrustes_prints_the_distance() {
     write_npy(&yp, &(y * 3.0 + 1.5));
     let z = random((9, 5, 4), 2);
     write_npy(&zp, &z);
-    let (xs, ys, zs) = (
-        xp.to_str().unwrap(),
-        yp.to_str().unwrap(),
-        zp.to_str().unwrap(),
-    );
+    let (xs, ys, zs) = (s(&xp), s(&yp), s(&zp));
 
     let same: f64 = run_ok(&["procrustes", "--x", xs, "--y", ys])
         .trim()
@@ -149,37 +123,18 @@ fn procrustes_prints_the_distance() {
     // Bad input: wrong axis count, NaN, T/C mismatch, unknown metric, alpha out of range.
     let two = d.join("two.npy");
     ndarray_npy::write_npy(&two, &ndarray::Array2::<f64>::zeros((3, 4))).unwrap();
-    assert_bad(
-        &["procrustes", "--x", two.to_str().unwrap(), "--y", zs],
-        &["two.npy"],
-        None,
-    );
-    let mut n = z.clone();
-    n[[1, 2, 3]] = f64::NAN;
-    let nan = d.join("nan.npy");
-    write_npy(&nan, &n);
-    assert_bad(
-        &["procrustes", "--x", xs, "--y", nan.to_str().unwrap()],
-        &["nan.npy", "NaN"],
-        None,
-    );
-    let short = d.join("short.npy");
-    write_npy(&short, &random((7, 4, 4), 3));
-    assert_bad(
-        &["procrustes", "--x", xs, "--y", short.to_str().unwrap()],
-        &["short.npy", "T = 4"],
-        None,
-    );
-    assert_bad(
-        &["procrustes", "--x", xs, "--y", zs, "--metric", "cosine"],
-        &["--metric"],
-        None,
-    );
-    assert_bad(
-        &["procrustes", "--x", xs, "--y", zs, "--alpha", "1.5"],
-        &["--alpha"],
-        None,
-    );
+    let (nan, short) = nan_and_short(&d, &z, [1, 2, 3], &random((7, 4, 4), 3));
+    let (twos, nans, shorts) = (s(&two), s(&nan), s(&short));
+    let cases: [(&[&str], &[&str]); 5] = [
+        (&["--x", twos, "--y", zs], &["two.npy"]),
+        (&["--x", xs, "--y", nans], &["nan.npy", "NaN"]),
+        (&["--x", xs, "--y", shorts], &["short.npy", "T = 4"]),
+        (&["--x", xs, "--y", zs, "--metric", "cosine"], &["--metric"]),
+        (&["--x", xs, "--y", zs, "--alpha", "1.5"], &["--alpha"]),
+    ];
+    for (args, culprits) in cases {
+        assert_bad(&[&["procrustes"], args].concat(), culprits, None);
+    }
     assert_bad(
         &["procrustes", "--x", "missing.npy", "--y", zs],
         &["missing.npy"],
@@ -191,33 +146,26 @@ fn procrustes_prints_the_distance() {
 fn evaluate_reproduces_the_papers_reach_checkpoint() {
     let d = tmpdir("evaluate");
     let m = d.join("reach0.safetensors");
-    let ckpt = root().join("data/paper/reach_bptt_lr1e-3.npz");
+    let ckpt = repo("data/paper/reach_bptt_lr1e-3.npz");
+    let (cs, ms) = (s(&ckpt), s(&m));
     run_ok(&[
         "import-npz",
         "--npz",
-        ckpt.to_str().unwrap(),
+        cs,
         "--prefix",
         "p0_",
         "--kind",
         "rate",
         "--out",
-        m.to_str().unwrap(),
+        ms,
     ]);
     let out = d.join("e.json");
-    let (ms, os, hs) = (m.to_str().unwrap(), out.to_str().unwrap(), hatsopoulos());
+    let (os, h) = (s(&out), hatsopoulos());
+    let hs = s(&h);
     run_ok(&[
-        "evaluate",
-        "--model",
-        ms,
-        "--task",
-        "reach",
-        "--data",
-        hs.to_str().unwrap(),
-        "--out",
-        os,
+        "evaluate", "--model", ms, "--task", "reach", "--data", hs, "--out", os,
     ]);
-    let j: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let j = json(&out);
     let get = |k: &str| {
         j[k].as_f64()
             .unwrap_or_else(|| panic!("{k} missing in {j}"))
@@ -238,7 +186,7 @@ fn evaluate_reproduces_the_papers_reach_checkpoint() {
     assert_eq!(j["metric"], "procrustes-angular");
     assert_eq!(get("distance"), get("procrustes"));
     let task = snnlab::evaluate::AnalysisTask::load(snnlab::evaluate::TaskName::Reach).unwrap();
-    let data = snnlab::evaluate::load_data(&hs, &task).unwrap();
+    let data = snnlab::evaluate::load_data(&h, &task).unwrap();
     let floor = snnlab::similarity::split_half_floor(data.view(), 100, 0).unwrap();
     assert_eq!(get("split_half_floor"), floor);
     assert!((get("normalised_distance") - (get("distance") - floor) / (1.0 - floor)).abs() < 1e-12);
@@ -253,10 +201,9 @@ fn evaluate_reproduces_the_papers_reach_checkpoint() {
         "--task",
         "reach",
         "--out",
-        out2.to_str().unwrap(),
+        s(&out2),
     ]);
-    let j2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out2).unwrap()).unwrap();
+    let j2 = json(&out2);
     assert_eq!(j2["accuracy"], j["accuracy"]);
     assert!(j2.get("procrustes").is_none());
 
@@ -264,88 +211,31 @@ fn evaluate_reproduces_the_papers_reach_checkpoint() {
     let bad = d.join("c7.npy");
     write_npy(&bad, &random((20, 121, 7), 4));
     let bo = d.join("bad.json");
-    assert_bad(
-        &[
-            "evaluate",
-            "--model",
-            ms,
-            "--task",
-            "reach",
-            "--data",
-            bad.to_str().unwrap(),
-            "--out",
-            bo.to_str().unwrap(),
-        ],
-        &["c7.npy", "7"],
-        Some(&bo),
-    );
     let mut n = random((20, 121, 8), 5);
     n[[0, 0, 0]] = f64::NAN;
     let nan = d.join("nan.npy");
     write_npy(&nan, &n);
-    assert_bad(
-        &[
-            "evaluate",
-            "--model",
-            ms,
-            "--task",
-            "reach",
-            "--data",
-            nan.to_str().unwrap(),
-            "--out",
-            bo.to_str().unwrap(),
-        ],
-        &["nan.npy", "NaN"],
-        Some(&bo),
-    );
-    assert_bad(
-        &[
-            "evaluate",
-            "--model",
-            ms,
-            "--task",
-            "mante",
-            "--out",
-            bo.to_str().unwrap(),
-        ],
-        &["n_in"],
-        Some(&bo),
-    );
-    assert_bad(
-        &[
-            "evaluate",
-            "--model",
-            ms,
-            "--task",
-            "sudoku",
-            "--out",
-            bo.to_str().unwrap(),
-        ],
-        &["--task"],
-        Some(&bo),
-    );
+    let (bads, nans) = (s(&bad), s(&nan));
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--task", "reach", "--data", bads], &["c7.npy", "7"]),
+        (&["--task", "reach", "--data", nans], &["nan.npy", "NaN"]),
+        (&["--task", "mante"], &["n_in"]),
+        (&["--task", "sudoku"], &["--task"]),
+    ];
+    for (args, culprits) in cases {
+        let all = [&["evaluate", "--model", ms, "--out", s(&bo)], args].concat();
+        assert_bad(&all, culprits, Some(&bo));
+    }
 }
 
 #[test]
 fn analyze_and_report_score_every_checkpoint() {
     let d = tmpdir("analyze");
-    let run = d.join("run");
-    let cfg = d.join("c.toml");
-    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 24\nbatch_size = 8\nupdates = 3\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n").unwrap();
-    run_ok(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let config = "task = \"reach\"\nrule = \"bptt\"\nn_rec = 24\nbatch_size = 8\nupdates = 3\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n";
+    let run = train_quietly(&d, "run", config);
     let h = hatsopoulos();
-    let stdout = run_ok(&[
-        "analyze",
-        run.to_str().unwrap(),
-        "--data",
-        h.to_str().unwrap(),
-    ]);
+    let (rs, hs) = (s(&run), s(&h));
+    let stdout = run_ok(&["analyze", rs, "--data", hs]);
     assert!(stdout.contains("closest to data"), "{stdout}");
     let csv = std::fs::read_to_string(run.join("analysis.csv")).unwrap();
     // Without --metric every row is Procrustes; the columns the assertions below index.
@@ -370,14 +260,8 @@ fn analyze_and_report_score_every_checkpoint() {
     );
 
     let html = d.join("report.html");
-    run_ok(&[
-        "report",
-        run.to_str().unwrap(),
-        "--data",
-        h.to_str().unwrap(),
-        "--out",
-        html.to_str().unwrap(),
-    ]);
+    let htmls = s(&html);
+    run_ok(&["report", rs, "--data", hs, "--out", htmls]);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
         page.matches("<svg").count() >= 5,
@@ -397,9 +281,9 @@ fn analyze_and_report_score_every_checkpoint() {
     let first: Vec<f64> = rows[0].split(',').map(|v| v.parse().unwrap()).collect();
     let stdout = run_ok(&[
         "analyze",
-        run.to_str().unwrap(),
+        rs,
         "--data",
-        h.to_str().unwrap(),
+        hs,
         "--levels",
         "-1e9,2",
         "--min-accuracy",
@@ -428,14 +312,7 @@ fn analyze_and_report_score_every_checkpoint() {
         .fold(f64::INFINITY, f64::min);
     assert!(stdout.contains(&format!("distance {min_d:.4}")), "{stdout}");
     run_ok(&[
-        "report",
-        run.to_str().unwrap(),
-        "--data",
-        h.to_str().unwrap(),
-        "--out",
-        html.to_str().unwrap(),
-        "--levels",
-        "-1e9,2",
+        "report", rs, "--data", hs, "--out", htmls, "--levels", "-1e9,2",
     ]);
     assert_eq!(
         std::fs::read_to_string(d.join("matched.csv")).unwrap(),
@@ -443,16 +320,8 @@ fn analyze_and_report_score_every_checkpoint() {
         "report and analyze give the same matched table"
     );
 
-    assert_bad(
-        &[
-            "analyze",
-            d.join("nothing").to_str().unwrap(),
-            "--data",
-            h.to_str().unwrap(),
-        ],
-        &["nothing"],
-        None,
-    );
+    let nothing = d.join("nothing");
+    assert_bad(&["analyze", s(&nothing), "--data", hs], &["nothing"], None);
 }
 
 #[test]
@@ -478,35 +347,21 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
         .as_standard_layout()
         .into_owned();
     write_npy(&tp, &xt);
-    let (xs, ys, zs) = (
-        xp.to_str().unwrap(),
-        yp.to_str().unwrap(),
-        zp.to_str().unwrap(),
-    );
-    let same: f64 = run_ok(&["dsa", "--x", xs, "--y", ys, "--n-delays", "2"])
-        .trim()
-        .parse()
-        .expect("a bare number");
+    let (xs, ys, zs, ts) = (s(&xp), s(&yp), s(&zp), s(&tp));
+    // `dsa ARGS`: the bare number it prints.
+    let dsa = |args: &[&str]| -> f64 {
+        run_ok(&[&["dsa"], args].concat())
+            .trim()
+            .parse()
+            .expect("a bare number")
+    };
+    let same = dsa(&["--x", xs, "--y", ys, "--n-delays", "2"]);
     assert!(same < 1e-3, "angle to a permuted, scaled copy: {same}");
-    let json = d.join("dsa.json");
-    let far: f64 = run_ok(&[
-        "dsa",
-        "--x",
-        xs,
-        "--y",
-        zs,
-        "--n-delays",
-        "2",
-        "--rank",
-        "6",
-        "--out",
-        json.to_str().unwrap(),
-    ])
-    .trim()
-    .parse()
-    .unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let json_p = d.join("dsa.json");
+    let js = s(&json_p);
+    let rank6 = ["--x", xs, "--y", zs, "--n-delays", "2", "--rank", "6"];
+    let far = dsa(&[&rank6[..], &["--out", js]].concat());
+    let v = json(&json_p);
     assert_eq!(v["score"].as_f64().unwrap(), far);
     assert_eq!(v["score_method"], "angular");
     assert_eq!(v["rank"], 6);
@@ -521,41 +376,14 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
     assert!(moduli.windows(2).all(|w| w[0] >= w[1]), "{moduli:?}");
     assert!(far > 0.05 && far <= std::f64::consts::PI);
     // Wasserstein as the score equals the JSON's wasserstein field.
-    let w: f64 = run_ok(&[
-        "dsa",
-        "--x",
-        xs,
-        "--y",
-        zs,
-        "--n-delays",
-        "2",
-        "--rank",
-        "6",
-        "--score",
-        "wasserstein",
-    ])
-    .trim()
-    .parse()
-    .unwrap();
+    let w = dsa(&[&rank6[..], &["--score", "wasserstein"]].concat());
     assert!((w - v["wasserstein"].as_f64().unwrap()).abs() < 1e-12);
     // --x-layout: the [T, N, C] copy is the same array.
-    let same_layout: f64 = run_ok(&[
-        "dsa",
-        "--x",
-        tp.to_str().unwrap(),
-        "--x-layout",
-        "TNC",
-        "--y",
-        ys,
-        "--n-delays",
-        "2",
-    ])
-    .trim()
-    .parse()
-    .unwrap();
+    let same_layout = dsa(&["--x", ts, "--x-layout", "TNC", "--y", ys, "--n-delays", "2"]);
     assert!(same_layout < 1e-3);
 
     // 4 units x 12 delays = 48 features > 3 x 9 samples: one line saying what to do.
+    let bad_out = json_p.with_extension("bad");
     assert_bad(
         &[
             "dsa",
@@ -566,67 +394,36 @@ fn dsa_prints_the_angle_writes_json_and_rejects_bad_input() {
             "--n-delays",
             "12",
             "--out",
-            json.with_extension("bad").to_str().unwrap(),
+            s(&bad_out),
         ],
         &["x.npy", "reduce --n-delays", "--pca"],
-        Some(&json.with_extension("bad")),
+        Some(&bad_out),
     );
-    let ok: f64 = run_ok(&[
-        "dsa",
-        "--x",
-        xs,
-        "--y",
-        ys,
-        "--n-delays",
-        "12",
-        "--pca",
-        "2",
-    ])
-    .trim()
-    .parse()
-    .unwrap();
+    let ok = dsa(&["--x", xs, "--y", ys, "--n-delays", "12", "--pca", "2"]);
     assert!(ok < 1e-3, "{ok}");
-    let mut n = x.clone();
-    n[[1, 2, 0]] = f64::NAN;
-    let nan = d.join("nan.npy");
-    write_npy(&nan, &n);
-    assert_bad(
-        &["dsa", "--x", xs, "--y", nan.to_str().unwrap()],
-        &["nan.npy", "NaN"],
-        None,
-    );
-    let short = d.join("short.npy");
-    write_npy(&short, &random((4, 19, 3), 13));
-    assert_bad(
-        &["dsa", "--x", xs, "--y", short.to_str().unwrap()],
-        &["short.npy", "T and C"],
-        None,
-    );
-    assert_bad(
-        &["dsa", "--x", xs, "--y", ys, "--x-layout", "NTX"],
-        &["--x-layout"],
-        None,
-    );
-    assert_bad(
-        &["dsa", "--x", xs, "--y", ys, "--score", "cosine"],
-        &["--score"],
-        None,
-    );
+    let (nan, short) = nan_and_short(&d, &x, [1, 2, 0], &random((4, 19, 3), 13));
+    let (nans, shorts) = (s(&nan), s(&short));
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--x", xs, "--y", nans], &["nan.npy", "NaN"]),
+        (&["--x", xs, "--y", shorts], &["short.npy", "T and C"]),
+        (
+            &["--x", xs, "--y", ys, "--x-layout", "NTX"],
+            &["--x-layout"],
+        ),
+        (&["--x", xs, "--y", ys, "--score", "cosine"], &["--score"]),
+    ];
+    for (args, culprits) in cases {
+        assert_bad(&[&["dsa"], args].concat(), culprits, None);
+    }
 }
 
 /// A tiny trained reach run (`updates` updates, checkpoints 0 and 2, two seeds).
 fn tiny_run(d: &Path) -> PathBuf {
-    let run = d.join("run");
-    let cfg = d.join("c.toml");
-    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 16\nbatch_size = 8\nupdates = 3\nseeds = [1, 2]\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n").unwrap();
-    run_ok(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--quiet",
-    ]);
-    run
+    train_quietly(
+        d,
+        "run",
+        "task = \"reach\"\nrule = \"bptt\"\nn_rec = 16\nbatch_size = 8\nupdates = 3\nseeds = [1, 2]\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n",
+    )
 }
 
 #[test]
@@ -634,8 +431,8 @@ fn analyze_scores_every_checkpoint_in_every_metric_asked() {
     use snnlab::similarity as sim;
     let d = tmpdir("analyze-metrics");
     let run = tiny_run(&d);
-    let (rs, h) = (run.to_str().unwrap(), hatsopoulos());
-    let hs = h.to_str().unwrap();
+    let (rs, h) = (s(&run), hatsopoulos());
+    let hs = s(&h);
     run_ok(&["analyze", rs, "--data", hs]);
     let plain = std::fs::read_to_string(run.join("analysis.csv")).unwrap();
     // Repeated and comma-separated flags; an output name is accepted as the metric's id.
@@ -650,30 +447,12 @@ fn analyze_scores_every_checkpoint_in_every_metric_asked() {
         "cca-mean-pca20-ridge1e-3",
     ]);
     let csv = std::fs::read_to_string(run.join("analysis.csv")).unwrap();
-    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let (head, rows) = table(&csv);
     assert_eq!(
-        head,
-        [
-            "seed",
-            "update",
-            "metric",
-            "accuracy",
-            "percent_correct",
-            "loss",
-            "distance",
-            "normalised_distance",
-            "cka",
-            "baseline",
-            "split_half_floor",
-            "participation_ratio"
-        ]
+        head.join(","),
+        "seed,update,metric,accuracy,percent_correct,loss,distance,normalised_distance,cka,baseline,split_half_floor,participation_ratio"
     );
     let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
-    let rows: Vec<Vec<&str>> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
     // Two seeds × checkpoints 0, 2, 3 × three metrics, checkpoint-major.
     assert_eq!(rows.len(), 2 * 3 * 3, "{csv}");
     let metrics: Vec<&str> = rows.iter().take(3).map(|r| r[col("metric")]).collect();
@@ -691,17 +470,16 @@ fn analyze_scores_every_checkpoint_in_every_metric_asked() {
     let data = snnlab::evaluate::load_data(&h, &task).unwrap();
     let avg = sim::condition_average(data.view());
     let halves = sim::split_halves(data.view(), 100, 0).unwrap();
-    let cca_floor = halves
-        .iter()
-        .map(|(a, b)| {
-            sim::cca_distance(
-                data.select(Axis(0), a).view(),
-                data.select(Axis(0), b).view(),
-            )
-            .unwrap()
-        })
-        .sum::<f64>()
-        / 100.0;
+    // A score's mean over the 100 split halves of the recordings.
+    let half_mean = |score: &dyn Fn(ArrayView3<f64>, ArrayView3<f64>) -> f64| {
+        let half = |rows: &Vec<usize>| data.select(Axis(0), rows);
+        halves
+            .iter()
+            .map(|(a, b)| score(half(a).view(), half(b).view()))
+            .sum::<f64>()
+            / 100.0
+    };
+    let cca_floor = half_mean(&|x, y| sim::cca_distance(x, y).unwrap());
     let num = |v: &str| v.parse::<f64>().unwrap();
     for r in &rows {
         let update: usize = r[col("update")].parse().unwrap();
@@ -723,17 +501,7 @@ fn analyze_scores_every_checkpoint_in_every_metric_asked() {
             "cka" => (
                 cka,
                 sim::linear_cka(avg.view(), data.view()).unwrap(),
-                halves
-                    .iter()
-                    .map(|(a, b)| {
-                        sim::linear_cka(
-                            data.select(Axis(0), a).view(),
-                            data.select(Axis(0), b).view(),
-                        )
-                        .unwrap()
-                    })
-                    .sum::<f64>()
-                    / 100.0,
+                half_mean(&|x, y| sim::linear_cka(x, y).unwrap()),
             ),
             _ => (
                 sim::cca_distance(act.view(), data.view()).unwrap(),
@@ -781,7 +549,7 @@ fn dsa_compares_two_models_symmetric_zero_on_itself_and_on_a_rotated_copy() {
     let run = tiny_run(&d);
     let a = run.join("seed1/update0003.safetensors");
     let b = run.join("seed2/update0003.safetensors");
-    let (a_s, b_s) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let (a_s, b_s) = (s(&a), s(&b));
     let score = |args: &[&str]| -> f64 {
         let mut all = vec!["dsa"];
         all.extend_from_slice(args);
@@ -795,13 +563,7 @@ fn dsa_compares_two_models_symmetric_zero_on_itself_and_on_a_rotated_copy() {
     assert!((ab - ba).abs() < 1e-6 * ab.max(1.0), "{ab} vs {ba}");
     // The model's activity with its units rotated by a random orthogonal matrix.
     let act_path = d.join("a.npz");
-    run_ok(&[
-        "activity",
-        "--model",
-        a_s,
-        "--out",
-        act_path.to_str().unwrap(),
-    ]);
+    run_ok(&["activity", "--model", a_s, "--out", s(&act_path)]);
     let act: Array3<f64> = {
         let mut z = ndarray_npy::NpzReader::new(std::fs::File::open(&act_path).unwrap()).unwrap();
         z.by_name("activity").unwrap()
@@ -817,20 +579,15 @@ fn dsa_compares_two_models_symmetric_zero_on_itself_and_on_a_rotated_copy() {
     let rp = d.join("rot.npy");
     write_npy(&rp, &rot);
     // Silent units leave null temporal modes whose basis is arbitrary: compare the top modes.
-    let rotated = score(&["--x-model", a_s, "--y", rp.to_str().unwrap(), "--rank", "4"]);
+    let rotated = score(&["--x-model", a_s, "--y", s(&rp), "--rank", "4"]);
     assert!(rotated < 1e-3, "rotated copy {rotated}");
     // An unrelated array scores far from it.
     let other = d.join("other.npy");
     write_npy(&other, &random(act.dim(), 9));
-    assert!(score(&["--x-model", a_s, "--y", other.to_str().unwrap()]) > 0.1);
+    assert!(score(&["--x-model", a_s, "--y", s(&other)]) > 0.1);
+    let none = d.join("none.safetensors");
     assert_bad(
-        &[
-            "dsa",
-            "--x-model",
-            d.join("none.safetensors").to_str().unwrap(),
-            "--y",
-            rp.to_str().unwrap(),
-        ],
+        &["dsa", "--x-model", s(&none), "--y", s(&rp)],
         &["none.safetensors"],
         None,
     );

@@ -2,12 +2,11 @@
 //! them against neural data: the loss falls, packing changes nothing, the GPU engine trains as
 //! the CPU does, filtered spikes are read at the data's bins, bad configs are refused.
 
-use std::path::PathBuf;
-
 use snnlab::evaluate::{AnalysisTask, TaskName, run_spiking};
 use snnlab::train::{TrainConfig, train};
 
-mod common;
+use crate::common;
+use common::csv_rows;
 use common::gpu::Tolerance;
 
 fn cfg(name: &str, body: &str) -> TrainConfig {
@@ -21,22 +20,19 @@ fn cfg(name: &str, body: &str) -> TrainConfig {
     TrainConfig::load(&p).unwrap()
 }
 
-const REACH: &str = "task = \"reach\"\nkind = \"alif\"\nrule = \"eprop\"\nn_rec = 24\nlr = 5e-3\nupdates = 30\nbatch_size = 8\nn_steps = 300\ncheckpoints = [0, 15]\ndevice = \"cpu\"\nactivity_l2 = 1.0\n[spiking]\ndt_ms = 2.0\n";
-
-fn csv_rows(p: PathBuf) -> Vec<Vec<String>> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect()
+/// [`REACH`] with these seeds (a `seeds = …` line) trained for `updates` updates.
+fn reach_cfg(name: &str, seeds: &str, updates: usize) -> TrainConfig {
+    let body = REACH.replace("updates = 30", &format!("updates = {updates}"));
+    cfg(name, &format!("{seeds}{body}"))
 }
+
+const REACH: &str = "task = \"reach\"\nkind = \"alif\"\nrule = \"eprop\"\nn_rec = 24\nlr = 5e-3\nupdates = 30\nbatch_size = 8\nn_steps = 300\ncheckpoints = [0, 15]\ndevice = \"cpu\"\nactivity_l2 = 1.0\n[spiking]\ndt_ms = 2.0\n";
 
 #[test]
 fn alif_eprop_on_reach_lowers_the_error_and_saves_spiking_checkpoints() {
     let c = cfg("reach", &format!("seeds = [2]\n{REACH}"));
     let res = train(&c, None, true).unwrap();
-    let ev = csv_rows(c.out.join("checkpoints.csv"));
+    let ev = csv_rows(&c.out.join("checkpoints.csv"));
     let first: f64 = ev[0][2].parse().unwrap();
     assert!(
         res[0].final_eval_error < 0.7 * first,
@@ -58,20 +54,8 @@ fn alif_eprop_on_reach_lowers_the_error_and_saves_spiking_checkpoints() {
 
 #[test]
 fn packed_spiking_networks_train_exactly_as_alone() {
-    let both = cfg(
-        "both",
-        &format!(
-            "seeds = [5, 6]\n{}",
-            REACH.replace("updates = 30", "updates = 6")
-        ),
-    );
-    let alone = cfg(
-        "alone",
-        &format!(
-            "seeds = [6]\n{}",
-            REACH.replace("updates = 30", "updates = 6")
-        ),
-    );
+    let both = reach_cfg("both", "seeds = [5, 6]\n", 6);
+    let alone = reach_cfg("alone", "seeds = [6]\n", 6);
     train(&both, None, true).unwrap();
     train(&alone, None, true).unwrap();
     let a = snnlab::io::load_spiking_model(&both.out.join("seed6/update0006.safetensors")).unwrap();
@@ -105,13 +89,7 @@ fn gpu_training_matches_cpu_training() {
 
 #[test]
 fn spiking_activity_is_filtered_spikes_at_the_data_bins() {
-    let c = cfg(
-        "act",
-        &format!(
-            "seeds = [1]\n{}",
-            REACH.replace("updates = 30", "updates = 1")
-        ),
-    );
+    let c = reach_cfg("act", "seeds = [1]\n", 1);
     let model = snnlab::spiking::SpikingModel::init(c.spiking_config(), 9).unwrap();
     let task = AnalysisTask::load(TaskName::Reach).unwrap();
     let tau = 20.0;

@@ -3,26 +3,41 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use snnlab::sweep::{Shard, Sweep};
 
-mod common;
-use common::{bin, tmpdir};
+use crate::common;
+use common::{bin, files_under, output_ok, sweep_file_in, tmpdir, wait_for};
 
-/// A sweep file in `dir` with results in `dir/results`.
+/// A sweep file `dir/NAME.toml` with results in `dir/results-NAME`.
 fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &p,
-        format!(
-            "results = \"{}\"\n{body}",
-            dir.join(format!("results-{name}")).display()
-        ),
-    )
-    .unwrap();
-    p
+    sweep_file_in(dir, name, &format!("results-{name}"), body)
+}
+
+/// `snnlab sweep CMD FILE ARGS`, to run or spawn.
+fn sweep_cmd(cmd: &str, file: &Path, args: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(["sweep", cmd]).arg(file).args(args);
+    c
+}
+
+/// [`BASE`] over these seeds, without neural data (no analysis).
+fn unscored(seeds: &str) -> String {
+    format!("data = \"none\"\n{BASE}[grid]\nseed = {seeds}\n")
+}
+
+/// [`sweep_file`], loaded: (its path, the sweep).
+fn loaded(dir: &Path, name: &str, body: &str) -> (PathBuf, Sweep) {
+    let f = sweep_file(dir, name, body);
+    let s = Sweep::load(&f).unwrap();
+    (f, s)
+}
+
+/// `sweep run --quiet` of `file`, asserted to succeed; the sweep.
+fn run_quietly(file: &Path) -> Sweep {
+    output_ok(&mut sweep_cmd("run", file, &["--quiet"]));
+    Sweep::load(file).unwrap()
 }
 
 const BASE: &str = "[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 20\nbatch_size = 8\ncheckpoints = [0, 10]\ndevice = \"cpu\"\n";
@@ -144,17 +159,6 @@ fn shards_are_disjoint_and_cover_every_run() {
     }
 }
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn complete(s: &Sweep) -> usize {
     s.runs.iter().filter(|r| s.is_complete(&r.id)).count()
 }
@@ -163,34 +167,19 @@ fn complete(s: &Sweep) -> usize {
 fn snapshot(s: &Sweep) -> Vec<(String, String, Vec<u8>)> {
     let mut out = Vec::new();
     for r in &s.runs {
-        let dir = s.run_dir(&r.id);
-        let mut stack = vec![dir.clone()];
-        while let Some(p) = stack.pop() {
-            for e in std::fs::read_dir(&p).unwrap().flatten() {
-                let path = e.path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let rel = path
-                    .strip_prefix(&dir)
+        for (rel, mut bytes) in files_under(&s.run_dir(&r.id)) {
+            if rel == "run.json" {
+                let mut j: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                j["seconds"] = 0.into();
+                bytes = j.to_string().into_bytes();
+            } else if rel == "config.toml" {
+                // It names the run's own directory, which differs between the two sweeps.
+                bytes = String::from_utf8(bytes)
                     .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                let mut bytes = std::fs::read(&path).unwrap();
-                if rel == "run.json" {
-                    let mut j: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                    j["seconds"] = 0.into();
-                    bytes = j.to_string().into_bytes();
-                } else if rel == "config.toml" {
-                    // It names the run's own directory, which differs between the two sweeps.
-                    bytes = String::from_utf8(bytes)
-                        .unwrap()
-                        .replace(&s.results.display().to_string(), "RESULTS")
-                        .into_bytes();
-                }
-                out.push((r.id.clone(), rel, bytes));
+                    .replace(&s.results.display().to_string(), "RESULTS")
+                    .into_bytes();
             }
+            out.push((r.id.clone(), rel, bytes));
         }
     }
     out.sort();
@@ -208,8 +197,7 @@ fn sigkill_mid_sweep_then_rerun_completes_every_run_once_with_identical_results(
     let s = Sweep::load(&killed).unwrap();
     let n = s.runs.len();
 
-    let mut child = bin()
-        .args(["sweep", "run", killed.to_str().unwrap(), "--quiet"])
+    let mut child = sweep_cmd("run", &killed, &["--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -238,10 +226,7 @@ fn sigkill_mid_sweep_then_rerun_completes_every_run_once_with_identical_results(
         "{st:?}"
     );
 
-    let o = bin()
-        .args(["sweep", "run", killed.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = sweep_cmd("run", &killed, &[]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
@@ -271,12 +256,7 @@ fn sigkill_mid_sweep_then_rerun_completes_every_run_once_with_identical_results(
         assert_eq!(rec.status, "done");
     }
 
-    let o = bin()
-        .args(["sweep", "run", whole.to_str().unwrap(), "--quiet"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let w = Sweep::load(&whole).unwrap();
+    let w = run_quietly(&whole);
     let (a, b) = (snapshot(&s), snapshot(&w));
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
@@ -290,16 +270,9 @@ fn sigkill_mid_sweep_then_rerun_completes_every_run_once_with_identical_results(
     }
 
     // A rerun of a complete sweep trains nothing; merge has every run and checkpoint.
-    let o = bin()
-        .args(["sweep", "run", killed.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = sweep_cmd("run", &killed, &[]).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("0 to train"));
-    let o = bin()
-        .args(["sweep", "merge", killed.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    output_ok(&mut sweep_cmd("merge", &killed, &[]));
     let csv = std::fs::read_to_string(s.results.join("merged.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + n * 3, "{csv}");
     let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
@@ -321,11 +294,7 @@ fn diverged_runs_are_marked_and_the_others_finish() {
             BASE
         ),
     );
-    let o = bin()
-        .args(["sweep", "run", f.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    output_ok(&mut sweep_cmd("run", &f, &[]));
     let s = Sweep::load(&f).unwrap();
     let st = snnlab::sweep::status(&s);
     assert_eq!(st.done + st.diverged, 4);
@@ -367,11 +336,7 @@ fn packing_on_the_gpu_matches_training_each_network_alone() {
     let packed = sweep_file(&d, "packed", &format!("pack_max = 6\n{body}"));
     let alone = sweep_file(&d, "alone", &format!("pack_max = 1\n{body}"));
     for f in [&packed, &alone] {
-        let o = bin()
-            .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        output_ok(&mut sweep_cmd("run", f, &["--quiet"]));
     }
     let (p, a) = (Sweep::load(&packed).unwrap(), Sweep::load(&alone).unwrap());
     for r in &p.runs {
@@ -436,19 +401,13 @@ fn four_processes_on_one_results_folder_train_every_run_exactly_once() {
     // Tiny runs trained one per pack, so that the processes contend for every run.
     let body = "pack_max = 1\ndata = \"none\"\n[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 3\nbatch_size = 4\nn_steps = 60\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n[grid]\nseed = [1, 2, 3, 4, 5, 6]\n";
     let one = sweep_file(&d, "one", body);
-    let o = bin()
-        .args(["sweep", "run", one.to_str().unwrap(), "--quiet"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let reference = snapshot(&Sweep::load(&one).unwrap());
+    let reference = snapshot(&run_quietly(&one));
     for round in 0..10 {
         let f = sweep_file(&d, &format!("many{round}"), body);
         let s = Sweep::load(&f).unwrap();
         let children: Vec<_> = (0..4)
             .map(|_| {
-                bin()
-                    .args(["sweep", "run", f.to_str().unwrap()])
+                sweep_cmd("run", &f, &[])
                     .stdout(Stdio::null())
                     .stderr(Stdio::piped())
                     .spawn()
@@ -489,9 +448,7 @@ fn four_processes_on_one_results_folder_train_every_run_exactly_once() {
 #[test]
 fn links_inside_a_results_folder_are_never_followed() {
     let d = tmpdir("links");
-    let body = format!("data = \"none\"\n{BASE}[grid]\nseed = [1]\n");
-    let f = sweep_file(&d, "l", &body);
-    let s = Sweep::load(&f).unwrap();
+    let (f, s) = loaded(&d, "l", &unscored("[1]"));
     // Outside the results folder: something a stale-run clean-up must never reach.
     let outside = d.join("outside");
     let victim = outside.join(format!("{}.host.1.1", s.runs[0].id));
@@ -501,10 +458,7 @@ fn links_inside_a_results_folder_are_never_followed() {
     for sub in ["tmp", "runs"] {
         std::fs::create_dir_all(&s.results).unwrap();
         std::os::unix::fs::symlink(&outside, s.results.join(sub)).unwrap();
-        let o = bin()
-            .args(["sweep", "run", f.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let o = sweep_cmd("run", &f, &[]).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains("symbolic link"), "{err}");
@@ -551,12 +505,7 @@ fn links_inside_a_results_folder_are_never_followed() {
 #[test]
 fn status_tells_a_reused_pid_from_a_live_run() {
     let d = tmpdir("reuse");
-    let f = sweep_file(
-        &d,
-        "r",
-        &format!("data = \"none\"\n{BASE}[grid]\nseed = [1, 2]\n"),
-    );
-    let s = Sweep::load(&f).unwrap();
+    let (f, s) = loaded(&d, "r", &unscored("[1, 2]"));
     let me = snnlab::claim::Owner::me();
     // A partial run named after a process whose pid is alive now (this test's) but which
     // started at another time: a dead process whose pid was reused. Stale, not running.
@@ -573,10 +522,7 @@ fn status_tells_a_reused_pid_from_a_live_run() {
     let st = snnlab::sweep::status(&s);
     assert_eq!((st.running, st.stale, st.pending), (0, 1, 1), "{st:?}");
     // The next run removes it, takes over the claim and trains both runs.
-    let o = bin()
-        .args(["sweep", "run", f.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = sweep_cmd("run", &f, &[]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         o.status.success() && err.contains("1 stale partial run"),
@@ -591,17 +537,9 @@ fn status_tells_a_reused_pid_from_a_live_run() {
 fn a_diverged_run_leaves_only_finite_checkpoints_and_its_analysis_names_no_tmp_path() {
     let d = tmpdir("div39");
     // lr = 1e39: the first update overflows the weights while its loss is still finite.
-    let f = sweep_file(
-        &d,
-        "d",
-        "[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 4\nbatch_size = 8\ncheckpoints = [0, 1, 2]\ndevice = \"cpu\"\n[grid]\nlr = [1e-3, 1e39]\n",
-    );
-    let o = bin()
-        .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = Sweep::load(&f).unwrap();
+    let body = "[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 4\nbatch_size = 8\ncheckpoints = [0, 1, 2]\ndevice = \"cpu\"\n[grid]\nlr = [1e-3, 1e39]\n";
+    let f = sweep_file(&d, "d", body);
+    let s = run_quietly(&f);
     for r in &s.runs {
         let dir = s.run_dir(&r.id);
         let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
@@ -634,12 +572,7 @@ fn a_diverged_run_leaves_only_finite_checkpoints_and_its_analysis_names_no_tmp_p
 #[test]
 fn the_sweep_report_escapes_what_it_shows() {
     let d = tmpdir("html");
-    let f = sweep_file(
-        &d,
-        "h",
-        &format!("data = \"none\"\n{BASE}[grid]\nseed = [1]\n"),
-    );
-    let mut s = Sweep::load(&f).unwrap();
+    let (_, mut s) = loaded(&d, "h", &unscored("[1]"));
     // Names are checked on load; the report escapes them anyway.
     s.name = "<script>alert(1)</script>".into();
     let out = d.join("report.html");

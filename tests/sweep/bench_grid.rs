@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use snnlab::bench::{rate_update_bytes, rate_update_gflop};
 use snnlab::rules::Rule;
 
-mod common;
-use common::{bin, tmpdir};
+use crate::common;
+use common::{assert_contains_all, bin, output_ok, stdout_ok, tmpdir};
 
 /// CSV rows as maps from column name to text.
 fn rows(csv: &str) -> Vec<HashMap<String, String>> {
@@ -31,23 +31,8 @@ fn num(r: &HashMap<String, String>, k: &str) -> f64 {
 
 fn bench(dir: &std::path::Path, device: &str) -> std::process::Output {
     bin()
-        .args([
-            "bench",
-            "--n",
-            "8,16",
-            "--b",
-            "3",
-            "--t",
-            "6,12",
-            "--m",
-            "1,2",
-            "--rules",
-            "bptt,eprop",
-            "--devices",
-            device,
-            "--repeats",
-            "2",
-        ])
+        .args("bench --n 8,16 --b 3 --t 6,12 --m 1,2 --rules bptt,eprop --repeats 2".split(' '))
+        .args(["--devices", device])
         .arg("--csv")
         .arg(dir.join("bench.csv"))
         .arg("--plot")
@@ -76,12 +61,7 @@ fn traffic_and_flop_estimates_match_hand_counts() {
 #[test]
 fn cpu_grid_has_every_point_phases_and_a_plot() {
     let dir = tmpdir("cpu");
-    let out = bench(&dir, "cpu");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_ok(&bench(&dir, "cpu"), "bench");
     let rs = rows(&std::fs::read_to_string(dir.join("bench.csv")).unwrap());
     assert_eq!(rs.len(), 2 * 2 * 2 * 2, "2 rules × 2 N × 2 T × 2 M");
     for r in &rs {
@@ -113,13 +93,7 @@ fn cpu_grid_has_every_point_phases_and_a_plot() {
     }
     let svg = std::fs::read_to_string(dir.join("cost.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert!(
-        svg.contains("cost vs N")
-            && svg.contains("cost vs T")
-            && svg.contains("cpu bptt")
-            && svg.contains("cpu eprop"),
-        "{svg}"
-    );
+    assert_contains_all(&svg, &["cost vs N", "cost vs T", "cpu bptt", "cpu eprop"]);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -164,36 +138,13 @@ fn software_gpu_points_above_the_budget_are_skipped() {
     };
     let software = ctx.info.device_type == wgpu::DeviceType::Cpu;
     let dir = tmpdir("budget");
-    let out = bin()
-        .args([
-            "bench",
-            "--n",
-            "8",
-            "--b",
-            "2",
-            "--t",
-            "5",
-            "--m",
-            "1,2",
-            "--rules",
-            "bptt",
-            "--devices",
-            "gpu",
-            "--repeats",
-            "1",
-            "--software-gpu-max-gflop",
-            "0",
-        ])
-        .arg("--csv")
-        .arg(dir.join("b.csv"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let point = "bench --n 8 --b 2 --t 5 --m 1,2 --rules bptt --devices gpu --repeats 1";
+    let stdout = output_ok(
+        bin()
+            .args(point.split(' '))
+            .args(["--software-gpu-max-gflop", "0", "--csv"])
+            .arg(dir.join("b.csv")),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let skipped = stdout
         .lines()
         .filter(|l| l.contains("skipped:") && l.contains("software adapter"))

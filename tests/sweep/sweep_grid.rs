@@ -3,7 +3,8 @@
 //! the ids and order of the full expansion; an absurd grid is refused with its size; the sweep's
 //! `data_layout` reads the recordings in any axis order.
 
-mod common;
+use crate::common;
+use common::s;
 
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,18 @@ fn run_measured(args: &[&str]) -> (i32, String, String, u64) {
         -libc::WTERMSIG(status)
     };
     (code, out, err, ru.ru_maxrss as u64)
+}
+
+/// [`run_measured`], asserted to exit 0 with every `expect` in its stdout and a peak RSS under
+/// 200 MiB; its stdout.
+fn bounded_ok(args: &[&str], expect: &[&str], what: &str) -> String {
+    let (code, out, err, peak_kib) = run_measured(args);
+    assert_eq!(code, 0, "{err}");
+    for e in expect {
+        assert!(out.contains(e), "{out}");
+    }
+    assert!(peak_kib < 200 * 1024, "{what} peaked at {peak_kib} KiB");
+    out
 }
 
 /// The expansion as it was before the lazy index: every combination in grid order (the first
@@ -191,15 +204,12 @@ fn the_first_bad_run_in_grid_order_is_the_error() {
 fn an_absurd_grid_is_refused_with_its_size() {
     let d = common::tmpdir("absurd");
     let axis = |n: usize| list((0..n).map(|i| i.to_string()));
-    let f = sweep_file(
-        &d,
-        "huge",
-        &format!(
-            "{BASE}[grid]\nseed = {}\nn_steps = {}\n",
-            axis(100_000),
-            axis(100_000)
-        ),
+    let body = format!(
+        "{BASE}[grid]\nseed = {}\nn_steps = {}\n",
+        axis(100_000),
+        axis(100_000)
     );
+    let f = sweep_file(&d, "huge", &body);
     let e = Sweep::load(&f).expect_err("10^10 runs").to_string();
     assert!(
         e.contains("the grid of 10000000000 runs (100000 × 100000)"),
@@ -212,26 +222,19 @@ fn status_of_a_million_runs_and_of_ten_thousand_seeds_stays_in_bounded_memory() 
     let d = common::tmpdir("million");
     let axis = |n: usize, f: &dyn Fn(usize) -> String| list((0..n).map(f));
     // 10^6 runs: 1000 seeds × 1000 learning rates.
-    let million = sweep_file(
-        &d,
-        "million",
-        &format!(
-            "results = \"{}\"\n{BASE}[grid]\nseed = {}\nlr = {}\n",
-            d.join("res").display(),
-            axis(1000, &|i| i.to_string()),
-            axis(1000, &|i| format!("{:e}", 1e-4 * (1.0 + i as f64)))
-        ),
+    let body = format!(
+        "results = \"{}\"\n{BASE}[grid]\nseed = {}\nlr = {}\n",
+        d.join("res").display(),
+        axis(1000, &|i| i.to_string()),
+        axis(1000, &|i| format!("{:e}", 1e-4 * (1.0 + i as f64)))
     );
-    let (code, out, err, peak_kib) = run_measured(&["sweep", "status", million.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("1000000 runs") && out.contains("pending 1000000"),
-        "{out}"
-    );
+    let million = sweep_file(&d, "million", &body);
+    let status_million = ["sweep", "status", s(&million)];
     // The index is 16 bytes a run (16 MB); a fully expanded grid took about 900 MB.
-    assert!(
-        peak_kib < 200 * 1024,
-        "sweep status of 10^6 runs peaked at {peak_kib} KiB"
+    bounded_ok(
+        &status_million,
+        &["1000000 runs", "pending 1000000"],
+        "sweep status of 10^6 runs",
     );
     // A run that is done is counted as done (its run.json read), the others stay pending.
     let s = Sweep::load(&million).unwrap();
@@ -244,7 +247,7 @@ fn status_of_a_million_runs_and_of_ten_thousand_seeds_stays_in_bounded_memory() 
     )
     .unwrap();
     drop(s);
-    let (code, out, err, _) = run_measured(&["sweep", "status", million.to_str().unwrap()]);
+    let (code, out, err, _) = run_measured(&status_million);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("done 1 |") && out.contains("pending 999999"),
@@ -252,42 +255,27 @@ fn status_of_a_million_runs_and_of_ten_thousand_seeds_stays_in_bounded_memory() 
     );
 
     // 10,000 seeds of one config.
-    let seeds = sweep_file(
-        &d,
-        "seeds",
-        &format!(
-            "results = \"{}\"\n{BASE}[grid]\nseed = {}\n",
-            d.join("res2").display(),
-            axis(10_000, &|i| i.to_string())
-        ),
+    let body = format!(
+        "results = \"{}\"\n{BASE}[grid]\nseed = {}\n",
+        d.join("res2").display(),
+        axis(10_000, &|i| i.to_string())
     );
-    let (code, out, err, peak_kib) = run_measured(&["sweep", "status", seeds.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.contains("10000 runs") && out.contains("pending 10000"),
-        "{out}"
+    let seeds = sweep_file(&d, "seeds", &body);
+    let ss = common::s(&seeds);
+    bounded_ok(
+        &["sweep", "status", ss],
+        &["10000 runs", "pending 10000"],
+        "10,000 seeds",
     );
-    assert!(
-        peak_kib < 200 * 1024,
-        "10,000 seeds peaked at {peak_kib} KiB"
-    );
-    let (code, out, err, _) = run_measured(&[
-        "sweep",
-        "submit",
-        seeds.to_str().unwrap(),
-        "--dry-run",
-        "--runs-per-task",
-        "100",
-    ]);
+    let (code, out, err, _) =
+        run_measured(&["sweep", "submit", ss, "--dry-run", "--runs-per-task", "100"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("100 array task(s) for 10000 runs"), "{out}");
     // merge with nothing done: empty tables, said so.
-    let (code, out, err, peak_kib) = run_measured(&["sweep", "merge", seeds.to_str().unwrap()]);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("nothing to merge yet"), "{out}");
-    assert!(
-        peak_kib < 200 * 1024,
-        "merge of 10,000 runs peaked at {peak_kib} KiB"
+    bounded_ok(
+        &["sweep", "merge", ss],
+        &["nothing to merge yet"],
+        "merge of 10,000 runs",
     );
 }
 
@@ -322,15 +310,7 @@ fn data_layout_reads_the_recordings_in_any_axis_order() {
                     .unwrap_or_default()
             ),
         );
-        let out = common::bin()
-            .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::run_ok(&["sweep", "run", s(&f), "--quiet"]);
         let s = Sweep::load(&f).unwrap();
         let rec = s.record(&s.runs.id(0)).unwrap();
         assert_eq!(rec.analysis_error, None);
@@ -344,17 +324,14 @@ fn data_layout_reads_the_recordings_in_any_axis_order() {
     let tcn = analysis("tcn", &permuted_data(&d, "TCN"), Some("TCN"));
     assert_eq!(tcn, plain);
     // The permuted data without its layout does not fit the task: the run says so.
-    let f = sweep_file(
-        &d,
-        "wrong",
-        &format!(
-            "results = \"{}\"\ndata = \"{}\"\n{BASE}[grid]\nseed = [1]\n",
-            d.join("wrong").display(),
-            permuted_data(&d, "CNT").display()
-        ),
+    let body = format!(
+        "results = \"{}\"\ndata = \"{}\"\n{BASE}[grid]\nseed = [1]\n",
+        d.join("wrong").display(),
+        permuted_data(&d, "CNT").display()
     );
+    let f = sweep_file(&d, "wrong", &body);
     let out = common::bin()
-        .args(["sweep", "run", f.to_str().unwrap(), "--quiet"])
+        .args(["sweep", "run", s(&f), "--quiet"])
         .output()
         .unwrap();
     assert_eq!(

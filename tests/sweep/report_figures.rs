@@ -5,24 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use snnlab::sweep::{RunRecord, Sweep};
+use snnlab::sweep::Sweep;
 
-mod common;
-use common::{bin, tmpdir};
-
-fn hatsopoulos() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("data/neural/hatsopoulos2007/firing_rate_n141_t121_c8.npy")
-}
-
-fn run_ok(args: &[&str]) {
-    let o = bin().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "args {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use crate::common;
+use common::{hatsopoulos, run_ok, s, sweep_file_in, tmpdir, train_quietly, write_done_run};
 
 /// Every figure of `figures/` checked; returns the figure names (file stems).
 fn check_figures(dir: &Path, tmp: &Path) -> Vec<String> {
@@ -119,27 +105,12 @@ fn svg_text(dir: &Path, name: &str) -> Vec<String> {
 #[test]
 fn report_writes_every_figure_as_svg_and_png_with_a_caption() {
     let d = tmpdir("report");
-    let run = d.join("run");
-    let cfg = d.join("c.toml");
-    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 24\nbatch_size = 8\nupdates = 3\ncheckpoints = [0, 2]\nseeds = [1, 2]\ndevice = \"cpu\"\n").unwrap();
-    run_ok(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let config = "task = \"reach\"\nrule = \"bptt\"\nn_rec = 24\nbatch_size = 8\nupdates = 3\ncheckpoints = [0, 2]\nseeds = [1, 2]\ndevice = \"cpu\"\n";
+    let run = train_quietly(&d, "run", config);
     let out = d.join("rep");
     std::fs::create_dir_all(&out).unwrap();
-    let h = hatsopoulos();
-    run_ok(&[
-        "report",
-        run.to_str().unwrap(),
-        "--data",
-        h.to_str().unwrap(),
-        "--out",
-        out.join("report.html").to_str().unwrap(),
-    ]);
+    let (h, html) = (hatsopoulos(), out.join("report.html"));
+    run_ok(&["report", s(&run), "--data", s(&h), "--out", s(&html)]);
     let names = check_figures(&out, &d);
     for n in [
         "distance_vs_accuracy",
@@ -185,30 +156,15 @@ fn report_writes_every_figure_as_svg_and_png_with_a_caption() {
 /// rule (zipped with lr) × g0 × seed on the bundled reach data; run folders written by hand as
 /// `sweep run` leaves them (accuracy 0.3, 0.5, 0.7 at updates 0, 1, 2: nobody reaches 0.9).
 fn write_sweep(dir: &Path) -> (PathBuf, Sweep) {
-    let p = dir.join("s.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "results = \"{}\"\n[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 2\n[grid]\ng0 = [1.0, 2.0]\nseed = [1, 2]\n[zip]\nrule = [\"bptt\", \"eprop\"]\nlr = [1e-3, 3e-4]\n",
-            dir.join("results").display()
-        ),
-    )
-    .unwrap();
+    let p = sweep_file_in(
+        dir,
+        "s",
+        "results",
+        "[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 2\n[grid]\ng0 = [1.0, 2.0]\nseed = [1, 2]\n[zip]\nrule = [\"bptt\", \"eprop\"]\nlr = [1e-3, 3e-4]\n",
+    );
     let s = Sweep::load(&p).unwrap();
     for (i, r) in s.runs.iter().enumerate() {
-        let dir = s.run_dir(&r.id);
-        std::fs::create_dir_all(&dir).unwrap();
-        let rec = RunRecord {
-            id: r.id.clone(),
-            values: snnlab::sweep::typed_values(&r.values),
-            status: "done".into(),
-            diverged_at: None,
-            final_loss: None,
-            final_eval_error: None,
-            seconds: 0.0,
-            analysis_error: None,
-        };
-        std::fs::write(dir.join("run.json"), serde_json::to_string(&rec).unwrap()).unwrap();
+        let dir = write_done_run(&s, r);
         let seed = &r.values.iter().find(|(a, _)| a == "seed").unwrap().1;
         let d = 0.5 + 0.03 * i as f64;
         std::fs::write(
@@ -235,7 +191,7 @@ fn sweep_merge_writes_its_figures_once_per_factor() {
     run_ok(&[
         "sweep",
         "merge",
-        path.to_str().unwrap(),
+        common::s(&path),
         "--levels",
         "0.5,0.6,0.9",
     ]);

@@ -3,24 +3,33 @@
 //! that never reaches a level, a group of one, a zipped axis, and a merge with nothing run yet.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
-use snnlab::sweep::{RunRecord, Sweep};
+use snnlab::sweep::Sweep;
 
-mod common;
-use common::{bin, tmpdir};
+use crate::common;
+use common::{run_err, run_ok, sweep_file_in, table, tmpdir, train_quietly, write_done_run};
 
 /// rule (zipped with lr) × g0 × seed, reach task, no neural data (nothing is trained here).
 fn sweep_file(dir: &Path) -> PathBuf {
-    let p = dir.join("s.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "results = \"{}\"\ndata = \"none\"\n[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 2\n[grid]\ng0 = [1.0, 2.0]\nseed = [1, 2]\n[zip]\nrule = [\"bptt\", \"eprop\"]\nlr = [1e-3, 3e-4]\n",
-            dir.join("results").display()
-        ),
+    sweep_file_in(
+        dir,
+        "s",
+        "results",
+        "data = \"none\"\n[base]\ntask = \"reach\"\nn_rec = 8\nupdates = 2\n[grid]\ng0 = [1.0, 2.0]\nseed = [1, 2]\n[zip]\nrule = [\"bptt\", \"eprop\"]\nlr = [1e-3, 3e-4]\n",
     )
-    .unwrap();
-    p
+}
+
+/// `sweep merge SWEEP FLAGS`, asserted to exit 0.
+fn merge(sweep: &Path, flags: &[&str]) -> Output {
+    let o = common::bin()
+        .args(["sweep", "merge"])
+        .arg(sweep)
+        .args(flags)
+        .output()
+        .unwrap();
+    common::stdout_ok(&o, flags);
+    o
 }
 
 fn value<'a>(values: &'a [(String, String)], k: &str) -> &'a str {
@@ -46,19 +55,7 @@ fn distance(rule: &str, g0: &str, seed: &str) -> Option<f64> {
 /// checkpoints (accuracy 0.3, 0.5, 0.7 at updates 0, 1, 2) reach 0.5 exactly at update 1.
 fn write_runs(s: &Sweep) {
     for r in &s.runs {
-        let dir = s.run_dir(&r.id);
-        std::fs::create_dir_all(&dir).unwrap();
-        let rec = RunRecord {
-            id: r.id.clone(),
-            values: snnlab::sweep::typed_values(&r.values),
-            status: "done".into(),
-            diverged_at: None,
-            final_loss: None,
-            final_eval_error: None,
-            seconds: 0.0,
-            analysis_error: None,
-        };
-        std::fs::write(dir.join("run.json"), serde_json::to_string(&rec).unwrap()).unwrap();
+        let dir = write_done_run(s, r);
         let v = &r.values;
         let d = distance(value(v, "rule"), value(v, "g0"), value(v, "seed"));
         let seed = value(v, "seed");
@@ -101,17 +98,7 @@ fn merge_writes_matched_attribution_and_paired_tables() {
     let s = Sweep::load(&path).unwrap();
     assert_eq!(s.runs.len(), 8);
     write_runs(&s);
-    let o = bin()
-        .args([
-            "sweep",
-            "merge",
-            path.to_str().unwrap(),
-            "--levels",
-            "0.5,0.9",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    merge(&path, &["--levels", "0.5,0.9"]);
     let read = |f: &str| std::fs::read_to_string(s.results.join(f)).unwrap();
 
     let matched = strip_metric(&read("matched.csv"));
@@ -140,11 +127,7 @@ fn merge_writes_matched_attribution_and_paired_tables() {
     assert_eq!(lines[5], "0.9,1.0,0.0003,eprop,0,2,,,,,");
 
     let attribution = strip_metric(&read("attribution.csv"));
-    let rows: Vec<Vec<&str>> = attribution
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows = table(&attribution).1;
     let axes: Vec<&str> = rows.iter().take(4).map(|r| r[1]).collect();
     assert_eq!(axes, ["g0", "seed", "lr", "rule"]);
     // Seven distances at 0.5 (sum 3.3, sum of squares 1.69); rule: bptt sum 1.3 of 3, eprop 2.0
@@ -178,11 +161,7 @@ fn merge_writes_matched_attribution_and_paired_tables() {
 fn merge_with_nothing_run_writes_empty_tables_and_says_so() {
     let d = tmpdir("merge-empty");
     let path = sweep_file(&d);
-    let o = bin()
-        .args(["sweep", "merge", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = merge(&path, &[]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to merge yet"));
     let r = d.join("results");
     assert_eq!(
@@ -210,14 +189,8 @@ fn merge_rejects_a_bad_compare_axis_and_bad_levels() {
         ("--compare", "tau", "--compare"),
         ("--levels", "0.5,high", "--levels"),
     ] {
-        let o = bin()
-            .args(["sweep", "merge", path.to_str().unwrap(), flag, v])
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = run_err(&["sweep", "merge", common::s(&path), flag, v]);
         assert!(err.contains(culprit), "{err}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     assert!(!d.join("results/merged.csv").exists());
 }
@@ -256,31 +229,14 @@ fn merge_computes_every_table_per_metric() {
     let path = sweep_file(&d);
     let s = Sweep::load(&path).unwrap();
     write_two_metric_runs(&s);
-    let o = bin()
-        .args([
-            "sweep",
-            "merge",
-            path.to_str().unwrap(),
-            "--levels",
-            "0.5",
-            "--metric",
-            "procrustes,cka",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    merge(&path, &["--levels", "0.5", "--metric", "procrustes,cka"]);
     let read = |f: &str| std::fs::read_to_string(s.results.join(f)).unwrap();
     let num = |s: &str| s.parse::<f64>().unwrap();
 
     // merged.csv: one row per (checkpoint, metric), the metric named, its baseline and floor.
     let merged = read("merged.csv");
-    let head: Vec<&str> = merged.lines().next().unwrap().split(',').collect();
+    let (head, rows) = table(&merged);
     let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
-    let rows: Vec<Vec<&str>> = merged
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
     // 7 networks with 3 checkpoints, 1 with 2; two metrics each.
     assert_eq!(rows.len(), 2 * (7 * 3 + 2));
     for pair in rows.chunks(2) {
@@ -310,11 +266,7 @@ fn merge_computes_every_table_per_metric() {
 
     // attribution.csv: eta² is invariant under d -> 1 - d, so both blocks agree axis by axis.
     let attribution = read("attribution.csv");
-    let rows: Vec<Vec<&str>> = attribution
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows = table(&attribution).1;
     assert_eq!(rows.len(), 2 * 4);
     for (p, c) in rows[..4].iter().zip(&rows[4..]) {
         assert_eq!((p[0], c[0]), ("procrustes-angular", "cka"));
@@ -324,30 +276,14 @@ fn merge_computes_every_table_per_metric() {
 
     // paired.csv: the CKA differences are the Procrustes ones negated (mean -0.4/3), same p.
     let paired = read("paired.csv");
-    let rows: Vec<Vec<&str>> = paired
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
+    let rows = table(&paired).1;
     assert_eq!(rows.len(), 2);
     assert_eq!(&rows[1][..6], ["cka", "0.5", "rule", "bptt", "eprop", "3"]);
     assert!((num(rows[1][6]) + 0.4 / 3.0).abs() < 1e-12);
     assert!((num(rows[1][10]) - num(rows[0][10])).abs() < 1e-12);
 
     // A metric no analysis.csv holds and no data to score it with: empty, well-formed tables.
-    let o = bin()
-        .args([
-            "sweep",
-            "merge",
-            path.to_str().unwrap(),
-            "--levels",
-            "0.5",
-            "--metric",
-            "cca",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = merge(&path, &["--levels", "0.5", "--metric", "cca"]);
     assert_eq!(
         read("matched.csv"),
         "metric,level,g0,lr,rule,n,missing,mean,sd,sem,ci_low,ci_high\n"
@@ -398,20 +334,8 @@ fn run_json_holds_typed_axis_values() {
 fn merge_scores_paired_networks_dynamics_in_model_pairs_csv() {
     let d = tmpdir("model-pairs");
     // Two trained networks to copy into the hand-made runs.
-    let cfg = d.join("c.toml");
-    std::fs::write(&cfg, "task = \"reach\"\nrule = \"bptt\"\nn_rec = 12\nbatch_size = 4\nupdates = 2\nseeds = [1, 2]\ncheckpoints = [2]\ndevice = \"cpu\"\n").unwrap();
-    let trained = d.join("trained");
-    let o = bin()
-        .args([
-            "train",
-            cfg.to_str().unwrap(),
-            "--out",
-            trained.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = "task = \"reach\"\nrule = \"bptt\"\nn_rec = 12\nbatch_size = 4\nupdates = 2\nseeds = [1, 2]\ncheckpoints = [2]\ndevice = \"cpu\"\n";
+    let trained = train_quietly(&d, "trained", config);
     let (net_a, net_b) = (
         trained.join("seed1/update0002.safetensors"),
         trained.join("seed2/update0002.safetensors"),
@@ -433,61 +357,23 @@ fn merge_scores_paired_networks_dynamics_in_model_pairs_csv() {
         std::fs::copy(src, dir.join("update0001.safetensors")).unwrap();
         std::fs::copy(src, dir.join("update0002.safetensors")).unwrap();
     }
-    let o = bin()
-        .args([
-            "sweep",
-            "merge",
-            path.to_str().unwrap(),
-            "--levels",
-            "0.5,0.9",
-            "--metric",
-            "procrustes,dsa:rank4",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    merge(
+        &path,
+        &["--levels", "0.5,0.9", "--metric", "procrustes,dsa:rank4"],
+    );
     let text = std::fs::read_to_string(s.results.join("model_pairs.csv")).unwrap();
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(
-        head,
-        [
-            "metric",
-            "level",
-            "axis",
-            "a",
-            "b",
-            "g0",
-            "seed",
-            "run_a",
-            "seed_a",
-            "update_a",
-            "accuracy_a",
-            "run_b",
-            "seed_b",
-            "update_b",
-            "accuracy_b",
-            "score"
-        ]
+        head.join(","),
+        "metric,level,axis,a,b,g0,seed,run_a,seed_a,update_a,accuracy_a,run_b,seed_b,update_b,accuracy_b,score"
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     // Level 0.5: (1.0, 1), (1.0, 2), (2.0, 1); (2.0, 2) has no bptt network there; 0.9: none.
     assert_eq!(rows.len(), 3, "{text}");
     let ab = {
-        let o = bin()
-            .args([
-                "dsa",
-                "--x-model",
-                net_a.to_str().unwrap(),
-                "--y-model",
-                net_b.to_str().unwrap(),
-                "--rank",
-                "4",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout)
+        let (a, b) = (common::s(&net_a), common::s(&net_b));
+        run_ok(&["dsa", "--x-model", a, "--y-model", b, "--rank", "4"])
             .trim()
             .parse::<f64>()
             .unwrap()

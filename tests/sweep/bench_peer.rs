@@ -5,8 +5,8 @@ use std::process::Command;
 
 use snnlab::bench::parse_peer_line;
 
-mod common;
-use common::tmpdir;
+use crate::common;
+use common::{s, tmpdir, write_file};
 
 const SAMPLE: &str = r#"{"rule": "eprop", "n": 200, "b": 100, "t": 300, "m": 1, "device": "cpu", "threads": 2, "seconds_per_update": 0.0812, "torch": "2.5.1+cpu"}"#;
 
@@ -46,26 +46,10 @@ fn rejects_garbage_peer_lines() {
 /// `snnlab bench --peer` on a tiny CPU point with the given Python; returns (stdout, csv text).
 fn bench_with_python(python: &str, dir: &std::path::Path) -> (String, String) {
     let csv = dir.join("bench.csv");
+    let point = "bench --n 8 --b 2 --t 5 --m 1 --rules bptt --devices cpu --repeats 1";
     let out = Command::new(env!("CARGO_BIN_EXE_snnlab"))
-        .args([
-            "bench",
-            "--n",
-            "8",
-            "--b",
-            "2",
-            "--t",
-            "5",
-            "--m",
-            "1",
-            "--rules",
-            "bptt",
-            "--devices",
-            "cpu",
-            "--repeats",
-            "1",
-            "--peer",
-            "--csv",
-        ])
+        .args(point.split(' '))
+        .args(["--peer", "--csv"])
         .arg(&csv)
         .env("SNNLAB_PYTHON", python)
         .output()
@@ -117,14 +101,10 @@ fn peer_is_skipped_without_torch() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tmpdir("notorch");
     // A "python" whose `import torch` fails the way CPython's does.
-    let fake = dir.join("python-without-torch");
-    std::fs::write(
-        &fake,
-        "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n",
-    )
-    .unwrap();
+    let script = "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n";
+    let fake = write_file(&dir, "python-without-torch", script);
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let (stdout, _) = bench_with_python(fake.to_str().unwrap(), &dir);
+    let (stdout, _) = bench_with_python(s(&fake), &dir);
     assert!(
         stdout
             .lines()

@@ -1,7 +1,5 @@
 //! Training end to end (small): the loss falls, files appear, packing changes nothing.
 
-use std::path::PathBuf;
-
 use snnlab::train::{TrainConfig, adapt_lambda, train};
 
 fn cfg(name: &str, seeds: Vec<u64>, rule: &str) -> TrainConfig {
@@ -16,21 +14,12 @@ fn cfg(name: &str, seeds: Vec<u64>, rule: &str) -> TrainConfig {
     TrainConfig::load(&p).unwrap()
 }
 
-fn csv_rows(p: PathBuf) -> Vec<Vec<String>> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect()
-}
-
 #[test]
 fn reach_training_lowers_the_error_and_writes_its_files() {
     for rule in ["bptt", "eprop"] {
         let c = cfg(rule, vec![3], rule);
         let res = train(&c, None, true).unwrap();
-        let ev = csv_rows(c.out.join("checkpoints.csv"));
+        let ev = csv_rows(&c.out.join("checkpoints.csv"));
         let first: f64 = ev[0][2].parse().unwrap();
         assert_eq!(
             ev.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
@@ -41,7 +30,7 @@ fn reach_training_lowers_the_error_and_writes_its_files() {
             "{rule}: eval error {first} -> {}",
             res[0].final_eval_error
         );
-        assert_eq!(csv_rows(c.out.join("loss.csv")).len(), 40);
+        assert_eq!(csv_rows(&c.out.join("loss.csv")).len(), 40);
         for u in [0, 20, 40] {
             let m = snnlab::io::load_model(&c.out.join(format!("seed3/update{u:04}.safetensors")))
                 .unwrap();
@@ -94,9 +83,9 @@ fn a_seed_listed_twice_is_refused() {
     assert!(e.contains("3 twice") && e.contains("dupseed"), "{e}");
 }
 
-mod common;
-use common::{bin, tmpdir};
-use std::path::Path;
+use crate::common;
+use common::{bin, csv_rows, s, tmpdir, write_file};
+use std::path::{Path, PathBuf};
 
 /// Every file under `dir` (links as their target text), by path relative to it.
 fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -126,13 +115,7 @@ const SMALL: &str = "task = \"reach\"\nn_rec = 16\nlr = 3e-3\nupdates = 6\nbatch
 /// `train` of `config` into `out`, as a user types it; (exit code, stderr).
 fn run_train(config: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
     let o = bin()
-        .args([
-            "train",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ])
+        .args(["train", s(config), "--out", s(out), "--quiet"])
         .args(extra)
         .output()
         .unwrap();
@@ -142,21 +125,28 @@ fn run_train(config: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
     )
 }
 
+/// [`SMALL`] written to `d/c.toml` and trained into `d/run`: (config, run folder).
+fn small_run(d: &Path) -> (PathBuf, PathBuf) {
+    let (c, run) = (write_file(d, "c.toml", SMALL), d.join("run"));
+    assert_eq!(run_train(&c, &run, &[]).0, 0);
+    (c, run)
+}
+
 #[test]
 fn a_typo_over_a_finished_run_changes_no_byte_of_it() {
     let d = tmpdir("typo");
-    let good = d.join("good.toml");
-    std::fs::write(&good, SMALL).unwrap();
-    let run = d.join("run");
-    assert_eq!(run_train(&good, &run, &[]).0, 0);
+    let (_, run) = small_run(&d);
     let before = tree(&run);
     assert!(
         before.contains_key("seed1/update0006.safetensors"),
         "{before:?}"
     );
     // The issue's case: the same config with a typo in `init`.
-    let typo = d.join("typo.toml");
-    std::fs::write(&typo, format!("{SMALL}init = \"typo.safetensors\"\n")).unwrap();
+    let typo = write_file(
+        &d,
+        "typo.toml",
+        format!("{SMALL}init = \"typo.safetensors\"\n"),
+    );
     let (code, err) = run_train(&typo, &run, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds a run; use --force"), "{err}");
@@ -168,8 +158,7 @@ fn a_typo_over_a_finished_run_changes_no_byte_of_it() {
     assert!(err.contains("typo.safetensors"), "{err}");
     assert!(tree(&run) == before, "failed --force train changed the run");
     // Nor a bad config (an unknown task): refused before the folder is looked at.
-    let bad = d.join("bad.toml");
-    std::fs::write(&bad, SMALL.replace("\"reach\"", "\"rech\"")).unwrap();
+    let bad = write_file(&d, "bad.toml", SMALL.replace("\"reach\"", "\"rech\""));
     assert_eq!(run_train(&bad, &run, &["--force"]).0, 2);
     assert!(tree(&run) == before);
     // Nothing but the run was ever created next to it.
@@ -183,22 +172,18 @@ fn a_typo_over_a_finished_run_changes_no_byte_of_it() {
 #[test]
 fn force_replaces_a_run_whole_and_a_failed_new_run_leaves_nothing() {
     let d = tmpdir("force");
-    let c = d.join("c.toml");
-    std::fs::write(&c, SMALL).unwrap();
-    let run = d.join("run");
-    assert_eq!(run_train(&c, &run, &[]).0, 0);
+    let (_, run) = small_run(&d);
     // The old run had a seed the new one lacks, and an extra file: both go with it.
     std::fs::create_dir_all(run.join("seed9")).unwrap();
     std::fs::write(run.join("seed9/update0001.safetensors"), b"old").unwrap();
-    let c2 = d.join("c2.toml");
-    std::fs::write(&c2, SMALL.replace("updates = 6", "updates = 4")).unwrap();
+    let c2 = write_file(&d, "c2.toml", SMALL.replace("updates = 6", "updates = 4"));
     let (code, err) = run_train(&c2, &run, &["--force"]);
     assert_eq!(code, 0, "{err}");
     let t = tree(&run);
     assert!(!t.keys().any(|k| k.starts_with("seed9")), "{:?}", t.keys());
     assert!(t.contains_key("seed1/update0004.safetensors"));
     assert!(!t.contains_key("seed1/update0006.safetensors"));
-    assert_eq!(csv_rows(run.join("loss.csv")).len(), 4);
+    assert_eq!(csv_rows(&run.join("loss.csv")).len(), 4);
     // Nothing left aside.
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 3);
 
@@ -224,10 +209,8 @@ fn force_replaces_a_run_whole_and_a_failed_new_run_leaves_nothing() {
 #[test]
 fn a_symlinked_log_in_a_run_is_never_written_through() {
     let d = tmpdir("link");
-    let c = d.join("c.toml");
-    std::fs::write(&c, SMALL).unwrap();
-    let outside = d.join("precious.csv");
-    std::fs::write(&outside, b"a week of work\n").unwrap();
+    let c = write_file(&d, "c.toml", SMALL);
+    let outside = write_file(&d, "precious.csv", b"a week of work\n");
     let run = d.join("run");
     std::fs::create_dir(&run).unwrap();
     std::os::unix::fs::symlink(&outside, run.join("loss.csv")).unwrap();
@@ -254,16 +237,12 @@ fn a_symlinked_log_in_a_run_is_never_written_through() {
 #[test]
 fn divergence_names_every_seed_and_leaves_no_non_finite_checkpoint() {
     let d = tmpdir("diverge");
-    let c = d.join("c.toml");
     // The issue's case: lr = 1e39 overflows the weights in the first update, whose own loss
     // is still finite; checkpoint 1 would hold infinities.
-    std::fs::write(
-        &c,
-        SMALL
-            .replace("lr = 3e-3", "lr = 1e39\nseeds = [1, 2]")
-            .replace("checkpoints = [0, 3]", "checkpoints = [0, 1, 3]"),
-    )
-    .unwrap();
+    let body = SMALL
+        .replace("lr = 3e-3", "lr = 1e39\nseeds = [1, 2]")
+        .replace("checkpoints = [0, 3]", "checkpoints = [0, 1, 3]");
+    let c = write_file(&d, "c.toml", body);
     let run = d.join("run");
     let (code, err) = run_train(&c, &run, &[]);
     assert_eq!(code, 1, "{err}");
@@ -286,8 +265,7 @@ fn divergence_names_every_seed_and_leaves_no_non_finite_checkpoint() {
 #[test]
 fn analyze_warns_about_a_truncated_run_and_analyses_both() {
     let d = tmpdir("truncated");
-    let c = d.join("c.toml");
-    std::fs::write(&c, SMALL).unwrap();
+    let c = write_file(&d, "c.toml", SMALL);
     let (whole, cut) = (d.join("whole"), d.join("cut"));
     assert_eq!(run_train(&c, &whole, &[]).0, 0);
     assert_eq!(run_train(&c, &cut, &[]).0, 0);
@@ -297,12 +275,7 @@ fn analyze_warns_about_a_truncated_run_and_analyses_both() {
     let kept: Vec<&str> = log.lines().take(1 + 4).collect();
     std::fs::write(cut.join("loss.csv"), kept.join("\n") + "\n").unwrap();
     let o = bin()
-        .args([
-            "analyze",
-            whole.to_str().unwrap(),
-            cut.to_str().unwrap(),
-            "--data",
-        ])
+        .args(["analyze", s(&whole), s(&cut), "--data"])
         .arg(snnlab::reproduce::default_data())
         .output()
         .unwrap();
