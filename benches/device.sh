@@ -29,8 +29,7 @@ step() { # step NAME SECONDS COMMAND...
     echo "== $name: exit $rc after $((SECONDS - t0))s" | tee -a "$OUT/log.txt"
 }
 { nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1; "$BIN" devices 2>&1; } >"$OUT/devices.txt"
-step "gpu kernel tests (rate)" 45 .devbin/gpu_kernels --test-threads 1
-step "gpu kernel tests (spiking)" 45 .devbin/gpu_spiking --test-threads 1
+step "gpu kernel tests" 90 .devbin/gpu --test-threads 1
 step "rate bench (paper reach setting)" 140 "$BIN" bench --n 200 --b 100 --t 300 --m 1,16,64 --rules bptt,eprop --devices gpu,cpu --repeats 3 --peer --csv "$OUT/bench_rate.csv"
 step "rate bench (paper setting, simple step kernels)" 60 env SNNLAB_GPU_KERNELS=simple "$BIN" bench --n 200 --b 100 --t 300 --m 1,64 --rules bptt,eprop --devices gpu --repeats 3 --csv "$OUT/bench_rate_simple.csv"
 step "rate bench (large N, PyTorch CUDA peer)" 120 "$BIN" bench --n 512,1024,2048 --b 64 --t 300 --m 1,16 --rules bptt,eprop --devices gpu --repeats 3 --peer --csv "$OUT/bench_rate_n1024.csv" --plot "$OUT/cost_rate.svg"

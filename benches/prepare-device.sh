@@ -10,7 +10,7 @@ grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo /.gl/ >> .git/info/exclud
 cargo build --release --locked
 mkdir -p .devbin
 cp target/release/snnlab .devbin/
-for t in gpu_kernels gpu_spiking; do
+for t in gpu; do
     exe=$(cargo test --release --locked --test "$t" --no-run --message-format=json 2>/dev/null \
         | python3 -c 'import sys, json
 for l in sys.stdin:

@@ -5,10 +5,7 @@
 //! (online e-prop's memory does not grow with T; the backward sweep's grows linearly). The step
 //! kernels run in both forms (simple and tiled), once also on a pack several tiles wide and tall.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::gpu::{assert_close, gpu};
+use crate::common::{assert_close, gpu, random_batch};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,9 +14,10 @@ use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::{EpropForm, SpikingEngine};
 use snnlab::optim::Adam;
 use snnlab::reference::rate::Prepared;
+use snnlab::reference::spiking::{SpikeLoss, SpikeTrajectory};
 use snnlab::reference::spiking::{SpikingNet, forward, grad_backward, loss};
 use snnlab::rules::Rule;
-use snnlab::spiking::{SpikingConfig, SpikingModel};
+use snnlab::spiking::{SPIKING_PARAM_NAMES, SpikingConfig, SpikingModel};
 
 const M: usize = 3;
 const B: usize = 3;
@@ -34,22 +32,7 @@ fn config(kind: &str, n_out: usize) -> SpikingConfig {
 }
 
 fn batch(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> Batch {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    let inputs = Array3::from_shape_simple_fn((B, T, cfg.n_in), || r.random_range(0.0..1.2));
-    let k = if loss == LossKind::Mse { cfg.n_out } else { 1 };
-    let targets = Array3::from_shape_simple_fn((B, T, k), || match loss {
-        LossKind::Mse => r.random_range(-1.0..1.0),
-        LossKind::Ce => r.random_range(0..cfg.n_out) as f64,
-    });
-    let mut mask =
-        Array3::from_shape_simple_fn((B, T, k), || (r.random::<f64>() < 0.8) as u8 as f64);
-    mask[[0, 0, 0]] = 1.0;
-    Batch {
-        inputs,
-        targets,
-        mask,
-        loss,
-    }
+    random_batch([cfg.n_in, cfg.n_out], loss, seed, [B, T], 0.0..1.2, 0.8)
 }
 
 /// The smallest |v - threshold| over every step of the f64 reference: spikes can only be
@@ -115,22 +98,54 @@ const CASES: [(&str, LossKind); 4] = [
     ("alif", LossKind::Ce),
 ];
 
+/// The f64 CPU reference of one network on its batch.
+struct Reference {
+    net: SpikingNet<f64>,
+    d: Prepared<f64>,
+    tr: SpikeTrajectory<f64>,
+    lo: SpikeLoss<f64>,
+}
+
+fn reference(model: &SpikingModel, batch: &Batch) -> Reference {
+    let net = SpikingNet::<f64>::new(model);
+    let d = Prepared::<f64>::new(batch);
+    let tr = forward(&net, &d.x);
+    let lo = loss(&tr, &d, LAMBDA, TARGET);
+    Reference { net, d, tr, lo }
+}
+
+/// One of [`CASES`] on one form of the step kernels: kind, loss, step form, its pack (models,
+/// batches) and the factorised engine holding it.
+type FactorisedCase = (
+    &'static str,
+    LossKind,
+    StepKernels,
+    Vec<SpikingModel>,
+    Vec<Batch>,
+    SpikingEngine,
+);
+
+/// Every case of [`CASES`] × [`VARIANTS`] on a pack seeded by `seed`, built as it is reached.
+fn factorised_cases(seed: u64) -> impl Iterator<Item = FactorisedCase> {
+    CASES
+        .into_iter()
+        .flat_map(|c| VARIANTS.map(|v| (c, v)))
+        .map(move |((kind, lk), variant)| {
+            let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
+            let (models, batches) = pack(&cfg, lk, seed);
+            let e = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches)
+                .expect("an adapter");
+            (kind, lk, variant, models, batches, e)
+        })
+}
+
 #[test]
 fn forward_spikes_identical_and_losses_close() {
-    for ((kind, lk), variant) in CASES.into_iter().flat_map(|c| VARIANTS.map(|v| (c, v))) {
-        let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
-        let (models, batches) = pack(&cfg, lk, 1);
-        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches)
-        else {
-            return;
-        };
+    for (kind, lk, variant, models, batches, mut e) in factorised_cases(1) {
         let losses = e.forward().unwrap();
         let ([v, a, z, psi], y) = e.read_trajectories().unwrap();
         for i in 0..M {
-            let net = SpikingNet::<f64>::new(&models[i]);
-            let d = Prepared::<f64>::new(&batches[i]);
-            let tr = forward(&net, &d.x);
-            let lo = loss(&tr, &d, LAMBDA, TARGET);
+            let Reference { tr, lo, .. } = reference(&models[i], &batches[i]);
             let zi: Vec<f64> = z
                 .index_axis(ndarray::Axis(0), i)
                 .iter()
@@ -163,13 +178,7 @@ fn forward_spikes_identical_and_losses_close() {
 
 #[test]
 fn every_rule_gradient_matches_cpu() {
-    for ((kind, lk), variant) in CASES.into_iter().flat_map(|c| VARIANTS.map(|v| (c, v))) {
-        let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
-        let (models, batches) = pack(&cfg, lk, 2);
-        let Some(mut e) = engine(&cfg, lk, EpropForm::Factorised, variant, &models, &batches)
-        else {
-            return;
-        };
+    for (kind, lk, variant, models, batches, mut e) in factorised_cases(2) {
         for rule in [
             Rule::Bptt,
             Rule::Eprop,
@@ -180,33 +189,13 @@ fn every_rule_gradient_matches_cpu() {
             e.gradient(rule).unwrap();
             let g = e.read_grads().unwrap();
             for i in 0..M {
-                let net = SpikingNet::<f64>::new(&models[i]);
-                let d = Prepared::<f64>::new(&batches[i]);
-                let tr = forward(&net, &d.x);
-                let lo = loss(&tr, &d, LAMBDA, TARGET);
+                let Reference { net, d, tr, lo } = reference(&models[i], &batches[i]);
                 let c = grad_backward(&net, rule, &d, &tr, &lo);
-                for (name, gs, cs) in [
-                    (
-                        "w_in",
-                        g[i].w_in.as_slice().unwrap(),
-                        c.w_in.as_slice().unwrap(),
-                    ),
-                    (
-                        "w_rec",
-                        g[i].w_rec.as_slice().unwrap(),
-                        c.w_rec.as_slice().unwrap(),
-                    ),
-                    (
-                        "w_out",
-                        g[i].w_out.as_slice().unwrap(),
-                        c.w_out.as_slice().unwrap(),
-                    ),
-                    (
-                        "b_out",
-                        g[i].b_out.as_slice().unwrap(),
-                        c.b_out.as_slice().unwrap(),
-                    ),
-                ] {
+                for ((name, gs), cs) in SPIKING_PARAM_NAMES
+                    .iter()
+                    .zip(g[i].slices())
+                    .zip(c.slices())
+                {
                     assert_close(
                         &format!("{kind} {lk:?} {variant:?} {} {name}", rule.name()),
                         gs,
@@ -225,34 +214,15 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
         let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
         let (models, batches) = pack(&cfg, lk, 3);
         // The online pack on the tiled forward step, the factorised one on the simple kernels.
-        let Some(mut on) = engine(
-            &cfg,
-            lk,
-            EpropForm::Online,
-            StepKernels::Tiled,
-            &models,
-            &batches,
-        ) else {
-            return;
-        };
-        let mut fa = engine(
-            &cfg,
-            lk,
-            EpropForm::Factorised,
-            StepKernels::Simple,
-            &models,
-            &batches,
-        )
-        .unwrap();
+        let build = |form, variant| engine(&cfg, lk, form, variant, &models, &batches).unwrap();
+        let mut on = build(EpropForm::Online, StepKernels::Tiled);
+        let mut fa = build(EpropForm::Factorised, StepKernels::Simple);
         for rule in [Rule::Eprop, Rule::EpropRandom] {
             on.gradient(rule).unwrap();
             fa.gradient(rule).unwrap();
             let (go, gf) = (on.read_grads().unwrap(), fa.read_grads().unwrap());
             for i in 0..M {
-                let net = SpikingNet::<f64>::new(&models[i]);
-                let d = Prepared::<f64>::new(&batches[i]);
-                let tr = forward(&net, &d.x);
-                let lo = loss(&tr, &d, LAMBDA, TARGET);
+                let Reference { net, d, tr, lo } = reference(&models[i], &batches[i]);
                 let c = snnlab::reference::spiking::grad_eprop_online(&net, rule, &d, &tr, &lo);
                 assert_close(
                     &format!("{kind} {lk:?} online {} vs cpu", rule.name()),
@@ -289,10 +259,7 @@ fn adam_update_matches_cpu() {
     e.update(Rule::Bptt).unwrap();
     let p = e.read_params().unwrap();
     for i in 0..M {
-        let net = SpikingNet::<f64>::new(&models[i]);
-        let d = Prepared::<f64>::new(&batches[i]);
-        let tr = forward(&net, &d.x);
-        let lo = loss(&tr, &d, LAMBDA, TARGET);
+        let Reference { net, d, tr, lo } = reference(&models[i], &batches[i]);
         let g = grad_backward(&net, Rule::Bptt, &d, &tr, &lo);
         // Adam on the flat parameter vector (the optimiser is elementwise).
         let mut flat = net.p.flatten();
@@ -390,10 +357,7 @@ fn tiled_steps_on_ragged_multi_tile_pack() {
     e.set_networks(&[&model]).unwrap();
     e.set_batches(&[&bt]).unwrap();
     e.set_hyper(&[LAMBDA], &[1e-2], TARGET);
-    let net = SpikingNet::<f64>::new(&model);
-    let d = Prepared::<f64>::new(&bt);
-    let tr = forward(&net, &d.x);
-    let lo = loss(&tr, &d, LAMBDA, TARGET);
+    let Reference { net, d, tr, lo } = reference(&model, &bt);
     e.forward().unwrap();
     let ([_, _, z, _], _) = e.read_trajectories().unwrap();
     assert_eq!(

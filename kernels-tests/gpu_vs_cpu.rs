@@ -1,11 +1,7 @@
 //! Every GPU kernel against the CPU implementation on a small pack of networks (lavapipe in CI):
 //! forward trajectories, losses, gradients of every rule, and the Adam step.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::gpu::{assert_close, gpu};
-use ndarray::Array3;
+use crate::common::{assert_close, gpu, random_batch};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use snnlab::batch::{Batch, LossKind};
@@ -38,23 +34,8 @@ fn batch(cfg: &RateConfig, loss: LossKind, seed: u64) -> Batch {
 }
 
 fn batch_bt(cfg: &RateConfig, loss: LossKind, seed: u64, b: usize, t: usize) -> Batch {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    let inputs = Array3::from_shape_simple_fn((b, t, cfg.n_in), || r.random_range(-1.0..1.0));
-    let k = if loss == LossKind::Mse { cfg.n_out } else { 1 };
-    let targets = Array3::from_shape_simple_fn((b, t, k), || match loss {
-        LossKind::Mse => r.random_range(-1.0..1.0),
-        LossKind::Ce => r.random_range(0..cfg.n_out) as f64,
-    });
     // Mostly on, never all off (the loss would be undefined).
-    let mut mask =
-        Array3::from_shape_simple_fn((b, t, k), || (r.random::<f64>() < 0.7) as u8 as f64);
-    mask[[0, 0, 0]] = 1.0;
-    Batch {
-        inputs,
-        targets,
-        mask,
-        loss,
-    }
+    random_batch([cfg.n_in, cfg.n_out], loss, seed, [b, t], -1.0..1.0, 0.7)
 }
 
 fn flat64(p: &RateParams<f64>) -> Vec<f64> {

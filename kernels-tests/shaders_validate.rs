@@ -1,10 +1,8 @@
-//! Every WGSL kernel (with the shared prelude and the snippets it calls) parses and validates with
-//! naga; no device needed.
+//! Every WGSL kernel (with the preludes, its generated bindings and the snippets it calls) parses
+//! and validates with naga; every file under shaders/ is registered; each kernel file's header
+//! names its bindings as the table does, its Rust wrapper and its CPU twin. No device needed.
 
-use snnlab::gpu::kernels::{
-    SHADERS, SHARED_KERNELS, SNIPPETS, SPIKE_PRELUDE, full_source, full_source_with, kernel_source,
-    prelude_of,
-};
+use snnlab::gpu::kernels::{PRELUDES, SHADERS, SNIPPETS, ShaderFile, full_source, parts_of};
 
 fn validate(src: &str) -> Result<naga::valid::ModuleInfo, String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
@@ -16,50 +14,177 @@ fn validate(src: &str) -> Result<naga::valid::ModuleInfo, String> {
     .map_err(|e| e.emit_to_string(src))
 }
 
+/// The shader folders: preludes, the two kinds' kernels, what both build with.
+const FOLDERS: [&str; 4] = ["common", "rate", "spike", "shared"];
+
 #[test]
 fn every_kernel_validates_with_naga() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
-    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".wgsl") && n != "common.wgsl" && n != "spike_common.wgsl")
-        .collect();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let mut on_disk: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(root).unwrap().filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(
+            FOLDERS.contains(&name.as_str()),
+            "shaders/{name}: every shader lives in one of shaders/{FOLDERS:?}"
+        );
+        for f in std::fs::read_dir(entry.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+        {
+            on_disk.push(format!("{name}/{}", f.file_name().to_string_lossy()));
+        }
+    }
     on_disk.sort();
-    let mut registered: Vec<String> = SHADERS
+    let mut registered: Vec<String> = PRELUDES
         .iter()
+        .chain(SHADERS)
         .chain(SNIPPETS)
-        .map(|(n, _)| format!("{n}.wgsl"))
+        .map(|f| f.path.to_string())
         .collect();
     registered.sort();
     assert_eq!(
         on_disk, registered,
-        "every shaders/*.wgsl must be registered in gpu::kernels::SHADERS or SNIPPETS"
+        "every file under shaders/ must be registered in gpu::kernels::{{PRELUDES, SHADERS, SNIPPETS}}"
     );
-    for (name, src) in SNIPPETS {
+    for f in PRELUDES.iter().chain(SHADERS).chain(SNIPPETS) {
         assert!(
-            src.starts_with(&format!("// {name}.wgsl")),
-            "{name}.wgsl must open with its header comment"
+            f.source.starts_with(&format!("// {}.wgsl", f.name)),
+            "{} must open with its header comment",
+            f.path
         );
     }
-    for (name, src) in SHADERS {
-        // As built: prelude, kernel, then the snippets it calls.
-        let info = validate(&full_source_with(prelude_of(name), &kernel_source(name)))
-            .unwrap_or_else(|e| panic!("{name}.wgsl failed validation:\n{e}"));
-        drop(info);
-        if SHARED_KERNELS.contains(name) {
-            validate(&full_source_with(SPIKE_PRELUDE, src))
-                .unwrap_or_else(|e| panic!("{name}.wgsl with the spiking prelude:\n{e}"));
+    for spec in KERNELS {
+        // As built: preludes, generated bindings, kernel, then the snippets it calls.
+        validate(&built_source(spec)).unwrap_or_else(|e| {
+            panic!("{} ({:?}) failed validation:\n{e}", spec.name, spec.prelude)
+        });
+    }
+}
+
+/// The header comment of a shader file: its leading `//` lines.
+fn header(src: &str) -> Vec<&str> {
+    src.lines()
+        .take_while(|l| l.starts_with("//"))
+        .map(|l| l.trim_start_matches('/').trim())
+        .collect()
+}
+
+/// The binding list of a header, as (binding, name, description in parentheses): the entries
+/// after `Bindings:`, separated by `|` and continued on the following lines that start with a
+/// binding number. Text after an entry's parentheses (a shape, a remark) is free.
+fn header_bindings(src: &str) -> Result<Vec<(String, String, String)>, String> {
+    let lines = header(src);
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Bindings:"))
+        .ok_or("no `Bindings:` line in the header")?;
+    let mut text = lines[at].trim_start_matches("Bindings:").to_string();
+    for l in &lines[at + 1..] {
+        if !l.starts_with(|c: char| c.is_ascii_digit()) {
+            break;
         }
-        assert!(
-            src.starts_with(&format!("// {name}.wgsl")),
-            "{name}.wgsl must open with its header comment"
-        );
-        assert!(
-            src.contains("Bindings:"),
-            "{name}.wgsl header must give its binding table"
-        );
+        text.push('|');
+        text.push_str(l);
     }
+    text.split('|')
+        .map(|entry| {
+            let entry = entry.trim();
+            let bad = || format!("binding entry `{entry}` is not `N name (description)`");
+            let (index, rest) = entry.split_once(' ').ok_or_else(bad)?;
+            let (name, rest) = rest.split_once(" (").ok_or_else(bad)?;
+            let (desc, _) = rest.split_once(')').ok_or_else(bad)?;
+            Ok((index.to_string(), name.to_string(), desc.to_string()))
+        })
+        .collect()
+}
+
+/// What a header line `key PATH...` names, checked against the tree: the file exists and, for a
+/// `path::function`, defines that function.
+fn named_path_problem(file: &ShaderFile, line: &str, key: &str) -> Option<String> {
+    let rest = line.strip_prefix(key)?.trim();
+    let target = rest.split_whitespace().next().unwrap_or("");
+    let (path, function) = match target.split_once("::") {
+        Some((p, f)) => (p, Some(f)),
+        None => (target, None),
+    };
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let Ok(text) = std::fs::read_to_string(&full) else {
+        return Some(format!("{}: `{key} {target}`: no file {path}", file.path));
+    };
+    let function = function?;
+    let defined =
+        text.contains(&format!("fn {function}(")) || text.contains(&format!("fn {function}<"));
+    (!defined).then(|| {
+        format!(
+            "{}: `{key} {target}`: {path} defines no fn {function}",
+            file.path
+        )
+    })
+}
+
+/// Every way a kernel file's header disagrees with the table and the tree.
+fn header_problems(file: &ShaderFile) -> Vec<String> {
+    let mut out = Vec::new();
+    let lines = header(file.source);
+    for key in ["Rust wrapper:", "CPU twin:"] {
+        match lines.iter().find(|l| l.starts_with(key)) {
+            Some(l) => out.extend(named_path_problem(file, l, key)),
+            None => out.push(format!("{}: the header names no `{key}`", file.path)),
+        }
+    }
+    let listed = match header_bindings(file.source) {
+        Ok(b) => b,
+        Err(e) => return [out, vec![format!("{}: {e}", file.path)]].concat(),
+    };
+    let built_from_here = KERNELS.iter().filter(|k| parts_of(k.name).0 == file.name);
+    for spec in built_from_here {
+        let want: Vec<(String, String, String)> = spec
+            .bindings
+            .iter()
+            .enumerate()
+            .map(|(i, (name, slot))| (i.to_string(), name.to_string(), slot.header()))
+            .collect();
+        if listed != want {
+            out.push(format!(
+                "{}: header bindings {listed:?}, the table of {} ({:?}) says {want:?}",
+                file.path, spec.name, spec.prelude
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn kernel_headers_match_the_table_and_the_tree() {
+    let problems: Vec<String> = SHADERS.iter().flat_map(header_problems).collect();
+    assert!(
+        problems.is_empty(),
+        "shader headers out of date:\n{}",
+        problems.join("\n")
+    );
+    // Snippets that name a CPU twin name one that exists.
+    for f in SNIPPETS {
+        for l in header(f.source) {
+            assert_eq!(named_path_problem(f, l, "CPU twin:"), None);
+        }
+    }
+}
+
+#[test]
+fn header_check_catches_a_stale_binding_list() {
+    // The check above must be able to fail: the header of rate_init with two bindings traded.
+    let file = SHADERS.iter().find(|f| f.name == "rate_init").unwrap();
+    assert!(header_problems(file).is_empty());
+    let stale = file
+        .source
+        .replacen("2 ah (read_write) | 3 h", "2 h (read_write) | 3 ah", 1);
+    assert_ne!(stale, file.source);
+    let leaked: &'static str = String::leak(stale);
+    let problems = header_problems(&ShaderFile {
+        source: leaked,
+        ..*file
+    });
+    assert_eq!(problems.len(), 1, "{problems:?}");
 }
 
 #[test]
@@ -78,6 +203,30 @@ fn parse(spec: &KernelSpec) -> naga::Module {
     let src = built_source(spec);
     naga::front::wgsl::parse_str(&src)
         .unwrap_or_else(|e| panic!("{}: {}", spec.name, e.emit_to_string(&src)))
+}
+
+/// How the entry point `main` uses each global (including through the functions it calls), or
+/// the validation error of the kernel as built (a store to a binding the table made read-only,
+/// a binding of the wrong type).
+fn uses(spec: &KernelSpec, module: &naga::Module) -> Result<Vec<naga::valid::GlobalUse>, String> {
+    let src = built_source(spec);
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(module)
+    .map_err(|e| e.emit_to_string(&src))?;
+    let ep = module
+        .entry_points
+        .iter()
+        .position(|e| e.name == "main")
+        .ok_or("no entry point main")?;
+    let main = info.get_entry_point(ep);
+    Ok(module
+        .global_variables
+        .iter()
+        .map(|(h, _)| main[h])
+        .collect())
 }
 
 /// The WGSL spelling of a type as the contract names it: a struct's name, a scalar (`f32`,
@@ -171,13 +320,15 @@ fn kernel_problems(spec: &KernelSpec, module: &naga::Module) -> Vec<String> {
         Some(_) => {}
         None => out.push(format!("{at}: no entry point main")),
     }
-    let mut bound: Vec<&naga::GlobalVariable> = module
+    let used = uses(spec, module).map_err(|e| out.push(format!("{at}: invalid as built:\n{e}")));
+    let mut bound: Vec<(usize, &naga::GlobalVariable)> = module
         .global_variables
         .iter()
         .map(|(_, g)| g)
-        .filter(|g| g.binding.is_some())
+        .enumerate()
+        .filter(|(_, g)| g.binding.is_some())
         .collect();
-    bound.sort_by_key(|g| g.binding.as_ref().map(|b| (b.group, b.binding)));
+    bound.sort_by_key(|(_, g)| g.binding.as_ref().map(|b| (b.group, b.binding)));
     if bound.len() != spec.bindings.len() {
         out.push(format!(
             "{at}: {} bindings in WGSL, {} in the table",
@@ -185,7 +336,7 @@ fn kernel_problems(spec: &KernelSpec, module: &naga::Module) -> Vec<String> {
             spec.bindings.len()
         ));
     }
-    for (i, (g, (name, slot))) in bound.iter().zip(spec.bindings).enumerate() {
+    for (i, ((gi, g), (name, slot))) in bound.iter().zip(spec.bindings).enumerate() {
         let rb = g.binding.as_ref().unwrap();
         let wgsl_name = g.name.as_deref().unwrap_or("");
         let (space, ty) = (g.space, type_name(module, g.ty));
@@ -213,6 +364,20 @@ fn kernel_problems(spec: &KernelSpec, module: &naga::Module) -> Vec<String> {
                  {name}: {slot:?} in the table",
                 rb.group, rb.binding
             ));
+        }
+        // The table's access is the kernel's: every binding used, read_write only where written.
+        if let Ok(used) = &used {
+            use naga::valid::GlobalUse;
+            let u = used[*gi];
+            if !u.intersects(GlobalUse::READ | GlobalUse::WRITE) {
+                out.push(format!(
+                    "{at}: binding {i} {name} is never used by the kernel"
+                ));
+            } else if matches!(slot, Slot::ReadWrite(_)) && !u.contains(GlobalUse::WRITE) {
+                out.push(format!(
+                    "{at}: binding {i} {name} is read_write in the table but the kernel only reads it"
+                ));
+            }
         }
     }
     let twins = spec.prelude.structs();
@@ -282,22 +447,32 @@ fn contract_problems(specs: &[KernelSpec]) -> Vec<String> {
 
 #[test]
 fn every_kernel_is_in_the_table() {
-    let mut table: Vec<&str> = KERNELS.iter().map(|k| k.name).collect();
-    table.sort();
-    table.dedup();
-    let mut shaders: Vec<&str> = SHADERS.iter().map(|(n, _)| *n).collect();
-    shaders.sort();
-    assert_eq!(
-        table, shaders,
-        "gpu::abi::KERNELS must list every kernel of SHADERS"
-    );
-    for name in SHARED_KERNELS {
-        for p in [Prelude::Rate, Prelude::Spike] {
+    // Every kernel file builds at least one kernel of the table, with the preludes of its folder.
+    for f in SHADERS {
+        let preludes: Vec<Prelude> = KERNELS
+            .iter()
+            .filter(|k| parts_of(k.name).0 == f.name)
+            .map(|k| k.prelude)
+            .collect();
+        let folder = f.path.split('/').next().unwrap();
+        let want: &[Prelude] = match folder {
+            "rate" => &[Prelude::Rate],
+            "spike" => &[Prelude::Spike],
+            "shared" => &[Prelude::Rate, Prelude::Spike],
+            other => panic!("kernel file {} in shaders/{other}", f.path),
+        };
+        for p in want {
             assert!(
-                KERNELS.iter().any(|k| k.name == *name && k.prelude == p),
-                "shared kernel {name} must be in the table with the {p:?} prelude"
+                preludes.contains(p),
+                "{}: gpu::abi::KERNELS must build it with the {p:?} prelude",
+                f.path
             );
         }
+        assert!(
+            preludes.iter().all(|p| want.contains(p)),
+            "{}: built with {preludes:?}, its folder says {want:?}",
+            f.path
+        );
     }
 }
 
@@ -313,19 +488,51 @@ fn abi_structs_bindings_and_workgroups_match_the_shaders() {
 
 #[test]
 fn abi_check_catches_a_swapped_binding_and_a_swapped_field() {
-    // The check above must be able to fail. A table whose first kernel has two bindings swapped:
+    // The check above must be able to fail. The declarations follow the table, so a table whose
+    // first kernel has a read and a written binding traded (mask_rec, w_eff) yields a kernel that
+    // stores to a read-only binding and a read_write binding it never writes:
     let spec = KERNELS[0];
+    assert_eq!(spec.bindings[2].0, "mask_rec");
+    assert!(kernel_problems(&spec, &parse(&spec)).is_empty());
     let mut swapped = spec.bindings.to_vec();
-    swapped.swap(1, 2);
+    let (read, written) = (swapped[2].1, swapped[3].1);
+    swapped[2].1 = written;
+    swapped[3].1 = read;
     let leaked: &'static [_] = Vec::leak(swapped);
     let bad = KernelSpec {
         bindings: leaked,
         ..spec
     };
     let problems = kernel_problems(&bad, &parse(&bad));
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("invalid as built"), "{problems:?}");
+    // Two bindings of different element types traded (params: f32, nets: NetParams) do not build:
+    let spec = KERNELS.iter().find(|k| k.name == "adam").unwrap();
+    let mut swapped = spec.bindings.to_vec();
+    let (p, n) = (
+        swapped.iter().position(|b| b.0 == "grads").unwrap(),
+        swapped.iter().position(|b| b.0 == "nets").unwrap(),
+    );
+    let (tp, tn) = (swapped[p].1, swapped[n].1);
+    swapped[p].1 = tn;
+    swapped[n].1 = tp;
+    let bad = KernelSpec {
+        bindings: Vec::leak(swapped),
+        ..*spec
+    };
+    assert!(validate(&built_source(&bad)).is_err());
+    // A table that says read_write where the kernel only reads (grads of adam):
+    let mut loose = spec.bindings.to_vec();
+    loose[p].1 = Slot::ReadWrite("f32");
+    let bad = KernelSpec {
+        bindings: Vec::leak(loose),
+        ..*spec
+    };
+    let problems = kernel_problems(&bad, &parse(&bad));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("only reads"), "{problems:?}");
     // A Rust Dims whose first two fields trade places:
-    let module = parse(&spec);
+    let module = parse(&KERNELS[0]);
     let (members, span) = module
         .types
         .iter()

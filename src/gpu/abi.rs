@@ -1,9 +1,9 @@
 //! The CPU–GPU data contract: every uniform and per-network record the kernels read, as a
 //! `#[repr(C)]` struct with its WGSL twin named, and the kernel table (each kernel's bindings by
-//! name and its workgroup size). `kernels-tests/abi_reflect.rs` checks all of it against the
-//! shaders with naga reflection (field names, offsets, sizes and types; binding slots, address
-//! spaces and access; workgroup sizes; the tile constant), so none of it is copied by hand
-//! unchecked.
+//! name and its workgroup size; `gpu::kernels` generates the WGSL binding declarations from it).
+//! `kernels-tests/shaders_validate.rs` checks all of it against the shaders with naga reflection
+//! (field names, offsets, sizes and types; how each kernel uses each binding; workgroup sizes; the
+//! tile constant), so none of it is copied by hand unchecked.
 
 /// One field of a GPU struct as the Rust side lays it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +65,7 @@ macro_rules! gpu_struct {
 }
 
 gpu_struct!(
-    /// Uniform `Dims` of `shaders/common.wgsl` (rate packs).
+    /// Uniform `Dims` of `shaders/common/rate.wgsl` (rate packs).
     Dims as "Dims" {
         m: u32, b: u32, t: u32, n: u32,
         n_in: u32, n_out: u32, k_t: u32, act: u32,
@@ -81,7 +81,7 @@ gpu_struct!(
 );
 
 gpu_struct!(
-    /// Uniform `Step` of `shaders/common.wgsl`; one per time step, bound at a dynamic offset.
+    /// Uniform `Step` of `shaders/common/rate.wgsl`; one per time step, bound at a dynamic offset.
     Step as "Step" {
         t: u32, cut_self: u32, cut_next: u32, _pad: u32,
         decay: f32, eps_b: f32, _pad2: [f32; 2],
@@ -89,7 +89,7 @@ gpu_struct!(
 );
 
 gpu_struct!(
-    /// Uniform `Dims` of `shaders/spike_common.wgsl` (spiking packs).
+    /// Uniform `Dims` of `shaders/common/spike.wgsl` (spiking packs).
     SpikeDims as "Dims" {
         m: u32, b: u32, t: u32, n: u32,
         n_in: u32, n_out: u32, k_t: u32, loss: u32,
@@ -104,14 +104,14 @@ gpu_struct!(
 );
 
 gpu_struct!(
-    /// Uniform `Step` of `shaders/spike_common.wgsl`; one per time step.
+    /// Uniform `Step` of `shaders/common/spike.wgsl`; one per time step.
     SpikeStep as "Step" {
         t: u32, cut_next: u32, parity: u32, _pad: u32,
     }
 );
 
 gpu_struct!(
-    /// Uniform `OuterJob` of `shaders/outer_grad.wgsl`: one weight matrix's gradient as a sum
+    /// Uniform `OuterJob` of `shaders/shared/outer_grad.wgsl`: one weight matrix's gradient as a sum
     /// of outer products over (step, trial) samples.
     OuterJob as "OuterJob" {
         rows: u32, cols: u32, samples: u32, ones: u32,
@@ -122,7 +122,7 @@ gpu_struct!(
 );
 
 gpu_struct!(
-    /// Uniform `AdamStep` of `shaders/adam.wgsl`.
+    /// Uniform `AdamStep` of `shaders/shared/adam.wgsl`.
     AdamStep as "AdamStep" {
         bc1: f32, sqrt_bc2: f32, beta1: f32, beta2: f32, eps: f32,
         _pad0: f32, _pad1: f32, _pad2: f32,
@@ -184,6 +184,24 @@ pub enum Slot {
     ReadWrite(&'static str),
 }
 
+impl Slot {
+    /// How a shader's header comment describes the slot: `uniform Dims`, `uniform Step, dynamic
+    /// offset`, `read`, `read_write`, and the element type after those where it is not `f32`
+    /// (`read NetParams`, `read_write u32`).
+    pub fn header(&self) -> String {
+        let storage = |access: &str, ty: &str| match ty {
+            "f32" => access.to_string(),
+            _ => format!("{access} {ty}"),
+        };
+        match self {
+            Slot::Uniform(ty) => format!("uniform {ty}"),
+            Slot::UniformDyn(ty) => format!("uniform {ty}, dynamic offset"),
+            Slot::Read(ty) => storage("read", ty),
+            Slot::ReadWrite(ty) => storage("read_write", ty),
+        }
+    }
+}
+
 /// One binding: the WGSL variable's name and how it is bound. Its binding number is its place
 /// in the kernel's list.
 pub type Binding = (&'static str, Slot);
@@ -199,9 +217,9 @@ pub struct KernelSpec {
 
 /// Threads per workgroup of every one-dimensional kernel.
 pub const WG: u32 = 64;
-/// Threads of the per-network reductions of rate packs (`loss_reduce.wgsl`).
+/// Threads of the per-network reductions of rate packs (`shaders/rate/loss_reduce.wgsl`).
 pub const REDUCE_WG: u32 = 256;
-/// Trials per workgroup of the tiled step kernels (`const TB` in `*_tiled.wgsl`).
+/// Trials per workgroup of the tiled step kernels (`const TB` in `shaders/shared/tile.wgsl`).
 pub const TILE_TRIALS: u32 = 8;
 
 const W1: [u32; 3] = [WG, 1, 1];
@@ -219,264 +237,93 @@ const fn rw(name: &'static str) -> Binding {
     (name, ReadWrite("f32"))
 }
 
-const fn spec(
-    name: &'static str,
-    prelude: Prelude,
-    bindings: &'static [Binding],
-    workgroup: [u32; 3],
-) -> KernelSpec {
-    KernelSpec {
-        name,
-        prelude,
-        bindings,
-        workgroup,
-    }
+/// The kernel table, one entry per line: `name, prelude, workgroup size, bindings;`.
+macro_rules! kernel_table {
+    ($($name:literal, $prelude:ident, $workgroup:expr, $bindings:expr;)*) => {
+        &[$(KernelSpec {
+            name: $name,
+            prelude: $prelude,
+            bindings: $bindings,
+            workgroup: $workgroup,
+        }),*]
+    };
 }
 
-const RATE_STEP: &[Binding] = &[
-    DIMS,
-    STEP,
-    r("params"),
-    r("w_eff"),
-    r("x"),
-    rw("ah"),
-    rw("h"),
-];
+#[rustfmt::skip]
+const RATE_STEP: &[Binding] = &[DIMS, STEP, r("params"), r("w_eff"), r("x"), rw("ah"), rw("h")];
+#[rustfmt::skip]
 const RATE_BPTT_STEP: &[Binding] = &[
-    DIMS,
-    STEP,
-    r("params"),
-    r("w_eff"),
-    r("feedback_t"),
-    r("dy"),
-    r("ah"),
-    r("h"),
-    NETS,
+    DIMS, STEP, r("params"), r("w_eff"), r("feedback_t"), r("dy"), r("ah"), r("h"), NETS,
     rw("delta"),
 ];
-const OUTER_GRAD: &[Binding] = &[
-    DIMS,
-    ("job", UniformDyn("OuterJob")),
-    r("a"),
-    r("p"),
-    rw("grads"),
-];
+#[rustfmt::skip]
+const OUTER_GRAD: &[Binding] = &[DIMS, ("job", UniformDyn("OuterJob")), r("a"), r("p"), rw("grads")];
+#[rustfmt::skip]
 const ADAM: &[Binding] = &[
-    DIMS,
-    ("hyper", Uniform("AdamStep")),
-    r("grads"),
-    NETS,
-    rw("params"),
-    rw("mo"),
-    rw("ve"),
+    DIMS, ("hyper", Uniform("AdamStep")), r("grads"), NETS, rw("params"), rw("mo"), rw("ve"),
 ];
+#[rustfmt::skip]
 const SPIKE_STEP: &[Binding] = &[
-    DIMS,
-    STEP,
-    r("params"),
-    r("x"),
-    rw("v"),
-    rw("a"),
-    rw("z"),
-    rw("psi"),
+    DIMS, STEP, r("params"), r("x"), rw("v"), rw("a"), rw("z"), rw("psi"),
     ("refr", ReadWrite("u32")),
 ];
+#[rustfmt::skip]
 const SPIKE_BPTT_STEP: &[Binding] = &[
-    DIMS,
-    STEP,
-    r("params"),
-    r("feedback"),
-    r("gy"),
-    r("psi"),
-    r("dreg"),
-    rw("dv"),
-    rw("da"),
+    DIMS, STEP, r("params"), r("feedback"), r("gy"), r("psi"), r("dreg"), rw("dv"), rw("da"),
 ];
 
 use Prelude::{Rate, Spike};
 
 /// Every kernel, each prelude it is built with (`outer_grad` and `adam` serve both kinds).
-pub const KERNELS: &[KernelSpec] = &[
-    spec(
-        "rec_effective",
-        Rate,
-        &[DIMS, r("params"), r("mask_rec"), rw("w_eff")],
-        W1,
-    ),
-    spec(
-        "rec_grad_chain",
-        Rate,
-        &[DIMS, r("params"), r("mask_rec"), rw("grads")],
-        W1,
-    ),
-    spec(
-        "rate_init",
-        Rate,
-        &[DIMS, r("params"), rw("ah"), rw("h")],
-        W1,
-    ),
-    spec("rate_step", Rate, RATE_STEP, W1),
-    spec("rate_step_tiled", Rate, RATE_STEP, W1),
-    spec(
-        "rate_readout_loss",
-        Rate,
-        &[
-            DIMS,
-            r("params"),
-            r("h"),
-            r("targets"),
-            r("mask"),
-            NETS,
-            rw("y"),
-            rw("dy"),
-            rw("part"),
-        ],
-        W1,
-    ),
-    spec(
-        "loss_reduce",
-        Rate,
-        &[DIMS, r("part"), NETS, rw("loss_out")],
-        [REDUCE_WG, 1, 1],
-    ),
-    spec("rate_bptt_step", Rate, RATE_BPTT_STEP, W1),
-    spec("rate_bptt_step_tiled", Rate, RATE_BPTT_STEP, W1),
-    spec("outer_grad", Rate, OUTER_GRAD, W1),
-    spec(
-        "ah0_grad",
-        Rate,
-        &[DIMS, STEP, r("params"), r("w_eff"), r("delta"), rw("grads")],
-        W1,
-    ),
-    spec(
-        "eprop_trace",
-        Rate,
-        &[
-            DIMS,
-            STEP,
-            r("params"),
-            r("feedback_t"),
-            r("dy"),
-            r("ah"),
-            r("h"),
-            r("x"),
-            NETS,
-            rw("eps_h"),
-            rw("eps_x"),
-            rw("post"),
-        ],
-        W1,
-    ),
-    spec(
-        "eprop_accum",
-        Rate,
-        &[DIMS, STEP, r("post"), r("eps_h"), r("eps_x"), rw("grads")],
-        W1,
-    ),
-    spec("adam", Rate, ADAM, W1),
-    spec("spike_step", Spike, SPIKE_STEP, W1),
-    spec("spike_step_tiled", Spike, SPIKE_STEP, W1),
-    spec(
-        "spike_readout",
-        Spike,
-        &[DIMS, r("params"), r("z"), rw("y")],
-        W1,
-    ),
-    spec(
-        "spike_loss",
-        Spike,
-        &[
-            DIMS,
-            r("targets"),
-            r("mask"),
-            NETS,
-            rw("y"),
-            rw("dy"),
-            rw("gy"),
-            rw("part"),
-        ],
-        W1,
-    ),
-    spec(
-        "spike_rates",
-        Spike,
-        &[DIMS, r("z"), NETS, rw("rate"), rw("dreg")],
-        W1,
-    ),
-    spec(
-        "spike_loss_reduce",
-        Spike,
-        &[DIMS, r("part"), r("rate"), NETS, rw("loss_out")],
-        W1,
-    ),
-    spec("spike_bptt_step", Spike, SPIKE_BPTT_STEP, W1),
-    spec("spike_bptt_step_tiled", Spike, SPIKE_BPTT_STEP, W1),
-    spec("spike_zero_diag", Spike, &[DIMS, rw("grads")], W1),
-    spec(
-        "spike_eprop_pre",
-        Spike,
-        &[DIMS, STEP, r("z"), r("x"), rw("eps_v")],
-        W1,
-    ),
-    spec(
-        "spike_eprop_trace",
-        Spike,
-        &[
-            DIMS,
-            STEP,
-            r("params"),
-            r("feedback"),
-            r("dy"),
-            r("psi"),
-            rw("esum"),
-            r("eps_v"),
-            rw("eps_a"),
-            rw("ebar"),
-            rw("grads"),
-        ],
-        W1,
-    ),
-    spec(
-        "spike_online_out",
-        Spike,
-        &[
-            DIMS,
-            STEP,
-            r("params"),
-            r("z"),
-            r("targets"),
-            r("mask"),
-            NETS,
-            rw("y"),
-            rw("dy"),
-            rw("part"),
-            rw("zbar"),
-            rw("zsum"),
-            rw("cbar"),
-        ],
-        W1,
-    ),
-    spec(
-        "spike_online_readout_grad",
-        Spike,
-        &[DIMS, STEP, r("dy"), r("zbar"), r("cbar"), rw("grads")],
-        W1,
-    ),
-    spec(
-        "spike_online_rates",
-        Spike,
-        &[DIMS, r("zsum"), NETS, rw("rate"), rw("dreg")],
-        W1,
-    ),
-    spec(
-        "spike_online_reg_grad",
-        Spike,
-        &[DIMS, r("dreg"), r("esum"), rw("grads")],
-        W1,
-    ),
-    spec("outer_grad", Spike, OUTER_GRAD, W1),
-    spec("adam", Spike, ADAM, W1),
-];
+#[rustfmt::skip]
+pub const KERNELS: &[KernelSpec] = kernel_table! {
+    "rec_effective", Rate, W1, &[DIMS, r("params"), r("mask_rec"), rw("w_eff")];
+    "rec_grad_chain", Rate, W1, &[DIMS, r("params"), r("mask_rec"), rw("grads")];
+    "rate_init", Rate, W1, &[DIMS, r("params"), rw("ah"), rw("h")];
+    "rate_step", Rate, W1, RATE_STEP;
+    "rate_step_tiled", Rate, W1, RATE_STEP;
+    "rate_readout_loss", Rate, W1, &[
+        DIMS, r("params"), r("h"), r("targets"), r("mask"), NETS, rw("y"), rw("dy"), rw("part"),
+    ];
+    "loss_reduce", Rate, [REDUCE_WG, 1, 1], &[DIMS, r("part"), NETS, rw("loss_out")];
+    "rate_bptt_step", Rate, W1, RATE_BPTT_STEP;
+    "rate_bptt_step_tiled", Rate, W1, RATE_BPTT_STEP;
+    "outer_grad", Rate, W1, OUTER_GRAD;
+    "ah0_grad", Rate, W1, &[DIMS, STEP, r("params"), r("w_eff"), r("delta"), rw("grads")];
+    "eprop_trace", Rate, W1, &[
+        DIMS, STEP, r("params"), r("feedback_t"), r("dy"), r("ah"), r("h"), r("x"), NETS,
+        rw("eps_h"), rw("eps_x"), rw("post"),
+    ];
+    "eprop_accum", Rate, W1, &[DIMS, STEP, r("post"), r("eps_h"), r("eps_x"), rw("grads")];
+    "adam", Rate, W1, ADAM;
+    "spike_step", Spike, W1, SPIKE_STEP;
+    "spike_step_tiled", Spike, W1, SPIKE_STEP;
+    "spike_readout", Spike, W1, &[DIMS, r("params"), r("z"), rw("y")];
+    "spike_loss", Spike, W1, &[
+        DIMS, r("targets"), r("mask"), NETS, rw("y"), rw("dy"), rw("gy"), rw("part"),
+    ];
+    "spike_rates", Spike, W1, &[DIMS, r("z"), NETS, rw("rate"), rw("dreg")];
+    "spike_loss_reduce", Spike, W1, &[DIMS, r("part"), r("rate"), NETS, rw("loss_out")];
+    "spike_bptt_step", Spike, W1, SPIKE_BPTT_STEP;
+    "spike_bptt_step_tiled", Spike, W1, SPIKE_BPTT_STEP;
+    "spike_zero_diag", Spike, W1, &[DIMS, rw("grads")];
+    "spike_eprop_pre", Spike, W1, &[DIMS, STEP, r("z"), r("x"), rw("eps_v")];
+    "spike_eprop_trace", Spike, W1, &[
+        DIMS, STEP, r("params"), r("feedback"), r("dy"), r("psi"), rw("esum"), r("eps_v"),
+        rw("eps_a"), rw("ebar"), rw("grads"),
+    ];
+    "spike_online_out", Spike, W1, &[
+        DIMS, STEP, r("params"), r("z"), r("targets"), r("mask"), NETS, rw("y"), rw("dy"),
+        rw("part"), rw("zbar"), rw("zsum"), rw("cbar"),
+    ];
+    "spike_online_readout_grad", Spike, W1, &[
+        DIMS, STEP, r("dy"), r("zbar"), r("cbar"), rw("grads"),
+    ];
+    "spike_online_rates", Spike, W1, &[DIMS, r("zsum"), NETS, rw("rate"), rw("dreg")];
+    "spike_online_reg_grad", Spike, W1, &[DIMS, r("dreg"), r("esum"), rw("grads")];
+    "outer_grad", Spike, W1, OUTER_GRAD;
+    "adam", Spike, W1, ADAM;
+};
 
 /// The table entry of kernel `name` built with `prelude`.
 pub fn kernel_spec(name: &str, prelude: Prelude) -> &'static KernelSpec {

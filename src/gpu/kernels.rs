@@ -1,144 +1,156 @@
-//! The WGSL sources as compiled (prelude, kernel, the snippets it calls) and [`Kernel`]: one
-//! compute pipeline with the explicit bind-group layout its entry in [`abi::KERNELS`] gives,
-//! bound by binding name and dispatched by the engines.
+//! The WGSL sources as compiled (preludes, the binding declarations generated from the kernel's
+//! entry in [`abi::KERNELS`], the kernel's file, the snippets it calls) and [`Kernel`]: one compute
+//! pipeline with the explicit bind-group layout that entry gives, bound by binding name and
+//! dispatched by the engines.
+//!
+//! `shaders/common/` holds the preludes, `shaders/rate/` and `shaders/spike/` the kernels (and
+//! snippets) of one kind, `shaders/shared/` what both kinds build with.
+
+use std::fmt::Write as _;
 
 use wgpu::util::DeviceExt;
 
 use super::abi::{self, KernelSpec, Prelude, Slot};
 use super::context::GpuContext;
 
-/// Every kernel's source as compiled: the shared prelude followed by the kernel file. Rate
-/// kernels get `common.wgsl`, spiking kernels (`spike_*`) `spike_common.wgsl`; `adam` and
-/// `outer_grad` only read fields both preludes' `Dims` share, and are built with either.
-pub const PRELUDE: &str = include_str!("../../shaders/common.wgsl");
-pub const SPIKE_PRELUDE: &str = include_str!("../../shaders/spike_common.wgsl");
+/// One WGSL file: its name (the file stem), its path below `shaders/` and its text.
+#[derive(Clone, Copy, Debug)]
+pub struct ShaderFile {
+    pub name: &'static str,
+    pub path: &'static str,
+    pub source: &'static str,
+}
 
-macro_rules! shader {
-    ($name:literal) => {
-        (
-            $name,
-            include_str!(concat!("../../shaders/", $name, ".wgsl")),
-        )
+/// The files named, folder by folder: `shader_files!["dir": ["name", ...], ...]`.
+macro_rules! shader_files {
+    ($($dir:literal: [$($name:literal),* $(,)?]),* $(,)?) => {
+        &[$($(ShaderFile {
+            name: $name,
+            path: concat!($dir, "/", $name, ".wgsl"),
+            source: include_str!(concat!("../../shaders/", $dir, "/", $name, ".wgsl")),
+        }),*),*]
     };
 }
 
-/// (name, kernel source without prelude) of every kernel, for building and for naga validation.
-pub const SHADERS: &[(&str, &str)] = &[
-    shader!("rec_effective"),
-    shader!("rec_grad_chain"),
-    shader!("rate_init"),
-    shader!("rate_step"),
-    shader!("rate_step_tiled"),
-    shader!("rate_readout_loss"),
-    shader!("loss_reduce"),
-    shader!("rate_bptt_step"),
-    shader!("rate_bptt_step_tiled"),
-    shader!("outer_grad"),
-    shader!("ah0_grad"),
-    shader!("eprop_trace"),
-    shader!("eprop_accum"),
-    shader!("adam"),
-    shader!("spike_step"),
-    shader!("spike_step_tiled"),
-    shader!("spike_readout"),
-    shader!("spike_loss"),
-    shader!("spike_rates"),
-    shader!("spike_loss_reduce"),
-    shader!("spike_bptt_step"),
-    shader!("spike_bptt_step_tiled"),
-    shader!("spike_zero_diag"),
-    shader!("spike_eprop_pre"),
-    shader!("spike_eprop_trace"),
-    shader!("spike_online_out"),
-    shader!("spike_online_readout_grad"),
-    shader!("spike_online_rates"),
-    shader!("spike_online_reg_grad"),
+/// The preludes: `pack` before every kernel, then the kind's own (`rate` or `spike`).
+pub const PRELUDES: &[ShaderFile] = shader_files!["common": ["pack", "rate", "spike"]];
+
+/// Every kernel file (a file may hold the simple and the tiled form of a step kernel, see
+/// [`parts_of`]). Those in `shared/` are built with both preludes.
+#[rustfmt::skip]
+pub const SHADERS: &[ShaderFile] = shader_files![
+    "rate": [
+        "rec_effective", "rec_grad_chain", "rate_init", "rate_step", "rate_readout_loss",
+        "loss_reduce", "rate_bptt_step", "ah0_grad", "eprop_trace", "eprop_accum",
+    ],
+    "spike": [
+        "spike_step", "spike_readout", "spike_loss", "spike_rates", "spike_loss_reduce",
+        "spike_bptt_step", "spike_zero_diag", "spike_eprop_pre", "spike_eprop_trace",
+        "spike_online_out", "spike_online_readout_grad", "spike_online_rates",
+        "spike_online_reg_grad",
+    ],
+    "shared": ["outer_grad", "adam"],
 ];
 
-/// Shared WGSL appended after the source of the kernels that call it (WGSL has no includes): the
-/// tile products of the tiled step kernels and the per-unit parts of the steps (one copy for the
-/// simple and the tiled form of each).
-pub const SNIPPETS: &[(&str, &str)] = &[
-    shader!("tile_forward"),
-    shader!("tile_backward"),
-    shader!("rate_update"),
-    shader!("rate_delta"),
-    shader!("spike_update"),
-    shader!("spike_adjoint"),
-    shader!("task_loss"),
-    shader!("rate_reg"),
+/// Shared WGSL appended after the file of the kernels that call it (WGSL has no includes): the
+/// entry points of the two step forms and the tiled products, the task loss, the loss totals,
+/// the rate regulariser.
+#[rustfmt::skip]
+pub const SNIPPETS: &[ShaderFile] = shader_files![
+    "shared": [
+        "step_simple", "step_tiled", "tile", "tile_forward", "tile_backward", "task_loss",
+        "loss_totals",
+    ],
+    "spike": ["rate_reg"],
 ];
 
-/// The snippets a kernel is built with, in order.
-pub fn snippets_of(kernel: &str) -> &'static [&'static str] {
+const SIMPLE: &[&str] = &["step_simple"];
+const TILED_FORWARD: &[&str] = &["tile", "tile_forward", "step_tiled"];
+const TILED_BACKWARD: &[&str] = &["tile", "tile_backward", "step_tiled"];
+
+/// Kernel `kernel`'s file (in [`SHADERS`]) and the snippets appended to it, in order.
+pub fn parts_of(kernel: &str) -> (&'static str, &'static [&'static str]) {
     match kernel {
-        "rate_step" => &["rate_update"],
-        "rate_step_tiled" => &["tile_forward", "rate_update"],
-        "rate_bptt_step" => &["rate_delta"],
-        "rate_bptt_step_tiled" => &["tile_backward", "rate_delta"],
-        "spike_step" => &["spike_update"],
-        "spike_step_tiled" => &["tile_forward", "spike_update"],
-        "spike_bptt_step" => &["spike_adjoint"],
-        "spike_bptt_step_tiled" => &["tile_backward", "spike_adjoint"],
-        "rate_readout_loss" | "spike_loss" | "spike_online_out" => &["task_loss"],
-        "spike_rates" | "spike_online_rates" => &["rate_reg"],
-        _ => &[],
+        "rate_step" | "rate_bptt_step" | "spike_step" | "spike_bptt_step" => {
+            (kernel_file(kernel), SIMPLE)
+        }
+        "rate_step_tiled" => ("rate_step", TILED_FORWARD),
+        "spike_step_tiled" => ("spike_step", TILED_FORWARD),
+        "rate_bptt_step_tiled" => ("rate_bptt_step", TILED_BACKWARD),
+        "spike_bptt_step_tiled" => ("spike_bptt_step", TILED_BACKWARD),
+        "rate_readout_loss" | "spike_loss" | "spike_online_out" => {
+            (kernel_file(kernel), &["task_loss"])
+        }
+        "loss_reduce" | "spike_loss_reduce" => (kernel_file(kernel), &["loss_totals"]),
+        "spike_rates" | "spike_online_rates" => (kernel_file(kernel), &["rate_reg"]),
+        _ => (kernel_file(kernel), &[]),
     }
 }
 
-/// A registered kernel's source followed by its snippets (no prelude).
-pub fn kernel_source(name: &str) -> String {
-    let mut src = source_of(name).to_string();
-    for snip in snippets_of(name) {
-        let (_, s) = SNIPPETS
-            .iter()
-            .find(|(n, _)| n == snip)
-            .expect("snippet registered in SNIPPETS");
+/// The registered file named `name` (every kernel's own name is its file's).
+fn kernel_file(name: &str) -> &'static str {
+    file(SHADERS, name).name
+}
+
+fn file(files: &'static [ShaderFile], name: &str) -> &'static ShaderFile {
+    files
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("{name}.wgsl is not registered in gpu::kernels"))
+}
+
+/// A kernel's file followed by its snippets (no prelude, no bindings).
+pub fn kernel_source(kernel: &str) -> String {
+    let (own, snippets) = parts_of(kernel);
+    let mut src = file(SHADERS, own).source.to_string();
+    for snip in snippets {
         src.push('\n');
-        src.push_str(s);
+        src.push_str(file(SNIPPETS, snip).source);
     }
     src
 }
 
-/// Kernels compiled with both preludes.
-pub const SHARED_KERNELS: &[&str] = &["adam", "outer_grad"];
-
-/// The prelude a kernel is built with by default.
-pub fn prelude_of(name: &str) -> &'static str {
-    if name.starts_with("spike_") {
-        SPIKE_PRELUDE
-    } else {
-        PRELUDE
-    }
+/// The preludes of a kernel built with `p`, as prepended: `pack`, then the kind's own.
+pub fn prelude_source(p: Prelude) -> String {
+    let kind = match p {
+        Prelude::Rate => "rate",
+        Prelude::Spike => "spike",
+    };
+    format!(
+        "{}\n{}",
+        file(PRELUDES, "pack").source,
+        file(PRELUDES, kind).source
+    )
 }
 
-/// The source of a prelude.
-pub fn prelude_source(p: Prelude) -> &'static str {
-    match p {
-        Prelude::Rate => PRELUDE,
-        Prelude::Spike => SPIKE_PRELUDE,
+/// The WGSL declaration of every binding of `spec`, generated from the table: binding i is the
+/// i-th entry (storage bindings are arrays of the slot's element type).
+pub fn binding_declarations(spec: &KernelSpec) -> String {
+    let mut out = format!("// Bindings of {}, from gpu::abi::KERNELS.\n", spec.name);
+    for (i, (name, slot)) in spec.bindings.iter().enumerate() {
+        let decl = match slot {
+            Slot::Uniform(ty) | Slot::UniformDyn(ty) => format!("var<uniform> {name}: {ty};"),
+            Slot::Read(ty) => format!("var<storage, read> {name}: array<{ty}>;"),
+            Slot::ReadWrite(ty) => format!("var<storage, read_write> {name}: array<{ty}>;"),
+        };
+        writeln!(out, "@group(0) @binding({i}) {decl}").expect("writing to a String");
     }
+    out
 }
 
-/// Kernel `spec` as compiled: its prelude, the kernel, then its snippets.
+/// Kernel `spec` as compiled: its prelude, its bindings, its file, then its snippets.
 pub fn built_source(spec: &KernelSpec) -> String {
-    full_source_with(prelude_source(spec.prelude), &kernel_source(spec.name))
+    format!(
+        "{}\n{}\n{}",
+        prelude_source(spec.prelude),
+        binding_declarations(spec),
+        kernel_source(spec.name)
+    )
 }
 
+/// `kernel_src` after the rate preludes (for checking sources that are not in the table).
 pub fn full_source(kernel_src: &str) -> String {
-    format!("{PRELUDE}\n{kernel_src}")
-}
-
-pub fn full_source_with(prelude: &str, kernel_src: &str) -> String {
-    format!("{prelude}\n{kernel_src}")
-}
-
-pub(crate) fn source_of(name: &str) -> &'static str {
-    SHADERS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, s)| *s)
-        .expect("kernel registered in SHADERS")
+    format!("{}\n{kernel_src}", prelude_source(Prelude::Rate))
 }
 
 /// A compute pipeline with its explicit bind-group layout, both from the kernel's table entry.
@@ -294,11 +306,11 @@ static KERNEL_CHOICE: std::sync::RwLock<Option<StepKernels>> = std::sync::RwLock
 /// Which implementation of the two step kernels (forward, BPTT reverse step) an engine uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepKernels {
-    /// One thread per (unit, trial) looping over the N inputs (`rate_step.wgsl`,
-    /// `rate_bptt_step.wgsl`, `spike_step.wgsl`, `spike_bptt_step.wgsl`): no workgroup barriers,
-    /// the fastest on lavapipe.
+    /// One thread per (unit, trial) looping over the N inputs (`shaders/shared/step_simple.wgsl`
+    /// after the step kernel's file): no workgroup barriers, the fastest on lavapipe.
     Simple,
-    /// 64 units × 8 trials per workgroup through workgroup memory (`*_tiled.wgsl`): coalesced
+    /// 64 units × 8 trials per workgroup through workgroup memory (`shaders/shared/tile*.wgsl`,
+    /// `step_tiled.wgsl`): coalesced
     /// weight reads, each serving 8 trials — what a GPU's memory system wants.
     Tiled,
 }
