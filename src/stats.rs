@@ -474,11 +474,6 @@ fn ci_cell(ci: Option<(f64, f64)>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-/// Table cells, `<td>v</td>` each (the values already escaped where they need it).
-fn tds(values: &[String]) -> String {
-    values.iter().map(|v| format!("<td>{v}</td>")).collect()
-}
-
 /// The matched table as HTML; a group where no network reaches a level says so.
 pub fn matched_html(metric: &str, group_axes: &[String], rows: &[MatchedRow]) -> String {
     let named = rows.iter().any(|r| !r.metric.is_empty());
@@ -510,16 +505,15 @@ pub fn matched_html(metric: &str, group_axes: &[String], rows: &[MatchedRow]) ->
                 r.missing, r.level
             ));
         } else {
-            let (n, missing) = (s.n.to_string(), r.missing.to_string());
-            let stats = [
-                n,
-                missing,
+            h.push_str(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                s.n,
+                r.missing,
                 cell(s.mean),
                 cell(s.sd),
                 cell(s.sem),
-                ci_cell(s.ci),
-            ];
-            h.push_str(&format!("{}</tr>", tds(&stats)));
+                ci_cell(s.ci)
+            ));
         }
     }
     h + "</table>"
@@ -536,14 +530,13 @@ pub fn attribution_html(rows: &[AttributionRow]) -> String {
             (_, None) => "no variance (all values equal)".to_string(),
             (_, e) => cell(e),
         };
-        let row = [
-            r.level.to_string(),
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{eta}</td><td>{}</td></tr>",
+            r.level,
             esc(&r.axis),
-            r.n.to_string(),
-            eta,
-            ci_cell(r.ci),
-        ];
-        h.push_str(&format!("<tr>{}</tr>", tds(&row)));
+            r.n,
+            ci_cell(r.ci)
+        ));
     }
     h + "</table>"
 }
@@ -554,21 +547,26 @@ pub fn paired_html(rows: &[PairedRow]) -> String {
         "<table><tr><th>accuracy level</th><th>axis</th><th>a</th><th>b</th><th>pairs</th><th>mean b − a</th><th>sd</th><th>95 % CI</th><th>p (sign flip)</th></tr>",
     );
     for r in rows {
-        let (level, pairs) = (r.level.to_string(), r.diff.n.to_string());
-        let head = [level, esc(&r.axis), esc(&r.a), esc(&r.b), pairs];
-        h.push_str(&format!("<tr>{}", tds(&head)));
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            r.level,
+            esc(&r.axis),
+            esc(&r.a),
+            esc(&r.b),
+            r.diff.n
+        ));
         if r.diff.n == 0 {
             h.push_str(
                 "<td colspan=\"4\">no pair where both networks reached this level</td></tr>",
             );
         } else {
-            let stats = [
+            h.push_str(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 cell(r.diff.mean),
                 cell(r.diff.sd),
                 ci_cell(r.diff.ci),
-                cell(r.p),
-            ];
-            h.push_str(&format!("{}</tr>", tds(&stats)));
+                cell(r.p)
+            ));
         }
     }
     h + "</table>"

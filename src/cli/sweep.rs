@@ -36,25 +36,7 @@ pub(crate) enum Command {
         quiet: bool,
     },
     /// Write an sbatch job-array script for the sweep and submit it; prints the job id.
-    Submit {
-        #[command(flatten)]
-        target: SweepTarget,
-        #[arg(long)]
-        partition: Option<String>,
-        /// Time limit per array task (Slurm format).
-        #[arg(long, default_value = "04:00:00")]
-        time: String,
-        #[arg(long, default_value_t = 0)]
-        gpus_per_task: usize,
-        #[arg(long, default_value_t = 2)]
-        cpus_per_task: usize,
-        /// Runs per array task (the array has ceil(runs / this) tasks).
-        #[arg(long, default_value_t = 8)]
-        runs_per_task: usize,
-        /// Only write the script.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Submit(SubmitArgs),
     /// Done / running / failed / diverged / pending counts, and the sweep's Slurm jobs.
     Status {
         #[command(flatten)]
@@ -85,6 +67,27 @@ pub(crate) enum Command {
         #[arg(long = "metric")]
         metrics: Vec<String>,
     },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SubmitArgs {
+    #[command(flatten)]
+    target: SweepTarget,
+    #[arg(long)]
+    partition: Option<String>,
+    /// Time limit per array task (Slurm format).
+    #[arg(long, default_value = "04:00:00")]
+    time: String,
+    #[arg(long, default_value_t = 0)]
+    gpus_per_task: usize,
+    #[arg(long, default_value_t = 2)]
+    cpus_per_task: usize,
+    /// Runs per array task (the array has ceil(runs / this) tasks).
+    #[arg(long, default_value_t = 8)]
+    runs_per_task: usize,
+    /// Only write the script.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn load_sweep(t: &SweepTarget) -> Result<snnlab::sweep::Sweep> {
@@ -121,23 +124,15 @@ pub(crate) fn run(cmd: Command, adapter: Option<&str>) -> Result<()> {
             }
             Ok(())
         }
-        Command::Submit {
-            target,
-            partition,
-            time,
-            gpus_per_task,
-            cpus_per_task,
-            runs_per_task,
-            dry_run,
-        } => {
-            let s = load_sweep(&target)?;
+        Command::Submit(a) => {
+            let s = load_sweep(&a.target)?;
             let o = sweep::SubmitOptions {
-                partition,
-                time,
-                gpus_per_task,
-                cpus_per_task,
-                runs_per_task,
-                dry_run,
+                partition: a.partition,
+                time: a.time,
+                gpus_per_task: a.gpus_per_task,
+                cpus_per_task: a.cpus_per_task,
+                runs_per_task: a.runs_per_task,
+                dry_run: a.dry_run,
             };
             let (path, tasks, id) = sweep::submit(&s, &o)?;
             match id {

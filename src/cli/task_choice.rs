@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use snnlab::train::TrainConfig;
 use snnlab::error::{Error, Result};
 use snnlab::evaluate::{AnalysisTask, TaskName};
+use snnlab::train::TrainConfig;
 
 use super::values::task_name;
 
