@@ -16,9 +16,7 @@ use crate::reference::rate::{
 };
 use crate::rules::Rule;
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
     /// A hardware GPU when there is one, else the CPU implementation.

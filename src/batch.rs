@@ -37,7 +37,7 @@ pub enum LossKind {
     Ce,
 }
 
-/// `--loss` as clap parses it (configs go through serde).
+/// `--loss` as the command line gives it (configs go through serde).
 impl std::str::FromStr for LossKind {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

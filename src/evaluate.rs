@@ -17,7 +17,7 @@ use crate::spiking::SpikingModel;
 use crate::tasks::{mante, reach};
 use crate::train::{TaskKind, TrainConfig};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskName {
     Reach,
@@ -26,7 +26,6 @@ pub enum TaskName {
     /// evaluation batch ([`cue_analysis_batch`]), every step compared.
     Cue,
     /// A task from files (SPEC §8), named by a train config rather than on the command line.
-    #[value(skip)]
     File,
 }
 

@@ -821,9 +821,9 @@ impl Shard {
     }
 
     /// The shard of a Slurm array task: `SLURM_ARRAY_TASK_ID` (less `SLURM_ARRAY_TASK_MIN`) of
-    /// `SLURM_ARRAY_TASK_COUNT`; `None` outside an array job.
-    pub fn from_slurm_env() -> Result<Option<Shard>> {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    /// `SLURM_ARRAY_TASK_COUNT`, as `get` gives those variables (set and non-empty; the CLI reads
+    /// the environment); `None` outside an array job.
+    pub fn from_slurm(get: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>> {
         let (Some(id), Some(count)) = (get("SLURM_ARRAY_TASK_ID"), get("SLURM_ARRAY_TASK_COUNT"))
         else {
             return Ok(None);

@@ -142,34 +142,15 @@ impl Npz {
             return Err(self.missing(name));
         }
         self.check_entry(name)?;
-        macro_rules! try_as {
-            ($t:ty) => {
-                match self.attempt::<$t>(name)? {
-                    Attempt::Done(a) => return Ok(standard(a.mapv(|x| x as f64))),
-                    Attempt::WrongDtype(d) => d,
-                }
-            };
-        }
-        try_as!(f64);
-        try_as!(f32);
-        try_as!(i64);
-        try_as!(i32);
-        try_as!(i16);
-        try_as!(i8);
-        try_as!(u64);
-        try_as!(u32);
-        try_as!(u16);
-        try_as!(u8);
-        let dtype = match self.attempt::<bool>(name)? {
-            Attempt::Done(a) => return Ok(standard(a.mapv(|x| if x { 1.0 } else { 0.0 }))),
-            Attempt::WrongDtype(d) => d,
-        };
-        Err(bad(
-            &self.path,
-            format!(
-                "array {name} has unsupported dtype {dtype} (expected a float, integer or bool dtype)"
-            ),
-        ))
+        let entry = &mut NpzEntry { npz: self, name };
+        read_any_dtype(entry)?.map_err(|dtype| {
+            bad(
+                &self.path,
+                format!(
+                    "array {name} has unsupported dtype {dtype} (expected a float, integer or bool dtype)"
+                ),
+            )
+        })
     }
 
     /// [`Npz::read_f64`] with the number of dimensions of `D` checked.
@@ -216,7 +197,41 @@ pub fn npz_names(path: &Path) -> Result<Vec<String>> {
 
 /// Read a `.npy` file as f64 (float, integer and bool dtypes accepted).
 pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
-    fn attempt<T: ndarray_npy::ReadableElement>(path: &Path) -> Result<Attempt<ArrayD<T>>> {
+    let (mut f, len) = budget::open_input(path, "an .npy file")?;
+    check_npy_stream(&mut f, len, "array", budget::max_memory()).map_err(|e| bad(path, e))?;
+    read_any_dtype(&mut NpyFile(path))?.map_err(|dtype| {
+        bad(
+            path,
+            format!(
+                "array has unsupported dtype {dtype} (expected a float, integer or bool dtype)"
+            ),
+        )
+    })
+}
+
+/// Where an array is read from as one element type after another until its dtype matches.
+trait TypedSource {
+    fn attempt<T: ndarray_npy::ReadableElement>(&mut self) -> Result<Attempt<ArrayD<T>>>;
+}
+
+/// One array of an open `.npz` archive.
+struct NpzEntry<'a> {
+    npz: &'a mut Npz,
+    name: &'a str,
+}
+
+impl TypedSource for NpzEntry<'_> {
+    fn attempt<T: ndarray_npy::ReadableElement>(&mut self) -> Result<Attempt<ArrayD<T>>> {
+        self.npz.attempt(self.name)
+    }
+}
+
+/// A `.npy` file, opened afresh for each attempt.
+struct NpyFile<'a>(&'a Path);
+
+impl TypedSource for NpyFile<'_> {
+    fn attempt<T: ndarray_npy::ReadableElement>(&mut self) -> Result<Attempt<ArrayD<T>>> {
+        let path = self.0;
         let (f, _) = budget::open_input(path, "an .npy file")?;
         match ArrayD::<T>::read_npy(BufReader::new(f)) {
             Ok(a) => Ok(Attempt::Done(a)),
@@ -224,12 +239,15 @@ pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
             Err(e) => Err(bad(path, format!("not a valid .npy file: {}", one_line(e)))),
         }
     }
-    let (mut f, len) = budget::open_input(path, "an .npy file")?;
-    check_npy_stream(&mut f, len, "array", budget::max_memory()).map_err(|e| bad(path, e))?;
+}
+
+/// The array as f64 (standard layout) from whichever float, integer or bool dtype it has, tried
+/// in this order; the inner `Err` is the dtype when it is none of them.
+fn read_any_dtype(src: &mut impl TypedSource) -> Result<std::result::Result<ArrayD<f64>, String>> {
     macro_rules! try_as {
         ($t:ty) => {
-            match attempt::<$t>(path)? {
-                Attempt::Done(a) => return Ok(standard(a.mapv(|x| x as f64))),
+            match src.attempt::<$t>()? {
+                Attempt::Done(a) => return Ok(Ok(standard(a.mapv(|x| x as f64)))),
                 Attempt::WrongDtype(d) => d,
             }
         };
@@ -244,14 +262,10 @@ pub fn read_npy_f64(path: &Path) -> Result<ArrayD<f64>> {
     try_as!(u32);
     try_as!(u16);
     try_as!(u8);
-    let dtype = match attempt::<bool>(path)? {
-        Attempt::Done(a) => return Ok(standard(a.mapv(|x| if x { 1.0 } else { 0.0 }))),
-        Attempt::WrongDtype(d) => d,
-    };
-    Err(bad(
-        path,
-        format!("array has unsupported dtype {dtype} (expected a float, integer or bool dtype)"),
-    ))
+    Ok(match src.attempt::<bool>()? {
+        Attempt::Done(a) => Ok(standard(a.mapv(|x| if x { 1.0 } else { 0.0 }))),
+        Attempt::WrongDtype(dtype) => Err(dtype),
+    })
 }
 
 /// What an `.npy` header says: where the data starts, the bytes per element and the shape.

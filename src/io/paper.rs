@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ndarray::{Array1, Array2, ArrayD};
+use ndarray::{Array, ArrayD, Dimension};
 
 use super::bad;
 use super::npz::Npz;
@@ -43,13 +43,12 @@ fn missing_key(npz: &Npz, key: &str) -> Error {
     bad(&npz.path, format!("no array named {key} ({found})"))
 }
 
-fn f32_2(path: &Path, key: &str, a: ArrayD<f64>) -> Result<Array2<f32>> {
-    a.mapv(|x| x as f32)
-        .into_dimensionality()
-        .map_err(|e| bad(path, format!("array {key}: {e}")))
-}
-
-fn f32_1(path: &Path, key: &str, a: ArrayD<f64>) -> Result<Array1<f32>> {
+/// The next of the checkpoint's (key, array) pairs as f32 with `D`'s number of axes.
+fn next_f32<'a, D: Dimension>(
+    path: &Path,
+    arrays: &mut impl Iterator<Item = (&'a String, ArrayD<f64>)>,
+) -> Result<Array<f32, D>> {
+    let (key, a) = arrays.next().expect("six arrays");
     a.mapv(|x| x as f32)
         .into_dimensionality()
         .map_err(|e| bad(path, format!("array {key}: {e}")))
@@ -99,27 +98,15 @@ pub fn import_paper_npz(path: &Path, prefix: &str) -> Result<RateModel> {
             return Err(bad(path, format!("array {k} contains NaN or infinity")));
         }
     }
-    let mut it = keys.iter().zip(arrays);
-    let mut next = || it.next().expect("six arrays");
-    let (k, a) = next();
-    let w_in = f32_2(path, k, a)?;
-    let (k, a) = next();
-    let b_in = f32_1(path, k, a)?;
-    let (k, a) = next();
-    let w_rec = f32_2(path, k, a)?;
-    let (k, a) = next();
-    let w_out = f32_2(path, k, a)?;
-    let (k, a) = next();
-    let b_out = f32_1(path, k, a)?;
-    let (k, a) = next();
-    let ah0 = f32_1(path, k, a)?;
+    // In PARAM_NAMES order; a struct literal's fields are evaluated as written.
+    let it = &mut keys.iter().zip(arrays);
     let params = RateParams {
-        w_in,
-        b_in,
-        w_rec,
-        w_out,
-        b_out,
-        ah0,
+        w_in: next_f32(path, it)?,
+        b_in: next_f32(path, it)?,
+        w_rec: next_f32(path, it)?,
+        w_out: next_f32(path, it)?,
+        b_out: next_f32(path, it)?,
+        ah0: next_f32(path, it)?,
     };
     if let Some(name) = params.first_non_finite() {
         // finite in f64 but out of f32 range

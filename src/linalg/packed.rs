@@ -198,72 +198,115 @@ mod x86 {
         }};
     }
 
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn run_512(
-        p: &PackedB,
-        alpha: f32,
-        m: usize,
-        a: *const f32,
-        a_strides: (usize, usize),
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        unsafe { drive!(kern_512, p, alpha, m, a, a_strides, c, ldc) }
-    }
+    /// One instruction set's entry point `$run` and kernel `$kern` over panels of `$w` lanes:
+    /// the loops are written once, expanded in place so that the set's `target_feature` applies
+    /// to them; `$store` adds the accumulators to `c` (the sets differ in how tail columns go).
+    macro_rules! kernel {
+        ($run:ident, $kern:ident, $store:ident, $feature:literal, $w:literal,
+         $zero:ident, $load:ident, $set1:ident, $fmadd:ident) => {
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $run(
+                p: &PackedB,
+                alpha: f32,
+                m: usize,
+                a: *const f32,
+                a_strides: (usize, usize),
+                c: *mut f32,
+                ldc: usize,
+            ) {
+                unsafe { drive!($kern, p, alpha, m, a, a_strides, c, ldc) }
+            }
 
-    /// `R` rows × one or two 16-column panels; `cols` valid columns from the first panel's start.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    // Register accumulators indexed by row: the index form is what vectorises.
-    #[allow(clippy::needless_range_loop)]
-    unsafe fn kern_512<const R: usize>(
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        (rs, cs): (usize, usize),
-        b: *const f32,
-        two: bool,
-        cols: usize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        unsafe {
-            let mut acc0 = [_mm512_setzero_ps(); R];
-            let mut acc1 = [_mm512_setzero_ps(); R];
-            let b1 = b.add(k * 16);
-            if two {
-                for kk in 0..k {
-                    let (v0, v1) = (
-                        _mm512_loadu_ps(b.add(kk * 16)),
-                        _mm512_loadu_ps(b1.add(kk * 16)),
+            /// `R` rows × one or two panels; `cols` valid columns from the first panel's start.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            // Register accumulators indexed by row: the index form is what vectorises.
+            #[allow(clippy::needless_range_loop)]
+            unsafe fn $kern<const R: usize>(
+                k: usize,
+                alpha: f32,
+                a: *const f32,
+                (rs, cs): (usize, usize),
+                b: *const f32,
+                two: bool,
+                cols: usize,
+                c: *mut f32,
+                ldc: usize,
+            ) {
+                unsafe {
+                    let mut acc0 = [$zero(); R];
+                    let mut acc1 = [$zero(); R];
+                    let b1 = b.add(k * $w);
+                    if two {
+                        for kk in 0..k {
+                            let (v0, v1) = ($load(b.add(kk * $w)), $load(b1.add(kk * $w)));
+                            for r in 0..R {
+                                let x = $set1(*a.add(r * rs + kk * cs));
+                                acc0[r] = $fmadd(x, v0, acc0[r]);
+                                acc1[r] = $fmadd(x, v1, acc1[r]);
+                            }
+                        }
+                    } else {
+                        for kk in 0..k {
+                            let v0 = $load(b.add(kk * $w));
+                            for r in 0..R {
+                                acc0[r] = $fmadd($set1(*a.add(r * rs + kk * cs)), v0, acc0[r]);
+                            }
+                        }
+                    }
+                    $store(
+                        &acc0,
+                        &acc1,
+                        Tile {
+                            c,
+                            ldc,
+                            cols,
+                            two,
+                            alpha,
+                        },
                     );
-                    for r in 0..R {
-                        let x = _mm512_set1_ps(*a.add(r * rs + kk * cs));
-                        acc0[r] = _mm512_fmadd_ps(x, v0, acc0[r]);
-                        acc1[r] = _mm512_fmadd_ps(x, v1, acc1[r]);
-                    }
-                }
-            } else {
-                for kk in 0..k {
-                    let v0 = _mm512_loadu_ps(b.add(kk * 16));
-                    for r in 0..R {
-                        acc0[r] =
-                            _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * cs)), v0, acc0[r]);
-                    }
                 }
             }
-            let al = _mm512_set1_ps(alpha);
+        };
+    }
+
+    kernel! {
+        run_512, kern_512, store_512, "avx512f", 16,
+        _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps
+    }
+    kernel! {
+        run_256, kern_256, store_256, "avx2,fma", 8,
+        _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps
+    }
+
+    /// Where a kernel's accumulators go: `c += alpha · acc`, `cols` valid columns from `c`, over
+    /// one panel or `two`.
+    #[derive(Clone, Copy)]
+    struct Tile {
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+        two: bool,
+        alpha: f32,
+    }
+
+    /// `c[r, ..] += alpha · acc[r]` for 16-lane accumulators: masked loads and stores at the tail.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store_512<const R: usize>(acc0: &[__m512; R], acc1: &[__m512; R], to: Tile) {
+        unsafe {
+            let al = _mm512_set1_ps(to.alpha);
             let mask = |from: usize| -> __mmask16 {
-                let n = cols.saturating_sub(from).min(16);
+                let n = to.cols.saturating_sub(from).min(16);
                 if n == 16 {
                     0xffff
                 } else {
                     ((1u32 << n) - 1) as __mmask16
                 }
             };
-            let (m0, m1) = (mask(0), if two { mask(16) } else { 0 });
+            let (m0, m1) = (mask(0), if to.two { mask(16) } else { 0 });
             for r in 0..R {
-                let cr = c.add(r * ldc);
+                let cr = to.c.add(r * to.ldc);
                 let old = _mm512_maskz_loadu_ps(m0, cr);
                 _mm512_mask_storeu_ps(cr, m0, _mm512_fmadd_ps(al, acc0[r], old));
                 if m1 != 0 {
@@ -274,61 +317,13 @@ mod x86 {
         }
     }
 
+    /// `c[r, ..] += alpha · acc[r]` for 8-lane accumulators: the tail columns go through a small
+    /// buffer.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn run_256(
-        p: &PackedB,
-        alpha: f32,
-        m: usize,
-        a: *const f32,
-        a_strides: (usize, usize),
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        unsafe { drive!(kern_256, p, alpha, m, a, a_strides, c, ldc) }
-    }
-
-    /// `R` rows × one or two 8-column panels; the tail columns go through a small buffer.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    // Register accumulators indexed by row: the index form is what vectorises.
-    #[allow(clippy::needless_range_loop)]
-    unsafe fn kern_256<const R: usize>(
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        (rs, cs): (usize, usize),
-        b: *const f32,
-        two: bool,
-        cols: usize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    #[inline]
+    unsafe fn store_256<const R: usize>(acc0: &[__m256; R], acc1: &[__m256; R], to: Tile) {
         unsafe {
-            let mut acc0 = [_mm256_setzero_ps(); R];
-            let mut acc1 = [_mm256_setzero_ps(); R];
-            let b1 = b.add(k * 8);
-            if two {
-                for kk in 0..k {
-                    let (v0, v1) = (
-                        _mm256_loadu_ps(b.add(kk * 8)),
-                        _mm256_loadu_ps(b1.add(kk * 8)),
-                    );
-                    for r in 0..R {
-                        let x = _mm256_set1_ps(*a.add(r * rs + kk * cs));
-                        acc0[r] = _mm256_fmadd_ps(x, v0, acc0[r]);
-                        acc1[r] = _mm256_fmadd_ps(x, v1, acc1[r]);
-                    }
-                }
-            } else {
-                for kk in 0..k {
-                    let v0 = _mm256_loadu_ps(b.add(kk * 8));
-                    for r in 0..R {
-                        acc0[r] =
-                            _mm256_fmadd_ps(_mm256_set1_ps(*a.add(r * rs + kk * cs)), v0, acc0[r]);
-                    }
-                }
-            }
-            let al = _mm256_set1_ps(alpha);
+            let al = _mm256_set1_ps(to.alpha);
             let put = |dst: *mut f32, v: __m256, n: usize| {
                 if n >= 8 {
                     _mm256_storeu_ps(dst, _mm256_fmadd_ps(al, v, _mm256_loadu_ps(dst)));
@@ -336,15 +331,15 @@ mod x86 {
                     let mut tmp = [0.0f32; 8];
                     _mm256_storeu_ps(tmp.as_mut_ptr(), v);
                     for (j, t) in tmp.iter().enumerate().take(n) {
-                        *dst.add(j) += alpha * t;
+                        *dst.add(j) += to.alpha * t;
                     }
                 }
             };
             for r in 0..R {
-                let cr = c.add(r * ldc);
-                put(cr, acc0[r], cols.min(8));
-                if two {
-                    put(cr.add(8), acc1[r], cols.saturating_sub(8).min(8));
+                let cr = to.c.add(r * to.ldc);
+                put(cr, acc0[r], to.cols.min(8));
+                if to.two {
+                    put(cr.add(8), acc1[r], to.cols.saturating_sub(8).min(8));
                 }
             }
         }

@@ -460,21 +460,27 @@ struct Unit {
     window: usize,
 }
 
+/// Refuse `v` (named `what` in the message) unless it is a 1×1 struct.
+fn one_struct(path: &Path, v: &MatValue, what: &str) -> Result<()> {
+    if !matches!(v, MatValue::Struct { .. }) || v.dims().iter().product::<usize>() != 1 {
+        return Err(input_err(
+            path,
+            format!(
+                "{what} is a {} {}, expected a 1×1 struct",
+                v.class(),
+                v.dims_text()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn read_unit(path: &Path) -> Result<Unit> {
     let vars = mat::read_mat(path)?;
     let unit = vars.iter().find(|v| v.name == "unit").map(|v| &v.value).ok_or_else(|| {
         input_err(path, "has no variable 'unit' (expected the Mante 2013 per-unit layout: struct unit with response and task_variable)")
     })?;
-    if !matches!(unit, MatValue::Struct { .. }) || unit.dims().iter().product::<usize>() != 1 {
-        return Err(input_err(
-            path,
-            format!(
-                "variable 'unit' is a {} {}, expected a 1×1 struct",
-                unit.class(),
-                unit.dims_text()
-            ),
-        ));
-    }
+    one_struct(path, unit, "variable 'unit'")?;
     let numeric = |v: &MatValue, what: &str| -> Result<(Vec<usize>, Vec<f64>)> {
         match v {
             MatValue::Numeric {
@@ -517,16 +523,7 @@ fn read_unit(path: &Path) -> Result<Unit> {
     let tv = unit
         .field("task_variable")
         .ok_or_else(|| input_err(path, "unit has no field 'task_variable'"))?;
-    if !matches!(tv, MatValue::Struct { .. }) || tv.dims().iter().product::<usize>() != 1 {
-        return Err(input_err(
-            path,
-            format!(
-                "unit.task_variable is a {} {}, expected a 1×1 struct",
-                tv.class(),
-                tv.dims_text()
-            ),
-        ));
-    }
+    one_struct(path, tv, "unit.task_variable")?;
     let var = |name: &str| -> Result<Vec<f64>> {
         let what = format!("unit.task_variable.{name}");
         let v = tv
