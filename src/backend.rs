@@ -1,5 +1,7 @@
 //! Where a pack of networks trains: the CPU implementation (threads over networks, GEMMs for the
 //! products) or the GPU engine (networks packed into as few dispatches as the device allows).
+//! One backend, [`BackendOf`], serves every kind of network through [`NetKind`] (its CPU twin
+//! and its GPU kernels): [`Backend`] for rate networks, [`SpikingBackend`] for spiking ones.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,13 +10,19 @@ use rayon::prelude::*;
 
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, NetLoss, RateEngine};
-use crate::model::{RateModel, RateParams};
-use crate::optim::Adam;
+use crate::gpu::engine::{ConfigOf, Engine, Kernels, LossOf, PackModel, PackSize, ParamsOf};
+use crate::gpu::rate_engine::Rate;
+use crate::gpu::spiking_engine::Spiking;
+use crate::gpu::timer::add_seconds;
+use crate::gpu::{EpropForm, GpuContext, NetLoss, RateEngine, SpikeNetLoss, SpikingEngine};
+use crate::model::{RateConfig, RateModel, RateParams};
+use crate::optim::{Adam, ParamSet};
 use crate::reference::rate::{
     Net, Prepared, Scratch, Trajectory, forward_with, grad_backward_with, loss,
 };
+use crate::reference::spiking::{self as spk, SpikingNet};
 use crate::rules::Rule;
+use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,6 +36,15 @@ pub enum Device {
 }
 
 impl Device {
+    /// The name as configs and the command line write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::Auto => "auto",
+            Device::Cpu => "cpu",
+            Device::Gpu => "gpu",
+        }
+    }
+
     /// Resolve `auto`: a real (non-software) adapter means gpu.
     pub fn resolve(self, adapter: Option<&str>) -> Device {
         match self {
@@ -57,14 +74,6 @@ fn single_threaded_blas() {
     ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
 }
 
-/// One network on the CPU with its optimiser state.
-pub struct CpuNet {
-    net: Net<f32>,
-    adam: Adam<RateParams<f32>>,
-    /// Thread-seconds spent in forward (+ loss), gradient and Adam since the last take.
-    phases: [f64; 3],
-}
-
 thread_local! {
     /// Each worker thread's trajectory buffers, reused by the work items it runs from update to
     /// update (per thread, not per network: a pack of 64 networks holds no more than one). Work
@@ -74,16 +83,6 @@ thread_local! {
 
 /// The CPU phases of one update, as the bench reports them.
 pub const CPU_PHASES: [&str; 3] = ["forward", "gradient", "adam"];
-
-pub enum Backend {
-    Cpu(Vec<CpuNet>),
-    /// Packs of networks (the networks of pack i are the next `n_networks()` in order), each run on
-    /// chunks of `chunk` trials when a whole batch does not fit one storage binding.
-    Gpu {
-        packs: Vec<RateEngine>,
-        chunk: usize,
-    },
-}
 
 /// Trials per CPU work item. Fixed (not derived from the thread count or the number of networks)
 /// so that results are bit-identical however networks are packed and whatever the machine; 50
@@ -125,87 +124,106 @@ fn sum_by_network<T>(
         .collect()
 }
 
-/// One update of every network on the CPU. Work items are (network, chunk of trials) so that
-/// even one network keeps several threads busy; chunk gradients are summed in chunk order. e-prop
-/// uses its factorised (stop-gradient) form here: the same numbers as the trace form (tested to
-/// 1e-9) without a product per step.
-fn cpu_update(
-    nets: &mut [CpuNet],
-    rule: Rule,
-    batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
-    lambdas: &[f64],
-) -> Vec<NetLoss> {
-    let work = trial_chunks(nets.len(), batch_of);
-    let done: Vec<(usize, NetLoss, RateParams<f32>, [f64; 2])> = work
-        .par_iter()
-        .map(|(i, d)| {
-            let (net, lambda) = (&nets[*i].net, lambdas[*i] as f32);
-            BUFFERS.with_borrow_mut(|(tr, scratch)| {
-                let t0 = Instant::now();
-                forward_with(net, &d.x, tr);
-                let lo = loss(tr, d, lambda);
-                let t1 = Instant::now();
-                let g = grad_backward_with(net, rule, d, tr, &lo, lambda, scratch);
-                (
-                    *i,
-                    NetLoss {
-                        task: lo.task,
-                        mean_h2: lo.mean_h2,
-                    },
-                    g,
-                    [(t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()],
-                )
-            })
-        })
-        .collect();
-    for (i, _, _, secs) in &done {
-        nets[*i].phases[0] += secs[0];
-        nets[*i].phases[1] += secs[1];
+/// Losses, gradient and thread-seconds (forward with loss, gradient) of one network's batch.
+pub type NetGradient<K> = (LossOf<K>, ParamsOf<K>, [f64; 2]);
+
+/// A kind of network as a backend trains it: its GPU engine (the [`Kernels`] it implements) and
+/// its CPU twin.
+pub trait NetKind:
+    Kernels<
+    Model: PackModel<
+        Params: ParamSet<Scalar = f32, Config = ConfigOf<Self>>,
+        Loss: Copy + Send + std::ops::AddAssign,
+    >,
+>
+{
+    /// One network on the CPU.
+    type CpuNet: Send + Sync;
+    /// What an update needs besides rule, batches and lambdas (spiking: the target rate).
+    type Extra: Copy;
+    fn cpu_net(model: &Self::Model) -> Self::CpuNet;
+    fn params(net: &Self::CpuNet) -> &ParamsOf<Self>;
+    fn params_mut(net: &mut Self::CpuNet) -> &mut ParamsOf<Self>;
+    fn has_feedback(net: &Self::CpuNet) -> bool;
+    /// Bring what the network derives from its parameters up to date after a step.
+    fn refresh(_net: &mut Self::CpuNet) {}
+    /// Networks whose gradients one CPU call computes (a kind whose calls hold every
+    /// network's trajectories at once keeps this to the thread count).
+    fn cpu_group(n: usize) -> usize {
+        n
     }
-    let sums = sum_by_network(
-        nets.len(),
-        done.into_iter().map(|(i, l, g, _)| (i, (l, g))),
-        |(acc_l, acc_g), (l, g)| {
-            acc_l.task += l.task;
-            acc_l.mean_h2 += l.mean_h2;
-            acc_g.add_assign(&g);
-        },
-    );
-    nets.par_iter_mut()
-        .zip(sums)
-        .map(|(c, (l, g))| {
-            let t0 = Instant::now();
-            c.adam.update(&mut c.net.p, &g);
-            c.net.refresh();
-            c.phases[2] += t0.elapsed().as_secs_f64();
-            l
-        })
-        .collect()
+    /// Each network's losses and gradient on its batch (`batch_of(network)`) on the CPU.
+    fn cpu_gradients(
+        nets: &[&Self::CpuNet],
+        rule: Rule,
+        batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
+        lambdas: &[f64],
+        extra: Self::Extra,
+    ) -> Vec<NetGradient<Self>>;
+    /// Recurrent units (for messages).
+    fn units(cfg: &ConfigOf<Self>) -> usize;
+    /// How many networks fit one pack for uploads of `[b, t]` trials × steps.
+    fn max_networks(
+        ctx: &GpuContext,
+        cfg: &ConfigOf<Self>,
+        b_t: [usize; 2],
+        loss: LossKind,
+    ) -> usize;
+    /// A GPU pack of `size`.
+    fn engine(ctx: Arc<GpuContext>, cfg: &ConfigOf<Self>, size: PackSize) -> Result<Engine<Self>>;
+    /// Set the per-update values besides the lambdas on a GPU pack.
+    fn set_extra(_pack: &mut Engine<Self>, _extra: Self::Extra) {}
 }
 
-impl Backend {
+/// One network on the CPU with its optimiser state.
+pub struct CpuNet<K: NetKind> {
+    net: K::CpuNet,
+    adam: Adam<ParamsOf<K>>,
+    /// Thread-seconds spent in forward (+ loss), gradient and Adam since the last take.
+    phases: [f64; 3],
+}
+
+/// Where the networks of one kind train.
+pub enum BackendOf<K: NetKind> {
+    Cpu(Vec<CpuNet<K>>),
+    /// Packs of networks (the networks of pack i are the next `n_networks()` in order), each run on
+    /// chunks of `chunk` trials when a whole batch does not fit one storage binding (kinds whose
+    /// gradients add up over chunks only; the others take whole batches).
+    Gpu {
+        packs: Vec<Engine<K>>,
+        chunk: usize,
+    },
+}
+
+pub type Backend = BackendOf<Rate>;
+
+/// e-prop runs in its factorised form on both devices (the same numbers as the online traces,
+/// far cheaper).
+pub type SpikingBackend = BackendOf<Spiking>;
+
+impl<K: NetKind> BackendOf<K> {
     /// Build a backend holding `models` (all of one configuration), trials of `b` × `t` steps.
     pub fn new(
         device: Device,
         adapter: Option<&str>,
-        models: &[RateModel],
+        models: &[K::Model],
         lrs: &[f64],
         b: usize,
         t: usize,
         loss_kind: LossKind,
     ) -> Result<Self> {
-        let cfg = &models
+        let cfg = models
             .first()
             .ok_or_else(|| Error::Input("no networks to train".into()))?
-            .config;
+            .config();
         match device.resolve(adapter) {
-            Device::Cpu | Device::Auto => Ok(Backend::Cpu({
+            Device::Cpu | Device::Auto => Ok(Self::Cpu({
                 single_threaded_blas();
                 models
                     .iter()
                     .zip(lrs)
                     .map(|(m, &lr)| CpuNet {
-                        net: Net::new(m),
+                        net: K::cpu_net(m),
                         adam: Adam::new(cfg, lr),
                         phases: [0.0; 3],
                     })
@@ -213,27 +231,38 @@ impl Backend {
             })),
             Device::Gpu => {
                 let ctx = Arc::new(GpuContext::new(adapter)?);
-                // Whole batches when one network's fit a binding; else the smallest number of
-                // equal trial chunks that fits (equal, so every chunk runs on the same pack).
+                // Whole batches when one network's fit a binding; else (kinds whose gradients
+                // add up over chunks) the smallest number of equal trial chunks that fits (equal,
+                // so every chunk runs on the same pack).
+                let fits = |c: usize| K::max_networks(&ctx, cfg, [c, t], loss_kind) >= 1;
                 let chunk = (1..=b)
-                    .filter(|k| b.is_multiple_of(*k))
+                    .filter(|k| b.is_multiple_of(*k) && (K::CHUNKS || *k == 1))
                     .map(|k| b / k)
-                    .find(|&c| RateEngine::max_networks(&ctx, cfg, c, t) >= 1)
+                    .find(|&c| fits(c))
                     .ok_or_else(|| {
                         Error::Runtime(format!(
-                            "one trial of N = {} and T = {t} exceeds the storage-binding limit of {}",
-                            cfg.n_rec, ctx.info.name
+                            "one {} network of N = {} with B = {}, T = {t} exceeds the storage-binding limit of {}",
+                            K::NAME,
+                            K::units(cfg),
+                            if K::CHUNKS { 1 } else { b },
+                            ctx.info.name
                         ))
                     })?;
-                let per = RateEngine::max_networks(&ctx, cfg, chunk, t).min(models.len());
+                let per = K::max_networks(&ctx, cfg, [chunk, t], loss_kind).min(models.len());
                 let mut packs = Vec::new();
                 for (nets, lr) in models.chunks(per).zip(lrs.chunks(per)) {
-                    let mut e = RateEngine::new(ctx.clone(), cfg, nets.len(), chunk, t, loss_kind)?;
+                    let size = PackSize {
+                        m: nets.len(),
+                        b: chunk,
+                        t,
+                        loss: loss_kind,
+                    };
+                    let mut e = K::engine(ctx.clone(), cfg, size)?;
                     e.set_networks(&nets.iter().collect::<Vec<_>>())?;
                     e.set_hyper(&[0.0], lr);
                     packs.push(e);
                 }
-                Ok(Backend::Gpu { packs, chunk })
+                Ok(Self::Gpu { packs, chunk })
             }
         }
     }
@@ -241,8 +270,8 @@ impl Backend {
     /// Device memory held by the GPU packs (None on the CPU).
     pub fn device_bytes(&self) -> Option<u64> {
         match self {
-            Backend::Cpu(_) => None,
-            Backend::Gpu { packs, .. } => Some(packs.iter().map(RateEngine::device_bytes).sum()),
+            Self::Cpu(_) => None,
+            Self::Gpu { packs, .. } => Some(packs.iter().map(|e| e.device_bytes()).sum()),
         }
     }
 
@@ -250,17 +279,16 @@ impl Backend {
     /// queries (`enable_pass_timing`; empty where the adapter has none); on the CPU,
     /// thread-seconds per phase summed over the worker threads.
     pub fn take_phase_seconds(&mut self) -> Vec<(&'static str, f64)> {
-        use crate::gpu::timer::add_seconds;
         let mut out: Vec<(&'static str, f64)> = Vec::new();
         match self {
-            Backend::Cpu(nets) => {
+            Self::Cpu(nets) => {
                 for c in nets.iter_mut() {
                     for (name, s) in CPU_PHASES.iter().zip(std::mem::take(&mut c.phases)) {
                         add_seconds(&mut out, name, s);
                     }
                 }
             }
-            Backend::Gpu { packs, .. } => {
+            Self::Gpu { packs, .. } => {
                 for e in packs.iter_mut() {
                     for (name, s) in e.take_pass_seconds() {
                         add_seconds(&mut out, name, s);
@@ -274,8 +302,8 @@ impl Backend {
     /// Turn on per-pass GPU timestamps (true when every pack has them; the CPU always times).
     pub fn enable_phase_timing(&mut self) -> bool {
         match self {
-            Backend::Cpu(_) => true,
-            Backend::Gpu { packs, .. } => {
+            Self::Cpu(_) => true,
+            Self::Gpu { packs, .. } => {
                 // Every pack, not only up to the first without timestamps.
                 let mut all = true;
                 for e in packs.iter_mut() {
@@ -288,30 +316,30 @@ impl Backend {
 
     pub fn name(&self) -> &'static str {
         match self {
-            Backend::Cpu(_) => "cpu",
-            Backend::Gpu { .. } => "gpu",
+            Self::Cpu(_) => "cpu",
+            Self::Gpu { .. } => "gpu",
         }
     }
 
     /// One update of every network on its own batch (or one shared batch) with its own lambda.
-    pub fn update(
+    fn update_with(
         &mut self,
         rule: Rule,
         batches: &[&Batch],
         lambdas: &[f64],
-    ) -> Result<Vec<NetLoss>> {
-        let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
+        extra: K::Extra,
+    ) -> Result<Vec<LossOf<K>>> {
         match self {
-            Backend::Cpu(nets) => {
-                if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
+            Self::Cpu(nets) => {
+                if rule.uses_feedback() && nets.iter().any(|n| !K::has_feedback(&n.net)) {
                     return Err(Error::Input(format!(
                         "rule {} needs the model's feedback matrix",
                         rule.name()
                     )));
                 }
-                Ok(cpu_update(nets, rule, |i| Prepared::new(pick(i)), lambdas))
+                Ok(cpu_update(nets, rule, batches, lambdas, extra))
             }
-            Backend::Gpu { packs, chunk } => {
+            Self::Gpu { packs, chunk } => {
                 let mut out = Vec::new();
                 let mut at = 0;
                 for e in packs.iter_mut() {
@@ -322,24 +350,18 @@ impl Backend {
                         batches[at..at + m].to_vec()
                     };
                     e.set_lambdas(&lambdas[at..at + m]);
+                    K::set_extra(e, extra);
                     let b = bs[0].n_trials();
                     if *chunk >= b {
                         e.set_batches(&bs)?;
                         out.extend(e.update(rule)?);
                     } else {
                         // Chunk losses are shares of the whole batch's: they add up.
-                        let mut sum = vec![
-                            NetLoss {
-                                task: 0.0,
-                                mean_h2: 0.0
-                            };
-                            m
-                        ];
+                        let mut sum = vec![LossOf::<K>::from([0.0, 0.0]); m];
                         for (ci, first) in (0..b).step_by(*chunk).enumerate() {
                             e.set_batch_chunk(&bs, first)?;
                             for (s, l) in sum.iter_mut().zip(e.gradient_chunk(rule, ci == 0)?) {
-                                s.task += l.task;
-                                s.mean_h2 += l.mean_h2;
+                                *s += l;
                             }
                         }
                         e.adam_step()?;
@@ -354,30 +376,30 @@ impl Backend {
 
     /// Every network's Adam state, for a resumable training state (None on the GPU, whose
     /// moments stay on the device).
-    pub fn adam_states(&self) -> Option<Vec<Adam<RateParams<f32>>>> {
+    pub fn adam_states(&self) -> Option<Vec<Adam<ParamsOf<K>>>> {
         match self {
-            Backend::Cpu(nets) => Some(nets.iter().map(|c| c.adam.clone()).collect()),
-            Backend::Gpu { .. } => None,
+            Self::Cpu(nets) => Some(nets.iter().map(|c| c.adam.clone()).collect()),
+            Self::Gpu { .. } => None,
         }
     }
 
     /// Continue from saved Adam states (one per network, in order; CPU only).
-    pub fn set_adam_states(&mut self, states: Vec<Adam<RateParams<f32>>>) -> Result<()> {
+    pub fn set_adam_states(&mut self, states: Vec<Adam<ParamsOf<K>>>) -> Result<()> {
         match self {
-            Backend::Cpu(nets) if nets.len() == states.len() => {
+            Self::Cpu(nets) if nets.len() == states.len() => {
                 nets.iter_mut().zip(states).for_each(|(c, a)| c.adam = a);
                 Ok(())
             }
-            Backend::Cpu(_) => Err(Error::Runtime("Adam states do not match the pack".into())),
-            Backend::Gpu { .. } => Err(gpu_resume_error()),
+            Self::Cpu(_) => Err(Error::Runtime("Adam states do not match the pack".into())),
+            Self::Gpu { .. } => Err(gpu_resume_error()),
         }
     }
 
     /// Current parameters of every network (a device readback on the GPU).
-    pub fn params(&self) -> Result<Vec<RateParams<f32>>> {
+    pub fn params(&self) -> Result<Vec<ParamsOf<K>>> {
         match self {
-            Backend::Cpu(nets) => Ok(nets.iter().map(|c| c.net.p.clone()).collect()),
-            Backend::Gpu { packs, .. } => {
+            Self::Cpu(nets) => Ok(nets.iter().map(|c| K::params(&c.net).clone()).collect()),
+            Self::Gpu { packs, .. } => {
                 let mut v = Vec::new();
                 for e in packs {
                     v.extend(e.read_params()?);
@@ -385,6 +407,31 @@ impl Backend {
                 Ok(v)
             }
         }
+    }
+}
+
+impl Backend {
+    /// One update of every network on its own batch (or one shared batch) with its own lambda.
+    pub fn update(
+        &mut self,
+        rule: Rule,
+        batches: &[&Batch],
+        lambdas: &[f64],
+    ) -> Result<Vec<NetLoss>> {
+        self.update_with(rule, batches, lambdas, ())
+    }
+}
+
+impl SpikingBackend {
+    /// One update of every network, as [`Backend::update`], towards the target rate `rate_target`.
+    pub fn update(
+        &mut self,
+        rule: Rule,
+        batches: &[&Batch],
+        lambdas: &[f64],
+        rate_target: f64,
+    ) -> Result<Vec<SpikeNetLoss>> {
+        self.update_with(rule, batches, lambdas, rate_target)
     }
 }
 
@@ -394,18 +441,220 @@ fn gpu_resume_error() -> Error {
     )
 }
 
-/// One spiking network on the CPU with its optimiser state.
-pub struct CpuSpikingNet {
-    net: crate::reference::spiking::SpikingNet<f32>,
-    adam: Adam<crate::spiking::SpikingParams<f32>>,
+/// One update of every network on the CPU, in groups of [`NetKind::cpu_group`] networks: their
+/// gradients (work items of (network, chunk of trials), so that even one network keeps several
+/// threads busy; chunk results summed in chunk order), then each network's Adam step.
+fn cpu_update<K: NetKind>(
+    nets: &mut [CpuNet<K>],
+    rule: Rule,
+    batches: &[&Batch],
+    lambdas: &[f64],
+    extra: K::Extra,
+) -> Vec<LossOf<K>> {
+    let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
+    let per = K::cpu_group(nets.len()).max(1);
+    let mut out = Vec::with_capacity(nets.len());
+    for (gi, group) in nets.chunks_mut(per).enumerate() {
+        let first = gi * per;
+        let refs: Vec<&K::CpuNet> = group.iter().map(|c| &c.net).collect();
+        let grads = K::cpu_gradients(
+            &refs,
+            rule,
+            |k| Prepared::new(pick(first + k)),
+            &lambdas[first..],
+            extra,
+        );
+        let losses: Vec<LossOf<K>> = group
+            .par_iter_mut()
+            .zip(grads)
+            .map(|(c, (l, g, secs))| {
+                let t0 = Instant::now();
+                c.adam.update(K::params_mut(&mut c.net), &g);
+                K::refresh(&mut c.net);
+                c.phases[0] += secs[0];
+                c.phases[1] += secs[1];
+                c.phases[2] += t0.elapsed().as_secs_f64();
+                l
+            })
+            .collect();
+        out.extend(losses);
+    }
+    out
 }
 
-/// Where a pack of spiking networks trains: threads over networks on the CPU (each update's
-/// products are whole-batch GEMMs), or packs of the GPU engine sized to the binding limit. e-prop
-/// runs in its factorised form on both (the same numbers as the online traces, far cheaper).
-pub enum SpikingBackend {
-    Cpu(Vec<CpuSpikingNet>),
-    Gpu(Vec<crate::gpu::SpikingEngine>),
+/// The [`NetKind`] items of a CPU twin built by `new(model)`, with its parameters in `p` and its
+/// feedback matrix in `feedback`.
+macro_rules! cpu_twin {
+    ($model:ty, $net:ty, $params:ty) => {
+        fn cpu_net(model: &$model) -> $net {
+            <$net>::new(model)
+        }
+        fn params(net: &$net) -> &$params {
+            &net.p
+        }
+        fn params_mut(net: &mut $net) -> &mut $params {
+            &mut net.p
+        }
+        fn has_feedback(net: &$net) -> bool {
+            net.feedback.is_some()
+        }
+    };
+}
+
+impl NetKind for Rate {
+    type CpuNet = Net<f32>;
+    type Extra = ();
+    cpu_twin!(RateModel, Net<f32>, RateParams<f32>);
+    fn refresh(net: &mut Net<f32>) {
+        net.refresh();
+    }
+    /// e-prop uses its factorised (stop-gradient) form here: the same numbers as the trace form
+    /// (tested to 1e-9) without a product per step.
+    fn cpu_gradients(
+        nets: &[&Net<f32>],
+        rule: Rule,
+        batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
+        lambdas: &[f64],
+        _extra: (),
+    ) -> Vec<NetGradient<Rate>> {
+        let work = trial_chunks(nets.len(), batch_of);
+        let done: Vec<(usize, NetGradient<Rate>)> = work
+            .par_iter()
+            .map(|(i, d)| {
+                let (net, lambda) = (nets[*i], lambdas[*i] as f32);
+                BUFFERS.with_borrow_mut(|(tr, scratch)| {
+                    let t0 = Instant::now();
+                    forward_with(net, &d.x, tr);
+                    let lo = loss(tr, d, lambda);
+                    let t1 = Instant::now();
+                    let g = grad_backward_with(net, rule, d, tr, &lo, lambda, scratch);
+                    let l = NetLoss {
+                        task: lo.task,
+                        mean_h2: lo.mean_h2,
+                    };
+                    let secs = [(t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64()];
+                    (*i, (l, g, secs))
+                })
+            })
+            .collect();
+        sum_by_network(nets.len(), done, |acc, (l, g, secs)| {
+            acc.0 += l;
+            acc.1.add_assign(&g);
+            acc.2[0] += secs[0];
+            acc.2[1] += secs[1];
+        })
+    }
+    fn units(cfg: &RateConfig) -> usize {
+        cfg.n_rec
+    }
+    fn max_networks(ctx: &GpuContext, cfg: &RateConfig, [b, t]: [usize; 2], _: LossKind) -> usize {
+        RateEngine::max_networks(ctx, cfg, b, t)
+    }
+    fn engine(ctx: Arc<GpuContext>, cfg: &RateConfig, s: PackSize) -> Result<RateEngine> {
+        RateEngine::new(ctx, cfg, s.m, s.b, s.t, s.loss)
+    }
+}
+
+impl NetKind for Spiking {
+    type CpuNet = SpikingNet<f32>;
+    /// The target firing rate of the regulariser.
+    type Extra = f64;
+    cpu_twin!(SpikingModel, SpikingNet<f32>, SpikingParams<f32>);
+    /// As many as there are threads, so that only one group's trajectories are alive between
+    /// the two phases of [`spiking_gradients_cpu`].
+    fn cpu_group(_n: usize) -> usize {
+        rayon::current_num_threads()
+    }
+    /// See [`spiking_gradients_cpu`]; with each network's thread-seconds (forward, loss and
+    /// gradient).
+    fn cpu_gradients(
+        nets: &[&SpikingNet<f32>],
+        rule: Rule,
+        batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
+        lambdas: &[f64],
+        rate_target: f64,
+    ) -> Vec<NetGradient<Spiking>> {
+        let rate_target = rate_target as f32;
+        let work = trial_chunks(nets.len(), batch_of);
+        let trs: Vec<(spk::SpikeTrajectory<f32>, f64)> = work
+            .par_iter()
+            .map(|(k, d)| {
+                let t0 = Instant::now();
+                let tr = spk::forward(nets[*k], &d.x);
+                (tr, t0.elapsed().as_secs_f64())
+            })
+            .collect();
+        // Each network's spike counts over its whole batch, with the batch's steps × trials.
+        let counts = sum_by_network(
+            nets.len(),
+            work.iter().zip(&trs).map(|((k, d), (tr, _))| {
+                (*k, (spk::spike_counts(tr), d.n_steps() * d.batch_trials))
+            }),
+            |(acc, _), (c, _)| *acc += &c,
+        );
+        let regs: Vec<spk::RateTerms<f32>> = counts
+            .iter()
+            .enumerate()
+            .map(|(k, (c, samples))| {
+                spk::RateTerms::new(c, *samples, lambdas[k] as f32, rate_target)
+            })
+            .collect();
+        let done: Vec<(f32, SpikingParams<f32>, [f64; 2])> = work
+            .par_iter()
+            .zip(&trs)
+            .map(|((k, d), (tr, forward_s))| {
+                let t0 = Instant::now();
+                let lo = spk::loss_with(tr, d, lambdas[*k] as f32, &regs[*k]);
+                let t1 = Instant::now();
+                let g = spk::grad_backward(nets[*k], rule, d, tr, &lo);
+                let secs = [
+                    forward_s + (t1 - t0).as_secs_f64(),
+                    t1.elapsed().as_secs_f64(),
+                ];
+                (lo.task, g, secs)
+            })
+            .collect();
+        drop(trs);
+        let sums = sum_by_network(
+            nets.len(),
+            work.iter().map(|(k, _)| *k).zip(done),
+            |(t, acc, secs), (task, g, s)| {
+                *t += task;
+                acc.add_assign(&g);
+                secs[0] += s[0];
+                secs[1] += s[1];
+            },
+        );
+        sums.into_iter()
+            .zip(regs)
+            .map(|((task, g, secs), reg)| {
+                let l = SpikeNetLoss {
+                    task,
+                    rate_reg: reg.rate_reg,
+                };
+                (l, g, secs)
+            })
+            .collect()
+    }
+    fn units(cfg: &SpikingConfig) -> usize {
+        cfg.n_rec
+    }
+    /// Sized by the backward sweep's buffers (the form the backend trains with).
+    fn max_networks(
+        ctx: &GpuContext,
+        cfg: &SpikingConfig,
+        [b, t]: [usize; 2],
+        loss: LossKind,
+    ) -> usize {
+        let one = SpikingEngine::memory_bytes(cfg, 1, b, t, loss, false).largest;
+        (ctx.max_binding_bytes() / one.max(1)) as usize
+    }
+    fn engine(ctx: Arc<GpuContext>, cfg: &SpikingConfig, s: PackSize) -> Result<SpikingEngine> {
+        SpikingEngine::new(ctx, cfg, s.m, s.b, s.t, s.loss, EpropForm::Factorised)
+    }
+    fn set_extra(pack: &mut SpikingEngine, rate_target: f64) {
+        pack.update_nets(|_, v| v.rate_target = rate_target as f32);
+    }
 }
 
 /// Losses and gradients of spiking networks on the CPU (f32, each on its own batch), in work
@@ -415,223 +664,15 @@ pub enum SpikingBackend {
 /// summed spike counts) every chunk's loss and gradient. Chunk results are summed in chunk order,
 /// so a network's numbers do not depend on which other networks share the call.
 pub fn spiking_gradients_cpu(
-    nets: &[&crate::reference::spiking::SpikingNet<f32>],
+    nets: &[&SpikingNet<f32>],
     rule: Rule,
     batch_of: impl Fn(usize) -> Prepared<f32> + Sync,
     lambdas: &[f64],
     rate_target: f32,
-) -> Vec<(crate::gpu::SpikeNetLoss, crate::spiking::SpikingParams<f32>)> {
-    use crate::reference::spiking as spk;
-    let work = trial_chunks(nets.len(), batch_of);
-    let trs: Vec<spk::SpikeTrajectory<f32>> = work
-        .par_iter()
-        .map(|(k, d)| spk::forward(nets[*k], &d.x))
-        .collect();
-    // Each network's spike counts over its whole batch, with the batch's steps × trials.
-    let counts = sum_by_network(
-        nets.len(),
-        work.iter()
-            .zip(&trs)
-            .map(|((k, d), tr)| (*k, (spk::spike_counts(tr), d.n_steps() * d.batch_trials))),
-        |(acc, _), (c, _)| *acc += &c,
-    );
-    let regs: Vec<spk::RateTerms<f32>> = counts
-        .iter()
-        .enumerate()
-        .map(|(k, (c, samples))| spk::RateTerms::new(c, *samples, lambdas[k] as f32, rate_target))
-        .collect();
-    let done: Vec<(f32, crate::spiking::SpikingParams<f32>)> = work
-        .par_iter()
-        .zip(&trs)
-        .map(|((k, d), tr)| {
-            let lo = spk::loss_with(tr, d, lambdas[*k] as f32, &regs[*k]);
-            (lo.task, spk::grad_backward(nets[*k], rule, d, tr, &lo))
-        })
-        .collect();
-    drop(trs);
-    let sums = sum_by_network(
-        nets.len(),
-        work.iter().map(|(k, _)| *k).zip(done),
-        |(t, acc), (task, g)| {
-            *t += task;
-            acc.add_assign(&g);
-        },
-    );
-    sums.into_iter()
-        .zip(regs)
-        .map(|((task, g), reg)| {
-            (
-                crate::gpu::SpikeNetLoss {
-                    task,
-                    rate_reg: reg.rate_reg,
-                },
-                g,
-            )
-        })
+) -> Vec<(SpikeNetLoss, SpikingParams<f32>)> {
+    let target = rate_target as f64;
+    <Spiking as NetKind>::cpu_gradients(nets, rule, batch_of, lambdas, target)
+        .into_iter()
+        .map(|(l, g, _)| (l, g))
         .collect()
-}
-
-impl SpikingBackend {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        device: Device,
-        adapter: Option<&str>,
-        models: &[crate::spiking::SpikingModel],
-        lrs: &[f64],
-        b: usize,
-        t: usize,
-        loss_kind: LossKind,
-        rate_target: f64,
-    ) -> Result<Self> {
-        use crate::gpu::{EpropForm, SpikingEngine};
-        let cfg = &models
-            .first()
-            .ok_or_else(|| Error::Input("no networks to train".into()))?
-            .config;
-        match device.resolve(adapter) {
-            Device::Cpu | Device::Auto => Ok(SpikingBackend::Cpu({
-                single_threaded_blas();
-                models
-                    .iter()
-                    .zip(lrs)
-                    .map(|(m, &lr)| CpuSpikingNet {
-                        net: crate::reference::spiking::SpikingNet::new(m),
-                        adam: Adam::new(cfg, lr),
-                    })
-                    .collect()
-            })),
-            Device::Gpu => {
-                let ctx = Arc::new(GpuContext::new(adapter)?);
-                let one = SpikingEngine::memory_bytes(cfg, 1, b, t, loss_kind, false)
-                    .largest
-                    .max(1);
-                let per = ((ctx.max_binding_bytes() / one) as usize).min(models.len());
-                if per == 0 {
-                    return Err(Error::Runtime(format!(
-                        "one spiking network of N = {} with B = {b}, T = {t} exceeds the storage-binding limit of {}",
-                        cfg.n_rec, ctx.info.name
-                    )));
-                }
-                let mut packs = Vec::new();
-                for (nets, lr) in models.chunks(per).zip(lrs.chunks(per)) {
-                    let mut e = SpikingEngine::new(
-                        ctx.clone(),
-                        cfg,
-                        nets.len(),
-                        b,
-                        t,
-                        loss_kind,
-                        EpropForm::Factorised,
-                    )?;
-                    e.set_networks(&nets.iter().collect::<Vec<_>>())?;
-                    e.set_hyper(&[0.0], lr, rate_target);
-                    packs.push(e);
-                }
-                Ok(SpikingBackend::Gpu(packs))
-            }
-        }
-    }
-
-    /// One update of every network on its own batch (or one shared batch) with its own lambda.
-    pub fn update(
-        &mut self,
-        rule: Rule,
-        batches: &[&Batch],
-        lambdas: &[f64],
-        rate_target: f64,
-    ) -> Result<Vec<crate::gpu::SpikeNetLoss>> {
-        let pick = |i: usize| batches[if batches.len() == 1 { 0 } else { i }];
-        match self {
-            SpikingBackend::Cpu(nets) => {
-                if rule.uses_feedback() && nets.iter().any(|n| n.net.feedback.is_none()) {
-                    return Err(Error::Input(format!(
-                        "rule {} needs the model's feedback matrix",
-                        rule.name()
-                    )));
-                }
-                // Networks in groups of as many as there are threads, so that only one group's trajectories
-                // are alive between the two phases of `spiking_gradients_cpu`.
-                let per = rayon::current_num_threads().max(1);
-                let mut out = Vec::with_capacity(nets.len());
-                for (gi, group) in nets.chunks_mut(per).enumerate() {
-                    let first = gi * per;
-                    let refs: Vec<&crate::reference::spiking::SpikingNet<f32>> =
-                        group.iter().map(|c| &c.net).collect();
-                    let grads = spiking_gradients_cpu(
-                        &refs,
-                        rule,
-                        |k| Prepared::new(pick(first + k)),
-                        &lambdas[first..],
-                        rate_target as f32,
-                    );
-                    out.extend(
-                        group
-                            .par_iter_mut()
-                            .zip(grads)
-                            .map(|(c, (l, g))| {
-                                c.adam.update(&mut c.net.p, &g);
-                                l
-                            })
-                            .collect::<Vec<_>>(),
-                    );
-                }
-                Ok(out)
-            }
-            SpikingBackend::Gpu(packs) => {
-                let mut out = Vec::new();
-                let mut at = 0;
-                for e in packs.iter_mut() {
-                    let m = e.n_networks();
-                    let bs: Vec<&Batch> = if batches.len() == 1 {
-                        vec![batches[0]]
-                    } else {
-                        batches[at..at + m].to_vec()
-                    };
-                    e.set_lambdas(&lambdas[at..at + m]);
-                    e.set_batches(&bs)?;
-                    out.extend(e.update(rule)?);
-                    at += m;
-                }
-                Ok(out)
-            }
-        }
-    }
-
-    /// Every network's Adam state (None on the GPU), as [`Backend::adam_states`].
-    pub fn adam_states(&self) -> Option<Vec<Adam<crate::spiking::SpikingParams<f32>>>> {
-        match self {
-            SpikingBackend::Cpu(nets) => Some(nets.iter().map(|c| c.adam.clone()).collect()),
-            SpikingBackend::Gpu(_) => None,
-        }
-    }
-
-    /// Continue from saved Adam states (CPU only), as [`Backend::set_adam_states`].
-    pub fn set_adam_states(
-        &mut self,
-        states: Vec<Adam<crate::spiking::SpikingParams<f32>>>,
-    ) -> Result<()> {
-        match self {
-            SpikingBackend::Cpu(nets) if nets.len() == states.len() => {
-                nets.iter_mut().zip(states).for_each(|(c, a)| c.adam = a);
-                Ok(())
-            }
-            SpikingBackend::Cpu(_) => {
-                Err(Error::Runtime("Adam states do not match the pack".into()))
-            }
-            SpikingBackend::Gpu(_) => Err(gpu_resume_error()),
-        }
-    }
-
-    pub fn params(&self) -> Result<Vec<crate::spiking::SpikingParams<f32>>> {
-        match self {
-            SpikingBackend::Cpu(nets) => Ok(nets.iter().map(|c| c.net.p.clone()).collect()),
-            SpikingBackend::Gpu(packs) => {
-                let mut v = Vec::new();
-                for e in packs {
-                    v.extend(e.read_params()?);
-                }
-                Ok(v)
-            }
-        }
-    }
 }

@@ -23,14 +23,22 @@ use crate::error::{Error, Result};
 use crate::model::{RateConfig, RateModel};
 use crate::rules::Rule;
 
+/// The grid of `snnlab bench`: every rule × N × B × T × M on every device.
 pub struct BenchSpec {
+    /// Recurrent units.
     pub n: Vec<usize>,
+    /// Trials per batch.
     pub b: Vec<usize>,
+    /// Steps per trial.
     pub t: Vec<usize>,
+    /// Networks trained together (one pack where they fit).
     pub m: Vec<usize>,
     pub rules: Vec<Rule>,
+    /// `cpu` and/or `gpu` (parsed by [`run`]).
     pub devices: Vec<String>,
+    /// Timed updates per point, after one warm-up.
     pub repeats: usize,
+    /// Where the rows go as CSV, when given.
     pub csv: Option<PathBuf>,
     /// An SVG of the cost of each rule against N and against T, when given.
     pub plot: Option<PathBuf>,
@@ -78,9 +86,25 @@ pub fn rate_update_gflop(rule: Rule, n: usize, b: usize, t: usize) -> f64 {
     (2.0 * dense + sweep) / 1e9
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+/// The median of the repeats' seconds (the upper one of an even count).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// `--devices` as the benches take it (cpu, gpu), parsed once.
+pub(crate) fn parse_devices(names: &[String]) -> Result<Vec<Device>> {
+    names
+        .iter()
+        .map(|name| {
+            [Device::Cpu, Device::Gpu]
+                .into_iter()
+                .find(|d| d.name() == name)
+                .ok_or_else(|| {
+                    Error::Input(format!("--devices: unknown device '{name}' (cpu or gpu)"))
+                })
+        })
+        .collect()
 }
 
 /// One JSON line of the PyTorch peer (`benches/peers/torch_rate.py`).
@@ -367,16 +391,8 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
     let mut rows: Vec<Row> = Vec::new();
     println!("{title}");
     let mut cuda_skip_said = false;
-    for dev in &spec.devices {
-        let device = match dev.as_str() {
-            "cpu" => Device::Cpu,
-            "gpu" => Device::Gpu,
-            other => {
-                return Err(Error::Input(format!(
-                    "--devices: unknown device '{other}' (cpu or gpu)"
-                )));
-            }
-        };
+    for device in parse_devices(&spec.devices)? {
+        let dev = device.name();
         // GPU rows name the step-kernel implementation too ($SNNLAB_GPU_KERNELS compares them).
         let mut software = false;
         let adapter_name = if device == Device::Gpu {
@@ -541,8 +557,11 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                                 }
                             );
                             if peer.is_some() {
-                                let got = match (&ready, peer_device, rule.name().as_str()) {
-                                    (Some(pr), Some(pd), r @ ("bptt" | "eprop")) => {
+                                // The peer implements BPTT and symmetric e-prop.
+                                let peer_rule = matches!(rule, Rule::Bptt | Rule::Eprop);
+                                let got = match (&ready, peer_device) {
+                                    (Some(pr), Some(pd)) if peer_rule => {
+                                        let r = &rule.name();
                                         match peer_point(pr, p, spec.repeats, r, threads, pd) {
                                             Ok(pl) => Some(pl.seconds_per_update),
                                             Err(e) => {
@@ -568,7 +587,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                             println!("{line}");
                             csv.push(row);
                             rows.push(Row {
-                                dev: dev.clone(),
+                                dev: dev.to_string(),
                                 rule: rule.name(),
                                 p,
                                 seconds: s,

@@ -15,7 +15,9 @@ use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::backend::Device;
 use crate::batch::{Batch, LossKind};
+use crate::bench::{median, parse_devices};
 use crate::error::{Error, Result};
 use crate::gpu::{EpropForm, GpuContext, SpikingEngine};
 use crate::optim::Adam;
@@ -26,13 +28,21 @@ use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
 
 type SpikingAdam<F> = Adam<SpikingParams<F>>;
 
+/// The grid of `snnlab bench-spiking`: every kind × N × T × form on every device, at one B.
 pub struct SpikeBenchSpec {
+    /// `lif` and/or `alif`.
     pub kinds: Vec<String>,
+    /// [`SpikeForm`] names (parsed by [`run`]).
     pub forms: Vec<String>,
+    /// Recurrent units.
     pub n: Vec<usize>,
+    /// Steps per trial.
     pub t: Vec<usize>,
+    /// Trials per batch.
     pub b: usize,
+    /// `cpu` and/or `gpu` (parsed by [`run`]).
     pub devices: Vec<String>,
+    /// Timed updates per point, after one warm-up.
     pub repeats: usize,
     /// Skip points above this many GFLOP per update (estimated), per device kind.
     pub max_gflop_cpu: f64,
@@ -43,18 +53,78 @@ pub struct SpikeBenchSpec {
 const N_IN: usize = 20;
 const N_OUT: usize = 3;
 
-/// Estimated GFLOP of one update: forward and readout, plus the gradient of the form.
+/// How a benchmarked update computes its gradient: a rule and, for e-prop, its form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpikeForm {
+    Bptt,
+    /// Per-synapse traces every step (on the CPU the reference's scalar loops).
+    EpropOnline,
+    /// The backward recurrence per neuron plus one product per weight matrix.
+    EpropFactorised,
+}
+
+impl SpikeForm {
+    const ALL: [SpikeForm; 3] = [Self::Bptt, Self::EpropOnline, Self::EpropFactorised];
+
+    /// The name as `--forms` and the CSV write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bptt => "bptt",
+            Self::EpropOnline => "eprop-online",
+            Self::EpropFactorised => "eprop-factorised",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    pub fn rule(self) -> Rule {
+        match self {
+            Self::Bptt => Rule::Bptt,
+            Self::EpropOnline | Self::EpropFactorised => Rule::Eprop,
+        }
+    }
+
+    /// The GPU pack's form: online packs keep per-synapse traces, the others sweep back.
+    pub fn engine_form(self) -> EpropForm {
+        match self {
+            Self::EpropOnline => EpropForm::Online,
+            Self::Bptt | Self::EpropFactorised => EpropForm::Factorised,
+        }
+    }
+
+    /// Estimated GFLOP of one update: forward and readout, plus the gradient of the form.
+    pub fn gflop(self, n: usize, t: usize, b: usize) -> f64 {
+        let (n, t, b, ni) = (n as f64, t as f64, b as f64, N_IN as f64);
+        let fwd = 2.0 * t * b * n * (n + ni + N_OUT as f64);
+        let grad = match self {
+            // reverse sweep (w_rec^T products) + weight-gradient products
+            Self::Bptt => 2.0 * t * b * n * n + 2.0 * t * b * n * (n + ni),
+            Self::EpropFactorised => 2.0 * t * b * n * (n + ni),
+            // per synapse and step: eps_a, e, ebar, accumulate (~10 flops)
+            Self::EpropOnline => 10.0 * t * b * n * (n + ni),
+        };
+        (fwd + grad) / 1e9
+    }
+}
+
+impl std::str::FromStr for SpikeForm {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<Self> {
+        Self::from_name(name).ok_or_else(|| {
+            let all: Vec<&str> = Self::ALL.iter().map(|f| f.name()).collect();
+            Error::Input(format!(
+                "--forms: unknown form '{name}' ({})",
+                all.join(", ")
+            ))
+        })
+    }
+}
+
+/// Estimated GFLOP of one update of the form a CSV row names (NaN for a name that is no form).
 pub fn estimated_gflop(form: &str, n: usize, t: usize, b: usize) -> f64 {
-    let (n, t, b, ni) = (n as f64, t as f64, b as f64, N_IN as f64);
-    let fwd = 2.0 * t * b * n * (n + ni + N_OUT as f64);
-    let grad = match form {
-        // reverse sweep (w_rec^T products) + weight-gradient products
-        "bptt" => 2.0 * t * b * n * n + 2.0 * t * b * n * (n + ni),
-        "eprop-factorised" => 2.0 * t * b * n * (n + ni),
-        // per synapse and step: eps_a, e, ebar, accumulate (~10 flops)
-        _ => 10.0 * t * b * n * (n + ni),
-    };
-    (fwd + grad) / 1e9
+    SpikeForm::from_name(form).map_or(f64::NAN, |f| f.gflop(n, t, b))
 }
 
 /// Estimated bytes of per-synapse trace traffic in one online e-prop update: every step reads and
@@ -76,38 +146,23 @@ fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn rule_of(form: &str) -> Result<Rule> {
-    match form {
-        "bptt" => Ok(Rule::Bptt),
-        "eprop-online" | "eprop-factorised" => Ok(Rule::Eprop),
-        other => Err(Error::Input(format!(
-            "--forms: unknown form '{other}' (bptt, eprop-online, eprop-factorised)"
-        ))),
-    }
-}
-
 /// One CPU update of the given form (forward, loss, gradient, Adam): BPTT and factorised e-prop
 /// as the CPU backend trains (trial chunks on every thread); online e-prop by the reference's
 /// per-trial trace loop (trial groups on every thread).
 fn cpu_update(
     net: &mut spk::SpikingNet<f32>,
     adam: &mut SpikingAdam<f32>,
-    form: &str,
+    form: SpikeForm,
     d: &Prepared<f32>,
 ) {
-    let g = if form == "eprop-online" {
+    let g = if form == SpikeForm::EpropOnline {
         let tr = spk::forward(net, &d.x);
         let lo = spk::loss(&tr, d, 0.1, 0.01);
         spk::grad_eprop_online(net, Rule::Eprop, d, &tr, &lo)
     } else {
         let mut out = crate::backend::spiking_gradients_cpu(
             &[&*net],
-            rule_of(form).unwrap(),
+            form.rule(),
             |_| d.clone(),
             &[0.1],
             0.01,
@@ -121,10 +176,13 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
     if spec.repeats == 0 || spec.b == 0 {
         return Err(Error::Input("--repeats and --b must be at least 1".into()));
     }
-    for f in &spec.forms {
-        rule_of(f)?;
-    }
-    let ctx = if spec.devices.iter().any(|d| d == "gpu") {
+    let forms: Vec<SpikeForm> = spec
+        .forms
+        .iter()
+        .map(|f| f.parse())
+        .collect::<Result<_>>()?;
+    let devices = parse_devices(&spec.devices)?;
+    let ctx = if devices.contains(&Device::Gpu) {
         Some(Arc::new(GpuContext::new(adapter)?))
     } else {
         None
@@ -134,33 +192,31 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
         "{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>10} {:>13}  note",
         "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "trace GB/s", "device bytes"
     );
-    for dev in &spec.devices {
-        let (budget, adapter_name) = match dev.as_str() {
-            "cpu" => (
-                spec.max_gflop_cpu,
-                format!("{} threads", rayon::current_num_threads()),
-            ),
-            "gpu" => (
+    for &device in &devices {
+        let dev = device.name();
+        let gpu = device == Device::Gpu;
+        let (budget, adapter_name) = if gpu {
+            (
                 spec.max_gflop_gpu,
                 ctx.as_ref().expect("gpu context").info.name.clone(),
-            ),
-            other => {
-                return Err(Error::Input(format!(
-                    "--devices: unknown device '{other}' (cpu or gpu)"
-                )));
-            }
+            )
+        } else {
+            (
+                spec.max_gflop_cpu,
+                format!("{} threads", rayon::current_num_threads()),
+            )
         };
         for kind in &spec.kinds {
             for &n in &spec.n {
                 for &t in &spec.t {
-                    for form in &spec.forms {
+                    for &form in &forms {
                         let cfg = SpikingConfig::new(kind, N_IN, n, N_OUT);
                         cfg.validate()?;
-                        let gflop = estimated_gflop(form, n, t, spec.b);
-                        let online = form == "eprop-online";
+                        let gflop = form.gflop(n, t, spec.b);
+                        let online = form == SpikeForm::EpropOnline;
                         let mem =
                             SpikingEngine::memory_bytes(&cfg, 1, spec.b, t, LossKind::Mse, online);
-                        let bytes = if dev == "gpu" {
+                        let bytes = if gpu {
                             mem.total.to_string()
                         } else {
                             "-".into()
@@ -170,9 +226,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                             note = format!(
                                 "skipped: ~{gflop:.0} GFLOP > --max-gflop {budget} for {dev}"
                             );
-                        } else if dev == "gpu"
-                            && mem.largest > ctx.as_ref().unwrap().max_binding_bytes()
-                        {
+                        } else if gpu && mem.largest > ctx.as_ref().unwrap().max_binding_bytes() {
                             note = format!(
                                 "skipped: a {} MiB buffer exceeds the {} MiB binding limit",
                                 mem.largest >> 20,
@@ -183,7 +237,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                             let model = SpikingModel::init(cfg.clone(), 1)?;
                             let batch = random_batch(spec.b, t, 2);
                             let mut times = Vec::new();
-                            if dev == "cpu" {
+                            if !gpu {
                                 let mut net = spk::SpikingNet::<f32>::new(&model);
                                 let mut adam = SpikingAdam::new(&cfg, 1e-3);
                                 let d = Prepared::<f32>::new(&batch);
@@ -195,11 +249,6 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                                     }
                                 }
                             } else {
-                                let form_e = if online {
-                                    EpropForm::Online
-                                } else {
-                                    EpropForm::Factorised
-                                };
                                 let mut e = SpikingEngine::new(
                                     ctx.clone().unwrap(),
                                     &cfg,
@@ -207,14 +256,14 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                                     spec.b,
                                     t,
                                     LossKind::Mse,
-                                    form_e,
+                                    form.engine_form(),
                                 )?;
                                 e.set_networks(&[&model])?;
                                 e.set_batches(&[&batch])?;
                                 e.set_hyper(&[0.1], &[1e-3], 0.01);
                                 for i in 0..=spec.repeats {
                                     let t0 = Instant::now();
-                                    e.update(rule_of(form)?)?;
+                                    e.update(form.rule())?;
                                     if i > 0 {
                                         times.push(t0.elapsed().as_secs_f64());
                                     }
@@ -235,6 +284,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                         let tr_txt = trace_gbs
                             .map(|g| format!("{g:.2}"))
                             .unwrap_or_else(|| "-".into());
+                        let form = form.name();
                         println!(
                             "{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {tr_txt:>10} {bytes:>13}  {note}",
                             spec.b
@@ -244,7 +294,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                             adapter_name.replace(',', ";"),
                             spec.b,
                             secs.map(|s| s.to_string()).unwrap_or_default(),
-                            if dev == "gpu" {
+                            if gpu {
                                 mem.total.to_string()
                             } else {
                                 String::new()

@@ -1514,7 +1514,6 @@ pub fn train_members_with(
                 b,
                 t,
                 loss_kind,
-                rate_target,
             )?,
             models,
             rate_target,

@@ -76,19 +76,18 @@ fn backend_rank(b: wgpu::Backend) -> u32 {
 
 /// Every adapter wgpu can see (all backends, or those of `WGPU_BACKEND`), best first.
 pub fn list_adapters() -> Vec<AdapterSummary> {
-    adapters(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()))
-        .into_iter()
-        .map(|a| AdapterSummary {
-            info: a.get_info(),
-            limits: a.limits(),
-            features: a.features(),
-        })
-        .collect()
+    summaries(adapters(
+        wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()),
+    ))
 }
 
 /// The adapters `GpuContext::new` chooses from, best first.
 pub fn usable_adapters() -> Vec<AdapterSummary> {
-    candidate_adapters()
+    summaries(candidate_adapters())
+}
+
+fn summaries(adapters: Vec<wgpu::Adapter>) -> Vec<AdapterSummary> {
+    adapters
         .into_iter()
         .map(|a| AdapterSummary {
             info: a.get_info(),

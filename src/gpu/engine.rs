@@ -1,9 +1,11 @@
-//! The core every GPU pack shares, rate or spiking: the device context, the buffers of the pack
-//! layout both kinds have (uniform `Dims`, step and outer-product tables, Adam step; params,
-//! grads, Adam moments, per-network [`NetParams`], the batch, the per-network losses), the
-//! batch upload (whole or one chunk of trials), per-network hyperparameters, the Adam step,
-//! pass timing, and readback. The rate and spiking engines add only their own state buffers,
-//! kernels and passes.
+//! The core every GPU pack shares, rate or spiking. [`Pack`]: the device context, the buffers of
+//! the pack layout both kinds have (uniform `Dims`, step and outer-product tables, Adam step;
+//! params, grads, Adam moments, per-network [`NetParams`], the batch, the per-network losses),
+//! the batch upload (whole or one chunk of trials), per-network hyperparameters, the Adam step,
+//! pass timing, and readback. [`Engine`]: a pack with one kind's [`Kernels`] on top, and the
+//! operations every engine has (networks, batches and chunks in, rule switch, one submission per
+//! forward / gradient / update, parameters and gradients out). The rate and spiking engines
+//! (`rate_engine.rs`, `spiking_engine.rs`) add only their own state buffers, kernels and passes.
 
 use std::sync::Arc;
 
@@ -19,6 +21,15 @@ use crate::error::{Error, Result};
 use crate::optim::{Adam, BETA1, BETA2, EPS};
 use crate::rules::Rule;
 
+/// What a pack is built for: `m` networks, uploads of `b` trials × `t` steps, the loss.
+#[derive(Clone, Copy, Debug)]
+pub struct PackSize {
+    pub m: usize,
+    pub b: usize,
+    pub t: usize,
+    pub loss: LossKind,
+}
+
 /// The sizes that fix a pack's layout.
 #[derive(Clone, Copy, Debug)]
 pub struct PackShape {
@@ -31,26 +42,19 @@ pub struct PackShape {
     /// Units the kernels dispatch over (N).
     pub n: usize,
     pub n_in: usize,
+    pub n_out: usize,
     /// Target entries per (step, trial): n_out for mse, 1 for ce.
     pub k_t: usize,
     /// Parameters per network.
     pub p_len: usize,
+    pub loss: LossKind,
 }
 
 impl PackShape {
-    /// The shape of `m` networks of `n` units, `n_in` inputs and `n_out` outputs with `p_len`
-    /// parameters each, for uploads of `b` trials × `t` steps under `loss`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        m: usize,
-        b: usize,
-        t: usize,
-        n: usize,
-        n_in: usize,
-        n_out: usize,
-        loss: LossKind,
-        p_len: usize,
-    ) -> Self {
+    /// The shape of packs of `size` of networks of `[n, n_in, n_out]` units (recurrent, in,
+    /// out) with `p_len` parameters each.
+    pub fn new(size: PackSize, [n, n_in, n_out]: [usize; 3], p_len: usize) -> Self {
+        let PackSize { m, b, t, loss } = size;
         let k_t = if loss == LossKind::Mse { n_out } else { 1 };
         Self {
             m,
@@ -58,8 +62,10 @@ impl PackShape {
             t,
             n,
             n_in,
+            n_out,
             k_t,
             p_len,
+            loss,
         }
     }
 
@@ -143,6 +149,8 @@ pub struct Pack {
     adam_group: wgpu::BindGroup,
     /// The passes the engine times, in the order they are reported.
     passes: &'static [&'static str],
+    /// Which implementation of the step kernels the engine's passes use.
+    pub variant: StepKernels,
     /// Per-pass GPU times of each submission, when timing is on and the device has timestamps.
     timer: Option<PassTimer>,
     /// Seconds per pass summed since the last [`Pack::take_pass_seconds`].
@@ -152,7 +160,9 @@ pub struct Pack {
 impl Pack {
     /// The shared buffers and kernels of a pack: `dims` is the kind's uniform `Dims`, the step
     /// table gets `t` records of `S` (filled by the engine before any pass), `jobs` the
-    /// outer-product jobs, `passes` the names of the passes it may time.
+    /// outer-product jobs, `passes` the names of the passes it may time; the step kernels are
+    /// those of `variant`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new<D: bytemuck::Pod, S: bytemuck::Pod + Default>(
         ctx: Arc<GpuContext>,
         shape: PackShape,
@@ -160,6 +170,7 @@ impl Pack {
         dims: &D,
         jobs: &[OuterJob],
         passes: &'static [&'static str],
+        variant: StepKernels,
     ) -> Self {
         let a = ctx.limits.min_uniform_buffer_offset_alignment as u64;
         let step_stride = align(std::mem::size_of::<S>() as u64, a);
@@ -241,6 +252,7 @@ impl Pack {
             adam_steps: 0,
             device_bytes,
             passes,
+            variant,
             timer: None,
             pass_seconds: Vec::new(),
             step_stride,
@@ -297,9 +309,25 @@ impl Pack {
     }
 
     /// Workgroups of the step kernels: units × trials (or trial tiles) × networks.
-    pub fn step_grid(&self, variant: StepKernels) -> [u32; 3] {
+    pub fn step_grid(&self) -> [u32; 3] {
         let PackShape { m, b, n, .. } = self.shape;
-        [groups(n as u32), variant.trial_groups(b as u32), m as u32]
+        [
+            groups(n as u32),
+            self.variant.trial_groups(b as u32),
+            m as u32,
+        ]
+    }
+
+    /// Record a step kernel once per step, each at its step's record (last step first when
+    /// `reverse`: the backward sweeps).
+    pub fn encode_steps(&self, pass: &mut wgpu::ComputePass, kernel: &Bound, reverse: bool) {
+        let t = self.shape.t as u32;
+        let mut record = |s| kernel.encode(pass, &[self.step_offset(s)], self.step_grid());
+        if reverse {
+            (0..t).rev().for_each(&mut record);
+        } else {
+            (0..t).for_each(&mut record);
+        }
     }
 
     /// Upload the step table (one record per step).
@@ -346,23 +374,17 @@ impl Pack {
         Ok(true)
     }
 
-    /// Check M models against the pack and upload their flat parameters (resets the Adam
-    /// state). `describe(model)` = (has the pack's configuration, has a feedback matrix, flat
-    /// parameters).
-    pub fn upload_networks<T>(
-        &mut self,
-        models: &[&T],
-        describe: impl Fn(&T) -> (bool, bool, Vec<f32>),
-    ) -> Result<()> {
+    /// Check M models against the pack's configuration `cfg` and upload their flat parameters
+    /// (resets the Adam state).
+    pub fn upload_networks<T: PackModel>(&mut self, models: &[&T], cfg: &T::Config) -> Result<()> {
         self.check_count(models.len())?;
-        let described: Vec<_> = models.iter().map(|md| describe(md)).collect();
-        if let Some(i) = described.iter().position(|d| !d.0) {
+        if let Some(i) = models.iter().position(|md| md.config() != cfg) {
             return Err(Error::Input(format!(
                 "network {i} has a different configuration from the pack's"
             )));
         }
-        self.has_feedback = described.iter().all(|d| d.1);
-        let params: Vec<f32> = described.into_iter().flat_map(|d| d.2).collect();
+        self.has_feedback = models.iter().all(|md| md.has_feedback());
+        let params: Vec<f32> = models.iter().flat_map(|md| md.flat_params()).collect();
         self.upload_params(&params);
         Ok(())
     }
@@ -593,21 +615,379 @@ impl Pack {
     }
 }
 
-/// An engine is its pack plus its own kernels: the shared operations (pass timing, device
-/// memory, lambdas, network count) are the pack's, reached through `Deref`.
-macro_rules! derefs_to_pack {
-    ($engine:ty) => {
-        impl std::ops::Deref for $engine {
-            type Target = $crate::gpu::engine::Pack;
-            fn deref(&self) -> &Self::Target {
-                &self.pack
+/// A network as a pack uploads it.
+pub trait PackModel {
+    type Config: Clone + PartialEq;
+    /// One network's parameters (and gradients) as read back.
+    type Params;
+    /// One network's (task loss, regulariser) after a forward pass.
+    type Loss: From<[f32; 2]>;
+    fn config(&self) -> &Self::Config;
+    fn has_feedback(&self) -> bool;
+    /// The parameters in the pack's flat layout.
+    fn flat_params(&self) -> Vec<f32>;
+    fn params_from_flat(cfg: &Self::Config, flat: &[f32]) -> Self::Params;
+}
+
+/// [`PackModel`] for a model with `config`, `feedback` and `params` (flattened by the params'
+/// `flatten` and `from_flat`).
+macro_rules! pack_model {
+    ($model:ty, $config:ty, $params:ty, $loss:ty) => {
+        impl $crate::gpu::engine::PackModel for $model {
+            type Config = $config;
+            type Params = $params;
+            type Loss = $loss;
+            fn config(&self) -> &$config {
+                &self.config
             }
-        }
-        impl std::ops::DerefMut for $engine {
-            fn deref_mut(&mut self) -> &mut Self::Target {
-                &mut self.pack
+            fn has_feedback(&self) -> bool {
+                self.feedback.is_some()
+            }
+            fn flat_params(&self) -> Vec<f32> {
+                self.params.flatten()
+            }
+            fn params_from_flat(cfg: &$config, flat: &[f32]) -> $params {
+                <$params>::from_flat(cfg, flat)
             }
         }
     };
 }
-pub(crate) use derefs_to_pack;
+pub(crate) use pack_model;
+
+/// A kind's uniform `Dims` (what the shared engine sets in it) and the `Step` records of its
+/// step table.
+pub trait PackDims: bytemuck::Pod {
+    type Step: bytemuck::Pod;
+    /// The sizes of `shape` set: networks, trials, steps, units, inputs, outputs, target
+    /// entries, parameters and the loss.
+    fn with_shape(self, shape: &PackShape) -> Self;
+    /// The pack's loss as the kernels code it.
+    fn loss_code(&self) -> u32;
+    fn set_use_feedback(&mut self, on: bool);
+    /// Add the weight gradients to grads instead of overwriting them; true when it changed.
+    fn set_accumulate(&mut self, on: bool) -> bool;
+}
+
+/// [`PackDims`] for a `Dims` with the fields `loss`, `use_feedback` and `accumulate`, and its
+/// `Step`.
+macro_rules! pack_dims {
+    ($dims:ty, $step:ty) => {
+        impl $crate::gpu::engine::PackDims for $dims {
+            type Step = $step;
+            fn with_shape(self, s: &$crate::gpu::engine::PackShape) -> Self {
+                Self {
+                    m: s.m as u32,
+                    b: s.b as u32,
+                    t: s.t as u32,
+                    n: s.n as u32,
+                    n_in: s.n_in as u32,
+                    n_out: s.n_out as u32,
+                    k_t: s.k_t as u32,
+                    p_len: s.p_len as u32,
+                    loss: s.loss.gpu_code(),
+                    ..self
+                }
+            }
+            fn loss_code(&self) -> u32 {
+                self.loss
+            }
+            fn set_use_feedback(&mut self, on: bool) {
+                self.use_feedback = on as u32;
+            }
+            fn set_accumulate(&mut self, on: bool) -> bool {
+                let changed = self.accumulate != on as u32;
+                self.accumulate = on as u32;
+                changed
+            }
+        }
+    };
+}
+pub(crate) use pack_dims;
+
+/// The public constructors of an engine kind whose `build(ctx, cfg, size, extras.., variant)`
+/// makes the pack: `new` with the step kernels the adapter wants, `with_step_kernels` with
+/// chosen ones (tests run both). `$extra` are the kind's own options.
+macro_rules! engine_constructors {
+    ($config:ty $(, $extra:ident: $extra_ty:ty)*) => {
+        /// A pack of `m` networks for batches of `b` trials × `t` steps under `loss`.
+        pub fn new(
+            ctx: std::sync::Arc<$crate::gpu::GpuContext>,
+            cfg: &$config,
+            m: usize,
+            b: usize,
+            t: usize,
+            loss: $crate::batch::LossKind,
+            $($extra: $extra_ty,)*
+        ) -> $crate::error::Result<Self> {
+            let variant = $crate::gpu::kernels::StepKernels::for_adapter(&ctx)?;
+            Self::with_step_kernels(ctx, cfg, m, b, t, loss, $($extra,)* variant)
+        }
+
+        /// `new` with a chosen implementation of the step kernels.
+        #[allow(clippy::too_many_arguments)]
+        pub fn with_step_kernels(
+            ctx: std::sync::Arc<$crate::gpu::GpuContext>,
+            cfg: &$config,
+            m: usize,
+            b: usize,
+            t: usize,
+            loss: $crate::batch::LossKind,
+            $($extra: $extra_ty,)*
+            variant: $crate::gpu::kernels::StepKernels,
+        ) -> $crate::error::Result<Self> {
+            let size = $crate::gpu::engine::PackSize { m, b, t, loss };
+            Self::build(ctx, cfg, size, $($extra,)* variant)
+        }
+    };
+}
+pub(crate) use engine_constructors;
+
+/// The configuration of the networks of kind `K`.
+pub type ConfigOf<K> = <<K as Kernels>::Model as PackModel>::Config;
+/// The parameters (and gradients) of one network of kind `K`.
+pub type ParamsOf<K> = <<K as Kernels>::Model as PackModel>::Params;
+/// The losses of one network of kind `K`.
+pub type LossOf<K> = <<K as Kernels>::Model as PackModel>::Loss;
+/// The step records of kind `K`.
+pub type StepOf<K> = <<K as Kernels>::Dims as PackDims>::Step;
+
+/// What one kind of network adds to the shared [`Pack`]: its own buffers and bound kernels, its
+/// step table and the passes of one submission.
+pub trait Kernels: Sized {
+    type Model: PackModel;
+    type Dims: PackDims;
+    /// The kind's name in messages ("rate", "spiking").
+    const NAME: &'static str;
+    /// Whether a batch may be uploaded in chunks of trials whose gradients add up.
+    const CHUNKS: bool;
+    /// Trials of the whole batch (more than one upload's when it is split into chunks); true
+    /// when `dims` changed. Kinds that take whole batches only keep none.
+    fn set_b_total(_dims: &mut Self::Dims, _b: u32) -> bool {
+        false
+    }
+    /// Upload what the networks fix besides their parameters (masks, feedback matrices).
+    fn upload_fixed(&self, pack: &Pack, cfg: &ConfigOf<Self>, models: &[&Self::Model]);
+    /// The step table of `rule` over `t` steps.
+    fn steps(cfg: &ConfigOf<Self>, rule: Rule, t: usize) -> Vec<StepOf<Self>>;
+    /// Record the passes of one submission (the pack adds the Adam pass and the readback).
+    fn encode(&mut self, s: Submission<'_, Self::Dims>) -> Result<()>;
+    /// Complete the gradient in the grads buffer before it is read back.
+    fn complete_grads(&mut self, _pack: &Pack, _dims: &Self::Dims) {}
+}
+
+/// One submission being recorded: what it computes, and into which encoder.
+pub struct Submission<'a, D> {
+    pub pack: &'a Pack,
+    pub dims: &'a D,
+    pub enc: &'a mut wgpu::CommandEncoder,
+    /// The rule whose gradient it computes; None: the forward pass only, or Adam alone.
+    pub rule: Option<Rule>,
+    /// An Adam step follows: with no rule, the gradient of earlier chunks is applied.
+    pub adam: bool,
+    /// `Some(first)`: the gradient of one chunk of a split batch, added to grads unless `first`.
+    pub chunk: Option<bool>,
+}
+
+/// A pack of M networks of one kind and shape, each with its own weights, batch, regulariser
+/// weight and learning rate. One update is one command buffer and one submission; only the M
+/// losses are read back. The pack's own operations (pass timing, device memory, lambdas, network
+/// count) are reached through `Deref`.
+pub struct Engine<K: Kernels> {
+    pack: Pack,
+    pub cfg: ConfigOf<K>,
+    pub dims: K::Dims,
+    kernels: K,
+}
+
+impl<K: Kernels> std::ops::Deref for Engine<K> {
+    type Target = Pack;
+    fn deref(&self) -> &Pack {
+        &self.pack
+    }
+}
+
+impl<K: Kernels> std::ops::DerefMut for Engine<K> {
+    fn deref_mut(&mut self) -> &mut Pack {
+        &mut self.pack
+    }
+}
+
+impl<K: Kernels> Engine<K> {
+    /// The engine of a built pack and kernels, its step table set up for BPTT (the table also
+    /// carries t for the forward kernels: it is filled before any pass).
+    pub fn assemble(pack: Pack, cfg: ConfigOf<K>, dims: K::Dims, kernels: K) -> Result<Self> {
+        let mut eng = Self {
+            pack,
+            cfg,
+            dims,
+            kernels,
+        };
+        eng.set_rule(Rule::Bptt)?;
+        Ok(eng)
+    }
+
+    /// The kind's own buffers and kernels.
+    pub fn kernels(&self) -> &K {
+        &self.kernels
+    }
+
+    /// Upload the networks' parameters and fixed tensors; resets the Adam state.
+    pub fn set_networks(&mut self, models: &[&K::Model]) -> Result<()> {
+        self.pack.upload_networks(models, &self.cfg)?;
+        self.kernels.upload_fixed(&self.pack, &self.cfg, models);
+        Ok(())
+    }
+
+    /// One batch per network, or a single batch shared by all. Shapes must match the pack.
+    pub fn set_batches(&mut self, batches: &[&Batch]) -> Result<()> {
+        self.set_batch_chunk(batches, 0)
+    }
+
+    /// Trials `first .. first + B` of each batch (B = the pack's trials) when a batch is larger
+    /// than one binding holds: the loss and regulariser stay normalised by the whole batch, so the
+    /// gradients of the chunks (see `gradient_chunk`) add up to the whole batch's. A kind without
+    /// [`Kernels::CHUNKS`] takes whole batches only.
+    pub fn set_batch_chunk(&mut self, batches: &[&Batch], first: usize) -> Result<()> {
+        let PackShape { b, t, .. } = self.pack.shape;
+        if !K::CHUNKS
+            && let Some(bt) = batches.iter().find(|bt| first != 0 || bt.n_trials() != b)
+        {
+            return Err(Error::Runtime(format!(
+                "a batch has B = {}, T = {} but the {} pack was built for B = {b}, T = {t}",
+                bt.n_trials(),
+                bt.n_steps(),
+                K::NAME
+            )));
+        }
+        let b_total = self
+            .pack
+            .upload_batch_chunk(batches, first, self.dims.loss_code())?;
+        if K::set_b_total(&mut self.dims, b_total as u32) {
+            self.pack.write_dims(&self.dims);
+        }
+        Ok(())
+    }
+
+    fn set_rule(&mut self, rule: Rule) -> Result<()> {
+        if !self.pack.switch_rule(rule)? {
+            return Ok(());
+        }
+        let steps = K::steps(&self.cfg, rule, self.pack.shape.t);
+        self.dims.set_use_feedback(rule.uses_feedback());
+        self.pack.write_rule(&steps, &self.dims);
+        Ok(())
+    }
+
+    /// Record and submit: forward (unless this is an Adam step alone), gradient (when a rule is
+    /// given), Adam (when `adam`). `chunk = Some(first)`: one chunk of a split batch, its
+    /// gradient added to grads unless `first`.
+    fn run(
+        &mut self,
+        rule: Option<Rule>,
+        adam: bool,
+        chunk: Option<bool>,
+    ) -> Result<Vec<LossOf<K>>> {
+        if let Some(r) = rule {
+            self.set_rule(r)?;
+        }
+        if self.dims.set_accumulate(chunk == Some(false)) {
+            self.pack.write_dims(&self.dims);
+        }
+        if adam {
+            self.pack.next_adam_step();
+        }
+        let mut enc = self.pack.encoder(&format!("{} update", K::NAME));
+        self.kernels.encode(Submission {
+            pack: &self.pack,
+            dims: &self.dims,
+            enc: &mut enc,
+            rule,
+            adam,
+            chunk,
+        })?;
+        self.pack.finish(enc, adam)
+    }
+
+    /// Forward pass only.
+    pub fn forward(&mut self) -> Result<Vec<LossOf<K>>> {
+        self.run(None, false, None)
+    }
+    /// Forward and gradient (left in the grads buffer; see `read_grads`).
+    pub fn gradient(&mut self, rule: Rule) -> Result<Vec<LossOf<K>>> {
+        self.run(Some(rule), false, None)
+    }
+    /// Gradient of the chunk uploaded by `set_batch_chunk`, added to the grads buffer unless
+    /// `first`. The losses returned are this chunk's share of the whole batch's.
+    pub fn gradient_chunk(&mut self, rule: Rule, first: bool) -> Result<Vec<LossOf<K>>> {
+        if !K::CHUNKS && !first {
+            return Err(Error::Runtime(format!(
+                "a {} pack does not add up gradients of chunks",
+                K::NAME
+            )));
+        }
+        self.run(Some(rule), false, Some(first))
+    }
+    /// One Adam step with the gradients in the grads buffer (after the chunks of a split batch).
+    pub fn adam_step(&mut self) -> Result<()> {
+        self.run(None, true, Some(false)).map(|_| ())
+    }
+    /// One training update: forward, gradient, Adam. Returns the losses before the step.
+    pub fn update(&mut self, rule: Rule) -> Result<Vec<LossOf<K>>> {
+        self.run(Some(rule), true, None)
+    }
+
+    pub fn read_params(&self) -> Result<Vec<ParamsOf<K>>> {
+        self.read_networks(&self.pack.params)
+    }
+    /// The gradient in the grads buffer (after the chunks of a split batch: their sum).
+    pub fn read_grads(&mut self) -> Result<Vec<ParamsOf<K>>> {
+        self.kernels.complete_grads(&self.pack, &self.dims);
+        self.read_networks(&self.pack.grads)
+    }
+    fn read_networks(&self, buf: &wgpu::Buffer) -> Result<Vec<ParamsOf<K>>> {
+        self.pack
+            .read_per_network(buf, |c| K::Model::params_from_flat(&self.cfg, c))
+    }
+}
+
+/// A kind's (task loss, regulariser) of one network: read back as two floats, and added up over
+/// the chunks of a batch.
+macro_rules! loss_pair {
+    ($loss:ty, $task:ident, $reg:ident) => {
+        impl From<[f32; 2]> for $loss {
+            fn from([$task, $reg]: [f32; 2]) -> Self {
+                Self { $task, $reg }
+            }
+        }
+        impl std::ops::AddAssign for $loss {
+            fn add_assign(&mut self, other: Self) {
+                self.$task += other.$task;
+                self.$reg += other.$reg;
+            }
+        }
+    };
+}
+pub(crate) use loss_pair;
+
+/// A kind's own device buffers: a struct whose field names are the binding names the kernels
+/// give the buffers, and `named`, every buffer of the pack by binding name.
+macro_rules! named_buffers {
+    ($(#[$doc:meta])* struct $name:ident { $($field:ident),* $(,)? }) => {
+        $(#[$doc])*
+        struct $name {
+            $($field: wgpu::Buffer),*
+        }
+        impl $name {
+            /// The pack's shared buffers and these, by binding name.
+            fn named<'a>(
+                &'a self,
+                pack: &'a $crate::gpu::engine::Pack,
+            ) -> Vec<(&'static str, &'a wgpu::Buffer)> {
+                let mut v = pack.named();
+                v.extend([$((stringify!($field), &self.$field)),*]);
+                v
+            }
+        }
+    };
+}
+pub(crate) use named_buffers;

@@ -1,7 +1,9 @@
-//! The GPU engine for a pack of M spiking (LIF/ALIF) networks of one shape, each with its own
-//! weights, batch, regulariser weight and learning rate. As for the rate engine: buffers,
-//! pipelines and bind groups are built once, a whole update (T forward steps, loss, gradient,
-//! Adam) is one command buffer and one submission, and only the M losses are read back.
+//! The GPU engine for a pack of M spiking (LIF/ALIF) networks of one shape: the spiking kernels
+//! on the shared [`Engine`] core. As for the rate engine: buffers, pipelines and bind groups are
+//! built once, a whole update (T forward steps, loss, gradient, Adam) is one command buffer and
+//! one submission, and only the M losses are read back. A spiking pack takes whole batches only:
+//! its rate regulariser's gradient depends on the rates of the whole batch, so the gradients of
+//! chunks would not add up.
 //!
 //! Gradients: BPTT and every cut graph (tbptt:K, readout-fa, and e-prop's factorised form) by
 //! the reverse sweep `spike_bptt_step` and one outer-product reduction per weight matrix; e-prop
@@ -23,9 +25,9 @@ use ndarray::Array4;
 
 use super::abi::{OuterJob, Prelude, SpikeDims, SpikeStep};
 use super::context::GpuContext;
-use super::engine::{Bound, Pack, PackShape};
+use super::engine::{Bound, Engine, Kernels, Pack, PackDims, PackShape, PackSize, Submission};
 use super::kernels::{StepKernels, groups};
-use crate::batch::{Batch, LossKind};
+use crate::batch::LossKind;
 use crate::error::{Error, Result};
 use crate::rules::Rule;
 use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
@@ -38,11 +40,7 @@ pub struct SpikeNetLoss {
     pub rate_reg: f32,
 }
 
-impl From<[f32; 2]> for SpikeNetLoss {
-    fn from([task, rate_reg]: [f32; 2]) -> Self {
-        Self { task, rate_reg }
-    }
-}
+super::engine::loss_pair!(SpikeNetLoss, task, rate_reg);
 
 /// How the gradient of an e-prop rule is computed (same numbers, different cost).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,45 +59,12 @@ pub struct SpikeMemory {
     pub largest: u64,
 }
 
-/// The spiking pack's own buffers (the shared ones are in [`Pack`]).
-struct Buffers {
-    feedback: wgpu::Buffer,
-    v: wgpu::Buffer,
-    a: wgpu::Buffer,
-    z: wgpu::Buffer,
-    psi: wgpu::Buffer,
-    refr: wgpu::Buffer,
-    y: wgpu::Buffer,
-    dy: wgpu::Buffer,
-    gy: wgpu::Buffer,
-    part: wgpu::Buffer,
-    rate: wgpu::Buffer,
-    dreg: wgpu::Buffer,
-    da: wgpu::Buffer,
-}
-
-impl Buffers {
-    /// The pack's shared buffers and these by the binding names the kernels give them.
-    fn named<'a>(&'a self, pack: &'a Pack) -> Vec<(&'static str, &'a wgpu::Buffer)> {
-        let mut v = pack.named();
-        v.extend([
-            ("feedback", &self.feedback),
-            ("v", &self.v),
-            ("a", &self.a),
-            ("z", &self.z),
-            ("psi", &self.psi),
-            ("refr", &self.refr),
-            ("y", &self.y),
-            ("dy", &self.dy),
-            ("gy", &self.gy),
-            ("part", &self.part),
-            ("rate", &self.rate),
-            ("dreg", &self.dreg),
-            ("da", &self.da),
-        ]);
-        v
+super::engine::named_buffers!(
+    /// The spiking pack's own buffers (the shared ones are in [`Pack`]).
+    struct Buffers {
+        feedback, v, a, z, psi, refr, y, dy, gy, part, rate, dreg, da,
     }
-}
+);
 
 /// The kernels of a pack that keeps whole trajectories and sweeps back (BPTT, cut graphs,
 /// factorised e-prop).
@@ -127,11 +92,8 @@ enum Form {
     Online(Online),
 }
 
-pub struct SpikingEngine {
-    pack: Pack,
-    pub cfg: SpikingConfig,
-    pub dims: SpikeDims,
-    variant: StepKernels,
+/// The spiking kernels, their own buffers and outer-product jobs.
+pub struct Spiking {
     step: Bound,
     reduce: Bound,
     zero_diag: Bound,
@@ -140,11 +102,19 @@ pub struct SpikingEngine {
     jobs: [OuterJob; 4],
 }
 
+pub type SpikingEngine = Engine<Spiking>;
+
 /// The passes of one update, as the bench reports them (an online pack computes its gradient
 /// inside the forward pass).
 pub const PASSES: [&str; 3] = ["forward", "gradient", "adam"];
 
-super::engine::derefs_to_pack!(SpikingEngine);
+super::engine::pack_model!(
+    SpikingModel,
+    SpikingConfig,
+    SpikingParams<f32>,
+    SpikeNetLoss
+);
+super::engine::pack_dims!(SpikeDims, SpikeStep);
 
 impl SpikingEngine {
     /// Device memory of a pack: with `online`, the trace buffers of online e-prop instead of dv.
@@ -198,41 +168,24 @@ impl SpikingEngine {
         }
     }
 
-    /// Build a pack of `m` networks for batches of `b` trials × `t` steps. `EpropForm::Online`
-    /// allocates the per-synapse traces of online e-prop (instead of the backward sweep's dv):
-    /// such a pack computes e-prop rules online and refuses the others. `Factorised` packs run
-    /// every rule by the backward sweep (e-prop as its factorised form).
-    pub fn new(
-        ctx: Arc<GpuContext>,
-        cfg: &SpikingConfig,
-        m: usize,
-        b: usize,
-        t: usize,
-        loss: LossKind,
-        form: EpropForm,
-    ) -> Result<Self> {
-        let variant = StepKernels::for_adapter(&ctx)?;
-        Self::with_step_kernels(ctx, cfg, m, b, t, loss, form, variant)
-    }
+    // `new(ctx, cfg, m, b, t, loss, form)`: `EpropForm::Online` allocates the per-synapse
+    // traces of online e-prop (instead of the backward sweep's dv): such a pack computes e-prop
+    // rules online and refuses the others. `Factorised` packs run every rule by the backward
+    // sweep (e-prop as its factorised form).
+    super::engine::engine_constructors!(SpikingConfig, form: EpropForm);
 
-    /// [`SpikingEngine::new`] with a chosen implementation of the two step kernels (tests run both).
-    #[allow(clippy::too_many_arguments)]
-    pub fn with_step_kernels(
+    fn build(
         ctx: Arc<GpuContext>,
         cfg: &SpikingConfig,
-        m: usize,
-        b: usize,
-        t: usize,
-        loss: LossKind,
+        size: PackSize,
         form: EpropForm,
         variant: StepKernels,
     ) -> Result<Self> {
         let online = form == EpropForm::Online;
         cfg.validate()?;
+        let PackSize { m, b, t, loss } = size;
         let (n, ni, no) = (cfg.n_rec, cfg.n_in, cfg.n_out);
-        let p_len = SpikingParams::<f32>::len(cfg);
-        let shape = PackShape::new(m, b, t, n, ni, no, loss, p_len);
-        let kt = shape.k_t;
+        let shape = PackShape::new(size, [n, ni, no], SpikingParams::<f32>::len(cfg));
         shape.check(
             &ctx,
             "spiking",
@@ -240,16 +193,6 @@ impl SpikingEngine {
             Self::memory_bytes(cfg, 1, b, t, loss, online).largest,
         )?;
         let dims = SpikeDims {
-            m: m as u32,
-            b: b as u32,
-            t: t as u32,
-            n: n as u32,
-            n_in: ni as u32,
-            n_out: no as u32,
-            k_t: kt as u32,
-            loss: loss.gpu_code(),
-            p_len: p_len as u32,
-            use_feedback: 0,
             alif: cfg.is_alif() as u32,
             n_ref: cfg.n_ref as u32,
             off_w_in: 0,
@@ -262,9 +205,10 @@ impl SpikingEngine {
             v_th: cfg.v_th as f32,
             beta: cfg.beta_eff() as f32,
             gamma: cfg.gamma as f32,
-            accumulate: 0,
             slots: if online { 2 } else { t as u32 },
-        };
+            ..SpikeDims::default()
+        }
+        .with_shape(&shape);
         let slots = dims.slots as usize;
         let traj = m * slots * b * n;
         let outs = m * slots * b * no;
@@ -285,8 +229,15 @@ impl SpikingEngine {
             OuterJob::product(no, n, tb, so, sn, dims.off_w_out, 1.0),
             OuterJob::bias(no, tb, so, dims.off_b_out, 1.0),
         ];
-        let mut pack =
-            Pack::new::<SpikeDims, SpikeStep>(ctx, shape, Prelude::Spike, &dims, &jobs, &PASSES);
+        let mut pack = Pack::new::<SpikeDims, SpikeStep>(
+            ctx,
+            shape,
+            Prelude::Spike,
+            &dims,
+            &jobs,
+            &PASSES,
+            variant,
+        );
         let buf = Buffers {
             feedback: pack.storage("feedback", m * n * no),
             v: pack.storage("v", traj),
@@ -314,11 +265,7 @@ impl SpikingEngine {
         let zero_diag = Bound::new(p, "spike_zero_diag", &named);
         // Default rate target (SPEC §3) until `set_hyper`.
         pack.update_nets(|_, v| v.rate_target = 0.01);
-        let mut eng = Self {
-            pack,
-            cfg: cfg.clone(),
-            dims,
-            variant,
+        let kernels = Spiking {
             step,
             reduce,
             zero_diag,
@@ -326,8 +273,7 @@ impl SpikingEngine {
             buf,
             jobs,
         };
-        eng.set_rule(Rule::Bptt)?;
-        Ok(eng)
+        Engine::assemble(pack, cfg.clone(), dims, kernels)
     }
 
     fn backward_kernels(pack: &mut Pack, bf: &Buffers, variant: StepKernels) -> Backward {
@@ -383,7 +329,7 @@ impl SpikingEngine {
     }
 
     fn online(&self) -> bool {
-        matches!(self.form, Form::Online(_))
+        self.kernels().online()
     }
 
     /// Device memory this pack holds.
@@ -393,27 +339,41 @@ impl SpikingEngine {
         } else {
             LossKind::Ce
         };
-        Self::memory_bytes(
-            &self.cfg,
-            self.dims.m as usize,
-            self.dims.b as usize,
-            self.dims.t as usize,
-            loss,
-            self.online(),
-        )
+        let PackShape { m, b, t, .. } = self.shape;
+        Self::memory_bytes(&self.cfg, m, b, t, loss, self.online())
     }
 
-    /// Upload the networks' parameters and feedback matrices; resets the Adam state.
-    pub fn set_networks(&mut self, models: &[&SpikingModel]) -> Result<()> {
-        let cfg = &self.cfg;
-        let describe = |md: &SpikingModel| {
-            (
-                md.config == *cfg,
-                md.feedback.is_some(),
-                md.params.flatten(),
-            )
-        };
-        self.pack.upload_networks(models, describe)?;
+    /// Regulariser weight lambda, learning rate and target rate of every network.
+    pub fn set_hyper(&mut self, lambdas: &[f64], lrs: &[f64], rate_target: f64) {
+        let pack: &mut Pack = self;
+        pack.set_hyper(lambdas, lrs);
+        pack.update_nets(|_, v| v.rate_target = rate_target as f32);
+    }
+
+    /// `(v, a, z, psi)` each `[M, T, B, N]` and `y [M, T, B, n_out]` of the last forward pass
+    /// (packs that keep whole trajectories only).
+    pub fn read_trajectories(&self) -> Result<([Array4<f32>; 4], Array4<f32>)> {
+        if self.online() {
+            return Err(Error::Runtime(
+                "an online e-prop pack keeps only the last two steps of its trajectories".into(),
+            ));
+        }
+        let PackShape { m, b, t, .. } = self.shape;
+        let buf = &self.kernels().buf;
+        let st = |buf| self.read_array(buf, [m, t, b, self.cfg.n_rec]);
+        let y = self.read_array(&buf.y, [m, t, b, self.cfg.n_out])?;
+        Ok(([st(&buf.v)?, st(&buf.a)?, st(&buf.z)?, st(&buf.psi)?], y))
+    }
+}
+
+impl Kernels for Spiking {
+    type Model = SpikingModel;
+    type Dims = SpikeDims;
+    const NAME: &'static str = "spiking";
+    const CHUNKS: bool = false;
+
+    /// The feedback matrices (zeros where a network has none).
+    fn upload_fixed(&self, pack: &Pack, cfg: &SpikingConfig, models: &[&SpikingModel]) {
         let (n, no) = (cfg.n_rec, cfg.n_out);
         let mut fb = vec![0f32; models.len() * n * no];
         for (i, md) in models.iter().enumerate() {
@@ -422,56 +382,55 @@ impl SpikingEngine {
                     .copy_from_slice(f.as_standard_layout().as_slice().expect("contiguous"));
             }
         }
-        self.pack.write(&self.buf.feedback, &fb);
-        Ok(())
+        pack.write(&self.buf.feedback, &fb);
     }
 
-    /// One batch per network, or a single batch shared by all; shapes must match the pack.
-    /// (A spiking pack takes whole batches only: its rate regulariser's gradient depends on the
-    /// rates of the whole batch, so gradients of chunks would not add up.)
-    pub fn set_batches(&mut self, batches: &[&Batch]) -> Result<()> {
-        let b = self.dims.b as usize;
-        if let Some(bt) = batches.iter().find(|bt| bt.n_trials() != b) {
-            return Err(Error::Runtime(format!(
-                "a batch has B = {}, T = {} but the spiking pack was built for B = {b}, T = {}",
-                bt.n_trials(),
-                bt.n_steps(),
-                self.dims.t
-            )));
-        }
-        self.pack.upload_batch_chunk(batches, 0, self.dims.loss)?;
-        Ok(())
-    }
-
-    /// Regulariser weight lambda, learning rate and target rate of every network.
-    pub fn set_hyper(&mut self, lambdas: &[f64], lrs: &[f64], rate_target: f64) {
-        self.pack.set_hyper(lambdas, lrs);
-        self.pack
-            .update_nets(|_, v| v.rate_target = rate_target as f32);
-    }
-
-    fn set_rule(&mut self, rule: Rule) -> Result<()> {
-        if !self.pack.switch_rule(rule)? {
-            return Ok(());
-        }
-        let t = self.dims.t as usize;
-        let steps: Vec<SpikeStep> = (0..t)
+    fn steps(_cfg: &SpikingConfig, rule: Rule, t: usize) -> Vec<SpikeStep> {
+        (0..t)
             .map(|s| SpikeStep {
                 t: s as u32,
                 cut_next: (s + 1 < t && rule.cuts(s + 1, t)) as u32,
                 parity: (s % 2) as u32,
                 _pad: 0,
             })
-            .collect();
-        self.dims.use_feedback = rule.uses_feedback() as u32;
-        self.pack.write_rule(&steps, &self.dims);
+            .collect()
+    }
+
+    /// An online pack runs e-prop rules only (its traces advance with the forward pass).
+    fn encode(&mut self, s: Submission<'_, SpikeDims>) -> Result<()> {
+        let rule = s.rule;
+        if let Some(r) = rule
+            && self.online()
+            && !r.is_eprop()
+        {
+            return Err(Error::Runtime(format!(
+                "this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep",
+                r.name()
+            )));
+        }
+        let with_gradient = self.online() && rule.is_some();
+        self.encode_forward(s.pack, s.dims, s.enc, with_gradient);
+        if let (Some(_), Form::Backward(bw)) = (rule, &self.form) {
+            self.encode_backward(s.pack, s.dims, s.enc, bw);
+        }
         Ok(())
+    }
+}
+
+impl Spiking {
+    fn online(&self) -> bool {
+        matches!(self.form, Form::Online(_))
     }
 
     /// The forward pass (and, for an online pack with `rule`, the e-prop traces step by step
     /// alongside it), the losses, and everything of the gradient that needs no backward sweep.
-    fn encode_forward(&self, enc: &mut wgpu::CommandEncoder, with_gradient: bool) {
-        let (d, p) = (&self.dims, &self.pack);
+    fn encode_forward(
+        &self,
+        p: &Pack,
+        d: &SpikeDims,
+        enc: &mut wgpu::CommandEncoder,
+        with_gradient: bool,
+    ) {
         match &self.form {
             Form::Online(on) => {
                 if with_gradient {
@@ -480,8 +439,7 @@ impl SpikingEngine {
                 let mut pass = p.begin_pass(enc, "spiking online forward", Some("forward"));
                 for t in 0..d.t {
                     let o = [p.step_offset(t)];
-                    self.step
-                        .encode(&mut pass, &o, self.pack.step_grid(self.variant));
+                    self.step.encode(&mut pass, &o, p.step_grid());
                     on.out.encode(&mut pass, &o, [groups(d.b), d.m, 1]);
                     if with_gradient {
                         on.readout_grad.encode(
@@ -505,13 +463,7 @@ impl SpikingEngine {
             }
             Form::Backward(bw) => {
                 let mut pass = p.begin_pass(enc, "spiking forward", Some("forward"));
-                for t in 0..d.t {
-                    self.step.encode(
-                        &mut pass,
-                        &[p.step_offset(t)],
-                        self.pack.step_grid(self.variant),
-                    );
-                }
+                p.encode_steps(&mut pass, &self.step, false);
                 bw.readout
                     .encode(&mut pass, &[], [groups(d.t * d.b * d.n_out), d.m, 1]);
                 bw.loss.encode(&mut pass, &[], [groups(d.b), d.m, 1]);
@@ -522,91 +474,18 @@ impl SpikingEngine {
     }
 
     /// The backward sweep and weight gradients of a pack that keeps whole trajectories.
-    fn encode_backward(&self, enc: &mut wgpu::CommandEncoder, bw: &Backward) {
-        let (d, p) = (&self.dims, &self.pack);
+    fn encode_backward(
+        &self,
+        p: &Pack,
+        d: &SpikeDims,
+        enc: &mut wgpu::CommandEncoder,
+        bw: &Backward,
+    ) {
         let mut pass = p.begin_pass(enc, "spiking backward sweep", Some("gradient"));
-        for t in (0..d.t).rev() {
-            bw.bptt.encode(
-                &mut pass,
-                &[p.step_offset(t)],
-                self.pack.step_grid(self.variant),
-            );
-        }
+        p.encode_steps(&mut pass, &bw.bptt, true);
         for (j, (bg, job)) in bw.outer.iter().zip(&self.jobs).enumerate() {
             p.encode_outer(&mut pass, bg, job, j);
         }
         self.zero_diag.encode(&mut pass, &[], [groups(d.n), d.m, 1]);
-    }
-
-    fn run(&mut self, rule: Option<Rule>, adam: bool) -> Result<Vec<SpikeNetLoss>> {
-        if let Some(r) = rule {
-            self.set_rule(r)?;
-        }
-        if adam {
-            self.pack.next_adam_step();
-        }
-        if let Some(r) = rule
-            && self.online()
-            && !r.is_eprop()
-        {
-            return Err(Error::Runtime(format!(
-                "this pack runs online e-prop (traces alongside the forward pass); rule {} needs a pack built for the backward sweep",
-                r.name()
-            )));
-        }
-        let mut enc = self.pack.encoder("spiking update");
-        self.encode_forward(&mut enc, self.online() && rule.is_some());
-        if let (Some(_), Form::Backward(bw)) = (rule, &self.form) {
-            self.encode_backward(&mut enc, bw);
-        }
-        self.pack.finish(enc, adam)
-    }
-
-    /// Forward pass only.
-    pub fn forward(&mut self) -> Result<Vec<SpikeNetLoss>> {
-        self.run(None, false)
-    }
-    /// Forward and gradient (left in the grads buffer; see `read_grads`).
-    pub fn gradient(&mut self, rule: Rule) -> Result<Vec<SpikeNetLoss>> {
-        self.run(Some(rule), false)
-    }
-    /// One training update: forward, gradient, Adam. Returns the losses before the step.
-    pub fn update(&mut self, rule: Rule) -> Result<Vec<SpikeNetLoss>> {
-        self.run(Some(rule), true)
-    }
-
-    fn read_flat(&self, buf: &wgpu::Buffer) -> Result<Vec<SpikingParams<f32>>> {
-        self.pack
-            .read_per_network(buf, |c| SpikingParams::from_flat(&self.cfg, c))
-    }
-    pub fn read_params(&self) -> Result<Vec<SpikingParams<f32>>> {
-        self.read_flat(&self.pack.params)
-    }
-    pub fn read_grads(&self) -> Result<Vec<SpikingParams<f32>>> {
-        self.read_flat(&self.pack.grads)
-    }
-    /// `(v, a, z, psi)` each `[M, T, B, N]` and `y [M, T, B, n_out]` of the last forward pass
-    /// (packs that keep whole trajectories only).
-    pub fn read_trajectories(&self) -> Result<([Array4<f32>; 4], Array4<f32>)> {
-        if self.online() {
-            return Err(Error::Runtime(
-                "an online e-prop pack keeps only the last two steps of its trajectories".into(),
-            ));
-        }
-        let d = &self.dims;
-        let (m, b, t) = (d.m as usize, d.b as usize, d.t as usize);
-        let st = |buf| self.pack.read_array(buf, [m, t, b, self.cfg.n_rec]);
-        let y = self
-            .pack
-            .read_array(&self.buf.y, [m, t, b, self.cfg.n_out])?;
-        Ok((
-            [
-                st(&self.buf.v)?,
-                st(&self.buf.a)?,
-                st(&self.buf.z)?,
-                st(&self.buf.psi)?,
-            ],
-            y,
-        ))
     }
 }
