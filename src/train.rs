@@ -679,29 +679,24 @@ impl Pack {
     }
     /// Copy the backend's current parameters into the models of the networks still training.
     fn snapshot(&mut self, live: impl Fn(usize) -> bool) -> Result<()> {
+        /// `params[i]` into `slot(models[i])` for the networks `live` keeps (either kind).
+        fn copy_live<M, P>(
+            models: &mut [M],
+            params: Vec<P>,
+            live: impl Fn(usize) -> bool,
+            slot: impl Fn(&mut M) -> &mut P,
+        ) {
+            for (i, p) in params.into_iter().enumerate().filter(|(i, _)| live(*i)) {
+                *slot(&mut models[i]) = p;
+            }
+        }
         match self {
             Pack::Rate { backend, models } => {
-                for (i, p) in backend
-                    .params()?
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| live(*i))
-                {
-                    models[i].params = p;
-                }
+                copy_live(models, backend.params()?, live, |m| &mut m.params)
             }
             Pack::Spiking {
                 backend, models, ..
-            } => {
-                for (i, p) in backend
-                    .params()?
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| live(*i))
-                {
-                    models[i].params = p;
-                }
-            }
+            } => copy_live(models, backend.params()?, live, |m| &mut m.params),
         }
         Ok(())
     }
