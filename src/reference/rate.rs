@@ -234,23 +234,14 @@ fn learning_signal<F: Real>(
 /// per call and each arm's loop is compiled for its own activation (so that it vectorises).
 macro_rules! per_activation {
     ($act:expr, $f:ident => $call:expr) => {
+        per_activation!(@arms $act, $f, $call, Retanh Tanh Relu Softplus)
+    };
+    (@arms $act:expr, $f:ident, $call:expr, $($variant:ident)+) => {
         match $act {
-            Activation::Retanh => {
-                let $f = Activation::Retanh;
+            $(Activation::$variant => {
+                let $f = Activation::$variant;
                 $call
-            }
-            Activation::Tanh => {
-                let $f = Activation::Tanh;
-                $call
-            }
-            Activation::Relu => {
-                let $f = Activation::Relu;
-                $call
-            }
-            Activation::Softplus => {
-                let $f = Activation::Softplus;
-                $call
-            }
+            })+
         }
     };
 }
