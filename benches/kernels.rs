@@ -74,7 +74,7 @@ fn rate_cpu(c: &mut Criterion) {
 }
 
 fn spiking_cpu(c: &mut Criterion) {
-    let cfg = SpikingConfig::new("alif", 20, 128, 2);
+    let cfg = SpikingConfig::new(snnlab::model::Kind::Alif, 20, 128, 2);
     let net = spk::SpikingNet::<f32>::new(&SpikingModel::init(cfg, 3).unwrap());
     let d = Prepared::<f32>::new(&batch(20, 2, 16, 200, 4));
     let tr = spk::forward(&net, &d.x);

@@ -210,6 +210,9 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
             for &n in &spec.n {
                 for &t in &spec.t {
                     for &form in &forms {
+                        let kind = kind
+                            .parse()
+                            .map_err(|e| Error::Input(format!("--kinds: {e}")))?;
                         let cfg = SpikingConfig::new(kind, N_IN, n, N_OUT);
                         cfg.validate()?;
                         let gflop = form.gflop(n, t, spec.b);

@@ -17,6 +17,7 @@ pub mod metric;
 pub mod model;
 pub mod neural;
 pub mod optim;
+pub mod params;
 pub mod reference;
 pub mod report;
 pub mod reproduce;

@@ -102,16 +102,75 @@ fn default_alpha() -> f64 {
 fn default_activation() -> Activation {
     Activation::Retanh
 }
-fn default_kind() -> String {
-    "rate".into()
+/// A network kind, parsed once where it enters (serde, or [`FromStr`](std::str::FromStr) for
+/// the command line) and written back by its lower-case [`name`](Kind::as_str).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "&'static str")]
+pub enum Kind {
+    /// The rate network of SPEC §1 (a config's default).
+    #[default]
+    Rate,
+    /// Leaky integrate-and-fire (SPEC §2, no adaptation).
+    Lif,
+    /// Adaptive LIF (SPEC §2).
+    Alif,
+}
+
+/// A kind name that is none of the kinds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kind '{0}' is not one of rate, lif, alif")]
+pub struct UnknownKind(pub String);
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Rate, Kind::Lif, Kind::Alif];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Rate => "rate",
+            Kind::Lif => "lif",
+            Kind::Alif => "alif",
+        }
+    }
+    /// LIF or ALIF (SPEC §2).
+    pub fn is_spiking(self) -> bool {
+        self != Kind::Rate
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = UnknownKind;
+    fn from_str(s: &str) -> std::result::Result<Self, UnknownKind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownKind(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for Kind {
+    type Error = UnknownKind;
+    fn try_from(s: String) -> std::result::Result<Self, UnknownKind> {
+        s.parse()
+    }
+}
+
+impl From<Kind> for &'static str {
+    fn from(k: Kind) -> &'static str {
+        k.as_str()
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Stored as JSON in the safetensors `__metadata__["config"]` (SPEC §6).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateConfig {
-    #[serde(default = "default_kind")]
-    pub kind: String,
+    #[serde(default)]
+    pub kind: Kind,
     pub n_in: usize,
     pub n_rec: usize,
     pub n_out: usize,
@@ -133,7 +192,7 @@ fn one() -> f64 {
 impl RateConfig {
     pub fn new(n_in: usize, n_rec: usize, n_out: usize) -> Self {
         Self {
-            kind: "rate".into(),
+            kind: Kind::Rate,
             n_in,
             n_rec,
             n_out,
@@ -144,7 +203,7 @@ impl RateConfig {
         }
     }
     pub fn validate(&self) -> Result<()> {
-        if self.kind != "rate" {
+        if self.kind != Kind::Rate {
             return Err(Error::Input(format!(
                 "config: kind '{}' is not supported by this engine (expected \"rate\")",
                 self.kind
@@ -178,137 +237,15 @@ impl RateConfig {
     }
 }
 
-/// The six trained tensors, in the order of SPEC §1. Also used for gradients and Adam moments.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RateParams<F> {
-    pub w_in: Array2<F>,
-    pub b_in: Array1<F>,
-    pub w_rec: Array2<F>,
-    pub w_out: Array2<F>,
-    pub b_out: Array1<F>,
-    pub ah0: Array1<F>,
-}
-
-pub const PARAM_NAMES: [&str; 6] = ["w_in", "b_in", "w_rec", "w_out", "b_out", "ah0"];
-
-impl<F: Real> RateParams<F> {
-    pub fn zeros(c: &RateConfig) -> Self {
-        Self {
-            w_in: Array2::zeros((c.n_rec, c.n_in)),
-            b_in: Array1::zeros(c.n_rec),
-            w_rec: Array2::zeros((c.n_rec, c.n_rec)),
-            w_out: Array2::zeros((c.n_out, c.n_rec)),
-            b_out: Array1::zeros(c.n_out),
-            ah0: Array1::zeros(c.n_rec),
-        }
-    }
-    /// Shapes in PARAM_NAMES order.
-    pub fn shapes(c: &RateConfig) -> [Vec<usize>; 6] {
-        [
-            vec![c.n_rec, c.n_in],
-            vec![c.n_rec],
-            vec![c.n_rec, c.n_rec],
-            vec![c.n_out, c.n_rec],
-            vec![c.n_out],
-            vec![c.n_rec],
-        ]
-    }
-    /// Number of scalars per network (the length of the flat layout used on the GPU).
-    pub fn len(c: &RateConfig) -> usize {
-        Self::shapes(c)
-            .iter()
-            .map(|s| s.iter().product::<usize>())
-            .sum()
-    }
-    /// Offsets of each tensor in the flat layout, PARAM_NAMES order.
-    pub fn offsets(c: &RateConfig) -> [usize; 6] {
-        let mut o = [0; 6];
-        let mut acc = 0;
-        for (i, s) in Self::shapes(c).iter().enumerate() {
-            o[i] = acc;
-            acc += s.iter().product::<usize>();
-        }
-        o
-    }
-    pub fn slices(&self) -> [&[F]; 6] {
-        [
-            self.w_in.as_slice().unwrap(),
-            self.b_in.as_slice().unwrap(),
-            self.w_rec.as_slice().unwrap(),
-            self.w_out.as_slice().unwrap(),
-            self.b_out.as_slice().unwrap(),
-            self.ah0.as_slice().unwrap(),
-        ]
-    }
-    pub fn slices_mut(&mut self) -> [&mut [F]; 6] {
-        [
-            self.w_in.as_slice_mut().unwrap(),
-            self.b_in.as_slice_mut().unwrap(),
-            self.w_rec.as_slice_mut().unwrap(),
-            self.w_out.as_slice_mut().unwrap(),
-            self.b_out.as_slice_mut().unwrap(),
-            self.ah0.as_slice_mut().unwrap(),
-        ]
-    }
-    pub fn flatten(&self) -> Vec<F> {
-        tensors::flatten(&self.slices())
-    }
-    pub fn from_flat(c: &RateConfig, flat: &[F]) -> Self {
-        let mut p = Self::zeros(c);
-        tensors::fill(p.slices_mut(), flat);
-        p
-    }
-    pub fn cast<G: Real>(&self) -> RateParams<G> {
-        let f = |x: &F| G::from_f64(x.to_f64().unwrap()).unwrap();
-        RateParams {
-            w_in: self.w_in.map(f),
-            b_in: self.b_in.map(f),
-            w_rec: self.w_rec.map(f),
-            w_out: self.w_out.map(f),
-            b_out: self.b_out.map(f),
-            ah0: self.ah0.map(f),
-        }
-    }
-    /// `self += other`, tensor by tensor (summing gradients of trial chunks).
-    pub fn add_assign(&mut self, other: &Self) {
-        tensors::add(self.slices_mut(), &other.slices());
-    }
-    /// Name of the first tensor holding a NaN or infinity, if any.
-    pub fn first_non_finite(&self) -> Option<&'static str> {
-        tensors::first_non_finite(&PARAM_NAMES, &self.slices())
-    }
-}
-
-/// What every parameter set (rate or spiking; also gradients and Adam moments) does with its
-/// tensors, given them as slices in the set's fixed order.
-pub(crate) mod tensors {
-    use super::Real;
-
-    /// All tensors, one after the other (the flat layout of the GPU engines).
-    pub fn flatten<F: Real>(ts: &[&[F]]) -> Vec<F> {
-        ts.iter().flat_map(|s| s.iter().copied()).collect()
-    }
-    /// Fill the tensors from the flat layout.
-    pub fn fill<'a, F: Real>(ts: impl IntoIterator<Item = &'a mut [F]>, flat: &[F]) {
-        let mut at = 0;
-        for s in ts {
-            s.copy_from_slice(&flat[at..at + s.len()]);
-            at += s.len();
-        }
-    }
-    /// `a += b`, tensor by tensor.
-    pub fn add<'a, F: Real>(a: impl IntoIterator<Item = &'a mut [F]>, b: &[&[F]]) {
-        for (x, y) in a.into_iter().zip(b) {
-            x.iter_mut().zip(y.iter()).for_each(|(x, y)| *x += *y);
-        }
-    }
-    /// Name of the first tensor holding a NaN or infinity.
-    pub fn first_non_finite<F: Real>(names: &[&'static str], ts: &[&[F]]) -> Option<&'static str> {
-        names
-            .iter()
-            .zip(ts)
-            .find(|(_, s)| s.iter().any(|x| !x.is_finite()))
-            .map(|(n, _)| *n)
+crate::params::param_set! {
+    /// The six trained tensors, in the order of SPEC §1. Also used for gradients and Adam moments.
+    pub struct RateParams for RateConfig, names PARAM_NAMES {
+        w_in: Array2[n_rec, n_in],
+        b_in: Array1[n_rec],
+        w_rec: Array2[n_rec, n_rec],
+        w_out: Array2[n_out, n_rec],
+        b_out: Array1[n_out],
+        ah0: Array1[n_rec],
     }
 }
 
@@ -381,14 +318,17 @@ impl RateModel {
     /// Draw the fixed random feedback matrix `B ~ U(-1/sqrt(N), 1/sqrt(N))` (SPEC §4).
     pub fn ensure_feedback(&mut self, seed: u64) {
         if self.feedback.is_none() {
-            let n = self.config.n_rec;
-            let bound = 1.0 / (n as f64).sqrt();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0000_feed_bacc);
-            self.feedback = Some(Array2::from_shape_fn((n, self.config.n_out), |_| {
-                rng.random_range(-bound..bound) as f32
-            }));
+            self.feedback = Some(random_feedback(self.config.n_rec, self.config.n_out, seed));
         }
     }
+}
+
+/// The fixed random feedback matrix `B [n, n_out] ~ U(-1/sqrt(n), 1/sqrt(n))` of SPEC §4, seeded
+/// (every network kind draws it the same way).
+pub fn random_feedback(n: usize, n_out: usize, seed: u64) -> Array2<f32> {
+    let bound = 1.0 / (n as f64).sqrt();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0000_feed_bacc);
+    Array2::from_shape_fn((n, n_out), |_| rng.random_range(-bound..bound) as f32)
 }
 
 /// `[N, N]` Dale sign mask: +1 for the first `ne` (excitatory) columns, −1 after, 0 on the diagonal.

@@ -1,98 +1,13 @@
 //! Adam with PyTorch's defaults (SPEC §4), on the CPU, over any parameter set (rate or
 //! spiking). The GPU twin is `shaders/adam.wgsl`.
 
-use crate::model::{PARAM_NAMES, RateConfig, RateParams, Real, tensors};
+pub use crate::params::{NamedTensor, ParamSet};
+
+use crate::model::Real;
 
 pub const BETA1: f64 = 0.9;
 pub const BETA2: f64 = 0.999;
 pub const EPS: f64 = 1e-8;
-
-/// One tensor of a parameter set as checkpoints see it: (name, shape, values).
-pub type NamedTensor<'a, F> = (&'static str, Vec<usize>, &'a [F]);
-
-/// The trained tensors of one network kind (also its gradients and Adam moments), in the
-/// kind's fixed order: what Adam, the finiteness check and checkpoint I/O need of them.
-pub trait ParamSet: Clone + Send + Sync {
-    type Scalar: Real;
-    type Config;
-    /// All tensors zero, shaped for `cfg`.
-    fn zeros(cfg: &Self::Config) -> Self;
-    /// Tensor names, in the set's order (as in model files).
-    fn names(&self) -> &'static [&'static str];
-    /// (shape, values) of each tensor, in the set's order.
-    fn tensors(&self) -> Vec<(&[usize], &[Self::Scalar])>;
-    fn tensors_mut(&mut self) -> Vec<&mut [Self::Scalar]>;
-
-    /// All tensors one after the other (the flat layout of the GPU engines).
-    fn to_flat(&self) -> Vec<Self::Scalar> {
-        let ts: Vec<&[Self::Scalar]> = self.tensors().into_iter().map(|(_, t)| t).collect();
-        tensors::flatten(&ts)
-    }
-    /// Fill the tensors from the flat layout (which must hold exactly their number of values).
-    fn fill_flat(&mut self, flat: &[Self::Scalar]) -> std::result::Result<(), String> {
-        let want: usize = self.tensors().iter().map(|(_, t)| t.len()).sum();
-        if flat.len() != want {
-            return Err(format!("{} values, expected {want}", flat.len()));
-        }
-        tensors::fill(self.tensors_mut(), flat);
-        Ok(())
-    }
-    /// Name of the first tensor holding a NaN or an infinity.
-    fn first_non_finite(&self) -> Option<&'static str> {
-        let ts: Vec<&[Self::Scalar]> = self.tensors().into_iter().map(|(_, t)| t).collect();
-        tensors::first_non_finite(self.names(), &ts)
-    }
-    /// Checkpoint output: (name, shape, values) of each tensor.
-    fn named(&self) -> Vec<NamedTensor<'_, Self::Scalar>> {
-        self.names()
-            .iter()
-            .zip(self.tensors())
-            .map(|(n, (s, t))| (*n, s.to_vec(), t))
-            .collect()
-    }
-    /// Checkpoint input: every tensor from `get(name)`, which gives (shape, values); a missing
-    /// tensor or a wrong shape is an error naming the tensor.
-    fn fill_named(
-        &mut self,
-        mut get: impl FnMut(&str) -> Option<(Vec<usize>, Vec<Self::Scalar>)>,
-    ) -> std::result::Result<(), String> {
-        let names = self.names();
-        let shapes: Vec<Vec<usize>> = self.tensors().iter().map(|(s, _)| s.to_vec()).collect();
-        for ((name, shape), dst) in names.iter().zip(shapes).zip(self.tensors_mut()) {
-            let (s, v) = get(name).ok_or_else(|| format!("tensor {name} is missing"))?;
-            if s != shape || v.len() != dst.len() {
-                return Err(format!("tensor {name} has shape {s:?}, expected {shape:?}"));
-            }
-            dst.copy_from_slice(&v);
-        }
-        Ok(())
-    }
-}
-
-impl<F: Real> ParamSet for RateParams<F> {
-    type Scalar = F;
-    type Config = RateConfig;
-    fn zeros(cfg: &RateConfig) -> Self {
-        RateParams::zeros(cfg)
-    }
-    fn names(&self) -> &'static [&'static str] {
-        &PARAM_NAMES
-    }
-    fn tensors(&self) -> Vec<(&[usize], &[F])> {
-        let shapes = [
-            self.w_in.shape(),
-            self.b_in.shape(),
-            self.w_rec.shape(),
-            self.w_out.shape(),
-            self.b_out.shape(),
-            self.ah0.shape(),
-        ];
-        shapes.into_iter().zip(self.slices()).collect()
-    }
-    fn tensors_mut(&mut self) -> Vec<&mut [F]> {
-        self.slices_mut().into()
-    }
-}
 
 /// Adam's state for one network: learning rate, steps taken and the two moments.
 #[derive(Clone, Debug)]
@@ -135,7 +50,7 @@ impl<P: ParamSet> Adam<P> {
 
 /// One Adam step (PyTorch's formula) on one tensor with its moments; `step` counts from 1.
 pub fn adam_step<F: Real>(lr: f64, step: u64, p: &mut [F], g: &[F], m: &mut [F], v: &mut [F]) {
-    let (bc1, bc2) = (1.0 - BETA1.powi(step as i32), 1.0 - BETA2.powi(step as i32));
+    let (bc1, bc2) = Adam::<()>::bias_corrections(step);
     let (b1, b2, eps) = (F::c(BETA1), F::c(BETA2), F::c(EPS));
     let (lr_t, sbc2) = (F::c(lr / bc1), F::c(bc2.sqrt()));
     for i in 0..p.len() {
@@ -149,11 +64,11 @@ pub fn adam_step<F: Real>(lr: f64, step: u64, p: &mut [F], g: &[F], m: &mut [F],
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Activation;
+    use crate::model::{Activation, Kind, RateConfig, RateParams};
 
     fn cfg() -> RateConfig {
         RateConfig {
-            kind: "rate".into(),
+            kind: Kind::Rate,
             n_in: 2,
             n_rec: 3,
             n_out: 1,

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::analysis::{References, RunAnalysis, analyze_with, report_with};
 use crate::backend::Device;
 use crate::error::Result;
+use crate::rules::Rule;
 use crate::train::{TrainConfig, train};
 
 pub struct Options {
@@ -29,13 +30,13 @@ pub fn default_data() -> PathBuf {
 }
 
 /// (name, rule, lr) of the runs.
-fn runs(full: bool) -> Vec<(&'static str, &'static str, f64)> {
+fn runs(full: bool) -> Vec<(&'static str, Rule, f64)> {
     let mut v = vec![
-        ("reach_bptt_lr1e-3", "bptt", 1e-3),
-        ("reach_eprop_lr3e-4", "eprop", 3e-4),
+        ("reach_bptt_lr1e-3", Rule::Bptt, 1e-3),
+        ("reach_eprop_lr3e-4", Rule::Eprop, 3e-4),
     ];
     if full {
-        v.insert(1, ("reach_bptt_lr3e-4", "bptt", 3e-4));
+        v.insert(1, ("reach_bptt_lr3e-4", Rule::Bptt, 3e-4));
     }
     v
 }

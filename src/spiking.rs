@@ -10,92 +10,166 @@
 //! ```
 
 use ndarray::{Array1, Array2};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{Real, tensors};
+use crate::model::{Kind, random_feedback};
 
-pub(crate) fn d_kind() -> String {
-    "alif".into()
+fn d_kind() -> Kind {
+    Kind::Alif
 }
-pub(crate) fn d_dt() -> f64 {
+fn d_one() -> f64 {
     1.0
 }
-pub(crate) fn d_tau_m() -> f64 {
-    20.0
-}
-pub(crate) fn d_tau_a() -> f64 {
-    2000.0
-}
-pub(crate) fn d_tau_out() -> f64 {
-    20.0
-}
-pub(crate) fn d_v_th() -> f64 {
-    0.6
-}
-pub(crate) fn d_beta() -> f64 {
-    1.8
-}
-pub(crate) fn d_n_ref() -> usize {
-    2
-}
-pub(crate) fn d_gamma() -> f64 {
-    0.3
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
-/// Stored as JSON in the safetensors `__metadata__["config"]` (SPEC §6). Times in ms.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpikingConfig {
-    /// "lif" or "alif".
-    #[serde(default = "d_kind")]
-    pub kind: String,
-    pub n_in: usize,
-    pub n_rec: usize,
-    pub n_out: usize,
-    #[serde(default = "d_dt")]
-    pub dt_ms: f64,
-    #[serde(default = "d_tau_m")]
-    pub tau_m_ms: f64,
-    #[serde(default = "d_tau_a")]
-    pub tau_a_ms: f64,
-    #[serde(default = "d_tau_out")]
-    pub tau_out_ms: f64,
-    #[serde(default = "d_v_th")]
-    pub v_th: f64,
-    /// Threshold adaptation strength (alif; a lif network behaves as beta = 0).
-    #[serde(default = "d_beta")]
-    pub beta: f64,
-    #[serde(default = "d_n_ref")]
-    pub n_ref: usize,
-    /// Pseudo-derivative dampening.
-    #[serde(default = "d_gamma")]
-    pub gamma: f64,
+/// Declares the model's [`SpikingConfig`] and a config file's `[spiking]` table
+/// ([`SpikingSettings`]) around the one list of neuron settings they share (SPEC §2, with its
+/// defaults): the config after its own fields, the table before its training-only ones.
+macro_rules! spiking_structs {
+    (
+        $(#[$cm:meta])* pub struct $config:ident { $($config_own:tt)* }
+        $(#[$sm:meta])* pub struct $settings:ident { $($settings_own:tt)* }
+        shared { $($(#[$fm:meta])* $field:ident : $ty:ty = $default:tt,)+ }
+    ) => {
+        $(#[$cm])*
+        pub struct $config {
+            $($config_own)*
+            $($(#[$fm])* #[serde(default = $default)] pub $field: $ty,)+
+        }
+
+        $(#[$sm])*
+        pub struct $settings {
+            $($(#[$fm])* #[serde(default = $default)] pub $field: $ty,)+
+            $($settings_own)*
+        }
+
+        impl $config {
+            /// The network of `kind` and these sizes with the neuron settings of `s`.
+            pub fn with_settings(
+                kind: Kind,
+                n_in: usize,
+                n_rec: usize,
+                n_out: usize,
+                s: &$settings,
+            ) -> Self {
+                Self {
+                    kind,
+                    n_in,
+                    n_rec,
+                    n_out,
+                    $($field: s.$field,)+
+                }
+            }
+        }
+    };
+}
+
+spiking_structs! {
+    /// Stored as JSON in the safetensors `__metadata__["config"]` (SPEC §6). Times in ms.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct SpikingConfig {
+        /// lif or alif.
+        #[serde(default = "d_kind")]
+        pub kind: Kind,
+        pub n_in: usize,
+        pub n_rec: usize,
+        pub n_out: usize,
+    }
+
+    /// The `[spiking]` table of a config for `kind = "lif"` / `"alif"` (SPEC §2 defaults).
+    #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct SpikingSettings {
+        /// Target rate per step of the firing-rate regulariser (SPEC §3).
+        #[serde(default = "d_rate_target")]
+        pub rate_target: f64,
+        /// Time constant of the exponential filter turning spikes into rates for the comparison
+        /// with neural data.
+        #[serde(default = "d_tau_filter")]
+        pub tau_filter_ms: f64,
+        /// Multiplies the initial input weights (g0 does the same for the recurrent ones). Analog
+        /// inputs held for seconds (the reach task's hold cue) drive `v` to `|w_in x| / (1 - a_v)`,
+        /// about 10 thresholds at SPEC §2's defaults, saturating the network; `1 - a_v` here gives
+        /// the drive of Bellec et al.'s LSNN code, whose input current carries that factor.
+        #[serde(default = "d_one", skip_serializing_if = "is_one")]
+        pub in_gain: f64,
+        /// Append a constant-1 input to the task's inputs (the model gets `n_in + 1` inputs; its
+        /// last column of `w_in` acts as a learned bias current). Without it, spiking networks
+        /// fall silent once a task's inputs end (reach: after the go cue) and cannot produce the
+        /// movement.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub tonic_input: bool,
+        /// Multiplies the initial readout weights.
+        #[serde(default = "d_one", skip_serializing_if = "is_one")]
+        pub out_gain: f64,
+    }
+
+    shared {
+        /// Simulation step; the tasks' bins (reach 10 ms, Mante 15 ms) must be whole multiples.
+        dt_ms: f64 = "d_dt",
+        tau_m_ms: f64 = "d_tau_m",
+        tau_a_ms: f64 = "d_tau_a",
+        tau_out_ms: f64 = "d_tau_out",
+        v_th: f64 = "d_v_th",
+        /// Threshold adaptation strength (alif; a lif network behaves as beta = 0).
+        beta: f64 = "d_beta",
+        n_ref: usize = "d_n_ref",
+        /// Pseudo-derivative dampening.
+        gamma: f64 = "d_gamma",
+    }
+}
+
+fn d_dt() -> f64 {
+    1.0
+}
+fn d_tau_m() -> f64 {
+    20.0
+}
+fn d_tau_a() -> f64 {
+    2000.0
+}
+fn d_tau_out() -> f64 {
+    20.0
+}
+fn d_v_th() -> f64 {
+    0.6
+}
+fn d_beta() -> f64 {
+    1.8
+}
+fn d_n_ref() -> usize {
+    2
+}
+fn d_gamma() -> f64 {
+    0.3
+}
+fn d_rate_target() -> f64 {
+    0.01
+}
+fn d_tau_filter() -> f64 {
+    20.0
+}
+
+impl Default for SpikingSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
 }
 
 impl SpikingConfig {
-    /// Defaults of SPEC §2 for `kind` ("lif" or "alif").
-    pub fn new(kind: &str, n_in: usize, n_rec: usize, n_out: usize) -> Self {
-        Self {
-            kind: kind.into(),
-            n_in,
-            n_rec,
-            n_out,
-            dt_ms: d_dt(),
-            tau_m_ms: d_tau_m(),
-            tau_a_ms: d_tau_a(),
-            tau_out_ms: d_tau_out(),
-            v_th: d_v_th(),
-            beta: d_beta(),
-            n_ref: d_n_ref(),
-            gamma: d_gamma(),
-        }
+    /// Defaults of SPEC §2 for `kind` (lif or alif).
+    pub fn new(kind: Kind, n_in: usize, n_rec: usize, n_out: usize) -> Self {
+        Self::with_settings(kind, n_in, n_rec, n_out, &SpikingSettings::default())
     }
     pub fn validate(&self) -> Result<()> {
-        if self.kind != "lif" && self.kind != "alif" {
+        if !self.kind.is_spiking() {
             return Err(Error::Input(format!(
                 "config: kind '{}' is not a spiking kind (expected \"lif\" or \"alif\")",
                 self.kind
@@ -129,7 +203,7 @@ impl SpikingConfig {
         Ok(())
     }
     pub fn is_alif(&self) -> bool {
-        self.kind == "alif"
+        self.kind == Kind::Alif
     }
     /// Membrane decay `exp(-dt / tau_m)`.
     pub fn a_v(&self) -> f64 {
@@ -149,102 +223,14 @@ impl SpikingConfig {
     }
 }
 
-/// The trained tensors of SPEC §2 (also gradients and Adam moments), in flat order
-/// `w_in, w_rec, w_out, b_out`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SpikingParams<F> {
-    pub w_in: Array2<F>,
-    pub w_rec: Array2<F>,
-    pub w_out: Array2<F>,
-    pub b_out: Array1<F>,
-}
-
-pub const SPIKING_PARAM_NAMES: [&str; 4] = ["w_in", "w_rec", "w_out", "b_out"];
-
-impl<F: Real> SpikingParams<F> {
-    pub fn zeros(c: &SpikingConfig) -> Self {
-        Self {
-            w_in: Array2::zeros((c.n_rec, c.n_in)),
-            w_rec: Array2::zeros((c.n_rec, c.n_rec)),
-            w_out: Array2::zeros((c.n_out, c.n_rec)),
-            b_out: Array1::zeros(c.n_out),
-        }
-    }
-    pub fn shapes(c: &SpikingConfig) -> [Vec<usize>; 4] {
-        [
-            vec![c.n_rec, c.n_in],
-            vec![c.n_rec, c.n_rec],
-            vec![c.n_out, c.n_rec],
-            vec![c.n_out],
-        ]
-    }
-    pub fn len(c: &SpikingConfig) -> usize {
-        Self::shapes(c)
-            .iter()
-            .map(|s| s.iter().product::<usize>())
-            .sum()
-    }
-    pub fn slices(&self) -> [&[F]; 4] {
-        [
-            self.w_in.as_slice().unwrap(),
-            self.w_rec.as_slice().unwrap(),
-            self.w_out.as_slice().unwrap(),
-            self.b_out.as_slice().unwrap(),
-        ]
-    }
-    pub fn slices_mut(&mut self) -> [&mut [F]; 4] {
-        [
-            self.w_in.as_slice_mut().unwrap(),
-            self.w_rec.as_slice_mut().unwrap(),
-            self.w_out.as_slice_mut().unwrap(),
-            self.b_out.as_slice_mut().unwrap(),
-        ]
-    }
-    pub fn flatten(&self) -> Vec<F> {
-        tensors::flatten(&self.slices())
-    }
-    pub fn from_flat(c: &SpikingConfig, flat: &[F]) -> Self {
-        let mut p = Self::zeros(c);
-        tensors::fill(p.slices_mut(), flat);
-        p
-    }
-    pub fn cast<G: Real>(&self) -> SpikingParams<G> {
-        let f = |x: &F| G::from_f64(x.to_f64().unwrap()).unwrap();
-        SpikingParams {
-            w_in: self.w_in.map(f),
-            w_rec: self.w_rec.map(f),
-            w_out: self.w_out.map(f),
-            b_out: self.b_out.map(f),
-        }
-    }
-    pub fn add_assign(&mut self, other: &Self) {
-        tensors::add(self.slices_mut(), &other.slices());
-    }
-    pub fn first_non_finite(&self) -> Option<&'static str> {
-        tensors::first_non_finite(&SPIKING_PARAM_NAMES, &self.slices())
-    }
-}
-
-impl<F: Real> crate::optim::ParamSet for SpikingParams<F> {
-    type Scalar = F;
-    type Config = SpikingConfig;
-    fn zeros(cfg: &SpikingConfig) -> Self {
-        SpikingParams::zeros(cfg)
-    }
-    fn names(&self) -> &'static [&'static str] {
-        &SPIKING_PARAM_NAMES
-    }
-    fn tensors(&self) -> Vec<(&[usize], &[F])> {
-        let shapes = [
-            self.w_in.shape(),
-            self.w_rec.shape(),
-            self.w_out.shape(),
-            self.b_out.shape(),
-        ];
-        shapes.into_iter().zip(self.slices()).collect()
-    }
-    fn tensors_mut(&mut self) -> Vec<&mut [F]> {
-        self.slices_mut().into()
+crate::params::param_set! {
+    /// The trained tensors of SPEC §2 (also gradients and Adam moments), in flat order
+    /// `w_in, w_rec, w_out, b_out`.
+    pub struct SpikingParams for SpikingConfig, names SPIKING_PARAM_NAMES {
+        w_in: Array2[n_rec, n_in],
+        w_rec: Array2[n_rec, n_rec],
+        w_out: Array2[n_out, n_rec],
+        b_out: Array1[n_out],
     }
 }
 
@@ -287,12 +273,7 @@ impl SpikingModel {
     /// Draw `feedback ~ U(-1/sqrt(N), 1/sqrt(N))` once (SPEC §4) unless the model has one.
     pub fn ensure_feedback(&mut self, seed: u64) {
         if self.feedback.is_none() {
-            let n = self.config.n_rec;
-            let bound = 1.0 / (n as f64).sqrt();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0000_feed_bacc);
-            self.feedback = Some(Array2::from_shape_fn((n, self.config.n_out), |_| {
-                rng.random_range(-bound..bound) as f32
-            }));
+            self.feedback = Some(random_feedback(self.config.n_rec, self.config.n_out, seed));
         }
     }
 }

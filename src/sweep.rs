@@ -1803,22 +1803,13 @@ pub fn merge(
     if seed_col {
         head.push("seed".into());
     }
+    // analysis.csv's columns after its seed, with the training log's eval_error after the metric.
+    let (own, scores) = crate::analysis::ANALYSIS_COLUMNS[1..].split_at(2);
     head.extend(
-        [
-            "update",
-            "metric",
-            "eval_error",
-            "accuracy",
-            "percent_correct",
-            "loss",
-            "distance",
-            "normalised_distance",
-            "cka",
-            "baseline",
-            "split_half_floor",
-            "participation_ratio",
-        ]
-        .map(String::from),
+        own.iter()
+            .chain(&["eval_error"])
+            .chain(scores)
+            .map(|c| c.to_string()),
     );
     if opts.metrics.is_empty() {
         return Err(Error::Input("--metric: no metric given".into()));

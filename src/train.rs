@@ -15,7 +15,7 @@ use crate::backend::{Backend, Device};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::io::budget;
-use crate::model::{Activation, RateConfig, RateModel};
+use crate::model::{Activation, Kind, RateConfig, RateModel};
 use crate::optim::{Adam, ParamSet};
 use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::rules::Rule;
@@ -66,74 +66,11 @@ fn d_out() -> PathBuf {
     PathBuf::from("runs/train")
 }
 
-fn d_rate() -> String {
-    "rate".into()
-}
-fn is_rate(k: &String) -> bool {
-    k == "rate"
-}
-use crate::spiking::{
-    d_beta, d_dt as d_sdt, d_gamma, d_n_ref, d_tau_a, d_tau_m, d_tau_out, d_v_th,
-};
-fn d_rate_target() -> f64 {
-    0.01
-}
-fn d_tau_filter() -> f64 {
-    20.0
-}
-fn is_one(x: &f64) -> bool {
-    *x == 1.0
+fn is_rate(k: &Kind) -> bool {
+    *k == Kind::Rate
 }
 
-/// The `[spiking]` table of a config for `kind = "lif"` / `"alif"` (SPEC §2 defaults).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SpikingSettings {
-    /// Simulation step; the tasks' bins (reach 10 ms, Mante 15 ms) must be whole multiples.
-    #[serde(default = "d_sdt")]
-    pub dt_ms: f64,
-    #[serde(default = "d_tau_m")]
-    pub tau_m_ms: f64,
-    #[serde(default = "d_tau_a")]
-    pub tau_a_ms: f64,
-    #[serde(default = "d_tau_out")]
-    pub tau_out_ms: f64,
-    #[serde(default = "d_v_th")]
-    pub v_th: f64,
-    #[serde(default = "d_beta")]
-    pub beta: f64,
-    #[serde(default = "d_n_ref")]
-    pub n_ref: usize,
-    #[serde(default = "d_gamma")]
-    pub gamma: f64,
-    /// Target rate per step of the firing-rate regulariser (SPEC §3).
-    #[serde(default = "d_rate_target")]
-    pub rate_target: f64,
-    /// Time constant of the exponential filter turning spikes into rates for the comparison with
-    /// neural data.
-    #[serde(default = "d_tau_filter")]
-    pub tau_filter_ms: f64,
-    /// Multiplies the initial input weights (g0 does the same for the recurrent ones). Analog
-    /// inputs held for seconds (the reach task's hold cue) drive `v` to `|w_in x| / (1 - a_v)`,
-    /// about 10 thresholds at SPEC §2's defaults, saturating the network; `1 - a_v` here gives the
-    /// drive of Bellec et al.'s LSNN code, whose input current carries that factor.
-    #[serde(default = "d_one", skip_serializing_if = "is_one")]
-    pub in_gain: f64,
-    /// Append a constant-1 input to the task's inputs (the model gets `n_in + 1` inputs; its last
-    /// column of `w_in` acts as a learned bias current). Without it, spiking networks fall
-    /// silent once a task's inputs end (reach: after the go cue) and cannot produce the movement.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub tonic_input: bool,
-    /// Multiplies the initial readout weights.
-    #[serde(default = "d_one", skip_serializing_if = "is_one")]
-    pub out_gain: f64,
-}
-
-impl Default for SpikingSettings {
-    fn default() -> Self {
-        toml::from_str("").expect("every field has a default")
-    }
-}
+pub use crate::spiking::SpikingSettings;
 
 /// The task a config trains on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,8 +143,8 @@ pub struct TrainConfig {
     #[serde(skip)]
     pub file_task: LoadedFileTask,
     /// Network kind: "rate" (SPEC §1), "lif" or "alif" (SPEC §2; settings in `[spiking]`).
-    #[serde(default = "d_rate", skip_serializing_if = "is_rate")]
-    pub kind: String,
+    #[serde(default, skip_serializing_if = "is_rate")]
+    pub kind: Kind,
     /// Spiking settings (kind lif/alif); defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spiking: Option<SpikingSettings>,
@@ -383,12 +320,6 @@ impl TrainConfig {
                 self.task
             )));
         }
-        if !["rate", "lif", "alif"].contains(&self.kind.as_str()) {
-            return Err(Error::Input(format!(
-                "kind '{}' is not one of rate, lif, alif",
-                self.kind
-            )));
-        }
         if self.is_spiking() {
             if self.dale || self.connectivity < 1.0 {
                 return Err(Error::Input(
@@ -470,7 +401,7 @@ impl TrainConfig {
         )
     }
     pub fn is_spiking(&self) -> bool {
-        self.kind == "lif" || self.kind == "alif"
+        self.kind.is_spiking()
     }
     pub fn spiking_settings(&self) -> SpikingSettings {
         self.spiking.clone().unwrap_or_default()
@@ -479,20 +410,13 @@ impl TrainConfig {
     pub fn spiking_config(&self) -> SpikingConfig {
         let (ni, no) = self.task_io();
         let s = self.spiking_settings();
-        SpikingConfig {
-            kind: self.kind.clone(),
-            n_in: ni + usize::from(s.tonic_input),
-            n_rec: self.n_rec,
-            n_out: no,
-            dt_ms: s.dt_ms,
-            tau_m_ms: s.tau_m_ms,
-            tau_a_ms: s.tau_a_ms,
-            tau_out_ms: s.tau_out_ms,
-            v_th: s.v_th,
-            beta: s.beta,
-            n_ref: s.n_ref,
-            gamma: s.gamma,
-        }
+        SpikingConfig::with_settings(
+            self.kind,
+            ni + usize::from(s.tonic_input),
+            self.n_rec,
+            no,
+            &s,
+        )
     }
     /// Simulation steps per task bin (1 for rate networks): the task's bin (reach 10 ms, Mante
     /// 15 ms) over the spiking dt, which must divide it.
@@ -544,7 +468,7 @@ impl TrainConfig {
     pub fn model_config(&self) -> RateConfig {
         let (ni, no) = self.task_io();
         RateConfig {
-            kind: "rate".into(),
+            kind: Kind::Rate,
             n_in: ni,
             n_rec: self.n_rec,
             n_out: no,
@@ -755,29 +679,24 @@ impl Pack {
     }
     /// Copy the backend's current parameters into the models of the networks still training.
     fn snapshot(&mut self, live: impl Fn(usize) -> bool) -> Result<()> {
+        /// `params[i]` into `slot(models[i])` for the networks `live` keeps (either kind).
+        fn copy_live<M, P>(
+            models: &mut [M],
+            params: Vec<P>,
+            live: impl Fn(usize) -> bool,
+            slot: impl Fn(&mut M) -> &mut P,
+        ) {
+            for (i, p) in params.into_iter().enumerate().filter(|(i, _)| live(*i)) {
+                *slot(&mut models[i]) = p;
+            }
+        }
         match self {
             Pack::Rate { backend, models } => {
-                for (i, p) in backend
-                    .params()?
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| live(*i))
-                {
-                    models[i].params = p;
-                }
+                copy_live(models, backend.params()?, live, |m| &mut m.params)
             }
             Pack::Spiking {
                 backend, models, ..
-            } => {
-                for (i, p) in backend
-                    .params()?
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| live(*i))
-                {
-                    models[i].params = p;
-                }
-            }
+            } => copy_live(models, backend.params()?, live, |m| &mut m.params),
         }
         Ok(())
     }
@@ -1362,6 +1281,17 @@ impl RunHooks for RunFolder {
     }
 }
 
+/// An `init` model must have the run's configuration (either kind).
+fn check_init_config<C: PartialEq + std::fmt::Debug>(path: &Path, got: &C, want: &C) -> Result<()> {
+    if got != want {
+        return Err(Error::Input(format!(
+            "{}: init model is {got:?}, but the run needs {want:?}",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Train `members` together (one pack on the GPU, threads over networks on the CPU) with the
 /// shared settings of `shared` (its `seeds`, `lr`, `g0`, `activity_l2` and `out` are ignored).
 /// Advances `bar` by one per update. Each member's directory gets its config, logs and
@@ -1475,14 +1405,7 @@ pub fn train_members_with(
             let mut model = match &shared.init {
                 Some(p) => {
                     let m0 = crate::io::load_spiking_model(p)?;
-                    if m0.config != scfg {
-                        return Err(Error::Input(format!(
-                            "{}: init model is {:?}, but the run needs {:?}",
-                            p.display(),
-                            m0.config,
-                            scfg
-                        )));
-                    }
+                    check_init_config(p, &m0.config, &scfg)?;
                     m0
                 }
                 None => {
@@ -1524,14 +1447,7 @@ pub fn train_members_with(
             let mut model = match &shared.init {
                 Some(p) => {
                     let m0 = crate::io::load_model(p)?;
-                    if m0.config != mcfg {
-                        return Err(Error::Input(format!(
-                            "{}: init model is {:?}, but the run needs {:?}",
-                            p.display(),
-                            m0.config,
-                            mcfg
-                        )));
-                    }
+                    check_init_config(p, &m0.config, &mcfg)?;
                     m0
                 }
                 None => RateModel::init(mcfg.clone(), m.g0, m.init_seed)?,

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::{Array1, Array2, ArrayD, IxDyn};
+use ndarray::{Array2, ArrayD, IxDyn};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 use serde::Serialize;
@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 
 use super::{bad, write_atomic};
 use crate::error::{Error, Result};
-use crate::model::{PARAM_NAMES, RateConfig, RateModel, RateParams};
+use crate::model::{Kind, PARAM_NAMES, RateConfig, RateModel, RateParams};
+use crate::params::ParamSet;
 use crate::spiking::{SPIKING_PARAM_NAMES, SpikingConfig, SpikingModel, SpikingParams};
 
 const MASK_REC: &str = "mask_rec";
@@ -102,6 +103,35 @@ fn write_model(
     write_atomic(path, &bytes)
 }
 
+/// The entries of a parameter set's tensors, each checked against the shape the config needs.
+fn param_entries<P: ParamSet<Scalar = f32>>(
+    path: &Path,
+    p: &P,
+    want: &[Vec<usize>],
+) -> Result<Vec<Entry>> {
+    p.names()
+        .iter()
+        .zip(p.tensors())
+        .zip(want)
+        .map(|((name, (shape, values)), want)| entry(path, name, shape, want, values.iter()))
+        .collect()
+}
+
+/// A parameter set for `cfg` read from `st`: every tensor present with its exact shape, finite.
+fn read_params<P: ParamSet<Scalar = f32>>(
+    path: &Path,
+    st: &SafeTensors<'_>,
+    cfg: &P::Config,
+) -> Result<P> {
+    let mut p = P::zeros(cfg);
+    let shapes: Vec<Vec<usize>> = p.tensors().iter().map(|(s, _)| s.to_vec()).collect();
+    for ((name, want), dst) in p.names().iter().zip(shapes).zip(p.tensors_mut()) {
+        let t = read_tensor(path, st, name, &want)?;
+        dst.copy_from_slice(t.as_slice().expect("read in standard layout"));
+    }
+    Ok(p)
+}
+
 /// Save a rate model atomically. Shapes are checked against the config first.
 pub fn save_model(path: &Path, m: &RateModel) -> Result<()> {
     save_model_with(path, m, &[])
@@ -111,21 +141,7 @@ pub fn save_model(path: &Path, m: &RateModel) -> Result<()> {
 pub fn save_model_with(path: &Path, m: &RateModel, extra: &[(String, String)]) -> Result<()> {
     let cfg = &m.config;
     let n = cfg.n_rec;
-    let shapes = RateParams::<f32>::shapes(cfg);
-    let p = &m.params;
-    #[allow(clippy::type_complexity)]
-    let views: [(&[usize], Box<dyn Iterator<Item = &f32>>); 6] = [
-        (p.w_in.shape(), Box::new(p.w_in.iter())),
-        (p.b_in.shape(), Box::new(p.b_in.iter())),
-        (p.w_rec.shape(), Box::new(p.w_rec.iter())),
-        (p.w_out.shape(), Box::new(p.w_out.iter())),
-        (p.b_out.shape(), Box::new(p.b_out.iter())),
-        (p.ah0.shape(), Box::new(p.ah0.iter())),
-    ];
-    let mut entries = Vec::new();
-    for ((name, want), (shape, it)) in PARAM_NAMES.iter().zip(shapes.iter()).zip(views) {
-        entries.push(entry(path, name, shape, want, it)?);
-    }
+    let mut entries = param_entries(path, &m.params, &RateParams::<f32>::shapes(cfg))?;
     for (name, t, want) in [
         (MASK_REC, &m.mask_rec, [n, n]),
         (FEEDBACK, &m.feedback, [n, cfg.n_out]),
@@ -150,19 +166,7 @@ pub fn save_spiking_model_with(
     extra: &[(String, String)],
 ) -> Result<()> {
     let cfg = &m.config;
-    let shapes = SpikingParams::<f32>::shapes(cfg);
-    let p = &m.params;
-    #[allow(clippy::type_complexity)]
-    let views: [(&[usize], Box<dyn Iterator<Item = &f32>>); 4] = [
-        (p.w_in.shape(), Box::new(p.w_in.iter())),
-        (p.w_rec.shape(), Box::new(p.w_rec.iter())),
-        (p.w_out.shape(), Box::new(p.w_out.iter())),
-        (p.b_out.shape(), Box::new(p.b_out.iter())),
-    ];
-    let mut entries = Vec::new();
-    for ((name, want), (shape, it)) in SPIKING_PARAM_NAMES.iter().zip(shapes.iter()).zip(views) {
-        entries.push(entry(path, name, shape, want, it)?);
-    }
+    let mut entries = param_entries(path, &m.params, &SpikingParams::<f32>::shapes(cfg))?;
     if let Some(a) = &m.feedback {
         entries.push(entry(
             path,
@@ -217,22 +221,10 @@ fn read_tensor(
     ArrayD::from_shape_vec(IxDyn(want), v).map_err(|e| bad(path, format!("tensor {name}: {e}")))
 }
 
-fn as2(path: &Path, name: &str, a: ArrayD<f32>) -> Result<Array2<f32>> {
-    a.into_dimensionality()
-        .map_err(|e| bad(path, format!("tensor {name}: {e}")))
-}
-
-fn as1(path: &Path, name: &str, a: ArrayD<f32>) -> Result<Array1<f32>> {
-    a.into_dimensionality()
-        .map_err(|e| bad(path, format!("tensor {name}: {e}")))
-}
-
 fn read2(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) -> Result<Array2<f32>> {
-    as2(path, name, read_tensor(path, st, name, want)?)
-}
-
-fn read1(path: &Path, st: &SafeTensors<'_>, name: &str, want: &[usize]) -> Result<Array1<f32>> {
-    as1(path, name, read_tensor(path, st, name, want)?)
+    read_tensor(path, st, name, want)?
+        .into_dimensionality()
+        .map_err(|e| bad(path, format!("tensor {name}: {e}")))
 }
 
 /// An optional fixed `[r, c]` tensor: None when the file does not hold it.
@@ -285,12 +277,19 @@ impl ModelFile {
     }
 
     /// The config's `kind`; a config without one is a rate model (the rate config's default).
-    fn kind(&self, path: &Path) -> Result<String> {
+    fn kind(&self, path: &Path) -> Result<Kind> {
         let v: serde_json::Value = serde_json::from_str(&self.config)
             .map_err(|e| bad(path, format!("__metadata__ config: {e}")))?;
         match v.get("kind") {
-            None => Ok("rate".into()),
-            Some(serde_json::Value::String(k)) => Ok(k.clone()),
+            None => Ok(Kind::Rate),
+            Some(serde_json::Value::String(k)) => k.parse().map_err(|_| {
+                bad(
+                    path,
+                    format!(
+                        "__metadata__ config: unknown model kind \"{k}\" (expected rate, lif or alif)"
+                    ),
+                )
+            }),
             Some(other) => Err(bad(
                 path,
                 format!("__metadata__ config: kind {other} is not a string"),
@@ -347,10 +346,6 @@ fn reject_unknown(
     ))
 }
 
-fn is_spiking_kind(kind: &str) -> bool {
-    kind == "lif" || kind == "alif"
-}
-
 /// Load and validate a rate model: config parses (no unknown keys) and validates; every tensor of
 /// SPEC §1 is present with the exact shape, dtype F32 (F64 converted), finite; `mask_rec` is
 /// present when the config constrains `w_rec`; no other tensors. A spiking model file is refused
@@ -358,7 +353,7 @@ fn is_spiking_kind(kind: &str) -> bool {
 pub fn load_model(path: &Path) -> Result<RateModel> {
     let file = ModelFile::read(path)?;
     let kind = file.kind(path)?;
-    if is_spiking_kind(&kind) {
+    if kind.is_spiking() {
         return Err(bad(
             path,
             format!("is a spiking model (kind \"{kind}\"); this command needs a rate model"),
@@ -371,15 +366,7 @@ fn rate_from(path: &Path, file: &ModelFile) -> Result<RateModel> {
     let cfg: RateConfig = file.config(path, RateConfig::validate)?;
     let st = file.tensors(path)?;
     reject_unknown(path, &st, &PARAM_NAMES, &[MASK_REC, FEEDBACK])?;
-    let shapes = RateParams::<f32>::shapes(&cfg);
-    let params = RateParams {
-        w_in: read2(path, &st, PARAM_NAMES[0], &shapes[0])?,
-        b_in: read1(path, &st, PARAM_NAMES[1], &shapes[1])?,
-        w_rec: read2(path, &st, PARAM_NAMES[2], &shapes[2])?,
-        w_out: read2(path, &st, PARAM_NAMES[3], &shapes[3])?,
-        b_out: read1(path, &st, PARAM_NAMES[4], &shapes[4])?,
-        ah0: read1(path, &st, PARAM_NAMES[5], &shapes[5])?,
-    };
+    let params: RateParams<f32> = read_params(path, &st, &cfg)?;
     let n = cfg.n_rec;
     let mask_rec = read_optional(path, &st, MASK_REC, [n, n])?;
     let feedback = read_optional(path, &st, FEEDBACK, [n, cfg.n_out])?;
@@ -412,13 +399,7 @@ fn spiking_from(path: &Path, file: &ModelFile) -> Result<SpikingModel> {
     let cfg: SpikingConfig = file.config(path, SpikingConfig::validate)?;
     let st = file.tensors(path)?;
     reject_unknown(path, &st, &SPIKING_PARAM_NAMES, &[FEEDBACK])?;
-    let shapes = SpikingParams::<f32>::shapes(&cfg);
-    let params = SpikingParams {
-        w_in: read2(path, &st, SPIKING_PARAM_NAMES[0], &shapes[0])?,
-        w_rec: read2(path, &st, SPIKING_PARAM_NAMES[1], &shapes[1])?,
-        w_out: read2(path, &st, SPIKING_PARAM_NAMES[2], &shapes[2])?,
-        b_out: read1(path, &st, SPIKING_PARAM_NAMES[3], &shapes[3])?,
-    };
+    let params: SpikingParams<f32> = read_params(path, &st, &cfg)?;
     if let Some((j, w)) = params
         .w_rec
         .diag()
@@ -444,12 +425,9 @@ fn spiking_from(path: &Path, file: &ModelFile) -> Result<SpikingModel> {
 /// Load a model of any kind, dispatching on the config's `kind` (`rate`, `lif`, `alif`).
 pub fn load_any_model(path: &Path) -> Result<AnyModel> {
     let file = ModelFile::read(path)?;
-    match file.kind(path)?.as_str() {
-        "rate" => Ok(AnyModel::Rate(rate_from(path, &file)?)),
-        k if is_spiking_kind(k) => Ok(AnyModel::Spiking(spiking_from(path, &file)?)),
-        k => Err(bad(
-            path,
-            format!("__metadata__ config: unknown model kind \"{k}\" (expected rate, lif or alif)"),
-        )),
-    }
+    Ok(if file.kind(path)?.is_spiking() {
+        AnyModel::Spiking(spiking_from(path, &file)?)
+    } else {
+        AnyModel::Rate(rate_from(path, &file)?)
+    })
 }

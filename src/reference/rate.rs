@@ -7,68 +7,13 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, Array3, ArrayView2, ArrayViewMut2, Axis, Zip, s};
 
-use crate::batch::{Batch, LossKind};
+pub use super::common::{Prepared, normalised_error, task_loss};
+use super::common::{cast_matrix, flat, readout_back, readout_grads};
 use crate::linalg::narrow::{add_narrow_outer, add_narrow_product, narrow_readout};
 use crate::model::{
     Activation, RateConfig, RateModel, RateParams, Real, chain_w_rec_grad, effective_w_rec,
 };
 use crate::rules::Rule;
-
-/// A batch converted to the engine's scalar type and time-major layout.
-#[derive(Clone, Debug)]
-pub struct Prepared<F> {
-    pub x: Array3<F>,
-    pub targets: Array3<F>,
-    pub mask: Array3<F>,
-    pub loss: LossKind,
-    /// 1 / sum(mask) over the whole batch: the loss is a masked mean (SPEC §3).
-    pub inv_mask_sum: F,
-    /// Trials in the whole batch (the regulariser is a mean over all of them). Differs from
-    /// `n_trials()` only for a chunk made by [`Prepared::split`].
-    pub batch_trials: usize,
-}
-
-impl<F: Real> Prepared<F> {
-    pub fn new(b: &Batch) -> Self {
-        let cast = |a: &Array3<f64>| Batch::time_major(a).mapv(F::c);
-        Self {
-            x: cast(&b.inputs),
-            targets: cast(&b.targets),
-            mask: cast(&b.mask),
-            loss: b.loss,
-            inv_mask_sum: F::c(1.0 / b.mask.sum()),
-            batch_trials: b.n_trials(),
-        }
-    }
-    /// Split into at most `k` chunks of trials whose losses and gradients add up to the whole
-    /// batch's (normalisers stay those of the whole batch), so trials can run on several threads.
-    pub fn split(&self, k: usize) -> Vec<Prepared<F>> {
-        let b = self.n_trials();
-        let k = k.clamp(1, b);
-        let per = b.div_ceil(k);
-        (0..b)
-            .step_by(per)
-            .map(|lo| {
-                let hi = (lo + per).min(b);
-                let cut = |a: &Array3<F>| a.slice(s![.., lo..hi, ..]).to_owned();
-                Prepared {
-                    x: cut(&self.x),
-                    targets: cut(&self.targets),
-                    mask: cut(&self.mask),
-                    loss: self.loss,
-                    inv_mask_sum: self.inv_mask_sum,
-                    batch_trials: self.batch_trials,
-                }
-            })
-            .collect()
-    }
-    pub fn n_steps(&self) -> usize {
-        self.x.dim().0
-    }
-    pub fn n_trials(&self) -> usize {
-        self.x.dim().1
-    }
-}
 
 /// The fixed parts of a network in scalar type F, with the effective recurrent weight.
 #[derive(Clone, Debug)]
@@ -85,8 +30,8 @@ impl<F: Real> Net<F> {
         Self::from_parts(
             &model.config,
             model.params.cast(),
-            model.mask_rec.as_ref().map(|m| m.mapv(|v| F::c(v as f64))),
-            model.feedback.as_ref().map(|m| m.mapv(|v| F::c(v as f64))),
+            cast_matrix(model.mask_rec.as_ref()),
+            cast_matrix(model.feedback.as_ref()),
         )
     }
     pub fn from_parts(
@@ -119,13 +64,6 @@ pub struct Trajectory<F> {
     pub ah: Array3<F>,
     pub h: Array3<F>,
     pub y: Array3<F>,
-}
-
-fn flat<F: Real>(a: &Array3<F>) -> ArrayView2<'_, F> {
-    let (t, b, n) = a.dim();
-    a.view()
-        .into_shape_with_order((t * b, n))
-        .expect("contiguous")
 }
 
 /// `ah[t] = ah[t-1] + alpha (-ah[t-1] + w_rec h[t-1] + w_in x[t] + b_in)`, `h = f(ah)`, `y = w_out h + b_out`.
@@ -260,72 +198,6 @@ pub fn loss<F: Real>(tr: &Trajectory<F>, d: &Prepared<F>, lambda: F) -> LossOut<
     }
 }
 
-/// The task loss of SPEC §3 (masked mse, or masked softmax cross-entropy with class-index
-/// targets) of outputs `y [T, B, n_out]`, and its gradient dE/dy. Shared by every network kind.
-pub fn task_loss<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> (F, Array3<F>) {
-    let (t_n, b, k) = y.dim();
-    let mut dy = Array3::<F>::zeros((t_n, b, k));
-    let mut task = F::zero();
-    let inv = d.inv_mask_sum;
-    match d.loss {
-        LossKind::Mse => {
-            Zip::from(&mut dy)
-                .and(y)
-                .and(&d.targets)
-                .and(&d.mask)
-                .for_each(|g, &y, &tg, &m| {
-                    let e = y - tg;
-                    task += m * e * e;
-                    *g = F::c(2.0) * m * e * inv;
-                });
-        }
-        LossKind::Ce => {
-            for t in 0..t_n {
-                for bi in 0..b {
-                    let logits = y.slice(s![t, bi, ..]);
-                    let mx = logits.fold(F::neg_infinity(), |a, &v| a.max(v));
-                    let z: F = logits.iter().map(|&v| (v - mx).exp()).sum();
-                    let lse = mx + z.ln();
-                    let c = d.targets[[t, bi, 0]].to_usize().unwrap();
-                    let m = d.mask[[t, bi, 0]];
-                    task += m * (lse - logits[c]);
-                    for kk in 0..k {
-                        let p = (logits[kk] - lse).exp();
-                        let onehot = if kk == c { F::one() } else { F::zero() };
-                        dy[[t, bi, kk]] = m * inv * (p - onehot);
-                    }
-                }
-            }
-        }
-    }
-    (task * inv, dy)
-}
-
-/// Normalised error (SPEC §3): mean over outputs of masked SSE / masked variance of the target.
-pub fn normalised_error<F: Real>(y: &Array3<F>, d: &Prepared<F>) -> F {
-    let k = y.dim().2;
-    let mut total = F::zero();
-    for kk in 0..k {
-        let (yk, tk, mk) = (
-            y.slice(s![.., .., kk]),
-            d.targets.slice(s![.., .., kk]),
-            d.mask.slice(s![.., .., kk]),
-        );
-        let msum: F = mk.iter().copied().sum();
-        let mean = Zip::from(&tk)
-            .and(&mk)
-            .fold(F::zero(), |a, &t, &m| a + t * m)
-            / msum;
-        let (mut sse, mut var) = (F::zero(), F::zero());
-        Zip::from(&yk).and(&tk).and(&mk).for_each(|&y, &t, &m| {
-            sse += m * (y - t) * (y - t);
-            var += m * (t - mean) * (t - mean);
-        });
-        total += sse / var;
-    }
-    total / F::c(k as f64)
-}
-
 /// Direct learning signal `L[t] = S dE/dy[t] + dE_reg/dh[t]` for every step, `[T, B, N]`, with
 /// `S = w_out^T` or the fixed feedback matrix (SPEC §4). (The fused backward sweep computes the
 /// same per step; this whole-sequence form serves the independently written trace form.)
@@ -346,15 +218,8 @@ fn learning_signal<F: Real>(
             .view_mut()
             .into_shape_with_order((t_n * b, n))
             .expect("contiguous");
-        if rule.uses_feedback() {
-            let fb = net
-                .feedback
-                .as_ref()
-                .expect("rule needs the feedback matrix");
-            general_mat_mul(F::one(), &dyf, &fb.t(), F::zero(), &mut lf);
-        } else {
-            general_mat_mul(F::one(), &dyf, &net.p.w_out, F::zero(), &mut lf);
-        }
+        let s_mat = readout_back(rule, &net.p.w_out, net.feedback.as_ref());
+        general_mat_mul(F::one(), &dyf, &s_mat, F::zero(), &mut lf);
     }
     if lambda != F::zero() {
         let c = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
@@ -363,6 +228,22 @@ fn learning_signal<F: Real>(
             .for_each(|g, &h| *g += c * h);
     }
     l
+}
+
+/// `$call` with `$f` bound to `$act` as a constant of each arm: the activation is matched once
+/// per call and each arm's loop is compiled for its own activation (so that it vectorises).
+macro_rules! per_activation {
+    ($act:expr, $f:ident => $call:expr) => {
+        per_activation!(@arms $act, $f, $call, Retanh Tanh Relu Softplus)
+    };
+    (@arms $act:expr, $f:ident, $call:expr, $($variant:ident)+) => {
+        match $act {
+            $(Activation::$variant => {
+                let $f = Activation::$variant;
+                $call
+            })+
+        }
+    };
 }
 
 /// `ah = prev + alpha (drive - prev)` in place of `drive`, and `h = f(ah)`, in one pass over one
@@ -387,12 +268,7 @@ fn leaky_step<F: Real>(
             *hv = f(*a);
         });
     }
-    match act {
-        Activation::Retanh => run(|a| Activation::Retanh.f(a), ah, prev, h, alpha),
-        Activation::Tanh => run(|a| Activation::Tanh.f(a), ah, prev, h, alpha),
-        Activation::Relu => run(|a| Activation::Relu.f(a), ah, prev, h, alpha),
-        Activation::Softplus => run(|a| Activation::Softplus.f(a), ah, prev, h, alpha),
-    }
+    per_activation!(act, f => run(move |a| f.f(a), ah, prev, h, alpha))
 }
 
 /// `delta = g * f'(ah) + leak * next` (no `next` at the last step) over one step's `[B, N]`, the
@@ -431,44 +307,15 @@ fn delta_step<F: Real>(
                 .for_each(|d, &g, &a, &h| *d = g * df(a, h)),
         }
     }
-    match act {
-        Activation::Retanh => run(
-            |a, h| Activation::Retanh.df_given(a, h),
-            delta,
-            g,
-            ah,
-            h,
-            next,
-            leak,
-        ),
-        Activation::Tanh => run(
-            |a, h| Activation::Tanh.df_given(a, h),
-            delta,
-            g,
-            ah,
-            h,
-            next,
-            leak,
-        ),
-        Activation::Relu => run(
-            |a, h| Activation::Relu.df_given(a, h),
-            delta,
-            g,
-            ah,
-            h,
-            next,
-            leak,
-        ),
-        Activation::Softplus => run(
-            |a, h| Activation::Softplus.df_given(a, h),
-            delta,
-            g,
-            ah,
-            h,
-            next,
-            leak,
-        ),
-    }
+    per_activation!(act, f => run(
+        move |a, h| f.df_given(a, h),
+        delta,
+        g,
+        ah,
+        h,
+        next,
+        leak
+    ))
 }
 
 /// The gradient of one rule by the backward recurrence over `delta[t] = dE/dah[t]` in the graph
@@ -509,15 +356,7 @@ pub fn grad_backward_with<F: Real>(
         }
     }
     // The readout error reaches the units through S = w_out (n_out × N) or feedback^T (SPEC §4).
-    let s_mat = if rule.uses_feedback() {
-        net.feedback
-            .as_ref()
-            .expect("rule needs the feedback matrix")
-            .t()
-            .to_owned()
-    } else {
-        net.p.w_out.clone()
-    };
+    let s_mat = readout_back(rule, &net.p.w_out, net.feedback.as_ref()).to_owned();
     let c_reg = F::c(2.0) * lambda / F::c((t_n * d.batch_trials * n) as f64);
     let mut g = RateParams::zeros(&net.cfg);
     // dE/dw_in transposed (n_in × N), so that each step adds whole rows.
@@ -599,17 +438,6 @@ pub fn grad_backward_with<F: Real>(
     g
 }
 
-/// Exact readout gradients (every rule): `dE/dw_out = sum dy h^T`, `dE/db_out = sum dy`.
-fn readout_grads<F: Real>(g: &mut RateParams<F>, tr: &Trajectory<F>, lo: &LossOut<F>) {
-    let (t_n, b, _) = lo.dy.dim();
-    let n = tr.h.dim().2;
-    let hs = tr.h.slice(s![1.., .., ..]);
-    let hs = hs.to_shape((t_n * b, n)).unwrap();
-    let dyf = flat(&lo.dy);
-    general_mat_mul(F::one(), &dyf.t(), &hs, F::zero(), &mut g.w_out);
-    g.b_out = dyf.sum_axis(Axis(0));
-}
-
 /// e-prop in its online eligibility-trace form (SPEC §4), running forward in time:
 /// `eps[t] = (1-alpha) eps[t-1] + alpha h[t-1]`, `e[t][j,i] = f'(ah[t][j]) eps[t][i]`,
 /// `grad w[j,i] = sum_t L[t][j] e[t][j,i]`. Only valid for e-prop rules.
@@ -658,7 +486,9 @@ pub fn grad_eprop_traces<F: Real>(
         net.mask.as_ref().map(|m| m.view()),
         net.cfg.dale,
     );
-    readout_grads(&mut g, tr, lo);
+    let hs = tr.h.slice(s![1.., .., ..]);
+    let hs = hs.to_shape((t_n * b, n)).unwrap();
+    readout_grads(&mut g.w_out, &mut g.b_out, &lo.dy, &hs.view());
     g
 }
 

@@ -19,10 +19,10 @@
 //! with `S = w_out^T`, or the fixed `feedback` for `eprop-random` and `readout-fa`.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, Array3, ArrayView2, Axis, Zip, s};
+use ndarray::{Array2, Array3, Axis, Zip, s};
 use rayon::prelude::*;
 
-use super::rate::{Prepared, task_loss};
+use super::common::{Prepared, cast_matrix, flat, readout_back, readout_grads, task_loss};
 use crate::model::Real;
 use crate::rules::Rule;
 use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
@@ -40,7 +40,7 @@ impl<F: Real> SpikingNet<F> {
         Self {
             cfg: model.config.clone(),
             p: model.params.cast(),
-            feedback: model.feedback.as_ref().map(|m| m.mapv(|v| F::c(v as f64))),
+            feedback: cast_matrix(model.feedback.as_ref()),
         }
     }
 }
@@ -54,13 +54,6 @@ pub struct SpikeTrajectory<F> {
     pub z: Array3<F>,
     pub psi: Array3<F>,
     pub y: Array3<F>,
-}
-
-fn flat<F: Real>(a: &Array3<F>) -> ArrayView2<'_, F> {
-    let (t, b, n) = a.dim();
-    a.view()
-        .into_shape_with_order((t * b, n))
-        .expect("contiguous")
 }
 
 /// The forward pass of SPEC §2. Refractoriness: a spike at step t silences steps t+1 … t+n_ref
@@ -245,29 +238,21 @@ fn readout_adjoint<F: Real>(dy: &Array3<F>, kappa: F) -> Array3<F> {
 /// `[T, B, N]`: `M · S^T` per step, with `S = w_out^T` (`[N, n_out]`) or the feedback matrix.
 fn through_readout<F: Real>(net: &SpikingNet<F>, rule: Rule, m: &Array3<F>) -> Array3<F> {
     let (t_n, b, _) = m.dim();
-    let out = if rule.uses_feedback() {
-        flat(m).dot(
-            &net.feedback
-                .as_ref()
-                .expect("rule needs the feedback matrix")
-                .t(),
-        )
-    } else {
-        flat(m).dot(&net.p.w_out)
-    };
-    out.into_shape_with_order((t_n, b, net.cfg.n_rec)).unwrap()
+    let s_mat = readout_back(rule, &net.p.w_out, net.feedback.as_ref());
+    flat(m)
+        .dot(&s_mat)
+        .into_shape_with_order((t_n, b, net.cfg.n_rec))
+        .unwrap()
 }
 
-/// Exact readout gradients (every rule): `sum_t gy[t] z[t]^T` and `sum_t gy[t]`.
-fn readout_grads<F: Real>(g: &mut SpikingParams<F>, tr: &SpikeTrajectory<F>, gy: &Array3<F>) {
-    general_mat_mul(
-        F::one(),
-        &flat(gy).t(),
-        &flat(&tr.z),
-        F::zero(),
-        &mut g.w_out,
-    );
-    g.b_out = flat(gy).sum_axis(Axis(0));
+/// `(a_v, rho, kappa, beta)` of SPEC §2 in scalar type F (beta 0 for lif).
+fn decays<F: Real>(c: &SpikingConfig) -> (F, F, F, F) {
+    (
+        F::c(c.a_v()),
+        F::c(c.rho()),
+        F::c(c.kappa()),
+        F::c(c.beta_eff()),
+    )
 }
 
 /// The gradient of `rule` by the backward recurrence above, in the rule's cut graph. For
@@ -289,12 +274,7 @@ pub fn grad_backward<F: Real>(
 ) -> SpikingParams<F> {
     let c = &net.cfg;
     let (t_n, b, n) = tr.z.dim();
-    let (a_v, rho, kappa, beta) = (
-        F::c(c.a_v()),
-        F::c(c.rho()),
-        F::c(c.kappa()),
-        F::c(c.beta_eff()),
-    );
+    let (a_v, rho, kappa, beta) = decays(c);
     let gy = readout_adjoint(&lo.dy, kappa);
     let sig = through_readout(net, rule, &gy);
     let mut dv = Array3::<F>::zeros((t_n, b, n));
@@ -354,7 +334,7 @@ pub fn grad_backward<F: Real>(
         F::zero(),
         &mut g.w_in,
     );
-    readout_grads(&mut g, tr, &gy);
+    readout_grads(&mut g.w_out, &mut g.b_out, &gy, &flat(&tr.z));
     g
 }
 
@@ -384,12 +364,7 @@ pub fn grad_eprop_online<F: Real>(
     let c = &net.cfg;
     let (t_n, b, n) = tr.z.dim();
     let ni = c.n_in;
-    let (a_v, rho, kappa, beta) = (
-        F::c(c.a_v()),
-        F::c(c.rho()),
-        F::c(c.kappa()),
-        F::c(c.beta_eff()),
-    );
+    let (a_v, rho, kappa, beta) = decays(c);
     let lout = through_readout(net, rule, &lo.dy);
     // One trial at a time: traces [N, N] and [N, n_in] for that trial. Trials run in a fixed
     // number of groups on the rayon threads, each group's sum kept, then the groups summed in
@@ -463,6 +438,6 @@ pub fn grad_eprop_online<F: Real>(
     }
     g.w_rec.diag_mut().fill(F::zero());
     let gy = readout_adjoint(&lo.dy, kappa);
-    readout_grads(&mut g, tr, &gy);
+    readout_grads(&mut g.w_out, &mut g.b_out, &gy, &flat(&tr.z));
     g
 }

@@ -22,7 +22,7 @@ const N: usize = 10;
 const N_OUT: usize = 2;
 
 fn spiking_model(kind: &str) -> SpikingModel {
-    SpikingModel::init(SpikingConfig::new(kind, N_IN, N, N_OUT), 5).unwrap()
+    SpikingModel::init(SpikingConfig::new(kind.parse().unwrap(), N_IN, N, N_OUT), 5).unwrap()
 }
 
 fn save(dir: &Path, name: &str, m: &SpikingModel) -> PathBuf {

@@ -433,7 +433,7 @@ fn ce_tasks_report_percent_correct() {
     // Mante: the paper's 1 - cross-entropy as accuracy, with percent correct beside it.
     let task = snnlab::evaluate::AnalysisTask::load(snnlab::evaluate::TaskName::Mante).unwrap();
     let cfg = snnlab::model::RateConfig {
-        kind: "rate".into(),
+        kind: snnlab::model::Kind::Rate,
         n_in: task.batch.inputs.dim().2,
         n_rec: 8,
         n_out: 3,

@@ -13,7 +13,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use snnlab::batch::LossKind;
 use snnlab::error::Error;
 use snnlab::io::*;
-use snnlab::model::{RateConfig, RateModel, RateParams};
+use snnlab::model::{Kind, RateConfig, RateModel, RateParams};
 use snnlab::spiking::{SpikingConfig, SpikingModel};
 
 use crate::common::{assert_contains_all, repo};
@@ -279,7 +279,7 @@ fn model_missing_or_garbage_file_is_input_error() {
 // ---------------------------------------------------------------- spiking model files
 
 fn spiking(kind: &str, feedback: bool) -> SpikingModel {
-    let mut cfg = SpikingConfig::new(kind, 3, 6, 2);
+    let mut cfg = SpikingConfig::new(kind.parse().unwrap(), 3, 6, 2);
     cfg.n_ref = 3;
     cfg.tau_out_ms = 15.0;
     let mut m = SpikingModel::init(cfg, 11).unwrap();
@@ -426,7 +426,7 @@ fn spiking_model_rejects_bad_tensors_naming_file_and_tensor() {
 #[test]
 fn batch_validates_against_a_spiking_config() {
     let d = tmpdir("spkbatch");
-    let cfg = SpikingConfig::new("lif", 3, 6, 2);
+    let cfg = SpikingConfig::new(Kind::Lif, 3, 6, 2);
     let p = d.join("B.npz");
     ramp_batch(&p, &[2, 4, 3], &[2, 4, 2]);
     assert_eq!(

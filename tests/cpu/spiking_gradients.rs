@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use snnlab::batch::{Batch, LossKind};
+use snnlab::model::Kind;
 use snnlab::reference::rate::Prepared;
 use snnlab::reference::spiking::{
     SpikeLoss, SpikeTrajectory, SpikingNet, forward, grad_backward, grad_eprop_online, loss,
@@ -42,7 +43,7 @@ struct Case {
 fn case(kind: &str, loss_kind: LossKind, seed: u64) -> Case {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n_out = if loss_kind == LossKind::Ce { 3 } else { 2 };
-    let mut cfg = SpikingConfig::new(kind, N_IN, N, n_out);
+    let mut cfg = SpikingConfig::new(kind.parse().unwrap(), N_IN, N, n_out);
     cfg.tau_a_ms = 40.0;
     let mut nrm = |s: f64| -> f64 {
         let z: f64 = StandardNormal.sample(&mut rng);
@@ -212,7 +213,7 @@ fn forward_matches_an_independent_loop_implementation() {
 #[test]
 fn refractory_period_and_reset_by_subtraction() {
     // One neuron, constant strong input: spikes, then exactly n_ref silent steps while v integrates.
-    let mut cfg = SpikingConfig::new("lif", 1, 1, 1);
+    let mut cfg = SpikingConfig::new(Kind::Lif, 1, 1, 1);
     cfg.n_ref = 3;
     let p = SpikingParams {
         w_in: Array2::from_elem((1, 1), 0.5),
@@ -448,7 +449,7 @@ fn chunked_cpu_gradients_equal_the_whole_batch() {
     use rand::Rng;
     use snnlab::spiking::SpikingModel;
     let (b, t) = (107, 30);
-    let mut cfg = SpikingConfig::new("alif", 3, 40, 2);
+    let mut cfg = SpikingConfig::new(Kind::Alif, 3, 40, 2);
     cfg.tau_a_ms = 40.0;
     let models: Vec<SpikingModel> = (0..2)
         .map(|s| {
