@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use snnlab::batch::{Batch, LossKind};
 use snnlab::gpu::kernels::StepKernels;
 use snnlab::gpu::{EpropForm, SpikingEngine};
+use snnlab::model::Kind;
 use snnlab::optim::Adam;
 use snnlab::reference::rate::Prepared;
 use snnlab::reference::spiking::{SpikeLoss, SpikeTrajectory};
@@ -25,7 +26,7 @@ const T: usize = 40;
 const LAMBDA: f64 = 0.5;
 const TARGET: f64 = 0.05;
 
-fn config(kind: &str, n_out: usize) -> SpikingConfig {
+fn config(kind: Kind, n_out: usize) -> SpikingConfig {
     let mut c = SpikingConfig::new(kind, 3, 10, n_out);
     c.tau_a_ms = 60.0;
     c
@@ -91,11 +92,11 @@ fn engine(
     Some(e)
 }
 
-const CASES: [(&str, LossKind); 4] = [
-    ("lif", LossKind::Mse),
-    ("alif", LossKind::Mse),
-    ("lif", LossKind::Ce),
-    ("alif", LossKind::Ce),
+const CASES: [(Kind, LossKind); 4] = [
+    (Kind::Lif, LossKind::Mse),
+    (Kind::Alif, LossKind::Mse),
+    (Kind::Lif, LossKind::Ce),
+    (Kind::Alif, LossKind::Ce),
 ];
 
 /// The f64 CPU reference of one network on its batch.
@@ -117,7 +118,7 @@ fn reference(model: &SpikingModel, batch: &Batch) -> Reference {
 /// One of [`CASES`] on one form of the step kernels: kind, loss, step form, its pack (models,
 /// batches) and the factorised engine holding it.
 type FactorisedCase = (
-    &'static str,
+    Kind,
     LossKind,
     StepKernels,
     Vec<SpikingModel>,
@@ -154,21 +155,21 @@ fn forward_spikes_identical_and_losses_close() {
             assert_eq!(
                 zi,
                 tr.z.iter().copied().collect::<Vec<_>>(),
-                "{kind} {lk:?} {variant:?} network {i}: spike trains differ"
+                "{kind:?} {lk:?} {variant:?} network {i}: spike trains differ"
             );
             for (name, g, c) in [("v", &v, &tr.v), ("a", &a, &tr.a), ("psi", &psi, &tr.psi)] {
                 let gi: Vec<f32> = g.index_axis(ndarray::Axis(0), i).iter().copied().collect();
-                assert_close(&format!("{kind} {name}"), &gi, c.as_slice().unwrap());
+                assert_close(&format!("{kind:?} {name}"), &gi, c.as_slice().unwrap());
             }
             let yi: Vec<f32> = y.index_axis(ndarray::Axis(0), i).iter().copied().collect();
-            assert_close(&format!("{kind} y"), &yi, tr.y.as_slice().unwrap());
+            assert_close(&format!("{kind:?} y"), &yi, tr.y.as_slice().unwrap());
             assert_close(
-                &format!("{kind} {lk:?} task loss"),
+                &format!("{kind:?} {lk:?} task loss"),
                 &[losses[i].task],
                 &[lo.task],
             );
             assert_close(
-                &format!("{kind} rate regulariser"),
+                &format!("{kind:?} rate regulariser"),
                 &[losses[i].rate_reg],
                 &[lo.rate_reg],
             );
@@ -197,7 +198,7 @@ fn every_rule_gradient_matches_cpu() {
                     .zip(c.slices())
                 {
                     assert_close(
-                        &format!("{kind} {lk:?} {variant:?} {} {name}", rule.name()),
+                        &format!("{kind:?} {lk:?} {variant:?} {} {name}", rule.name()),
                         gs,
                         cs,
                     );
@@ -225,13 +226,13 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
                 let Reference { net, d, tr, lo } = reference(&models[i], &batches[i]);
                 let c = snnlab::reference::spiking::grad_eprop_online(&net, rule, &d, &tr, &lo);
                 assert_close(
-                    &format!("{kind} {lk:?} online {} vs cpu", rule.name()),
+                    &format!("{kind:?} {lk:?} online {} vs cpu", rule.name()),
                     &go[i].flatten(),
                     &c.flatten(),
                 );
                 let f: Vec<f64> = gf[i].flatten().iter().map(|&v| v as f64).collect();
                 assert_close(
-                    &format!("{kind} {lk:?} online vs factorised {}", rule.name()),
+                    &format!("{kind:?} {lk:?} online vs factorised {}", rule.name()),
                     &go[i].flatten(),
                     &f,
                 );
@@ -244,7 +245,7 @@ fn online_eprop_traces_match_cpu_and_the_factorised_sweep() {
 
 #[test]
 fn adam_update_matches_cpu() {
-    let cfg = config("alif", 2);
+    let cfg = config(Kind::Alif, 2);
     let (models, batches) = pack(&cfg, LossKind::Mse, 4);
     let Some(mut e) = engine(
         &cfg,
@@ -279,7 +280,7 @@ fn adam_update_matches_cpu() {
 
 #[test]
 fn memory_online_flat_in_t_backward_sweep_linear() {
-    let cfg = SpikingConfig::new("alif", 20, 512, 3);
+    let cfg = SpikingConfig::new(Kind::Alif, 20, 512, 3);
     let (b, kt) = (64u64, 3u64);
     let at = |t: usize, online: bool| {
         SpikingEngine::memory_bytes(&cfg, 1, b as usize, t, LossKind::Mse, online).total
@@ -301,7 +302,7 @@ fn memory_online_flat_in_t_backward_sweep_linear() {
     assert!(at(100, true) > at(100, false) && at(1000, true) < at(1000, false));
     // An engine's own report agrees with the formula.
     if let Some(ctx) = gpu() {
-        let small = config("alif", 2);
+        let small = config(Kind::Alif, 2);
         let e =
             SpikingEngine::new(ctx, &small, 2, 3, 17, LossKind::Mse, EpropForm::Online).unwrap();
         assert_eq!(
@@ -322,7 +323,7 @@ fn memory_online_flat_in_t_backward_sweep_linear() {
 fn tiled_steps_on_ragged_multi_tile_pack() {
     let Some(ctx) = gpu() else { return };
     let (b, t) = (11, 15);
-    let mut cfg = SpikingConfig::new("alif", 3, 70, 2);
+    let mut cfg = SpikingConfig::new(Kind::Alif, 3, 70, 2);
     cfg.tau_a_ms = 60.0;
     let mut seed = 500;
     let (model, bt) = loop {

@@ -866,7 +866,9 @@ impl<'a> Ascent<'a> {
                 }
                 t *= 0.5;
             }
-            if !(f_new >= self.f - ARMIJO * t * slope) || f_new - self.f <= 1e-16 {
+            // Written as a bool so that a NaN objective counts as a failed search.
+            let sufficient = f_new >= self.f - ARMIJO * t * slope;
+            if !sufficient || f_new - self.f <= 1e-16 {
                 if self.len == 0 {
                     self.done = true;
                     return;

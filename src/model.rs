@@ -266,13 +266,8 @@ impl RateModel {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (n, ni, no) = (config.n_rec, config.n_in, config.n_out);
-        let mut normal = |scale: f64| -> f32 {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            (z * scale) as f32
-        };
-        let w_in = Array2::from_shape_simple_fn((n, ni), || normal(1.0 / (ni as f64).sqrt()));
-        let mut w_rec =
-            Array2::from_shape_simple_fn((n, n), || normal(g0 * 1.5 / (n as f64).sqrt()));
+        let w_in = gaussian(&mut rng, (n, ni), 1.0 / (ni as f64).sqrt());
+        let mut w_rec = gaussian(&mut rng, (n, n), g0 * 1.5 / (n as f64).sqrt());
         let bound = 1.0 / (n as f64).sqrt();
         let mut uni = |_| rng.random_range(-bound..bound) as f32;
         let w_out = Array2::from_shape_fn((no, n), |(_, _)| uni(()));
@@ -317,9 +312,28 @@ impl RateModel {
 
     /// Draw the fixed random feedback matrix `B ~ U(-1/sqrt(N), 1/sqrt(N))` (SPEC §4).
     pub fn ensure_feedback(&mut self, seed: u64) {
-        if self.feedback.is_none() {
-            self.feedback = Some(random_feedback(self.config.n_rec, self.config.n_out, seed));
-        }
+        let c = &self.config;
+        ensure_feedback(&mut self.feedback, c.n_rec, c.n_out, seed);
+    }
+}
+
+/// `rows × cols` draws of `N(0, scale²)` from `rng`, row by row, as f32 (the initialisations).
+pub(crate) fn gaussian(rng: &mut ChaCha8Rng, shape: (usize, usize), scale: f64) -> Array2<f32> {
+    Array2::from_shape_simple_fn(shape, || {
+        let z: f64 = StandardNormal.sample(rng);
+        (z * scale) as f32
+    })
+}
+
+/// Fill `feedback` with [`random_feedback`] for `n` units unless it holds a matrix already.
+pub(crate) fn ensure_feedback(
+    feedback: &mut Option<Array2<f32>>,
+    n: usize,
+    n_out: usize,
+    seed: u64,
+) {
+    if feedback.is_none() {
+        *feedback = Some(random_feedback(n, n_out, seed));
     }
 }
 

@@ -12,11 +12,10 @@
 use ndarray::{Array1, Array2};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{Kind, random_feedback};
+use crate::model::{Kind, gaussian};
 
 fn d_kind() -> Kind {
     Kind::Alif
@@ -250,14 +249,10 @@ impl SpikingModel {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (n, ni, no) = (config.n_rec, config.n_in, config.n_out);
-        let mut normal = |scale: f64| -> f32 {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            (z * scale) as f32
-        };
-        let w_in = Array2::from_shape_simple_fn((n, ni), || normal(1.0 / (ni as f64).sqrt()));
-        let mut w_rec = Array2::from_shape_simple_fn((n, n), || normal(1.0 / (n as f64).sqrt()));
+        let w_in = gaussian(&mut rng, (n, ni), 1.0 / (ni as f64).sqrt());
+        let mut w_rec = gaussian(&mut rng, (n, n), 1.0 / (n as f64).sqrt());
         w_rec.diag_mut().fill(0.0);
-        let w_out = Array2::from_shape_simple_fn((no, n), || normal(1.0 / (n as f64).sqrt()));
+        let w_out = gaussian(&mut rng, (no, n), 1.0 / (n as f64).sqrt());
         Ok(Self {
             params: SpikingParams {
                 w_in,
@@ -272,8 +267,7 @@ impl SpikingModel {
 
     /// Draw `feedback ~ U(-1/sqrt(N), 1/sqrt(N))` once (SPEC §4) unless the model has one.
     pub fn ensure_feedback(&mut self, seed: u64) {
-        if self.feedback.is_none() {
-            self.feedback = Some(random_feedback(self.config.n_rec, self.config.n_out, seed));
-        }
+        let c = &self.config;
+        crate::model::ensure_feedback(&mut self.feedback, c.n_rec, c.n_out, seed);
     }
 }

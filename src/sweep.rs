@@ -647,6 +647,12 @@ impl<'a> IntoIterator for &'a Runs {
 }
 
 impl Sweep {
+    /// The sweep's recordings (`data`, read in `data_layout`), or `None` without data.
+    pub fn references(&self) -> Option<crate::analysis::References> {
+        self.data
+            .as_deref()
+            .map(|d| crate::analysis::References::with_layout(d, self.data_layout))
+    }
     pub fn load(path: &Path) -> Result<Sweep> {
         let text = crate::io::budget::read_input_text(path, "a TOML sweep file")?;
         Self::from_toml(path, &text)
@@ -1011,10 +1017,7 @@ pub fn packs<'a>(runs: &[&'a Run], pack_max: usize) -> Vec<Vec<&'a Run>> {
 pub fn run(sweep: &Sweep, opts: &RunOptions, adapter: Option<&str>) -> Result<RunReport> {
     prepare_results(sweep)?;
     // The data, checked before spending any time on training and prepared once for every run.
-    let mut refs = sweep
-        .data
-        .as_deref()
-        .map(|d| crate::analysis::References::with_layout(d, sweep.data_layout));
+    let mut refs = sweep.references();
     if let Some(r) = &mut refs {
         r.for_config(sweep.runs.get(0)?.config())?;
     }
@@ -1814,7 +1817,7 @@ pub fn merge(
     if opts.metrics.is_empty() {
         return Err(Error::Input("--metric: no metric given".into()));
     }
-    let mut refs = sweep.data.as_deref().map(crate::analysis::References::new);
+    let mut refs = sweep.references();
     let mut csv = head.join(",") + "\n";
     let (mut rows, mut runs, mut missing) = (0, 0, 0);
     // Per network: (run id, axis values, closest checkpoint at or above the floor).

@@ -248,6 +248,26 @@ pub fn dodge(i: usize, n: usize) -> f64 {
     }
 }
 
+/// Group `k` of `groups`'s value `y` at level slot `li` (dodged beside the other groups), with
+/// its 95 % CI (`None`: no bar), in the group's colour.
+pub fn group_point(
+    li: usize,
+    (k, groups): (usize, usize),
+    y: f64,
+    ci: Option<(f64, f64)>,
+    label: String,
+) -> ErrorPoint {
+    let (lo, hi) = ci.unwrap_or((f64::NAN, f64::NAN));
+    ErrorPoint {
+        x: li as f64 + dodge(k, groups),
+        y,
+        lo,
+        hi,
+        color: palette(k),
+        label: Some(label),
+    }
+}
+
 /// Distance at the matched levels: mean and 95 % CI per group, groups side by side at each
 /// level (a categorical axis); a level no network reaches says so in its slot.
 pub fn matched_panel(title: &str, groups: &[Group]) -> Panel {
@@ -262,15 +282,9 @@ pub fn matched_panel(title: &str, groups: &[Group]) -> Panel {
                 continue;
             };
             if let Some(m) = r.summary.mean {
-                let (lo, hi) = r.summary.ci.unwrap_or((f64::NAN, f64::NAN));
-                p.errors.push(ErrorPoint {
-                    x: li as f64 + dodge(gi, groups.len()),
-                    y: m,
-                    lo,
-                    hi,
-                    color: palette(gi),
-                    label: Some(g.label.clone()),
-                });
+                let k = (gi, groups.len());
+                p.errors
+                    .push(group_point(li, k, m, r.summary.ci, g.label.clone()));
             }
         }
     }

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use super::figures::{ErrorPoint, Figure, Panel, Scale, palette};
-use super::run_report::{Group, distance_vs_accuracy, dodge, matched_panel, reference_lines};
+use super::figures::{Figure, Panel, Scale, palette};
+use super::run_report::{Group, distance_vs_accuracy, group_point, matched_panel, reference_lines};
 use super::{Provenance, esc};
 use crate::error::Result;
 use crate::stats::{AttributionRow, MatchedRow, Network, PairedRow};
@@ -144,15 +144,9 @@ fn attribution_panel(r: &SweepReport) -> Panel {
             continue;
         }
         let Some(e) = row.eta2 else { continue };
-        let (lo, hi) = row.ci.unwrap_or((f64::NAN, f64::NAN));
-        p.errors.push(ErrorPoint {
-            x: li as f64 + dodge(k, shown.len()),
-            y: e,
-            lo,
-            hi,
-            color: palette(k),
-            label: Some(axis_title(sweep, shown[k])),
-        });
+        let label = axis_title(sweep, shown[k]);
+        p.errors
+            .push(group_point(li, (k, shown.len()), e, row.ci, label));
     }
     p.notes = unreached
         .iter()
@@ -205,9 +199,8 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
     if r.runs == 0 {
         html.push_str("<p>No run is complete yet: run <code>snnlab sweep run</code> on this sweep first. The tables below are empty.</p>");
     }
-    let refs = match &sweep.data {
-        Some(d) => {
-            let mut refs = crate::analysis::References::new(d);
+    let refs = match sweep.references() {
+        Some(mut refs) => {
             let x = refs.for_config(sweep.runs[0].config())?;
             Some((x.baseline, x.floor))
         }

@@ -7,6 +7,7 @@ mod common;
 mod bench_grid;
 mod bench_peer;
 mod bench_spiking;
+mod cue_sweep;
 mod report_figures;
 mod resume;
 mod slurm;
