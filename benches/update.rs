@@ -11,17 +11,26 @@ fn main() {
             .collect()
     };
     let spec = snnlab::bench::BenchSpec {
-        n: vec![200],
+        grid: snnlab::bench::Grid {
+            n: vec![200],
+            t: vec![300],
+            devices: list("SNNLAB_BENCH_DEVICES", "cpu,gpu")
+                .iter()
+                .map(|s| match s.as_str() {
+                    "cpu" => snnlab::backend::Device::Cpu,
+                    "gpu" => snnlab::backend::Device::Gpu,
+                    _ => panic!("SNNLAB_BENCH_DEVICES: cpu and/or gpu, not '{s}'"),
+                })
+                .collect(),
+            repeats: 3,
+            csv: None,
+        },
         b: vec![100],
-        t: vec![300],
         m: list("SNNLAB_BENCH_M", "1")
             .iter()
             .map(|s| s.parse().expect("SNNLAB_BENCH_M: integers"))
             .collect(),
         rules: vec![snnlab::rules::Rule::Bptt, snnlab::rules::Rule::Eprop],
-        devices: list("SNNLAB_BENCH_DEVICES", "cpu,gpu"),
-        repeats: 3,
-        csv: None,
         plot: None,
         peak_gflops: None,
         peak_gbps: None,

@@ -23,23 +23,28 @@ use crate::error::{Error, Result};
 use crate::model::{RateConfig, RateModel};
 use crate::rules::Rule;
 
-/// The grid of `snnlab bench`: every rule × N × B × T × M on every device.
-pub struct BenchSpec {
+/// What the grids of `bench` and `bench-spiking` have in common.
+pub struct Grid {
     /// Recurrent units.
     pub n: Vec<usize>,
-    /// Trials per batch.
-    pub b: Vec<usize>,
     /// Steps per trial.
     pub t: Vec<usize>,
-    /// Networks trained together (one pack where they fit).
-    pub m: Vec<usize>,
-    pub rules: Vec<Rule>,
-    /// `cpu` and/or `gpu` (parsed by [`run`]).
-    pub devices: Vec<String>,
+    /// [`Device::Cpu`] and/or [`Device::Gpu`].
+    pub devices: Vec<Device>,
     /// Timed updates per point, after one warm-up.
     pub repeats: usize,
     /// Where the rows go as CSV, when given.
     pub csv: Option<PathBuf>,
+}
+
+/// The grid of `snnlab bench`: every rule × N × B × T × M on every device.
+pub struct BenchSpec {
+    pub grid: Grid,
+    /// Trials per batch.
+    pub b: Vec<usize>,
+    /// Networks trained together (one pack where they fit).
+    pub m: Vec<usize>,
+    pub rules: Vec<Rule>,
     /// An SVG of the cost of each rule against N and against T, when given.
     pub plot: Option<PathBuf>,
     /// Nominal peaks the achieved rates are reported against (GFLOP/s, GB/s); for known GPUs
@@ -92,19 +97,18 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// `--devices` as the benches take it (cpu, gpu), parsed once.
-pub(crate) fn parse_devices(names: &[String]) -> Result<Vec<Device>> {
-    names
+/// The benches time a named device: `auto` would hide which one a row measured.
+pub(crate) fn check_devices(devices: &[Device]) -> Result<()> {
+    match devices
         .iter()
-        .map(|name| {
-            [Device::Cpu, Device::Gpu]
-                .into_iter()
-                .find(|d| d.name() == name)
-                .ok_or_else(|| {
-                    Error::Input(format!("--devices: unknown device '{name}' (cpu or gpu)"))
-                })
-        })
-        .collect()
+        .find(|d| !matches!(d, Device::Cpu | Device::Gpu))
+    {
+        Some(d) => Err(Error::Input(format!(
+            "--devices: '{}' is not a bench device (cpu or gpu)",
+            d.name()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// One JSON line of the PyTorch peer (`benches/peers/torch_rate.py`).
@@ -333,10 +337,10 @@ struct Row {
 /// when PyTorch sees one) when `peer`, the Python to run it with, is given (never fails because
 /// of it).
 pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>) -> Result<()> {
-    if spec.repeats == 0 {
+    if spec.grid.repeats == 0 {
         return Err(Error::Input("--repeats must be at least 1".into()));
     }
-    if [&spec.n, &spec.b, &spec.t, &spec.m]
+    if [&spec.grid.n, &spec.b, &spec.grid.t, &spec.m]
         .iter()
         .any(|v| v.is_empty() || v.contains(&0))
     {
@@ -391,7 +395,8 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
     let mut rows: Vec<Row> = Vec::new();
     println!("{title}");
     let mut cuda_skip_said = false;
-    for device in parse_devices(&spec.devices)? {
+    check_devices(&spec.grid.devices)?;
+    for &device in &spec.grid.devices {
         let dev = device.name();
         // GPU rows name the step-kernel implementation too ($SNNLAB_GPU_KERNELS compares them).
         let mut software = false;
@@ -437,9 +442,9 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
             _ => None,
         };
         for &rule in &spec.rules {
-            for &n in &spec.n {
+            for &n in &spec.grid.n {
                 for &b in &spec.b {
-                    for &t in &spec.t {
+                    for &t in &spec.grid.t {
                         for &m in &spec.m {
                             let p = Point { n, b, t, m };
                             let work = m as f64 * rate_update_gflop(rule, n, b, t);
@@ -477,7 +482,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                             be.update(rule, &refs, &lambdas)?; // warm-up (pipeline JIT, allocations)
                             be.take_phase_seconds();
                             let mut times = Vec::new();
-                            for _ in 0..spec.repeats {
+                            for _ in 0..spec.grid.repeats {
                                 let t0 = Instant::now();
                                 be.update(rule, &refs, &lambdas)?;
                                 times.push(t0.elapsed().as_secs_f64());
@@ -499,7 +504,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                                     let all: f64 = phases.iter().map(|(_, v)| v).sum();
                                     s * sum / all.max(1e-300)
                                 } else {
-                                    sum / spec.repeats as f64
+                                    sum / spec.grid.repeats as f64
                                 })
                             };
                             let (fwd, grad, opt) = (
@@ -562,7 +567,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                                 let got = match (&ready, peer_device) {
                                     (Some(pr), Some(pd)) if peer_rule => {
                                         let r = &rule.name();
-                                        match peer_point(pr, p, spec.repeats, r, threads, pd) {
+                                        match peer_point(pr, p, spec.grid.repeats, r, threads, pd) {
                                             Ok(pl) => Some(pl.seconds_per_update),
                                             Err(e) => {
                                                 eprintln!("peer failed for {r}, m = {m}: {e}");
@@ -598,7 +603,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
             }
         }
     }
-    if let Some(p) = &spec.csv {
+    if let Some(p) = &spec.grid.csv {
         crate::io::write_atomic(p, (csv.join("\n") + "\n").as_bytes())?;
     }
     if let Some(p) = &spec.plot {

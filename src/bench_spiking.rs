@@ -7,7 +7,6 @@
 //! (`--max-gflop`) or whose largest buffer exceeds one storage binding are listed as skipped, with
 //! the reason, so the same grid runs on a laptop and on an H200.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,9 +16,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::backend::Device;
 use crate::batch::{Batch, LossKind};
-use crate::bench::{median, parse_devices};
+use crate::bench::{Grid, check_devices, median};
 use crate::error::{Error, Result};
 use crate::gpu::{EpropForm, GpuContext, SpikingEngine};
+use crate::model::Kind;
 use crate::optim::Adam;
 use crate::reference::rate::Prepared;
 use crate::reference::spiking as spk;
@@ -30,24 +30,15 @@ type SpikingAdam<F> = Adam<SpikingParams<F>>;
 
 /// The grid of `snnlab bench-spiking`: every kind × N × T × form on every device, at one B.
 pub struct SpikeBenchSpec {
-    /// `lif` and/or `alif`.
-    pub kinds: Vec<String>,
-    /// [`SpikeForm`] names (parsed by [`run`]).
-    pub forms: Vec<String>,
-    /// Recurrent units.
-    pub n: Vec<usize>,
-    /// Steps per trial.
-    pub t: Vec<usize>,
+    /// [`Kind::Lif`] and/or [`Kind::Alif`].
+    pub kinds: Vec<Kind>,
+    pub forms: Vec<SpikeForm>,
+    pub grid: Grid,
     /// Trials per batch.
     pub b: usize,
-    /// `cpu` and/or `gpu` (parsed by [`run`]).
-    pub devices: Vec<String>,
-    /// Timed updates per point, after one warm-up.
-    pub repeats: usize,
     /// Skip points above this many GFLOP per update (estimated), per device kind.
     pub max_gflop_cpu: f64,
     pub max_gflop_gpu: f64,
-    pub csv: Option<PathBuf>,
 }
 
 const N_IN: usize = 20;
@@ -173,15 +164,11 @@ fn cpu_update(
 }
 
 pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
-    if spec.repeats == 0 || spec.b == 0 {
+    if spec.grid.repeats == 0 || spec.b == 0 {
         return Err(Error::Input("--repeats and --b must be at least 1".into()));
     }
-    let forms: Vec<SpikeForm> = spec
-        .forms
-        .iter()
-        .map(|f| f.parse())
-        .collect::<Result<_>>()?;
-    let devices = parse_devices(&spec.devices)?;
+    let (forms, devices) = (&spec.forms, &spec.grid.devices);
+    check_devices(devices)?;
     let ctx = if devices.contains(&Device::Gpu) {
         Some(Arc::new(GpuContext::new(adapter)?))
     } else {
@@ -192,7 +179,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
         "{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>10} {:>13}  note",
         "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "trace GB/s", "device bytes"
     );
-    for &device in &devices {
+    for &device in devices {
         let dev = device.name();
         let gpu = device == Device::Gpu;
         let (budget, adapter_name) = if gpu {
@@ -206,13 +193,10 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                 format!("{} threads", rayon::current_num_threads()),
             )
         };
-        for kind in &spec.kinds {
-            for &n in &spec.n {
-                for &t in &spec.t {
-                    for &form in &forms {
-                        let kind = kind
-                            .parse()
-                            .map_err(|e| Error::Input(format!("--kinds: {e}")))?;
+        for &kind in &spec.kinds {
+            for &n in &spec.grid.n {
+                for &t in &spec.grid.t {
+                    for &form in forms {
                         let cfg = SpikingConfig::new(kind, N_IN, n, N_OUT);
                         cfg.validate()?;
                         let gflop = form.gflop(n, t, spec.b);
@@ -244,7 +228,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                                 let mut net = spk::SpikingNet::<f32>::new(&model);
                                 let mut adam = SpikingAdam::new(&cfg, 1e-3);
                                 let d = Prepared::<f32>::new(&batch);
-                                for i in 0..=spec.repeats {
+                                for i in 0..=spec.grid.repeats {
                                     let t0 = Instant::now();
                                     cpu_update(&mut net, &mut adam, form, &d);
                                     if i > 0 {
@@ -264,7 +248,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                                 e.set_networks(&[&model])?;
                                 e.set_batches(&[&batch])?;
                                 e.set_hyper(&[0.1], &[1e-3], 0.01);
-                                for i in 0..=spec.repeats {
+                                for i in 0..=spec.grid.repeats {
                                     let t0 = Instant::now();
                                     e.update(form.rule())?;
                                     if i > 0 {
@@ -310,7 +294,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
             }
         }
     }
-    if let Some(p) = &spec.csv {
+    if let Some(p) = &spec.grid.csv {
         crate::io::write_atomic(p, (rows.join("\n") + "\n").as_bytes())?;
     }
     Ok(())

@@ -1,6 +1,6 @@
 // task_loss.wgsl — the task loss of one (step, trial) and its dE/dy (SPEC §3), shared by
 // rate_readout_loss, spike_loss and spike_online_out (appended to each; not a kernel itself).
-// CPU twin: src/reference/rate.rs::task_loss
+// CPU twin: src/reference/common.rs::task_loss
 //   mse: l = mask (y - y*)^2,              dy = 2 mask (y - y*) / sum(mask)
 //   ce:  l = mask (logsumexp(y) - y[c]),   dy = mask (softmax(y) - onehot(c)) / sum(mask)
 // Uses the caller's globals dims, y, targets, mask and writes dy. yb: first output of this

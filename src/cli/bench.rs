@@ -3,10 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use snnlab::backend::Device;
+use snnlab::bench_spiking::SpikeForm;
 use snnlab::error::{Error, Result};
+use snnlab::model::Kind;
 use snnlab::rules::Rule;
 
 use super::environment::env_value;
+use super::values::{bench_device, spiking_kind};
 
 #[derive(clap::Args)]
 pub(crate) struct RateArgs {
@@ -21,8 +25,8 @@ pub(crate) struct RateArgs {
     m: Vec<usize>,
     #[arg(long, value_delimiter = ',', default_value = "bptt,eprop")]
     rules: Vec<Rule>,
-    #[arg(long, value_delimiter = ',', default_value = "cpu,gpu")]
-    devices: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "cpu,gpu", value_parser = bench_device())]
+    devices: Vec<Device>,
     /// Timed updates per point (after one warm-up update); the median is reported.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
@@ -67,14 +71,16 @@ pub(crate) fn run_rate(a: RateArgs, adapter: Option<&str>) -> Result<()> {
         env_value("SNNLAB_PYTHON").unwrap_or_else(|| snnlab::bench::DEFAULT_PEER_PYTHON.into())
     });
     let spec = snnlab::bench::BenchSpec {
-        n: a.n,
+        grid: snnlab::bench::Grid {
+            n: a.n,
+            t: a.t,
+            devices: a.devices,
+            repeats: a.repeats,
+            csv: a.csv,
+        },
         b: a.b,
-        t: a.t,
         m: a.m,
         rules: a.rules,
-        devices: a.devices,
-        repeats: a.repeats,
-        csv: a.csv,
         plot: a.plot,
         peak_gflops: a.peak_gflops,
         peak_gbps: a.peak_gbps,
@@ -85,23 +91,23 @@ pub(crate) fn run_rate(a: RateArgs, adapter: Option<&str>) -> Result<()> {
 
 #[derive(clap::Args)]
 pub(crate) struct SpikingArgs {
-    #[arg(long, value_delimiter = ',', default_value = "lif,alif")]
-    kinds: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "lif,alif", value_parser = spiking_kind())]
+    kinds: Vec<Kind>,
     /// bptt | eprop-online | eprop-factorised
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "bptt,eprop-online,eprop-factorised"
     )]
-    forms: Vec<String>,
+    forms: Vec<SpikeForm>,
     #[arg(long, value_delimiter = ',', default_value = "128,512,2048")]
     n: Vec<usize>,
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     t: Vec<usize>,
     #[arg(long, default_value_t = 64)]
     b: usize,
-    #[arg(long, value_delimiter = ',', default_value = "cpu,gpu")]
-    devices: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_value = "cpu,gpu", value_parser = bench_device())]
+    devices: Vec<Device>,
     #[arg(long, default_value_t = 3)]
     repeats: usize,
     /// Skip CPU points above this estimated work per update.
@@ -129,14 +135,16 @@ pub(crate) fn run_spiking(a: SpikingArgs, adapter: Option<&str>) -> Result<()> {
     let spec = snnlab::bench_spiking::SpikeBenchSpec {
         kinds: a.kinds,
         forms: a.forms,
-        n: a.n,
-        t: a.t,
+        grid: snnlab::bench::Grid {
+            n: a.n,
+            t: a.t,
+            devices: a.devices,
+            repeats: a.repeats,
+            csv: a.csv,
+        },
         b: a.b,
-        devices: a.devices,
-        repeats: a.repeats,
         max_gflop_cpu: a.max_gflop_cpu,
         max_gflop_gpu: a.max_gflop_gpu,
-        csv: a.csv,
     };
     snnlab::bench_spiking::run(&spec, adapter)
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use snnlab::error::{Error, Result};
+use snnlab::model::Kind;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -11,8 +12,9 @@ pub(crate) struct Args {
     /// Key prefix of the checkpoint, e.g. p508_
     #[arg(long)]
     prefix: String,
+    /// The checkpoint's kind of network (the paper's are all `rate`).
     #[arg(long, default_value = "rate")]
-    kind: String,
+    kind: Kind,
     #[arg(long)]
     out: PathBuf,
 }
@@ -24,7 +26,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         kind,
         out,
     } = args;
-    if kind != "rate" {
+    if kind != Kind::Rate {
         return Err(Error::Input(format!(
             "--kind: the paper's checkpoints are rate networks; '{kind}' is not supported"
         )));

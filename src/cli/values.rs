@@ -6,6 +6,7 @@ use clap::builder::{EnumValueParser, TypedValueParser};
 
 use snnlab::backend::Device;
 use snnlab::evaluate::TaskName;
+use snnlab::model::Kind;
 
 /// `--device`.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -24,6 +25,38 @@ impl From<DeviceName> for Device {
             DeviceName::Auto => Device::Auto,
             DeviceName::Cpu => Device::Cpu,
             DeviceName::Gpu => Device::Gpu,
+        }
+    }
+}
+
+/// `--devices` of the benches: a named device (a row must say which one it timed).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchDevice {
+    Cpu,
+    Gpu,
+}
+
+impl From<BenchDevice> for Device {
+    fn from(d: BenchDevice) -> Self {
+        match d {
+            BenchDevice::Cpu => Device::Cpu,
+            BenchDevice::Gpu => Device::Gpu,
+        }
+    }
+}
+
+/// `--kinds` of `bench-spiking`: the spiking kinds of network.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SpikingKind {
+    Lif,
+    Alif,
+}
+
+impl From<SpikingKind> for Kind {
+    fn from(k: SpikingKind) -> Self {
+        match k {
+            SpikingKind::Lif => Kind::Lif,
+            SpikingKind::Alif => Kind::Alif,
         }
     }
 }
@@ -53,6 +86,16 @@ pub(crate) fn device() -> impl TypedValueParser<Value = Device> {
     EnumValueParser::<DeviceName>::new().map(Device::from)
 }
 
+/// The parser of the benches' `--devices`.
+pub(crate) fn bench_device() -> impl TypedValueParser<Value = Device> {
+    EnumValueParser::<BenchDevice>::new().map(Device::from)
+}
+
+/// The parser of `--kinds`.
+pub(crate) fn spiking_kind() -> impl TypedValueParser<Value = Kind> {
+    EnumValueParser::<SpikingKind>::new().map(Kind::from)
+}
+
 /// The parser of `--task` flags.
 pub(crate) fn task_name() -> impl TypedValueParser<Value = TaskName> {
     EnumValueParser::<BuiltinTask>::new().map(TaskName::from)
@@ -68,12 +111,15 @@ mod tests {
         v.to_possible_value().unwrap().get_name().to_string()
     }
 
+    /// The device a config names with the flag's name of `v`.
+    fn config_device<E: ValueEnum>(v: &E) -> Device {
+        serde_json::from_str(&format!("\"{}\"", flag_name(v))).unwrap()
+    }
+
     #[test]
     fn device_names_are_the_config_names() {
         for v in DeviceName::value_variants() {
-            let from_config: Device =
-                serde_json::from_str(&format!("\"{}\"", flag_name(v))).unwrap();
-            assert_eq!(from_config, Device::from(*v));
+            assert_eq!(config_device(v), Device::from(*v));
         }
         assert_eq!(DeviceName::value_variants().len(), 3);
     }
@@ -85,5 +131,16 @@ mod tests {
             assert_eq!(name, format!("\"{}\"", flag_name(v)));
         }
         assert_eq!(BuiltinTask::value_variants().len(), 3);
+    }
+
+    #[test]
+    fn bench_device_and_kind_names_are_the_config_names() {
+        for v in BenchDevice::value_variants() {
+            assert_eq!(config_device(v), Device::from(*v));
+        }
+        for v in SpikingKind::value_variants() {
+            assert_eq!(flag_name(v).parse::<Kind>().unwrap(), Kind::from(*v));
+            assert!(Kind::from(*v).is_spiking());
+        }
     }
 }

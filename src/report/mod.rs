@@ -123,6 +123,12 @@ pub fn write_figures(dir: &Path, figs: &[Figure], prov: &Provenance) -> Result<S
     Ok(html)
 }
 
+/// The matched accuracy levels as a caption lists them (`0.5, 0.8, 0.9`).
+pub fn levels_text(levels: &[f64]) -> String {
+    let text: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
+    text.join(", ")
+}
+
 /// What the reference lines mean, for captions.
 pub fn reference_lines_caption(baseline: f64, floor: f64) -> String {
     format!(

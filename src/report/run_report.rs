@@ -567,12 +567,7 @@ pub fn write(
         .map(|r| r.scores.iter().filter(|s| s.accuracy < 0.0).count())
         .sum();
     let refs_caption = super::reference_lines_caption(baseline, floor);
-    let levels_text = opts
-        .levels
-        .iter()
-        .map(|l| l.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let levels_text = super::levels_text(&opts.levels);
     let lines_caption = format!(
         "Distance to the neural data ({data_name}; angular Procrustes distance, unitless, 0 = identical up to rotation) against task accuracy on the analysis trials (unitless, 1 = perfect). Each thin line is one network (run × seed), its checkpoints joined in update order; one colour per run, the same in every figure. Thick line and shaded band: the run's mean distance at the matched accuracy levels ({levels_text}) and its 95 % bootstrap CI over networks (a band needs two levels with a CI). {refs_caption}"
     );
@@ -618,19 +613,19 @@ pub fn write(
             "Mean distance to the neural data (unitless) at each matched accuracy level, per run, with 95 % bootstrap percentile CIs over the run's networks (2000 seeded resamples; no bar for a single network). A network's value at a level is read where its accuracy first reaches the level, linear between the checkpoints around the crossing; runs side by side at each level. Levels a run never reaches are listed in the panel instead of being drawn. Same numbers as matched.csv.".into(),
         ),
     ];
+    // One field of every checkpoint score, per run (labelled) and per seed, over updates.
+    let per_run = |f: fn(&CheckpointScore) -> f64| -> Vec<LabelledSeries> {
+        runs.iter()
+            .zip(&labels)
+            .map(|(r, l)| (l.clone(), by_seed(r, f)))
+            .collect()
+    };
     let mut dist_t = Panel::new(
         "Distance to neural data during learning",
         "update",
         "distance to data",
     );
-    over_updates(
-        &mut dist_t,
-        &runs
-            .iter()
-            .zip(&labels)
-            .map(|(r, l)| (l.clone(), by_seed(r, |s| s.distance)))
-            .collect::<Vec<_>>(),
-    );
+    over_updates(&mut dist_t, &per_run(|s| s.distance));
     dist_t.hlines = reference_lines(baseline, floor);
     figs.push(Figure::new(
         "distance_during_learning",
@@ -665,14 +660,7 @@ pub fn write(
         "update",
         "participation ratio (dimensions)",
     );
-    over_updates(
-        &mut dims,
-        &runs
-            .iter()
-            .zip(&labels)
-            .map(|(r, l)| (l.clone(), by_seed(r, |s| s.participation_ratio)))
-            .collect::<Vec<_>>(),
-    );
+    over_updates(&mut dims, &per_run(|s| s.participation_ratio));
     figs.push(Figure::new(
         "dimensionality",
         dims,

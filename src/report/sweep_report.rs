@@ -227,12 +227,7 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
         ));
     }
 
-    let levels_text = r
-        .levels
-        .iter()
-        .map(|l| l.to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let levels_text = super::levels_text(r.levels);
     let data_name = sweep.data.as_deref().map(super::file_name);
     let mut figs = Vec::new();
     if let Some((baseline, floor)) = refs {

@@ -188,7 +188,9 @@ fn evaluate_reproduces_the_papers_reach_checkpoint() {
     let task = snnlab::evaluate::AnalysisTask::load(snnlab::evaluate::TaskName::Reach).unwrap();
     let data = snnlab::evaluate::load_data(&h, &task).unwrap();
     let floor = snnlab::similarity::split_half_floor(data.view(), 100, 0).unwrap();
-    assert_eq!(get("split_half_floor"), floor);
+    // The same computation in this process (OpenBLAS threaded) and in the binary (one thread):
+    // equal up to the last bits of LAPACK's summation order.
+    assert!((get("split_half_floor") - floor).abs() < 1e-12);
     assert!((get("normalised_distance") - (get("distance") - floor) / (1.0 - floor)).abs() < 1e-12);
     assert!(get("cka") > 0.0 && get("participation_ratio") >= 1.0);
 

@@ -3,7 +3,7 @@
 //! both `sweep run` and `sweep merge`.
 
 use crate::common;
-use common::{csv_rows, run_ok, s, sweep_file_in, tmpdir};
+use common::{run_ok, s, sweep_file_in, table, tmpdir};
 
 /// The sweep's base config; `train` with the same keys trains the same network.
 const CUE: &str = "task = \"cue\"\nrule = \"bptt\"\nn_rec = 8\nlr = 1e-2\nupdates = 1\nbatch_size = 2\ncheckpoints = [0, 1]\ndevice = \"cpu\"\n";
@@ -43,18 +43,18 @@ fn a_cue_sweep_is_scored_with_the_cue_analysis() {
         "--metric",
         "procrustes,cka-angular",
     ]);
-    let rows = csv_rows(&dir.join("results/merged.csv"));
-    let head = &rows[0];
-    let col = |name: &str| head.iter().position(|c| c == name).unwrap();
+    let merged = std::fs::read_to_string(dir.join("results/merged.csv")).unwrap();
+    let (head, rows) = table(&merged);
+    let col = |name: &str| head.iter().position(|c| *c == name).unwrap();
     let (update, metric, distance) = (col("update"), col("metric"), col("distance"));
     let mut seen = Vec::new();
-    for r in &rows[1..] {
+    for r in &rows {
         let d: f64 = r[distance].parse().unwrap();
         assert!(d.is_finite(), "{r:?}");
         if r[update] == "1" {
             // The same network on the same (cue) analysis trials: distance 0 up to f32.
             assert!(d < 1e-3, "update 1 against its own activity: {r:?}");
-            seen.push(r[metric].clone());
+            seen.push(r[metric]);
         } else {
             // The untrained network differs from the trained one's activity.
             assert!(d > 1e-3, "update 0 should differ: {r:?}");
