@@ -37,6 +37,24 @@ pub struct Grid {
     pub csv: Option<PathBuf>,
 }
 
+impl Grid {
+    pub fn new(
+        n: Vec<usize>,
+        t: Vec<usize>,
+        devices: Vec<Device>,
+        repeats: usize,
+        csv: Option<PathBuf>,
+    ) -> Self {
+        Grid {
+            n,
+            t,
+            devices,
+            repeats,
+            csv,
+        }
+    }
+}
+
 /// The grid of `snnlab bench`: every rule × N × B × T × M on every device.
 pub struct BenchSpec {
     pub grid: Grid,

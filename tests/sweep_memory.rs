@@ -6,22 +6,19 @@
 //! so a parent shared with other tests would be measured too.
 
 mod common;
-use common::s;
-
-use std::path::{Path, PathBuf};
+use common::{s, write_file};
 
 use snnlab::sweep::Sweep;
 
-const BASE: &str = "[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 2\nbatch_size = 4\ncheckpoints = [0, 2]\ndevice = \"cpu\"\n";
+/// A small reach run (2 updates), the base of every run of the grids.
+const BASE: &str = concat!(
+    "[base]\ntask = \"reach\"\nn_rec = 16\nupdates = 2\nbatch_size = 4\n",
+    "checkpoints = [0, 2]\ndevice = \"cpu\"\n"
+);
 
-fn list(values: impl Iterator<Item = String>) -> String {
-    format!("[{}]", values.collect::<Vec<_>>().join(", "))
-}
-
-fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(format!("{name}.toml"));
-    std::fs::write(&p, body).unwrap();
-    p
+/// `n` values of `f` as a TOML list.
+fn axis(n: usize, f: impl Fn(usize) -> String) -> String {
+    format!("[{}]", (0..n).map(f).collect::<Vec<_>>().join(", "))
 }
 
 /// Run the binary; (exit code, stdout, stderr, peak RSS of the child in KiB) from wait4.
@@ -76,15 +73,14 @@ fn bounded_ok(args: &[&str], expect: &[&str], what: &str) -> String {
 #[test]
 fn status_of_a_million_runs_and_of_ten_thousand_seeds_stays_in_bounded_memory() {
     let d = common::tmpdir("million");
-    let axis = |n: usize, f: &dyn Fn(usize) -> String| list((0..n).map(f));
     // 10^6 runs: 1000 seeds × 1000 learning rates.
     let body = format!(
         "results = \"{}\"\n{BASE}[grid]\nseed = {}\nlr = {}\n",
         d.join("res").display(),
-        axis(1000, &|i| i.to_string()),
-        axis(1000, &|i| format!("{:e}", 1e-4 * (1.0 + i as f64)))
+        axis(1000, |i| i.to_string()),
+        axis(1000, |i| format!("{:e}", 1e-4 * (1.0 + i as f64)))
     );
-    let million = sweep_file(&d, "million", &body);
+    let million = write_file(&d, "million.toml", &body);
     let status_million = ["sweep", "status", s(&million)];
     // The index is 16 bytes a run (16 MB); a fully expanded grid took about 900 MB.
     bounded_ok(
@@ -114,9 +110,9 @@ fn status_of_a_million_runs_and_of_ten_thousand_seeds_stays_in_bounded_memory() 
     let body = format!(
         "results = \"{}\"\n{BASE}[grid]\nseed = {}\n",
         d.join("res2").display(),
-        axis(10_000, &|i| i.to_string())
+        axis(10_000, |i| i.to_string())
     );
-    let seeds = sweep_file(&d, "seeds", &body);
+    let seeds = write_file(&d, "seeds.toml", &body);
     let ss = common::s(&seeds);
     bounded_ok(
         &["sweep", "status", ss],

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use snnlab::backend::Device;
+use snnlab::bench::Grid;
 use snnlab::bench_spiking::SpikeForm;
 use snnlab::error::{Error, Result};
 use snnlab::model::Kind;
@@ -71,13 +72,7 @@ pub(crate) fn run_rate(a: RateArgs, adapter: Option<&str>) -> Result<()> {
         env_value("SNNLAB_PYTHON").unwrap_or_else(|| snnlab::bench::DEFAULT_PEER_PYTHON.into())
     });
     let spec = snnlab::bench::BenchSpec {
-        grid: snnlab::bench::Grid {
-            n: a.n,
-            t: a.t,
-            devices: a.devices,
-            repeats: a.repeats,
-            csv: a.csv,
-        },
+        grid: Grid::new(a.n, a.t, a.devices, a.repeats, a.csv),
         b: a.b,
         m: a.m,
         rules: a.rules,
@@ -135,13 +130,7 @@ pub(crate) fn run_spiking(a: SpikingArgs, adapter: Option<&str>) -> Result<()> {
     let spec = snnlab::bench_spiking::SpikeBenchSpec {
         kinds: a.kinds,
         forms: a.forms,
-        grid: snnlab::bench::Grid {
-            n: a.n,
-            t: a.t,
-            devices: a.devices,
-            repeats: a.repeats,
-            csv: a.csv,
-        },
+        grid: Grid::new(a.n, a.t, a.devices, a.repeats, a.csv),
         b: a.b,
         max_gflop_cpu: a.max_gflop_cpu,
         max_gflop_gpu: a.max_gflop_gpu,

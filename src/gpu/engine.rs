@@ -709,8 +709,7 @@ pub(crate) use pack_dims;
 /// chosen ones (tests run both). `$extra` are the kind's own options.
 macro_rules! engine_constructors {
     ($config:ty $(, $extra:ident: $extra_ty:ty)*) => {
-        /// A pack of `m` networks for batches of `b` trials × `t` steps under `loss`.
-        pub fn new(
+        $crate::gpu::engine::engine_constructors!(@both [
             ctx: std::sync::Arc<$crate::gpu::GpuContext>,
             cfg: &$config,
             m: usize,
@@ -718,25 +717,30 @@ macro_rules! engine_constructors {
             t: usize,
             loss: $crate::batch::LossKind,
             $($extra: $extra_ty,)*
+        ] [$($extra),*]);
+    };
+    // The parameter list once, for both constructors (named here: macro hygiene).
+    (@both [$ctx:ident: $ctx_ty:ty, $cfg:ident: $cfg_ty:ty, $m:ident: $m_ty:ty,
+            $b:ident: $b_ty:ty, $t:ident: $t_ty:ty, $loss:ident: $loss_ty:ty,
+            $($p:ident: $ty:ty,)*] [$($extra:ident),*]) => {
+        /// A pack of `m` networks for batches of `b` trials × `t` steps under `loss`.
+        pub fn new(
+            $ctx: $ctx_ty, $cfg: $cfg_ty, $m: $m_ty, $b: $b_ty, $t: $t_ty, $loss: $loss_ty,
+            $($p: $ty,)*
         ) -> $crate::error::Result<Self> {
-            let variant = $crate::gpu::kernels::StepKernels::for_adapter(&ctx)?;
-            Self::with_step_kernels(ctx, cfg, m, b, t, loss, $($extra,)* variant)
+            let variant = $crate::gpu::kernels::StepKernels::for_adapter(&$ctx)?;
+            Self::with_step_kernels($ctx, $cfg, $m, $b, $t, $loss, $($p,)* variant)
         }
 
         /// `new` with a chosen implementation of the step kernels.
         #[allow(clippy::too_many_arguments)]
         pub fn with_step_kernels(
-            ctx: std::sync::Arc<$crate::gpu::GpuContext>,
-            cfg: &$config,
-            m: usize,
-            b: usize,
-            t: usize,
-            loss: $crate::batch::LossKind,
-            $($extra: $extra_ty,)*
+            $ctx: $ctx_ty, $cfg: $cfg_ty, $m: $m_ty, $b: $b_ty, $t: $t_ty, $loss: $loss_ty,
+            $($p: $ty,)*
             variant: $crate::gpu::kernels::StepKernels,
         ) -> $crate::error::Result<Self> {
-            let size = $crate::gpu::engine::PackSize { m, b, t, loss };
-            Self::build(ctx, cfg, size, $($extra,)* variant)
+            let size = $crate::gpu::engine::PackSize { m: $m, b: $b, t: $t, loss: $loss };
+            Self::build($ctx, $cfg, size, $($extra,)* variant)
         }
     };
 }
