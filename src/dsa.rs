@@ -15,27 +15,35 @@
 //! `f(C) = tr(A^T C B C^T) = <M, B>` and the gradient along a skew `W` (`C <- C exp(W)`) is
 //! `skew(M^T B + M B^T)`; steps are the Cayley retraction `C (I - S/2)^-1 (I + S/2)` of the
 //! skew L-BFGS step `S` with Armijo backtracking. A start stops when its gradient's norm falls
-//! below a tolerance or no step increases `f`. Every step stays on one component of O(r), so the
-//! starts cover both: the identity, a row swap (det −1, the reference's two restarts),
+//! below a tolerance, no step increases `f`, or `f` has stalled over a window of steps. Every
+//! step stays on one component of O(r), so the starts cover both: the identity, a row swap (det −1, the reference's two restarts),
 //! sign-aligned starts (±1 diagonals maximising `f`: rotating a data set's neurons only flips
 //! signs of its DMD matrix; greedy flips from all +1 and from signs propagated along a maximum
 //! spanning tree of `|a_ij b_ij|`, which is exact for a sign-conjugate pair), spectral starts
 //! `Q_x D Q_y^T` from the eigenvectors of the symmetric parts (with `D` sign-aligned the same
 //! ways in that basis) in both components, and, unless one of those already aligns the pair
 //! exactly, seeded random orthogonal matrices in both components (the landscape of unrelated
-//! pairs has many local maxima). Every start races a few dozen steps; the best two continue.
+//! pairs has many local maxima). The starts race in two rounds (every start a few steps, then
+//! only the best), and the leaders continue (two to eight: more where a step is cheap). A continuing start
+//! that has fallen behind one that has converged, and at its current rate could not catch up
+//! within its remaining steps, stops.
 //!
 //! Why Riemannian steps rather than the reference's Adam on a Cayley parametrisation
 //! `C = (I + S)^-1 (I - S)`: the parametrisation cannot reach orthogonal matrices with eigenvalue
 //! −1 (the Cayley map's image misses them, so a start's component is never fully covered), its
 //! gradient is badly scaled far from the identity, and Adam's fixed learning rate needs thousands
-//! of iterations (tests/similarity.rs runs it side by side: the Riemannian search is never worse).
-//! A step costs five r × r products (BLAS) and one Cayley solve (Gaussian elimination on
-//! contiguous rows, no pivoting needed); every buffer is allocated once per start.
+//! of iterations (tests/cpu/similarity.rs runs it side by side: the Riemannian search is never
+//! worse).
+//! A step costs five r × r products (BLAS), one Cayley solve (Gaussian elimination on
+//! contiguous rows, no pivoting needed) and a few inner products (eight partial sums each, so
+//! they run at the speed of the loads rather than of one add's latency); every buffer is
+//! allocated once per start.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis, s};
 use ndarray_linalg::{EigVals, Eigh, Inverse, JobSvd, SVDDC, UPLO};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -350,55 +358,67 @@ fn align_ordered(x: &Dmd, y: &Dmd, iters: usize) -> (f64, Array2<f64>) {
             starts.push(spectral(&qx, &other, &qy));
         }
     }
-    // Race: every start gets a few dozen steps; only the leaders spend the rest of the budget.
+    // Race: every start gets a few steps; only the leaders spend the rest of the budget.
     // Random starts join only when no structured start has found an exact alignment.
-    let race = iters.min(RACE_STEPS);
-    let run_race = |starts: Vec<Array2<f64>>| -> Vec<(f64, Array2<f64>)> {
-        let mut field: Vec<Ascent> = starts
-            .into_par_iter()
-            .map(|c0| Ascent::new(a.view(), b.view(), c0))
-            .collect();
-        // A start that already aligns the pair exactly (a sign-conjugate pair) runs alone.
-        if let Some(k) = field.iter().position(|s| s.f >= 1.0 - 1e-12) {
-            field.swap(0, k);
-            field.truncate(1);
-        }
-        field
-            .into_par_iter()
-            .map(|mut s| {
-                s.run(race);
-                (s.f, s.c)
-            })
-            .collect()
-    };
-    let mut raced = run_race(starts);
-    if n > 1 && raced.iter().all(|r| r.0 < 1.0 - 1e-12) {
-        raced.extend(run_race(
-            (0..RANDOM_STARTS)
-                .map(|k| random_orthogonal(n, k as u64, k % 2 == 1))
-                .collect(),
-        ));
-    }
-    raced.sort_by(|p, q| q.0.total_cmp(&p.0));
-    raced.truncate(RACE_KEEP);
-    raced
+    let exact = |s: &Ascent| s.f >= 1.0 - 1e-12;
+    let mut field: Vec<Ascent> = starts
         .into_par_iter()
-        .map(|(f0, c0)| {
-            let mut s = Ascent::new(a.view(), b.view(), c0.clone());
-            s.run(iters - race);
-            // The continuation never returns a worse point than where it began.
-            if s.f >= f0 { (s.f, s.c) } else { (f0, c0) }
+        .map(|c0| Ascent::new(a.view(), b.view(), c0))
+        .collect();
+    if n > 1 && !field.iter().any(exact) {
+        let random: Vec<Ascent> = (0..RANDOM_STARTS)
+            .into_par_iter()
+            .map(|k| {
+                let c0 = random_orthogonal(n, k as u64, k % 2 == 1);
+                Ascent::new(a.view(), b.view(), c0)
+            })
+            .collect();
+        field.extend(random);
+    }
+    // A start that already aligns the pair exactly (a sign-conjugate pair) runs alone.
+    if let Some(k) = field.iter().position(exact) {
+        field.swap(0, k);
+        field.truncate(1);
+    }
+    // As many leaders as a fixed amount of arithmetic allows: each step costs ~n³.
+    let leaders = (LEADER_WORK / (n as f64).powi(3)).clamp(2.0, 8.0) as usize;
+    let mut spent = 0;
+    for (steps, keep) in [(RACE_FIRST, 2 * leaders), (RACE_SECOND, leaders)] {
+        let steps = steps.min(iters - spent);
+        field.par_iter_mut().for_each(|s| s.run(steps, None));
+        spent += steps;
+        // Best first; equal scores keep their start order (the identity first).
+        field.sort_by(|p, q| q.f.total_cmp(&p.f));
+        field.truncate(keep);
+    }
+    // The leaders continue from their race points with fresh L-BFGS memory (measured: fewer
+    // steps to convergence than keeping the race's pairs).
+    let finished = AtomicU64::new(f64::NEG_INFINITY.to_bits());
+    field
+        .into_par_iter()
+        .map(|s| {
+            let mut s = Ascent::new(a.view(), b.view(), s.c);
+            s.run(iters - spent, Some(&finished));
+            (s.f, s.c)
         })
         .reduce_with(|p, q| if q.0 > p.0 { q } else { p })
         .expect("at least one start")
 }
 
-/// Steps every start of [`align`] runs before the field is cut to the [`RACE_KEEP`] best.
-const RACE_STEPS: usize = 40;
-/// Starts that continue past the race.
-const RACE_KEEP: usize = 2;
+/// The two rounds of the race of [`align`]: every start runs `RACE_FIRST` steps and twice the
+/// leaders are kept; they run `RACE_SECOND` more and the leaders continue.
+const RACE_FIRST: usize = 10;
+const RACE_SECOND: usize = 30;
+/// Leaders (2 to 8) × n³: two leaders at n = 80 (a 40-unit pair with two delays), eight at
+/// n ≤ 50, where a step is cheap and more leaders find better maxima of unrelated pairs.
+const LEADER_WORK: f64 = 2.0 * 80.0 * 80.0 * 80.0;
 /// Seeded random starts beside the structured ones, alternating between the components of O(n).
 const RANDOM_STARTS: usize = 8;
+/// Steps between two checks of a start's progress (stalled; behind a converged start).
+const WINDOW: usize = 25;
+/// A start whose `f` rose less than this over the last [`WINDOW`] steps has converged (its
+/// angle is then within about 1e-11 rad of where more steps would take it).
+const STALL: f64 = 1e-11;
 
 /// A seeded random orthogonal matrix: the Cayley transform of a Gaussian skew matrix (a
 /// rotation), times a reflection of the first axis when `reflect`.
@@ -772,7 +792,9 @@ struct Ascent<'a> {
     alpha: [f64; MEMORY],
     len: usize,
     head: usize,
+    /// No more steps: converged, or given up behind a converged start.
     done: bool,
+    converged: bool,
 }
 
 impl<'a> Ascent<'a> {
@@ -802,10 +824,17 @@ impl<'a> Ascent<'a> {
             len: 0,
             head: 0,
             done: false,
+            converged: false,
         };
         s.f = frame(s.a, s.b, &s.c, &mut s.m, &mut s.p);
         descent_gradient(&s.m, s.b, &mut s.p, &mut s.q, &mut s.g);
         s
+    }
+
+    /// Stop here: a local maximum (to the search's precision).
+    fn converge(&mut self) {
+        self.done = true;
+        self.converged = true;
     }
 
     /// `dir = -H g` by the two-loop recursion (steepest descent with no pairs).
@@ -831,14 +860,44 @@ impl<'a> Ascent<'a> {
     }
 
     /// At most `steps` steps; stops early at a stationary point or when no step increases `f`.
-    fn run(&mut self, steps: usize) {
-        for _ in 0..steps {
+    /// With `finished` (the best `f` of the starts that have converged, shared by the starts
+    /// running side by side), also when this start is behind it and, at the rate of its last
+    /// [`WINDOW`] steps, could not catch up within the steps it has left; a start that
+    /// converges raises it.
+    fn run(&mut self, steps: usize, finished: Option<&AtomicU64>) {
+        self.ascend(steps, finished);
+        if self.converged
+            && let Some(best) = finished
+        {
+            raise(best, self.f);
+        }
+    }
+
+    fn ascend(&mut self, steps: usize, finished: Option<&AtomicU64>) {
+        let mut f_window = self.f;
+        for k in 0..steps {
             if self.done {
                 return;
             }
+            if k > 0 && k % WINDOW == 0 {
+                let gain = self.f - f_window;
+                if gain < STALL {
+                    self.converge();
+                    return;
+                }
+                if let Some(best) = finished {
+                    let best = f64::from_bits(best.load(Ordering::Relaxed));
+                    let windows_left = (steps - k) as f64 / WINDOW as f64;
+                    if best - self.f > 2.0 * windows_left * gain {
+                        self.done = true;
+                        return;
+                    }
+                }
+                f_window = self.f;
+            }
             let gnorm = dot(&self.g, &self.g).sqrt();
             if gnorm < GRAD_TOL || self.f >= 1.0 - 1e-15 {
-                self.done = true;
+                self.converge();
                 return;
             }
             self.direction();
@@ -870,7 +929,7 @@ impl<'a> Ascent<'a> {
             let sufficient = f_new >= self.f - ARMIJO * t * slope;
             if !sufficient || f_new - self.f <= 1e-16 {
                 if self.len == 0 {
-                    self.done = true;
+                    self.converge();
                     return;
                 }
                 // A poor quasi-Newton direction: forget the pairs, retry along the gradient.
@@ -914,7 +973,10 @@ fn frame(
 ) -> f64 {
     general_mat_mul(1.0, &a, c, 0.0, p);
     general_mat_mul(1.0, &c.t(), p, 0.0, m);
-    m.iter().zip(b.iter()).map(|(x, y)| x * y).sum()
+    dot_slices(
+        m.as_slice().expect("standard layout"),
+        b.as_slice().expect("standard layout"),
+    )
 }
 
 /// `g = -skew(M^T B + M B^T)`: the body-frame gradient of `-<M, B>` (`p`, `q` scratch). Along
@@ -935,8 +997,37 @@ fn descent_gradient(
     }
 }
 
+/// `best = max(best, f)` on the bits of an f64.
+fn raise(best: &AtomicU64, f: f64) {
+    let _ = best.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+        (f > f64::from_bits(b)).then_some(f.to_bits())
+    });
+}
+
+/// `<x, y>` of two standard-layout matrices, in eight independent partial sums (a single
+/// running sum is bound by the latency of one add per element).
 fn dot(x: &Array2<f64>, y: &Array2<f64>) -> f64 {
-    x.iter().zip(y.iter()).map(|(p, q)| p * q).sum()
+    dot_slices(
+        x.as_slice().expect("standard layout"),
+        y.as_slice().expect("standard layout"),
+    )
+}
+
+fn dot_slices(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f64 = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(p, q)| p * q)
+        .sum();
+    for (p, q) in xc.zip(yc) {
+        for k in 0..8 {
+            acc[k] += p[k] * q[k];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 /// `y += k x`.

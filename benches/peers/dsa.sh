@@ -2,7 +2,7 @@
 # `snnlab dsa` vs the dsa-metric package (see dsa_metric.py). Makes a venv with the package in
 # target/peers-venv if it is missing; if it cannot be installed, says so in one line and exits 0.
 # Pinned: 2.0.2 changed the default score to Wasserstein (the script asks for angular anyway).
-# Usage: benches/peers/dsa.sh [--sizes 10,20,40] [--iters 1500] [--n-delays 2]
+# Usage: benches/peers/dsa.sh [--sizes 10,20,40] [--iters 1500] [--n-delays 2] [--repeats 3]
 set -u
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${DSA_PEER_VENV:-$root/target/peers-venv}"
