@@ -18,6 +18,9 @@ fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let npz = root.join("data/paper/reach_bptt_lr1e-3.npz");
     let data_path = root.join("data/neural/hatsopoulos2007/firing_rate_n141_t121_c8.npy");
+    // As the CLI runs it: the pairs on rayon's threads, OpenBLAS on one thread inside each (its
+    // own threads on top oversubscribe the cores: 42 s instead of 7 s here).
+    snnlab::backend::single_threaded_blas();
     let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load before: {}", load().trim());
     let task = AnalysisTask::load(TaskName::Reach).expect("reach task");
@@ -49,10 +52,11 @@ fn main() {
         acts[0].dim()
     );
     let views: Vec<_> = acts.iter().map(|a| a.view()).collect();
-    // SNNLAB_BENCH_METRICS picks (comma-separated ids); default every metric.
+    // SNNLAB_BENCH_METRICS picks (comma-separated ids); default every metric, DSA after PCA to
+    // 10 components (as DSA is used on recordings: full rank aligns 200 × 200 matrices).
     let metrics: Vec<String> = std::env::var("SNNLAB_BENCH_METRICS")
         .unwrap_or_else(|_| {
-            "procrustes,shape:0.5,shape:0,shape:1:euclidean,cka,cka-angular,cca,dsa".into()
+            "procrustes,shape:0.5,shape:0,shape:1:euclidean,cka,cka-angular,cca,dsa:pca10".into()
         })
         .split(',')
         .map(String::from)

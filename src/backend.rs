@@ -68,7 +68,7 @@ unsafe extern "C" {
 /// The CPU backends run their GEMMs (ndarray → OpenBLAS) inside rayon workers, one work item per
 /// core: OpenBLAS's own threads on top would oversubscribe the cores (measured: BPTT update 0.145 s
 /// with them, 0.078 s without, N = 200, B = 100, T = 300 on 2 cores).
-fn single_threaded_blas() {
+pub fn single_threaded_blas() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     // SAFETY: sets a global thread count; called once, before any BLAS call of the backend.
     ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
