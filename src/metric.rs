@@ -51,6 +51,41 @@ impl Metric {
         score: Score::Angular,
     };
 
+    /// The metric in words, with its unit and what 0 (or 1) means, for figure captions.
+    pub fn description(&self) -> String {
+        match self {
+            Metric::Shape {
+                alpha,
+                score: Score::Angular,
+            } if *alpha == 1.0 => {
+                "angular Procrustes distance, unitless, 0 = identical up to rotation".into()
+            }
+            Metric::Shape {
+                alpha,
+                score: Score::Angular,
+            } => format!(
+                "angular shape distance with alpha = {alpha}, unitless, 0 = identical up to the metric's invariances"
+            ),
+            Metric::Shape {
+                alpha,
+                score: Score::Euclidean,
+            } => format!(
+                "Euclidean shape distance with alpha = {alpha}, in the activity's units, 0 = identical up to the metric's invariances"
+            ),
+            Metric::Cka => "linear CKA, a similarity in [0, 1], 1 = identical up to rotation and scale".into(),
+            Metric::CkaAngular => {
+                "metric CKA arccos(CKA) / (π/2), unitless, 0 = identical up to rotation and scale".into()
+            }
+            Metric::Cca => {
+                "CCA distance 1 − mean canonical correlation after PCA to 20, unitless, 0 = identical up to linear maps".into()
+            }
+            Metric::Dsa { score, .. } => format!(
+                "DSA ({}) between the dynamics' DMD matrices, 0 = conjugate dynamics",
+                score_name(*score)
+            ),
+        }
+    }
+
     /// The id it parses from (round-trips through [`FromStr`]).
     pub fn id(&self) -> String {
         match self {

@@ -355,29 +355,38 @@ pub fn paired(
 }
 
 /// A table row that names the metric its distances are in.
-pub trait MetricRow {
-    fn set_metric(&mut self, name: &str);
+/// A table row that names its metric (the tables hold every metric's rows).
+pub trait MetricRow: Clone {
+    fn metric(&self) -> &str;
+    fn metric_mut(&mut self) -> &mut String;
 }
-impl MetricRow for MatchedRow {
-    fn set_metric(&mut self, name: &str) {
-        self.metric = name.to_string();
-    }
+
+macro_rules! metric_rows {
+    ($($row:ty),*) => {$(
+        impl MetricRow for $row {
+            fn metric(&self) -> &str {
+                &self.metric
+            }
+            fn metric_mut(&mut self) -> &mut String {
+                &mut self.metric
+            }
+        }
+    )*};
 }
-impl MetricRow for AttributionRow {
-    fn set_metric(&mut self, name: &str) {
-        self.metric = name.to_string();
-    }
-}
-impl MetricRow for PairedRow {
-    fn set_metric(&mut self, name: &str) {
-        self.metric = name.to_string();
-    }
+metric_rows!(MatchedRow, AttributionRow, PairedRow);
+
+/// The rows of `rows` in the metric named `name`.
+pub fn of_metric<R: MetricRow>(rows: &[R], name: &str) -> Vec<R> {
+    rows.iter()
+        .filter(|r| r.metric() == name)
+        .cloned()
+        .collect()
 }
 
 /// `rows` with their `metric` set to `name` (the tables are computed per metric).
 pub fn with_metric<R: MetricRow>(mut rows: Vec<R>, name: &str) -> Vec<R> {
     for r in &mut rows {
-        r.set_metric(name);
+        *r.metric_mut() = name.to_string();
     }
     rows
 }

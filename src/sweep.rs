@@ -1956,7 +1956,6 @@ pub fn merge(
             }
         }
     }
-    let networks = networks_by[0].clone();
     for (m, nets) in opts.metrics.iter().zip(&networks_by) {
         if runs > 0 && nets.iter().all(|n| n.checkpoints.is_empty()) {
             eprintln!(
@@ -1991,7 +1990,8 @@ pub fn merge(
             .filter(|&i| i != c && !(zipped && sweep.zip_axes.contains(&sweep.axes[i])))
             .collect()
     });
-    // Every table per metric, the metrics' blocks one after another; the report shows the first.
+    // Every table per metric, the metrics' blocks one after another; the report has a section
+    // per metric.
     let (mut all_matched, mut all_attribution, mut all_paired) =
         (Vec::new(), Vec::new(), Vec::new());
     for (m, nets) in opts.metrics.iter().zip(&networks_by) {
@@ -2042,24 +2042,21 @@ pub fn merge(
         }
         _ => None,
     };
-    let first = opts.metrics[0].registry_name();
-    let matched: Vec<_> = all_matched
+    let sections: Vec<crate::report::sweep_report::MetricSection> = opts
+        .metrics
         .iter()
-        .filter(|r| r.metric == first)
-        .cloned()
+        .zip(&networks_by)
+        .map(|(m, nets)| {
+            let name = m.registry_name();
+            crate::report::sweep_report::MetricSection {
+                metric: m,
+                networks: nets,
+                matched: crate::stats::of_metric(&all_matched, &name),
+                attribution: crate::stats::of_metric(&all_attribution, &name),
+                paired: compare.map(|_| crate::stats::of_metric(&all_paired, &name)),
+            }
+        })
         .collect();
-    let attribution: Vec<_> = all_attribution
-        .iter()
-        .filter(|r| r.metric == first)
-        .cloned()
-        .collect();
-    let paired: Option<Vec<_>> = compare.map(|_| {
-        all_paired
-            .iter()
-            .filter(|r| r.metric == first)
-            .cloned()
-            .collect()
-    });
     let dir = csv_path.parent().unwrap_or(Path::new("."));
     let matched_path = dir.join("matched.csv");
     crate::io::write_atomic(
@@ -2071,7 +2068,7 @@ pub fn merge(
         &attribution_path,
         crate::stats::attribution_csv(&all_attribution).as_bytes(),
     )?;
-    let paired_path = match &paired {
+    let paired_path = match compare {
         Some(_) => {
             let p = dir.join("paired.csv");
             crate::io::write_atomic(&p, crate::stats::paired_csv(&all_paired).as_bytes())?;
@@ -2088,12 +2085,9 @@ pub fn merge(
             sweep,
             runs,
             missing,
-            networks: &networks,
+            sections: &sections,
             best: &best,
             group_names: &group_names,
-            matched: &matched,
-            attribution: &attribution,
-            paired: paired.as_deref(),
             levels: &opts.levels,
             min_accuracy: opts.min_accuracy,
         },

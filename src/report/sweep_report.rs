@@ -8,6 +8,7 @@ use super::figures::{Figure, Panel, Scale, palette};
 use super::run_report::{Group, distance_vs_accuracy, group_point, matched_panel, reference_lines};
 use super::{Provenance, esc};
 use crate::error::Result;
+use crate::metric::Metric;
 use crate::stats::{AttributionRow, MatchedRow, Network, PairedRow};
 use crate::sweep::Sweep;
 
@@ -20,16 +21,23 @@ pub struct SweepReport<'a> {
     /// Complete and missing runs.
     pub runs: usize,
     pub missing: usize,
-    pub networks: &'a [Network],
+    /// One per metric of `--metric`, in that order (the first also gives `best`).
+    pub sections: &'a [MetricSection<'a>],
     /// Per network: (run id, axis values, closest checkpoint (update, accuracy, distance) at or
     /// above `min_accuracy`).
     pub best: &'a [NetworkBest],
     pub group_names: &'a [String],
-    pub matched: &'a [MatchedRow],
-    pub attribution: &'a [AttributionRow],
-    pub paired: Option<&'a [PairedRow]>,
     pub levels: &'a [f64],
     pub min_accuracy: f64,
+}
+
+/// The networks of a sweep scored in one metric, and their statistics.
+pub struct MetricSection<'a> {
+    pub metric: &'a Metric,
+    pub networks: &'a [Network],
+    pub matched: Vec<MatchedRow>,
+    pub attribution: Vec<AttributionRow>,
+    pub paired: Option<Vec<PairedRow>>,
 }
 
 fn is_seed(a: &str) -> bool {
@@ -72,10 +80,9 @@ fn axis_title(sweep: &Sweep, ai: usize) -> String {
 
 /// The groups of networks by axis `ai` (value order as in matched.csv), labelled with the zip
 /// partners' values too.
-fn groups_by(r: &SweepReport, ai: usize) -> Vec<Group> {
-    let sweep = r.sweep;
-    let rows = crate::stats::matched(r.networks, r.levels, &[ai]);
-    let mut values: Vec<String> = r.networks.iter().map(|n| n.values[ai].clone()).collect();
+fn groups_by(sweep: &Sweep, networks: &[Network], levels: &[f64], ai: usize) -> Vec<Group> {
+    let rows = crate::stats::matched(networks, levels, &[ai]);
+    let mut values: Vec<String> = networks.iter().map(|n| n.values[ai].clone()).collect();
     values.sort();
     values.dedup();
     crate::stats::sort_values(&mut values);
@@ -92,7 +99,7 @@ fn groups_by(r: &SweepReport, ai: usize) -> Vec<Group> {
     values
         .iter()
         .map(|v| {
-            let members: Vec<&Network> = r.networks.iter().filter(|n| &n.values[ai] == v).collect();
+            let members: Vec<&Network> = networks.iter().filter(|n| &n.values[ai] == v).collect();
             let label = partners
                 .iter()
                 .map(|&j| {
@@ -118,8 +125,7 @@ fn groups_by(r: &SweepReport, ai: usize) -> Vec<Group> {
 }
 
 /// Eta² per axis and level with its CI; zipped axes drawn once (they share the value).
-fn attribution_panel(r: &SweepReport) -> Panel {
-    let sweep = r.sweep;
+fn attribution_panel(sweep: &Sweep, levels: &[f64], rows: &[AttributionRow]) -> Panel {
     let mut p = Panel::new(
         "Attribution: share of distance variance per axis",
         "accuracy level",
@@ -129,11 +135,11 @@ fn attribution_panel(r: &SweepReport) -> Panel {
         .filter(|&i| drawn(sweep, &sweep.axes[i]))
         .collect();
     let mut unreached = Vec::new();
-    for row in r.attribution {
+    for row in rows {
         let Some(k) = shown.iter().position(|&i| sweep.axes[i] == row.axis) else {
             continue;
         };
-        let Some(li) = r.levels.iter().position(|&l| l == row.level) else {
+        let Some(li) = levels.iter().position(|&l| l == row.level) else {
             continue;
         };
         if row.n == 0 {
@@ -153,10 +159,10 @@ fn attribution_panel(r: &SweepReport) -> Panel {
         .map(|l| format!("no network reached accuracy {l}"))
         .collect();
     p.y_range = Some((0.0, 1.0));
-    p.x_categories = r.levels.iter().map(|l| l.to_string()).collect();
-    p.x_range = Some((-0.5, r.levels.len() as f64 - 0.5));
+    p.x_categories = levels.iter().map(|l| l.to_string()).collect();
+    p.x_range = Some((-0.5, levels.len() as f64 - 0.5));
     if p.errors.is_empty() {
-        p.message = Some(if unreached.len() == r.levels.len() {
+        p.message = Some(if unreached.len() == levels.len() {
             "No network reached any accuracy level: no share of variance to show.".into()
         } else {
             "No axis has a defined share of variance (too few networks, or all distances equal)."
@@ -183,64 +189,61 @@ fn loss_curve(dir: &Path) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Write the sweep report to `out` and its figures into `figures/` beside it.
-pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
-    let sweep = r.sweep;
-    let mut html = super::html_head("snnlab sweep report");
-    html.push_str(&format!(
-        "<h1>Sweep {}</h1><p>snnlab {}; {} of {} runs complete ({} missing), {} networks. Figures as SVG and PNG with captions in <code>figures/</code> beside this page.</p>",
-        esc(&sweep.name),
-        env!("CARGO_PKG_VERSION"),
-        r.runs,
-        sweep.runs.len(),
-        r.missing,
-        r.networks.len()
-    ));
-    if r.runs == 0 {
-        html.push_str("<p>No run is complete yet: run <code>snnlab sweep run</code> on this sweep first. The tables below are empty.</p>");
-    }
-    let refs = match sweep.references() {
-        Some(mut refs) => {
-            let x = refs.for_config(sweep.runs[0].config())?;
-            Some((x.baseline, x.floor))
-        }
-        None => None,
-    };
-    if refs.is_none() {
-        html.push_str("<p>No neural data configured: no distances to show.</p>");
-    }
-    html.push_str(&format!(
-        "<h2>Distance at matched accuracy</h2><p>Each network's distance at an accuracy level is read where its accuracy first reaches the level (linear between the two checkpoints around the crossing); networks that never reach it are counted as missing. Mean over networks, sd (n − 1), sem, and a 95 % bootstrap percentile interval ({} seeded resamples of the networks). Written to matched.csv.</p>{}",
-        crate::stats::BOOTSTRAP_RESAMPLES,
-        crate::stats::matched_html("distance", r.group_names, r.matched)
-    ));
-    html.push_str(&format!(
-        "<h2>Attribution: share of variance per axis</h2><p>One-way eta² (between-group over total sum of squares of the matched distances, over the networks that reach the level), with 95 % bootstrap CIs. Written to attribution.csv.</p>{}",
-        crate::stats::attribution_html(r.attribution)
-    ));
-    if let Some(rows) = r.paired {
+/// One metric's part of the report: its tables and its distance figures.
+struct MetricView<'a> {
+    r: &'a SweepReport<'a>,
+    section: &'a MetricSection<'a>,
+    /// The metric in words, for captions.
+    what: String,
+    /// Appended to its figures' names.
+    suffix: String,
+    /// The recordings' (cross-condition baseline, split-half floor) in this metric.
+    refs: Option<(f64, f64)>,
+    levels_text: &'a str,
+    data_name: &'a str,
+}
+
+impl MetricView<'_> {
+    fn tables(&self) -> String {
+        let sec = self.section;
+        let mut html = format!(
+            "<h2>Distance at matched accuracy</h2><p>Each network's distance at an accuracy level is read where its accuracy first reaches the level (linear between the two checkpoints around the crossing); networks that never reach it are counted as missing. Mean over networks, sd (n − 1), sem, and a 95 % bootstrap percentile interval ({} seeded resamples of the networks). Written to matched.csv.</p>{}",
+            crate::stats::BOOTSTRAP_RESAMPLES,
+            crate::stats::matched_html("distance", self.r.group_names, &sec.matched)
+        );
         html.push_str(&format!(
-            "<h2>Paired differences</h2><p>Networks that agree on every other axis (axes zipped with the compared one excepted); p from a two-sided sign-flip permutation test (exact up to {} pairs, else {} seeded flips). Written to paired.csv.</p>{}",
-            crate::stats::EXACT_MAX_PAIRS,
-            crate::stats::PERMUTATION_FLIPS,
-            crate::stats::paired_html(rows)
+            "<h2>Attribution: share of variance per axis</h2><p>One-way eta² (between-group over total sum of squares of the matched distances, over the networks that reach the level), with 95 % bootstrap CIs. Written to attribution.csv.</p>{}",
+            crate::stats::attribution_html(&sec.attribution)
         ));
+        if let Some(rows) = &sec.paired {
+            html.push_str(&format!(
+                "<h2>Paired differences</h2><p>Networks that agree on every other axis (axes zipped with the compared one excepted); p from a two-sided sign-flip permutation test (exact up to {} pairs, else {} seeded flips). Written to paired.csv.</p>{}",
+                crate::stats::EXACT_MAX_PAIRS,
+                crate::stats::PERMUTATION_FLIPS,
+                crate::stats::paired_html(rows)
+            ));
+        }
+        html
     }
 
-    let levels_text = super::levels_text(r.levels);
-    let data_name = sweep.data.as_deref().map(super::file_name);
-    let mut figs = Vec::new();
-    if let Some((baseline, floor)) = refs {
+    fn figures(&self) -> Vec<Figure> {
+        let (sweep, levels) = (self.r.sweep, self.r.levels);
+        let Some((baseline, floor)) = self.refs else {
+            return Vec::new();
+        };
+        let (what, levels_text, suffix) = (&self.what, self.levels_text, &self.suffix);
         let refs_caption = super::reference_lines_caption(baseline, floor);
+        let mut figs = Vec::new();
         for ai in factor_axes(sweep) {
             let title = axis_title(sweep, ai);
-            let groups = groups_by(r, ai);
+            let axis = &sweep.axes[ai];
+            let groups = groups_by(sweep, self.section.networks, levels, ai);
             let caption = format!(
-                "Distance to the neural data ({}; angular Procrustes distance, unitless, 0 = identical up to rotation) against task accuracy on the analysis trials (unitless, 1 = perfect), by {title}. Each thin line is one network (one run of the sweep), its checkpoints joined in update order; one colour per value of {title}, the same in this axis's figures. Thick line and band: the group's mean distance at the matched accuracy levels ({levels_text}) with its 95 % bootstrap CI over networks. {refs_caption}",
-                data_name.as_deref().unwrap_or("")
+                "Distance to the neural data ({}; {what}) against task accuracy on the analysis trials (unitless, 1 = perfect), by {title}. Each thin line is one network (one run of the sweep), its checkpoints joined in update order; one colour per value of {title}, the same in this axis's figures. Thick line and band: the group's mean distance at the matched accuracy levels ({levels_text}) with its 95 % bootstrap CI over networks. {refs_caption}",
+                self.data_name
             );
             figs.push(Figure::new(
-                &format!("distance_vs_accuracy_by_{}", sweep.axes[ai]),
+                &format!("distance_vs_accuracy_by_{axis}{suffix}"),
                 distance_vs_accuracy(
                     &format!("Distance vs accuracy, by {title}"),
                     &groups,
@@ -250,7 +253,7 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
                 format!("{caption} Checkpoints with accuracy below 0 (worse than predicting the target's mean) are left out (all are shown when none reaches 0)."),
             ));
             figs.push(Figure::new(
-                &format!("distance_vs_accuracy_zoom_by_{}", sweep.axes[ai]),
+                &format!("distance_vs_accuracy_zoom_by_{axis}{suffix}"),
                 distance_vs_accuracy(
                     &format!(
                         "Distance vs accuracy {}–1, by {title}",
@@ -270,18 +273,71 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
             );
             mp.hlines = reference_lines(baseline, floor);
             figs.push(Figure::new(
-                &format!("matched_accuracy_by_{}", sweep.axes[ai]),
+                &format!("matched_accuracy_by_{axis}{suffix}"),
                 mp,
                 format!(
-                    "Mean distance to the neural data (unitless) at each matched accuracy level per value of {title}, with 95 % bootstrap percentile CIs over the networks (2000 seeded resamples; no bar for a single network); values side by side at each level. Levels no network of a group reaches are listed in the panel. Same numbers as matched.csv grouped by {title} alone. {refs_caption}"
+                    "Mean distance to the neural data ({what}) at each matched accuracy level per value of {title}, with 95 % bootstrap percentile CIs over the networks (2000 seeded resamples; no bar for a single network); values side by side at each level. Levels no network of a group reaches are listed in the panel. Same numbers as matched.csv grouped by {title} alone. {refs_caption}"
                 ),
             ));
         }
         figs.push(Figure::new(
-            "attribution",
-            attribution_panel(r),
-            "Share of the variance of the matched distances explained by each sweep axis (one-way eta², between-group over total sum of squares, unitless in [0, 1]) at each accuracy level, over the networks that reach the level, with 95 % bootstrap CIs (2000 seeded resamples of the networks). Axes zipped together share one value and are drawn once. Same numbers as attribution.csv.".into(),
+            &format!("attribution{suffix}"),
+            attribution_panel(sweep, levels, &self.section.attribution),
+            format!("Share of the variance of the matched distances ({what}) explained by each sweep axis (one-way eta², between-group over total sum of squares, unitless in [0, 1]) at each accuracy level, over the networks that reach the level, with 95 % bootstrap CIs (2000 seeded resamples of the networks). Axes zipped together share one value and are drawn once. Same numbers as attribution.csv."),
         ));
+        figs
+    }
+}
+
+/// Write the sweep report to `out` and its figures into `figures/` beside it.
+pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
+    let sweep = r.sweep;
+    let mut html = super::html_head("snnlab sweep report");
+    html.push_str(&format!(
+        "<h1>Sweep {}</h1><p>snnlab {}; {} of {} runs complete ({} missing), {} networks. Figures as SVG and PNG with captions in <code>figures/</code> beside this page.</p>",
+        esc(&sweep.name),
+        env!("CARGO_PKG_VERSION"),
+        r.runs,
+        sweep.runs.len(),
+        r.missing,
+        r.sections.first().map_or(0, |m| m.networks.len())
+    ));
+    if r.runs == 0 {
+        html.push_str("<p>No run is complete yet: run <code>snnlab sweep run</code> on this sweep first. The tables below are empty.</p>");
+    }
+    let mut references = sweep.references();
+    if references.is_none() {
+        html.push_str("<p>No neural data configured: no distances to show.</p>");
+    }
+    let levels_text = super::levels_text(r.levels);
+    let data_name = sweep.data.as_deref().map(super::file_name);
+    let mut figs = Vec::new();
+    for (k, section) in r.sections.iter().enumerate() {
+        // The first metric's figures keep their plain names; the others' carry the metric's.
+        let name = section.metric.registry_name();
+        let suffix = if k == 0 {
+            String::new()
+        } else {
+            format!("_{name}")
+        };
+        let refs = match &mut references {
+            Some(refs) => Some(refs.metric_levels(sweep.runs[0].config(), section.metric)?),
+            None => None,
+        };
+        let s = MetricView {
+            r,
+            section,
+            what: section.metric.description(),
+            suffix,
+            refs,
+            levels_text: &levels_text,
+            data_name: data_name.as_deref().unwrap_or(""),
+        };
+        if r.sections.len() > 1 {
+            html.push_str(&format!("<h2>Metric {}: {}</h2>", esc(&name), esc(&s.what)));
+        }
+        html.push_str(&s.tables());
+        figs.extend(s.figures());
     }
     // Learning curves, coloured by the first factor axis (usually the rule).
     if let Some(&ai) = factor_axes(sweep).first()
@@ -363,12 +419,13 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
                 )),
             }
             for &l in r.levels {
-                html.push_str(
-                    &match crate::stats::distance_at(&r.networks[i].checkpoints, l) {
-                        Some(d) => format!("<td>{d:.4}</td>"),
-                        None => "<td>not reached</td>".into(),
-                    },
-                );
+                html.push_str(&match crate::stats::distance_at(
+                    &r.sections[0].networks[i].checkpoints,
+                    l,
+                ) {
+                    Some(d) => format!("<td>{d:.4}</td>"),
+                    None => "<td>not reached</td>".into(),
+                });
             }
             html.push_str("</tr>");
         }

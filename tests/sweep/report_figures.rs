@@ -240,3 +240,67 @@ fn sweep_merge_writes_its_figures_once_per_factor() {
         "{caption}"
     );
 }
+
+#[test]
+fn sweep_merge_reports_every_metric_in_a_section_of_its_own() {
+    let d = tmpdir("sweep_metrics");
+    let (path, s) = write_sweep(&d);
+    // Every run scored in two metrics (analysis.csv's metric column), CKA's distances smaller.
+    for (i, r) in s.runs.iter().enumerate() {
+        let seed = &r.values.iter().find(|(a, _)| a == "seed").unwrap().1;
+        let mut csv =
+            "seed,update,metric,accuracy,loss,distance,normalised_distance,participation_ratio\n"
+                .to_string();
+        for (metric, scale) in [("procrustes-angular", 1.0), ("cka-angular", 0.5)] {
+            let d = scale * (0.5 + 0.03 * i as f64);
+            csv += &format!(
+                "{seed},0,{metric},0.3,0.5,{},0,1\n{seed},1,{metric},0.5,0.2,{d},0,2\n{seed},2,{metric},0.7,0.1,{},0,3\n",
+                scale * 0.9,
+                d - 0.1 * scale
+            );
+        }
+        std::fs::write(s.run_dir(&r.id).join("analysis.csv"), csv).unwrap();
+    }
+    run_ok(&[
+        "sweep",
+        "merge",
+        common::s(&path),
+        "--levels",
+        "0.5,0.6",
+        "--metric",
+        "procrustes,cka-angular",
+    ]);
+    let names = check_figures(&s.results, &d);
+    // The first metric's figures keep their names; the second's carry its name.
+    for n in [
+        "matched_accuracy_by_rule",
+        "attribution",
+        "matched_accuracy_by_rule_cka-angular",
+        "distance_vs_accuracy_by_g0_cka-angular",
+        "attribution_cka-angular",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    let report = std::fs::read_to_string(s.results.join("report.html")).unwrap();
+    for m in ["Metric procrustes-angular", "Metric cka-angular"] {
+        assert!(report.contains(m), "{m} missing from the report");
+    }
+    // Each metric has its own tables.
+    assert_eq!(
+        report
+            .matches("<h2>Distance at matched accuracy</h2>")
+            .count(),
+        2
+    );
+    let caption =
+        |n: &str| std::fs::read_to_string(s.results.join(format!("figures/{n}.txt"))).unwrap();
+    assert!(caption("distance_vs_accuracy_by_g0").contains("angular Procrustes distance"));
+    let cka = caption("distance_vs_accuracy_by_g0_cka-angular");
+    assert!(
+        cka.contains("metric CKA") && !cka.contains("Procrustes"),
+        "{cka}"
+    );
+    // The reference lines are the recordings' own levels in each metric (the caption gives them).
+    let dashed = |c: String| c.split_once("Dashed lines:").unwrap().1.to_string();
+    assert_ne!(dashed(caption("distance_vs_accuracy_by_g0")), dashed(cka));
+}
