@@ -16,6 +16,7 @@ use crate::analysis::{
 };
 use crate::error::{Error, Result};
 use crate::evaluate::{TaskName, run_any};
+use crate::metric::Metric;
 use crate::stats::MatchedRow;
 
 /// Grey of the reference lines.
@@ -464,6 +465,101 @@ fn run_labels(runs: &[RunAnalysis]) -> Vec<String> {
         .collect()
 }
 
+/// One metric's distance figures of the runs report: against accuracy (whole range, zoomed, log
+/// error) and at the matched levels.
+struct MetricFigures<'a> {
+    /// The runs with `scores` in this metric.
+    runs: &'a [RunAnalysis],
+    labels: &'a [String],
+    /// The matched rows of this metric.
+    matched: &'a [MatchedRow],
+    /// The metric in words, for captions.
+    what: String,
+    /// The recordings' (cross-condition baseline, split-half floor) in this metric.
+    refs: (f64, f64),
+    data_name: &'a str,
+    levels: &'a [f64],
+}
+
+impl MetricFigures<'_> {
+    fn figures(&self, suffix: &str) -> Vec<Figure> {
+        let (runs, (baseline, floor), what) = (self.runs, self.refs, &self.what);
+        // Groups: one per run (its seeds the networks), the matched rows of the run.
+        let groups: Vec<Group> = runs
+            .iter()
+            .zip(self.labels)
+            .map(|(r, label)| Group {
+                label: label.clone(),
+                networks: by_seed(r, |s| s.accuracy)
+                    .into_iter()
+                    .zip(by_seed(r, |s| s.distance))
+                    .map(|(a, d)| a.iter().zip(&d).map(|(x, y)| (x.1, y.1)).collect())
+                    .collect(),
+                matched: self
+                    .matched
+                    .iter()
+                    .filter(|m| m.group.first() == Some(&r.name()))
+                    .cloned()
+                    .collect(),
+            })
+            .collect();
+        let below_zero: usize = runs
+            .iter()
+            .map(|r| r.scores.iter().filter(|s| s.accuracy < 0.0).count())
+            .sum();
+        let refs_caption = super::reference_lines_caption(baseline, floor);
+        let levels_text = super::levels_text(self.levels);
+        let lines_caption = format!(
+            "Distance to the neural data ({}; {what}) against task accuracy on the analysis trials (unitless, 1 = perfect). Each thin line is one network (run × seed), its checkpoints joined in update order; one colour per run, the same in every figure. Thick line and shaded band: the run's mean distance at the matched accuracy levels ({levels_text}) and its 95 % bootstrap CI over networks (a band needs two levels with a CI). {refs_caption}",
+            self.data_name
+        );
+        vec![
+            Figure::new(
+                &format!("distance_vs_accuracy{suffix}"),
+                distance_vs_accuracy(
+                    "Distance to neural data vs task accuracy",
+                    &groups,
+                    Some((baseline, floor)),
+                    false,
+                ),
+                format!(
+                    "{lines_caption} Checkpoints with accuracy below 0 (worse than predicting the target's mean; {below_zero} here) are left out to keep the range that matters readable (all are shown when none reaches 0)."
+                ),
+            ),
+            Figure::new(
+                &format!("distance_vs_accuracy_zoom{suffix}"),
+                distance_vs_accuracy(
+                    &format!("Distance vs accuracy, accuracy {ZOOM_FROM}–1"),
+                    &groups,
+                    Some((baseline, floor)),
+                    true,
+                ),
+                format!(
+                    "{lines_caption} Zoom into accuracy {ZOOM_FROM}–1, where the rules are compared."
+                ),
+            ),
+            Figure::new(
+                &format!("distance_vs_error_log{suffix}"),
+                distance_vs_error_log(
+                    "Distance vs task error (log scale)",
+                    &groups,
+                    Some((baseline, floor)),
+                ),
+                format!(
+                    "{lines_caption} The accuracy axis as 1 − accuracy on a log scale, so that the high-accuracy range (0.9, 0.99, …) gets as much room as the rest; checkpoints with accuracy ≤ 0 or exactly 1 are left out."
+                ),
+            ),
+            Figure::new(
+                &format!("matched_accuracy{suffix}"),
+                matched_panel("Distance at matched accuracy", &groups),
+                format!(
+                    "Mean distance to the neural data ({what}) at each matched accuracy level, per run, with 95 % bootstrap percentile CIs over the run's networks (2000 seeded resamples; no bar for a single network). A network's value at a level is read where its accuracy first reaches the level, linear between the checkpoints around the crossing; runs side by side at each level. Levels a run never reaches are listed in the panel instead of being drawn. Same numbers as matched.csv."
+                ),
+            ),
+        ]
+    }
+}
+
 /// Write the HTML report, its figures (`figures/` beside it) and `matched.csv` beside it.
 pub fn write(
     runs: &[RunAnalysis],
@@ -475,6 +571,12 @@ pub fn write(
         .first()
         .ok_or_else(|| Error::Input("report: no runs given".into()))?;
     let data_name = super::file_name(refs.path());
+    // The recordings' (baseline, floor) in each metric, for its figures' reference lines.
+    let metrics: Vec<Metric> = first.by_metric.iter().map(|(m, _)| m.clone()).collect();
+    let metric_refs: Vec<(f64, f64)> = metrics
+        .iter()
+        .map(|m| refs.metric_levels(&first.config, m))
+        .collect::<Result<_>>()?;
     let Reference {
         task,
         data,
@@ -521,7 +623,7 @@ pub fn write(
     }
     let mut html = super::html_head("snnlab report");
     html.push_str(&format!(
-        "<h1>snnlab report: {:?} task vs {}</h1><p>snnlab {}. Cross-condition-average baseline {baseline:.4}; split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings. Figures as SVG and PNG with captions in <code>figures/</code> beside this page.</p>",
+        "<h1>snnlab report: {:?} task vs {}</h1><p>snnlab {}. Angular Procrustes: cross-condition-average baseline {baseline:.4}, split-half floor {floor:.4} (100 seeded draws of n/2 neurons). Lower distance = more similar to the recordings. Figures as SVG and PNG with captions in <code>figures/</code> beside this page.</p>",
         task.name,
         esc(&data_name),
         env!("CARGO_PKG_VERSION")
@@ -544,75 +646,32 @@ pub fn write(
         crate::stats::matched_csv(&["run".to_string()], &matched).as_bytes(),
     )?;
 
-    // Groups: one per run (its seeds the networks), the matched rows of the run.
-    let groups: Vec<Group> = runs
-        .iter()
-        .zip(&labels)
-        .map(|(r, label)| Group {
-            label: label.clone(),
-            networks: by_seed(r, |s| s.accuracy)
-                .into_iter()
-                .zip(by_seed(r, |s| s.distance))
-                .map(|(a, d)| a.iter().zip(&d).map(|(x, y)| (x.1, y.1)).collect())
-                .collect(),
-            matched: matched
-                .iter()
-                .filter(|m| m.group.first() == Some(&r.name()))
-                .cloned()
-                .collect(),
-        })
-        .collect();
-    let below_zero: usize = runs
-        .iter()
-        .map(|r| r.scores.iter().filter(|s| s.accuracy < 0.0).count())
-        .sum();
-    let refs_caption = super::reference_lines_caption(baseline, floor);
-    let levels_text = super::levels_text(&opts.levels);
-    let lines_caption = format!(
-        "Distance to the neural data ({data_name}; angular Procrustes distance, unitless, 0 = identical up to rotation) against task accuracy on the analysis trials (unitless, 1 = perfect). Each thin line is one network (run × seed), its checkpoints joined in update order; one colour per run, the same in every figure. Thick line and shaded band: the run's mean distance at the matched accuracy levels ({levels_text}) and its 95 % bootstrap CI over networks (a band needs two levels with a CI). {refs_caption}"
-    );
-    let mut figs = vec![
-        Figure::new(
-            "distance_vs_accuracy",
-            distance_vs_accuracy(
-                "Distance to neural data vs task accuracy",
-                &groups,
-                Some((baseline, floor)),
-                false,
-            ),
-            format!(
-                "{lines_caption} Checkpoints with accuracy below 0 (worse than predicting the target's mean; {below_zero} here) are left out to keep the range that matters readable (all are shown when none reaches 0)."
-            ),
-        ),
-        Figure::new(
-            "distance_vs_accuracy_zoom",
-            distance_vs_accuracy(
-                &format!("Distance vs accuracy, accuracy {ZOOM_FROM}–1"),
-                &groups,
-                Some((baseline, floor)),
-                true,
-            ),
-            format!(
-                "{lines_caption} Zoom into accuracy {ZOOM_FROM}–1, where the rules are compared."
-            ),
-        ),
-        Figure::new(
-            "distance_vs_error_log",
-            distance_vs_error_log(
-                "Distance vs task error (log scale)",
-                &groups,
-                Some((baseline, floor)),
-            ),
-            format!(
-                "{lines_caption} The accuracy axis as 1 − accuracy on a log scale, so that the high-accuracy range (0.9, 0.99, …) gets as much room as the rest; checkpoints with accuracy ≤ 0 or exactly 1 are left out."
-            ),
-        ),
-        Figure::new(
-            "matched_accuracy",
-            matched_panel("Distance at matched accuracy", &groups),
-            "Mean distance to the neural data (unitless) at each matched accuracy level, per run, with 95 % bootstrap percentile CIs over the run's networks (2000 seeded resamples; no bar for a single network). A network's value at a level is read where its accuracy first reaches the level, linear between the checkpoints around the crossing; runs side by side at each level. Levels a run never reaches are listed in the panel instead of being drawn. Same numbers as matched.csv.".into(),
-        ),
-    ];
+    let mut figs = Vec::new();
+    for (k, metric) in metrics.iter().enumerate() {
+        // The first metric's figures keep their plain names; the others' carry the metric's.
+        let suffix = if k == 0 {
+            String::new()
+        } else {
+            format!("_{}", metric.registry_name())
+        };
+        let scored: Vec<RunAnalysis> = runs
+            .iter()
+            .map(|r| RunAnalysis {
+                scores: r.by_metric[k].1.clone(),
+                ..r.clone()
+            })
+            .collect();
+        let view = MetricFigures {
+            runs: &scored,
+            labels: &labels,
+            matched: &crate::stats::of_metric(&matched, &metric.registry_name()),
+            what: metric.description(),
+            refs: metric_refs[k],
+            data_name: &data_name,
+            levels: &opts.levels,
+        };
+        figs.extend(view.figures(&suffix));
+    }
     // One field of every checkpoint score, per run (labelled) and per seed, over updates.
     let per_run = |f: fn(&CheckpointScore) -> f64| -> Vec<LabelledSeries> {
         runs.iter()
@@ -626,6 +685,9 @@ pub fn write(
         "distance to data",
     );
     over_updates(&mut dist_t, &per_run(|s| s.distance));
+    // In the first metric, as `scores`.
+    let (baseline, floor) = metric_refs[0];
+    let refs_caption = super::reference_lines_caption(baseline, floor);
     dist_t.hlines = reference_lines(baseline, floor);
     figs.push(Figure::new(
         "distance_during_learning",

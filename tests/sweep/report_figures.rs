@@ -304,3 +304,42 @@ fn sweep_merge_reports_every_metric_in_a_section_of_its_own() {
     let dashed = |c: String| c.split_once("Dashed lines:").unwrap().1.to_string();
     assert_ne!(dashed(caption("distance_vs_accuracy_by_g0")), dashed(cka));
 }
+
+#[test]
+fn report_draws_every_metric_with_its_own_reference_lines() {
+    let d = tmpdir("report_metrics");
+    let config = "task = \"reach\"\nrule = \"bptt\"\nn_rec = 16\nbatch_size = 4\nupdates = 2\ncheckpoints = [0, 2]\nseeds = [1]\ndevice = \"cpu\"\n";
+    let run = train_quietly(&d, "run", config);
+    let out = d.join("rep");
+    std::fs::create_dir_all(&out).unwrap();
+    let (h, html) = (hatsopoulos(), out.join("report.html"));
+    run_ok(&[
+        "report",
+        s(&run),
+        "--data",
+        s(&h),
+        "--metric",
+        "procrustes,cka-angular",
+        "--out",
+        s(&html),
+    ]);
+    let names = check_figures(&out, &d);
+    for n in [
+        "distance_vs_accuracy",
+        "matched_accuracy",
+        "distance_vs_accuracy_cka-angular",
+        "distance_vs_error_log_cka-angular",
+        "matched_accuracy_cka-angular",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    let caption = |n: &str| std::fs::read_to_string(out.join(format!("figures/{n}.txt"))).unwrap();
+    let (p, c) = (
+        caption("distance_vs_accuracy"),
+        caption("distance_vs_accuracy_cka-angular"),
+    );
+    assert!(p.contains("angular Procrustes distance"), "{p}");
+    assert!(c.contains("metric CKA") && !c.contains("Procrustes"), "{c}");
+    let dashed = |c: &str| c.split_once("Dashed lines:").unwrap().1.to_string();
+    assert_ne!(dashed(&p), dashed(&c));
+}
