@@ -1557,16 +1557,7 @@ fn scores_by_metric(
 
 /// (update, eval_error) of every checkpoint from `checkpoints.csv`.
 fn read_eval(dir: &Path) -> Vec<(usize, f64)> {
-    let Ok(text) = std::fs::read_to_string(dir.join("checkpoints.csv")) else {
-        return vec![];
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            Some((f.first()?.parse().ok()?, f.get(2)?.parse().ok()?))
-        })
-        .collect()
+    crate::io::read_csv_columns(&dir.join("checkpoints.csv"), 0, 2)
 }
 
 fn csv_field(s: &str) -> String {

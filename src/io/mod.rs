@@ -108,6 +108,25 @@ fn commit(tmp: &Path, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Columns `a` and `b` of every row of a CSV file with a header line (a log this program wrote),
+/// parsed; rows that do not parse are left out, and a missing file has no rows.
+pub fn read_csv_columns<A: std::str::FromStr, B: std::str::FromStr>(
+    path: &Path,
+    a: usize,
+    b: usize,
+) -> Vec<(A, B)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return vec![];
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.get(a)?.parse().ok()?, f.get(b)?.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename. On any
 /// failure the temp file is removed and `path` is left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -174,19 +174,8 @@ fn attribution_panel(sweep: &Sweep, levels: &[f64], rows: &[AttributionRow]) -> 
 
 /// Task loss per update of a sweep run (one seed), x = update + 1.
 fn loss_curve(dir: &Path) -> Vec<(f64, f64)> {
-    let Ok(text) = std::fs::read_to_string(dir.join("loss.csv")) else {
-        return vec![];
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            Some((
-                f.first()?.parse::<f64>().ok()? + 1.0,
-                f.get(3)?.parse::<f64>().ok()?,
-            ))
-        })
-        .collect()
+    let rows: Vec<(f64, f64)> = crate::io::read_csv_columns(&dir.join("loss.csv"), 0, 3);
+    rows.into_iter().map(|(u, l)| (u + 1.0, l)).collect()
 }
 
 /// One metric's part of the report: its tables and its distance figures.

@@ -102,16 +102,25 @@ fn svg_text(dir: &Path, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// `config` trained into `dir/run` and reported against the reach recordings with `args` into
+/// `dir/rep/report.html`; (that folder, the names of its figures, checked).
+fn reported_figures(dir: &Path, config: &str, args: &[&str]) -> (PathBuf, Vec<String>) {
+    let run = train_quietly(dir, "run", config);
+    let out = dir.join("rep");
+    std::fs::create_dir_all(&out).unwrap();
+    let (h, html) = (hatsopoulos(), out.join("report.html"));
+    let mut all = vec!["report", s(&run), "--data", s(&h), "--out", s(&html)];
+    all.extend(args);
+    run_ok(&all);
+    let names = check_figures(&out, dir);
+    (out, names)
+}
+
 #[test]
 fn report_writes_every_figure_as_svg_and_png_with_a_caption() {
     let d = tmpdir("report");
     let config = "task = \"reach\"\nrule = \"bptt\"\nn_rec = 24\nbatch_size = 8\nupdates = 3\ncheckpoints = [0, 2]\nseeds = [1, 2]\ndevice = \"cpu\"\n";
-    let run = train_quietly(&d, "run", config);
-    let out = d.join("rep");
-    std::fs::create_dir_all(&out).unwrap();
-    let (h, html) = (hatsopoulos(), out.join("report.html"));
-    run_ok(&["report", s(&run), "--data", s(&h), "--out", s(&html)]);
-    let names = check_figures(&out, &d);
+    let (out, names) = reported_figures(&d, config, &[]);
     for n in [
         "distance_vs_accuracy",
         "distance_vs_accuracy_zoom",
@@ -155,6 +164,14 @@ fn report_writes_every_figure_as_svg_and_png_with_a_caption() {
 
 /// rule (zipped with lr) × g0 × seed on the bundled reach data; run folders written by hand as
 /// `sweep run` leaves them (accuracy 0.3, 0.5, 0.7 at updates 0, 1, 2: nobody reaches 0.9).
+/// `sweep merge` of `path` with `args`; the names of the figures it wrote (checked).
+fn merged_figures(dir: &Path, path: &Path, s: &Sweep, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["sweep", "merge", common::s(path)];
+    all.extend(args);
+    run_ok(&all);
+    check_figures(&s.results, dir)
+}
+
 fn write_sweep(dir: &Path) -> (PathBuf, Sweep) {
     let p = sweep_file_in(
         dir,
@@ -188,14 +205,7 @@ fn write_sweep(dir: &Path) -> (PathBuf, Sweep) {
 fn sweep_merge_writes_its_figures_once_per_factor() {
     let d = tmpdir("sweep");
     let (path, s) = write_sweep(&d);
-    run_ok(&[
-        "sweep",
-        "merge",
-        common::s(&path),
-        "--levels",
-        "0.5,0.6,0.9",
-    ]);
-    let names = check_figures(&s.results, &d);
+    let names = merged_figures(&d, &path, &s, &["--levels", "0.5,0.6,0.9"]);
     for n in [
         "distance_vs_accuracy_by_g0",
         "distance_vs_accuracy_by_rule",
@@ -235,10 +245,7 @@ fn sweep_merge_writes_its_figures_once_per_factor() {
     }
     let caption =
         std::fs::read_to_string(s.results.join("figures/distance_vs_accuracy_by_g0.txt")).unwrap();
-    assert!(
-        caption.contains("input: s.toml") && caption.contains("split-half floor"),
-        "{caption}"
-    );
+    common::assert_contains_all(&caption, &["input: s.toml", "split-half floor"]);
 }
 
 #[test]
@@ -261,16 +268,8 @@ fn sweep_merge_reports_every_metric_in_a_section_of_its_own() {
         }
         std::fs::write(s.run_dir(&r.id).join("analysis.csv"), csv).unwrap();
     }
-    run_ok(&[
-        "sweep",
-        "merge",
-        common::s(&path),
-        "--levels",
-        "0.5,0.6",
-        "--metric",
-        "procrustes,cka-angular",
-    ]);
-    let names = check_figures(&s.results, &d);
+    let metrics = ["--levels", "0.5,0.6", "--metric", "procrustes,cka-angular"];
+    let names = merged_figures(&d, &path, &s, &metrics);
     // The first metric's figures keep their names; the second's carry its name.
     for n in [
         "matched_accuracy_by_rule",
@@ -309,21 +308,7 @@ fn sweep_merge_reports_every_metric_in_a_section_of_its_own() {
 fn report_draws_every_metric_with_its_own_reference_lines() {
     let d = tmpdir("report_metrics");
     let config = "task = \"reach\"\nrule = \"bptt\"\nn_rec = 16\nbatch_size = 4\nupdates = 2\ncheckpoints = [0, 2]\nseeds = [1]\ndevice = \"cpu\"\n";
-    let run = train_quietly(&d, "run", config);
-    let out = d.join("rep");
-    std::fs::create_dir_all(&out).unwrap();
-    let (h, html) = (hatsopoulos(), out.join("report.html"));
-    run_ok(&[
-        "report",
-        s(&run),
-        "--data",
-        s(&h),
-        "--metric",
-        "procrustes,cka-angular",
-        "--out",
-        s(&html),
-    ]);
-    let names = check_figures(&out, &d);
+    let (out, names) = reported_figures(&d, config, &["--metric", "procrustes,cka-angular"]);
     for n in [
         "distance_vs_accuracy",
         "matched_accuracy",
