@@ -11,22 +11,22 @@
 //! eigenvalues ([`wasserstein`]).
 //!
 //! # The orthogonal search
-//! Riemannian L-BFGS ascent on O(r) in the body frame: at `C`, with `M = C^T A C`,
-//! `f(C) = tr(A^T C B C^T) = <M, B>` and the gradient along a skew `W` (`C <- C exp(W)`) is
-//! `skew(M^T B + M B^T)`; steps are the Cayley retraction `C (I - S/2)^-1 (I + S/2)` of the
-//! skew L-BFGS step `S` with Armijo backtracking. A start stops when its gradient's norm falls
-//! below a tolerance, no step increases `f`, or `f` has stalled over a window of steps. Every
-//! step stays on one component of O(r), so the starts cover both: the identity, a row swap (det −1, the reference's two restarts),
-//! sign-aligned starts (±1 diagonals maximising `f`: rotating a data set's neurons only flips
-//! signs of its DMD matrix; greedy flips from all +1 and from signs propagated along a maximum
-//! spanning tree of `|a_ij b_ij|`, which is exact for a sign-conjugate pair), spectral starts
-//! `Q_x D Q_y^T` from the eigenvectors of the symmetric parts (with `D` sign-aligned the same
-//! ways in that basis) in both components, and, unless one of those already aligns the pair
-//! exactly, seeded random orthogonal matrices in both components (the landscape of unrelated
-//! pairs has many local maxima). The starts race in two rounds (every start a few steps, then
-//! only the best), and the leaders continue (two to eight: more where a step is cheap). A continuing start
-//! that has fallen behind one that has converged, and at its current rate could not catch up
-//! within its remaining steps, stops.
+//! Riemannian L-BFGS ascent on O(r) in the body frame: at `C`, with `M = C^T A C`, `f(C) = tr(A^T C
+//! B C^T) = <M, B>` and the gradient along a skew `W` (`C <- C exp(W)`) is `skew(M^T B + M B^T)`;
+//! steps are the Cayley retraction `C (I - S/2)^-1 (I + S/2)` of the skew L-BFGS step `S` with
+//! Armijo backtracking. A start stops when its gradient's norm falls below a tolerance, no step
+//! increases `f`, or `f` has stalled over a window of steps. Every step stays on one component of
+//! O(r), so the starts cover both: the identity, a row swap (det −1, the reference's two restarts),
+//! sign-aligned starts (±1 diagonals maximising `f`: rotating a data set's neurons only flips signs
+//! of its DMD matrix; greedy flips from all +1 and from signs propagated along a maximum spanning
+//! tree of `|a_ij b_ij|`, which is exact for a sign-conjugate pair), spectral starts `Q_x D Q_y^T`
+//! from the eigenvectors of the symmetric parts (with `D` sign-aligned the same ways in that basis)
+//! in both components, and, unless one of those already aligns the pair exactly, seeded random
+//! orthogonal matrices in both components (the landscape of unrelated pairs has many local maxima).
+//! The starts race in two rounds (every start a few steps, then only the best), and the leaders
+//! continue (two to eight: more where a step is cheap). A continuing start that has fallen behind
+//! one that has converged, and at its current rate could not catch up within its remaining steps,
+//! stops.
 //!
 //! Why Riemannian steps rather than the reference's Adam on a Cayley parametrisation
 //! `C = (I + S)^-1 (I - S)`: the parametrisation cannot reach orthogonal matrices with eigenvalue
@@ -39,11 +39,11 @@
 //! they run at the speed of the loads rather than of one add's latency); every buffer is
 //! allocated once per start.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayView3, Axis, s};
 use ndarray_linalg::{EigVals, Eigh, Inverse, JobSvd, SVDDC, UPLO};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use rayon::prelude::*;
 use serde::Serialize;
 
