@@ -1,6 +1,6 @@
-//! Helpers shared by the test binaries (tests/cli, tests/cpu, tests/sweep, tests/fuzz_corpus.rs):
-//! running the `snnlab` binary and judging its exit, scratch folders and the files tests write
-//! and read; `gpu` holds the GPU adapter and tolerances.
+//! Helpers shared by the test binaries (tests/cli, tests/cpu, tests/sweep, tests/fuzz_corpus.rs,
+//! tests/sweep_memory.rs): running the `snnlab` binary and judging its exit, scratch folders and
+//! the files tests write and read; `gpu` holds the GPU adapter and tolerances.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
