@@ -153,8 +153,8 @@ pub fn load_fixed_batch(path: impl AsRef<Path>) -> Result<(Batch, ManteInfo)> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Generator: rebuilds the fixed batch from its coherences (tests/mante_generator.rs checks that
-// it reproduces mante_task_72conditions.npz bit for bit).
+// Generator: rebuilds the fixed batch from its coherences (tests/cpu/mante_generator.rs checks
+// that it reproduces mante_task_72conditions.npz bit for bit).
 // ---------------------------------------------------------------------------------------------
 
 /// The coherence levels of the bundled batch, for motion and for colour alike.
