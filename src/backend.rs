@@ -321,8 +321,9 @@ impl<K: NetKind> BackendOf<K> {
         }
     }
 
-    /// One update of every network on its own batch (or one shared batch) with its own lambda.
-    fn update_with(
+    /// One update of every network on its own batch (or one shared batch) with its own lambda,
+    /// and the kind's own per-update value `extra`.
+    pub fn update_with(
         &mut self,
         rule: Rule,
         batches: &[&Batch],

@@ -11,9 +11,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, Device};
+use crate::backend::{BackendOf, Device, NetKind};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
+use crate::gpu::engine::{PackModel, ParamsOf};
+use crate::gpu::rate_engine::Rate;
+use crate::gpu::spiking_engine::Spiking;
 use crate::io::budget;
 use crate::model::{Activation, Kind, RateConfig, RateModel};
 use crate::optim::{Adam, ParamSet};
@@ -636,78 +639,72 @@ fn eval_error_spiking(task: &Task, model: &SpikingModel, b: &Batch) -> f64 {
     }
 }
 
-/// The networks being trained, of either kind, with their backend.
-enum Pack {
-    Rate {
-        backend: Backend,
-        models: Vec<RateModel>,
-    },
-    Spiking {
-        backend: crate::backend::SpikingBackend,
-        models: Vec<SpikingModel>,
-        rate_target: f64,
-    },
+/// What the training loop needs of a kind of network besides its backend ([`NetKind`]): its
+/// models' parameters, their files and their evaluation.
+trait TrainKind: NetKind {
+    fn model_params(m: &Self::Model) -> &ParamsOf<Self>;
+    fn model_params_mut(m: &mut Self::Model) -> &mut ParamsOf<Self>;
+    /// Write the model with the `__metadata__` entries `meta`.
+    fn save(path: &Path, m: &Self::Model, meta: &[(String, String)]) -> Result<()>;
+    /// Its error on the task's evaluation batch.
+    fn eval_error(task: &Task, m: &Self::Model, eval: &Batch) -> f64;
+}
+
+impl TrainKind for Rate {
+    fn model_params(m: &RateModel) -> &ParamsOf<Self> {
+        &m.params
+    }
+    fn model_params_mut(m: &mut RateModel) -> &mut ParamsOf<Self> {
+        &mut m.params
+    }
+    fn save(path: &Path, m: &RateModel, meta: &[(String, String)]) -> Result<()> {
+        crate::io::save_model_with(path, m, meta)
+    }
+    fn eval_error(task: &Task, m: &RateModel, eval: &Batch) -> f64 {
+        eval_error(task, m, eval)
+    }
+}
+
+impl TrainKind for Spiking {
+    fn model_params(m: &SpikingModel) -> &ParamsOf<Self> {
+        &m.params
+    }
+    fn model_params_mut(m: &mut SpikingModel) -> &mut ParamsOf<Self> {
+        &mut m.params
+    }
+    fn save(path: &Path, m: &SpikingModel, meta: &[(String, String)]) -> Result<()> {
+        crate::io::save_spiking_model_with(path, m, meta)
+    }
+    fn eval_error(task: &Task, m: &SpikingModel, eval: &Batch) -> f64 {
+        eval_error_spiking(task, m, eval)
+    }
+}
+
+/// The networks being trained, of one kind, with their backend and the kind's own per-update
+/// value (spiking: the target rate).
+struct PackOf<K: TrainKind> {
+    backend: BackendOf<K>,
+    models: Vec<K::Model>,
+    extra: K::Extra,
 }
 
 /// Per network its training-state tensors, and per network its Adam step.
 type NetworkStates = (Vec<Vec<StateTensor>>, Vec<u64>);
 
-impl Pack {
+/// A pack of either kind, as the training loop drives it (one implementation, [`PackOf`]).
+trait TrainPack {
     /// One update; (task loss, regulariser before lambda) per network.
     fn update(
         &mut self,
         rule: Rule,
         batches: &[&Batch],
         lambdas: &[f64],
-    ) -> Result<Vec<(f64, f64)>> {
-        Ok(match self {
-            Pack::Rate { backend, .. } => backend
-                .update(rule, batches, lambdas)?
-                .iter()
-                .map(|l| (l.task as f64, l.mean_h2 as f64))
-                .collect(),
-            Pack::Spiking {
-                backend,
-                rate_target,
-                ..
-            } => backend
-                .update(rule, batches, lambdas, *rate_target)?
-                .iter()
-                .map(|l| (l.task as f64, l.rate_reg as f64))
-                .collect(),
-        })
-    }
+    ) -> Result<Vec<(f64, f64)>>;
     /// Copy the backend's current parameters into the models of the networks still training.
-    fn snapshot(&mut self, live: impl Fn(usize) -> bool) -> Result<()> {
-        /// `params[i]` into `slot(models[i])` for the networks `live` keeps (either kind).
-        fn copy_live<M, P>(
-            models: &mut [M],
-            params: Vec<P>,
-            live: impl Fn(usize) -> bool,
-            slot: impl Fn(&mut M) -> &mut P,
-        ) {
-            for (i, p) in params.into_iter().enumerate().filter(|(i, _)| live(*i)) {
-                *slot(&mut models[i]) = p;
-            }
-        }
-        match self {
-            Pack::Rate { backend, models } => {
-                copy_live(models, backend.params()?, live, |m| &mut m.params)
-            }
-            Pack::Spiking {
-                backend, models, ..
-            } => copy_live(models, backend.params()?, live, |m| &mut m.params),
-        }
-        Ok(())
-    }
+    fn snapshot(&mut self, live: &dyn Fn(usize) -> bool) -> Result<()>;
     /// The first parameter tensor of network `i` (as of the last snapshot) holding a NaN or an
     /// infinity.
-    fn non_finite(&self, i: usize) -> Option<&'static str> {
-        match self {
-            Pack::Rate { models, .. } => models[i].params.first_non_finite(),
-            Pack::Spiking { models, .. } => models[i].params.first_non_finite(),
-        }
-    }
+    fn non_finite(&self, i: usize) -> Option<&'static str>;
     /// Save network `i` (as of the last snapshot) with the `__metadata__` entries `meta` and
     /// return its evaluation error.
     fn save(
@@ -717,60 +714,73 @@ impl Pack {
         task: &Task,
         eval: &Batch,
         meta: &[(String, String)],
-    ) -> Result<f64> {
-        match self {
-            Pack::Rate { models, .. } => crate::io::save_model_with(path, &models[i], meta)?,
-            Pack::Spiking { models, .. } => {
-                crate::io::save_spiking_model_with(path, &models[i], meta)?
-            }
-        }
-        Ok(self.final_eval(i, task, eval))
-    }
+    ) -> Result<f64>;
     /// Every network's training-state tensors (parameters and Adam moments, as they are now)
     /// and Adam step; None where the backend keeps them on the GPU.
-    fn state_tensors(&self, members: &[Member]) -> Result<Option<NetworkStates>> {
-        fn of<P: ParamSet<Scalar = f32>>(
-            members: &[Member],
-            params: Vec<P>,
-            adams: Option<Vec<Adam<P>>>,
-        ) -> Option<(Vec<Vec<StateTensor>>, Vec<u64>)> {
-            let adams = adams?;
-            let t = members
-                .iter()
-                .zip(params.iter().zip(&adams))
-                .map(|(m, (p, a))| member_tensors(m.seed, p, a))
-                .collect();
-            Some((t, adams.iter().map(|a| a.step).collect()))
-        }
-        Ok(match self {
-            Pack::Rate { backend, .. } => match backend.adam_states() {
-                None => None,
-                a => of(members, backend.params()?, a),
-            },
-            Pack::Spiking { backend, .. } => match backend.adam_states() {
-                None => None,
-                a => of(members, backend.params()?, a),
-            },
-        })
-    }
+    fn state_tensors(&self, members: &[Member]) -> Result<Option<NetworkStates>>;
     /// Continue every network's optimiser from the saved states.
+    fn restore_adams(&mut self, r: &Resumed, members: &[Member], lrs: &[f64]) -> Result<()>;
+    /// Evaluation error of network `i` as of the last snapshot.
+    fn final_eval(&self, i: usize, task: &Task, eval: &Batch) -> f64;
+}
+
+impl<K: TrainKind> TrainPack for PackOf<K> {
+    fn update(
+        &mut self,
+        rule: Rule,
+        batches: &[&Batch],
+        lambdas: &[f64],
+    ) -> Result<Vec<(f64, f64)>> {
+        Ok(self
+            .backend
+            .update_with(rule, batches, lambdas, self.extra)?
+            .into_iter()
+            .map(|l| {
+                let [task, reg]: [f32; 2] = l.into();
+                (task as f64, reg as f64)
+            })
+            .collect())
+    }
+    fn snapshot(&mut self, live: &dyn Fn(usize) -> bool) -> Result<()> {
+        let params = self.backend.params()?;
+        for (i, p) in params.into_iter().enumerate().filter(|(i, _)| live(*i)) {
+            *K::model_params_mut(&mut self.models[i]) = p;
+        }
+        Ok(())
+    }
+    fn non_finite(&self, i: usize) -> Option<&'static str> {
+        K::model_params(&self.models[i]).first_non_finite()
+    }
+    fn save(
+        &self,
+        i: usize,
+        path: &Path,
+        task: &Task,
+        eval: &Batch,
+        meta: &[(String, String)],
+    ) -> Result<f64> {
+        K::save(path, &self.models[i], meta)?;
+        Ok(self.final_eval(i, task, eval))
+    }
+    fn state_tensors(&self, members: &[Member]) -> Result<Option<NetworkStates>> {
+        let Some(adams) = self.backend.adam_states() else {
+            return Ok(None);
+        };
+        let params = self.backend.params()?;
+        let t = members
+            .iter()
+            .zip(params.iter().zip(&adams))
+            .map(|(m, (p, a))| member_tensors(m.seed, p, a))
+            .collect();
+        Ok(Some((t, adams.iter().map(|a| a.step).collect())))
+    }
     fn restore_adams(&mut self, r: &Resumed, members: &[Member], lrs: &[f64]) -> Result<()> {
         debug_assert_eq!(members.len(), r.members.len());
-        match self {
-            Pack::Rate { backend, models } => {
-                backend.set_adam_states(r.adams(&models[0].config, lrs)?)
-            }
-            Pack::Spiking {
-                backend, models, ..
-            } => backend.set_adam_states(r.adams(&models[0].config, lrs)?),
-        }
+        let cfg = self.models[0].config();
+        self.backend.set_adam_states(r.adams(cfg, lrs)?)
     }
-    /// Evaluation error of network `i` as of the last snapshot.
     fn final_eval(&self, i: usize, task: &Task, eval: &Batch) -> f64 {
-        match self {
-            Pack::Rate { models, .. } => eval_error(task, &models[i], eval),
-            Pack::Spiking { models, .. } => eval_error_spiking(task, &models[i], eval),
-        }
+        K::eval_error(task, &self.models[i], eval)
     }
 }
 
@@ -1397,7 +1407,7 @@ pub fn train_members_with(
         None
     };
     let loss_kind = shared.loss_kind();
-    let mut pack = if spiking {
+    let mut pack: Box<dyn TrainPack> = if spiking {
         let scfg = shared.spiking_config();
         let settings = shared.spiking_settings();
         let mut models = Vec::new();
@@ -1427,20 +1437,11 @@ pub fn train_members_with(
             }
             models.push(model);
         }
-        let rate_target = settings.rate_target;
-        Pack::Spiking {
-            backend: crate::backend::SpikingBackend::new(
-                shared.device,
-                adapter,
-                &models,
-                &lrs,
-                b,
-                t,
-                loss_kind,
-            )?,
+        Box::new(PackOf::<Spiking> {
+            backend: BackendOf::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?,
             models,
-            rate_target,
-        }
+            extra: settings.rate_target,
+        })
     } else {
         let mut models = Vec::new();
         for (i, m) in members.iter().enumerate() {
@@ -1460,10 +1461,11 @@ pub fn train_members_with(
             }
             models.push(model);
         }
-        Pack::Rate {
-            backend: Backend::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?,
+        Box::new(PackOf::<Rate> {
+            backend: BackendOf::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?,
             models,
-        }
+            extra: (),
+        })
     };
     if let Some(r) = &resumed {
         pack.restore_adams(r, members, &lrs)?;
@@ -1561,7 +1563,7 @@ pub fn train_members_with(
         // Checkpoint index U = parameters after U updates (U = 0: the initialisation).
         if (checkpoints.contains(&u) || u == shared.updates) && !resumed_here {
             if diverged.iter().any(Option::is_none) {
-                pack.snapshot(|i| diverged[i].is_none())?;
+                pack.snapshot(&|i| diverged[i].is_none())?;
             }
             for i in 0..members.len() {
                 if diverged[i].is_some() {
@@ -1611,7 +1613,7 @@ pub fn train_members_with(
                 diverged: &diverged,
                 run_meta: &run_meta,
             };
-            save_states(&pack, &saved, members, &dirs, &log_of, &logs)?;
+            save_states(pack.as_ref(), &saved, members, &dirs, &log_of, &logs)?;
         }
         let batches: Vec<Batch> = match &task {
             Task::Reach(r) => rngs
@@ -1898,7 +1900,7 @@ fn member_tensors<P: ParamSet<Scalar = f32>>(seed: u64, p: &P, a: &Adam<P>) -> V
 /// Write every directory's training state (atomically). The GPU keeps its Adam moments on the
 /// device: there, no state is saved (a killed GPU run trains again from the start).
 fn save_states(
-    pack: &Pack,
+    pack: &dyn TrainPack,
     at: &SavedProgress,
     members: &[Member],
     dirs: &[PathBuf],

@@ -621,7 +621,7 @@ pub trait PackModel {
     /// One network's parameters (and gradients) as read back.
     type Params;
     /// One network's (task loss, regulariser) after a forward pass.
-    type Loss: From<[f32; 2]>;
+    type Loss: From<[f32; 2]> + Into<[f32; 2]>;
     fn config(&self) -> &Self::Config;
     fn has_feedback(&self) -> bool;
     /// The parameters in the pack's flat layout.
@@ -961,6 +961,11 @@ macro_rules! loss_pair {
         impl From<[f32; 2]> for $loss {
             fn from([$task, $reg]: [f32; 2]) -> Self {
                 Self { $task, $reg }
+            }
+        }
+        impl From<$loss> for [f32; 2] {
+            fn from(l: $loss) -> Self {
+                [l.$task, l.$reg]
             }
         }
         impl std::ops::AddAssign for $loss {
