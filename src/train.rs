@@ -650,35 +650,32 @@ trait TrainKind: NetKind {
     fn eval_error(task: &Task, m: &Self::Model, eval: &Batch) -> f64;
 }
 
-impl TrainKind for Rate {
-    fn model_params(m: &RateModel) -> &ParamsOf<Self> {
-        &m.params
-    }
-    fn model_params_mut(m: &mut RateModel) -> &mut ParamsOf<Self> {
-        &mut m.params
-    }
-    fn save(path: &Path, m: &RateModel, meta: &[(String, String)]) -> Result<()> {
-        crate::io::save_model_with(path, m, meta)
-    }
-    fn eval_error(task: &Task, m: &RateModel, eval: &Batch) -> f64 {
-        eval_error(task, m, eval)
-    }
+/// [`TrainKind`] for a kind whose model keeps its parameters in `params`.
+macro_rules! train_kind {
+    ($kind:ty, $model:ty, $save:path, $eval:path) => {
+        impl TrainKind for $kind {
+            fn model_params(m: &$model) -> &ParamsOf<Self> {
+                &m.params
+            }
+            fn model_params_mut(m: &mut $model) -> &mut ParamsOf<Self> {
+                &mut m.params
+            }
+            fn save(path: &Path, m: &$model, meta: &[(String, String)]) -> Result<()> {
+                $save(path, m, meta)
+            }
+            fn eval_error(task: &Task, m: &$model, eval: &Batch) -> f64 {
+                $eval(task, m, eval)
+            }
+        }
+    };
 }
-
-impl TrainKind for Spiking {
-    fn model_params(m: &SpikingModel) -> &ParamsOf<Self> {
-        &m.params
-    }
-    fn model_params_mut(m: &mut SpikingModel) -> &mut ParamsOf<Self> {
-        &mut m.params
-    }
-    fn save(path: &Path, m: &SpikingModel, meta: &[(String, String)]) -> Result<()> {
-        crate::io::save_spiking_model_with(path, m, meta)
-    }
-    fn eval_error(task: &Task, m: &SpikingModel, eval: &Batch) -> f64 {
-        eval_error_spiking(task, m, eval)
-    }
-}
+train_kind!(Rate, RateModel, crate::io::save_model_with, eval_error);
+train_kind!(
+    Spiking,
+    SpikingModel,
+    crate::io::save_spiking_model_with,
+    eval_error_spiking
+);
 
 /// The networks being trained, of one kind, with their backend and the kind's own per-update
 /// value (spiking: the target rate).
@@ -705,16 +702,8 @@ trait TrainPack {
     /// The first parameter tensor of network `i` (as of the last snapshot) holding a NaN or an
     /// infinity.
     fn non_finite(&self, i: usize) -> Option<&'static str>;
-    /// Save network `i` (as of the last snapshot) with the `__metadata__` entries `meta` and
-    /// return its evaluation error.
-    fn save(
-        &self,
-        i: usize,
-        path: &Path,
-        task: &Task,
-        eval: &Batch,
-        meta: &[(String, String)],
-    ) -> Result<f64>;
+    /// Save network `i` (as of the last snapshot) with the `__metadata__` entries `meta`.
+    fn save(&self, i: usize, path: &Path, meta: &[(String, String)]) -> Result<()>;
     /// Every network's training-state tensors (parameters and Adam moments, as they are now)
     /// and Adam step; None where the backend keeps them on the GPU.
     fn state_tensors(&self, members: &[Member]) -> Result<Option<NetworkStates>>;
@@ -751,16 +740,8 @@ impl<K: TrainKind> TrainPack for PackOf<K> {
     fn non_finite(&self, i: usize) -> Option<&'static str> {
         K::model_params(&self.models[i]).first_non_finite()
     }
-    fn save(
-        &self,
-        i: usize,
-        path: &Path,
-        task: &Task,
-        eval: &Batch,
-        meta: &[(String, String)],
-    ) -> Result<f64> {
-        K::save(path, &self.models[i], meta)?;
-        Ok(self.final_eval(i, task, eval))
+    fn save(&self, i: usize, path: &Path, meta: &[(String, String)]) -> Result<()> {
+        K::save(path, &self.models[i], meta)
     }
     fn state_tensors(&self, members: &[Member]) -> Result<Option<NetworkStates>> {
         let Some(adams) = self.backend.adam_states() else {
@@ -1586,7 +1567,8 @@ pub fn train_members_with(
                 let mut meta = run_meta[i].clone();
                 meta.push(("update".into(), u.to_string()));
                 meta.push(("lambda".into(), lambdas[i].to_string()));
-                let err = pack.save(i, &path, &task, &eval, &meta)?;
+                pack.save(i, &path, &meta)?;
+                let err = pack.final_eval(i, &task, &eval);
                 // Relative to the run directory, so that the log stays right when the directory moves.
                 append_line(
                     &mut logs[log_of[i]].1,
