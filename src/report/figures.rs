@@ -307,6 +307,14 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// Append `tag` to every panel's title (a metric's figures after the first metric's).
+    pub fn tag_titles(mut self, tag: &str) -> Self {
+        for p in &mut self.panels {
+            p.title.push_str(tag);
+        }
+        self
+    }
+
     pub fn new(name: &str, panel: Panel, caption: String) -> Self {
         Figure {
             name: file_stem(name),

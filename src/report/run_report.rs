@@ -670,7 +670,17 @@ pub fn write(
             data_name: &data_name,
             levels: &opts.levels,
         };
-        figs.extend(view.figures(&suffix));
+        // The later metrics' panels say which metric they show (the first's titles as before).
+        let tag = if k == 0 {
+            String::new()
+        } else {
+            format!(" ({})", metric.registry_name())
+        };
+        figs.extend(
+            view.figures(&suffix)
+                .into_iter()
+                .map(|f| f.tag_titles(&tag)),
+        );
     }
     // One field of every checkpoint score, per run (labelled) and per seed, over updates.
     let per_run = |f: fn(&CheckpointScore) -> f64| -> Vec<LabelledSeries> {

@@ -326,7 +326,13 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
             html.push_str(&format!("<h2>Metric {}: {}</h2>", esc(&name), esc(&s.what)));
         }
         html.push_str(&s.tables());
-        figs.extend(s.figures());
+        // The later metrics' panels say which metric they show (the first's titles as before).
+        let tag = if k == 0 {
+            String::new()
+        } else {
+            format!(" ({name})")
+        };
+        figs.extend(s.figures().into_iter().map(|f| f.tag_titles(&tag)));
     }
     // Learning curves, coloured by the first factor axis (usually the rule).
     if let Some(&ai) = factor_axes(sweep).first()

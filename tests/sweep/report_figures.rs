@@ -280,6 +280,14 @@ fn sweep_merge_reports_every_metric_in_a_section_of_its_own() {
     ] {
         assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
     }
+    // The later metric's panel titles name it; the first's are as without --metric.
+    let titled = |n: &str| {
+        svg_text(&s.results, n)
+            .iter()
+            .any(|t| t.contains("(cka-angular)"))
+    };
+    assert!(titled("matched_accuracy_by_rule_cka-angular"));
+    assert!(!titled("matched_accuracy_by_rule"));
     let report = std::fs::read_to_string(s.results.join("report.html")).unwrap();
     for m in ["Metric procrustes-angular", "Metric cka-angular"] {
         assert!(report.contains(m), "{m} missing from the report");
@@ -325,6 +333,12 @@ fn report_draws_every_metric_with_its_own_reference_lines() {
     );
     assert!(p.contains("angular Procrustes distance"), "{p}");
     assert!(c.contains("metric CKA") && !c.contains("Procrustes"), "{c}");
+    let titled = |n: &str| {
+        svg_text(&out, n)
+            .iter()
+            .any(|t| t.contains("(cka-angular)"))
+    };
+    assert!(titled("matched_accuracy_cka-angular") && !titled("matched_accuracy"));
     let dashed = |c: &str| c.split_once("Dashed lines:").unwrap().1.to_string();
     assert_ne!(dashed(&p), dashed(&c));
 }
