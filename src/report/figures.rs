@@ -307,10 +307,16 @@ pub struct Figure {
 }
 
 impl Figure {
-    /// Append `tag` to every panel's title (a metric's figures after the first metric's).
-    pub fn tag_titles(mut self, tag: &str) -> Self {
+    /// This figure as the figure of metric `name`, the `k`-th of `--metric`: the first metric's
+    /// figures keep the names and titles they have without `--metric`; a later one's get `_NAME`
+    /// appended to the file name and ` (NAME)` to the panels' titles.
+    pub fn for_metric(mut self, k: usize, name: &str) -> Self {
+        if k == 0 {
+            return self;
+        }
+        self.name = file_stem(&format!("{}_{name}", self.name));
         for p in &mut self.panels {
-            p.title.push_str(tag);
+            p.title.push_str(&format!(" ({name})"));
         }
         self
     }

@@ -366,13 +366,17 @@ fn loss_by_seed(dir: &Path) -> Vec<Vec<(f64, f64)>> {
     by_seed.into_values().collect()
 }
 
-/// `f` of every checkpoint of `r`, one series per seed, in update order.
-fn by_seed(r: &RunAnalysis, f: impl Fn(&CheckpointScore) -> f64) -> Vec<Vec<(f64, f64)>> {
+/// `f` of every checkpoint of `r` in `scores` (`r.scores`, or one metric's of `r.by_metric`),
+/// one series per seed, in update order.
+fn by_seed(
+    r: &RunAnalysis,
+    scores: &[CheckpointScore],
+    f: impl Fn(&CheckpointScore) -> f64,
+) -> Vec<Vec<(f64, f64)>> {
     r.seeds()
         .into_iter()
         .map(|seed| {
-            let mut own: Vec<&CheckpointScore> =
-                r.scores.iter().filter(|s| s.seed == seed).collect();
+            let mut own: Vec<&CheckpointScore> = scores.iter().filter(|s| s.seed == seed).collect();
             own.sort_by_key(|s| s.update);
             own.iter().map(|s| (s.update as f64, f(s))).collect()
         })
@@ -468,13 +472,13 @@ fn run_labels(runs: &[RunAnalysis]) -> Vec<String> {
 /// One metric's distance figures of the runs report: against accuracy (whole range, zoomed, log
 /// error) and at the matched levels.
 struct MetricFigures<'a> {
-    /// The runs with `scores` in this metric.
     runs: &'a [RunAnalysis],
     labels: &'a [String],
+    /// The metric, and its index in the runs' `by_metric`.
+    metric: &'a Metric,
+    k: usize,
     /// The matched rows of this metric.
     matched: &'a [MatchedRow],
-    /// The metric in words, for captions.
-    what: String,
     /// The recordings' (cross-condition baseline, split-half floor) in this metric.
     refs: (f64, f64),
     data_name: &'a str,
@@ -482,17 +486,18 @@ struct MetricFigures<'a> {
 }
 
 impl MetricFigures<'_> {
-    fn figures(&self, suffix: &str) -> Vec<Figure> {
-        let (runs, (baseline, floor), what) = (self.runs, self.refs, &self.what);
+    fn figures(&self) -> Vec<Figure> {
+        let (runs, (baseline, floor), k) = (self.runs, self.refs, self.k);
+        let what = self.metric.description();
         // Groups: one per run (its seeds the networks), the matched rows of the run.
         let groups: Vec<Group> = runs
             .iter()
             .zip(self.labels)
             .map(|(r, label)| Group {
                 label: label.clone(),
-                networks: by_seed(r, |s| s.accuracy)
+                networks: by_seed(r, &r.by_metric[k].1, |s| s.accuracy)
                     .into_iter()
-                    .zip(by_seed(r, |s| s.distance))
+                    .zip(by_seed(r, &r.by_metric[k].1, |s| s.distance))
                     .map(|(a, d)| a.iter().zip(&d).map(|(x, y)| (x.1, y.1)).collect())
                     .collect(),
                 matched: self
@@ -505,7 +510,7 @@ impl MetricFigures<'_> {
             .collect();
         let below_zero: usize = runs
             .iter()
-            .map(|r| r.scores.iter().filter(|s| s.accuracy < 0.0).count())
+            .map(|r| r.by_metric[k].1.iter().filter(|s| s.accuracy < 0.0).count())
             .sum();
         let refs_caption = super::reference_lines_caption(baseline, floor);
         let levels_text = super::levels_text(self.levels);
@@ -515,7 +520,7 @@ impl MetricFigures<'_> {
         );
         vec![
             Figure::new(
-                &format!("distance_vs_accuracy{suffix}"),
+                "distance_vs_accuracy",
                 distance_vs_accuracy(
                     "Distance to neural data vs task accuracy",
                     &groups,
@@ -527,7 +532,7 @@ impl MetricFigures<'_> {
                 ),
             ),
             Figure::new(
-                &format!("distance_vs_accuracy_zoom{suffix}"),
+                "distance_vs_accuracy_zoom",
                 distance_vs_accuracy(
                     &format!("Distance vs accuracy, accuracy {ZOOM_FROM}–1"),
                     &groups,
@@ -539,7 +544,7 @@ impl MetricFigures<'_> {
                 ),
             ),
             Figure::new(
-                &format!("distance_vs_error_log{suffix}"),
+                "distance_vs_error_log",
                 distance_vs_error_log(
                     "Distance vs task error (log scale)",
                     &groups,
@@ -550,7 +555,7 @@ impl MetricFigures<'_> {
                 ),
             ),
             Figure::new(
-                &format!("matched_accuracy{suffix}"),
+                "matched_accuracy",
                 matched_panel("Distance at matched accuracy", &groups),
                 format!(
                     "Mean distance to the neural data ({what}) at each matched accuracy level, per run, with 95 % bootstrap percentile CIs over the run's networks (2000 seeded resamples; no bar for a single network). A network's value at a level is read where its accuracy first reaches the level, linear between the checkpoints around the crossing; runs side by side at each level. Levels a run never reaches are listed in the panel instead of being drawn. Same numbers as matched.csv."
@@ -648,45 +653,24 @@ pub fn write(
 
     let mut figs = Vec::new();
     for (k, metric) in metrics.iter().enumerate() {
-        // The first metric's figures keep their plain names; the others' carry the metric's.
-        let suffix = if k == 0 {
-            String::new()
-        } else {
-            format!("_{}", metric.registry_name())
-        };
-        let scored: Vec<RunAnalysis> = runs
-            .iter()
-            .map(|r| RunAnalysis {
-                scores: r.by_metric[k].1.clone(),
-                ..r.clone()
-            })
-            .collect();
+        let name = metric.registry_name();
         let view = MetricFigures {
-            runs: &scored,
+            runs,
             labels: &labels,
-            matched: &crate::stats::of_metric(&matched, &metric.registry_name()),
-            what: metric.description(),
+            metric,
+            k,
+            matched: &crate::stats::of_metric(&matched, &name),
             refs: metric_refs[k],
             data_name: &data_name,
             levels: &opts.levels,
         };
-        // The later metrics' panels say which metric they show (the first's titles as before).
-        let tag = if k == 0 {
-            String::new()
-        } else {
-            format!(" ({})", metric.registry_name())
-        };
-        figs.extend(
-            view.figures(&suffix)
-                .into_iter()
-                .map(|f| f.tag_titles(&tag)),
-        );
+        figs.extend(view.figures().into_iter().map(|f| f.for_metric(k, &name)));
     }
     // One field of every checkpoint score, per run (labelled) and per seed, over updates.
     let per_run = |f: fn(&CheckpointScore) -> f64| -> Vec<LabelledSeries> {
         runs.iter()
             .zip(&labels)
-            .map(|(r, l)| (l.clone(), by_seed(r, f)))
+            .map(|(r, l)| (l.clone(), by_seed(r, &r.scores, f)))
             .collect()
     };
     let mut dist_t = Panel::new(

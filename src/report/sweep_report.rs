@@ -182,10 +182,6 @@ fn loss_curve(dir: &Path) -> Vec<(f64, f64)> {
 struct MetricView<'a> {
     r: &'a SweepReport<'a>,
     section: &'a MetricSection<'a>,
-    /// The metric in words, for captions.
-    what: String,
-    /// Appended to its figures' names.
-    suffix: String,
     /// The recordings' (cross-condition baseline, split-half floor) in this metric.
     refs: Option<(f64, f64)>,
     levels_text: &'a str,
@@ -220,7 +216,7 @@ impl MetricView<'_> {
         let Some((baseline, floor)) = self.refs else {
             return Vec::new();
         };
-        let (what, levels_text, suffix) = (&self.what, self.levels_text, &self.suffix);
+        let (what, levels_text) = (self.section.metric.description(), self.levels_text);
         let refs_caption = super::reference_lines_caption(baseline, floor);
         let mut figs = Vec::new();
         for ai in factor_axes(sweep) {
@@ -232,7 +228,7 @@ impl MetricView<'_> {
                 self.data_name
             );
             figs.push(Figure::new(
-                &format!("distance_vs_accuracy_by_{axis}{suffix}"),
+                &format!("distance_vs_accuracy_by_{axis}"),
                 distance_vs_accuracy(
                     &format!("Distance vs accuracy, by {title}"),
                     &groups,
@@ -242,7 +238,7 @@ impl MetricView<'_> {
                 format!("{caption} Checkpoints with accuracy below 0 (worse than predicting the target's mean) are left out (all are shown when none reaches 0)."),
             ));
             figs.push(Figure::new(
-                &format!("distance_vs_accuracy_zoom_by_{axis}{suffix}"),
+                &format!("distance_vs_accuracy_zoom_by_{axis}"),
                 distance_vs_accuracy(
                     &format!(
                         "Distance vs accuracy {}–1, by {title}",
@@ -262,7 +258,7 @@ impl MetricView<'_> {
             );
             mp.hlines = reference_lines(baseline, floor);
             figs.push(Figure::new(
-                &format!("matched_accuracy_by_{axis}{suffix}"),
+                &format!("matched_accuracy_by_{axis}"),
                 mp,
                 format!(
                     "Mean distance to the neural data ({what}) at each matched accuracy level per value of {title}, with 95 % bootstrap percentile CIs over the networks (2000 seeded resamples; no bar for a single network); values side by side at each level. Levels no network of a group reaches are listed in the panel. Same numbers as matched.csv grouped by {title} alone. {refs_caption}"
@@ -270,7 +266,7 @@ impl MetricView<'_> {
             ));
         }
         figs.push(Figure::new(
-            &format!("attribution{suffix}"),
+            "attribution",
             attribution_panel(sweep, levels, &self.section.attribution),
             format!("Share of the variance of the matched distances ({what}) explained by each sweep axis (one-way eta², between-group over total sum of squares, unitless in [0, 1]) at each accuracy level, over the networks that reach the level, with 95 % bootstrap CIs (2000 seeded resamples of the networks). Axes zipped together share one value and are drawn once. Same numbers as attribution.csv."),
         ));
@@ -302,13 +298,7 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
     let data_name = sweep.data.as_deref().map(super::file_name);
     let mut figs = Vec::new();
     for (k, section) in r.sections.iter().enumerate() {
-        // The first metric's figures keep their plain names; the others' carry the metric's.
         let name = section.metric.registry_name();
-        let suffix = if k == 0 {
-            String::new()
-        } else {
-            format!("_{name}")
-        };
         let refs = match &mut references {
             Some(refs) => Some(refs.metric_levels(sweep.runs[0].config(), section.metric)?),
             None => None,
@@ -316,23 +306,16 @@ pub fn write(r: &SweepReport, out: &Path) -> Result<()> {
         let s = MetricView {
             r,
             section,
-            what: section.metric.description(),
-            suffix,
             refs,
             levels_text: &levels_text,
             data_name: data_name.as_deref().unwrap_or(""),
         };
         if r.sections.len() > 1 {
-            html.push_str(&format!("<h2>Metric {}: {}</h2>", esc(&name), esc(&s.what)));
+            let what = section.metric.description();
+            html.push_str(&format!("<h2>Metric {}: {}</h2>", esc(&name), esc(&what)));
         }
         html.push_str(&s.tables());
-        // The later metrics' panels say which metric they show (the first's titles as before).
-        let tag = if k == 0 {
-            String::new()
-        } else {
-            format!(" ({name})")
-        };
-        figs.extend(s.figures().into_iter().map(|f| f.tag_titles(&tag)));
+        figs.extend(s.figures().into_iter().map(|f| f.for_metric(k, &name)));
     }
     // Learning curves, coloured by the first factor axis (usually the rule).
     if let Some(&ai) = factor_axes(sweep).first()
