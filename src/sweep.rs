@@ -1981,27 +1981,34 @@ pub fn merge(
             .filter(|&i| i != c && !(zipped && sweep.zip_axes.contains(&sweep.axes[i])))
             .collect()
     });
-    // Every table per metric, the metrics' blocks one after another; the report has a section
-    // per metric.
-    let (mut all_matched, mut all_attribution, mut all_paired) =
-        (Vec::new(), Vec::new(), Vec::new());
-    for (m, nets) in opts.metrics.iter().zip(&networks_by) {
-        let name = m.registry_name();
-        all_matched.extend(crate::stats::with_metric(
-            crate::stats::matched(nets, &opts.levels, &group_idx),
-            &name,
-        ));
-        all_attribution.extend(crate::stats::with_metric(
-            crate::stats::attribution(&sweep.axes, nets, &opts.levels),
-            &name,
-        ));
-        if let (Some(c), Some(mi)) = (compare, &match_idx) {
-            all_paired.extend(crate::stats::with_metric(
-                crate::stats::paired(&sweep.axes, nets, &opts.levels, c, mi),
-                &name,
-            ));
-        }
-    }
+    // Every table per metric: a section of the report each, and one block each of the CSVs.
+    let sections: Vec<crate::report::sweep_report::MetricSection> = opts
+        .metrics
+        .iter()
+        .zip(&networks_by)
+        .map(|(m, nets)| {
+            let name = m.registry_name();
+            crate::report::sweep_report::MetricSection {
+                metric: m,
+                networks: nets,
+                matched: crate::stats::with_metric(
+                    crate::stats::matched(nets, &opts.levels, &group_idx),
+                    &name,
+                ),
+                attribution: crate::stats::with_metric(
+                    crate::stats::attribution(&sweep.axes, nets, &opts.levels),
+                    &name,
+                ),
+                paired: match (compare, &match_idx) {
+                    (Some(c), Some(mi)) => Some(crate::stats::with_metric(
+                        crate::stats::paired(&sweep.axes, nets, &opts.levels, c, mi),
+                        &name,
+                    )),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
     // DSA between paired networks' checkpoints at each level (issue 14: the dynamics comparison).
     let model_pairs_path = match (compare, &match_idx) {
         (Some(c), Some(mi)) => {
@@ -2033,20 +2040,10 @@ pub fn merge(
         }
         _ => None,
     };
-    let sections: Vec<crate::report::sweep_report::MetricSection> = opts
-        .metrics
+    let all_matched: Vec<_> = sections.iter().flat_map(|s| s.matched.clone()).collect();
+    let all_attribution: Vec<_> = sections
         .iter()
-        .zip(&networks_by)
-        .map(|(m, nets)| {
-            let name = m.registry_name();
-            crate::report::sweep_report::MetricSection {
-                metric: m,
-                networks: nets,
-                matched: crate::stats::of_metric(&all_matched, &name),
-                attribution: crate::stats::of_metric(&all_attribution, &name),
-                paired: compare.map(|_| crate::stats::of_metric(&all_paired, &name)),
-            }
-        })
+        .flat_map(|s| s.attribution.clone())
         .collect();
     let dir = csv_path.parent().unwrap_or(Path::new("."));
     let matched_path = dir.join("matched.csv");
@@ -2062,6 +2059,10 @@ pub fn merge(
     let paired_path = match compare {
         Some(_) => {
             let p = dir.join("paired.csv");
+            let all_paired: Vec<_> = sections
+                .iter()
+                .flat_map(|s| s.paired.clone().unwrap_or_default())
+                .collect();
             crate::io::write_atomic(&p, crate::stats::paired_csv(&all_paired).as_bytes())?;
             Some(p)
         }
