@@ -644,6 +644,8 @@ fn eval_error_spiking(task: &Task, model: &SpikingModel, b: &Batch) -> f64 {
 trait TrainKind: NetKind {
     fn model_params(m: &Self::Model) -> &ParamsOf<Self>;
     fn model_params_mut(m: &mut Self::Model) -> &mut ParamsOf<Self>;
+    /// Draw the model's fixed random feedback matrix unless it has one (SPEC §4).
+    fn ensure_feedback(m: &mut Self::Model, seed: u64);
     /// Write the model with the `__metadata__` entries `meta`.
     fn save(path: &Path, m: &Self::Model, meta: &[(String, String)]) -> Result<()>;
     /// Its error on the task's evaluation batch.
@@ -659,6 +661,9 @@ macro_rules! train_kind {
             }
             fn model_params_mut(m: &mut $model) -> &mut ParamsOf<Self> {
                 &mut m.params
+            }
+            fn ensure_feedback(m: &mut $model, seed: u64) {
+                m.ensure_feedback(seed);
             }
             fn save(path: &Path, m: &$model, meta: &[(String, String)]) -> Result<()> {
                 $save(path, m, meta)
@@ -683,6 +688,41 @@ struct PackOf<K: TrainKind> {
     backend: BackendOf<K>,
     models: Vec<K::Model>,
     extra: K::Extra,
+}
+
+/// What every pack's backend is made with besides its models: device, adapter, learning rates,
+/// trials × steps of the batches, loss.
+type BackendArgs<'a> = (Device, Option<&'a str>, &'a [f64], usize, usize, LossKind);
+
+impl<K: TrainKind> PackOf<K> {
+    /// The pack of `members`: each one's model from `model_of` (the `init` file or a new
+    /// network), with its feedback matrix when `rule` needs one and its saved parameters when
+    /// training resumes.
+    fn new(
+        members: &[Member],
+        rule: Rule,
+        resumed: Option<&Resumed>,
+        model_of: impl Fn(&Member) -> Result<K::Model>,
+        (device, adapter, lrs, b, t, loss): BackendArgs,
+        extra: K::Extra,
+    ) -> Result<Self> {
+        let mut models = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let mut model = model_of(m)?;
+            if rule.uses_feedback() {
+                K::ensure_feedback(&mut model, m.seed);
+            }
+            if let Some(r) = resumed {
+                r.restore_params(i, K::model_params_mut(&mut model))?;
+            }
+            models.push(model);
+        }
+        Ok(PackOf {
+            backend: BackendOf::new(device, adapter, &models, lrs, b, t, loss)?,
+            models,
+            extra,
+        })
+    }
 }
 
 /// Per network its training-state tensors, and per network its Adam step.
@@ -1388,65 +1428,49 @@ pub fn train_members_with(
         None
     };
     let loss_kind = shared.loss_kind();
+    let backend_args = (shared.device, adapter, &lrs[..], b, t, loss_kind);
     let mut pack: Box<dyn TrainPack> = if spiking {
         let scfg = shared.spiking_config();
         let settings = shared.spiking_settings();
-        let mut models = Vec::new();
-        for (i, m) in members.iter().enumerate() {
-            let mut model = match &shared.init {
-                Some(p) => {
-                    let m0 = crate::io::load_spiking_model(p)?;
-                    check_init_config(p, &m0.config, &scfg)?;
-                    m0
-                }
-                None => {
-                    let mut m0 = SpikingModel::init(scfg.clone(), m.init_seed)?;
-                    // g0 scales the recurrent weights, as for rate networks.
-                    m0.params.w_rec.mapv_inplace(|w| w * m.g0 as f32);
-                    m0.params.w_in.mapv_inplace(|w| w * settings.in_gain as f32);
-                    m0.params
-                        .w_out
-                        .mapv_inplace(|w| w * settings.out_gain as f32);
-                    m0
-                }
-            };
-            if rule.uses_feedback() {
-                model.ensure_feedback(m.seed);
+        let model_of = |m: &Member| match &shared.init {
+            Some(p) => {
+                let m0 = crate::io::load_spiking_model(p)?;
+                check_init_config(p, &m0.config, &scfg)?;
+                Ok(m0)
             }
-            if let Some(r) = &resumed {
-                r.restore_params(i, &mut model.params)?;
+            None => {
+                let mut m0 = SpikingModel::init(scfg.clone(), m.init_seed)?;
+                // g0 scales the recurrent weights, as for rate networks.
+                m0.params.w_rec.mapv_inplace(|w| w * m.g0 as f32);
+                m0.params.w_in.mapv_inplace(|w| w * settings.in_gain as f32);
+                m0.params
+                    .w_out
+                    .mapv_inplace(|w| w * settings.out_gain as f32);
+                Ok(m0)
             }
-            models.push(model);
-        }
-        Box::new(PackOf::<Spiking> {
-            backend: BackendOf::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?,
-            models,
-            extra: settings.rate_target,
-        })
+        };
+        let extra = settings.rate_target;
+        let pack = PackOf::<Spiking>::new(
+            members,
+            rule,
+            resumed.as_ref(),
+            model_of,
+            backend_args,
+            extra,
+        )?;
+        Box::new(pack)
     } else {
-        let mut models = Vec::new();
-        for (i, m) in members.iter().enumerate() {
-            let mut model = match &shared.init {
-                Some(p) => {
-                    let m0 = crate::io::load_model(p)?;
-                    check_init_config(p, &m0.config, &mcfg)?;
-                    m0
-                }
-                None => RateModel::init(mcfg.clone(), m.g0, m.init_seed)?,
-            };
-            if rule.uses_feedback() {
-                model.ensure_feedback(m.seed);
+        let model_of = |m: &Member| match &shared.init {
+            Some(p) => {
+                let m0 = crate::io::load_model(p)?;
+                check_init_config(p, &m0.config, &mcfg)?;
+                Ok(m0)
             }
-            if let Some(r) = &resumed {
-                r.restore_params(i, &mut model.params)?;
-            }
-            models.push(model);
-        }
-        Box::new(PackOf::<Rate> {
-            backend: BackendOf::new(shared.device, adapter, &models, &lrs, b, t, loss_kind)?,
-            models,
-            extra: (),
-        })
+            None => RateModel::init(mcfg.clone(), m.g0, m.init_seed),
+        };
+        let pack =
+            PackOf::<Rate>::new(members, rule, resumed.as_ref(), model_of, backend_args, ())?;
+        Box::new(pack)
     };
     if let Some(r) = &resumed {
         pack.restore_adams(r, members, &lrs)?;
