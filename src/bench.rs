@@ -366,6 +366,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
             "--n, --b, --t and --m need values of at least 1".into(),
         ));
     }
+    check_devices(&spec.grid.devices)?;
     let threads = rayon::current_num_threads();
     let ready = if let Some(python) = peer {
         match peer_probe(python) {
@@ -413,7 +414,6 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
     let mut rows: Vec<Row> = Vec::new();
     println!("{title}");
     let mut cuda_skip_said = false;
-    check_devices(&spec.grid.devices)?;
     for &device in &spec.grid.devices {
         let dev = device.name();
         // GPU rows name the step-kernel implementation too ($SNNLAB_GPU_KERNELS compares them).

@@ -354,8 +354,8 @@ pub fn paired(
     rows
 }
 
-/// A table row that names the metric its distances are in.
-/// A table row that names its metric (the tables hold every metric's rows).
+/// A table row that names the metric its distances are in (the tables hold every metric's
+/// rows).
 pub trait MetricRow: Clone {
     fn metric(&self) -> &str;
     fn metric_mut(&mut self) -> &mut String;
