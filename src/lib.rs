@@ -16,6 +16,7 @@ pub mod linalg;
 pub mod metric;
 pub mod model;
 pub mod neural;
+pub mod one_network;
 pub mod optim;
 pub mod params;
 pub mod reference;

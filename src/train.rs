@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{BackendOf, Device, NetKind};
+use crate::backend::{BackendOf, Device};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::gpu::engine::{PackModel, ParamsOf};
@@ -19,6 +19,7 @@ use crate::gpu::rate_engine::Rate;
 use crate::gpu::spiking_engine::Spiking;
 use crate::io::budget;
 use crate::model::{Activation, Kind, RateConfig, RateModel};
+use crate::one_network::OneNetwork;
 use crate::optim::{Adam, ParamSet};
 use crate::reference::rate::{Net, Prepared, forward, loss, normalised_error};
 use crate::rules::Rule;
@@ -639,13 +640,11 @@ fn eval_error_spiking(task: &Task, model: &SpikingModel, b: &Batch) -> f64 {
     }
 }
 
-/// What the training loop needs of a kind of network besides its backend ([`NetKind`]): its
-/// models' parameters, their files and their evaluation.
-trait TrainKind: NetKind {
+/// What the training loop needs of a kind of network besides its backend and feedback draw
+/// ([`OneNetwork`]): its models' parameters, their files and their evaluation.
+trait TrainKind: OneNetwork {
     fn model_params(m: &Self::Model) -> &ParamsOf<Self>;
     fn model_params_mut(m: &mut Self::Model) -> &mut ParamsOf<Self>;
-    /// Draw the model's fixed random feedback matrix unless it has one (SPEC §4).
-    fn ensure_feedback(m: &mut Self::Model, seed: u64);
     /// Write the model with the `__metadata__` entries `meta`.
     fn save(path: &Path, m: &Self::Model, meta: &[(String, String)]) -> Result<()>;
     /// Its error on the task's evaluation batch.
@@ -661,9 +660,6 @@ macro_rules! train_kind {
             }
             fn model_params_mut(m: &mut $model) -> &mut ParamsOf<Self> {
                 &mut m.params
-            }
-            fn ensure_feedback(m: &mut $model, seed: u64) {
-                m.ensure_feedback(seed);
             }
             fn save(path: &Path, m: &$model, meta: &[(String, String)]) -> Result<()> {
                 $save(path, m, meta)

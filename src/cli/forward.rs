@@ -2,17 +2,15 @@
 
 use std::path::Path;
 
-use ndarray::{Axis, IxDyn};
-
 use snnlab::batch::LossKind;
 use snnlab::error::Result;
+use snnlab::gpu::engine::PackModel;
+use snnlab::gpu::rate_engine::Rate;
+use snnlab::gpu::spiking_engine::Spiking;
 use snnlab::io::AnyModel;
-use snnlab::model::RateModel;
-use snnlab::reference::rate::{Net, Prepared, forward};
-use snnlab::reference::spiking as spk;
-use snnlab::spiking::SpikingModel;
+use snnlab::one_network::{self, OneNetwork};
 
-use super::single_network::{Call, Inputs, Output, gpu_engine, spiking_gpu_engine};
+use super::single_network::{Call, Inputs, Output};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -25,8 +23,8 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args, adapter: Option<&str>) -> Result<()> {
     let call = Call::checked(&args.inputs, &args.output, adapter)?;
     match snnlab::io::load_any_model(call.model)? {
-        AnyModel::Rate(m) => forward_rate(&m, &call),
-        AnyModel::Spiking(m) => forward_spiking(&m, &call),
+        AnyModel::Rate(m) => forward::<Rate>(&m, &call),
+        AnyModel::Spiking(m) => forward::<Spiking>(&m, &call),
     }
 }
 
@@ -50,60 +48,12 @@ fn batch_major(a: &ndarray::Array3<f64>) -> ndarray::ArrayD<f32> {
         .into_dyn()
 }
 
-fn forward_rate(model: &RateModel, call: &Call) -> Result<()> {
-    let batch = snnlab::io::load_batch(call.batch, &model.config, infer_loss(call.batch)?)?;
-    let (y, h) = if call.on_gpu() {
-        let mut e = gpu_engine(call.adapter, model, &batch)?;
-        e.forward()?;
-        let (y, h) = e.read_trajectories()?;
-        let y = y.index_axis(Axis(0), 0).permuted_axes([1, 0, 2]).to_owned();
-        let h = h
-            .index_axis(Axis(0), 0)
-            .slice(ndarray::s![1.., .., ..])
-            .permuted_axes([1, 0, 2])
-            .to_owned();
-        (y, h)
-    } else {
-        let net = Net::<f64>::new(model);
-        let d = Prepared::<f64>::new(&batch);
-        let tr = forward(&net, &d.x);
-        let y = tr.y.permuted_axes([1, 0, 2]).mapv(|v| v as f32);
-        let h =
-            tr.h.slice(ndarray::s![1.., .., ..])
-                .permuted_axes([1, 0, 2])
-                .mapv(|v| v as f32);
-        (y, h)
-    };
-    let dyn_ = |a: ndarray::Array3<f32>| {
-        a.as_standard_layout()
-            .into_owned()
-            .into_dimensionality::<IxDyn>()
-            .unwrap()
-    };
-    write_finite(&[("y", dyn_(y)), ("h", dyn_(h))], call)
-}
-
-fn forward_spiking(model: &SpikingModel, call: &Call) -> Result<()> {
-    let batch = snnlab::io::load_batch(call.batch, &model.config, infer_loss(call.batch)?)?;
-    let (y, z, v, a) = if call.on_gpu() {
-        let mut e = spiking_gpu_engine(call.adapter, model, &batch, None)?;
-        e.forward()?;
-        let ([v, a, z, _], y) = e.read_trajectories()?;
-        let first = |x: ndarray::Array4<f32>| x.index_axis(Axis(0), 0).mapv(f64::from);
-        (first(y), first(z), first(v), first(a))
-    } else {
-        let net = spk::SpikingNet::<f64>::new(model);
-        let tr = spk::forward(&net, &Prepared::<f64>::new(&batch).x);
-        (tr.y, tr.z, tr.v, tr.a)
-    };
-    let mut arrays = vec![
-        ("y", batch_major(&y)),
-        ("z", batch_major(&z)),
-        ("v", batch_major(&v)),
-    ];
-    if model.config.is_alif() {
-        arrays.push(("a", batch_major(&a)));
-    }
+/// The trajectories of one kind's model on `--batch`, as `[B, T, C]` f32 arrays.
+fn forward<K: OneNetwork>(model: &K::Model, call: &Call) -> Result<()> {
+    let batch = snnlab::io::load_batch(call.batch, model.config(), infer_loss(call.batch)?)?;
+    let named = one_network::trajectories::<K>(call.on(), model, &batch)?;
+    let arrays: Vec<(&str, ndarray::ArrayD<f32>)> =
+        named.iter().map(|(n, a)| (*n, batch_major(a))).collect();
     write_finite(&arrays, call)
 }
 

@@ -2,14 +2,15 @@
 
 use snnlab::batch::LossKind;
 use snnlab::error::{Error, Result};
+use snnlab::gpu::engine::PackModel;
+use snnlab::gpu::rate_engine::Rate;
+use snnlab::gpu::spiking_engine::Spiking;
 use snnlab::io::AnyModel;
-use snnlab::model::RateModel;
-use snnlab::reference::rate::{Net, Prepared, forward, grad_backward, grad_eprop_traces, loss};
-use snnlab::reference::spiking as spk;
+use snnlab::one_network::{self, OneNetwork};
+use snnlab::optim::ParamSet;
 use snnlab::rules::Rule;
-use snnlab::spiking::SpikingModel;
 
-use super::single_network::{Call, Inputs, Output, gpu_engine, spiking_gpu_engine};
+use super::single_network::{Call, Inputs, Output};
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -47,78 +48,28 @@ pub(crate) fn run(args: Args, adapter: Option<&str>) -> Result<()> {
         )));
     }
     match snnlab::io::load_any_model(call.model)? {
-        AnyModel::Rate(m) => grad_rate(m, &args, &call),
-        AnyModel::Spiking(m) => grad_spiking(m, &args, &call),
+        AnyModel::Rate(m) => grad::<Rate>(m, &args, &call),
+        AnyModel::Spiking(m) => grad::<Spiking>(m, &args, &call),
     }
 }
 
-fn grad_rate(mut model: RateModel, o: &Args, call: &Call) -> Result<()> {
-    if o.rate_target.is_some() {
+/// The gradient of `--rule` of one kind's model on `--batch`, with its total loss.
+fn grad<K: OneNetwork>(mut model: K::Model, o: &Args, call: &Call) -> Result<()> {
+    if o.rate_target.is_some() && !K::HAS_RATE_TARGET {
         eprintln!(
-            "snnlab: note: --rate-target applies to spiking models only; ignored for a rate model"
+            "snnlab: note: --rate-target applies to spiking models only; ignored for a {} model",
+            K::NAME
         );
     }
-    let (rule, lambda, seed) = (o.rule, o.activity_l2, o.seed);
-    let batch = snnlab::io::load_batch(call.batch, &model.config, o.loss)?;
-    if rule.uses_feedback() {
-        model.ensure_feedback(seed);
+    let batch = snnlab::io::load_batch(call.batch, model.config(), o.loss)?;
+    if o.rule.uses_feedback() {
+        K::ensure_feedback(&mut model, o.seed);
     }
-    let (g, total) = if call.on_gpu() {
-        let mut e = gpu_engine(call.adapter, &model, &batch)?;
-        e.set_hyper(&[lambda], &[0.0]);
-        let l = e.gradient(rule)?[0];
-        (
-            e.read_grads()?.remove(0),
-            l.task + lambda as f32 * l.mean_h2,
-        )
-    } else {
-        let net = Net::<f64>::new(&model);
-        let d = Prepared::<f64>::new(&batch);
-        let tr = forward(&net, &d.x);
-        let lo = loss(&tr, &d, lambda);
-        let g = if rule.is_eprop() {
-            grad_eprop_traces(&net, rule, &d, &tr, &lo, lambda)
-        } else {
-            grad_backward(&net, rule, &d, &tr, &lo, lambda)
-        };
-        (g.cast::<f32>(), lo.total as f32)
-    };
+    let extra = K::extra(o.rate_target.unwrap_or(0.01));
+    let (g, total) =
+        one_network::gradient::<K>(call.on(), &model, o.rule, &batch, o.activity_l2, extra)?;
     ensure_finite(g.first_non_finite(), total, call)?;
     snnlab::io::save_grads(call.out, &g, total)
-}
-
-/// Above this many trace updates (B·T·N·(N + n_in)) e-prop's gradient comes from the factorised
-/// form instead of the online traces: the two are equal (tested), the factorised one is GEMMs.
-const ONLINE_TRACE_WORK: usize = 200_000_000;
-
-fn grad_spiking(mut model: SpikingModel, o: &Args, call: &Call) -> Result<()> {
-    let batch = snnlab::io::load_batch(call.batch, &model.config, o.loss)?;
-    if o.rule.uses_feedback() {
-        model.ensure_feedback(o.seed);
-    }
-    let (lambda, rate_target) = (o.activity_l2, o.rate_target.unwrap_or(0.01));
-    let (g, total) = if call.on_gpu() {
-        let mut e = spiking_gpu_engine(call.adapter, &model, &batch, Some(o.rule))?;
-        e.set_hyper(&[lambda], &[0.0], rate_target);
-        let l = e.gradient(o.rule)?[0];
-        let g = e.read_grads()?.remove(0);
-        (g, l.task + lambda as f32 * l.rate_reg)
-    } else {
-        let net = spk::SpikingNet::<f64>::new(&model);
-        let d = Prepared::<f64>::new(&batch);
-        let tr = spk::forward(&net, &d.x);
-        let lo = spk::loss(&tr, &d, lambda, rate_target);
-        let c = &model.config;
-        let work = batch.n_trials() * batch.n_steps() * c.n_rec * (c.n_rec + c.n_in);
-        let g = if o.rule.is_eprop() && work <= ONLINE_TRACE_WORK {
-            spk::grad_eprop_online(&net, o.rule, &d, &tr, &lo)
-        } else {
-            spk::grad_backward(&net, o.rule, &d, &tr, &lo)
-        };
-        (g.cast::<f32>(), lo.total as f32)
-    };
-    ensure_finite(g.first_non_finite(), total, call)?;
-    snnlab::io::save_spiking_grads(call.out, &g, total)
 }
 
 /// Refuse a gradient with a non-finite tensor (`first_non_finite` names it) or a non-finite loss.

@@ -1,61 +1,13 @@
-//! What `forward` and `grad` share: their file and device flags, one-network GPU engines, and
+//! What `forward` and `grad` share: their file and device flags, where they run, and
 //! the error of an input that drives the network to overflow.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use snnlab::backend::Device;
-use snnlab::batch::Batch;
 use snnlab::error::{Error, Result};
-use snnlab::gpu::{GpuContext, RateEngine};
-use snnlab::model::RateModel;
-use snnlab::rules::Rule;
-use snnlab::spiking::SpikingModel;
+use snnlab::one_network::On;
 
 use super::values::device;
-
-pub(crate) fn gpu_engine(
-    adapter: Option<&str>,
-    model: &RateModel,
-    batch: &Batch,
-) -> Result<RateEngine> {
-    let ctx = Arc::new(GpuContext::new(adapter)?);
-    let mut e = RateEngine::new(
-        ctx,
-        &model.config,
-        1,
-        batch.n_trials(),
-        batch.n_steps(),
-        batch.loss,
-    )?;
-    e.set_networks(&[model])?;
-    e.set_batches(&[batch])?;
-    Ok(e)
-}
-
-/// A one-network spiking pack on the GPU for `forward` / `grad`. e-prop rules use the online
-/// traces when they fit one storage binding, else the (equal) factorised sweep.
-pub(crate) fn spiking_gpu_engine(
-    adapter: Option<&str>,
-    model: &SpikingModel,
-    batch: &Batch,
-    rule: Option<Rule>,
-) -> Result<snnlab::gpu::SpikingEngine> {
-    use snnlab::gpu::{EpropForm, SpikingEngine};
-    let ctx = Arc::new(GpuContext::new(adapter)?);
-    let (b, t) = (batch.n_trials(), batch.n_steps());
-    let online_fits = SpikingEngine::memory_bytes(&model.config, 1, b, t, batch.loss, true).largest
-        <= ctx.max_binding_bytes();
-    let form = if rule.is_some_and(|r| r.is_eprop()) && online_fits {
-        EpropForm::Online
-    } else {
-        EpropForm::Factorised
-    };
-    let mut e = SpikingEngine::new(ctx, &model.config, 1, b, t, batch.loss, form)?;
-    e.set_networks(&[model])?;
-    e.set_batches(&[batch])?;
-    Ok(e)
-}
 
 /// `--model` and `--batch`: the first flags of `forward` and `grad`.
 #[derive(clap::Args)]
@@ -106,9 +58,14 @@ impl<'a> Call<'a> {
         })
     }
 
-    /// Whether it runs on the GPU (`auto` resolved).
-    pub(crate) fn on_gpu(&self) -> bool {
-        self.device.resolve(self.adapter) == Device::Gpu
+    /// Where it runs (`auto` resolved).
+    pub(crate) fn on(&self) -> On<'a> {
+        match self.device.resolve(self.adapter) {
+            Device::Gpu => On::Gpu {
+                adapter: self.adapter,
+            },
+            _ => On::Oracle,
+        }
     }
 
     /// The error of a model or batch that drives the network to overflow (exit status 2: the

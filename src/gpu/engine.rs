@@ -617,7 +617,7 @@ impl Pack {
 
 /// A network as a pack uploads it.
 pub trait PackModel {
-    type Config: Clone + PartialEq;
+    type Config: Clone + PartialEq + crate::batch::IoDims;
     /// One network's parameters (and gradients) as read back.
     type Params;
     /// One network's (task loss, regulariser) after a forward pass.

@@ -27,7 +27,7 @@ pub use model::{
 pub(crate) use npz::Npz;
 pub use npz::{
     NpyHeader, check_npy_stream, npz_names, parse_npy_header, read_npy_f64, read_npy_header,
-    read_npz_f64, save_grads, save_spiking_grads, write_npz, write_npz_of,
+    read_npz_f64, save_grads, write_npz, write_npz_of,
 };
 pub use paper::{import_paper_npz, paper_lambda, paper_prefixes};
 

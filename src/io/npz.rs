@@ -9,8 +9,7 @@ use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
 
 use super::{bad, budget, one_line, write_atomic_with, write_err};
 use crate::error::Result;
-use crate::model::{PARAM_NAMES, RateParams};
-use crate::spiking::{SPIKING_PARAM_NAMES, SpikingParams};
+use crate::params::ParamSet;
 
 /// An open `.npz` archive that remembers its path (for messages) and its array names (with
 /// numpy's `.npy` suffix stripped, so `inputs` finds `inputs.npy` as `np.savez` stores it).
@@ -472,37 +471,17 @@ pub fn write_npz_of<T: ndarray_npy::WritableElement>(
 }
 
 /// A gradient file (SPEC §6): one array per trained parameter, same name and shape, plus the
-/// scalar `loss` as a 0-d array. The fixed `feedback`/`mask_rec` tensors are never written.
-pub fn save_grads(path: &Path, g: &RateParams<f32>, loss: f32) -> Result<()> {
-    let tensors: [ArrayD<f32>; 6] = [
-        g.w_in.clone().into_dyn(),
-        g.b_in.clone().into_dyn(),
-        g.w_rec.clone().into_dyn(),
-        g.w_out.clone().into_dyn(),
-        g.b_out.clone().into_dyn(),
-        g.ah0.clone().into_dyn(),
-    ];
-    write_grads(path, &PARAM_NAMES, tensors, loss)
-}
-
-/// The gradient file of a spiking model: `w_in`, `w_rec`, `w_out`, `b_out` and `loss`.
-pub fn save_spiking_grads(path: &Path, g: &SpikingParams<f32>, loss: f32) -> Result<()> {
-    let tensors: [ArrayD<f32>; 4] = [
-        g.w_in.clone().into_dyn(),
-        g.w_rec.clone().into_dyn(),
-        g.w_out.clone().into_dyn(),
-        g.b_out.clone().into_dyn(),
-    ];
-    write_grads(path, &SPIKING_PARAM_NAMES, tensors, loss)
-}
-
-fn write_grads<const K: usize>(
-    path: &Path,
-    names: &[&str; K],
-    tensors: [ArrayD<f32>; K],
-    loss: f32,
-) -> Result<()> {
-    let mut arrays: Vec<(&str, ArrayD<f32>)> = names.iter().copied().zip(tensors).collect();
+/// scalar `loss` as a 0-d array. The fixed tensors (`feedback`, `mask_rec`) are never written.
+pub fn save_grads<P: ParamSet<Scalar = f32>>(path: &Path, g: &P, loss: f32) -> Result<()> {
+    let mut arrays: Vec<(&str, ArrayD<f32>)> = g
+        .named()
+        .into_iter()
+        .map(|(name, shape, values)| {
+            let a = ArrayD::from_shape_vec(shape, values.to_vec())
+                .expect("a parameter's values fill its shape");
+            (name, a)
+        })
+        .collect();
     arrays.push(("loss", arr0(loss).into_dyn()));
     write_npz(path, &arrays)
 }
