@@ -5,7 +5,6 @@ pub mod analysis;
 pub mod backend;
 pub mod batch;
 pub mod bench;
-pub mod bench_spiking;
 pub mod claim;
 pub mod dsa;
 pub mod error;

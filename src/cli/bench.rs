@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use snnlab::backend::Device;
 use snnlab::bench::Grid;
-use snnlab::bench_spiking::SpikeForm;
+use snnlab::bench::spiking::SpikeForm;
 use snnlab::error::{Error, Result};
 use snnlab::model::Kind;
 use snnlab::rules::Rule;
@@ -127,7 +127,7 @@ pub(crate) fn run_spiking(a: SpikingArgs, adapter: Option<&str>) -> Result<()> {
             )));
         }
     }
-    let spec = snnlab::bench_spiking::SpikeBenchSpec {
+    let spec = snnlab::bench::spiking::SpikeBenchSpec {
         kinds: a.kinds,
         forms: a.forms,
         grid: Grid::new(a.n, a.t, a.devices, a.repeats, a.csv),
@@ -135,5 +135,5 @@ pub(crate) fn run_spiking(a: SpikingArgs, adapter: Option<&str>) -> Result<()> {
         max_gflop_cpu: a.max_gflop_cpu,
         max_gflop_gpu: a.max_gflop_gpu,
     };
-    snnlab::bench_spiking::run(&spec, adapter)
+    snnlab::bench::spiking::run(&spec, adapter)
 }

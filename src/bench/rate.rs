@@ -10,50 +10,19 @@
 //! PyTorch the peer is skipped with one line and the bench goes on.
 
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Instant;
 
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::backend::{Backend, Device};
+use super::peer::{cuda_available, peer_point, peer_probe};
+use super::{BenchKind, Grid, check_devices, phase_cells, phase_texts, time_pack};
+use crate::backend::Device;
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
+use crate::gpu::rate_engine::Rate;
 use crate::model::{RateConfig, RateModel};
 use crate::rules::Rule;
-
-/// What the grids of `bench` and `bench-spiking` have in common.
-pub struct Grid {
-    /// Recurrent units.
-    pub n: Vec<usize>,
-    /// Steps per trial.
-    pub t: Vec<usize>,
-    /// [`Device::Cpu`] and/or [`Device::Gpu`].
-    pub devices: Vec<Device>,
-    /// Timed updates per point, after one warm-up.
-    pub repeats: usize,
-    /// Where the rows go as CSV, when given.
-    pub csv: Option<PathBuf>,
-}
-
-impl Grid {
-    pub fn new(
-        n: Vec<usize>,
-        t: Vec<usize>,
-        devices: Vec<Device>,
-        repeats: usize,
-        csv: Option<PathBuf>,
-    ) -> Self {
-        Grid {
-            n,
-            t,
-            devices,
-            repeats,
-            csv,
-        }
-    }
-}
 
 /// The grid of `snnlab bench`: every rule × N × B × T × M on every device.
 pub struct BenchSpec {
@@ -76,22 +45,25 @@ pub struct BenchSpec {
 
 /// One grid point of the rate bench.
 #[derive(Clone, Copy, Debug)]
-struct Point {
-    n: usize,
-    b: usize,
-    t: usize,
-    m: usize,
+pub(crate) struct Point {
+    pub n: usize,
+    pub b: usize,
+    pub t: usize,
+    pub m: usize,
 }
 
-/// A reach-shaped random batch (3 inputs, 2 outputs, mask on).
-fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    Batch {
-        inputs: Array3::from_shape_simple_fn((b, t, 3), || r.random_range(-1.0..1.0)),
-        targets: Array3::from_shape_simple_fn((b, t, 2), || r.random_range(-1.0..1.0)),
-        mask: Array3::ones((b, t, 2)),
-        loss: LossKind::Mse,
+impl BenchKind for Rate {
+    /// A reach-shaped random batch (3 inputs, 2 outputs, mask on).
+    fn batch(b: usize, t: usize, seed: u64) -> Batch {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        Batch {
+            inputs: Array3::from_shape_simple_fn((b, t, 3), || r.random_range(-1.0..1.0)),
+            targets: Array3::from_shape_simple_fn((b, t, 2), || r.random_range(-1.0..1.0)),
+            mask: Array3::ones((b, t, 2)),
+            loss: LossKind::Mse,
+        }
     }
+    fn extra() {}
 }
 
 /// Estimated GFLOP of one rate-network update (the dominant products; elementwise work aside):
@@ -107,205 +79,6 @@ pub fn rate_update_gflop(rule: Rule, n: usize, b: usize, t: usize) -> f64 {
         2.0 * t * b * n * n
     };
     (2.0 * dense + sweep) / 1e9
-}
-
-/// The median of the repeats' seconds (the upper one of an even count).
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// The benches time a named device: `auto` would hide which one a row measured.
-pub(crate) fn check_devices(devices: &[Device]) -> Result<()> {
-    match devices
-        .iter()
-        .find(|d| !matches!(d, Device::Cpu | Device::Gpu))
-    {
-        Some(d) => Err(Error::Input(format!(
-            "--devices: '{}' is not a bench device (cpu or gpu)",
-            d.name()
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// One JSON line of the PyTorch peer (`benches/peers/torch_rate.py`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerLine {
-    pub rule: String,
-    pub n: usize,
-    pub b: usize,
-    pub t: usize,
-    pub m: usize,
-    pub device: String,
-    pub threads: usize,
-    /// Median seconds of one network's update.
-    pub seconds_per_update: f64,
-    pub torch: String,
-}
-
-/// Parses one line the peer prints; an error names what is wrong with it.
-pub fn parse_peer_line(line: &str) -> std::result::Result<PeerLine, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(line.trim()).map_err(|e| format!("not JSON ({e})"))?;
-    let o = v.as_object().ok_or("not a JSON object")?;
-    let str_of = |k: &str| -> std::result::Result<String, String> {
-        o.get(k)
-            .and_then(|x| x.as_str())
-            .map(str::to_owned)
-            .ok_or(format!("field '{k}' missing or not a string"))
-    };
-    let int_of = |k: &str| -> std::result::Result<usize, String> {
-        o.get(k)
-            .and_then(|x| x.as_u64())
-            .map(|x| x as usize)
-            .ok_or(format!("field '{k}' missing or not a non-negative integer"))
-    };
-    let secs = o
-        .get("seconds_per_update")
-        .and_then(|x| x.as_f64())
-        .ok_or("field 'seconds_per_update' missing or not a number")?;
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!(
-            "seconds_per_update {secs} is not a positive number"
-        ));
-    }
-    Ok(PeerLine {
-        rule: str_of("rule")?,
-        n: int_of("n")?,
-        b: int_of("b")?,
-        t: int_of("t")?,
-        m: int_of("m")?,
-        device: str_of("device")?,
-        threads: int_of("threads")?,
-        seconds_per_update: secs,
-        torch: str_of("torch")?,
-    })
-}
-
-/// The Python the peer runs with by default (the CLI passes `$SNNLAB_PYTHON` instead when set).
-pub const DEFAULT_PEER_PYTHON: &str = "python3";
-
-const PEER_SCRIPT: &str = "benches/peers/torch_rate.py";
-
-/// The peer script: under the source tree snnlab was built from, else under the current directory.
-pub fn peer_script() -> std::result::Result<PathBuf, String> {
-    let candidates = [
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(PEER_SCRIPT),
-        PathBuf::from(PEER_SCRIPT),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "peer skipped: peer script not found (looked for {} and ./{PEER_SCRIPT})",
-                candidates[0].display()
-            )
-        })
-}
-
-/// A ready peer: the Python, the script and the torch version it imports.
-pub struct Peer {
-    pub python: String,
-    pub script: PathBuf,
-    pub torch: String,
-}
-
-/// Checks that the peer can run; the error is the one line to print ("peer skipped: …").
-pub fn peer_probe(python: &str) -> std::result::Result<Peer, String> {
-    let python = python.to_string();
-    let script = peer_script()?;
-    let out = Command::new(&python)
-        .args([
-            "-c",
-            "import sys, torch; sys.stdout.write(torch.__version__)",
-        ])
-        .output();
-    let out = match out {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "peer skipped: Python executable '{python}' not found (install python3 and `pip install torch`, or set SNNLAB_PYTHON)"
-            ));
-        }
-        Err(e) => return Err(format!("peer skipped: cannot run '{python}': {e}")),
-    };
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("No module named") && err.contains("torch") {
-            return Err(format!(
-                "peer skipped: PyTorch is not installed for '{python}' (pip install torch)"
-            ));
-        }
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no message");
-        return Err(format!(
-            "peer skipped: '{python}' cannot import torch: {}",
-            last.trim()
-        ));
-    }
-    Ok(Peer {
-        python,
-        script,
-        torch: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-    })
-}
-
-/// Runs the peer for one point and rule on `device` (cpu or cuda) and returns its line.
-fn peer_point(
-    peer: &Peer,
-    p: Point,
-    repeats: usize,
-    rule: &str,
-    threads: usize,
-    device: &str,
-) -> std::result::Result<PeerLine, String> {
-    let (m, spec) = (p.m, p);
-    let out = Command::new(&peer.python)
-        .arg(&peer.script)
-        .args([
-            "--n",
-            &spec.n.to_string(),
-            "--b",
-            &spec.b.to_string(),
-            "--t",
-            &spec.t.to_string(),
-        ])
-        .args([
-            "--rules",
-            rule,
-            "--m",
-            &m.to_string(),
-            "--repeats",
-            &repeats.to_string(),
-        ])
-        .args(["--threads", &threads.to_string(), "--device", device])
-        .output()
-        .map_err(|e| format!("cannot run '{}': {e}", peer.python))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no message");
-        return Err(format!("exited with {}: {}", out.status, last.trim()));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<PeerLine> = text
-        .lines()
-        .filter(|l| l.trim_start().starts_with('{'))
-        .map(parse_peer_line)
-        .collect::<std::result::Result<_, _>>()?;
-    lines
-        .into_iter()
-        .find(|p| p.rule == rule && p.m == m && p.n == spec.n && p.b == spec.b && p.t == spec.t)
-        .ok_or_else(|| format!("no line for rule {rule}, m {m} in its output"))
 }
 
 /// Estimated compulsory memory traffic of one rate-network update, bytes: the batch read once
@@ -483,60 +256,20 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                             let models: Vec<RateModel> = (0..m as u64)
                                 .map(|s| RateModel::init(cfg.clone(), 1.0, s))
                                 .collect::<Result<_>>()?;
-                            let batches: Vec<Batch> =
-                                (0..m as u64).map(|s| random_batch(b, t, s)).collect();
-                            let refs: Vec<&Batch> = batches.iter().collect();
-                            let lambdas = vec![0.1; m];
-                            let mut be = Backend::new(
+                            let timed = time_pack::<Rate>(
                                 device,
                                 adapter,
                                 &models,
-                                &vec![1e-3; m],
-                                b,
-                                t,
-                                LossKind::Mse,
+                                [b, t],
+                                rule,
+                                spec.grid.repeats,
                             )?;
-                            let timed = be.enable_phase_timing();
-                            be.update(rule, &refs, &lambdas)?; // warm-up (pipeline JIT, allocations)
-                            be.take_phase_seconds();
-                            let mut times = Vec::new();
-                            for _ in 0..spec.grid.repeats {
-                                let t0 = Instant::now();
-                                be.update(rule, &refs, &lambdas)?;
-                                times.push(t0.elapsed().as_secs_f64());
-                            }
-                            let s = median(times);
-                            let phases = be.take_phase_seconds();
-                            // CPU: thread-seconds, shown as shares of the median update; GPU:
-                            // device seconds per pass from timestamps, per update.
-                            let phase = |names: &[&str]| -> Option<f64> {
-                                if !timed || phases.is_empty() {
-                                    return None;
-                                }
-                                let sum: f64 = phases
-                                    .iter()
-                                    .filter(|(k, _)| names.contains(k))
-                                    .map(|(_, v)| v)
-                                    .sum();
-                                Some(if device == Device::Cpu {
-                                    let all: f64 = phases.iter().map(|(_, v)| v).sum();
-                                    s * sum / all.max(1e-300)
-                                } else {
-                                    sum / spec.grid.repeats as f64
-                                })
-                            };
-                            let (fwd, grad, opt) = (
-                                phase(&["forward"]),
-                                phase(&["gradient", "chain"]),
-                                phase(&["adam"]),
-                            );
+                            let s = timed.seconds;
+                            let [fwd, grad, opt] = phase_texts(timed.phases);
                             let gflop = m as f64 * rate_update_gflop(rule, n, b, t);
                             let gbs = m as f64 * rate_update_bytes(rule, n, b, t) / 1e9 / s;
                             let pct = |v: f64, peak: f64| 100.0 * v / peak;
-                            let f3 = |v: Option<f64>| {
-                                v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into())
-                            };
-                            let bytes = be.device_bytes();
+                            let bytes = timed.device_bytes;
                             let mut line = format!(
                                 "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3} {:>10.4} {:>9.2} {:>8.1} {:>6} {:>7.1} {:>11} {:>8} {:>8} {:>8}",
                                 dev,
@@ -553,14 +286,14 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                                     .unwrap_or_else(|| "-".into()),
                                 gbs,
                                 bytes.map(|b| b.to_string()).unwrap_or_else(|| "-".into()),
-                                f3(fwd),
-                                f3(grad),
-                                f3(opt)
+                                fwd,
+                                grad,
+                                opt
                             );
                             let opt_csv =
                                 |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
                             let mut row = format!(
-                                "{dev},{},{},{n},{b},{t},{m},{s},{},{gflop},{},{},{gbs},{},{},{},{},{},{}",
+                                "{dev},{},{},{n},{b},{t},{m},{s},{},{gflop},{},{},{gbs},{},{},{}",
                                 adapter_name.replace(',', ";"), // "llvmpipe (LLVM 15, 256 bits)"
                                 rule.name(),
                                 m as f64 / s,
@@ -568,16 +301,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                                 opt_csv(peaks.map(|(f, _)| pct(gflop / s, f))),
                                 opt_csv(peaks.map(|(_, bw)| pct(gbs, bw))),
                                 bytes.map(|b| b.to_string()).unwrap_or_default(),
-                                opt_csv(fwd),
-                                opt_csv(grad),
-                                opt_csv(opt),
-                                if fwd.is_none() {
-                                    ""
-                                } else if device == Device::Cpu {
-                                    "cpu-thread-share"
-                                } else {
-                                    "gpu-timestamps"
-                                }
+                                phase_cells(timed.phases)
                             );
                             if peer.is_some() {
                                 // The peer implements BPTT and symmetric e-prop.
@@ -628,18 +352,6 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
         crate::io::write_atomic(p, cost_plot(&rows)?.as_bytes())?;
     }
     Ok(())
-}
-
-/// Whether the peer's PyTorch sees a CUDA device.
-fn cuda_available(peer: &Peer) -> bool {
-    Command::new(&peer.python)
-        .args([
-            "-c",
-            "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)",
-        ])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 /// "The cost of a learning rule": seconds per network-update against N (at the first T, B, M

@@ -2,22 +2,27 @@
 //! networks, for kind × form × N × T at batch B, on the CPU and the GPU engine. Forms: `bptt`,
 //! `eprop-online` (per-synapse traces every step; on the CPU the reference's scalar loops) and
 //! `eprop-factorised` (the backward recurrence per neuron plus one product per weight matrix).
-//! Timing is synchronised (each update reads its losses back), one warm-up update is excluded and
-//! the median of the repeats reported. Points whose estimated work exceeds the device's budget
+//! BPTT and factorised e-prop are timed as `train` trains (the backend's pack, batch upload
+//! included, with its forward, gradient and optimiser phases); online e-prop, which training does
+//! not use, by its own loop. Timing is synchronised (each update reads its losses back), one
+//! warm-up update is excluded and the median of the repeats reported. Points whose estimated work exceeds the device's budget
 //! (`--max-gflop`) or whose largest buffer exceeds one storage binding are listed as skipped, with
 //! the reason, so the same grid runs on a laptop and on an H200.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::{
+    BenchKind, Grid, LAMBDA, LR, Timed, check_devices, phase_cells, phase_texts, time_pack,
+    time_repeats,
+};
 use crate::backend::Device;
 use crate::batch::{Batch, LossKind};
-use crate::bench::{Grid, check_devices, median};
 use crate::error::{Error, Result};
+use crate::gpu::spiking_engine::Spiking;
 use crate::gpu::{EpropForm, GpuContext, SpikingEngine};
 use crate::model::Kind;
 use crate::optim::Adam;
@@ -125,42 +130,83 @@ pub fn online_trace_bytes(n: usize, t: usize, b: usize) -> f64 {
     16.0 * (t * b * n * (n + N_IN)) as f64
 }
 
-fn random_batch(b: usize, t: usize, seed: u64) -> Batch {
-    let mut r = ChaCha8Rng::seed_from_u64(seed);
-    Batch {
-        inputs: Array3::from_shape_simple_fn((b, t, N_IN), || {
-            (r.random::<f64>() < 0.05) as u8 as f64
-        }),
-        targets: Array3::from_shape_simple_fn((b, t, N_OUT), || r.random_range(-1.0..1.0)),
-        mask: Array3::ones((b, t, N_OUT)),
-        loss: LossKind::Mse,
+/// The target firing rate of the benchmarked networks' regulariser.
+const RATE_TARGET: f64 = 0.01;
+
+impl BenchKind for Spiking {
+    /// Sparse binary input spikes (5 % per input and step), random targets, mask on.
+    fn batch(b: usize, t: usize, seed: u64) -> Batch {
+        let mut r = ChaCha8Rng::seed_from_u64(seed);
+        Batch {
+            inputs: Array3::from_shape_simple_fn((b, t, N_IN), || {
+                (r.random::<f64>() < 0.05) as u8 as f64
+            }),
+            targets: Array3::from_shape_simple_fn((b, t, N_OUT), || r.random_range(-1.0..1.0)),
+            mask: Array3::ones((b, t, N_OUT)),
+            loss: LossKind::Mse,
+        }
+    }
+    fn extra() -> f64 {
+        RATE_TARGET
     }
 }
 
-/// One CPU update of the given form (forward, loss, gradient, Adam): BPTT and factorised e-prop
-/// as the CPU backend trains (trial chunks on every thread); online e-prop by the reference's
-/// per-trial trace loop (trial groups on every thread).
-fn cpu_update(
+/// One online e-prop update on the CPU: the reference's per-trial trace loop (forward, loss,
+/// traces, Adam). The other forms are timed as the CPU backend trains ([`time_pack`]).
+fn cpu_online_update(
     net: &mut spk::SpikingNet<f32>,
     adam: &mut SpikingAdam<f32>,
-    form: SpikeForm,
     d: &Prepared<f32>,
 ) {
-    let g = if form == SpikeForm::EpropOnline {
-        let tr = spk::forward(net, &d.x);
-        let lo = spk::loss(&tr, d, 0.1, 0.01);
-        spk::grad_eprop_online(net, Rule::Eprop, d, &tr, &lo)
-    } else {
-        let mut out = crate::backend::spiking_gradients_cpu(
-            &[&*net],
-            form.rule(),
-            |_| d.clone(),
-            &[0.1],
-            0.01,
-        );
-        out.pop().expect("one network").1
-    };
+    let tr = spk::forward(net, &d.x);
+    let lo = spk::loss(&tr, d, LAMBDA as f32, RATE_TARGET as f32);
+    let g = spk::grad_eprop_online(net, Rule::Eprop, d, &tr, &lo);
     adam.update(&mut net.p, &g);
+}
+
+/// Seconds per online e-prop update (the form the backend does not train with) and the pack's
+/// device memory: the reference's trace loop on the CPU, an online pack on the GPU.
+fn time_online(
+    ctx: Option<&Arc<GpuContext>>,
+    model: &SpikingModel,
+    [b, t]: [usize; 2],
+    repeats: usize,
+) -> Result<Timed> {
+    let batch = <Spiking as BenchKind>::batch(b, t, 0);
+    let Some(ctx) = ctx else {
+        let mut net = spk::SpikingNet::<f32>::new(model);
+        let mut adam = SpikingAdam::new(&model.config, LR);
+        let d = Prepared::<f32>::new(&batch);
+        let seconds = time_repeats(repeats, || {
+            cpu_online_update(&mut net, &mut adam, &d);
+            Ok(())
+        })?;
+        return Ok(Timed {
+            seconds,
+            phases: None,
+            device_bytes: None,
+        });
+    };
+    let mut e = SpikingEngine::new(
+        ctx.clone(),
+        &model.config,
+        1,
+        b,
+        t,
+        LossKind::Mse,
+        EpropForm::Online,
+    )?;
+    e.set_networks(&[model])?;
+    e.set_hyper(&[LAMBDA], &[LR], RATE_TARGET);
+    let seconds = time_repeats(repeats, || {
+        e.set_batches(&[&batch])?;
+        e.update(Rule::Eprop).map(drop)
+    })?;
+    Ok(Timed {
+        seconds,
+        phases: None,
+        device_bytes: Some(e.device_bytes()),
+    })
 }
 
 pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
@@ -174,10 +220,22 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
     } else {
         None
     };
-    let mut rows = vec!["device,adapter,kind,form,n,b,t,seconds_per_update,gflop_estimate,device_bytes,note,trace_gb_per_second".to_string()];
+    let mut rows = vec!["device,adapter,kind,form,n,b,t,seconds_per_update,gflop_estimate,device_bytes,note,trace_gb_per_second,forward_s,gradient_s,optimiser_s,phase_source".to_string()];
     println!(
-        "{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>10} {:>13}  note",
-        "dev", "kind", "form", "N", "B", "T", "s/update", "GFLOP/s", "trace GB/s", "device bytes"
+        "{:<4} {:<5} {:<17} {:>5} {:>4} {:>5} {:>11} {:>9} {:>10} {:>13} {:>8} {:>8} {:>8}  note",
+        "dev",
+        "kind",
+        "form",
+        "N",
+        "B",
+        "T",
+        "s/update",
+        "GFLOP/s",
+        "trace GB/s",
+        "device bytes",
+        "fwd s",
+        "grad s",
+        "opt s"
     );
     for &device in devices {
         let dev = device.name();
@@ -203,11 +261,6 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                         let online = form == SpikeForm::EpropOnline;
                         let mem =
                             SpikingEngine::memory_bytes(&cfg, 1, spec.b, t, LossKind::Mse, online);
-                        let bytes = if gpu {
-                            mem.total.to_string()
-                        } else {
-                            "-".into()
-                        };
                         let mut note = String::new();
                         if gflop > budget {
                             note = format!(
@@ -220,45 +273,33 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                                 ctx.as_ref().unwrap().max_binding_bytes() >> 20
                             );
                         }
-                        let secs = if note.is_empty() {
+                        let timed = if note.is_empty() {
                             let model = SpikingModel::init(cfg.clone(), 1)?;
-                            let batch = random_batch(spec.b, t, 2);
-                            let mut times = Vec::new();
-                            if !gpu {
-                                let mut net = spk::SpikingNet::<f32>::new(&model);
-                                let mut adam = SpikingAdam::new(&cfg, 1e-3);
-                                let d = Prepared::<f32>::new(&batch);
-                                for i in 0..=spec.grid.repeats {
-                                    let t0 = Instant::now();
-                                    cpu_update(&mut net, &mut adam, form, &d);
-                                    if i > 0 {
-                                        times.push(t0.elapsed().as_secs_f64());
-                                    }
-                                }
+                            let bt = [spec.b, t];
+                            let repeats = spec.grid.repeats;
+                            Some(if online {
+                                time_online(ctx.as_ref().filter(|_| gpu), &model, bt, repeats)?
                             } else {
-                                let mut e = SpikingEngine::new(
-                                    ctx.clone().unwrap(),
-                                    &cfg,
-                                    1,
-                                    spec.b,
-                                    t,
-                                    LossKind::Mse,
-                                    form.engine_form(),
-                                )?;
-                                e.set_networks(&[&model])?;
-                                e.set_batches(&[&batch])?;
-                                e.set_hyper(&[0.1], &[1e-3], 0.01);
-                                for i in 0..=spec.grid.repeats {
-                                    let t0 = Instant::now();
-                                    e.update(form.rule())?;
-                                    if i > 0 {
-                                        times.push(t0.elapsed().as_secs_f64());
-                                    }
-                                }
-                            }
-                            Some(median(times))
+                                time_pack::<Spiking>(
+                                    device,
+                                    adapter,
+                                    &[model],
+                                    bt,
+                                    form.rule(),
+                                    repeats,
+                                )?
+                            })
                         } else {
                             None
+                        };
+                        let secs = timed.as_ref().map(|x| x.seconds);
+                        let phases = timed.as_ref().and_then(|x| x.phases);
+                        // What the pack held where it ran, else what it would hold.
+                        let held = timed.as_ref().and_then(|x| x.device_bytes);
+                        let bytes = if gpu {
+                            held.unwrap_or(mem.total).to_string()
+                        } else {
+                            "-".into()
                         };
                         let (s_txt, rate_txt) = match secs {
                             Some(s) => (format!("{s:.4}"), format!("{:.2}", gflop / s)),
@@ -272,22 +313,20 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                             .map(|g| format!("{g:.2}"))
                             .unwrap_or_else(|| "-".into());
                         let form = form.name();
+                        let [fwd, grad, opt] = phase_texts(phases);
                         println!(
-                            "{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {tr_txt:>10} {bytes:>13}  {note}",
+                            "{dev:<4} {kind:<5} {form:<17} {n:>5} {:>4} {t:>5} {s_txt:>11} {rate_txt:>9} {tr_txt:>10} {bytes:>13} {fwd:>8} {grad:>8} {opt:>8}  {note}",
                             spec.b
                         );
                         rows.push(format!(
-                            "{dev},{},{kind},{form},{n},{},{t},{},{gflop},{},{},{}",
+                            "{dev},{},{kind},{form},{n},{},{t},{},{gflop},{},{},{},{}",
                             adapter_name.replace(',', ";"),
                             spec.b,
                             secs.map(|s| s.to_string()).unwrap_or_default(),
-                            if gpu {
-                                mem.total.to_string()
-                            } else {
-                                String::new()
-                            },
+                            if gpu { bytes.clone() } else { String::new() },
                             note.replace(',', ";"),
-                            trace_gbs.map(|g| g.to_string()).unwrap_or_default()
+                            trace_gbs.map(|g| g.to_string()).unwrap_or_default(),
+                            phase_cells(phases)
                         ));
                     }
                 }
