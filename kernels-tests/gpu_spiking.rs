@@ -18,7 +18,7 @@ use snnlab::reference::rate::Prepared;
 use snnlab::reference::spiking::{SpikeLoss, SpikeTrajectory};
 use snnlab::reference::spiking::{SpikingNet, forward, grad_backward, loss};
 use snnlab::rules::Rule;
-use snnlab::spiking::{SPIKING_PARAM_NAMES, SpikingConfig, SpikingModel};
+use snnlab::spiking::{SPIKING_PARAM_NAMES, SpikingConfig, SpikingModel, SpikingParams};
 
 const M: usize = 3;
 const B: usize = 3;
@@ -32,8 +32,15 @@ fn config(kind: Kind, n_out: usize) -> SpikingConfig {
     c
 }
 
-fn batch(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> Batch {
-    random_batch([cfg.n_in, cfg.n_out], loss, seed, [B, T], 0.0..1.2, 0.8)
+fn batch(cfg: &SpikingConfig, loss: LossKind, seed: u64, trials: usize) -> Batch {
+    random_batch(
+        [cfg.n_in, cfg.n_out],
+        loss,
+        seed,
+        [trials, T],
+        0.0..1.2,
+        0.8,
+    )
 }
 
 /// The smallest |v - threshold| over every step of the f64 reference: spikes can only be
@@ -52,6 +59,16 @@ fn margin(net: &SpikingNet<f64>, d: &Prepared<f64>) -> f64 {
 
 /// Networks and batches (one per network) resampled until every spike is clear of its threshold.
 fn pack(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> (Vec<SpikingModel>, Vec<Batch>) {
+    pack_of(cfg, loss, seed, B)
+}
+
+/// [`pack`] with batches of `trials` trials.
+fn pack_of(
+    cfg: &SpikingConfig,
+    loss: LossKind,
+    seed: u64,
+    trials: usize,
+) -> (Vec<SpikingModel>, Vec<Batch>) {
     let mut models = Vec::new();
     let mut batches = Vec::new();
     let mut s = seed * 1000;
@@ -61,7 +78,7 @@ fn pack(cfg: &SpikingConfig, loss: LossKind, seed: u64) -> (Vec<SpikingModel>, V
         md.params.w_in.mapv_inplace(|w| 1.5 * w);
         md.params.b_out.mapv_inplace(|_| 0.1);
         md.ensure_feedback(s);
-        let b = batch(cfg, loss, s);
+        let b = batch(cfg, loss, s, trials);
         let net = SpikingNet::<f64>::new(&md);
         let d = Prepared::<f64>::new(&b);
         let spikes = forward(&net, &d.x).z.sum();
@@ -375,5 +392,64 @@ fn tiled_steps_on_ragged_multi_tile_pack() {
             &g[0].flatten(),
             &c.flatten(),
         );
+    }
+}
+
+/// A batch split into chunks of trials (what the engine does when a batch exceeds one storage
+/// binding) gives the whole batch's losses, gradients and Adam step: the chunks' regulariser
+/// gradients use the whole batch's firing rates, counted over every chunk first. One chunk's
+/// gradient without those rates is refused.
+#[test]
+fn trial_chunks_add_up_to_the_whole_batch() {
+    const WHOLE: usize = 6;
+    const CHUNK: usize = 2;
+    for (kind, lk) in CASES {
+        let cfg = config(kind, if lk == LossKind::Ce { 3 } else { 2 });
+        let (models, batches) = pack_of(&cfg, lk, 7, WHOLE);
+        let refs: Vec<&Batch> = batches.iter().collect();
+        for rule in [Rule::Bptt, Rule::Eprop] {
+            let ctx = gpu().expect("an adapter");
+            let mut e =
+                SpikingEngine::new(ctx, &cfg, M, CHUNK, T, lk, EpropForm::Factorised).unwrap();
+            e.set_networks(&models.iter().collect::<Vec<_>>()).unwrap();
+            e.set_hyper(&[LAMBDA], &[1e-2], TARGET);
+            let l = e.gradient_in_chunks(rule, &refs).unwrap();
+            let g = e.read_grads().unwrap();
+            e.adam_step().unwrap();
+            let p = e.read_params().unwrap();
+            let what = format!("{kind:?} {lk:?} {}", rule.name());
+            for i in 0..M {
+                let Reference { mut net, d, tr, lo } = reference(&models[i], &batches[i]);
+                assert!(lo.rate_reg > 1e-4, "the regulariser matters here");
+                assert_close(
+                    &format!("{what} chunked task loss"),
+                    &[l[i].task],
+                    &[lo.task],
+                );
+                assert_close(
+                    &format!("{what} chunked rate regulariser"),
+                    &[l[i].rate_reg],
+                    &[lo.rate_reg],
+                );
+                let c = grad_backward(&net, rule, &d, &tr, &lo);
+                for ((name, gs), cs) in SPIKING_PARAM_NAMES
+                    .iter()
+                    .zip(g[i].slices())
+                    .zip(c.slices())
+                {
+                    assert_close(&format!("{what} chunked gradient {name}"), gs, cs);
+                }
+                let mut opt = Adam::<SpikingParams<f64>>::new(&cfg, 1e-2);
+                opt.update(&mut net.p, &c);
+                assert_close(
+                    &format!("{what} params after the chunked update"),
+                    &p[i].flatten(),
+                    &net.p.flatten(),
+                );
+            }
+            e.set_batch_chunk(&refs, 0).unwrap();
+            let err = e.gradient_chunk(rule, true).unwrap_err().to_string();
+            assert!(err.contains("whole batch's firing rates"), "{err}");
+        }
     }
 }

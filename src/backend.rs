@@ -357,16 +357,8 @@ impl<K: NetKind> BackendOf<K> {
                         e.set_batches(&bs)?;
                         out.extend(e.update(rule)?);
                     } else {
-                        // Chunk losses are shares of the whole batch's: they add up.
-                        let mut sum = vec![LossOf::<K>::from([0.0, 0.0]); m];
-                        for (ci, first) in (0..b).step_by(*chunk).enumerate() {
-                            e.set_batch_chunk(&bs, first)?;
-                            for (s, l) in sum.iter_mut().zip(e.gradient_chunk(rule, ci == 0)?) {
-                                *s += l;
-                            }
-                        }
+                        out.extend(e.gradient_in_chunks(rule, &bs)?);
                         e.adam_step()?;
-                        out.extend(sum);
                     }
                     at += m;
                 }

@@ -19,6 +19,8 @@ struct Dims {
     beta: f32, gamma: f32,
     accumulate: u32,  // read by the shared/outer_grad.wgsl: 1 = add to grads
     slots: u32,       // S: time slots of the trajectory buffers (T, or 2 for online e-prop)
+    b_total: u32,     // trials in the whole batch (> b when the batch is split into chunks)
+    fixed_rates: u32, // 1: rate[] holds the whole batch's rates (its chunks); 0: computed per pass
 };
 
 // One entry per time step (bound with a dynamic offset; Rust twin gpu::abi::SpikeStep).

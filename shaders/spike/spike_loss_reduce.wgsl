@@ -1,5 +1,7 @@
 // spike_loss_reduce.wgsl — per-network totals:
-//   loss_out[m] = ( sum_b part[m, b] / sum(mask),   mean_j (rate[m, j] - target)^2 )
+//   loss_out[m] = ( sum_b part[m, b] / sum(mask),   mean_j (rate[m, j] - target)^2 · B / B_total )
+// (a chunk of a split batch reports its share B / B_total of the regulariser, so that the
+// chunks' losses add up to the whole batch's).
 // One workgroup of 64 per network: strided partial sums here, the tree reduction in
 // shared/loss_totals.wgsl (appended).
 // Rust wrapper: src/gpu/spiking_engine.rs (SpikingEngine::forward)
@@ -17,5 +19,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var sl = 0.0; var sr = 0.0;
     for (var i = li; i < dims.b; i += RW) { sl += part[m * dims.b + i]; }
     for (var j = li; j < dims.n; j += RW) { let e = rate[m * dims.n + j] - target_rate; sr += e * e; }
-    write_totals(m, li, sl, sr, f32(dims.n));
+    write_totals(m, li, sl, sr, f32(dims.n) * f32(dims.b_total) / f32(dims.b));
 }

@@ -100,6 +100,11 @@ gpu_struct!(
         accumulate: u32,
         /// Time slots of the trajectory buffers: T, or 2 for online e-prop (a ring).
         slots: u32,
+        /// Trials of the whole batch (> b when it is split into chunks).
+        b_total: u32,
+        /// 1: the rates buffer holds the whole batch's firing rates (set before its chunks);
+        /// 0: each forward pass computes them from its own spikes.
+        fixed_rates: u32,
     }
 );
 

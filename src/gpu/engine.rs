@@ -777,6 +777,13 @@ pub trait Kernels: Sized {
     fn encode(&mut self, s: Submission<'_, Self::Dims>) -> Result<()>;
     /// Complete the gradient in the grads buffer before it is read back.
     fn complete_grads(&mut self, _pack: &Pack, _dims: &Self::Dims) {}
+    /// Before the chunks of split batches: fix what depends on a whole batch (spiking: the
+    /// firing rates its regulariser's gradient needs).
+    fn begin_chunks(_e: &mut Engine<Self>, _batches: &[&Batch]) -> Result<()> {
+        Ok(())
+    }
+    /// After them: back to what each pass computes itself.
+    fn end_chunks(_e: &mut Engine<Self>) {}
 }
 
 /// One submission being recorded: what it computes, and into which encoder.
@@ -930,6 +937,30 @@ impl<K: Kernels> Engine<K> {
             )));
         }
         self.run(Some(rule), false, Some(first))
+    }
+    /// The gradient of `rule` on whole batches larger than the pack's B trials, as the sum of the
+    /// gradients of their chunks of B trials (left in the grads buffer; see `adam_step`). The
+    /// losses are the whole batches' (the chunks' shares added up).
+    pub fn gradient_in_chunks(&mut self, rule: Rule, batches: &[&Batch]) -> Result<Vec<LossOf<K>>> {
+        let b = self.pack.shape.b;
+        let total = batches.first().map_or(b, |x| x.n_trials());
+        K::begin_chunks(self, batches)?;
+        let mut sum = vec![[0.0f32; 2]; self.pack.n_networks()];
+        let mut chunks = || -> Result<()> {
+            for (ci, first) in (0..total).step_by(b).enumerate() {
+                self.set_batch_chunk(batches, first)?;
+                for (s, l) in sum.iter_mut().zip(self.gradient_chunk(rule, ci == 0)?) {
+                    let l: [f32; 2] = l.into();
+                    s[0] += l[0];
+                    s[1] += l[1];
+                }
+            }
+            Ok(())
+        };
+        let done = chunks();
+        K::end_chunks(self);
+        done?;
+        Ok(sum.into_iter().map(LossOf::<K>::from).collect())
     }
     /// One Adam step with the gradients in the grads buffer (after the chunks of a split batch).
     pub fn adam_step(&mut self) -> Result<()> {

@@ -1,9 +1,11 @@
 //! The GPU engine for a pack of M spiking (LIF/ALIF) networks of one shape: the spiking kernels
 //! on the shared [`Engine`] core. As for the rate engine: buffers, pipelines and bind groups are
 //! built once, a whole update (T forward steps, loss, gradient, Adam) is one command buffer and
-//! one submission, and only the M losses are read back. A spiking pack takes whole batches only:
-//! its rate regulariser's gradient depends on the rates of the whole batch, so the gradients of
-//! chunks would not add up.
+//! one submission, and only the M losses are read back. A batch larger than one binding holds is
+//! split into chunks of trials as for rate packs, with one more pass: the rate regulariser's
+//! gradient depends on the firing rates of the whole batch, so a forward pass over every chunk
+//! first counts the spikes ([`Kernels::begin_chunks`]), and the chunks' gradients then use those
+//! rates and add up to the whole batch's.
 //!
 //! Gradients: BPTT and every cut graph (tbptt:K, readout-fa, and e-prop's factorised form) by
 //! the reverse sweep `spike_bptt_step` and one outer-product reduction per weight matrix; e-prop
@@ -27,7 +29,7 @@ use super::abi::{OuterJob, Prelude, SpikeDims, SpikeStep};
 use super::context::GpuContext;
 use super::engine::{Bound, Engine, Kernels, Pack, PackDims, PackShape, PackSize, Submission};
 use super::kernels::{StepKernels, groups};
-use crate::batch::LossKind;
+use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
 use crate::rules::Rule;
 use crate::spiking::{SpikingConfig, SpikingModel, SpikingParams};
@@ -206,6 +208,7 @@ impl SpikingEngine {
             beta: cfg.beta_eff() as f32,
             gamma: cfg.gamma as f32,
             slots: if online { 2 } else { t as u32 },
+            b_total: b as u32,
             ..SpikeDims::default()
         }
         .with_shape(&shape);
@@ -370,7 +373,42 @@ impl Kernels for Spiking {
     type Model = SpikingModel;
     type Dims = SpikeDims;
     const NAME: &'static str = "spiking";
-    const CHUNKS: bool = false;
+    const CHUNKS: bool = true;
+
+    /// Trials of the whole batch, which normalise the regulariser of its chunks.
+    fn set_b_total(dims: &mut SpikeDims, b: u32) -> bool {
+        let changed = dims.b_total != b;
+        dims.b_total = b;
+        changed
+    }
+
+    /// Fix every network's firing rates over its whole batch: a forward pass over each chunk,
+    /// its spike counts (rate × steps × trials, whole numbers) added up.
+    fn begin_chunks(e: &mut Engine<Self>, batches: &[&Batch]) -> Result<()> {
+        set_fixed_rates(e, false);
+        let PackShape { b, t, .. } = e.shape;
+        let total = batches.first().map_or(b, |x| x.n_trials());
+        let mut spikes = vec![0.0f64; e.n_networks() * e.cfg.n_rec];
+        for first in (0..total).step_by(b) {
+            e.set_batch_chunk(batches, first)?;
+            e.forward()?;
+            for (s, r) in spikes.iter_mut().zip(e.read(&e.kernels().buf.rate)?) {
+                *s += (f64::from(r) * (t * b) as f64).round();
+            }
+        }
+        // As the whole batch's pass computes them: count / (T·B), rounded once to f32.
+        let rates: Vec<f32> = spikes
+            .iter()
+            .map(|s| (s / (t * total) as f64) as f32)
+            .collect();
+        e.write(&e.kernels().buf.rate, &rates);
+        set_fixed_rates(e, true);
+        Ok(())
+    }
+
+    fn end_chunks(e: &mut Engine<Self>) {
+        set_fixed_rates(e, false);
+    }
 
     /// The feedback matrices (zeros where a network has none).
     fn upload_fixed(&self, pack: &Pack, cfg: &SpikingConfig, models: &[&SpikingModel]) {
@@ -408,12 +446,26 @@ impl Kernels for Spiking {
                 r.name()
             )));
         }
+        if rule.is_some() && s.dims.b_total != s.dims.b && s.dims.fixed_rates == 0 {
+            return Err(Error::Runtime(
+                "the gradient of one chunk of a spiking batch needs the whole batch's firing rates: use gradient_in_chunks".into(),
+            ));
+        }
         let with_gradient = self.online() && rule.is_some();
         self.encode_forward(s.pack, s.dims, s.enc, with_gradient);
         if let (Some(_), Form::Backward(bw)) = (rule, &self.form) {
             self.encode_backward(s.pack, s.dims, s.enc, bw);
         }
         Ok(())
+    }
+}
+
+/// Whether the chunks' passes keep the rates set by [`Kernels::begin_chunks`].
+fn set_fixed_rates(e: &mut Engine<Spiking>, on: bool) {
+    if e.dims.fixed_rates != on as u32 {
+        e.dims.fixed_rates = on as u32;
+        let dims = e.dims;
+        e.write_dims(&dims);
     }
 }
 
