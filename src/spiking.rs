@@ -149,8 +149,11 @@ fn d_n_ref() -> usize {
 fn d_gamma() -> f64 {
     0.3
 }
+/// The target firing rate per step of the regulariser (SPEC §3) where none is given.
+pub const DEFAULT_RATE_TARGET: f64 = 0.01;
+
 fn d_rate_target() -> f64 {
-    0.01
+    DEFAULT_RATE_TARGET
 }
 fn d_tau_filter() -> f64 {
     20.0

@@ -131,7 +131,7 @@ pub fn online_trace_bytes(n: usize, t: usize, b: usize) -> f64 {
 }
 
 /// The target firing rate of the benchmarked networks' regulariser.
-const RATE_TARGET: f64 = 0.01;
+const RATE_TARGET: f64 = crate::spiking::DEFAULT_RATE_TARGET;
 
 impl BenchKind for Spiking {
     /// Sparse binary input spikes (5 % per input and step), random targets, mask on.

@@ -9,6 +9,7 @@ use snnlab::io::AnyModel;
 use snnlab::one_network::{self, OneNetwork};
 use snnlab::optim::ParamSet;
 use snnlab::rules::Rule;
+use snnlab::spiking::DEFAULT_RATE_TARGET;
 
 use super::single_network::{Call, Inputs, Output};
 
@@ -65,7 +66,7 @@ fn grad<K: OneNetwork>(mut model: K::Model, o: &Args, call: &Call) -> Result<()>
     if o.rule.uses_feedback() {
         K::ensure_feedback(&mut model, o.seed);
     }
-    let extra = K::extra(o.rate_target.unwrap_or(0.01));
+    let extra = K::extra(o.rate_target.unwrap_or(DEFAULT_RATE_TARGET));
     let (g, total) =
         one_network::gradient::<K>(call.on(), &model, o.rule, &batch, o.activity_l2, extra)?;
     ensure_finite(g.first_non_finite(), total, call)?;

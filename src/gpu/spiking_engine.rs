@@ -267,7 +267,7 @@ impl SpikingEngine {
         let reduce = Bound::new(p, "spike_loss_reduce", &named);
         let zero_diag = Bound::new(p, "spike_zero_diag", &named);
         // Default rate target (SPEC §3) until `set_hyper`.
-        pack.update_nets(|_, v| v.rate_target = 0.01);
+        pack.update_nets(|_, v| v.rate_target = crate::spiking::DEFAULT_RATE_TARGET as f32);
         let kernels = Spiking {
             step,
             reduce,
