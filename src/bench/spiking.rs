@@ -5,9 +5,10 @@
 //! BPTT and factorised e-prop are timed as `train` trains (the backend's pack, batch upload
 //! included, with its forward, gradient and optimiser phases); online e-prop, which training does
 //! not use, by its own loop. Timing is synchronised (each update reads its losses back), one
-//! warm-up update is excluded and the median of the repeats reported. Points whose estimated work exceeds the device's budget
-//! (`--max-gflop`) or whose largest buffer exceeds one storage binding are listed as skipped, with
-//! the reason, so the same grid runs on a laptop and on an H200.
+//! warm-up update is excluded and the median of the repeats reported. Points whose estimated
+//! work exceeds the device's budget (`--max-gflop`) or whose largest buffer exceeds one storage
+//! binding are listed as skipped, with the reason, so the same grid runs on a laptop and on an
+//! H200.
 
 use std::sync::Arc;
 
@@ -79,14 +80,6 @@ impl SpikeForm {
         match self {
             Self::Bptt => Rule::Bptt,
             Self::EpropOnline | Self::EpropFactorised => Rule::Eprop,
-        }
-    }
-
-    /// The GPU pack's form: online packs keep per-synapse traces, the others sweep back.
-    pub fn engine_form(self) -> EpropForm {
-        match self {
-            Self::EpropOnline => EpropForm::Online,
-            Self::Bptt | Self::EpropFactorised => EpropForm::Factorised,
         }
     }
 
