@@ -5,13 +5,16 @@
 //! (online e-prop's memory does not grow with T; the backward sweep's grows linearly). The step
 //! kernels run in both forms (simple and tiled), once also on a pack several tiles wide and tall.
 
+use std::sync::Arc;
+
 use crate::common::{assert_close, gpu, random_batch};
-use ndarray::Array3;
+use ndarray::{Array3, s};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use snnlab::backend::SpikingBackend;
 use snnlab::batch::{Batch, LossKind};
 use snnlab::gpu::kernels::StepKernels;
-use snnlab::gpu::{EpropForm, SpikingEngine};
+use snnlab::gpu::{EpropForm, GpuContext, SpikingEngine};
 use snnlab::model::Kind;
 use snnlab::optim::Adam;
 use snnlab::reference::rate::Prepared;
@@ -69,6 +72,17 @@ fn pack_of(
     seed: u64,
     trials: usize,
 ) -> (Vec<SpikingModel>, Vec<Batch>) {
+    pack_shaped(cfg, loss, seed, trials, |_| {})
+}
+
+/// [`pack_of`] with each batch changed by `shape` before it is checked.
+fn pack_shaped(
+    cfg: &SpikingConfig,
+    loss: LossKind,
+    seed: u64,
+    trials: usize,
+    shape: impl Fn(&mut Batch),
+) -> (Vec<SpikingModel>, Vec<Batch>) {
     let mut models = Vec::new();
     let mut batches = Vec::new();
     let mut s = seed * 1000;
@@ -78,7 +92,8 @@ fn pack_of(
         md.params.w_in.mapv_inplace(|w| 1.5 * w);
         md.params.b_out.mapv_inplace(|_| 0.1);
         md.ensure_feedback(s);
-        let b = batch(cfg, loss, s, trials);
+        let mut b = batch(cfg, loss, s, trials);
+        shape(&mut b);
         let net = SpikingNet::<f64>::new(&md);
         let d = Prepared::<f64>::new(&b);
         let spikes = forward(&net, &d.x).z.sum();
@@ -451,5 +466,48 @@ fn trial_chunks_add_up_to_the_whole_batch() {
             let err = e.gradient_chunk(rule, true).unwrap_err().to_string();
             assert!(err.contains("whole batch's firing rates"), "{err}");
         }
+    }
+}
+
+/// A spiking batch too large for one storage binding trains through the backend (as `train`
+/// does) in chunks of trials, to the losses and parameters the whole batch gives: here the
+/// binding limit is lowered so that only a third of the batch fits. The last third gets no input,
+/// so its firing rates are far from the whole batch's.
+#[test]
+fn backend_trains_an_oversized_batch_in_chunks() {
+    const WHOLE: usize = 6;
+    let cfg = config(Kind::Alif, 2);
+    let quiet_end = |b: &mut Batch| b.inputs.slice_mut(s![2 * WHOLE / 3.., .., ..]).fill(0.0);
+    let (models, batches) = pack_shaped(&cfg, LossKind::Mse, 9, WHOLE, quiet_end);
+    let refs: Vec<&Batch> = batches.iter().collect();
+    let one_third = SpikingEngine::memory_bytes(&cfg, 1, WHOLE / 3, T, LossKind::Mse, false);
+    let mut small = GpuContext::new(None).expect("an adapter");
+    small.limits.max_storage_buffer_binding_size = one_third.largest as _;
+    let backend =
+        |ctx| SpikingBackend::on_gpu(ctx, &models, &[1e-2], WHOLE, T, LossKind::Mse).unwrap();
+    let mut chunked = backend(Arc::new(small));
+    let mut whole = backend(gpu().expect("an adapter"));
+    assert_eq!(chunked.trial_chunk(), Some(WHOLE / 3));
+    assert_eq!(whole.trial_chunk(), Some(WHOLE));
+    for step in 0..2 {
+        let lc = chunked
+            .update(Rule::Bptt, &refs, &[LAMBDA; M], TARGET)
+            .unwrap();
+        let lw = whole
+            .update(Rule::Bptt, &refs, &[LAMBDA; M], TARGET)
+            .unwrap();
+        for (c, w) in lc.iter().zip(&lw) {
+            let (c, w): ([f32; 2], [f32; 2]) = ((*c).into(), (*w).into());
+            assert_close(&format!("losses of update {step}"), &c, &w.map(f64::from));
+        }
+    }
+    for (c, w) in chunked
+        .params()
+        .unwrap()
+        .iter()
+        .zip(&whole.params().unwrap())
+    {
+        let w: Vec<f64> = w.flatten().iter().map(|&v| f64::from(v)).collect();
+        assert_close("params after 2 chunked updates", &c.flatten(), &w);
     }
 }

@@ -212,10 +212,7 @@ impl<K: NetKind> BackendOf<K> {
         t: usize,
         loss_kind: LossKind,
     ) -> Result<Self> {
-        let cfg = models
-            .first()
-            .ok_or_else(|| Error::Input("no networks to train".into()))?
-            .config();
+        let cfg = config_of::<K>(models)?;
         match device.resolve(adapter) {
             Device::Cpu | Device::Auto => Ok(Self::Cpu({
                 single_threaded_blas();
@@ -231,39 +228,61 @@ impl<K: NetKind> BackendOf<K> {
             })),
             Device::Gpu => {
                 let ctx = Arc::new(GpuContext::new(adapter)?);
-                // Whole batches when one network's fit a binding; else (kinds whose gradients
-                // add up over chunks) the smallest number of equal trial chunks that fits (equal,
-                // so every chunk runs on the same pack).
-                let fits = |c: usize| K::max_networks(&ctx, cfg, [c, t], loss_kind) >= 1;
-                let chunk = (1..=b)
-                    .filter(|k| b.is_multiple_of(*k) && (K::CHUNKS || *k == 1))
-                    .map(|k| b / k)
-                    .find(|&c| fits(c))
-                    .ok_or_else(|| {
-                        Error::Runtime(format!(
-                            "one {} network of N = {} with B = {}, T = {t} exceeds the storage-binding limit of {}",
-                            K::NAME,
-                            K::units(cfg),
-                            if K::CHUNKS { 1 } else { b },
-                            ctx.info.name
-                        ))
-                    })?;
-                let per = K::max_networks(&ctx, cfg, [chunk, t], loss_kind).min(models.len());
-                let mut packs = Vec::new();
-                for (nets, lr) in models.chunks(per).zip(lrs.chunks(per)) {
-                    let size = PackSize {
-                        m: nets.len(),
-                        b: chunk,
-                        t,
-                        loss: loss_kind,
-                    };
-                    let mut e = K::engine(ctx.clone(), cfg, size)?;
-                    e.set_networks(&nets.iter().collect::<Vec<_>>())?;
-                    e.set_hyper(&[0.0], lr);
-                    packs.push(e);
-                }
-                Ok(Self::Gpu { packs, chunk })
+                Self::on_gpu(ctx, models, lrs, b, t, loss_kind)
             }
+        }
+    }
+
+    /// The GPU backend of `models` on `ctx`, sized to its storage-binding limit.
+    pub fn on_gpu(
+        ctx: Arc<GpuContext>,
+        models: &[K::Model],
+        lrs: &[f64],
+        b: usize,
+        t: usize,
+        loss_kind: LossKind,
+    ) -> Result<Self> {
+        let cfg = config_of::<K>(models)?;
+        // Whole batches when one network's fit a binding; else (kinds whose gradients
+        // add up over chunks) the smallest number of equal trial chunks that fits (equal,
+        // so every chunk runs on the same pack).
+        let fits = |c: usize| K::max_networks(&ctx, cfg, [c, t], loss_kind) >= 1;
+        let chunk = (1..=b)
+            .filter(|k| b.is_multiple_of(*k) && (K::CHUNKS || *k == 1))
+            .map(|k| b / k)
+            .find(|&c| fits(c))
+            .ok_or_else(|| {
+                Error::Runtime(format!(
+                    "one {} network of N = {} with B = {}, T = {t} exceeds the storage-binding limit of {}",
+                    K::NAME,
+                    K::units(cfg),
+                    if K::CHUNKS { 1 } else { b },
+                    ctx.info.name
+                ))
+            })?;
+        let per = K::max_networks(&ctx, cfg, [chunk, t], loss_kind).min(models.len());
+        let mut packs = Vec::new();
+        for (nets, lr) in models.chunks(per).zip(lrs.chunks(per)) {
+            let size = PackSize {
+                m: nets.len(),
+                b: chunk,
+                t,
+                loss: loss_kind,
+            };
+            let mut e = K::engine(ctx.clone(), cfg, size)?;
+            e.set_networks(&nets.iter().collect::<Vec<_>>())?;
+            e.set_hyper(&[0.0], lr);
+            packs.push(e);
+        }
+        Ok(Self::Gpu { packs, chunk })
+    }
+
+    /// Trials per upload on the GPU (less than a batch's when it is split into chunks to fit one
+    /// storage binding); None on the CPU.
+    pub fn trial_chunk(&self) -> Option<usize> {
+        match self {
+            Self::Cpu(_) => None,
+            Self::Gpu { chunk, .. } => Some(*chunk),
         }
     }
 
@@ -426,6 +445,14 @@ impl SpikingBackend {
     ) -> Result<Vec<SpikeNetLoss>> {
         self.update_with(rule, batches, lambdas, rate_target)
     }
+}
+
+/// The one configuration of a backend's models.
+fn config_of<K: NetKind>(models: &[K::Model]) -> Result<&ConfigOf<K>> {
+    Ok(models
+        .first()
+        .ok_or_else(|| Error::Input("no networks to train".into()))?
+        .config())
 }
 
 fn gpu_resume_error() -> Error {
