@@ -436,16 +436,11 @@ fn trial_chunks_add_up_to_the_whole_batch() {
             for i in 0..M {
                 let Reference { mut net, d, tr, lo } = reference(&models[i], &batches[i]);
                 assert!(lo.rate_reg > 1e-4, "the regulariser matters here");
-                assert_close(
-                    &format!("{what} chunked task loss"),
-                    &[l[i].task],
-                    &[lo.task],
-                );
-                assert_close(
-                    &format!("{what} chunked rate regulariser"),
-                    &[l[i].rate_reg],
-                    &[lo.rate_reg],
-                );
+                let got: [f32; 2] = l[i].into();
+                let parts = [("task loss", lo.task), ("rate regulariser", lo.rate_reg)];
+                for (g, (part, want)) in got.into_iter().zip(parts) {
+                    assert_close(&format!("{what} chunked {part}"), &[g], &[want]);
+                }
                 let c = grad_backward(&net, rule, &d, &tr, &lo);
                 for ((name, gs), cs) in SPIKING_PARAM_NAMES
                     .iter()
@@ -484,7 +479,7 @@ fn backend_trains_an_oversized_batch_in_chunks() {
     let mut small = GpuContext::new(None).expect("an adapter");
     small.limits.max_storage_buffer_binding_size = one_third.largest as _;
     let backend =
-        |ctx| SpikingBackend::on_gpu(ctx, &models, &[1e-2], WHOLE, T, LossKind::Mse).unwrap();
+        |ctx| SpikingBackend::on_gpu(ctx, &models, &[1e-2], [WHOLE, T], LossKind::Mse).unwrap();
     let mut chunked = backend(Arc::new(small));
     let mut whole = backend(gpu().expect("an adapter"));
     assert_eq!(chunked.trial_chunk(), Some(WHOLE / 3));

@@ -187,8 +187,7 @@ pub struct CpuNet<K: NetKind> {
 pub enum BackendOf<K: NetKind> {
     Cpu(Vec<CpuNet<K>>),
     /// Packs of networks (the networks of pack i are the next `n_networks()` in order), each run on
-    /// chunks of `chunk` trials when a whole batch does not fit one storage binding (kinds whose
-    /// gradients add up over chunks only; the others take whole batches).
+    /// chunks of `chunk` trials when a whole batch does not fit one storage binding.
     Gpu {
         packs: Vec<Engine<K>>,
         chunk: usize,
@@ -228,35 +227,33 @@ impl<K: NetKind> BackendOf<K> {
             })),
             Device::Gpu => {
                 let ctx = Arc::new(GpuContext::new(adapter)?);
-                Self::on_gpu(ctx, models, lrs, b, t, loss_kind)
+                Self::on_gpu(ctx, models, lrs, [b, t], loss_kind)
             }
         }
     }
 
-    /// The GPU backend of `models` on `ctx`, sized to its storage-binding limit.
+    /// The GPU backend of `models` on `ctx` for trials of `b` × `t` steps, sized to the context's
+    /// storage-binding limit.
     pub fn on_gpu(
         ctx: Arc<GpuContext>,
         models: &[K::Model],
         lrs: &[f64],
-        b: usize,
-        t: usize,
+        [b, t]: [usize; 2],
         loss_kind: LossKind,
     ) -> Result<Self> {
         let cfg = config_of::<K>(models)?;
-        // Whole batches when one network's fit a binding; else (kinds whose gradients
-        // add up over chunks) the smallest number of equal trial chunks that fits (equal,
-        // so every chunk runs on the same pack).
+        // Whole batches when one network's fit a binding; else the smallest number of equal
+        // trial chunks that fits (equal, so every chunk runs on the same pack).
         let fits = |c: usize| K::max_networks(&ctx, cfg, [c, t], loss_kind) >= 1;
         let chunk = (1..=b)
-            .filter(|k| b.is_multiple_of(*k) && (K::CHUNKS || *k == 1))
+            .filter(|k| b.is_multiple_of(*k))
             .map(|k| b / k)
             .find(|&c| fits(c))
             .ok_or_else(|| {
                 Error::Runtime(format!(
-                    "one {} network of N = {} with B = {}, T = {t} exceeds the storage-binding limit of {}",
+                    "one {} network of N = {} with B = 1, T = {t} exceeds the storage-binding limit of {}",
                     K::NAME,
                     K::units(cfg),
-                    if K::CHUNKS { 1 } else { b },
                     ctx.info.name
                 ))
             })?;

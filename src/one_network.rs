@@ -39,8 +39,6 @@ pub trait OneNetwork: NetKind {
     const HAS_RATE_TARGET: bool;
     /// The per-update value of [`NetKind::Extra`] for the regulariser's target rate.
     fn extra(rate_target: f64) -> Self::Extra;
-    /// Draw the model's fixed random feedback matrix unless it has one (SPEC §4).
-    fn ensure_feedback(model: &mut Self::Model, seed: u64);
     /// The GPU pack form a one-network pack computes `rule` in (None: the forward pass only).
     fn one_network_engine(
         ctx: Arc<GpuContext>,
@@ -122,9 +120,6 @@ fn first_network(a: ndarray::Array4<f32>) -> Array3<f64> {
 impl OneNetwork for Rate {
     const HAS_RATE_TARGET: bool = false;
     fn extra(_rate_target: f64) {}
-    fn ensure_feedback(model: &mut RateModel, seed: u64) {
-        model.ensure_feedback(seed);
-    }
     fn one_network_engine(
         ctx: Arc<GpuContext>,
         cfg: &ConfigOf<Self>,
@@ -151,15 +146,15 @@ impl OneNetwork for Rate {
         lambda: f64,
         _extra: (),
     ) -> (ParamsOf<Self>, f32) {
-        let net = Net::<f64>::new(model);
-        let d = Prepared::<f64>::new(batch);
+        let (net, d) = (Net::<f64>::new(model), Prepared::<f64>::new(batch));
         let tr = rate::forward(&net, &d.x);
         let lo = rate::loss(&tr, &d, lambda);
-        let g = if rule.is_eprop() {
-            rate::grad_eprop_traces(&net, rule, &d, &tr, &lo, lambda)
+        let grad = if rule.is_eprop() {
+            rate::grad_eprop_traces::<f64>
         } else {
-            rate::grad_backward(&net, rule, &d, &tr, &lo, lambda)
+            rate::grad_backward::<f64>
         };
+        let g = grad(&net, rule, &d, &tr, &lo, lambda);
         (g.cast::<f32>(), lo.total as f32)
     }
 }
@@ -173,9 +168,6 @@ impl OneNetwork for Spiking {
     const HAS_RATE_TARGET: bool = true;
     fn extra(rate_target: f64) -> f64 {
         rate_target
-    }
-    fn ensure_feedback(model: &mut SpikingModel, seed: u64) {
-        model.ensure_feedback(seed);
     }
     /// e-prop rules use the online traces when they fit one storage binding, else the (equal)
     /// factorised sweep.
@@ -217,18 +209,20 @@ impl OneNetwork for Spiking {
         lambda: f64,
         rate_target: f64,
     ) -> (ParamsOf<Self>, f32) {
-        let net = SpikingNet::<f64>::new(model);
-        let d = Prepared::<f64>::new(batch);
-        let tr = spk::forward(&net, &d.x);
-        let lo = spk::loss(&tr, &d, lambda, rate_target);
         let c = &model.config;
         let work = batch.n_trials() * batch.n_steps() * c.n_rec * (c.n_rec + c.n_in);
-        let g = if rule.is_eprop() && work <= ONLINE_TRACE_WORK {
-            spk::grad_eprop_online(&net, rule, &d, &tr, &lo)
+        let grad = if rule.is_eprop() && work <= ONLINE_TRACE_WORK {
+            spk::grad_eprop_online::<f64>
         } else {
-            spk::grad_backward(&net, rule, &d, &tr, &lo)
+            spk::grad_backward::<f64>
         };
-        (g.cast::<f32>(), lo.total as f32)
+        let (net, d) = (SpikingNet::<f64>::new(model), Prepared::<f64>::new(batch));
+        let tr = spk::forward(&net, &d.x);
+        let lo = spk::loss(&tr, &d, lambda, rate_target);
+        (
+            grad(&net, rule, &d, &tr, &lo).cast::<f32>(),
+            lo.total as f32,
+        )
     }
 }
 

@@ -640,8 +640,8 @@ fn eval_error_spiking(task: &Task, model: &SpikingModel, b: &Batch) -> f64 {
     }
 }
 
-/// What the training loop needs of a kind of network besides its backend and feedback draw
-/// ([`OneNetwork`]): its models' parameters, their files and their evaluation.
+/// What the training loop needs of a kind of network besides its backend ([`OneNetwork`]): its
+/// models' parameters, their files and their evaluation.
 trait TrainKind: OneNetwork {
     fn model_params(m: &Self::Model) -> &ParamsOf<Self>;
     fn model_params_mut(m: &mut Self::Model) -> &mut ParamsOf<Self>;
@@ -706,7 +706,7 @@ impl<K: TrainKind> PackOf<K> {
         for (i, m) in members.iter().enumerate() {
             let mut model = model_of(m)?;
             if rule.uses_feedback() {
-                K::ensure_feedback(&mut model, m.seed);
+                model.ensure_feedback(m.seed);
             }
             if let Some(r) = resumed {
                 r.restore_params(i, K::model_params_mut(&mut model))?;

@@ -64,7 +64,7 @@ fn grad<K: OneNetwork>(mut model: K::Model, o: &Args, call: &Call) -> Result<()>
     }
     let batch = snnlab::io::load_batch(call.batch, model.config(), o.loss)?;
     if o.rule.uses_feedback() {
-        K::ensure_feedback(&mut model, o.seed);
+        model.ensure_feedback(o.seed);
     }
     let extra = K::extra(o.rate_target.unwrap_or(DEFAULT_RATE_TARGET));
     let (g, total) =

@@ -624,6 +624,8 @@ pub trait PackModel {
     type Loss: From<[f32; 2]> + Into<[f32; 2]>;
     fn config(&self) -> &Self::Config;
     fn has_feedback(&self) -> bool;
+    /// Draw the fixed random feedback matrix unless the model has one (SPEC §4).
+    fn ensure_feedback(&mut self, seed: u64);
     /// The parameters in the pack's flat layout.
     fn flat_params(&self) -> Vec<f32>;
     fn params_from_flat(cfg: &Self::Config, flat: &[f32]) -> Self::Params;
@@ -642,6 +644,9 @@ macro_rules! pack_model {
             }
             fn has_feedback(&self) -> bool {
                 self.feedback.is_some()
+            }
+            fn ensure_feedback(&mut self, seed: u64) {
+                <$model>::ensure_feedback(self, seed);
             }
             fn flat_params(&self) -> Vec<f32> {
                 self.params.flatten()
@@ -666,10 +671,13 @@ pub trait PackDims: bytemuck::Pod {
     fn set_use_feedback(&mut self, on: bool);
     /// Add the weight gradients to grads instead of overwriting them; true when it changed.
     fn set_accumulate(&mut self, on: bool) -> bool;
+    /// Trials of the whole batch (more than one upload's when it is split into chunks); true
+    /// when it changed.
+    fn set_b_total(&mut self, b: u32) -> bool;
 }
 
-/// [`PackDims`] for a `Dims` with the fields `loss`, `use_feedback` and `accumulate`, and its
-/// `Step`.
+/// [`PackDims`] for a `Dims` with the fields `loss`, `use_feedback`, `accumulate` and `b_total`,
+/// and its `Step`.
 macro_rules! pack_dims {
     ($dims:ty, $step:ty) => {
         impl $crate::gpu::engine::PackDims for $dims {
@@ -697,6 +705,11 @@ macro_rules! pack_dims {
             fn set_accumulate(&mut self, on: bool) -> bool {
                 let changed = self.accumulate != on as u32;
                 self.accumulate = on as u32;
+                changed
+            }
+            fn set_b_total(&mut self, b: u32) -> bool {
+                let changed = self.b_total != b;
+                self.b_total = b;
                 changed
             }
         }
@@ -762,13 +775,6 @@ pub trait Kernels: Sized {
     type Dims: PackDims;
     /// The kind's name in messages ("rate", "spiking").
     const NAME: &'static str;
-    /// Whether a batch may be uploaded in chunks of trials whose gradients add up.
-    const CHUNKS: bool;
-    /// Trials of the whole batch (more than one upload's when it is split into chunks); true
-    /// when `dims` changed. Kinds that take whole batches only keep none.
-    fn set_b_total(_dims: &mut Self::Dims, _b: u32) -> bool {
-        false
-    }
     /// Upload what the networks fix besides their parameters (masks, feedback matrices).
     fn upload_fixed(&self, pack: &Pack, cfg: &ConfigOf<Self>, models: &[&Self::Model]);
     /// The step table of `rule` over `t` steps.
@@ -856,24 +862,13 @@ impl<K: Kernels> Engine<K> {
 
     /// Trials `first .. first + B` of each batch (B = the pack's trials) when a batch is larger
     /// than one binding holds: the loss and regulariser stay normalised by the whole batch, so the
-    /// gradients of the chunks (see `gradient_chunk`) add up to the whole batch's. A kind without
-    /// [`Kernels::CHUNKS`] takes whole batches only.
+    /// gradients of the chunks (see `gradient_chunk` and `gradient_in_chunks`) add up to the
+    /// whole batch's.
     pub fn set_batch_chunk(&mut self, batches: &[&Batch], first: usize) -> Result<()> {
-        let PackShape { b, t, .. } = self.pack.shape;
-        if !K::CHUNKS
-            && let Some(bt) = batches.iter().find(|bt| first != 0 || bt.n_trials() != b)
-        {
-            return Err(Error::Runtime(format!(
-                "a batch has B = {}, T = {} but the {} pack was built for B = {b}, T = {t}",
-                bt.n_trials(),
-                bt.n_steps(),
-                K::NAME
-            )));
-        }
         let b_total = self
             .pack
             .upload_batch_chunk(batches, first, self.dims.loss_code())?;
-        if K::set_b_total(&mut self.dims, b_total as u32) {
+        if self.dims.set_b_total(b_total as u32) {
             self.pack.write_dims(&self.dims);
         }
         Ok(())
@@ -930,12 +925,6 @@ impl<K: Kernels> Engine<K> {
     /// Gradient of the chunk uploaded by `set_batch_chunk`, added to the grads buffer unless
     /// `first`. The losses returned are this chunk's share of the whole batch's.
     pub fn gradient_chunk(&mut self, rule: Rule, first: bool) -> Result<Vec<LossOf<K>>> {
-        if !K::CHUNKS && !first {
-            return Err(Error::Runtime(format!(
-                "a {} pack does not add up gradients of chunks",
-                K::NAME
-            )));
-        }
         self.run(Some(rule), false, Some(first))
     }
     /// The gradient of `rule` on whole batches larger than the pack's B trials, as the sum of the

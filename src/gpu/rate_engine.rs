@@ -198,14 +198,6 @@ impl Kernels for Rate {
     type Model = RateModel;
     type Dims = Dims;
     const NAME: &'static str = "rate";
-    const CHUNKS: bool = true;
-
-    /// Trials of the whole batch, which normalise the losses of its chunks.
-    fn set_b_total(dims: &mut Dims, b: u32) -> bool {
-        let changed = dims.b_total != b;
-        dims.b_total = b;
-        changed
-    }
 
     /// The recurrent masks (all ones where a network has none) and the feedback matrices,
     /// transposed to `[n_out, N]`.

@@ -373,14 +373,6 @@ impl Kernels for Spiking {
     type Model = SpikingModel;
     type Dims = SpikeDims;
     const NAME: &'static str = "spiking";
-    const CHUNKS: bool = true;
-
-    /// Trials of the whole batch, which normalise the regulariser of its chunks.
-    fn set_b_total(dims: &mut SpikeDims, b: u32) -> bool {
-        let changed = dims.b_total != b;
-        dims.b_total = b;
-        changed
-    }
 
     /// Fix every network's firing rates over its whole batch: a forward pass over each chunk,
     /// its spike counts (rate × steps × trials, whole numbers) added up.
