@@ -7,11 +7,13 @@ pub mod rate;
 pub mod spiking;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::backend::{BackendOf, Device, NetKind};
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
 use crate::rules::Rule;
 
 pub use peer::{DEFAULT_PEER_PYTHON, PeerLine, parse_peer_line};
@@ -134,11 +136,11 @@ pub(crate) fn time_repeats(repeats: usize, mut update: impl FnMut() -> Result<()
 }
 
 /// Seconds per training update (forward, gradient and Adam; batch upload included) of a pack of
-/// `models` on `device`, each on its own random batch of `b` × `t`, trained as `train` trains
-/// them ([`BackendOf`]). Each update reads its losses back, so the time is synchronised.
+/// `models` on the GPU of `gpu` (one context for every point of a bench) or else the CPU, each on
+/// its own random batch of `b` × `t`, trained as `train` trains them ([`BackendOf`]). Each update
+/// reads its losses back, so the time is synchronised.
 pub fn time_pack<K: BenchKind>(
-    device: Device,
-    adapter: Option<&str>,
+    gpu: Option<&Arc<GpuContext>>,
     models: &[K::Model],
     [b, t]: [usize; 2],
     rule: Rule,
@@ -148,7 +150,16 @@ pub fn time_pack<K: BenchKind>(
     let batches: Vec<Batch> = (0..m as u64).map(|s| K::batch(b, t, s)).collect();
     let refs: Vec<&Batch> = batches.iter().collect();
     let lambdas = vec![LAMBDA; m];
-    let mut be = BackendOf::<K>::new(device, adapter, models, &vec![LR; m], b, t, LossKind::Mse)?;
+    let lrs = vec![LR; m];
+    let mut be = match gpu {
+        Some(ctx) => BackendOf::<K>::on_gpu(ctx.clone(), models, &lrs, [b, t], LossKind::Mse)?,
+        None => BackendOf::<K>::new(Device::Cpu, None, models, &lrs, b, t, LossKind::Mse)?,
+    };
+    let device = if gpu.is_some() {
+        Device::Gpu
+    } else {
+        Device::Cpu
+    };
     let timed = be.enable_phase_timing();
     let mut first = true;
     let seconds = time_repeats(repeats, || {

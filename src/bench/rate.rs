@@ -10,6 +10,7 @@
 //! PyTorch the peer is skipped with one line and the bench goes on.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
@@ -20,6 +21,7 @@ use super::{BenchKind, Grid, check_devices, phase_cells, phase_texts, time_pack}
 use crate::backend::Device;
 use crate::batch::{Batch, LossKind};
 use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
 use crate::gpu::rate_engine::Rate;
 use crate::model::{RateConfig, RateModel};
 use crate::rules::Rule;
@@ -190,18 +192,19 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
     for &device in &spec.grid.devices {
         let dev = device.name();
         // GPU rows name the step-kernel implementation too ($SNNLAB_GPU_KERNELS compares them).
-        let mut software = false;
-        let adapter_name = if device == Device::Gpu {
-            let ctx = crate::gpu::GpuContext::new(adapter)?;
-            software = ctx.is_software();
-            format!(
+        let ctx = match device {
+            Device::Gpu => Some(Arc::new(GpuContext::new(adapter)?)),
+            _ => None,
+        };
+        let software = ctx.as_ref().is_some_and(|c| c.is_software());
+        let adapter_name = match &ctx {
+            Some(c) => format!(
                 "{} [{:?} steps]",
-                ctx.info.name,
-                crate::gpu::kernels::StepKernels::for_adapter(&ctx)?
+                c.info.name,
+                crate::gpu::kernels::StepKernels::for_adapter(c)?
             )
-            .to_lowercase()
-        } else {
-            format!("{threads} threads")
+            .to_lowercase(),
+            None => format!("{threads} threads"),
         };
         let peaks = match (spec.peak_gflops, spec.peak_gbps) {
             (Some(f), Some(b)) => Some((f, b)),
@@ -257,8 +260,7 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                                 .map(|s| RateModel::init(cfg.clone(), 1.0, s))
                                 .collect::<Result<_>>()?;
                             let timed = time_pack::<Rate>(
-                                device,
-                                adapter,
+                                ctx.as_ref(),
                                 &models,
                                 [b, t],
                                 rule,

@@ -274,8 +274,7 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                                 time_online(ctx.as_ref().filter(|_| gpu), &model, bt, repeats)?
                             } else {
                                 time_pack::<Spiking>(
-                                    device,
-                                    adapter,
+                                    ctx.as_ref().filter(|_| gpu),
                                     &[model],
                                     bt,
                                     form.rule(),
