@@ -93,6 +93,8 @@ pub struct Timed {
     pub phases: Option<Phases>,
     /// Device memory the pack holds (GPU only).
     pub device_bytes: Option<u64>,
+    /// Trials per upload on the GPU (fewer than the batch's when it is split to fit a binding).
+    pub trial_chunk: Option<usize>,
 }
 
 /// Seconds of forward, gradient and optimiser per update, and how they were measured.
@@ -197,5 +199,6 @@ pub fn time_pack<K: BenchKind>(
         seconds,
         phases,
         device_bytes: be.device_bytes(),
+        trial_chunk: be.trial_chunk(),
     })
 }
