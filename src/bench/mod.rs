@@ -157,11 +157,7 @@ pub fn time_pack<K: BenchKind>(
         Some(ctx) => BackendOf::<K>::on_gpu(ctx.clone(), models, &lrs, [b, t], LossKind::Mse)?,
         None => BackendOf::<K>::new(Device::Cpu, None, models, &lrs, b, t, LossKind::Mse)?,
     };
-    let device = if gpu.is_some() {
-        Device::Gpu
-    } else {
-        Device::Cpu
-    };
+    let on_cpu = gpu.is_none();
     let timed = be.enable_phase_timing();
     let mut first = true;
     let seconds = time_repeats(repeats, || {
@@ -178,7 +174,7 @@ pub fn time_pack<K: BenchKind>(
             .filter(|(k, _)| names.contains(k))
             .map(|(_, v)| v)
             .sum();
-        if device == Device::Cpu {
+        if on_cpu {
             let all: f64 = phases.iter().map(|(_, v)| v).sum();
             seconds * sum / all.max(1e-300)
         } else {
@@ -189,7 +185,7 @@ pub fn time_pack<K: BenchKind>(
         forward: phase(&["forward"]),
         gradient: phase(&["gradient", "chain"]),
         optimiser: phase(&["adam"]),
-        source: if device == Device::Cpu {
+        source: if on_cpu {
             "cpu-thread-share"
         } else {
             "gpu-timestamps"

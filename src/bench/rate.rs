@@ -241,10 +241,10 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                     for &t in &spec.grid.t {
                         for &m in &spec.m {
                             let p = Point { n, b, t, m };
-                            let work = m as f64 * rate_update_gflop(rule, n, b, t);
-                            if software && work > spec.software_gpu_max_gflop {
+                            let gflop = m as f64 * rate_update_gflop(rule, n, b, t);
+                            if software && gflop > spec.software_gpu_max_gflop {
                                 println!(
-                                    "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3}   skipped: ~{work:.0} GFLOP on a software adapter (> --software-gpu-max-gflop {})",
+                                    "{:<5} {:<6} {:>5} {:>4} {:>5} {:>3}   skipped: ~{gflop:.0} GFLOP on a software adapter (> --software-gpu-max-gflop {})",
                                     dev,
                                     rule.name(),
                                     n,
@@ -268,7 +268,6 @@ pub fn run_with_peer(spec: &BenchSpec, adapter: Option<&str>, peer: Option<&str>
                             )?;
                             let s = timed.seconds;
                             let [fwd, grad, opt] = phase_texts(timed.phases);
-                            let gflop = m as f64 * rate_update_gflop(rule, n, b, t);
                             let gbs = m as f64 * rate_update_bytes(rule, n, b, t) / 1e9 / s;
                             let pct = |v: f64, peak: f64| 100.0 * v / peak;
                             let bytes = timed.device_bytes;

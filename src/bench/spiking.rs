@@ -235,16 +235,14 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
     for &device in devices {
         let dev = device.name();
         let gpu = device == Device::Gpu;
-        let (budget, adapter_name) = if gpu {
-            (
-                spec.max_gflop_gpu,
-                ctx.as_ref().expect("gpu context").info.name.clone(),
-            )
-        } else {
-            (
+        // This device's context: None on the CPU rows.
+        let on = ctx.as_ref().filter(|_| gpu);
+        let (budget, adapter_name) = match on {
+            Some(c) => (spec.max_gflop_gpu, c.info.name.clone()),
+            None => (
                 spec.max_gflop_cpu,
                 format!("{} threads", rayon::current_num_threads()),
-            )
+            ),
         };
         for &kind in &spec.kinds {
             for &n in &spec.grid.n {
@@ -261,13 +259,13 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                         let fewest = if online { spec.b } else { 1 };
                         let least =
                             SpikingEngine::memory_bytes(&cfg, 1, fewest, t, LossKind::Mse, online);
-                        let limit = ctx.as_ref().map_or(u64::MAX, |c| c.max_binding_bytes());
+                        let limit = on.map_or(u64::MAX, |c| c.max_binding_bytes());
                         let mut note = String::new();
                         if gflop > budget {
                             note = format!(
                                 "skipped: ~{gflop:.0} GFLOP > --max-gflop {budget} for {dev}"
                             );
-                        } else if gpu && least.largest > limit {
+                        } else if least.largest > limit {
                             note = format!(
                                 "skipped: a {} MiB buffer exceeds the {} MiB binding limit",
                                 least.largest >> 20,
@@ -279,15 +277,9 @@ pub fn run(spec: &SpikeBenchSpec, adapter: Option<&str>) -> Result<()> {
                             let bt = [spec.b, t];
                             let repeats = spec.grid.repeats;
                             Some(if online {
-                                time_online(ctx.as_ref().filter(|_| gpu), &model, bt, repeats)?
+                                time_online(on, &model, bt, repeats)?
                             } else {
-                                time_pack::<Spiking>(
-                                    ctx.as_ref().filter(|_| gpu),
-                                    &[model],
-                                    bt,
-                                    form.rule(),
-                                    repeats,
-                                )?
+                                time_pack::<Spiking>(on, &[model], bt, form.rule(), repeats)?
                             })
                         } else {
                             None

@@ -931,12 +931,10 @@ impl<K: Kernels> Engine<K> {
     /// gradients of their chunks of B trials (left in the grads buffer; see `adam_step`). The
     /// losses are the whole batches' (the chunks' shares added up).
     pub fn gradient_in_chunks(&mut self, rule: Rule, batches: &[&Batch]) -> Result<Vec<LossOf<K>>> {
-        let b = self.pack.shape.b;
-        let total = batches.first().map_or(b, |x| x.n_trials());
         K::begin_chunks(self, batches)?;
         let mut sum = vec![[0.0f32; 2]; self.pack.n_networks()];
         let mut chunks = || -> Result<()> {
-            for (ci, first) in (0..total).step_by(b).enumerate() {
+            for (ci, first) in self.chunk_starts(batches).enumerate() {
                 self.set_batch_chunk(batches, first)?;
                 for (s, l) in sum.iter_mut().zip(self.gradient_chunk(rule, ci == 0)?) {
                     let l: [f32; 2] = l.into();
@@ -950,6 +948,12 @@ impl<K: Kernels> Engine<K> {
         K::end_chunks(self);
         done?;
         Ok(sum.into_iter().map(LossOf::<K>::from).collect())
+    }
+    /// The first trial of each chunk of `batches` (all of one size) in uploads of the pack's B
+    /// trials.
+    pub fn chunk_starts(&self, batches: &[&Batch]) -> std::iter::StepBy<std::ops::Range<usize>> {
+        let b = self.pack.shape.b;
+        (0..batches.first().map_or(b, |x| x.n_trials())).step_by(b)
     }
     /// One Adam step with the gradients in the grads buffer (after the chunks of a split batch).
     pub fn adam_step(&mut self) -> Result<()> {

@@ -379,16 +379,17 @@ impl Kernels for Spiking {
     fn begin_chunks(e: &mut Engine<Self>, batches: &[&Batch]) -> Result<()> {
         set_fixed_rates(e, false);
         let PackShape { b, t, .. } = e.shape;
-        let total = batches.first().map_or(b, |x| x.n_trials());
         let mut spikes = vec![0.0f64; e.n_networks() * e.cfg.n_rec];
-        for first in (0..total).step_by(b) {
+        for first in e.chunk_starts(batches) {
             e.set_batch_chunk(batches, first)?;
             e.forward()?;
             for (s, r) in spikes.iter_mut().zip(e.read(&e.kernels().buf.rate)?) {
                 *s += (f64::from(r) * (t * b) as f64).round();
             }
         }
-        // As the whole batch's pass computes them: count / (T·B), rounded once to f32.
+        // As the whole batch's pass computes them: count / (T·B), rounded once to f32 (B: the
+        // whole batch's trials, which the chunks' uploads set).
+        let total = e.dims.b_total as usize;
         let rates: Vec<f32> = spikes
             .iter()
             .map(|s| (s / (t * total) as f64) as f32)
